@@ -1,0 +1,7 @@
+//! secret-sync: keeps Humanitec shared values in step with a secrets manager.
+//!
+//! Layout: one folder per concern. `jobs` holds the functional core (planning)
+//! and the job runners; `humanitec`, `queue` and `store` are the only modules
+//! that talk to the outside world.
+
+pub mod sandbox;

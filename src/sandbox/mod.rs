@@ -1,0 +1,1 @@
+//! humanitec-sandbox: a stateful fake of Humanitec's values API (to be built).

@@ -5,3 +5,9 @@
 //! that talk to the outside world.
 
 pub mod sandbox;
+pub mod config;
+pub mod crypto;
+pub mod humanitec;
+pub mod model;
+pub mod queue;
+pub mod store;

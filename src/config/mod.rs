@@ -1,0 +1,22 @@
+//! Configuration from environment variables (the brief's contract plus tuning).
+//!
+//! Every variable is documented in the README. Values are read through a
+//! lookup function so tests can pass a map instead of touching the process
+//! environment.
+
+mod settings;
+
+pub use settings::{redact_url as settings_redact_url, LogFormat, RetrySettings, Settings, WorkerSettings};
+
+/// A configuration value that could not be used. Never carries secret values.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not valid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error(
+        "ENCRYPTION_KEY is not set. Generate one with `secret-sync keygen` \
+         (or `openssl rand -base64 32`) and export ENCRYPTION_KEY=<key>; every \
+         worker, API process and writer of secrets must share the same key"
+    )]
+    MissingEncryptionKey,
+}

@@ -1,0 +1,275 @@
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::error::HumanitecError;
+use super::models::{ErrorBody, ValueCreatePayload, ValuePatchPayload, ValueResponse};
+use super::scope::Scope;
+
+/// In-process retry policy for one call (the first tier of retries).
+#[derive(Clone, Debug)]
+pub struct HttpPolicy {
+    pub timeout: Duration,
+    pub retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// Longest Retry-After waited in process; longer ones fail the call so the
+    /// job is retried through the broker without holding a worker slot.
+    pub retry_after_cap: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            retry_after_cap: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Humanitec's values API. Cheap to clone; one per process.
+#[derive(Clone, Debug)]
+pub struct HumanitecClient {
+    http: reqwest::Client,
+    base_url: String,
+    policy: HttpPolicy,
+}
+
+impl HumanitecClient {
+    pub fn new(base_url: &str, policy: HttpPolicy) -> Result<Self, HumanitecError> {
+        let base_url = base_url.trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(HumanitecError::BadBaseUrl(
+                base_url,
+                "it must start with http:// or https://".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("secret-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HumanitecError::BadBaseUrl(base_url.clone(), e.to_string()))?;
+        Ok(HumanitecClient {
+            http,
+            base_url,
+            policy,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `GET /orgs`: checks that the token is valid.
+    pub async fn check_token(&self, token: &SecretString) -> Result<(), HumanitecError> {
+        self.call::<serde_json::Value, ()>(token, Method::GET, "/orgs".into(), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET .../values`: one call, no pagination.
+    pub async fn list_values(
+        &self,
+        token: &SecretString,
+        scope: &Scope,
+    ) -> Result<Vec<ValueResponse>, HumanitecError> {
+        self.call::<Vec<ValueResponse>, ()>(token, Method::GET, scope.values_path(), None)
+            .await
+    }
+
+    /// `POST .../values`.
+    pub async fn create_value(
+        &self,
+        token: &SecretString,
+        scope: &Scope,
+        key: &str,
+        value: &str,
+        description: &str,
+        is_secret: bool,
+    ) -> Result<ValueResponse, HumanitecError> {
+        let body = ValueCreatePayload {
+            key,
+            description,
+            value,
+            is_secret,
+        };
+        self.call(token, Method::POST, scope.values_path(), Some(&body))
+            .await
+    }
+
+    /// `PATCH .../values/{key}`: new value and description.
+    pub async fn update_value(
+        &self,
+        token: &SecretString,
+        scope: &Scope,
+        key: &str,
+        value: &str,
+        description: &str,
+    ) -> Result<ValueResponse, HumanitecError> {
+        let body = ValuePatchPayload { value, description };
+        self.call(token, Method::PATCH, scope.value_path(key), Some(&body))
+            .await
+    }
+
+    /// `DELETE .../values/{key}`.
+    pub async fn delete_value(
+        &self,
+        token: &SecretString,
+        scope: &Scope,
+        key: &str,
+    ) -> Result<(), HumanitecError> {
+        self.call::<IgnoredBody, ()>(token, Method::DELETE, scope.value_path(key), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// One call with the in-process retries of `HttpPolicy`.
+    async fn call<T: DeserializeOwned, B: Serialize>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        path: String,
+        body: Option<&B>,
+    ) -> Result<T, HumanitecError> {
+        let cap = self.policy.retry_after_cap;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.min_delay)
+            .with_max_delay(self.policy.max_delay)
+            .with_max_times(self.policy.retries)
+            .with_jitter();
+        let attempt = || self.send_once(token, method.clone(), &path, body);
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e: &HumanitecError| {
+                e.is_transient() && e.retry_after().is_none_or(|wait| wait <= cap)
+            })
+            // Retry-After, when the server sends one, replaces the backoff delay.
+            .adjust(|e: &HumanitecError, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
+            .notify(|e: &HumanitecError, delay| {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "retrying Humanitec call");
+            })
+            .await
+    }
+
+    async fn send_once<T: DeserializeOwned, B: Serialize>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, HumanitecError> {
+        let method_name = method_name(&method);
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base_url, path))
+            .bearer_auth(token.expose_secret())
+            .header("accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let transport = |e: reqwest::Error| HumanitecError::Transport {
+            method: method_name,
+            path: path.to_string(),
+            timeout: e.is_timeout(),
+            // reqwest errors carry the URL, which holds no secret; the token is
+            // only ever in a header.
+            reason: describe_transport(&e),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if status.is_success() {
+            let bytes = response.bytes().await.map_err(transport)?;
+            return parse_success(&bytes, status).map_err(|reason| HumanitecError::Decode {
+                method: method_name,
+                path: path.to_string(),
+                reason,
+            });
+        }
+        let retry_after = parse_retry_after(response.headers());
+        let bytes = response.bytes().await.unwrap_or_default();
+        let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+        let (code, message) = parsed
+            .map(|b| (b.error, b.message.map(|m| truncate(&m, 300))))
+            .unwrap_or((None, None));
+        Err(HumanitecError::Status {
+            status: status.as_u16(),
+            method: method_name,
+            path: path.to_string(),
+            code,
+            message,
+            retry_after,
+        })
+    }
+}
+
+/// Stands in for "no body expected" (204 deletes).
+struct IgnoredBody;
+
+impl<'de> serde::Deserialize<'de> for IgnoredBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| IgnoredBody)
+    }
+}
+
+fn parse_success<T: DeserializeOwned>(bytes: &[u8], status: StatusCode) -> Result<T, String> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        // 204 and empty bodies decode as JSON null.
+        b"null"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| format!("{status} with a body that is not the documented JSON ({e})"))
+}
+
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    // Seconds form; the HTTP-date form is rare for APIs and treated as absent.
+    raw.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn describe_transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "the request timed out".into()
+    } else if e.is_connect() {
+        "the connection failed".into()
+    } else {
+        // The source chain says "connection reset", "closed before message completed", ...
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text = format!("{text}: {s}");
+            source = s.source();
+        }
+        truncate(&text, 300)
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        _ => "HTTP",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}

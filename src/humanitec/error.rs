@@ -1,0 +1,64 @@
+use std::time::Duration;
+
+/// A failed Humanitec call. Messages name the call and key, never a value or token.
+#[derive(Debug, thiserror::Error)]
+pub enum HumanitecError {
+    #[error("Humanitec answered {status} to {method} {path}{}", detail(.code, .message))]
+    Status {
+        status: u16,
+        method: &'static str,
+        path: String,
+        code: Option<String>,
+        message: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    #[error("could not reach Humanitec for {method} {path}: {reason}")]
+    Transport {
+        method: &'static str,
+        path: String,
+        reason: String,
+        timeout: bool,
+    },
+    #[error("Humanitec sent an unexpected response to {method} {path}: {reason}")]
+    Decode {
+        method: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("invalid HUMANITEC_API_URL `{0}`: {1}")]
+    BadBaseUrl(String, String),
+}
+
+fn detail(code: &Option<String>, message: &Option<String>) -> String {
+    match (code, message) {
+        (Some(c), Some(m)) => format!(" ({c}: {m})"),
+        (None, Some(m)) => format!(" ({m})"),
+        (Some(c), None) => format!(" ({c})"),
+        (None, None) => String::new(),
+    }
+}
+
+impl HumanitecError {
+    /// 429, 5xx, timeouts and connection failures may pass; nothing else will.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HumanitecError::Status { status, .. } => *status == 429 || *status >= 500,
+            HumanitecError::Transport { .. } => true,
+            HumanitecError::Decode { .. } | HumanitecError::BadBaseUrl(..) => false,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HumanitecError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HumanitecError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The only module that talks to Humanitec's values API.
+
+mod client;
+mod error;
+mod models;
+mod scope;
+
+pub use client::{HttpPolicy, HumanitecClient};
+pub use error::HumanitecError;
+pub use models::{is_valid_key, ValueResponse, ValueSource};
+pub use scope::Scope;

@@ -1,0 +1,79 @@
+//! Message headers the worker sets and reads.
+
+use chrono::{DateTime, TimeZone, Utc};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::BasicProperties;
+
+/// Header names (all `x-secret-sync-*`).
+pub struct Headers;
+
+impl Headers {
+    /// Attempt number of this delivery of a job (1 when absent).
+    pub const ATTEMPT: &'static str = "x-secret-sync-attempt";
+    /// Enqueue time in microseconds since the epoch (the AMQP timestamp
+    /// property has only whole seconds, too coarse to decide supersession).
+    pub const ENQUEUED_AT_MICROS: &'static str = "x-secret-sync-enqueued-at-us";
+    /// How many times a job found its sync busy (not counted as attempts).
+    pub const BUSY_COUNT: &'static str = "x-secret-sync-busy-count";
+    /// Why a message was dead-lettered, and where it came from.
+    pub const DEAD_REASON: &'static str = "x-secret-sync-dead-reason";
+    pub const DEAD_SOURCE: &'static str = "x-secret-sync-dead-source";
+    pub const DEAD_ROUTING_KEY: &'static str = "x-secret-sync-dead-routing-key";
+    pub const DEAD_AT: &'static str = "x-secret-sync-dead-at";
+}
+
+pub fn header<'a>(props: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
+    props.headers().as_ref()?.inner().get(name)
+}
+
+pub fn header_i64(props: &BasicProperties, name: &str) -> Option<i64> {
+    match header(props, name)? {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortUInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
+        AMQPValue::ShortShortUInt(v) => Some(i64::from(*v)),
+        AMQPValue::Timestamp(v) => i64::try_from(*v).ok(),
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn header_str(props: &BasicProperties, name: &str) -> Option<String> {
+    match header(props, name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+pub fn attempt_of(props: &BasicProperties) -> u32 {
+    header_i64(props, Headers::ATTEMPT)
+        .and_then(|a| u32::try_from(a).ok())
+        .filter(|a| *a >= 1)
+        .unwrap_or(1)
+}
+
+pub fn busy_count_of(props: &BasicProperties) -> u32 {
+    header_i64(props, Headers::BUSY_COUNT)
+        .and_then(|a| u32::try_from(a).ok())
+        .unwrap_or(0)
+}
+
+/// When the job was enqueued, as precisely as the message says. The whole-
+/// second AMQP timestamp is rounded UP: supersession must never skip a job
+/// that was really enqueued after a run started.
+pub fn enqueued_at_of(props: &BasicProperties) -> Option<DateTime<Utc>> {
+    if let Some(us) = header_i64(props, Headers::ENQUEUED_AT_MICROS) {
+        return Utc.timestamp_micros(us).single();
+    }
+    let secs = i64::try_from((*props.timestamp())?).ok()?;
+    Utc.timestamp_opt(secs.checked_add(1)?, 0).single()
+}
+
+pub fn with_header(mut table: FieldTable, name: &str, value: AMQPValue) -> FieldTable {
+    table.insert(name.into(), value);
+    table
+}

@@ -1,0 +1,108 @@
+//! A small versioned migration runner: `migrations/NNNN_name.sql`, applied in
+//! order, each in its own transaction, under an advisory lock so workers
+//! starting together do not race. Re-running is a no-op.
+
+use std::str::FromStr;
+
+use tokio_postgres::NoTls;
+
+use super::StoreError;
+use crate::config::settings_redact_url as redact;
+
+/// (version, name, SQL), in order. Add new files here.
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/0001_initial.sql"),
+)];
+
+/// Arbitrary constant: the advisory lock that serialises migrations.
+const MIGRATION_LOCK: i64 = 0x5ec7_51c;
+
+pub(super) async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<i32>, StoreError> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS secret_sync_schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .await
+        .map_err(StoreError::db("creating the migrations table"))?;
+    let mut applied = Vec::new();
+    let tx = client
+        .transaction()
+        .await
+        .map_err(StoreError::db("starting the migration transaction"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(StoreError::db("taking the migration lock"))?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM secret_sync_schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(StoreError::db("reading the schema version"))?
+        .get(0);
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(StoreError::SchemaTooNew { found: current, known });
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(StoreError::db("applying a migration"))?;
+        tx.execute(
+            "INSERT INTO secret_sync_schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await
+        .map_err(StoreError::db("recording a migration"))?;
+        applied.push(*version);
+    }
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing migrations"))?;
+    Ok(applied)
+}
+
+/// Creates the database named in `database_url` if it does not exist, by
+/// connecting to the server's `postgres` database. Returns true if created.
+pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {
+    let bad_url = |reason: String| StoreError::BadUrl {
+        url: redact(database_url),
+        reason,
+    };
+    let config = tokio_postgres::Config::from_str(database_url).map_err(|e| bad_url(e.to_string()))?;
+    let dbname = config
+        .get_dbname()
+        .ok_or_else(|| bad_url("it names no database".into()))?
+        .to_string();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin
+        .connect(NoTls)
+        .await
+        .map_err(StoreError::db("connecting to the postgres database"))?;
+    let conn_task = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
+        .await
+        .map_err(StoreError::db("looking up the database"))?
+        .is_some();
+    let mut created = false;
+    if !exists {
+        let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
+        match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+            Ok(()) => created = true,
+            // Another process created it at the same moment: fine.
+            Err(e) if e.code().is_some_and(|c| c.code() == "42P04") => {}
+            Err(e) => return Err(StoreError::Db { action: "creating the database", source: e }),
+        }
+    }
+    drop(client);
+    conn_task.abort();
+    Ok(created)
+}

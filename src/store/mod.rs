@@ -1,0 +1,107 @@
+//! The only module that talks to Postgres. `migrations/` is the schema's
+//! single source; queries live next to the rows they read or write.
+
+mod jobs;
+mod lock;
+mod migrate;
+mod pushed;
+mod rows;
+mod source;
+mod syncs;
+
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+pub use jobs::{JobOutcome, JobStart, JobState, StaleJob};
+pub use lock::SyncLock;
+pub use migrate::{ensure_database, MIGRATIONS};
+pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, PushedKey, SyncRecord};
+
+use crate::config::settings_redact_url as redact;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid DATABASE_URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("could not get a database connection: {0}")]
+    Pool(String),
+    #[error("database error while {action}: {source}")]
+    Db {
+        action: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("the database schema is newer than this build (version {found}, this build knows {known}); upgrade secret-sync")]
+    SchemaTooNew { found: i32, known: i32 },
+}
+
+impl StoreError {
+    pub(crate) fn db(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+        move |source| StoreError::Db { action, source }
+    }
+
+    /// Lost connections and pool timeouts may pass; constraint or SQL errors won't.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Db { source, .. } => source.is_closed() || source.code().is_none_or(|c| {
+                // class 08 connection exception, 40 transaction rollback, 53 resources, 57 operator intervention
+                let class = &c.code()[..2];
+                matches!(class, "08" | "40" | "53" | "57")
+            }),
+            StoreError::BadUrl { .. } | StoreError::SchemaTooNew { .. } => false,
+        }
+    }
+}
+
+/// A pool of Postgres connections. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    pub fn connect(database_url: &str, max_size: usize) -> Result<Store, StoreError> {
+        let mut cfg = deadpool_postgres::Config::new();
+        cfg.url = Some(database_url.to_string());
+        cfg.manager = Some(ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        });
+        cfg.pool = Some(deadpool_postgres::PoolConfig {
+            max_size: max_size.max(2),
+            timeouts: deadpool_postgres::Timeouts {
+                wait: Some(std::time::Duration::from_secs(30)),
+                create: Some(std::time::Duration::from_secs(10)),
+                recycle: Some(std::time::Duration::from_secs(10)),
+            },
+            ..Default::default()
+        });
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| StoreError::BadUrl {
+                url: redact(database_url),
+                reason: e.to_string(),
+            })?;
+        Ok(Store { pool })
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// Checks the database answers (readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(StoreError::db("pinging the database"))
+    }
+
+    /// Applies pending migrations (see `migrate.rs`).
+    pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
+        let mut client = self.client().await?;
+        migrate::run(&mut client).await
+    }
+}

@@ -1,0 +1,79 @@
+//! What each sync last pushed per destination key (for "fewest calls").
+
+use uuid::Uuid;
+
+use super::rows::PushedKey;
+use super::{Store, StoreError};
+
+impl Store {
+    pub async fn pushed_keys(&self, sync_id: Uuid, destination: &str) -> Result<Vec<PushedKey>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT key, fingerprint, secret_version FROM secret_sync_pushed_keys
+                  WHERE sync_id = $1 AND destination = $2",
+                &[&sync_id, &destination],
+            )
+            .await
+            .map_err(StoreError::db("loading pushed keys"))?;
+        Ok(rows
+            .iter()
+            .map(|r| PushedKey {
+                key: r.get("key"),
+                fingerprint: r.get("fingerprint"),
+                secret_version: r.get("secret_version"),
+            })
+            .collect())
+    }
+
+    /// Records pushes and forgets deleted keys, in one statement each.
+    pub async fn record_pushes(
+        &self,
+        sync_id: Uuid,
+        destination: &str,
+        pushed: &[PushedKey],
+        forgotten: &[String],
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        if !pushed.is_empty() {
+            let keys: Vec<&str> = pushed.iter().map(|p| p.key.as_str()).collect();
+            let fps: Vec<&[u8]> = pushed.iter().map(|p| p.fingerprint.as_slice()).collect();
+            let versions: Vec<Option<&str>> = pushed.iter().map(|p| p.secret_version.as_deref()).collect();
+            client
+                .execute(
+                    "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint, secret_version)
+                     SELECT $1, $2, k, f, v FROM unnest($3::text[], $4::bytea[], $5::text[]) AS t(k, f, v)
+                     ON CONFLICT (sync_id, destination, key) DO UPDATE
+                        SET fingerprint = EXCLUDED.fingerprint,
+                            secret_version = EXCLUDED.secret_version, pushed_at = now()",
+                    &[&sync_id, &destination, &keys, &fps, &versions],
+                )
+                .await
+                .map_err(StoreError::db("recording pushed keys"))?;
+        }
+        if !forgotten.is_empty() {
+            client
+                .execute(
+                    "DELETE FROM secret_sync_pushed_keys
+                      WHERE sync_id = $1 AND destination = $2 AND key = ANY($3)",
+                    &[&sync_id, &destination, &forgotten],
+                )
+                .await
+                .map_err(StoreError::db("forgetting deleted keys"))?;
+        }
+        Ok(())
+    }
+
+    /// Every key a sync pushed, whatever the destination (remove jobs).
+    pub async fn all_pushed_keys(&self, sync_id: Uuid) -> Result<Vec<(String, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT destination, key FROM secret_sync_pushed_keys WHERE sync_id = $1",
+                &[&sync_id],
+            )
+            .await
+            .map_err(StoreError::db("loading pushed keys"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

@@ -1,0 +1,73 @@
+//! The source side: a folder's secrets.
+
+use uuid::Uuid;
+
+use super::rows::EncryptedSecret;
+use super::{Store, StoreError};
+
+impl Store {
+    pub async fn folder_secrets(&self, folder_id: Uuid) -> Result<Vec<EncryptedSecret>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT key, encrypted_value, encrypted_comment FROM secrets
+                  WHERE folder_id = $1 ORDER BY key",
+                &[&folder_id],
+            )
+            .await
+            .map_err(StoreError::db("loading the folder's secrets"))?;
+        Ok(rows
+            .iter()
+            .map(|r| EncryptedSecret {
+                key: r.get("key"),
+                encrypted_value: r.get("encrypted_value"),
+                encrypted_comment: r.get("encrypted_comment"),
+            })
+            .collect())
+    }
+
+    /// Writes imported secrets in one transaction. With `overwrite` false an
+    /// existing key keeps its value. Returns (created, updated) keys.
+    pub async fn upsert_secrets(
+        &self,
+        folder_id: Uuid,
+        secrets: &[EncryptedSecret],
+        overwrite: bool,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::db("starting the import transaction"))?;
+        let (mut created, mut updated) = (Vec::new(), Vec::new());
+        for s in secrets {
+            // xmax = 0 tells a fresh insert from an update.
+            let sql = if overwrite {
+                "INSERT INTO secrets (folder_id, key, encrypted_value, encrypted_comment)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (folder_id, key) DO UPDATE
+                    SET encrypted_value = EXCLUDED.encrypted_value,
+                        version = secrets.version + 1, updated_at = now()
+                 RETURNING (xmax = 0) AS inserted"
+            } else {
+                "INSERT INTO secrets (folder_id, key, encrypted_value, encrypted_comment)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (folder_id, key) DO NOTHING
+                 RETURNING (xmax = 0) AS inserted"
+            };
+            let row = tx
+                .query_opt(sql, &[&folder_id, &s.key, &s.encrypted_value, &s.encrypted_comment])
+                .await
+                .map_err(StoreError::db("writing an imported secret"))?;
+            match row.map(|r| r.get::<_, bool>("inserted")) {
+                Some(true) => created.push(s.key.clone()),
+                Some(false) => updated.push(s.key.clone()),
+                None => {}
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing the import"))?;
+        Ok((created, updated))
+    }
+}

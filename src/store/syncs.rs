@@ -1,0 +1,102 @@
+use uuid::Uuid;
+
+use super::rows::{ConnectionRecord, FolderRecord, SyncRecord};
+use super::{Store, StoreError};
+
+const SYNC_SELECT: &str = "
+    SELECT s.id, s.name, s.project_id, s.connection_id, s.is_auto_sync_enabled,
+           s.sync_options, s.destination_config,
+           f.id AS folder_id, f.path, e.id AS environment_id, e.slug
+      FROM secret_syncs s
+      LEFT JOIN secret_folders f ON f.id = s.folder_id
+      LEFT JOIN environments e ON e.id = f.environment_id";
+
+fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
+    let folder_id: Option<Uuid> = row.get("folder_id");
+    let folder = match (
+        folder_id,
+        row.get::<_, Option<String>>("path"),
+        row.get::<_, Option<Uuid>>("environment_id"),
+        row.get::<_, Option<String>>("slug"),
+    ) {
+        (Some(id), Some(path), Some(environment_id), Some(environment_slug)) => Some(FolderRecord {
+            id,
+            path,
+            environment_id,
+            environment_slug,
+        }),
+        _ => None,
+    };
+    SyncRecord {
+        id: row.get("id"),
+        name: row.get("name"),
+        project_id: row.get("project_id"),
+        connection_id: row.get("connection_id"),
+        folder,
+        is_auto_sync_enabled: row.get("is_auto_sync_enabled"),
+        sync_options: row.get("sync_options"),
+        destination_config: row.get("destination_config"),
+    }
+}
+
+impl Store {
+    pub async fn load_sync(&self, sync_id: Uuid) -> Result<Option<SyncRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(&format!("{SYNC_SELECT} WHERE s.id = $1"), &[&sync_id])
+            .await
+            .map_err(StoreError::db("loading the sync"))?;
+        Ok(row.as_ref().map(sync_from_row))
+    }
+
+    /// Auto-sync-enabled syncs reading the folder `path` of environment
+    /// `environment_slug` in `project_id` (a secret-change event's target).
+    pub async fn syncs_for_folder(
+        &self,
+        project_id: &str,
+        environment_slug: &str,
+        path: &str,
+    ) -> Result<Vec<SyncRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "{SYNC_SELECT} WHERE s.project_id = $1 AND e.slug = $2 AND f.path = $3
+                        AND s.is_auto_sync_enabled ORDER BY s.name"
+                ),
+                &[&project_id, &environment_slug, &path],
+            )
+            .await
+            .map_err(StoreError::db("finding syncs of a folder"))?;
+        Ok(rows.iter().map(sync_from_row).collect())
+    }
+
+    pub async fn load_connection(&self, connection_id: Uuid) -> Result<Option<ConnectionRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
+                &[&connection_id],
+            )
+            .await
+            .map_err(StoreError::db("loading the connection"))?;
+        Ok(row.map(|r| ConnectionRecord {
+            id: r.get("id"),
+            name: r.get("name"),
+            app: r.get("app"),
+            method: r.get("method"),
+            encrypted_credentials: r.get("encrypted_credentials"),
+        }))
+    }
+
+    /// Deletes a sync row (remove jobs with `deleteSyncOnComplete`). Job
+    /// history stays.
+    pub async fn delete_sync(&self, sync_id: Uuid) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute("DELETE FROM secret_syncs WHERE id = $1", &[&sync_id])
+            .await
+            .map_err(StoreError::db("deleting the sync"))?;
+        Ok(n > 0)
+    }
+}

@@ -39,7 +39,10 @@ impl JobStatus {
 
     /// A finished job is never run again (redeliveries are acknowledged).
     pub fn is_final(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Skipped)
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Skipped
+        )
     }
 }
 

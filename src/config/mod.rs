@@ -6,7 +6,9 @@
 
 mod settings;
 
-pub use settings::{redact_url as settings_redact_url, LogFormat, RetrySettings, Settings, WorkerSettings};
+pub use settings::{
+    redact_url as settings_redact_url, LogFormat, RetrySettings, Settings, WorkerSettings,
+};
 
 /// A configuration value that could not be used. Never carries secret values.
 #[derive(Debug, thiserror::Error)]

@@ -65,7 +65,10 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url))
             .field("amqp_url", &redact_url(&self.amqp_url))
             .field("humanitec_api_url", &self.humanitec_api_url)
-            .field("encryption_key", &self.encryption_key.as_ref().map(|_| "<set>"))
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "<set>"),
+            )
             .field("queue_prefix", &self.queue_prefix)
             .field("api_listen", &self.api_listen)
             .field("log_format", &self.log_format)
@@ -126,7 +129,8 @@ impl Settings {
         }
         let worker = WorkerSettings {
             concurrency,
-            write_concurrency: parse_num::<usize>(&lookup, "HUMANITEC_WRITE_CONCURRENCY", 4)?.max(1),
+            write_concurrency: parse_num::<usize>(&lookup, "HUMANITEC_WRITE_CONCURRENCY", 4)?
+                .max(1),
             http_timeout: parse_duration(&lookup, "HUMANITEC_TIMEOUT", "30s")?,
             shutdown_grace: parse_duration(&lookup, "SHUTDOWN_GRACE", "30s")?,
             stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
@@ -262,12 +266,16 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = from(&[("WORKER_CONCURRENCY", "many")]).err().map(|e| e.to_string());
+        let err = from(&[("WORKER_CONCURRENCY", "many")])
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some("WORKER_CONCURRENCY is not valid: expected a whole number, got `many`")
         );
-        let err = from(&[("JOB_RETRY_DELAYS", "1s,soon")]).err().map(|e| e.to_string());
+        let err = from(&[("JOB_RETRY_DELAYS", "1s,soon")])
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("JOB_RETRY_DELAYS is not valid")));
     }
 

@@ -167,20 +167,35 @@ mod tests {
         let mut blob = vec![0x01];
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&ct);
-        assert_eq!(cipher().decrypt_string(&blob).ok().as_deref(), Some("from-node"));
+        assert_eq!(
+            cipher().decrypt_string(&blob).ok().as_deref(),
+            Some("from-node")
+        );
     }
 
     #[test]
     fn wrong_key_or_tampering_is_reported() {
         let sealed = cipher().encrypt_str("v");
         let other = Cipher::from_key([8u8; 32]);
-        assert!(matches!(other.decrypt(&sealed), Err(CryptoError::Undecryptable)));
+        assert!(matches!(
+            other.decrypt(&sealed),
+            Err(CryptoError::Undecryptable)
+        ));
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert!(matches!(cipher().decrypt(&tampered), Err(CryptoError::Undecryptable)));
-        assert!(matches!(cipher().decrypt(&[]), Err(CryptoError::Malformed(_))));
-        assert!(matches!(cipher().decrypt(&[2, 0, 0]), Err(CryptoError::Malformed(_))));
+        assert!(matches!(
+            cipher().decrypt(&tampered),
+            Err(CryptoError::Undecryptable)
+        ));
+        assert!(matches!(
+            cipher().decrypt(&[]),
+            Err(CryptoError::Malformed(_))
+        ));
+        assert!(matches!(
+            cipher().decrypt(&[2, 0, 0]),
+            Err(CryptoError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -228,7 +228,8 @@ fn parse_success<T: DeserializeOwned>(bytes: &[u8], status: StatusCode) -> Resul
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|e| format!("{status} with a body that is not the documented JSON ({e})"))
+    serde_json::from_slice(bytes)
+        .map_err(|e| format!("{status} with a body that is not the documented JSON ({e})"))
 }
 
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {

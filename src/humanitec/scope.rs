@@ -3,12 +3,23 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 /// Where values live: an app's base values, or one environment's view.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
-    App { org: String, app: String },
-    Env { org: String, app: String, env: String },
+    App {
+        org: String,
+        app: String,
+    },
+    Env {
+        org: String,
+        app: String,
+        env: String,
+    },
 }
 
 // Path segments keep unreserved characters; everything else is encoded.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn seg(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
@@ -68,8 +79,14 @@ mod tests {
             env: "dev".into(),
         };
         assert_eq!(s.values_path(), "/orgs/my-org/apps/web/envs/dev/values");
-        assert_eq!(s.value_path("A.b-c_d"), "/orgs/my-org/apps/web/envs/dev/values/A.b-c_d");
-        assert_eq!(s.value_path("a/b c"), "/orgs/my-org/apps/web/envs/dev/values/a%2Fb%20c");
+        assert_eq!(
+            s.value_path("A.b-c_d"),
+            "/orgs/my-org/apps/web/envs/dev/values/A.b-c_d"
+        );
+        assert_eq!(
+            s.value_path("a/b c"),
+            "/orgs/my-org/apps/web/envs/dev/values/a%2Fb%20c"
+        );
         assert_eq!(s.app_scope().values_path(), "/orgs/my-org/apps/web/values");
         assert_eq!(s.label(), "my-org/web/dev");
     }

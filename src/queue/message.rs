@@ -130,20 +130,41 @@ mod tests {
             "import",
         )
         .expect("valid");
-        assert_eq!(job.import_behavior, Some(ImportBehavior::PrioritizeDestination));
+        assert_eq!(
+            job.import_behavior,
+            Some(ImportBehavior::PrioritizeDestination)
+        );
     }
 
     #[test]
     fn rejects_bad_bodies_with_reasons() {
-        assert!(matches!(JobMessage::parse(b"not json", "sync"), Err(MessageError::NotJson(_))));
+        assert!(matches!(
+            JobMessage::parse(b"not json", "sync"),
+            Err(MessageError::NotJson(_))
+        ));
         let err = JobMessage::parse(br#"{"type":"sync"}"#, "sync").err();
-        assert!(matches!(&err, Some(MessageError::WrongShape(m)) if m.contains("syncId")), "{err:?}");
+        assert!(
+            matches!(&err, Some(MessageError::WrongShape(m)) if m.contains("syncId")),
+            "{err:?}"
+        );
         let id = Uuid::new_v4();
-        let err = JobMessage::parse(format!(r#"{{"syncId":"{id}","type":"explode"}}"#).as_bytes(), "sync").err();
+        let err = JobMessage::parse(
+            format!(r#"{{"syncId":"{id}","type":"explode"}}"#).as_bytes(),
+            "sync",
+        )
+        .err();
         assert!(matches!(err, Some(MessageError::WrongShape(_))));
-        let err = JobMessage::parse(format!(r#"{{"syncId":"{id}","type":"remove"}}"#).as_bytes(), "sync").err();
+        let err = JobMessage::parse(
+            format!(r#"{{"syncId":"{id}","type":"remove"}}"#).as_bytes(),
+            "sync",
+        )
+        .err();
         assert!(matches!(err, Some(MessageError::RoutingMismatch { .. })));
-        let err = JobMessage::parse(format!(r#"{{"syncId":"{id}","type":"import"}}"#).as_bytes(), "import").err();
+        let err = JobMessage::parse(
+            format!(r#"{{"syncId":"{id}","type":"import"}}"#).as_bytes(),
+            "import",
+        )
+        .err();
         assert_eq!(err, Some(MessageError::MissingImportBehavior));
     }
 }

@@ -29,6 +29,8 @@ pub enum QueueError {
     },
     #[error("RabbitMQ did not confirm the message published to {0} (nack)")]
     NotConfirmed(String),
+    #[error("RabbitMQ closed the {0} consumer (connection lost or queue deleted)")]
+    ConsumerClosed(&'static str),
     #[error("message could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }

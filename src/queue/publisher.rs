@@ -72,7 +72,11 @@ impl Publisher {
     ) -> Result<(), QueueError> {
         let body = serde_json::to_vec(job)?;
         let mut headers = FieldTable::default();
-        headers = with_header(headers, Headers::ATTEMPT, AMQPValue::LongLongInt(i64::from(envelope.attempt)));
+        headers = with_header(
+            headers,
+            Headers::ATTEMPT,
+            AMQPValue::LongLongInt(i64::from(envelope.attempt)),
+        );
         headers = with_header(
             headers,
             Headers::BUSY_COUNT,
@@ -89,8 +93,13 @@ impl Publisher {
         }
         match delay {
             None => {
-                self.publish_confirmed(&self.names.jobs_exchange(), job.job_type.as_str(), &body, props)
-                    .await
+                self.publish_confirmed(
+                    &self.names.jobs_exchange(),
+                    job.job_type.as_str(),
+                    &body,
+                    props,
+                )
+                .await
             }
             Some(delay) => {
                 let queue = self.ensure_delay_queue(job, delay).await?;
@@ -100,7 +109,11 @@ impl Publisher {
         }
     }
 
-    async fn ensure_delay_queue(&self, job: &JobMessage, delay: Duration) -> Result<String, QueueError> {
+    async fn ensure_delay_queue(
+        &self,
+        job: &JobMessage,
+        delay: Duration,
+    ) -> Result<String, QueueError> {
         let name = self.names.delay_queue(job.job_type, delay);
         let mut declared = self.declared_delays.lock().await;
         if !declared.contains(&name) {
@@ -112,8 +125,13 @@ impl Publisher {
 
     pub async fn publish_event(&self, event: &EventMessage) -> Result<(), QueueError> {
         let body = serde_json::to_vec(event)?;
-        self.publish_confirmed(&self.names.events_exchange(), "secret.changed", &body, json_properties())
-            .await
+        self.publish_confirmed(
+            &self.names.events_exchange(),
+            "secret.changed",
+            &body,
+            json_properties(),
+        )
+        .await
     }
 
     /// Sends an unusable message to `secret-sync.dead` with the reason in its
@@ -127,10 +145,26 @@ impl Publisher {
         reason: &str,
     ) -> Result<(), QueueError> {
         let mut headers = original.headers().clone().unwrap_or_default();
-        headers = with_header(headers, Headers::DEAD_REASON, AMQPValue::LongString(reason.into()));
-        headers = with_header(headers, Headers::DEAD_SOURCE, AMQPValue::LongString(source_queue.into()));
-        headers = with_header(headers, Headers::DEAD_ROUTING_KEY, AMQPValue::LongString(routing_key.into()));
-        headers = with_header(headers, Headers::DEAD_AT, AMQPValue::LongString(Utc::now().to_rfc3339().into()));
+        headers = with_header(
+            headers,
+            Headers::DEAD_REASON,
+            AMQPValue::LongString(reason.into()),
+        );
+        headers = with_header(
+            headers,
+            Headers::DEAD_SOURCE,
+            AMQPValue::LongString(source_queue.into()),
+        );
+        headers = with_header(
+            headers,
+            Headers::DEAD_ROUTING_KEY,
+            AMQPValue::LongString(routing_key.into()),
+        );
+        headers = with_header(
+            headers,
+            Headers::DEAD_AT,
+            AMQPValue::LongString(Utc::now().to_rfc3339().into()),
+        );
         let props = original.clone().with_headers(headers).with_delivery_mode(2);
         self.publish_confirmed(&self.names.dead_exchange(), routing_key, body, props)
             .await
@@ -143,7 +177,11 @@ impl Publisher {
         body: &[u8],
         props: BasicProperties,
     ) -> Result<(), QueueError> {
-        let target = if exchange.is_empty() { routing_key } else { exchange };
+        let target = if exchange.is_empty() {
+            routing_key
+        } else {
+            exchange
+        };
         let confirm = self
             .channel
             .basic_publish(
@@ -156,7 +194,9 @@ impl Publisher {
             .await
             .map_err(QueueError::broker(format!("publishing to {target}")))?
             .await
-            .map_err(QueueError::broker(format!("confirming publish to {target}")))?;
+            .map_err(QueueError::broker(format!(
+                "confirming publish to {target}"
+            )))?;
         if confirm.is_nack() {
             return Err(QueueError::NotConfirmed(target.to_string()));
         }

@@ -71,8 +71,14 @@ fn durable_exchange() -> ExchangeDeclareOptions {
 
 fn quorum_args(names: &Names) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(names.dead_exchange().into()),
@@ -85,7 +91,12 @@ fn quorum_args(names: &Names) -> FieldTable {
 pub async fn declare_topology(channel: &Channel, names: &Names) -> Result<(), QueueError> {
     let exchange = |name: String, kind: ExchangeKind| async move {
         channel
-            .exchange_declare(name.clone().into(), kind, durable_exchange(), FieldTable::default())
+            .exchange_declare(
+                name.clone().into(),
+                kind,
+                durable_exchange(),
+                FieldTable::default(),
+            )
             .await
             .map_err(QueueError::broker(format!("declaring exchange {name}")))
     };
@@ -94,7 +105,10 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> Result<(), Qu
     exchange(names.events_exchange(), ExchangeKind::Topic).await?;
 
     let mut dead_args = FieldTable::default();
-    dead_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    dead_args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     declare_queue(channel, &names.dead_queue(), dead_args).await?;
     bind(channel, &names.dead_queue(), &names.dead_exchange(), "").await?;
 
@@ -104,7 +118,13 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> Result<(), Qu
     }
 
     declare_queue(channel, &names.events_queue(), quorum_args(names)).await?;
-    bind(channel, &names.events_queue(), &names.events_exchange(), "secret.changed").await?;
+    bind(
+        channel,
+        &names.events_queue(),
+        &names.events_exchange(),
+        "secret.changed",
+    )
+    .await?;
     Ok(())
 }
 

@@ -47,9 +47,24 @@ pub struct StaleJob {
 /// so formatting them into SQL is safe).
 fn columns(t: JobType) -> (&'static str, &'static str, &'static str, &'static str) {
     match t {
-        JobType::Sync => ("sync_status", "last_sync_job_id", "last_sync_message", "last_synced_at"),
-        JobType::Import => ("import_status", "last_import_job_id", "last_import_message", "last_imported_at"),
-        JobType::Remove => ("remove_status", "last_remove_job_id", "last_remove_message", "last_removed_at"),
+        JobType::Sync => (
+            "sync_status",
+            "last_sync_job_id",
+            "last_sync_message",
+            "last_synced_at",
+        ),
+        JobType::Import => (
+            "import_status",
+            "last_import_job_id",
+            "last_import_message",
+            "last_imported_at",
+        ),
+        JobType::Remove => (
+            "remove_status",
+            "last_remove_job_id",
+            "last_remove_message",
+            "last_removed_at",
+        ),
     }
 }
 
@@ -71,7 +86,10 @@ impl Store {
     pub async fn job_state(&self, job_id: Uuid) -> Result<Option<JobState>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT status, attempt FROM secret_sync_jobs WHERE id = $1", &[&job_id])
+            .query_opt(
+                "SELECT status, attempt FROM secret_sync_jobs WHERE id = $1",
+                &[&job_id],
+            )
             .await
             .map_err(StoreError::db("reading the job row"))?;
         Ok(row.and_then(|r| {
@@ -283,7 +301,10 @@ impl Store {
 
     /// Rows left `running` by a worker that died (stale heartbeat) go back
     /// to `pending`: the broker redelivers their message to another worker.
-    pub async fn reap_stale_jobs(&self, stale_after: Duration) -> Result<Vec<StaleJob>, StoreError> {
+    pub async fn reap_stale_jobs(
+        &self,
+        stale_after: Duration,
+    ) -> Result<Vec<StaleJob>, StoreError> {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -310,7 +331,9 @@ impl Store {
             })
             .collect();
         for job in &stale {
-            let Some(t) = JobType::parse(&job.job_type) else { continue };
+            let Some(t) = JobType::parse(&job.job_type) else {
+                continue;
+            };
             let (status_col, job_col, msg_col, _) = columns(t);
             tx.execute(
                 &format!(

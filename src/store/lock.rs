@@ -20,7 +20,10 @@ impl Store {
         let conn = self.client().await?;
         let name = format!("secret-sync:{sync_id}");
         let got: bool = conn
-            .query_one(&format!("SELECT pg_try_advisory_lock({LOCK_KEY})"), &[&name])
+            .query_one(
+                &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
+                &[&name],
+            )
             .await
             .map_err(StoreError::db("taking the sync lock"))?
             .get(0);
@@ -36,7 +39,10 @@ impl SyncLock {
     pub async fn release(mut self) {
         if let Some(conn) = self.conn.take() {
             let unlocked = conn
-                .execute(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"), &[&self.name])
+                .execute(
+                    &format!("SELECT pg_advisory_unlock({LOCK_KEY})"),
+                    &[&self.name],
+                )
                 .await;
             if unlocked.is_err() {
                 // Never give a connection that may still hold the lock back to the pool.

@@ -48,7 +48,10 @@ pub(super) async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<i32>,
         .get(0);
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if current > known {
-        return Err(StoreError::SchemaTooNew { found: current, known });
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
     }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         tx.batch_execute(sql)
@@ -75,7 +78,8 @@ pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {
         url: redact(database_url),
         reason,
     };
-    let config = tokio_postgres::Config::from_str(database_url).map_err(|e| bad_url(e.to_string()))?;
+    let config =
+        tokio_postgres::Config::from_str(database_url).map_err(|e| bad_url(e.to_string()))?;
     let dbname = config
         .get_dbname()
         .ok_or_else(|| bad_url("it names no database".into()))?
@@ -95,14 +99,49 @@ pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {
     let mut created = false;
     if !exists {
         let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
-        match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+        match client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+        {
             Ok(()) => created = true,
             // Another process created it at the same moment: fine.
             Err(e) if e.code().is_some_and(|c| c.code() == "42P04") => {}
-            Err(e) => return Err(StoreError::Db { action: "creating the database", source: e }),
+            Err(e) => {
+                return Err(StoreError::Db {
+                    action: "creating the database",
+                    source: e,
+                })
+            }
         }
     }
     drop(client);
     conn_task.abort();
     Ok(created)
+}
+
+/// Drops the database named in `database_url` if it exists (the demo's own).
+pub async fn drop_database(database_url: &str) -> Result<(), StoreError> {
+    let config =
+        tokio_postgres::Config::from_str(database_url).map_err(|e| StoreError::BadUrl {
+            url: redact(database_url),
+            reason: e.to_string(),
+        })?;
+    let Some(dbname) = config.get_dbname().map(str::to_string) else {
+        return Ok(());
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin
+        .connect(NoTls)
+        .await
+        .map_err(StoreError::db("connecting to the postgres database"))?;
+    let conn_task = tokio::spawn(connection);
+    let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        .await
+        .map_err(StoreError::db("dropping the database"))?;
+    drop(client);
+    conn_task.abort();
+    Ok(())
 }

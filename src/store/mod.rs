@@ -1,12 +1,14 @@
 //! The only module that talks to Postgres. `migrations/` is the schema's
 //! single source; queries live next to the rows they read or write.
 
+mod fixtures;
 mod jobs;
 mod lock;
 mod migrate;
 mod pushed;
 mod rows;
 mod source;
+mod status;
 mod syncs;
 
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -14,8 +16,9 @@ use tokio_postgres::NoTls;
 
 pub use jobs::{JobOutcome, JobStart, JobState, StaleJob};
 pub use lock::SyncLock;
-pub use migrate::{ensure_database, MIGRATIONS};
+pub use migrate::{drop_database, ensure_database, MIGRATIONS};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, PushedKey, SyncRecord};
+pub use status::{JobRow, SyncStatusRow};
 
 use crate::config::settings_redact_url as redact;
 
@@ -44,11 +47,14 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Pool(_) => true,
-            StoreError::Db { source, .. } => source.is_closed() || source.code().is_none_or(|c| {
-                // class 08 connection exception, 40 transaction rollback, 53 resources, 57 operator intervention
-                let class = &c.code()[..2];
-                matches!(class, "08" | "40" | "53" | "57")
-            }),
+            StoreError::Db { source, .. } => {
+                source.is_closed()
+                    || source.code().is_none_or(|c| {
+                        // class 08 connection exception, 40 transaction rollback, 53 resources, 57 operator intervention
+                        let class = &c.code()[..2];
+                        matches!(class, "08" | "40" | "53" | "57")
+                    })
+            }
             StoreError::BadUrl { .. } | StoreError::SchemaTooNew { .. } => false,
         }
     }
@@ -76,17 +82,20 @@ impl Store {
             },
             ..Default::default()
         });
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1), NoTls)
-            .map_err(|e| StoreError::BadUrl {
-                url: redact(database_url),
-                reason: e.to_string(),
-            })?;
+        let pool =
+            cfg.create_pool(Some(Runtime::Tokio1), NoTls)
+                .map_err(|e| StoreError::BadUrl {
+                    url: redact(database_url),
+                    reason: e.to_string(),
+                })?;
         Ok(Store { pool })
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Pool(e.to_string()))
     }
 
     /// Checks the database answers (readiness probe).

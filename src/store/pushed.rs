@@ -6,7 +6,11 @@ use super::rows::PushedKey;
 use super::{Store, StoreError};
 
 impl Store {
-    pub async fn pushed_keys(&self, sync_id: Uuid, destination: &str) -> Result<Vec<PushedKey>, StoreError> {
+    pub async fn pushed_keys(
+        &self,
+        sync_id: Uuid,
+        destination: &str,
+    ) -> Result<Vec<PushedKey>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -38,7 +42,8 @@ impl Store {
         if !pushed.is_empty() {
             let keys: Vec<&str> = pushed.iter().map(|p| p.key.as_str()).collect();
             let fps: Vec<&[u8]> = pushed.iter().map(|p| p.fingerprint.as_slice()).collect();
-            let versions: Vec<Option<&str>> = pushed.iter().map(|p| p.secret_version.as_deref()).collect();
+            let versions: Vec<Option<&str>> =
+                pushed.iter().map(|p| p.secret_version.as_deref()).collect();
             client
                 .execute(
                     "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint, secret_version)
@@ -65,7 +70,10 @@ impl Store {
     }
 
     /// Every key a sync pushed, whatever the destination (remove jobs).
-    pub async fn all_pushed_keys(&self, sync_id: Uuid) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn all_pushed_keys(
+        &self,
+        sync_id: Uuid,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(

@@ -6,7 +6,10 @@ use super::rows::EncryptedSecret;
 use super::{Store, StoreError};
 
 impl Store {
-    pub async fn folder_secrets(&self, folder_id: Uuid) -> Result<Vec<EncryptedSecret>, StoreError> {
+    pub async fn folder_secrets(
+        &self,
+        folder_id: Uuid,
+    ) -> Result<Vec<EncryptedSecret>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -56,7 +59,10 @@ impl Store {
                  RETURNING (xmax = 0) AS inserted"
             };
             let row = tx
-                .query_opt(sql, &[&folder_id, &s.key, &s.encrypted_value, &s.encrypted_comment])
+                .query_opt(
+                    sql,
+                    &[&folder_id, &s.key, &s.encrypted_value, &s.encrypted_comment],
+                )
                 .await
                 .map_err(StoreError::db("writing an imported secret"))?;
             match row.map(|r| r.get::<_, bool>("inserted")) {

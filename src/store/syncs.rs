@@ -19,12 +19,14 @@ fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
         row.get::<_, Option<Uuid>>("environment_id"),
         row.get::<_, Option<String>>("slug"),
     ) {
-        (Some(id), Some(path), Some(environment_id), Some(environment_slug)) => Some(FolderRecord {
-            id,
-            path,
-            environment_id,
-            environment_slug,
-        }),
+        (Some(id), Some(path), Some(environment_id), Some(environment_slug)) => {
+            Some(FolderRecord {
+                id,
+                path,
+                environment_id,
+                environment_slug,
+            })
+        }
         _ => None,
     };
     SyncRecord {
@@ -71,7 +73,10 @@ impl Store {
         Ok(rows.iter().map(sync_from_row).collect())
     }
 
-    pub async fn load_connection(&self, connection_id: Uuid) -> Result<Option<ConnectionRecord>, StoreError> {
+    pub async fn load_connection(
+        &self,
+        connection_id: Uuid,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(

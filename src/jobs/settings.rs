@@ -1,0 +1,160 @@
+//! A sync row's JSON columns, parsed into typed settings (pure).
+
+use serde::Deserialize;
+
+use super::key_schema::{KeySchema, KeySchemaError};
+use crate::humanitec::Scope;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SettingsError {
+    #[error(
+        "destination_config is invalid: {0}. Expected {{\"scope\": \"application\", \"org\", \"app\"}} \
+         or {{\"scope\": \"environment\", \"org\", \"app\", \"env\"}}"
+    )]
+    Destination(String),
+    #[error("sync_options is invalid: {0}")]
+    Options(String),
+    #[error(
+        "sync_options.initialSyncBehavior `{0}` is not supported for Humanitec; \
+         only `overwrite-destination` is (Humanitec cannot read secrets back)"
+    )]
+    InitialSyncBehavior(String),
+    #[error("{0}")]
+    KeySchema(#[from] KeySchemaError),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "scope", rename_all = "lowercase", deny_unknown_fields)]
+enum DestinationConfig {
+    Application {
+        org: String,
+        app: String,
+    },
+    Environment {
+        org: String,
+        app: String,
+        env: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SyncOptions {
+    initial_sync_behavior: String,
+    #[serde(default)]
+    key_schema: Option<String>,
+    #[serde(default)]
+    disable_secret_deletion: bool,
+}
+
+/// Everything a job needs from the sync's JSON columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncSettings {
+    pub scope: Scope,
+    pub key_schema: KeySchema,
+    pub deletion_enabled: bool,
+}
+
+impl SyncSettings {
+    pub fn parse(
+        destination_config: &serde_json::Value,
+        sync_options: &serde_json::Value,
+        environment_slug: &str,
+    ) -> Result<Self, SettingsError> {
+        let dest: DestinationConfig = serde_json::from_value(destination_config.clone())
+            .map_err(|e| SettingsError::Destination(e.to_string()))?;
+        let scope = match dest {
+            DestinationConfig::Application { org, app } => Scope::App { org, app },
+            DestinationConfig::Environment { org, app, env } => Scope::Env { org, app, env },
+        };
+        let (org, app, env) = match &scope {
+            Scope::App { org, app } => (org, app, None),
+            Scope::Env { org, app, env } => (org, app, Some(env)),
+        };
+        if org.is_empty() || app.is_empty() || env.is_some_and(|e| e.is_empty()) {
+            return Err(SettingsError::Destination(
+                "org, app and env must not be empty".into(),
+            ));
+        }
+        let options: SyncOptions = serde_json::from_value(sync_options.clone())
+            .map_err(|e| SettingsError::Options(e.to_string()))?;
+        if options.initial_sync_behavior != "overwrite-destination" {
+            return Err(SettingsError::InitialSyncBehavior(
+                options.initial_sync_behavior,
+            ));
+        }
+        Ok(SyncSettings {
+            scope,
+            key_schema: KeySchema::parse(options.key_schema.as_deref(), environment_slug)?,
+            deletion_enabled: !options.disable_secret_deletion,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_both_scopes() {
+        let opts = json!({"initialSyncBehavior": "overwrite-destination"});
+        let s = SyncSettings::parse(
+            &json!({"scope": "application", "org": "o", "app": "a"}),
+            &opts,
+            "dev",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.scope,
+            Scope::App {
+                org: "o".into(),
+                app: "a".into()
+            }
+        );
+        assert!(s.deletion_enabled);
+        let s = SyncSettings::parse(
+            &json!({"scope": "environment", "org": "o", "app": "a", "env": "e"}),
+            &json!({"initialSyncBehavior": "overwrite-destination", "disableSecretDeletion": true,
+                    "keySchema": "X_{{secretKey}}"}),
+            "dev",
+        )
+        .expect("valid");
+        assert!(s.scope.is_env());
+        assert!(!s.deletion_enabled);
+        assert_eq!(s.key_schema.apply("K"), "X_K");
+    }
+
+    #[test]
+    fn bad_rows_say_what_to_fix() {
+        let opts = json!({"initialSyncBehavior": "overwrite-destination"});
+        let err = SyncSettings::parse(
+            &json!({"scope": "environment", "org": "o", "app": "a"}),
+            &opts,
+            "d",
+        );
+        assert!(
+            matches!(&err, Err(SettingsError::Destination(m)) if m.contains("env")),
+            "{err:?}"
+        );
+        let err = SyncSettings::parse(&json!({"scope": "galaxy"}), &opts, "d");
+        assert!(matches!(err, Err(SettingsError::Destination(_))));
+        let err = SyncSettings::parse(
+            &json!({"scope": "application", "org": "o", "app": "a"}),
+            &json!({"initialSyncBehavior": "import-prioritize-source"}),
+            "d",
+        );
+        assert_eq!(
+            err,
+            Err(SettingsError::InitialSyncBehavior(
+                "import-prioritize-source".into()
+            ))
+        );
+        let err = SyncSettings::parse(
+            &json!({"scope": "application", "org": "o", "app": "a"}),
+            &json!({}),
+            "d",
+        );
+        assert!(matches!(err, Err(SettingsError::Options(_))));
+    }
+}

@@ -1,0 +1,236 @@
+//! Sync job: push the folder's secrets into Humanitec.
+
+use std::collections::HashMap;
+
+use futures::stream::{self, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::context::{JobContext, SourceSecret};
+use super::error::JobError;
+use super::plan::{plan_sync, SourceEntry, Write, WriteKind};
+use super::report::{summarize_failures, Report};
+use crate::humanitec::{HumanitecError, Scope, ValueResponse};
+use crate::model::Counts;
+use crate::store::{PushedKey, SyncRecord};
+
+pub async fn run_sync(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, JobError> {
+    let folder = ctx.folder(sync)?;
+    let settings = ctx.settings(sync)?;
+    let token = ctx.token(sync).await?;
+    let secrets = ctx.source_secrets(folder).await?;
+    let entries = ctx.source_entries(&secrets, &settings.key_schema);
+    let scope = &settings.scope;
+    let destination_label = scope.label();
+
+    // Validate keys before the first call: an invalid key fails the job
+    // without touching Humanitec.
+    plan_sync(
+        &entries,
+        &[],
+        &[],
+        &settings.key_schema,
+        scope.is_env(),
+        false,
+    )?;
+
+    let listing = ctx
+        .humanitec
+        .list_values(&token, scope)
+        .await
+        .map_err(|e| JobError::humanitec(e, scope))?;
+    let pushed = ctx.store.pushed_keys(sync.id, &destination_label).await?;
+    let plan = plan_sync(
+        &entries,
+        &listing,
+        &pushed,
+        &settings.key_schema,
+        scope.is_env(),
+        settings.deletion_enabled,
+    )?;
+
+    let by_key: HashMap<&str, (&SourceSecret, &SourceEntry)> = secrets
+        .iter()
+        .zip(&entries)
+        .map(|(s, e)| (e.dest_key.as_str(), (s, e)))
+        .collect();
+    let writer = &Writer {
+        ctx,
+        token: &token,
+        scope,
+    };
+    let by_key = &by_key;
+    let results: Vec<(Write, Result<ValueResponse, HumanitecError>)> =
+        stream::iter(plan.writes.iter().cloned())
+            .map(|write| async move {
+                let result = match by_key.get(write.dest_key.as_str()) {
+                    Some((secret, entry)) => writer.write(&write, secret, &entry.description).await,
+                    None => unreachable!("every write comes from a source entry"),
+                };
+                (write, result)
+            })
+            .buffer_unordered(ctx.write_concurrency)
+            .collect()
+            .await;
+
+    let mut counts = Counts {
+        unchanged: plan.unchanged.len() as i32,
+        ..Counts::default()
+    };
+    let mut recorded = Vec::new();
+    let mut failures = Vec::new();
+    for (write, result) in results {
+        match result {
+            Ok(response) => {
+                match write.kind {
+                    WriteKind::Create | WriteKind::CreateWithAppBase => counts.created += 1,
+                    WriteKind::Update | WriteKind::Replace => counts.updated += 1,
+                }
+                if let Some((_, entry)) = by_key.get(write.dest_key.as_str()) {
+                    recorded.push(PushedKey {
+                        key: write.dest_key.clone(),
+                        fingerprint: entry.fingerprint.clone(),
+                        secret_version: response.secret_version,
+                    });
+                }
+            }
+            Err(e) => failures.push((write.dest_key.clone(), e)),
+        }
+    }
+    // Remember what landed even if other writes failed: a retry then
+    // rewrites only the keys that did not.
+    ctx.store
+        .record_pushes(sync.id, &destination_label, &recorded, &[])
+        .await?;
+    if !failures.is_empty() {
+        return Err(summarize_failures(failures, plan.writes.len(), scope));
+    }
+
+    // Deletes last, and only once every write landed.
+    let (gone, delete_failures) = delete_keys(ctx, &token, scope, &plan.deletes).await;
+    counts.deleted = gone.len() as i32;
+    ctx.store
+        .record_pushes(sync.id, &destination_label, &[], &gone)
+        .await?;
+    if !delete_failures.is_empty() {
+        return Err(summarize_failures(
+            delete_failures,
+            plan.deletes.len(),
+            scope,
+        ));
+    }
+    Ok(Report::sync(counts, &scope.label()))
+}
+
+/// Deletes `keys` (bounded parallel); a key already gone counts as deleted.
+/// Returns the deleted keys and the failures.
+pub(super) async fn delete_keys(
+    ctx: &JobContext,
+    token: &SecretString,
+    scope: &Scope,
+    keys: &[String],
+) -> (Vec<String>, Vec<(String, HumanitecError)>) {
+    let results: Vec<(String, Result<(), HumanitecError>)> = stream::iter(keys.iter().cloned())
+        .map(|key| async move {
+            let result = match ctx.humanitec.delete_value(token, scope, &key).await {
+                Err(e) if e.status() == Some(404) => Ok(()),
+                other => other,
+            };
+            (key, result)
+        })
+        .buffer_unordered(ctx.write_concurrency)
+        .collect()
+        .await;
+    let mut gone = Vec::new();
+    let mut failures = Vec::new();
+    for (key, result) in results {
+        match result {
+            Ok(()) => gone.push(key),
+            Err(e) => failures.push((key, e)),
+        }
+    }
+    gone.sort();
+    (gone, failures)
+}
+
+/// Performs one planned write, recovering from races (a key created or
+/// deleted by someone else between the listing and the write).
+struct Writer<'a> {
+    ctx: &'a JobContext,
+    token: &'a SecretString,
+    scope: &'a Scope,
+}
+
+impl Writer<'_> {
+    async fn write(
+        &self,
+        write: &Write,
+        secret: &SourceSecret,
+        description: &str,
+    ) -> Result<ValueResponse, HumanitecError> {
+        let api = &self.ctx.humanitec;
+        let key = write.dest_key.as_str();
+        let value = secret.value.expose_secret();
+        match write.kind {
+            WriteKind::CreateWithAppBase => {
+                self.ensure_app_base(key, description).await?;
+                self.create_or_update(key, value, description).await
+            }
+            WriteKind::Create => self.create_or_update(key, value, description).await,
+            WriteKind::Update => match api
+                .update_value(self.token, self.scope, key, value, description)
+                .await
+            {
+                Err(e) if e.status() == Some(404) => {
+                    if self.scope.is_env() {
+                        self.ensure_app_base(key, description).await?;
+                    }
+                    self.create_or_update(key, value, description).await
+                }
+                other => other,
+            },
+            WriteKind::Replace => {
+                match api.delete_value(self.token, self.scope, key).await {
+                    Err(e) if e.status() != Some(404) => return Err(e),
+                    _ => {}
+                }
+                self.create_or_update(key, value, description).await
+            }
+        }
+    }
+
+    /// POST as a secret; if the key exists by now, PATCH it.
+    async fn create_or_update(
+        &self,
+        key: &str,
+        value: &str,
+        description: &str,
+    ) -> Result<ValueResponse, HumanitecError> {
+        let api = &self.ctx.humanitec;
+        match api
+            .create_value(self.token, self.scope, key, value, description, true)
+            .await
+        {
+            Err(e) if e.status() == Some(409) => {
+                api.update_value(self.token, self.scope, key, value, description)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Env scope: Humanitec needs an app-level value before an override can
+    /// exist. It gets an empty secret, so nothing readable is left behind.
+    async fn ensure_app_base(&self, key: &str, description: &str) -> Result<(), HumanitecError> {
+        let app = self.scope.app_scope();
+        match self
+            .ctx
+            .humanitec
+            .create_value(self.token, &app, key, "", description, true)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(409) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

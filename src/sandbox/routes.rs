@@ -1,0 +1,343 @@
+//! HTTP handlers: the values API, plus `/_sandbox/*` admin endpoints.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::Utc;
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::state::{StoredValue, WriteError};
+use super::{lock, Fault, Faults, Inner, RequestRecord, Role};
+
+type Shared = Arc<Mutex<Inner>>;
+
+pub fn router(inner: Shared) -> Router {
+    Router::new()
+        .route("/_sandbox/health", get(|| async { "ok" }))
+        .route("/_sandbox/values", get(admin_values))
+        .route(
+            "/_sandbox/requests",
+            get(admin_requests).delete(admin_clear),
+        )
+        .route("/_sandbox/faults", put(admin_faults))
+        .fallback(api)
+        .with_state(inner)
+}
+
+#[derive(Deserialize)]
+struct ScopeQuery {
+    org: String,
+    app: String,
+    env: Option<String>,
+}
+
+async fn admin_values(
+    State(s): State<Shared>,
+    Query(q): Query<ScopeQuery>,
+) -> Json<Vec<StoredValue>> {
+    Json(lock(&s).values.list(&q.org, &q.app, q.env.as_deref()))
+}
+
+async fn admin_requests(State(s): State<Shared>) -> Json<Vec<RequestRecord>> {
+    Json(lock(&s).requests.clone())
+}
+
+async fn admin_clear(State(s): State<Shared>) -> StatusCode {
+    lock(&s).requests.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_faults(State(s): State<Shared>, Json(f): Json<Faults>) -> StatusCode {
+    lock(&s).faults = f;
+    StatusCode::NO_CONTENT
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": "API-000", "message": message})),
+    )
+        .into_response()
+}
+
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+async fn api(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let received_at = Utc::now();
+    let path = uri.path().to_string();
+    let parsed_body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    let (latency, fault) = {
+        let mut inner = lock(&s);
+        let fault = if inner.faults.script.is_empty() {
+            inner.faults.always.clone()
+        } else {
+            Some(inner.faults.script.remove(0))
+        };
+        (inner.faults.latency_ms, fault)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let (response, authenticated, fault_name) = match fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut resp = error(code, "sandbox fault");
+            if let Some(secs) = retry_after {
+                if let Ok(v) = secs.to_string().parse() {
+                    resp.headers_mut().insert("retry-after", v);
+                }
+            }
+            (resp, false, Some(format!("status {status}")))
+        }
+        None => {
+            let mut inner = lock(&s);
+            let auth = token
+                .as_deref()
+                .and_then(|t| inner.config.tokens.iter().find(|k| k.token == t).cloned());
+            let response = match &auth {
+                None => error(StatusCode::UNAUTHORIZED, "Could not validate token."),
+                Some(tok) => handle(
+                    &mut inner,
+                    &method,
+                    &path,
+                    &body,
+                    tok.org.as_str(),
+                    tok.role,
+                ),
+            };
+            (response, auth.is_some(), None)
+        }
+    };
+    let record = RequestRecord {
+        method: method.to_string(),
+        path,
+        body: parsed_body,
+        status: response.status().as_u16(),
+        received_at,
+        finished_at: Utc::now(),
+        authenticated,
+        fault: fault_name,
+    };
+    lock(&s).requests.push(record);
+    response
+}
+
+fn value_json(inner: &Inner, org: &str, app: &str, env: Option<&str>, v: &StoredValue) -> Value {
+    let (created, updated) = inner
+        .values
+        .times(org, app, if v.source == "env" { env } else { None }, &v.key)
+        .unwrap_or((Utc::now(), Utc::now()));
+    json!({
+        "key": v.key, "value": v.value, "is_secret": v.is_secret, "description": v.description,
+        "source": v.source, "created_at": created.to_rfc3339(), "updated_at": updated.to_rfc3339(),
+        "secret_key": v.is_secret.then(|| format!("orgs/{org}/apps/{app}/secret_values/{}", v.key)),
+        "secret_store_id": v.is_secret.then_some("humanitec"),
+        "secret_version": v.secret_version,
+    })
+}
+
+fn handle(
+    inner: &mut Inner,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+    token_org: &str,
+    role: Role,
+) -> Response {
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(|seg| percent_decode_str(seg).decode_utf8_lossy().into_owned())
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (method.as_str(), segs.as_slice()) {
+        ("GET", ["orgs"]) => {
+            let orgs: Vec<Value> = inner
+                .config
+                .orgs
+                .iter()
+                .filter(|o| o.id == token_org)
+                .map(|o| json!({"id": o.id, "name": o.id, "created_at": "2020-06-22T09:37:23.523Z",
+                    "created_by": "sandbox", "trial_expires_at": null, "logo": {"dark_url": null, "light_url": null}}))
+                .collect();
+            Json(orgs).into_response()
+        }
+        ("GET", ["current-user"]) => Json(json!({"id": "sandbox-service-user", "name": "Sandbox service user",
+            "created_at": "2020-06-22T09:37:23Z", "type": "service", "properties": {}, "roles": {}}))
+        .into_response(),
+        (_, ["orgs", org, "apps", app, "values", rest @ ..]) => values(inner, method, org, app, None, rest.first().copied(), body, token_org, role),
+        (_, ["orgs", org, "apps", app, "envs", env, "values", rest @ ..]) => {
+            values(inner, method, org, app, Some(env), rest.first().copied(), body, token_org, role)
+        }
+        _ => error(StatusCode::NOT_FOUND, "Not found."),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    key: String,
+    description: Option<String>,
+    value: Option<String>,
+    is_secret: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct PatchBody {
+    value: Option<String>,
+    description: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn values(
+    inner: &mut Inner,
+    method: &Method,
+    org: &str,
+    app: &str,
+    env: Option<&str>,
+    key: Option<&str>,
+    body: &[u8],
+    token_org: &str,
+    role: Role,
+) -> Response {
+    let Some(org_spec) = inner.config.orgs.iter().find(|o| o.id == org).cloned() else {
+        return error(StatusCode::NOT_FOUND, "Organization not found.");
+    };
+    if org_spec.id != token_org {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Token has no access to this organization.",
+        );
+    }
+    let Some(app_spec) = org_spec.apps.iter().find(|a| a.id == app) else {
+        return error(StatusCode::NOT_FOUND, "Application not found.");
+    };
+    if let Some(e) = env {
+        if !app_spec.envs.iter().any(|x| x == e) {
+            return error(StatusCode::BAD_REQUEST, "Environment does not exist.");
+        }
+    }
+    if *method != Method::GET && role == Role::Viewer {
+        return error(StatusCode::FORBIDDEN, "Role does not allow writes.");
+    }
+    if let Some(k) = key {
+        if !valid_key(k) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Key does not match ^[A-Za-z0-9_.-]+$.",
+            );
+        }
+    }
+    let write_result = |inner: &Inner, r: Result<StoredValue, WriteError>, ok: StatusCode| match r {
+        Ok(v) => (ok, Json(value_json(inner, org, app, env, &v))).into_response(),
+        Err(WriteError::Exists) => error(StatusCode::CONFLICT, "Shared Value already exists."),
+        Err(WriteError::NotFound) => error(StatusCode::NOT_FOUND, "Shared Value does not exist."),
+        Err(WriteError::NoAppValue) => error(
+            StatusCode::BAD_REQUEST,
+            "Shared Value has no app-level value to override.",
+        ),
+    };
+    match (method.as_str(), key) {
+        ("GET", None) => {
+            let list: Vec<Value> = inner
+                .values
+                .list_api(org, app, env)
+                .iter()
+                .map(|v| value_json(inner, org, app, env, v))
+                .collect();
+            Json(list).into_response()
+        }
+        ("POST", None) => {
+            let Ok(b) = serde_json::from_slice::<CreateBody>(body) else {
+                return error(StatusCode::BAD_REQUEST, "Body does not match ValueCreatePayloadRequest (key and description are required).");
+            };
+            if !valid_key(&b.key) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Key does not match ^[A-Za-z0-9_.-]+$.",
+                );
+            }
+            let r = inner.values.create(
+                org,
+                app,
+                env,
+                &b.key,
+                b.value.as_deref().unwrap_or(""),
+                b.is_secret.unwrap_or(false),
+                b.description.as_deref().unwrap_or(""),
+            );
+            write_result(inner, r, StatusCode::CREATED)
+        }
+        ("DELETE", None) => {
+            let keys: Vec<String> = inner
+                .values
+                .list(org, app, env)
+                .into_iter()
+                .filter(|v| env.is_none() || v.source == "env")
+                .map(|v| v.key)
+                .collect();
+            for k in keys {
+                let _ = inner.values.delete(org, app, env, &k);
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("PATCH", Some(k)) | ("PUT", Some(k)) => {
+            let Ok(b) = serde_json::from_slice::<PatchBody>(body) else {
+                return error(StatusCode::BAD_REQUEST, "Body is not valid JSON.");
+            };
+            let is_put = *method == Method::PUT;
+            if (is_put && (b.value.is_none() || b.description.is_none()))
+                || (b.value.is_none() && b.description.is_none())
+            {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "value and/or description must be supplied.",
+                );
+            }
+            let r = inner.values.update(
+                org,
+                app,
+                env,
+                k,
+                b.value.as_deref(),
+                b.description.as_deref(),
+            );
+            write_result(inner, r, StatusCode::OK)
+        }
+        ("DELETE", Some(k)) => match inner.values.delete(org, app, env, k) {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(_) => error(StatusCode::NOT_FOUND, "Shared Value does not exist."),
+        },
+        _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed."),
+    }
+}

@@ -1,0 +1,279 @@
+//! The sandbox's values and their semantics (pure).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StoredValue {
+    pub key: String,
+    pub value: String,
+    pub is_secret: bool,
+    pub description: String,
+    /// "app" or "env"
+    pub source: String,
+    pub secret_version: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    value: String,
+    is_secret: bool,
+    description: String,
+    version: u64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// (org, app, env or "") -> key -> entry
+#[derive(Default)]
+pub struct Values {
+    scopes: BTreeMap<(String, String, String), BTreeMap<String, Entry>>,
+}
+
+fn scope_key(org: &str, app: &str, env: Option<&str>) -> (String, String, String) {
+    (
+        org.to_string(),
+        app.to_string(),
+        env.unwrap_or("").to_string(),
+    )
+}
+
+impl Entry {
+    fn view(&self, key: &str, source: &str, reveal: bool) -> StoredValue {
+        StoredValue {
+            key: key.to_string(),
+            value: if self.is_secret && !reveal {
+                String::new()
+            } else {
+                self.value.clone()
+            },
+            is_secret: self.is_secret,
+            description: self.description.clone(),
+            source: source.to_string(),
+            secret_version: self.is_secret.then(|| self.version.to_string()),
+        }
+    }
+}
+
+/// What an API write did.
+#[derive(Debug, PartialEq)]
+pub enum WriteError {
+    Exists,
+    NotFound,
+    NoAppValue,
+}
+
+impl Values {
+    /// A scope's listing: app values, or app values merged with env overrides.
+    pub fn list(&self, org: &str, app: &str, env: Option<&str>) -> Vec<StoredValue> {
+        self.list_inner(org, app, env, true)
+    }
+
+    /// The API's listing: secrets never revealed.
+    pub fn list_api(&self, org: &str, app: &str, env: Option<&str>) -> Vec<StoredValue> {
+        self.list_inner(org, app, env, false)
+    }
+
+    fn list_inner(
+        &self,
+        org: &str,
+        app: &str,
+        env: Option<&str>,
+        reveal: bool,
+    ) -> Vec<StoredValue> {
+        let empty = BTreeMap::new();
+        let base = self
+            .scopes
+            .get(&scope_key(org, app, None))
+            .unwrap_or(&empty);
+        match env {
+            None => base.iter().map(|(k, e)| e.view(k, "app", reveal)).collect(),
+            Some(_) => {
+                let overrides = self.scopes.get(&scope_key(org, app, env)).unwrap_or(&empty);
+                base.iter()
+                    .map(|(k, e)| match overrides.get(k) {
+                        Some(o) => o.view(k, "env", reveal),
+                        None => e.view(k, "app", reveal),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    pub fn get(
+        &self,
+        org: &str,
+        app: &str,
+        env: Option<&str>,
+        key: &str,
+        reveal: bool,
+    ) -> Option<StoredValue> {
+        self.scopes
+            .get(&scope_key(org, app, env))?
+            .get(key)
+            .map(|e| e.view(key, if env.is_some() { "env" } else { "app" }, reveal))
+    }
+
+    /// Direct seeding: create or overwrite.
+    #[allow(clippy::too_many_arguments)]
+    pub fn upsert(
+        &mut self,
+        org: &str,
+        app: &str,
+        env: Option<&str>,
+        key: &str,
+        value: &str,
+        is_secret: bool,
+        description: &str,
+    ) {
+        let now = Utc::now();
+        let scope = self.scopes.entry(scope_key(org, app, env)).or_default();
+        let entry = scope.entry(key.to_string()).or_insert_with(|| Entry {
+            value: String::new(),
+            is_secret,
+            description: String::new(),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        });
+        entry.value = value.to_string();
+        entry.is_secret = is_secret;
+        entry.description = description.to_string();
+        entry.version += 1;
+        entry.updated_at = now;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &mut self,
+        org: &str,
+        app: &str,
+        env: Option<&str>,
+        key: &str,
+        value: &str,
+        is_secret: bool,
+        description: &str,
+    ) -> Result<StoredValue, WriteError> {
+        if env.is_some() && self.get(org, app, None, key, true).is_none() {
+            return Err(WriteError::NoAppValue);
+        }
+        if self.get(org, app, env, key, true).is_some() {
+            return Err(WriteError::Exists);
+        }
+        self.upsert(org, app, env, key, value, is_secret, description);
+        self.get(org, app, env, key, false)
+            .ok_or(WriteError::NotFound)
+    }
+
+    /// PATCH/PUT: `is_secret` never changes.
+    pub fn update(
+        &mut self,
+        org: &str,
+        app: &str,
+        env: Option<&str>,
+        key: &str,
+        value: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<StoredValue, WriteError> {
+        let entry = self
+            .scopes
+            .get_mut(&scope_key(org, app, env))
+            .and_then(|s| s.get_mut(key))
+            .ok_or(WriteError::NotFound)?;
+        if let Some(v) = value {
+            entry.value = v.to_string();
+            entry.version += 1;
+        }
+        if let Some(d) = description {
+            entry.description = d.to_string();
+        }
+        entry.updated_at = Utc::now();
+        self.get(org, app, env, key, false)
+            .ok_or(WriteError::NotFound)
+    }
+
+    pub fn delete(
+        &mut self,
+        org: &str,
+        app: &str,
+        env: Option<&str>,
+        key: &str,
+    ) -> Result<(), WriteError> {
+        let removed = self
+            .scopes
+            .get_mut(&scope_key(org, app, env))
+            .and_then(|s| s.remove(key))
+            .ok_or(WriteError::NotFound)?;
+        drop(removed);
+        if env.is_none() {
+            // An app value takes its env overrides with it.
+            for ((o, a, e), scope) in self.scopes.iter_mut() {
+                if o == org && a == app && !e.is_empty() {
+                    scope.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Timestamps of an entry, for API responses.
+    pub fn times(
+        &self,
+        org: &str,
+        app: &str,
+        env: Option<&str>,
+        key: &str,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        self.scopes
+            .get(&scope_key(org, app, env))?
+            .get(key)
+            .map(|e| (e.created_at, e.updated_at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_view_merges_overrides_and_versions_bump() {
+        let mut v = Values::default();
+        assert_eq!(
+            v.create("o", "a", Some("e"), "K", "x", true, ""),
+            Err(WriteError::NoAppValue)
+        );
+        v.create("o", "a", None, "K", "", true, "d")
+            .expect("app value");
+        v.create("o", "a", None, "L", "plain", false, "")
+            .expect("app value");
+        let o = v
+            .create("o", "a", Some("e"), "K", "s3cret", true, "d")
+            .expect("override");
+        assert_eq!(o.value, "", "secrets are never returned");
+        assert_eq!(o.secret_version.as_deref(), Some("1"));
+        let listing = v.list_api("o", "a", Some("e"));
+        assert_eq!(
+            listing
+                .iter()
+                .map(|s| s.source.as_str())
+                .collect::<Vec<_>>(),
+            vec!["env", "app"]
+        );
+        let updated = v
+            .update("o", "a", Some("e"), "K", Some("new"), None)
+            .expect("patch");
+        assert_eq!(updated.secret_version.as_deref(), Some("2"));
+        assert_eq!(
+            v.update("o", "a", Some("e"), "L", Some("x"), None),
+            Err(WriteError::NotFound)
+        );
+        v.delete("o", "a", Some("e"), "K").expect("delete override");
+        assert_eq!(v.list("o", "a", Some("e"))[0].source, "app");
+        assert_eq!(
+            v.create("o", "a", None, "K", "", true, ""),
+            Err(WriteError::Exists)
+        );
+    }
+}

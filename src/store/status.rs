@@ -1,0 +1,127 @@
+//! Read-only views for operators (`secret-sync status`) and the dashboard.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncStatusRow {
+    pub id: Uuid,
+    pub name: String,
+    pub destination: serde_json::Value,
+    pub sync_status: Option<String>,
+    pub last_sync_message: Option<String>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub import_status: Option<String>,
+    pub remove_status: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub sync_id: Uuid,
+    pub job_type: String,
+    pub trigger: Option<String>,
+    pub status: String,
+    pub attempt: i32,
+    pub message: Option<String>,
+    pub created: i32,
+    pub updated: i32,
+    pub deleted: i32,
+    pub unchanged: i32,
+    pub skipped: i32,
+    pub enqueued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    pub async fn sync_statuses(
+        &self,
+        only: Option<Uuid>,
+    ) -> Result<Vec<SyncStatusRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, destination_config, sync_status, last_sync_message, last_synced_at,
+                        import_status, remove_status
+                   FROM secret_syncs WHERE $1::uuid IS NULL OR id = $1 ORDER BY name",
+                &[&only],
+            )
+            .await
+            .map_err(StoreError::db("listing syncs"))?;
+        Ok(rows
+            .iter()
+            .map(|r| SyncStatusRow {
+                id: r.get(0),
+                name: r.get(1),
+                destination: r.get(2),
+                sync_status: r.get(3),
+                last_sync_message: r.get(4),
+                last_synced_at: r.get(5),
+                import_status: r.get(6),
+                remove_status: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Latest jobs, newest first; of one sync when `sync_id` is given.
+    pub async fn recent_jobs(
+        &self,
+        sync_id: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, sync_id, type, trigger, status, attempt, message, created_count, updated_count,
+                        deleted_count, unchanged_count, skipped_count, enqueued_at, started_at,
+                        finished_at, next_attempt_at
+                   FROM secret_sync_jobs WHERE $1::uuid IS NULL OR sync_id = $1
+                  ORDER BY enqueued_at DESC, id LIMIT $2",
+                &[&sync_id, &limit],
+            )
+            .await
+            .map_err(StoreError::db("listing jobs"))?;
+        Ok(rows.iter().map(job_row).collect())
+    }
+
+    pub async fn job(&self, job_id: Uuid) -> Result<Option<JobRow>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, sync_id, type, trigger, status, attempt, message, created_count, updated_count,
+                        deleted_count, unchanged_count, skipped_count, enqueued_at, started_at,
+                        finished_at, next_attempt_at
+                   FROM secret_sync_jobs WHERE id = $1",
+                &[&job_id],
+            )
+            .await
+            .map_err(StoreError::db("reading a job"))?;
+        Ok(row.as_ref().map(job_row))
+    }
+}
+
+fn job_row(r: &tokio_postgres::Row) -> JobRow {
+    JobRow {
+        id: r.get(0),
+        sync_id: r.get(1),
+        job_type: r.get(2),
+        trigger: r.get(3),
+        status: r.get(4),
+        attempt: r.get(5),
+        message: r.get(6),
+        created: r.get(7),
+        updated: r.get(8),
+        deleted: r.get(9),
+        unchanged: r.get(10),
+        skipped: r.get(11),
+        enqueued_at: r.get(12),
+        started_at: r.get(13),
+        finished_at: r.get(14),
+        next_attempt_at: r.get(15),
+    }
+}

@@ -1,0 +1,148 @@
+//! `secret-sync run`: consumes jobs and events until told to stop.
+//!
+//! A supervisor loop owns one broker session at a time; if the broker goes
+//! away, in-flight jobs finish or are redelivered (they are idempotent) and
+//! the session is rebuilt with backoff. Shutdown (SIGTERM/SIGINT, or the
+//! token in tests) stops consuming, lets in-flight jobs finish within the
+//! grace period, and hands the rest back to the broker.
+
+mod deliveries;
+mod events;
+mod session;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::crypto::Cipher;
+use crate::http::Metrics;
+use crate::humanitec::{HttpPolicy, HumanitecClient};
+use crate::jobs::{JobContext, Runner};
+use crate::queue::Names;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Humanitec(#[from] crate::humanitec::HumanitecError),
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the sessions share. Cheap to clone.
+#[derive(Clone)]
+pub struct Shared {
+    pub settings: Settings,
+    pub names: Names,
+    pub runner: Arc<Runner>,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub broker_connected: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// Builds the worker's dependencies: checks the key, migrates the database.
+    pub async fn build(settings: Settings) -> Result<Shared, WorkerError> {
+        let cipher = Cipher::from_base64_key(settings.require_encryption_key()?)?;
+        crate::store::ensure_database(&settings.database_url).await?;
+        let pool_size = usize::from(settings.worker.concurrency) * 2 + 4;
+        let store = Store::connect(&settings.database_url, pool_size)?;
+        let applied = store.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied database migrations");
+        }
+        let w = &settings.worker;
+        let humanitec = HumanitecClient::new(
+            &settings.humanitec_api_url,
+            HttpPolicy {
+                timeout: w.http_timeout,
+                retries: w.retry.http_retries,
+                min_delay: w.retry.http_min_delay,
+                max_delay: w.retry.http_max_delay,
+                retry_after_cap: w.retry.retry_after_cap,
+            },
+        )?;
+        let runner = Runner {
+            ctx: JobContext {
+                store: store.clone(),
+                humanitec,
+                cipher,
+                write_concurrency: w.write_concurrency,
+            },
+            retry: w.retry.clone(),
+            worker_id: worker_id(),
+            heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
+        };
+        Ok(Shared {
+            names: Names::new(&settings.queue_prefix),
+            runner: Arc::new(runner),
+            store,
+            metrics: Metrics::new(),
+            broker_connected: Arc::new(AtomicBool::new(false)),
+            settings,
+        })
+    }
+}
+
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Runs the worker until `shutdown` is cancelled. Returns once in-flight
+/// jobs have finished or the grace period ran out.
+pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
+    let mut backoff = Duration::from_millis(500);
+    while !shutdown.is_cancelled() {
+        match session::run_session(&shared, &shutdown).await {
+            Ok(()) => break,
+            Err(e) => {
+                shared.broker_connected.store(false, Ordering::Relaxed);
+                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                    "broker session ended; reconnecting");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    shared.broker_connected.store(false, Ordering::Relaxed);
+    reaper.abort();
+    Ok(())
+}
+
+/// Hands rows left `running` by dead workers back to `pending`.
+async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
+    let stale_after = shared.settings.worker.stale_after;
+    let every = (stale_after / 2).max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match shared.store.reap_stale_jobs(stale_after).await {
+            Ok(reaped) => {
+                for job in reaped {
+                    tracing::warn!(job_id = %job.job_id, sync_id = %job.sync_id,
+                        "job's worker stopped mid-run; row set back to pending");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not reap stale jobs"),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Bad input: clear errors on the rows, poison messages dead-lettered, and
+//! the worker keeps going.
+
+mod common;
+
+use common::*;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_and_the_worker_keeps_consuming() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    env.publish_raw("sync", b"this is not json").await;
+    let (body, headers) = env.take_dead_letter().await.expect("dead letter");
+    assert_eq!(body, b"this is not json");
+    let reason = header_text(&headers, "x-secret-sync-dead-reason").unwrap_or_default();
+    assert!(reason.contains("not JSON"), "{reason}");
+
+    env.publish_raw("sync", br#"{"type":"sync"}"#).await;
+    let (_, headers) = env.take_dead_letter().await.expect("dead letter");
+    let reason = header_text(&headers, "x-secret-sync-dead-reason").unwrap_or_default();
+    assert!(reason.contains("syncId"), "{reason}");
+
+    // A good job right after still runs.
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    assert_eq!(
+        env.wait_job(env.enqueue(sync).await).await.status,
+        "succeeded"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn unknown_sync_fails_the_job_with_a_clear_message() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let missing = Uuid::new_v4();
+    let row = env.wait_job(env.enqueue(missing).await).await;
+    assert_eq!(row.status, "failed");
+    assert_eq!(
+        row.message.as_deref(),
+        Some(format!("sync {missing} does not exist (deleted?); nothing to do").as_str())
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn missing_connection_or_folder_fail_with_what_to_fix() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let no_conn = env.sync(&src, "no-conn", app_scope("api"), options()).await;
+    env.store
+        .execute_sql(&format!(
+            "DELETE FROM app_connections WHERE id = '{}'",
+            src.connection
+        ))
+        .await
+        .expect("delete connection");
+    let row = env.wait_job(env.enqueue(no_conn).await).await;
+    assert_eq!(row.status, "failed");
+    let msg = env
+        .sync_row(no_conn)
+        .await
+        .last_sync_message
+        .unwrap_or_default();
+    assert!(
+        msg.contains("connection") && msg.contains("does not exist"),
+        "{msg}"
+    );
+
+    let src = env.source("staging", &[("A", "1")]).await;
+    let no_folder = env
+        .sync(&src, "no-folder", app_scope("api"), options())
+        .await;
+    env.store
+        .execute_sql(&format!(
+            "DELETE FROM secret_folders WHERE id = '{}'",
+            src.folder
+        ))
+        .await
+        .expect("delete folder");
+    let row = env.wait_job(env.enqueue(no_folder).await).await;
+    assert_eq!(row.status, "failed");
+    let msg = env
+        .sync_row(no_folder)
+        .await
+        .last_sync_message
+        .unwrap_or_default();
+    assert!(msg.contains("source folder no longer exists"), "{msg}");
+    assert!(
+        env.sandbox.requests().is_empty(),
+        "nothing reached Humanitec"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let bad = env
+        .source_with_token("production", &[("A", "1")], "revoked-token")
+        .await;
+    let sync = env
+        .sync(&bad, "bad-token", app_scope("api"), options())
+        .await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    let msg = env
+        .sync_row(sync)
+        .await
+        .last_sync_message
+        .unwrap_or_default();
+    assert!(
+        msg.contains("401") && msg.contains("check the connection's token"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("revoked-token"),
+        "the token never appears in messages"
+    );
+
+    let viewer = env
+        .source_with_token("staging", &[("A", "1")], "sandbox-viewer-token")
+        .await;
+    let sync = env
+        .sync(&viewer, "viewer", app_scope("api"), options())
+        .await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    let msg = env
+        .sync_row(sync)
+        .await
+        .last_sync_message
+        .unwrap_or_default();
+    assert!(
+        msg.contains("403") && msg.contains("Developer role"),
+        "{msg}"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn keys_humanitec_cannot_hold_fail_the_job_before_any_write() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env
+        .source("production", &[("GOOD", "1"), ("BAD KEY", "2")])
+        .await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(row.status, "failed");
+    let msg = row.message.unwrap_or_default();
+    assert!(
+        msg.contains("BAD KEY") && msg.contains("nothing was written"),
+        "{msg}"
+    );
+    assert!(
+        env.sandbox.requests().is_empty(),
+        "no call reached Humanitec"
+    );
+    assert!(env.sandbox.values(ORG, "api", None).is_empty());
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn demo_command_succeeds() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
+        .arg("demo")
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Demo succeeded"));
+    assert!(
+        stdout.contains("Humanitec calls: 1 in all (1 GET"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("sk_live_demo"),
+        "secret values never printed"
+    );
+}

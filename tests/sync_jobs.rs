@@ -1,0 +1,215 @@
+//! Sync jobs end to end: RabbitMQ -> worker -> Humanitec sandbox -> Postgres.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn app_scope_sync_leaves_exactly_the_source_in_humanitec() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env
+        .source(
+            "production",
+            &[
+                ("DB_URL", "postgres://u:p@db/app"),
+                ("API_KEY", "sk_123"),
+                ("EMPTY", ""),
+            ],
+        )
+        .await;
+    let sync = env
+        .sync(&src, "app-sync", app_scope("api"), options())
+        .await;
+    let job = env.enqueue(sync).await;
+    let row = env.wait_job(job).await;
+    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!((row.created, row.updated, row.deleted), (3, 0, 0));
+
+    let values = env.sandbox.values(ORG, "api", None);
+    let got: Vec<(String, String, bool)> = values
+        .iter()
+        .map(|v| (v.key.clone(), v.value.clone(), v.is_secret))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("API_KEY".into(), "sk_123".into(), true),
+            ("DB_URL".into(), "postgres://u:p@db/app".into(), true),
+            ("EMPTY".into(), "".into(), true),
+        ]
+    );
+    let sync_row = env.sync_row(sync).await;
+    assert_eq!(sync_row.sync_status.as_deref(), Some("succeeded"));
+    assert!(sync_row.last_synced_at.is_some());
+    let job_id: Option<String> = sync_last_job(&env, sync).await;
+    assert_eq!(job_id, Some(job.to_string()));
+    assert_requests_match_spec(&env.sandbox);
+
+    // A second run with nothing changed costs one GET and writes nothing.
+    env.sandbox.clear_requests();
+    let again = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(again.status, "succeeded");
+    assert_eq!(again.unchanged, 3);
+    let calls: Vec<String> = env
+        .sandbox
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(calls, vec!["GET"]);
+    env.finish().await;
+}
+
+async fn sync_last_job(env: &TestEnv, sync: uuid::Uuid) -> Option<String> {
+    let jobs = env.store.recent_jobs(Some(sync), 1).await.expect("jobs");
+    assert!(!jobs.is_empty());
+    let row = env.store.sync_statuses(Some(sync)).await.expect("sync");
+    drop(row);
+    // read last_sync_job_id straight from the table, as the API layer would
+    let client = tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(client.1);
+    let r = client
+        .0
+        .query_one(
+            "SELECT last_sync_job_id FROM secret_syncs WHERE id = $1",
+            &[&sync],
+        )
+        .await
+        .expect("row");
+    r.get(0)
+}
+
+#[tokio::test]
+async fn env_scope_sync_overrides_inherited_and_existing_values() {
+    let mut env = TestEnv::new().await;
+    // Humanitec before: APP_ONLY exists only at app level, OVERRIDDEN has an env override.
+    env.sandbox
+        .put_value(ORG, "web", None, "APP_ONLY", "app-level", true, "");
+    env.sandbox
+        .put_value(ORG, "web", None, "OVERRIDDEN", "app-level", true, "");
+    env.sandbox.put_value(
+        ORG,
+        "web",
+        Some("production"),
+        "OVERRIDDEN",
+        "old-override",
+        true,
+        "",
+    );
+    env.start_worker().await;
+    let src = env
+        .source(
+            "production",
+            &[("APP_ONLY", "v1"), ("OVERRIDDEN", "v2"), ("NEW_KEY", "v3")],
+        )
+        .await;
+    let sync = env
+        .sync(&src, "env-sync", env_scope("web", "production"), options())
+        .await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+
+    let view: Vec<(String, String, String)> = env
+        .sandbox
+        .values(ORG, "web", Some("production"))
+        .into_iter()
+        .map(|v| (v.key, v.value, v.source))
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            ("APP_ONLY".into(), "v1".into(), "env".into()),
+            ("NEW_KEY".into(), "v3".into(), "env".into()),
+            ("OVERRIDDEN".into(), "v2".into(), "env".into()),
+        ]
+    );
+    // App-level values are untouched; the new key got an empty secret base.
+    let app: Vec<(String, String, bool)> = env
+        .sandbox
+        .values(ORG, "web", None)
+        .into_iter()
+        .map(|v| (v.key, v.value, v.is_secret))
+        .collect();
+    assert_eq!(
+        app,
+        vec![
+            ("APP_ONLY".into(), "app-level".into(), true),
+            ("NEW_KEY".into(), "".into(), true),
+            ("OVERRIDDEN".into(), "app-level".into(), true),
+        ]
+    );
+    // Other environments still inherit the app values.
+    let staging = env.sandbox.values(ORG, "web", Some("staging"));
+    assert!(staging.iter().all(|v| v.source == "app"));
+    assert_requests_match_spec(&env.sandbox);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn removed_keys_are_deleted_unless_deletion_is_disabled() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env
+        .source("production", &[("KEEP", "1"), ("GONE", "2")])
+        .await;
+    let deleting = env
+        .sync(&src, "deleting", app_scope("api"), options())
+        .await;
+    let keeping = env
+        .sync(
+            &src,
+            "keeping",
+            app_scope("web"),
+            json!({"initialSyncBehavior": "overwrite-destination", "disableSecretDeletion": true}),
+        )
+        .await;
+    for s in [deleting, keeping] {
+        assert_eq!(env.wait_job(env.enqueue(s).await).await.status, "succeeded");
+    }
+    env.store
+        .delete_secret(src.folder, "GONE")
+        .await
+        .expect("delete source key");
+    let row = env.wait_job(env.enqueue(deleting).await).await;
+    assert_eq!(
+        (row.status.as_str(), row.deleted, row.unchanged),
+        ("succeeded", 1, 1)
+    );
+    let row = env.wait_job(env.enqueue(keeping).await).await;
+    assert_eq!((row.status.as_str(), row.deleted), ("succeeded", 0));
+
+    let keys = |app: &str| {
+        env.sandbox
+            .values(ORG, app, None)
+            .into_iter()
+            .map(|v| v.key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys("api"), vec!["KEEP"]);
+    assert_eq!(keys("web"), vec!["GONE", "KEEP"]);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_readable_value_is_replaced_by_a_secret() {
+    let mut env = TestEnv::new().await;
+    env.sandbox
+        .put_value(ORG, "api", None, "TOKEN", "readable!", false, "");
+    env.start_worker().await;
+    let src = env.source("production", &[("TOKEN", "hidden")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    assert_eq!(
+        env.wait_job(env.enqueue(sync).await).await.status,
+        "succeeded"
+    );
+    let v = &env.sandbox.values(ORG, "api", None)[0];
+    assert_eq!(
+        (v.key.as_str(), v.value.as_str(), v.is_secret),
+        ("TOKEN", "hidden", true)
+    );
+    env.finish().await;
+}

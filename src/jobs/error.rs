@@ -42,8 +42,8 @@ pub enum JobError {
     Plan(#[from] PlanError),
     #[error("{}", humanitec_message(.error, .scope))]
     Humanitec {
-        error: HumanitecError,
-        scope: Option<Scope>,
+        error: Box<HumanitecError>,
+        scope: Option<Box<Scope>>,
     },
     /// Several keys failed; `transient` when every failure may pass.
     #[error("{failed} of {total} Humanitec writes failed: {details}")]
@@ -60,7 +60,7 @@ pub enum JobError {
     Queue(#[from] QueueError),
 }
 
-fn humanitec_message(error: &HumanitecError, scope: &Option<Scope>) -> String {
+fn humanitec_message(error: &HumanitecError, scope: &Option<Box<Scope>>) -> String {
     let target = scope
         .as_ref()
         .map(|s| format!(" `{}`", s.label()))
@@ -85,8 +85,8 @@ fn humanitec_message(error: &HumanitecError, scope: &Option<Scope>) -> String {
 impl JobError {
     pub fn humanitec(error: HumanitecError, scope: &Scope) -> Self {
         JobError::Humanitec {
-            error,
-            scope: Some(scope.clone()),
+            error: Box::new(error),
+            scope: Some(Box::new(scope.clone())),
         }
     }
 

@@ -173,6 +173,7 @@ impl Sandbox {
     }
 
     /// Seeds a value directly (no log, no faults).
+    #[allow(clippy::too_many_arguments)]
     pub fn put_value(
         &self,
         org: &str,

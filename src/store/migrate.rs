@@ -17,7 +17,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
 )];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.
-const MIGRATION_LOCK: i64 = 0x5ec7_51c;
+const MIGRATION_LOCK: i64 = 0x05ec_751c;
 
 pub(super) async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<i32>, StoreError> {
     client

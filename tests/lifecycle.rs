@@ -1,0 +1,271 @@
+//! The job lifecycle: retries, failure classes, one run per sync, shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use secret_sync::sandbox::{Fault, Faults};
+use serde_json::json;
+
+fn status(code: u16) -> Fault {
+    Fault::Status {
+        status: code,
+        retry_after: None,
+    }
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+
+    env.sandbox.set_faults(Faults {
+        script: vec![status(503), status(503)],
+        ..Faults::default()
+    });
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(
+        (row.status.as_str(), row.attempt),
+        ("succeeded", 1),
+        "{:?}",
+        row.message
+    );
+    let statuses: Vec<u16> = env.sandbox.requests().iter().map(|r| r.status).collect();
+    assert_eq!(
+        &statuses[..3],
+        &[503, 503, 200],
+        "two 503s, then the listing succeeds"
+    );
+
+    env.put_secret(src.folder, "A", "2").await;
+    env.sandbox.clear_requests();
+    env.sandbox.set_faults(Faults {
+        script: vec![Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        }],
+        ..Faults::default()
+    });
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!((row.status.as_str(), row.attempt), ("succeeded", 1));
+    let log = env.sandbox.requests();
+    assert_eq!(log[0].status, 429);
+    let waited = (log[1].received_at - log[0].finished_at).num_milliseconds();
+    println!("waited {waited} ms after 429 with Retry-After: 1");
+    assert!((950..3000).contains(&waited), "waited {waited} ms");
+    assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "2");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
+    let mut env = TestEnv::with(|name| match name {
+        "HTTP_RETRIES" => Some("0".into()),
+        "JOB_MAX_ATTEMPTS" => Some("3".into()),
+        "JOB_RETRY_DELAYS" => Some("700ms".into()),
+        _ => None,
+    })
+    .await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    env.sandbox.set_faults(Faults {
+        always: Some(status(502)),
+        ..Faults::default()
+    });
+    let job = env.enqueue(sync).await;
+
+    // Between attempts the row says pending, with the error and the next attempt's time.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let pending = loop {
+        let row = env.sync_row(sync).await;
+        if row.sync_status.as_deref() == Some("pending")
+            && row
+                .last_sync_message
+                .as_deref()
+                .is_some_and(|m| m.contains("Next attempt at"))
+        {
+            break row;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never saw pending: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let msg = pending.last_sync_message.unwrap_or_default();
+    assert!(
+        msg.contains("Attempt 1 of 3 failed") && msg.contains("502"),
+        "{msg}"
+    );
+
+    let row = env.wait_job(job).await;
+    assert_eq!((row.status.as_str(), row.attempt), ("failed", 3));
+    assert!(
+        row.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("Failed after 3 attempt(s)")),
+        "{:?}",
+        row.message
+    );
+    assert_eq!(
+        env.sync_row(sync).await.sync_status.as_deref(),
+        Some("failed")
+    );
+    // One GET per attempt, nothing else.
+    assert_eq!(env.sandbox.requests().len(), 3);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn permanent_failures_are_not_retried() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+
+    let unknown_app = env
+        .sync(&src, "unknown-app", app_scope("no-such-app"), options())
+        .await;
+    let row = env.wait_job(env.enqueue(unknown_app).await).await;
+    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    let msg = row.message.unwrap_or_default();
+    assert!(
+        msg.contains("404") && msg.contains("destination_config"),
+        "{msg}"
+    );
+
+    let malformed = env
+        .sync(
+            &src,
+            "malformed",
+            json!({"scope": "environment", "org": ORG, "app": "web"}),
+            options(),
+        )
+        .await;
+    let row = env.wait_job(env.enqueue(malformed).await).await;
+    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    let msg = row.message.unwrap_or_default();
+    assert!(
+        msg.contains("destination_config is invalid") && msg.contains("env"),
+        "{msg}"
+    );
+
+    let bad_option = env
+        .sync(
+            &src,
+            "bad-option",
+            app_scope("api"),
+            json!({"initialSyncBehavior": "import-prioritize-source"}),
+        )
+        .await;
+    let row = env.wait_job(env.enqueue(bad_option).await).await;
+    assert!(row
+        .message
+        .unwrap_or_default()
+        .contains("only `overwrite-destination`"));
+
+    // Only the 404 listing reached Humanitec.
+    assert_eq!(env.sandbox.requests().len(), 1);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn twenty_jobs_two_workers_never_overlap_and_all_end_done() {
+    let mut env = TestEnv::new().await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 40,
+        ..Faults::default()
+    });
+    env.start_worker().await;
+    env.start_worker().await;
+    let src = env
+        .source("production", &[("A", "1"), ("B", "2"), ("C", "3")])
+        .await;
+    let sync = env.sync(&src, "busy", app_scope("api"), options()).await;
+    let mut jobs = Vec::new();
+    for _ in 0..20 {
+        jobs.push(env.enqueue(sync).await);
+    }
+    let mut runs = Vec::new();
+    let mut skipped = 0;
+    for job in jobs {
+        let row = env.wait_job(job).await;
+        match row.status.as_str() {
+            "succeeded" => runs.push((
+                row.started_at.expect("started"),
+                row.finished_at.expect("finished"),
+            )),
+            "skipped" => skipped += 1,
+            other => panic!("job ended {other}: {:?}", row.message),
+        }
+    }
+    runs.sort();
+    for pair in runs.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "runs overlap: {pair:?}");
+    }
+    println!(
+        "20 jobs: {} runs, {skipped} skipped as superseded",
+        runs.len()
+    );
+    assert!(!runs.is_empty());
+    assert_eq!(runs.len() + skipped, 20);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
+    let env = TestEnv::new().await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    });
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "slow", app_scope("api"), options()).await;
+    let s = &env.settings;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
+        .arg("run")
+        .env("DATABASE_URL", &s.database_url)
+        .env("AMQP_URL", &s.amqp_url)
+        .env("HUMANITEC_API_URL", &s.humanitec_api_url)
+        .env(
+            "ENCRYPTION_KEY",
+            s.encryption_key.clone().unwrap_or_default(),
+        )
+        .env("QUEUE_PREFIX", &s.queue_prefix)
+        .env("HTTP_LISTEN", "127.0.0.1:0")
+        .env("SHUTDOWN_GRACE", "20s")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("worker starts");
+    let job = env.enqueue(sync).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let row = env.store.job(job).await.expect("job");
+        if row.as_ref().is_some_and(|r| r.status == "running") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never started: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("worker exits within the grace period")
+        .expect("exit status");
+    assert!(exit.success(), "worker exit: {exit:?}");
+    let row = env.store.job(job).await.expect("job").expect("row");
+    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "1");
+    env.finish().await;
+}

@@ -10,11 +10,18 @@ use super::StoreError;
 use crate::config::settings_redact_url as redact;
 
 /// (version, name, SQL), in order. Add new files here.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "secret_syncs_api",
+        include_str!("../../migrations/0002_secret_syncs_api.sql"),
+    ),
+];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.
 const MIGRATION_LOCK: i64 = 0x05ec_751c;

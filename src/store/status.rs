@@ -125,3 +125,21 @@ fn job_row(r: &tokio_postgres::Row) -> JobRow {
         next_attempt_at: r.get(15),
     }
 }
+
+impl Store {
+    /// The seed API's `secretSync` object for a sync (the `secret_syncs_api` view).
+    pub async fn sync_api_json(
+        &self,
+        sync_id: Uuid,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT secret_sync FROM secret_syncs_api WHERE id = $1",
+                &[&sync_id],
+            )
+            .await
+            .map_err(StoreError::db("reading the API view"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}

@@ -1,0 +1,340 @@
+//! Key schemas, import and remove jobs, and the API view of a sync.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use secret_sync::model::{ImportBehavior, JobType};
+use secret_sync::queue::JobMessage;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn job(sync_id: Uuid, job_type: JobType) -> JobMessage {
+    JobMessage {
+        job_id: None,
+        sync_id,
+        job_type,
+        import_behavior: None,
+        delete_sync_on_complete: None,
+        trigger: Some("test".into()),
+    }
+}
+
+fn import(sync_id: Uuid, behavior: ImportBehavior) -> JobMessage {
+    JobMessage {
+        import_behavior: Some(behavior),
+        ..job(sync_id, JobType::Import)
+    }
+}
+
+async fn folder_values(env: &TestEnv, folder: Uuid) -> BTreeMap<String, String> {
+    env.store
+        .folder_secrets(folder)
+        .await
+        .expect("secrets")
+        .into_iter()
+        .map(|s| {
+            (
+                s.key,
+                env.cipher
+                    .decrypt_string(&s.encrypted_value)
+                    .expect("decrypts"),
+            )
+        })
+        .collect()
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn key_schema_transforms_keys_and_limits_what_is_managed() {
+    let mut env = TestEnv::new().await;
+    env.sandbox
+        .put_value(ORG, "api", None, "OTHER_KEY", "keep me", true, "");
+    env.start_worker().await;
+    let src = env.source("prod", &[("DB", "1"), ("OLD", "2")]).await;
+    let schema = json!({"initialSyncBehavior": "overwrite-destination", "keySchema": "INFISICAL_{{environment}}_{{secretKey}}"});
+    let sync = env.sync(&src, "schema", app_scope("api"), schema).await;
+    assert_eq!(
+        env.wait_job(env.enqueue(sync).await).await.status,
+        "succeeded"
+    );
+    let keys = || {
+        env.sandbox
+            .values(ORG, "api", None)
+            .into_iter()
+            .map(|v| v.key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(),
+        vec!["INFISICAL_prod_DB", "INFISICAL_prod_OLD", "OTHER_KEY"]
+    );
+
+    env.store
+        .delete_secret(src.folder, "OLD")
+        .await
+        .expect("delete");
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!((row.status.as_str(), row.deleted), ("succeeded", 1));
+    assert_eq!(keys(), vec!["INFISICAL_prod_DB", "OTHER_KEY"]);
+
+    let row = env
+        .wait_job(env.enqueue_job(job(sync, JobType::Remove)).await)
+        .await;
+    assert_eq!(
+        (row.status.as_str(), row.deleted),
+        ("succeeded", 1),
+        "{:?}",
+        row.message
+    );
+    assert_eq!(
+        keys(),
+        vec!["OTHER_KEY"],
+        "remove leaves unmanaged keys alone"
+    );
+    assert_eq!(
+        env.sync_row(sync).await.remove_status.as_deref(),
+        Some("succeeded")
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn import_honours_the_behaviour_and_skips_secrets_by_name() {
+    let mut env = TestEnv::new().await;
+    env.sandbox
+        .put_value(ORG, "api", None, "PLAIN", "from-humanitec", false, "");
+    env.sandbox
+        .put_value(ORG, "api", None, "NEW_ONE", "new", false, "");
+    env.sandbox
+        .put_value(ORG, "api", None, "HIDDEN", "never-read", true, "");
+    env.start_worker().await;
+    let src = env.source("prod", &[("PLAIN", "from-source")]).await;
+    let sync = env.sync(&src, "imp", app_scope("api"), options()).await;
+
+    let row = env
+        .wait_job(
+            env.enqueue_job(import(sync, ImportBehavior::PrioritizeSource))
+                .await,
+        )
+        .await;
+    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!(
+        (row.created, row.updated, row.unchanged, row.skipped),
+        (1, 0, 1, 1)
+    );
+    assert!(row
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("skipped 1 secret(s) Humanitec never reveals: HIDDEN")));
+    assert_eq!(
+        folder_values(&env, src.folder).await,
+        map(&[("NEW_ONE", "new"), ("PLAIN", "from-source")])
+    );
+
+    let row = env
+        .wait_job(
+            env.enqueue_job(import(sync, ImportBehavior::PrioritizeDestination))
+                .await,
+        )
+        .await;
+    assert_eq!((row.status.as_str(), row.updated), ("succeeded", 1));
+    assert_eq!(
+        folder_values(&env, src.folder).await,
+        map(&[("NEW_ONE", "new"), ("PLAIN", "from-humanitec")])
+    );
+    assert_eq!(
+        env.sync_row(sync).await.import_status.as_deref(),
+        Some("succeeded")
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn env_scope_import_reads_overrides_and_inherited_values() {
+    let mut env = TestEnv::new().await;
+    env.sandbox
+        .put_value(ORG, "web", None, "INHERITED", "app-value", false, "");
+    env.sandbox
+        .put_value(ORG, "web", None, "OVERRIDE", "app-value", false, "");
+    env.sandbox.put_value(
+        ORG,
+        "web",
+        Some("staging"),
+        "OVERRIDE",
+        "env-value",
+        false,
+        "",
+    );
+    env.start_worker().await;
+    let src = env.source("prod", &[]).await;
+    let sync = env
+        .sync(&src, "imp", env_scope("web", "staging"), options())
+        .await;
+    let row = env
+        .wait_job(
+            env.enqueue_job(import(sync, ImportBehavior::PrioritizeDestination))
+                .await,
+        )
+        .await;
+    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert!(row
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("1 from environment overrides, 1 inherited from the app")));
+    assert_eq!(
+        folder_values(&env, src.folder).await,
+        map(&[("INHERITED", "app-value"), ("OVERRIDE", "env-value")])
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn env_scope_remove_leaves_app_values_and_can_delete_the_sync() {
+    let mut env = TestEnv::new().await;
+    env.sandbox
+        .put_value(ORG, "web", None, "SHARED", "app-level", true, "");
+    env.start_worker().await;
+    let src = env
+        .source("prod", &[("SHARED", "override"), ("MINE", "x")])
+        .await;
+    let sync = env
+        .sync(&src, "rm", env_scope("web", "production"), options())
+        .await;
+    assert_eq!(
+        env.wait_job(env.enqueue(sync).await).await.status,
+        "succeeded"
+    );
+    let mut remove = job(sync, JobType::Remove);
+    remove.delete_sync_on_complete = Some(true);
+    let row = env.wait_job(env.enqueue_job(remove).await).await;
+    assert_eq!(
+        (row.status.as_str(), row.deleted),
+        ("succeeded", 2),
+        "{:?}",
+        row.message
+    );
+    let view: Vec<(String, String, String)> = env
+        .sandbox
+        .values(ORG, "web", Some("production"))
+        .into_iter()
+        .map(|v| (v.key, v.value, v.source))
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            ("MINE".into(), "".into(), "app".into()),
+            ("SHARED".into(), "app-level".into(), "app".into())
+        ],
+        "overrides are gone; app-level values stay"
+    );
+    assert!(
+        env.store
+            .sync_statuses(Some(sync))
+            .await
+            .expect("rows")
+            .is_empty(),
+        "sync row deleted"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn the_api_view_matches_the_seed_schema_in_every_state() {
+    let mut env = TestEnv::new().await;
+    let schema: Value = serde_json::from_str(include_str!(
+        "../docs/schemas/secret-sync-response.schema.json"
+    ))
+    .expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("compiles");
+    let check = |label: &str, obj: Value| {
+        let doc = json!({ "secretSync": obj });
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{label}: {errors:?}\n{doc}");
+    };
+    let src = env.source("prod", &[("A", "1")]).await;
+    let sync = env.sync(&src, "view", app_scope("api"), options()).await;
+    let view = env
+        .store
+        .sync_api_json(sync)
+        .await
+        .expect("view")
+        .expect("row");
+    assert_eq!(view["folder"]["path"], "/app");
+    assert_eq!(view["environment"]["slug"], "prod");
+    assert_eq!(view["connection"]["app"], "humanitec");
+    assert_eq!(view["destinationConfig"]["app"], "api");
+    check("new", view);
+
+    env.store
+        .execute_sql(&format!(
+            "UPDATE secret_syncs SET sync_status = 'running' WHERE id = '{sync}'"
+        ))
+        .await
+        .expect("running");
+    check(
+        "running",
+        env.store
+            .sync_api_json(sync)
+            .await
+            .expect("view")
+            .expect("row"),
+    );
+
+    env.start_worker().await;
+    assert_eq!(
+        env.wait_job(env.enqueue(sync).await).await.status,
+        "succeeded"
+    );
+    let view = env
+        .store
+        .sync_api_json(sync)
+        .await
+        .expect("view")
+        .expect("row");
+    assert_eq!(view["syncStatus"], "succeeded");
+    check("succeeded", view);
+
+    let bad = env
+        .sync(&src, "view-bad", app_scope("no-such-app"), options())
+        .await;
+    assert_eq!(env.wait_job(env.enqueue(bad).await).await.status, "failed");
+    let view = env
+        .store
+        .sync_api_json(bad)
+        .await
+        .expect("view")
+        .expect("row");
+    assert_eq!(view["syncStatus"], "failed");
+    check("failed", view);
+
+    env.store
+        .execute_sql(&format!(
+            "DELETE FROM secret_folders WHERE id = '{}'",
+            src.folder
+        ))
+        .await
+        .expect("delete folder");
+    let view = env
+        .store
+        .sync_api_json(sync)
+        .await
+        .expect("view")
+        .expect("row");
+    assert_eq!(
+        (view["folder"].clone(), view["folderId"].clone()),
+        (Value::Null, Value::Null)
+    );
+    check("folder deleted", view);
+    env.finish().await;
+}

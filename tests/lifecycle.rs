@@ -61,6 +61,29 @@ async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn a_connection_reset_is_retried_in_process() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    env.sandbox.set_faults(Faults {
+        script: vec![Fault::Reset],
+        ..Faults::default()
+    });
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(
+        (row.status.as_str(), row.attempt),
+        ("succeeded", 1),
+        "{:?}",
+        row.message
+    );
+    let log = env.sandbox.requests();
+    assert_eq!(log[0].fault.as_deref(), Some("reset"));
+    assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "1");
+    env.finish().await;
+}
+
+#[tokio::test]
 async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     let mut env = TestEnv::with(|name| match name {
         "HTTP_RETRIES" => Some("0".into()),

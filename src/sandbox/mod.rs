@@ -117,6 +117,8 @@ pub enum Fault {
         status: u16,
         retry_after: Option<u64>,
     },
+    /// Drop the connection without any response.
+    Reset,
 }
 
 pub(crate) struct Inner {

@@ -106,6 +106,21 @@ async fn api(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
+    if matches!(fault, Some(Fault::Reset)) {
+        lock(&s).requests.push(RequestRecord {
+            method: method.to_string(),
+            path,
+            body: parsed_body,
+            status: 0,
+            received_at,
+            finished_at: Utc::now(),
+            authenticated: false,
+            fault: Some("reset".into()),
+        });
+        // Unwinding out of the handler makes hyper drop the connection with
+        // no response; resume_unwind skips the panic hook, so nothing is printed.
+        std::panic::resume_unwind(Box::new("sandbox fault: connection reset"));
+    }
     let (response, authenticated, fault_name) = match fault {
         Some(Fault::Status {
             status,
@@ -120,6 +135,7 @@ async fn api(
             }
             (resp, false, Some(format!("status {status}")))
         }
+        Some(Fault::Reset) => unreachable!("handled above"),
         None => {
             let mut inner = lock(&s);
             let auth = token

@@ -82,6 +82,36 @@ const UPSERT_JOB: &str = "
         created_count = 0, updated_count = 0, deleted_count = 0,
         unchanged_count = 0, skipped_count = 0";
 
+/// Inserts or resets the job row for a (re)start or an unrun job.
+async fn upsert_job(
+    client: &impl deadpool_postgres::GenericClient,
+    job: &JobStart,
+    status: JobStatus,
+    message: Option<String>,
+    finished_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            UPSERT_JOB,
+            &[
+                &job.job_id,
+                &job.sync_id,
+                &job.job_type.as_str(),
+                &job.trigger,
+                &status.as_str(),
+                &job.attempt,
+                &job.max_attempts,
+                &job.enqueued_at,
+                &job.worker_id,
+                &message,
+                &finished_at,
+            ],
+        )
+        .await
+        .map_err(StoreError::db("writing the job row"))?;
+    Ok(())
+}
+
 impl Store {
     pub async fn job_state(&self, job_id: Uuid) -> Result<Option<JobState>, StoreError> {
         let client = self.client().await?;
@@ -125,24 +155,7 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
-        tx.execute(
-            UPSERT_JOB,
-            &[
-                &job.job_id,
-                &job.sync_id,
-                &job.job_type.as_str(),
-                &job.trigger,
-                &JobStatus::Running.as_str(),
-                &job.attempt,
-                &job.max_attempts,
-                &job.enqueued_at,
-                &job.worker_id,
-                &None::<String>,
-                &None::<DateTime<Utc>>,
-            ],
-        )
-        .await
-        .map_err(StoreError::db("writing the job row"))?;
+        upsert_job(&tx, job, JobStatus::Running, None, None).await?;
         let (status, job_col, msg_col, _) = columns(job.job_type);
         tx.execute(
             &format!(
@@ -228,25 +241,14 @@ impl Store {
         message: &str,
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                UPSERT_JOB,
-                &[
-                    &job.job_id,
-                    &job.sync_id,
-                    &job.job_type.as_str(),
-                    &job.trigger,
-                    &status.as_str(),
-                    &job.attempt,
-                    &job.max_attempts,
-                    &job.enqueued_at,
-                    &job.worker_id,
-                    &Some(cap_message(message)),
-                    &Some(Utc::now()),
-                ],
-            )
-            .await
-            .map_err(StoreError::db("recording the job"))?;
+        upsert_job(
+            &client,
+            job,
+            status,
+            Some(cap_message(message)),
+            Some(Utc::now()),
+        )
+        .await?;
         Ok(())
     }
 

@@ -81,23 +81,11 @@ pub(super) async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<i32>,
 /// Creates the database named in `database_url` if it does not exist, by
 /// connecting to the server's `postgres` database. Returns true if created.
 pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {
-    let bad_url = |reason: String| StoreError::BadUrl {
+    let (dbname, client, conn_task) = admin_connection(database_url).await?;
+    let dbname = dbname.ok_or_else(|| StoreError::BadUrl {
         url: redact(database_url),
-        reason,
-    };
-    let config =
-        tokio_postgres::Config::from_str(database_url).map_err(|e| bad_url(e.to_string()))?;
-    let dbname = config
-        .get_dbname()
-        .ok_or_else(|| bad_url("it names no database".into()))?
-        .to_string();
-    let mut admin = config.clone();
-    admin.dbname("postgres");
-    let (client, connection) = admin
-        .connect(NoTls)
-        .await
-        .map_err(StoreError::db("connecting to the postgres database"))?;
-    let conn_task = tokio::spawn(connection);
+        reason: "it names no database".into(),
+    })?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
         .await
@@ -128,21 +116,10 @@ pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {
 
 /// Drops the database named in `database_url` if it exists (the demo's own).
 pub async fn drop_database(database_url: &str) -> Result<(), StoreError> {
-    let config =
-        tokio_postgres::Config::from_str(database_url).map_err(|e| StoreError::BadUrl {
-            url: redact(database_url),
-            reason: e.to_string(),
-        })?;
-    let Some(dbname) = config.get_dbname().map(str::to_string) else {
+    let (dbname, client, conn_task) = admin_connection(database_url).await?;
+    let Some(dbname) = dbname else {
         return Ok(());
     };
-    let mut admin = config.clone();
-    admin.dbname("postgres");
-    let (client, connection) = admin
-        .connect(NoTls)
-        .await
-        .map_err(StoreError::db("connecting to the postgres database"))?;
-    let conn_task = tokio::spawn(connection);
     let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
@@ -151,4 +128,31 @@ pub async fn drop_database(database_url: &str) -> Result<(), StoreError> {
     drop(client);
     conn_task.abort();
     Ok(())
+}
+
+/// Connects to the `postgres` database of the server in `database_url`;
+/// returns the database name the URL names, the client and its connection task.
+async fn admin_connection(
+    database_url: &str,
+) -> Result<
+    (
+        Option<String>,
+        tokio_postgres::Client,
+        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    ),
+    StoreError,
+> {
+    let config =
+        tokio_postgres::Config::from_str(database_url).map_err(|e| StoreError::BadUrl {
+            url: redact(database_url),
+            reason: e.to_string(),
+        })?;
+    let dbname = config.get_dbname().map(str::to_string);
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin
+        .connect(NoTls)
+        .await
+        .map_err(StoreError::db("connecting to the postgres database"))?;
+    Ok((dbname, client, tokio::spawn(connection)))
 }

@@ -38,6 +38,11 @@ pub struct JobRow {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
+const JOB_SELECT: &str = "SELECT id, sync_id, type, trigger, status, attempt, message,
+        created_count, updated_count, deleted_count, unchanged_count, skipped_count,
+        enqueued_at, started_at, finished_at, next_attempt_at
+   FROM secret_sync_jobs";
+
 impl Store {
     pub async fn sync_statuses(
         &self,
@@ -77,11 +82,7 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, sync_id, type, trigger, status, attempt, message, created_count, updated_count,
-                        deleted_count, unchanged_count, skipped_count, enqueued_at, started_at,
-                        finished_at, next_attempt_at
-                   FROM secret_sync_jobs WHERE $1::uuid IS NULL OR sync_id = $1
-                  ORDER BY enqueued_at DESC, id LIMIT $2",
+                &format!("{JOB_SELECT} WHERE $1::uuid IS NULL OR sync_id = $1 ORDER BY enqueued_at DESC, id LIMIT $2"),
                 &[&sync_id, &limit],
             )
             .await
@@ -92,13 +93,7 @@ impl Store {
     pub async fn job(&self, job_id: Uuid) -> Result<Option<JobRow>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
-                "SELECT id, sync_id, type, trigger, status, attempt, message, created_count, updated_count,
-                        deleted_count, unchanged_count, skipped_count, enqueued_at, started_at,
-                        finished_at, next_attempt_at
-                   FROM secret_sync_jobs WHERE id = $1",
-                &[&job_id],
-            )
+            .query_opt(&format!("{JOB_SELECT} WHERE id = $1"), &[&job_id])
             .await
             .map_err(StoreError::db("reading a job"))?;
         Ok(row.as_ref().map(job_row))

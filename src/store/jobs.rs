@@ -266,13 +266,23 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
-        tx.execute(
-            "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status)
-             VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT (id) DO NOTHING",
-            &[&job_id, &sync_id, &job_type.as_str(), &trigger],
-        )
-        .await
-        .map_err(StoreError::db("recording the queued job"))?;
+        // If the worker already wrote this job's row (it can finish before
+        // we get here), the job speaks for itself: leave the sync row alone.
+        // If our insert wins, its row lock holds the worker's start until we commit.
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status)
+                 VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT (id) DO NOTHING RETURNING id",
+                &[&job_id, &sync_id, &job_type.as_str(), &trigger],
+            )
+            .await
+            .map_err(StoreError::db("recording the queued job"))?;
+        if inserted.is_none() {
+            return tx
+                .commit()
+                .await
+                .map_err(StoreError::db("committing the queued job"));
+        }
         let (status_col, job_col, _, _) = columns(job_type);
         // Never overwrite a run in progress: it will report its own status.
         tx.execute(

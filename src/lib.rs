@@ -1,18 +1,32 @@
 //! secret-sync: keeps Humanitec shared values in step with a secrets manager.
 //!
-//! Layout: one folder per concern. `jobs` holds the functional core (planning)
-//! and the job runners; `humanitec`, `queue` and `store` are the only modules
-//! that talk to the outside world.
+//! Pure, no I/O: [`model`] (the domain's types), [`jobs::plan`],
+//! [`jobs::key_schema`], [`jobs::settings`], [`jobs::decide`], [`config`]
+//! (settings read through a lookup function) and [`crypto`].
+//!
+//! I/O, each behind one module: [`humanitec`] (the only code that calls
+//! Humanitec), [`queue`] (the only code that talks to RabbitMQ, and the only
+//! code that sees message bodies), [`store`] (the only code that talks to
+//! Postgres). Built on them: [`enqueue`] (the one way to enqueue a job),
+//! [`worker`] (`secret-sync run`), [`http`] (health and metrics) and the
+//! command line in `cli`.
 
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod enqueue;
 pub mod http;
 pub mod humanitec;
 pub mod jobs;
 pub mod model;
 pub mod queue;
-pub mod sandbox;
 pub mod store;
-pub mod telemetry;
+mod telemetry;
 pub mod worker;
+
+pub use config::Settings;
+pub use crypto::Cipher;
+pub use enqueue::{enqueue, wait_for_job, JobClient};
+pub use model::{ImportBehavior, Job, JobKind, JobStatus, JobType};
+pub use store::Store;
+pub use telemetry::init as init_logging;

@@ -1,8 +1,123 @@
-//! Plain domain types shared by every layer (no I/O).
+//! The domain's own types, shared by every layer (no I/O). Wire formats map
+//! to these in `queue/`; rows map to them in `store/`.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-pub use crate::queue::{ImportBehavior, JobType};
+/// The three kinds of work, as a tag: routing key, status columns, metrics.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum JobType {
+    Sync,
+    Import,
+    Remove,
+}
+
+impl JobType {
+    pub const ALL: [JobType; 3] = [JobType::Sync, JobType::Import, JobType::Remove];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobType::Sync => "sync",
+            JobType::Import => "import",
+            JobType::Remove => "remove",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobType> {
+        JobType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for JobType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which side wins when an import finds a key on both sides.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportBehavior {
+    PrioritizeSource,
+    PrioritizeDestination,
+}
+
+impl ImportBehavior {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportBehavior::PrioritizeSource => "prioritize-source",
+            ImportBehavior::PrioritizeDestination => "prioritize-destination",
+        }
+    }
+}
+
+/// What a job does, with exactly the options that kind takes: an import
+/// without a behaviour cannot exist past the decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    Sync,
+    Import { behavior: ImportBehavior },
+    Remove { delete_sync_on_complete: bool },
+}
+
+impl JobKind {
+    pub fn job_type(self) -> JobType {
+        match self {
+            JobKind::Sync => JobType::Sync,
+            JobKind::Import { .. } => JobType::Import,
+            JobKind::Remove { .. } => JobType::Remove,
+        }
+    }
+}
+
+/// A job: what to do to which sync, and who asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub id: Uuid,
+    pub sync_id: Uuid,
+    pub kind: JobKind,
+    /// Who asked: `manual`, `api`, `auto-sync`, ... (free text, shown to users).
+    pub trigger: Option<String>,
+}
+
+impl Job {
+    /// A new job with a fresh id.
+    pub fn new(sync_id: Uuid, kind: JobKind, trigger: impl Into<String>) -> Job {
+        Job {
+            id: Uuid::new_v4(),
+            sync_id,
+            kind,
+            trigger: Some(trigger.into()),
+        }
+    }
+
+    pub fn job_type(&self) -> JobType {
+        self.kind.job_type()
+    }
+}
+
+/// Where a job stands across redeliveries (carried by the broker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobEnvelope {
+    /// 1 for the first attempt; only failures that may pass spend attempts.
+    pub attempt: u32,
+    /// How many times the job was put back without running (sync busy,
+    /// database unreachable); bounded so nothing cycles for ever.
+    pub deferrals: u32,
+    pub enqueued_at: DateTime<Utc>,
+}
+
+impl JobEnvelope {
+    pub fn first(enqueued_at: DateTime<Utc>) -> JobEnvelope {
+        JobEnvelope {
+            attempt: 1,
+            deferrals: 0,
+            enqueued_at,
+        }
+    }
+}
 
 /// Status of a job row; sync rows use all but `Skipped`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +131,14 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Skipped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Pending => "pending",
@@ -27,14 +150,7 @@ impl JobStatus {
     }
 
     pub fn parse(s: &str) -> Option<JobStatus> {
-        Some(match s {
-            "pending" => JobStatus::Pending,
-            "running" => JobStatus::Running,
-            "succeeded" => JobStatus::Succeeded,
-            "failed" => JobStatus::Failed,
-            "skipped" => JobStatus::Skipped,
-            _ => return None,
-        })
+        JobStatus::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
     /// A finished job is never run again (redeliveries are acknowledged).
@@ -46,6 +162,12 @@ impl JobStatus {
     }
 }
 
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a job did, per key, for the job row and the dashboard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -54,6 +176,24 @@ pub struct Counts {
     pub deleted: i32,
     pub unchanged: i32,
     pub skipped: i32,
+}
+
+/// How a job attempt ended. `Pending` means "waiting for a retry".
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOutcome {
+    pub status: JobStatus,
+    pub message: String,
+    pub counts: Counts,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// What a sync last pushed to one destination key: a keyed fingerprint of
+/// key, value and description, and the `secret_version` Humanitec answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PushedKey {
+    pub key: String,
+    pub fingerprint: Vec<u8>,
+    pub secret_version: Option<String>,
 }
 
 /// Row messages are capped at this many characters (the brief's contract).
@@ -69,6 +209,12 @@ pub fn cap_message(message: &str) -> String {
     out
 }
 
+/// Normalises a folder path: leading slash, no trailing slash, no empty parts.
+pub fn normalize_path(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +226,37 @@ mod tests {
         let capped = cap_message(&long);
         assert_eq!(capped.chars().count(), MESSAGE_CAP);
         assert!(capped.ends_with('…'));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for t in JobType::ALL {
+            assert_eq!(JobType::parse(t.as_str()), Some(t));
+        }
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(JobType::parse("explode"), None);
+    }
+
+    #[test]
+    fn kinds_know_their_type() {
+        assert_eq!(JobKind::Sync.job_type(), JobType::Sync);
+        let import = JobKind::Import {
+            behavior: ImportBehavior::PrioritizeSource,
+        };
+        assert_eq!(import.job_type(), JobType::Import);
+        let remove = JobKind::Remove {
+            delete_sync_on_complete: true,
+        };
+        assert_eq!(remove.job_type(), JobType::Remove);
+    }
+
+    #[test]
+    fn paths_are_normalised() {
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path(""), "/");
+        assert_eq!(normalize_path("a/b/"), "/a/b");
+        assert_eq!(normalize_path("//a//b"), "/a/b");
     }
 }

@@ -1,9 +1,8 @@
 //! Bad input: clear errors on the rows, poison messages dead-lettered, and
 //! the worker keeps going.
 
-mod common;
-
-use common::*;
+use secret_sync::JobStatus;
+use secret_sync_testkit::*;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -26,7 +25,7 @@ async fn poison_messages_are_dead_lettered_and_the_worker_keeps_consuming() {
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
     assert_eq!(
         env.wait_job(env.enqueue(sync).await).await.status,
-        "succeeded"
+        JobStatus::Succeeded
     );
     env.finish().await;
 }
@@ -37,7 +36,7 @@ async fn unknown_sync_fails_the_job_with_a_clear_message() {
     env.start_worker().await;
     let missing = Uuid::new_v4();
     let row = env.wait_job(env.enqueue(missing).await).await;
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, JobStatus::Failed);
     assert_eq!(
         row.message.as_deref(),
         Some(format!("sync {missing} does not exist (deleted?); nothing to do").as_str())
@@ -51,15 +50,14 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
     env.start_worker().await;
     let src = env.source("production", &[("A", "1")]).await;
     let no_conn = env.sync(&src, "no-conn", app_scope("api"), options()).await;
-    env.store
+    env.seed
         .execute_sql(&format!(
             "DELETE FROM app_connections WHERE id = '{}'",
             src.connection
         ))
-        .await
-        .expect("delete connection");
+        .await;
     let row = env.wait_job(env.enqueue(no_conn).await).await;
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, JobStatus::Failed);
     let msg = env
         .sync_row(no_conn)
         .await
@@ -74,15 +72,14 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
     let no_folder = env
         .sync(&src, "no-folder", app_scope("api"), options())
         .await;
-    env.store
+    env.seed
         .execute_sql(&format!(
             "DELETE FROM secret_folders WHERE id = '{}'",
             src.folder
         ))
-        .await
-        .expect("delete folder");
+        .await;
     let row = env.wait_job(env.enqueue(no_folder).await).await;
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, JobStatus::Failed);
     let msg = env
         .sync_row(no_folder)
         .await
@@ -107,7 +104,7 @@ async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
         .sync(&bad, "bad-token", app_scope("api"), options())
         .await;
     let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let msg = env
         .sync_row(sync)
         .await
@@ -129,7 +126,7 @@ async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
         .sync(&viewer, "viewer", app_scope("api"), options())
         .await;
     let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let msg = env
         .sync_row(sync)
         .await
@@ -151,7 +148,7 @@ async fn keys_humanitec_cannot_hold_fail_the_job_before_any_write() {
         .await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
     let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, JobStatus::Failed);
     let msg = row.message.unwrap_or_default();
     assert!(
         msg.contains("BAD KEY") && msg.contains("nothing was written"),
@@ -165,12 +162,30 @@ async fn keys_humanitec_cannot_hold_fail_the_job_before_any_write() {
     env.finish().await;
 }
 
+/// The README's first command, as built by `cargo test` (examples are
+/// compiled with the tests): it runs to the end and prints the story.
 #[tokio::test]
-async fn demo_command_succeeds() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
-        .arg("demo")
+async fn the_demo_runs_the_whole_pipeline() {
+    let exe = std::env::current_exe().expect("test binary path");
+    let demo = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("examples").join("demo"))
+        .expect("target directory");
+    assert!(
+        demo.exists(),
+        "{} is missing: `cargo test` builds examples",
+        demo.display()
+    );
+    let database = format!(
+        "postgres://postgres@127.0.0.1:5432/demo_test_{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let out = std::process::Command::new(&demo)
+        .env("DEMO_DATABASE_URL", &database)
         .output()
         .expect("run demo");
+    let _ = drop_database(&database).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -1,48 +1,25 @@
 //! Key schemas, import and remove jobs, and the API view of a sync.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
-use secret_sync::model::{ImportBehavior, JobType};
-use secret_sync::queue::JobMessage;
+use secret_sync::JobStatus;
+use secret_sync::{ImportBehavior, JobKind};
+use secret_sync_testkit::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-fn job(sync_id: Uuid, job_type: JobType) -> JobMessage {
-    JobMessage {
-        job_id: None,
-        sync_id,
-        job_type,
-        import_behavior: None,
-        delete_sync_on_complete: None,
-        trigger: Some("test".into()),
-    }
+fn import(behavior: ImportBehavior) -> JobKind {
+    JobKind::Import { behavior }
 }
 
-fn import(sync_id: Uuid, behavior: ImportBehavior) -> JobMessage {
-    JobMessage {
-        import_behavior: Some(behavior),
-        ..job(sync_id, JobType::Import)
+fn remove(delete_sync_on_complete: bool) -> JobKind {
+    JobKind::Remove {
+        delete_sync_on_complete,
     }
 }
 
 async fn folder_values(env: &TestEnv, folder: Uuid) -> BTreeMap<String, String> {
-    env.store
-        .folder_secrets(folder)
-        .await
-        .expect("secrets")
-        .into_iter()
-        .map(|s| {
-            (
-                s.key,
-                env.cipher
-                    .decrypt_string(&s.encrypted_value)
-                    .expect("decrypts"),
-            )
-        })
-        .collect()
+    env.seed.folder_values(folder).await
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -63,7 +40,7 @@ async fn key_schema_transforms_keys_and_limits_what_is_managed() {
     let sync = env.sync(&src, "schema", app_scope("api"), schema).await;
     assert_eq!(
         env.wait_job(env.enqueue(sync).await).await.status,
-        "succeeded"
+        JobStatus::Succeeded
     );
     let keys = || {
         env.sandbox
@@ -77,20 +54,17 @@ async fn key_schema_transforms_keys_and_limits_what_is_managed() {
         vec!["INFISICAL_prod_DB", "INFISICAL_prod_OLD", "OTHER_KEY"]
     );
 
-    env.store
-        .delete_secret(src.folder, "OLD")
-        .await
-        .expect("delete");
+    env.seed.delete_secret(src.folder, "OLD").await;
     let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status.as_str(), row.deleted), ("succeeded", 1));
+    assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 1));
     assert_eq!(keys(), vec!["INFISICAL_prod_DB", "OTHER_KEY"]);
 
     let row = env
-        .wait_job(env.enqueue_job(job(sync, JobType::Remove)).await)
+        .wait_job(env.enqueue_kind(sync, remove(false)).await)
         .await;
     assert_eq!(
-        (row.status.as_str(), row.deleted),
-        ("succeeded", 1),
+        (row.status, row.deleted),
+        (JobStatus::Succeeded, 1),
         "{:?}",
         row.message
     );
@@ -100,8 +74,8 @@ async fn key_schema_transforms_keys_and_limits_what_is_managed() {
         "remove leaves unmanaged keys alone"
     );
     assert_eq!(
-        env.sync_row(sync).await.remove_status.as_deref(),
-        Some("succeeded")
+        env.sync_row(sync).await.remove_status,
+        Some(JobStatus::Succeeded)
     );
     env.finish().await;
 }
@@ -121,11 +95,11 @@ async fn import_honours_the_behaviour_and_skips_secrets_by_name() {
 
     let row = env
         .wait_job(
-            env.enqueue_job(import(sync, ImportBehavior::PrioritizeSource))
+            env.enqueue_kind(sync, import(ImportBehavior::PrioritizeSource))
                 .await,
         )
         .await;
-    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(
         (row.created, row.updated, row.unchanged, row.skipped),
         (1, 0, 1, 1)
@@ -141,18 +115,18 @@ async fn import_honours_the_behaviour_and_skips_secrets_by_name() {
 
     let row = env
         .wait_job(
-            env.enqueue_job(import(sync, ImportBehavior::PrioritizeDestination))
+            env.enqueue_kind(sync, import(ImportBehavior::PrioritizeDestination))
                 .await,
         )
         .await;
-    assert_eq!((row.status.as_str(), row.updated), ("succeeded", 1));
+    assert_eq!((row.status, row.updated), (JobStatus::Succeeded, 1));
     assert_eq!(
         folder_values(&env, src.folder).await,
         map(&[("NEW_ONE", "new"), ("PLAIN", "from-humanitec")])
     );
     assert_eq!(
-        env.sync_row(sync).await.import_status.as_deref(),
-        Some("succeeded")
+        env.sync_row(sync).await.import_status,
+        Some(JobStatus::Succeeded)
     );
     env.finish().await;
 }
@@ -180,11 +154,11 @@ async fn env_scope_import_reads_overrides_and_inherited_values() {
         .await;
     let row = env
         .wait_job(
-            env.enqueue_job(import(sync, ImportBehavior::PrioritizeDestination))
+            env.enqueue_kind(sync, import(ImportBehavior::PrioritizeDestination))
                 .await,
         )
         .await;
-    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert!(row
         .message
         .as_deref()
@@ -210,14 +184,14 @@ async fn env_scope_remove_leaves_app_values_and_can_delete_the_sync() {
         .await;
     assert_eq!(
         env.wait_job(env.enqueue(sync).await).await.status,
-        "succeeded"
+        JobStatus::Succeeded
     );
-    let mut remove = job(sync, JobType::Remove);
-    remove.delete_sync_on_complete = Some(true);
-    let row = env.wait_job(env.enqueue_job(remove).await).await;
+    let row = env
+        .wait_job(env.enqueue_kind(sync, remove(true)).await)
+        .await;
     assert_eq!(
-        (row.status.as_str(), row.deleted),
-        ("succeeded", 2),
+        (row.status, row.deleted),
+        (JobStatus::Succeeded, 2),
         "{:?}",
         row.message
     );
@@ -276,12 +250,11 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     assert_eq!(view["destinationConfig"]["app"], "api");
     check("new", view);
 
-    env.store
+    env.seed
         .execute_sql(&format!(
             "UPDATE secret_syncs SET sync_status = 'running' WHERE id = '{sync}'"
         ))
-        .await
-        .expect("running");
+        .await;
     check(
         "running",
         env.store
@@ -294,7 +267,7 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     env.start_worker().await;
     assert_eq!(
         env.wait_job(env.enqueue(sync).await).await.status,
-        "succeeded"
+        JobStatus::Succeeded
     );
     let view = env
         .store
@@ -308,7 +281,10 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     let bad = env
         .sync(&src, "view-bad", app_scope("no-such-app"), options())
         .await;
-    assert_eq!(env.wait_job(env.enqueue(bad).await).await.status, "failed");
+    assert_eq!(
+        env.wait_job(env.enqueue(bad).await).await.status,
+        JobStatus::Failed
+    );
     let view = env
         .store
         .sync_api_json(bad)
@@ -318,13 +294,12 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     assert_eq!(view["syncStatus"], "failed");
     check("failed", view);
 
-    env.store
+    env.seed
         .execute_sql(&format!(
             "DELETE FROM secret_folders WHERE id = '{}'",
             src.folder
         ))
-        .await
-        .expect("delete folder");
+        .await;
     let view = env
         .store
         .sync_api_json(sync)

@@ -1,11 +1,10 @@
 //! The job lifecycle: retries, failure classes, one run per sync, shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use secret_sync::sandbox::{Fault, Faults};
+use humanitec_sandbox::{Fault, Faults};
+use secret_sync::JobStatus;
+use secret_sync_testkit::*;
 use serde_json::json;
 
 fn status(code: u16) -> Fault {
@@ -28,8 +27,8 @@ async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
     });
     let row = env.wait_job(env.enqueue(sync).await).await;
     assert_eq!(
-        (row.status.as_str(), row.attempt),
-        ("succeeded", 1),
+        (row.status, row.attempt),
+        (JobStatus::Succeeded, 1),
         "{:?}",
         row.message
     );
@@ -50,7 +49,7 @@ async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
         ..Faults::default()
     });
     let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status.as_str(), row.attempt), ("succeeded", 1));
+    assert_eq!((row.status, row.attempt), (JobStatus::Succeeded, 1));
     let log = env.sandbox.requests();
     assert_eq!(log[0].status, 429);
     let waited = (log[1].received_at - log[0].finished_at).num_milliseconds();
@@ -72,8 +71,8 @@ async fn a_connection_reset_is_retried_in_process() {
     });
     let row = env.wait_job(env.enqueue(sync).await).await;
     assert_eq!(
-        (row.status.as_str(), row.attempt),
-        ("succeeded", 1),
+        (row.status, row.attempt),
+        (JobStatus::Succeeded, 1),
         "{:?}",
         row.message
     );
@@ -105,7 +104,7 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let pending = loop {
         let row = env.sync_row(sync).await;
-        if row.sync_status.as_deref() == Some("pending")
+        if row.sync_status == Some(JobStatus::Pending)
             && row
                 .last_sync_message
                 .as_deref()
@@ -126,7 +125,7 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     );
 
     let row = env.wait_job(job).await;
-    assert_eq!((row.status.as_str(), row.attempt), ("failed", 3));
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 3));
     assert!(
         row.message
             .as_deref()
@@ -135,8 +134,8 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
         row.message
     );
     assert_eq!(
-        env.sync_row(sync).await.sync_status.as_deref(),
-        Some("failed")
+        env.sync_row(sync).await.sync_status,
+        Some(JobStatus::Failed)
     );
     // One GET per attempt, nothing else.
     assert_eq!(env.sandbox.requests().len(), 3);
@@ -153,7 +152,7 @@ async fn permanent_failures_are_not_retried() {
         .sync(&src, "unknown-app", app_scope("no-such-app"), options())
         .await;
     let row = env.wait_job(env.enqueue(unknown_app).await).await;
-    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let msg = row.message.unwrap_or_default();
     assert!(
         msg.contains("404") && msg.contains("destination_config"),
@@ -169,7 +168,7 @@ async fn permanent_failures_are_not_retried() {
         )
         .await;
     let row = env.wait_job(env.enqueue(malformed).await).await;
-    assert_eq!((row.status.as_str(), row.attempt), ("failed", 1));
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let msg = row.message.unwrap_or_default();
     assert!(
         msg.contains("destination_config is invalid") && msg.contains("env"),
@@ -217,12 +216,12 @@ async fn twenty_jobs_two_workers_never_overlap_and_all_end_done() {
     let mut skipped = 0;
     for job in jobs {
         let row = env.wait_job(job).await;
-        match row.status.as_str() {
-            "succeeded" => runs.push((
+        match row.status {
+            JobStatus::Succeeded => runs.push((
                 row.started_at.expect("started"),
                 row.finished_at.expect("finished"),
             )),
-            "skipped" => skipped += 1,
+            JobStatus::Skipped => skipped += 1,
             other => panic!("job ended {other}: {:?}", row.message),
         }
     }
@@ -272,7 +271,7 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let row = env.store.job(job).await.expect("job");
-        if row.as_ref().is_some_and(|r| r.status == "running") {
+        if row.as_ref().is_some_and(|r| r.status == JobStatus::Running) {
             break;
         }
         assert!(
@@ -293,7 +292,7 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
         .expect("exit status");
     assert!(exit.success(), "worker exit: {exit:?}");
     let row = env.store.job(job).await.expect("job").expect("row");
-    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "1");
     env.finish().await;
 }

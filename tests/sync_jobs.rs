@@ -1,8 +1,7 @@
 //! Sync jobs end to end: RabbitMQ -> worker -> Humanitec sandbox -> Postgres.
 
-mod common;
-
-use common::*;
+use secret_sync::JobStatus;
+use secret_sync_testkit::*;
 use serde_json::json;
 
 #[tokio::test]
@@ -24,7 +23,7 @@ async fn app_scope_sync_leaves_exactly_the_source_in_humanitec() {
         .await;
     let job = env.enqueue(sync).await;
     let row = env.wait_job(job).await;
-    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!((row.created, row.updated, row.deleted), (3, 0, 0));
 
     let values = env.sandbox.values(ORG, "api", None);
@@ -41,7 +40,7 @@ async fn app_scope_sync_leaves_exactly_the_source_in_humanitec() {
         ]
     );
     let sync_row = env.sync_row(sync).await;
-    assert_eq!(sync_row.sync_status.as_deref(), Some("succeeded"));
+    assert_eq!(sync_row.sync_status, Some(JobStatus::Succeeded));
     assert!(sync_row.last_synced_at.is_some());
     // As the API layer reads it.
     let view = env
@@ -56,7 +55,7 @@ async fn app_scope_sync_leaves_exactly_the_source_in_humanitec() {
     // A second run with nothing changed costs one GET and writes nothing.
     env.sandbox.clear_requests();
     let again = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!(again.status, "succeeded");
+    assert_eq!(again.status, JobStatus::Succeeded);
     assert_eq!(again.unchanged, 3);
     let calls: Vec<String> = env
         .sandbox
@@ -96,7 +95,7 @@ async fn env_scope_sync_overrides_inherited_and_existing_values() {
         .sync(&src, "env-sync", env_scope("web", "production"), options())
         .await;
     let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!(row.status, "succeeded", "{:?}", row.message);
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
 
     let view: Vec<(String, String, String)> = env
         .sandbox
@@ -153,19 +152,19 @@ async fn removed_keys_are_deleted_unless_deletion_is_disabled() {
         )
         .await;
     for s in [deleting, keeping] {
-        assert_eq!(env.wait_job(env.enqueue(s).await).await.status, "succeeded");
+        assert_eq!(
+            env.wait_job(env.enqueue(s).await).await.status,
+            JobStatus::Succeeded
+        );
     }
-    env.store
-        .delete_secret(src.folder, "GONE")
-        .await
-        .expect("delete source key");
+    env.seed.delete_secret(src.folder, "GONE").await;
     let row = env.wait_job(env.enqueue(deleting).await).await;
     assert_eq!(
-        (row.status.as_str(), row.deleted, row.unchanged),
-        ("succeeded", 1, 1)
+        (row.status, row.deleted, row.unchanged),
+        (JobStatus::Succeeded, 1, 1)
     );
     let row = env.wait_job(env.enqueue(keeping).await).await;
-    assert_eq!((row.status.as_str(), row.deleted), ("succeeded", 0));
+    assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 0));
 
     let keys = |app: &str| {
         env.sandbox
@@ -189,7 +188,7 @@ async fn a_readable_value_is_replaced_by_a_secret() {
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
     assert_eq!(
         env.wait_job(env.enqueue(sync).await).await.status,
-        "succeeded"
+        JobStatus::Succeeded
     );
     let v = &env.sandbox.values(ORG, "api", None)[0];
     assert_eq!(

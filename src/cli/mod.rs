@@ -1,16 +1,18 @@
-//! The `secret-sync` command line.
+//! The `secret-sync` command line: argument definitions and dispatch. Each
+//! command's work lives in its own file or in the library.
 
-mod demo;
+mod run;
+mod status;
+
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::model::{ImportBehavior, JobType};
-use crate::queue::{self, declare_topology, JobMessage, Names, Publisher};
+use crate::enqueue::JobClient;
+use crate::model::{ImportBehavior, JobKind, JobStatus};
 use crate::store::Store;
-use crate::worker::{self, Shared};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,10 @@ enum Command {
         delete_sync_on_complete: bool,
         #[arg(long, default_value = "manual")]
         trigger: String,
+        /// Wait until the job is final and print its outcome; exits non-zero
+        /// unless it succeeded. Takes a duration (`30s`, `2m`).
+        #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "5m", value_parser = humantime::parse_duration)]
+        wait: Option<Duration>,
     },
     /// Show syncs and their latest jobs.
     Status {
@@ -53,8 +59,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the whole pipeline against the sandbox and show what happened.
-    Demo,
     /// Print a new random ENCRYPTION_KEY.
     Keygen,
 }
@@ -80,7 +84,6 @@ pub async fn main(cli: Cli) -> CliResult {
             println!("{}", crate::crypto::generate_key());
             Ok(())
         }
-        Command::Demo => demo::run().await,
         Command::Migrate => {
             let settings = Settings::from_env()?;
             crate::telemetry::init(&settings.log_format, "info");
@@ -101,7 +104,7 @@ pub async fn main(cli: Cli) -> CliResult {
         Command::Run => {
             let settings = Settings::from_env()?;
             crate::telemetry::init(&settings.log_format, "info,lapin=warn");
-            run_worker(settings).await
+            run::run_worker(settings).await
         }
         Command::Enqueue {
             job_type,
@@ -109,160 +112,50 @@ pub async fn main(cli: Cli) -> CliResult {
             import_behavior,
             delete_sync_on_complete,
             trigger,
+            wait,
         } => {
-            let settings = Settings::from_env()?;
-            let job_type = match job_type {
-                JobTypeArg::Sync => JobType::Sync,
-                JobTypeArg::Import => JobType::Import,
-                JobTypeArg::Remove => JobType::Remove,
-            };
-            let import_behavior = match (job_type, import_behavior) {
-                (JobType::Import, None) => return Err(
+            let kind = match (job_type, import_behavior) {
+                (JobTypeArg::Sync, _) => JobKind::Sync,
+                (JobTypeArg::Import, Some(b)) => JobKind::Import {
+                    behavior: match b {
+                        ImportBehaviorArg::PrioritizeSource => ImportBehavior::PrioritizeSource,
+                        ImportBehaviorArg::PrioritizeDestination => {
+                            ImportBehavior::PrioritizeDestination
+                        }
+                    },
+                },
+                (JobTypeArg::Import, None) => return Err(
                     "import jobs need --import-behavior prioritize-source|prioritize-destination"
                         .into(),
                 ),
-                (_, b) => b.map(|b| match b {
-                    ImportBehaviorArg::PrioritizeSource => ImportBehavior::PrioritizeSource,
-                    ImportBehaviorArg::PrioritizeDestination => {
-                        ImportBehavior::PrioritizeDestination
-                    }
-                }),
+                (JobTypeArg::Remove, _) => JobKind::Remove {
+                    delete_sync_on_complete,
+                },
             };
-            let job = JobMessage {
-                job_id: None,
-                sync_id,
-                job_type,
-                import_behavior,
-                delete_sync_on_complete: (job_type == JobType::Remove)
-                    .then_some(delete_sync_on_complete),
-                trigger: Some(trigger),
-            };
-            let job_id = enqueue(&settings, &job).await?;
+            let settings = Settings::from_env()?;
+            let store = Store::connect(&settings.database_url, 2)?;
+            let client = JobClient::connect(&settings, store).await?;
+            let job_id = client.enqueue(sync_id, kind, &trigger).await?;
             println!("{job_id}");
-            Ok(())
+            let result = match wait {
+                None => Ok(()),
+                Some(timeout) => {
+                    let row = client.wait(job_id, timeout).await?;
+                    println!("{}: {}", row.status, row.message.unwrap_or_default());
+                    if row.status == JobStatus::Succeeded {
+                        Ok(())
+                    } else {
+                        Err(format!("job {job_id} ended {}", row.status).into())
+                    }
+                }
+            };
+            client.close().await;
+            result
         }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;
             let store = Store::connect(&settings.database_url, 2)?;
-            let syncs = store.sync_statuses(sync).await?;
-            let jobs = store.recent_jobs(sync, limit).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"syncs": syncs, "jobs": jobs})
-                    )?
-                );
-            } else {
-                print_status(&syncs, &jobs);
-            }
-            Ok(())
+            status::print(&store, sync, limit, json).await
         }
-    }
-}
-
-/// Publishes a job with confirms, and marks the sync pending when the
-/// database is reachable (the worker works without that mark).
-pub async fn enqueue(
-    settings: &Settings,
-    job: &JobMessage,
-) -> Result<Uuid, Box<dyn std::error::Error>> {
-    let names = Names::new(&settings.queue_prefix);
-    let connection = queue::connect(&settings.amqp_url, "secret-sync enqueue").await?;
-    let channel = connection.create_channel().await?;
-    declare_topology(&channel, &names).await?;
-    let publisher = Publisher::new(&connection, names).await?;
-    let job_id = publisher.publish_job(job).await?;
-    if let Ok(store) = Store::connect(&settings.database_url, 2) {
-        if let Err(e) = store
-            .record_enqueued(job_id, job.sync_id, job.job_type, job.trigger.as_deref())
-            .await
-        {
-            eprintln!("warning: job published, but the sync row could not be marked pending: {e}");
-        }
-    }
-    let _ = connection.close(200, "done".into()).await;
-    Ok(job_id)
-}
-
-async fn run_worker(settings: Settings) -> CliResult {
-    let listen = settings.worker.http_listen;
-    let shared = Shared::build(settings).await?;
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| worker::WorkerError::Listen {
-            addr: listen,
-            source,
-        })?;
-    tracing::info!(%listen, "health and metrics on http://{listen}/healthz, /readyz, /metrics");
-    let router = crate::http::health_router(crate::http::HealthState {
-        store: shared.store.clone(),
-        broker_connected: shared.broker_connected.clone(),
-        metrics: shared.metrics.clone(),
-    });
-    let http = tokio::spawn(crate::http::serve(listener, router, shutdown.clone()));
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    worker::run(shared, shutdown.clone()).await?;
-    shutdown.cancel();
-    let _ = http.await;
-    tracing::info!("worker stopped");
-    Ok(())
-}
-
-/// Cancels `token` on SIGTERM or SIGINT.
-async fn cancel_on_signal(token: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown requested; finishing in-flight jobs");
-    token.cancel();
-}
-
-fn print_status(syncs: &[crate::store::SyncStatusRow], jobs: &[crate::store::JobRow]) {
-    println!("{:<36}  {:<20}  {:<10}  MESSAGE", "SYNC", "NAME", "STATUS");
-    for s in syncs {
-        println!(
-            "{:<36}  {:<20}  {:<10}  {}",
-            s.id,
-            s.name,
-            s.sync_status.as_deref().unwrap_or("-"),
-            s.last_sync_message.as_deref().unwrap_or("")
-        );
-    }
-    println!();
-    println!(
-        "{:<36}  {:<6}  {:<9}  {:>3}  {:>3}/{:>3}/{:>3}/{:>3}  MESSAGE",
-        "JOB", "TYPE", "STATUS", "TRY", "C", "U", "D", "="
-    );
-    for j in jobs {
-        println!(
-            "{:<36}  {:<6}  {:<9}  {:>3}  {:>3}/{:>3}/{:>3}/{:>3}  {}",
-            j.id,
-            j.job_type,
-            j.status,
-            j.attempt,
-            j.created,
-            j.updated,
-            j.deleted,
-            j.unchanged,
-            j.message.as_deref().unwrap_or("")
-        );
     }
 }

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
-use secrecy::ExposeSecret;
-
-use super::context::JobContext;
+use super::context::{folder_of, settings_of, JobContext};
+use super::credentials::connection_token;
 use super::error::JobError;
-use super::plan::plan_import;
+use super::plan::{merge_import, plan_import};
 use super::report::Report;
+use super::source::load_source;
 use crate::humanitec::ValueSource;
 use crate::model::{Counts, ImportBehavior};
 use crate::store::{EncryptedSecret, SyncRecord};
@@ -17,9 +17,9 @@ pub async fn run_import(
     sync: &SyncRecord,
     behavior: ImportBehavior,
 ) -> Result<Report, JobError> {
-    let folder = ctx.folder(sync)?;
-    let settings = ctx.settings(sync)?;
-    let token = ctx.token(sync).await?;
+    let folder = folder_of(sync)?;
+    let settings = settings_of(sync)?;
+    let token = connection_token(ctx, sync).await?;
     let scope = &settings.scope;
     let listing = ctx
         .humanitec
@@ -28,25 +28,22 @@ pub async fn run_import(
         .map_err(|e| JobError::humanitec(e, scope))?;
     let plan = plan_import(&listing, &settings.key_schema);
 
-    let existing: HashMap<String, String> = ctx
-        .source_secrets(folder)
+    let existing: HashMap<_, _> = load_source(ctx, folder)
         .await?
         .into_iter()
-        .map(|s| (s.key, s.value.expose_secret().to_string()))
+        .map(|s| (s.key, s.value))
         .collect();
-    let mut kept = 0;
-    let mut to_write = Vec::new();
-    for entry in &plan.entries {
-        match existing.get(&entry.source_key) {
-            Some(current) if current == &entry.value => kept += 1,
-            Some(_) if behavior == ImportBehavior::PrioritizeSource => kept += 1,
-            _ => to_write.push(EncryptedSecret {
-                key: entry.source_key.clone(),
-                encrypted_value: ctx.cipher.encrypt_str(&entry.value),
-                encrypted_comment: None,
-            }),
-        }
-    }
+    let merge = merge_import(&plan, &existing, behavior);
+    let kept = merge.kept as i32;
+    let to_write: Vec<EncryptedSecret> = merge
+        .writes
+        .iter()
+        .map(|entry| EncryptedSecret {
+            key: entry.source_key.clone(),
+            encrypted_value: ctx.cipher.encrypt_str(&entry.value),
+            encrypted_comment: None,
+        })
+        .collect();
     let (created, updated) = ctx.store.upsert_secrets(folder.id, &to_write, true).await?;
     let counts = Counts {
         created: created.len() as i32,

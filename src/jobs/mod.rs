@@ -1,7 +1,14 @@
-//! Jobs: the functional core (`plan`, `key_schema`, `settings`) and the
-//! shells that run sync, import and remove jobs around it.
+//! Jobs: the functional core and the shells around it.
+//!
+//! Pure (no I/O, unit tested): `plan` (what a sync, import or remove must
+//! do), `key_schema`, `settings` (a sync's JSON columns), `decide` (a job's
+//! fate), `report`. Shells (they read and write through `store` and
+//! `humanitec`): `sync`, `import`, `remove`, `runner` (the lifecycle),
+//! `credentials` and `source` (loading and decrypting).
 
 mod context;
+mod credentials;
+mod decide;
 mod error;
 mod import;
 pub mod key_schema;
@@ -10,9 +17,11 @@ mod remove;
 mod report;
 mod runner;
 pub mod settings;
+mod source;
 mod sync;
 
 pub use context::JobContext;
+pub use decide::{decide, retry_delay, Disposition};
 pub use error::JobError;
 pub use report::Report;
-pub use runner::{retry_delay, Disposition, JobDelivery, Runner};
+pub use runner::Runner;

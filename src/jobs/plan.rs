@@ -5,9 +5,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::key_schema::KeySchema;
 use crate::humanitec::{is_valid_key, ValueResponse, ValueSource};
-use crate::store::PushedKey;
+use crate::model::{ImportBehavior, PushedKey};
 
 /// One source secret, as the planner sees it.
 #[derive(Clone, Debug)]
@@ -51,12 +53,27 @@ pub struct SyncPlan {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error(
-        "{} do not fit Humanitec's key pattern ^[A-Za-z0-9_.-]+$: {}. Rename them in the \
+        "{} not fit Humanitec's key pattern ^[A-Za-z0-9_.-]+$: {}. Rename them in the \
          source or change the key schema; nothing was written",
-        if .0.len() == 1 { "1 key does" } else { "these keys" },
+        if .0.len() == 1 { "this key does" } else { "these keys do" },
         .0.join(", ")
     )]
     InvalidKeys(Vec<String>),
+}
+
+/// Every destination key must fit Humanitec's key pattern; checked before
+/// the first call, so a bad key fails the job without touching Humanitec.
+pub fn validate_keys(source: &[SourceEntry]) -> Result<(), PlanError> {
+    let invalid: Vec<String> = source
+        .iter()
+        .filter(|s| !is_valid_key(&s.dest_key))
+        .map(|s| s.dest_key.clone())
+        .collect();
+    if invalid.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::InvalidKeys(invalid))
+    }
 }
 
 /// Plans a sync: which keys to write, which to delete, which to leave.
@@ -73,14 +90,7 @@ pub fn plan_sync(
     env_scope: bool,
     deletion_enabled: bool,
 ) -> Result<SyncPlan, PlanError> {
-    let invalid: Vec<String> = source
-        .iter()
-        .filter(|s| !is_valid_key(&s.dest_key))
-        .map(|s| s.dest_key.clone())
-        .collect();
-    if !invalid.is_empty() {
-        return Err(PlanError::InvalidKeys(invalid));
-    }
+    validate_keys(source)?;
     let dest: HashMap<&str, &ValueResponse> =
         destination.iter().map(|v| (v.key.as_str(), v)).collect();
     let last: HashMap<&str, &PushedKey> = pushed.iter().map(|p| (p.key.as_str(), p)).collect();
@@ -186,6 +196,32 @@ pub fn plan_import(destination: &[ValueResponse], schema: &KeySchema) -> ImportP
     plan.entries.sort_by(|a, b| a.source_key.cmp(&b.source_key));
     plan.skipped_secrets.sort();
     plan
+}
+
+/// How an import lands in the source: what to write, how many kept.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportMerge<'a> {
+    pub writes: Vec<&'a ImportEntry>,
+    pub kept: usize,
+}
+
+/// The import rule: a key missing from the source is written; a key with
+/// the same value is kept; a key with another value is overwritten only
+/// when the destination has priority.
+pub fn merge_import<'a>(
+    plan: &'a ImportPlan,
+    existing: &HashMap<String, SecretString>,
+    behavior: ImportBehavior,
+) -> ImportMerge<'a> {
+    let mut merge = ImportMerge::default();
+    for entry in &plan.entries {
+        match existing.get(&entry.source_key) {
+            Some(current) if current.expose_secret() == entry.value => merge.kept += 1,
+            Some(_) if behavior == ImportBehavior::PrioritizeSource => merge.kept += 1,
+            _ => merge.writes.push(entry),
+        }
+    }
+    merge
 }
 
 #[cfg(test)]
@@ -409,5 +445,31 @@ mod tests {
             }]
         );
         assert_eq!(plan.skipped_secrets, vec!["S_SECRET"]);
+    }
+
+    #[test]
+    fn import_merge_honours_the_behaviour() {
+        let entry = |k: &str, v: &str| ImportEntry {
+            source_key: k.into(),
+            value: v.into(),
+            from: ValueSource::App,
+        };
+        let plan = ImportPlan {
+            entries: vec![entry("NEW", "n"), entry("SAME", "s"), entry("DIFF", "d")],
+            skipped_secrets: vec![],
+        };
+        let existing: HashMap<String, SecretString> = [("SAME", "s"), ("DIFF", "old")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), SecretString::from(v.to_string())))
+            .collect();
+        let keys = |m: &ImportMerge| -> Vec<String> {
+            m.writes.iter().map(|e| e.source_key.clone()).collect()
+        };
+        let source_wins = merge_import(&plan, &existing, ImportBehavior::PrioritizeSource);
+        assert_eq!(keys(&source_wins), vec!["NEW"]);
+        assert_eq!(source_wins.kept, 2);
+        let dest_wins = merge_import(&plan, &existing, ImportBehavior::PrioritizeDestination);
+        assert_eq!(keys(&dest_wins), vec!["NEW", "DIFF"]);
+        assert_eq!(dest_wins.kept, 1);
     }
 }

@@ -1,20 +1,21 @@
 //! Remove job: delete from Humanitec what this sync put there.
 
-use super::context::JobContext;
+use super::context::{settings_of, JobContext};
+use super::credentials::connection_token;
 use super::error::JobError;
 use super::key_schema::KeySchema;
 use super::plan::plan_remove;
 use super::report::{summarize_failures, Report};
-use super::settings::SyncSettings;
+use super::settings::{parse_scope, SyncSettings};
 use super::sync::delete_keys;
 use crate::model::Counts;
 use crate::store::SyncRecord;
 
 pub async fn run_remove(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, JobError> {
-    let token = ctx.token(sync).await?;
+    let token = connection_token(ctx, sync).await?;
     let (settings, source_keys) = match &sync.folder {
         Some(folder) => {
-            let settings = ctx.settings(sync)?;
+            let settings = settings_of(sync)?;
             // Keys are plaintext: no value is decrypted for a remove.
             let keys = ctx
                 .store
@@ -28,17 +29,11 @@ pub async fn run_remove(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, J
         None => {
             // The folder is gone, so `{{environment}}` cannot be filled in:
             // remove exactly what this sync recorded pushing, nothing else.
-            let mut settings =
-                SyncSettings::parse(&sync.destination_config, &sync.sync_options, "").or_else(
-                    |_| {
-                        SyncSettings::parse(
-                            &sync.destination_config,
-                            &serde_json::json!({"initialSyncBehavior": "overwrite-destination"}),
-                            "",
-                        )
-                    },
-                )?;
-            settings.key_schema = KeySchema::identity();
+            let settings = SyncSettings {
+                scope: parse_scope(&sync.destination_config)?,
+                key_schema: KeySchema::identity(),
+                deletion_enabled: true,
+            };
             (settings, Vec::new())
         }
     };

@@ -61,21 +61,7 @@ impl SyncSettings {
         sync_options: &serde_json::Value,
         environment_slug: &str,
     ) -> Result<Self, SettingsError> {
-        let dest: DestinationConfig = serde_json::from_value(destination_config.clone())
-            .map_err(|e| SettingsError::Destination(e.to_string()))?;
-        let scope = match dest {
-            DestinationConfig::Application { org, app } => Scope::App { org, app },
-            DestinationConfig::Environment { org, app, env } => Scope::Env { org, app, env },
-        };
-        let (org, app, env) = match &scope {
-            Scope::App { org, app } => (org, app, None),
-            Scope::Env { org, app, env } => (org, app, Some(env)),
-        };
-        if org.is_empty() || app.is_empty() || env.is_some_and(|e| e.is_empty()) {
-            return Err(SettingsError::Destination(
-                "org, app and env must not be empty".into(),
-            ));
-        }
+        let scope = parse_scope(destination_config)?;
         let options: SyncOptions = serde_json::from_value(sync_options.clone())
             .map_err(|e| SettingsError::Options(e.to_string()))?;
         if options.initial_sync_behavior != "overwrite-destination" {
@@ -89,6 +75,26 @@ impl SyncSettings {
             deletion_enabled: !options.disable_secret_deletion,
         })
     }
+}
+
+/// The destination alone (a remove whose folder is gone needs no more).
+pub fn parse_scope(destination_config: &serde_json::Value) -> Result<Scope, SettingsError> {
+    let dest: DestinationConfig = serde_json::from_value(destination_config.clone())
+        .map_err(|e| SettingsError::Destination(e.to_string()))?;
+    let scope = match dest {
+        DestinationConfig::Application { org, app } => Scope::App { org, app },
+        DestinationConfig::Environment { org, app, env } => Scope::Env { org, app, env },
+    };
+    let (org, app, env) = match &scope {
+        Scope::App { org, app } => (org, app, None),
+        Scope::Env { org, app, env } => (org, app, Some(env)),
+    };
+    if org.is_empty() || app.is_empty() || env.is_some_and(|e| e.is_empty()) {
+        return Err(SettingsError::Destination(
+            "org, app and env must not be empty".into(),
+        ));
+    }
+    Ok(scope)
 }
 
 #[cfg(test)]

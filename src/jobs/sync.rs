@@ -5,33 +5,25 @@ use std::collections::HashMap;
 use futures::stream::{self, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::context::{JobContext, SourceSecret};
+use super::context::{folder_of, settings_of, JobContext};
+use super::credentials::connection_token;
 use super::error::JobError;
-use super::plan::{plan_sync, SourceEntry, Write, WriteKind};
+use super::plan::{plan_sync, validate_keys, Write, WriteKind};
 use super::report::{summarize_failures, Report};
+use super::source::{load_source, source_entries, SourceSecret};
 use crate::humanitec::{HumanitecError, Scope, ValueResponse};
-use crate::model::Counts;
-use crate::store::{PushedKey, SyncRecord};
+use crate::model::{Counts, PushedKey};
+use crate::store::SyncRecord;
 
 pub async fn run_sync(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, JobError> {
-    let folder = ctx.folder(sync)?;
-    let settings = ctx.settings(sync)?;
-    let token = ctx.token(sync).await?;
-    let secrets = ctx.source_secrets(folder).await?;
-    let entries = ctx.source_entries(&secrets, &settings.key_schema);
+    let folder = folder_of(sync)?;
+    let settings = settings_of(sync)?;
+    let token = connection_token(ctx, sync).await?;
+    let secrets = load_source(ctx, folder).await?;
+    let entries = source_entries(&secrets, &settings.key_schema, &ctx.cipher);
     let scope = &settings.scope;
     let destination_label = scope.label();
-
-    // Validate keys before the first call: an invalid key fails the job
-    // without touching Humanitec.
-    plan_sync(
-        &entries,
-        &[],
-        &[],
-        &settings.key_schema,
-        scope.is_env(),
-        false,
-    )?;
+    validate_keys(&entries)?;
 
     let listing = ctx
         .humanitec
@@ -48,29 +40,33 @@ pub async fn run_sync(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, Job
         settings.deletion_enabled,
     )?;
 
-    let by_key: HashMap<&str, (&SourceSecret, &SourceEntry)> = secrets
+    // Every planned write comes from a source entry: pair them up front.
+    let index: HashMap<&str, usize> = entries
         .iter()
-        .zip(&entries)
-        .map(|(s, e)| (e.dest_key.as_str(), (s, e)))
+        .enumerate()
+        .map(|(i, e)| (e.dest_key.as_str(), i))
+        .collect();
+    let work: Vec<(Write, usize)> = plan
+        .writes
+        .iter()
+        .filter_map(|w| Some((w.clone(), *index.get(w.dest_key.as_str())?)))
         .collect();
     let writer = &Writer {
         ctx,
         token: &token,
         scope,
     };
-    let by_key = &by_key;
-    let results: Vec<(Write, Result<ValueResponse, HumanitecError>)> =
-        stream::iter(plan.writes.iter().cloned())
-            .map(|write| async move {
-                let result = match by_key.get(write.dest_key.as_str()) {
-                    Some((secret, entry)) => writer.write(&write, secret, &entry.description).await,
-                    None => unreachable!("every write comes from a source entry"),
-                };
-                (write, result)
-            })
-            .buffer_unordered(ctx.write_concurrency)
-            .collect()
-            .await;
+    let (secrets, entries) = (&secrets, &entries);
+    let results: Vec<(Write, usize, Result<ValueResponse, HumanitecError>)> = stream::iter(work)
+        .map(|(write, i)| async move {
+            let result = writer
+                .write(&write, &secrets[i], &entries[i].description)
+                .await;
+            (write, i, result)
+        })
+        .buffer_unordered(ctx.write_concurrency)
+        .collect()
+        .await;
 
     let mut counts = Counts {
         unchanged: plan.unchanged.len() as i32,
@@ -78,20 +74,18 @@ pub async fn run_sync(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, Job
     };
     let mut recorded = Vec::new();
     let mut failures = Vec::new();
-    for (write, result) in results {
+    for (write, i, result) in results {
         match result {
             Ok(response) => {
                 match write.kind {
                     WriteKind::Create | WriteKind::CreateWithAppBase => counts.created += 1,
                     WriteKind::Update | WriteKind::Replace => counts.updated += 1,
                 }
-                if let Some((_, entry)) = by_key.get(write.dest_key.as_str()) {
-                    recorded.push(PushedKey {
-                        key: write.dest_key.clone(),
-                        fingerprint: entry.fingerprint.clone(),
-                        secret_version: response.secret_version,
-                    });
-                }
+                recorded.push(PushedKey {
+                    key: write.dest_key.clone(),
+                    fingerprint: entries[i].fingerprint.clone(),
+                    secret_version: response.secret_version,
+                });
             }
             Err(e) => failures.push((write.dest_key.clone(), e)),
         }

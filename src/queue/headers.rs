@@ -4,6 +4,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 
+use crate::model::JobEnvelope;
+
 /// Header names (all `x-secret-sync-*`).
 pub struct Headers;
 
@@ -13,7 +15,8 @@ impl Headers {
     /// Enqueue time in microseconds since the epoch (the AMQP timestamp
     /// property has only whole seconds, too coarse to decide supersession).
     pub const ENQUEUED_AT_MICROS: &'static str = "x-secret-sync-enqueued-at-us";
-    /// How many times a job found its sync busy (not counted as attempts).
+    /// How many times a job was put back without running (sync busy,
+    /// database unreachable); not counted as attempts.
     pub const BUSY_COUNT: &'static str = "x-secret-sync-busy-count";
     /// Why a message was dead-lettered, and where it came from.
     pub const DEAD_REASON: &'static str = "x-secret-sync-dead-reason";
@@ -22,11 +25,11 @@ impl Headers {
     pub const DEAD_AT: &'static str = "x-secret-sync-dead-at";
 }
 
-pub fn header<'a>(props: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
+fn header<'a>(props: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
     props.headers().as_ref()?.inner().get(name)
 }
 
-pub fn header_i64(props: &BasicProperties, name: &str) -> Option<i64> {
+fn header_i64(props: &BasicProperties, name: &str) -> Option<i64> {
     match header(props, name)? {
         AMQPValue::LongLongInt(v) => Some(*v),
         AMQPValue::LongInt(v) => Some(i64::from(*v)),
@@ -41,22 +44,14 @@ pub fn header_i64(props: &BasicProperties, name: &str) -> Option<i64> {
     }
 }
 
-pub fn header_str(props: &BasicProperties, name: &str) -> Option<String> {
-    match header(props, name)? {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
-        _ => None,
-    }
-}
-
-pub fn attempt_of(props: &BasicProperties) -> u32 {
+fn attempt_of(props: &BasicProperties) -> u32 {
     header_i64(props, Headers::ATTEMPT)
         .and_then(|a| u32::try_from(a).ok())
         .filter(|a| *a >= 1)
         .unwrap_or(1)
 }
 
-pub fn busy_count_of(props: &BasicProperties) -> u32 {
+fn deferrals_of(props: &BasicProperties) -> u32 {
     header_i64(props, Headers::BUSY_COUNT)
         .and_then(|a| u32::try_from(a).ok())
         .unwrap_or(0)
@@ -65,12 +60,21 @@ pub fn busy_count_of(props: &BasicProperties) -> u32 {
 /// When the job was enqueued, as precisely as the message says. The whole-
 /// second AMQP timestamp is rounded UP: supersession must never skip a job
 /// that was really enqueued after a run started.
-pub fn enqueued_at_of(props: &BasicProperties) -> Option<DateTime<Utc>> {
+fn enqueued_at_of(props: &BasicProperties) -> Option<DateTime<Utc>> {
     if let Some(us) = header_i64(props, Headers::ENQUEUED_AT_MICROS) {
         return Utc.timestamp_micros(us).single();
     }
     let secs = i64::try_from((*props.timestamp())?).ok()?;
     Utc.timestamp_opt(secs.checked_add(1)?, 0).single()
+}
+
+/// The job's place in its lifecycle, as the delivery's headers say.
+pub fn envelope_of(props: &BasicProperties) -> JobEnvelope {
+    JobEnvelope {
+        attempt: attempt_of(props),
+        deferrals: deferrals_of(props),
+        enqueued_at: enqueued_at_of(props).unwrap_or_else(Utc::now),
+    }
 }
 
 pub fn with_header(mut table: FieldTable, name: &str, value: AMQPValue) -> FieldTable {

@@ -1,72 +1,43 @@
-//! The message contracts (JSON Schemas in `docs/schemas/`).
+//! The message contracts (JSON Schemas in `docs/schemas/`), mapped to and
+//! from the domain's types. The wire structs never leave this file.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum JobType {
-    Sync,
-    Import,
-    Remove,
-}
+use crate::model::{normalize_path, ImportBehavior, Job, JobKind, JobType};
 
-impl JobType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobType::Sync => "sync",
-            JobType::Import => "import",
-            JobType::Remove => "remove",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<JobType> {
-        match s {
-            "sync" => Some(JobType::Sync),
-            "import" => Some(JobType::Import),
-            "remove" => Some(JobType::Remove),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for JobType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImportBehavior {
-    PrioritizeSource,
-    PrioritizeDestination,
-}
-
-/// A job: body of messages on the `secret-sync.jobs` exchange.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+/// Body of a message on the `secret-sync.jobs` exchange.
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JobMessage {
+struct JobMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<Uuid>,
-    pub sync_id: Uuid,
+    job_id: Option<Uuid>,
+    sync_id: Uuid,
     #[serde(rename = "type")]
-    pub job_type: JobType,
+    job_type: JobType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import_behavior: Option<ImportBehavior>,
+    import_behavior: Option<ImportBehavior>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delete_sync_on_complete: Option<bool>,
+    delete_sync_on_complete: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<String>,
+    trigger: Option<String>,
 }
 
-/// A secret-change event: body of `secret.changed` on `secret-sync.events`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+/// Body of `secret.changed` on the `secret-sync.events` exchange.
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EventMessage {
+struct EventMessage {
+    project_id: String,
+    environment: String,
+    secret_path: String,
+}
+
+/// A secret changed in one folder (path normalised).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretChanged {
     pub project_id: String,
     pub environment: String,
-    pub secret_path: String,
+    pub path: String,
 }
 
 /// Why a message body is unusable (it goes to the dead-letter queue).
@@ -76,6 +47,8 @@ pub enum MessageError {
     NotJson(String),
     #[error("body is not a valid job: {0}")]
     WrongShape(String),
+    #[error("body is not a secret-change event: {0}")]
+    NotAnEvent(String),
     #[error("routing key `{routing_key}` does not match the body's type `{body_type}`")]
     RoutingMismatch {
         routing_key: String,
@@ -85,27 +58,96 @@ pub enum MessageError {
     MissingImportBehavior,
 }
 
-impl JobMessage {
-    /// Parses and checks a delivery's body. `routing_key` is checked when it
-    /// names a job type (delayed redeliveries keep the original key).
-    pub fn parse(body: &[u8], routing_key: &str) -> Result<JobMessage, MessageError> {
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| MessageError::NotJson(e.to_string()))?;
-        let job: JobMessage =
-            serde_json::from_value(value).map_err(|e| MessageError::WrongShape(e.to_string()))?;
-        if let Some(rk) = JobType::parse(routing_key) {
-            if rk != job.job_type {
-                return Err(MessageError::RoutingMismatch {
-                    routing_key: routing_key.to_string(),
-                    body_type: job.job_type.to_string(),
-                });
-            }
+/// Namespace for job ids derived from a non-UUID AMQP message_id, so a
+/// redelivered message keeps its job id.
+const MESSAGE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_2c8e_5d1a_4c3b_9e7f_0a2d_4b6c_8e01);
+
+/// Decodes a job delivery. `routing_key` is checked when it names a job type
+/// (delayed redeliveries keep the original key). The job id is the body's
+/// `jobId`, else the AMQP `message_id` (a non-UUID one mapped to a stable
+/// UUID v5), else a new one.
+pub fn decode_job(
+    body: &[u8],
+    routing_key: &str,
+    message_id: Option<&str>,
+) -> Result<Job, MessageError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| MessageError::NotJson(e.to_string()))?;
+    let wire: JobMessage =
+        serde_json::from_value(value).map_err(|e| MessageError::WrongShape(e.to_string()))?;
+    if let Some(rk) = JobType::parse(routing_key) {
+        if rk != wire.job_type {
+            return Err(MessageError::RoutingMismatch {
+                routing_key: routing_key.to_string(),
+                body_type: wire.job_type.to_string(),
+            });
         }
-        if job.job_type == JobType::Import && job.import_behavior.is_none() {
-            return Err(MessageError::MissingImportBehavior);
-        }
-        Ok(job)
     }
+    let kind = match wire.job_type {
+        JobType::Sync => JobKind::Sync,
+        JobType::Import => JobKind::Import {
+            behavior: wire
+                .import_behavior
+                .ok_or(MessageError::MissingImportBehavior)?,
+        },
+        JobType::Remove => JobKind::Remove {
+            delete_sync_on_complete: wire.delete_sync_on_complete.unwrap_or(false),
+        },
+    };
+    let id = wire
+        .job_id
+        .or_else(|| {
+            message_id.map(|id| {
+                Uuid::parse_str(id)
+                    .unwrap_or_else(|_| Uuid::new_v5(&MESSAGE_ID_NAMESPACE, id.as_bytes()))
+            })
+        })
+        .unwrap_or_else(Uuid::new_v4);
+    Ok(Job {
+        id,
+        sync_id: wire.sync_id,
+        kind,
+        trigger: wire.trigger,
+    })
+}
+
+/// Encodes a job as the contract's JSON body.
+pub fn encode_job(job: &Job) -> Result<Vec<u8>, serde_json::Error> {
+    let (import_behavior, delete_sync_on_complete) = match job.kind {
+        JobKind::Sync => (None, None),
+        JobKind::Import { behavior } => (Some(behavior), None),
+        JobKind::Remove {
+            delete_sync_on_complete,
+        } => (None, Some(delete_sync_on_complete)),
+    };
+    serde_json::to_vec(&JobMessage {
+        job_id: Some(job.id),
+        sync_id: job.sync_id,
+        job_type: job.job_type(),
+        import_behavior,
+        delete_sync_on_complete,
+        trigger: job.trigger.clone(),
+    })
+}
+
+/// Decodes a secret-change event.
+pub fn decode_event(body: &[u8]) -> Result<SecretChanged, MessageError> {
+    let wire: EventMessage =
+        serde_json::from_slice(body).map_err(|e| MessageError::NotAnEvent(e.to_string()))?;
+    Ok(SecretChanged {
+        project_id: wire.project_id,
+        environment: wire.environment,
+        path: normalize_path(&wire.secret_path),
+    })
+}
+
+/// Encodes a secret-change event as the contract's JSON body.
+pub fn encode_event(event: &SecretChanged) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&EventMessage {
+        project_id: event.project_id.clone(),
+        environment: event.environment.clone(),
+        secret_path: event.path.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -113,58 +155,121 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_documented_shapes() {
+    fn decodes_the_documented_shapes() {
         let id = Uuid::new_v4();
-        let job = JobMessage::parse(
+        let job = decode_job(
             format!(r#"{{"syncId":"{id}","type":"sync","trigger":"manual"}}"#).as_bytes(),
             "sync",
+            None,
         )
         .expect("valid");
         assert_eq!(job.sync_id, id);
-        assert_eq!(job.job_type, JobType::Sync);
-        assert_eq!(job.job_id, None);
+        assert_eq!(job.kind, JobKind::Sync);
+        assert_eq!(job.trigger.as_deref(), Some("manual"));
 
-        let job = JobMessage::parse(
+        let job = decode_job(
             format!(r#"{{"jobId":"{id}","syncId":"{id}","type":"import","importBehavior":"prioritize-destination"}}"#)
                 .as_bytes(),
             "import",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(job.id, id);
+        assert_eq!(
+            job.kind,
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeDestination
+            }
+        );
+        let job = decode_job(
+            format!(r#"{{"syncId":"{id}","type":"remove"}}"#).as_bytes(),
+            "remove",
+            None,
         )
         .expect("valid");
         assert_eq!(
-            job.import_behavior,
-            Some(ImportBehavior::PrioritizeDestination)
+            job.kind,
+            JobKind::Remove {
+                delete_sync_on_complete: false
+            }
         );
+    }
+
+    #[test]
+    fn job_ids_come_from_the_body_then_the_message_id() {
+        let sync = Uuid::new_v4();
+        let body = format!(r#"{{"syncId":"{sync}","type":"sync"}}"#);
+        let given = Uuid::new_v4();
+        let job = decode_job(body.as_bytes(), "sync", Some(&given.to_string())).expect("valid");
+        assert_eq!(job.id, given);
+        let a = decode_job(body.as_bytes(), "sync", Some("order-42")).expect("valid");
+        let b = decode_job(body.as_bytes(), "sync", Some("order-42")).expect("valid");
+        assert_eq!(a.id, b.id, "a non-UUID message id maps to a stable job id");
+        let c = decode_job(body.as_bytes(), "sync", None).expect("valid");
+        assert_ne!(c.id, a.id);
+    }
+
+    #[test]
+    fn encode_then_decode_is_the_same_job() {
+        for kind in [
+            JobKind::Sync,
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeSource,
+            },
+            JobKind::Remove {
+                delete_sync_on_complete: true,
+            },
+        ] {
+            let job = Job::new(Uuid::new_v4(), kind, "test");
+            let body = encode_job(&job).expect("encodes");
+            let back = decode_job(&body, job.job_type().as_str(), None).expect("decodes");
+            assert_eq!(back, job);
+        }
     }
 
     #[test]
     fn rejects_bad_bodies_with_reasons() {
         assert!(matches!(
-            JobMessage::parse(b"not json", "sync"),
+            decode_job(b"not json", "sync", None),
             Err(MessageError::NotJson(_))
         ));
-        let err = JobMessage::parse(br#"{"type":"sync"}"#, "sync").err();
+        let err = decode_job(br#"{"type":"sync"}"#, "sync", None).err();
         assert!(
             matches!(&err, Some(MessageError::WrongShape(m)) if m.contains("syncId")),
             "{err:?}"
         );
         let id = Uuid::new_v4();
-        let err = JobMessage::parse(
+        let err = decode_job(
             format!(r#"{{"syncId":"{id}","type":"explode"}}"#).as_bytes(),
             "sync",
+            None,
         )
         .err();
         assert!(matches!(err, Some(MessageError::WrongShape(_))));
-        let err = JobMessage::parse(
+        let err = decode_job(
             format!(r#"{{"syncId":"{id}","type":"remove"}}"#).as_bytes(),
             "sync",
+            None,
         )
         .err();
         assert!(matches!(err, Some(MessageError::RoutingMismatch { .. })));
-        let err = JobMessage::parse(
+        let err = decode_job(
             format!(r#"{{"syncId":"{id}","type":"import"}}"#).as_bytes(),
             "import",
+            None,
         )
         .err();
         assert_eq!(err, Some(MessageError::MissingImportBehavior));
+    }
+
+    #[test]
+    fn events_normalise_their_path() {
+        let e = decode_event(br#"{"projectId":"p","environment":"dev","secretPath":"a/b/"}"#)
+            .expect("valid");
+        assert_eq!(e.path, "/a/b");
+        assert!(matches!(
+            decode_event(br#"{"projectId":"p"}"#),
+            Err(MessageError::NotAnEvent(_))
+        ));
     }
 }

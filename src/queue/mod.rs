@@ -1,16 +1,21 @@
-//! The only module that talks to RabbitMQ: topology, messages, publishing.
+//! The only module that talks to RabbitMQ: the connection and topology,
+//! consuming and settling deliveries, publishing with confirms, and the
+//! mapping between message bodies and the domain's `Job`. Nothing outside
+//! this folder sees a wire type.
 
-mod connect;
+mod broker;
 mod headers;
 mod message;
 mod publisher;
 mod topology;
 
-pub use connect::connect;
-pub use headers::{attempt_of, busy_count_of, enqueued_at_of, header_str, Headers};
-pub use message::{EventMessage, ImportBehavior, JobMessage, JobType, MessageError};
-pub use publisher::{JobEnvelope, Publisher};
-pub use topology::{declare_delay_queue, declare_topology, Names, DELIVERY_LIMIT};
+pub use broker::{Broker, Consumer, Incoming};
+pub use headers::Headers;
+pub use message::{MessageError, SecretChanged};
+pub use publisher::Publisher;
+pub use topology::{Names, DELIVERY_LIMIT};
+
+use topology::declare_topology;
 
 /// A broker failure. Messages never carry message bodies (they may name keys).
 #[derive(Debug, thiserror::Error)]

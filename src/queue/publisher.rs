@@ -1,16 +1,18 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::{BasicProperties, Channel};
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
+use super::broker::Incoming;
 use super::headers::{with_header, Headers};
+use super::message::{encode_event, encode_job, SecretChanged};
 use super::topology::declare_delay_queue;
-use super::{EventMessage, JobMessage, Names, QueueError};
+use super::{Names, QueueError};
+use crate::model::{Job, JobEnvelope};
 
 /// Publishes with publisher confirms: a publish returns only once RabbitMQ
 /// has taken responsibility for the message.
@@ -20,20 +22,8 @@ pub struct Publisher {
     declared_delays: Mutex<HashSet<String>>,
 }
 
-/// Where a job stands, carried in headers across redeliveries.
-#[derive(Clone, Copy, Debug)]
-pub struct JobEnvelope {
-    pub attempt: u32,
-    pub busy_count: u32,
-    pub enqueued_at: DateTime<Utc>,
-}
-
 impl Publisher {
-    pub async fn new(connection: &Connection, names: Names) -> Result<Self, QueueError> {
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(QueueError::broker("opening a publish channel"))?;
+    pub(super) async fn new(channel: Channel, names: Names) -> Result<Self, QueueError> {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
@@ -45,32 +35,15 @@ impl Publisher {
         })
     }
 
-    pub fn names(&self) -> &Names {
-        &self.names
-    }
-
-    /// Publishes a new job; assigns a job id when the message has none.
-    pub async fn publish_job(&self, job: &JobMessage) -> Result<Uuid, QueueError> {
-        let mut job = job.clone();
-        let job_id = *job.job_id.get_or_insert_with(Uuid::new_v4);
-        let envelope = JobEnvelope {
-            attempt: 1,
-            busy_count: 0,
-            enqueued_at: Utc::now(),
-        };
-        self.publish_job_envelope(&job, envelope, None).await?;
-        Ok(job_id)
-    }
-
-    /// Publishes `job` (which must carry its job id) again, after `delay`
-    /// when given, through the delay queue for that delay.
-    pub async fn publish_job_envelope(
+    /// Publishes `job` to the jobs exchange at once, or after `delay`
+    /// through the delay queue for that delay (holding no worker slot).
+    pub async fn publish_job(
         &self,
-        job: &JobMessage,
+        job: &Job,
         envelope: JobEnvelope,
         delay: Option<Duration>,
     ) -> Result<(), QueueError> {
-        let body = serde_json::to_vec(job)?;
+        let body = encode_job(job)?;
         let mut headers = FieldTable::default();
         headers = with_header(
             headers,
@@ -80,29 +53,25 @@ impl Publisher {
         headers = with_header(
             headers,
             Headers::BUSY_COUNT,
-            AMQPValue::LongLongInt(i64::from(envelope.busy_count)),
+            AMQPValue::LongLongInt(i64::from(envelope.deferrals)),
         );
         headers = with_header(
             headers,
             Headers::ENQUEUED_AT_MICROS,
             AMQPValue::LongLongInt(envelope.enqueued_at.timestamp_micros()),
         );
-        let mut props = json_properties().with_headers(headers);
-        if let Some(id) = job.job_id {
-            props = props.with_message_id(id.to_string().into());
-        }
+        let props = json_properties()
+            .with_headers(headers)
+            .with_message_id(job.id.to_string().into());
+        let job_type = job.job_type();
         match delay {
             None => {
-                self.publish_confirmed(
-                    &self.names.jobs_exchange(),
-                    job.job_type.as_str(),
-                    &body,
-                    props,
-                )
-                .await
+                self.publish_confirmed(&self.names.jobs_exchange(), job_type.as_str(), &body, props)
+                    .await
             }
             Some(delay) => {
-                let queue = self.ensure_delay_queue(job, delay).await?;
+                let queue = self.names.delay_queue(job_type, delay);
+                self.ensure_delay_queue(&queue, job, delay).await?;
                 // The default exchange routes to the queue named by the key.
                 self.publish_confirmed("", &queue, &body, props).await
             }
@@ -111,20 +80,21 @@ impl Publisher {
 
     async fn ensure_delay_queue(
         &self,
-        job: &JobMessage,
+        name: &str,
+        job: &Job,
         delay: Duration,
-    ) -> Result<String, QueueError> {
-        let name = self.names.delay_queue(job.job_type, delay);
+    ) -> Result<(), QueueError> {
         let mut declared = self.declared_delays.lock().await;
-        if !declared.contains(&name) {
-            declare_delay_queue(&self.channel, &self.names, job.job_type, delay).await?;
-            declared.insert(name.clone());
+        if !declared.contains(name) {
+            declare_delay_queue(&self.channel, &self.names, job.job_type(), delay).await?;
+            declared.insert(name.to_string());
         }
-        Ok(name)
+        Ok(())
     }
 
-    pub async fn publish_event(&self, event: &EventMessage) -> Result<(), QueueError> {
-        let body = serde_json::to_vec(event)?;
+    /// Publishes a secret-change event (operators, tests and the demo).
+    pub async fn publish_event(&self, event: &SecretChanged) -> Result<(), QueueError> {
+        let body = encode_event(event)?;
         self.publish_confirmed(
             &self.names.events_exchange(),
             "secret.changed",
@@ -134,40 +104,33 @@ impl Publisher {
         .await
     }
 
-    /// Sends an unusable message to `secret-sync.dead` with the reason in its
-    /// headers (original properties and headers kept).
+    /// Sends an unusable delivery to `secret-sync.dead` with the reason in
+    /// its headers (original properties and headers kept).
     pub async fn dead_letter(
         &self,
-        body: &[u8],
-        original: &BasicProperties,
+        incoming: &Incoming,
         source_queue: &str,
-        routing_key: &str,
         reason: &str,
     ) -> Result<(), QueueError> {
+        let original = incoming.properties();
+        let routing_key = incoming.routing_key();
         let mut headers = original.headers().clone().unwrap_or_default();
-        headers = with_header(
-            headers,
-            Headers::DEAD_REASON,
-            AMQPValue::LongString(reason.into()),
-        );
-        headers = with_header(
-            headers,
-            Headers::DEAD_SOURCE,
-            AMQPValue::LongString(source_queue.into()),
-        );
-        headers = with_header(
-            headers,
-            Headers::DEAD_ROUTING_KEY,
-            AMQPValue::LongString(routing_key.into()),
-        );
-        headers = with_header(
-            headers,
-            Headers::DEAD_AT,
-            AMQPValue::LongString(Utc::now().to_rfc3339().into()),
-        );
+        for (name, value) in [
+            (Headers::DEAD_REASON, reason.to_string()),
+            (Headers::DEAD_SOURCE, source_queue.to_string()),
+            (Headers::DEAD_ROUTING_KEY, routing_key.to_string()),
+            (Headers::DEAD_AT, Utc::now().to_rfc3339()),
+        ] {
+            headers = with_header(headers, name, AMQPValue::LongString(value.into()));
+        }
         let props = original.clone().with_headers(headers).with_delivery_mode(2);
-        self.publish_confirmed(&self.names.dead_exchange(), routing_key, body, props)
-            .await
+        self.publish_confirmed(
+            &self.names.dead_exchange(),
+            routing_key,
+            incoming.body(),
+            props,
+        )
+        .await
     }
 
     async fn publish_confirmed(

@@ -4,7 +4,8 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
-use super::{JobType, QueueError};
+use super::QueueError;
+use crate::model::JobType;
 
 /// Exchange and queue names, all under `QUEUE_PREFIX`.
 #[derive(Clone, Debug)]

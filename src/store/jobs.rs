@@ -6,15 +6,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-use crate::model::{cap_message, Counts, JobStatus, JobType};
+use crate::model::{cap_message, Job, JobOutcome, JobStatus, JobType};
 
 /// A job about to run (or be recorded as skipped).
 #[derive(Clone, Debug)]
 pub struct JobStart {
-    pub job_id: Uuid,
-    pub sync_id: Uuid,
-    pub job_type: JobType,
-    pub trigger: Option<String>,
+    pub job: Job,
     pub attempt: i32,
     pub max_attempts: i32,
     pub enqueued_at: DateTime<Utc>,
@@ -27,20 +24,11 @@ pub struct JobState {
     pub attempt: i32,
 }
 
-/// How a job attempt ended. `Pending` means "waiting for a retry".
-#[derive(Clone, Debug)]
-pub struct JobOutcome {
-    pub status: JobStatus,
-    pub message: String,
-    pub counts: Counts,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Clone, Debug)]
 pub struct StaleJob {
     pub job_id: Uuid,
     pub sync_id: Uuid,
-    pub job_type: String,
+    pub job_type: JobType,
 }
 
 /// The four status columns of a job type on `secret_syncs` (static names,
@@ -94,10 +82,10 @@ async fn upsert_job(
         .execute(
             UPSERT_JOB,
             &[
-                &job.job_id,
-                &job.sync_id,
-                &job.job_type.as_str(),
-                &job.trigger,
+                &job.job.id,
+                &job.job.sync_id,
+                &job.job.job_type().as_str(),
+                &job.job.trigger,
                 &status.as_str(),
                 &job.attempt,
                 &job.max_attempts,
@@ -156,13 +144,13 @@ impl Store {
             .await
             .map_err(StoreError::db("starting a transaction"))?;
         upsert_job(&tx, job, JobStatus::Running, None, None).await?;
-        let (status, job_col, msg_col, _) = columns(job.job_type);
+        let (status, job_col, msg_col, _) = columns(job.job.job_type());
         tx.execute(
             &format!(
                 "UPDATE secret_syncs SET {status} = 'running', {job_col} = $2, {msg_col} = NULL,
                         updated_at = now() WHERE id = $1"
             ),
-            &[&job.sync_id, &job.job_id.to_string()],
+            &[&job.job.sync_id, &job.job.id.to_string()],
         )
         .await
         .map_err(StoreError::db("marking the sync running"))?;
@@ -254,13 +242,8 @@ impl Store {
 
     /// Marks a queued job `pending` on its sync row as soon as it is
     /// published (enqueue command, events), so the API shows it waiting.
-    pub async fn record_enqueued(
-        &self,
-        job_id: Uuid,
-        sync_id: Uuid,
-        job_type: JobType,
-        trigger: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub async fn record_enqueued(&self, job: &Job) -> Result<(), StoreError> {
+        let (job_id, sync_id, job_type) = (job.id, job.sync_id, job.job_type());
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -273,7 +256,7 @@ impl Store {
             .query_opt(
                 "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status)
                  VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT (id) DO NOTHING RETURNING id",
-                &[&job_id, &sync_id, &job_type.as_str(), &trigger],
+                &[&job_id, &sync_id, &job_type.as_str(), &job.trigger],
             )
             .await
             .map_err(StoreError::db("recording the queued job"))?;
@@ -336,17 +319,16 @@ impl Store {
             .map_err(StoreError::db("reaping stale jobs"))?;
         let stale: Vec<StaleJob> = rows
             .iter()
-            .map(|r| StaleJob {
-                job_id: r.get(0),
-                sync_id: r.get(1),
-                job_type: r.get(2),
+            .filter_map(|r| {
+                Some(StaleJob {
+                    job_id: r.get(0),
+                    sync_id: r.get(1),
+                    job_type: JobType::parse(r.get(2))?,
+                })
             })
             .collect();
         for job in &stale {
-            let Some(t) = JobType::parse(&job.job_type) else {
-                continue;
-            };
-            let (status_col, job_col, msg_col, _) = columns(t);
+            let (status_col, job_col, msg_col, _) = columns(job.job_type);
             tx.execute(
                 &format!(
                     "UPDATE secret_syncs SET {status_col} = 'pending',

@@ -114,22 +114,6 @@ pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {
     Ok(created)
 }
 
-/// Drops the database named in `database_url` if it exists (the demo's own).
-pub async fn drop_database(database_url: &str) -> Result<(), StoreError> {
-    let (dbname, client, conn_task) = admin_connection(database_url).await?;
-    let Some(dbname) = dbname else {
-        return Ok(());
-    };
-    let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        .await
-        .map_err(StoreError::db("dropping the database"))?;
-    drop(client);
-    conn_task.abort();
-    Ok(())
-}
-
 /// Connects to the `postgres` database of the server in `database_url`;
 /// returns the database name the URL names, the client and its connection task.
 async fn admin_connection(

@@ -1,7 +1,6 @@
 //! The only module that talks to Postgres. `migrations/` is the schema's
 //! single source; queries live next to the rows they read or write.
 
-mod fixtures;
 mod jobs;
 mod lock;
 mod migrate;
@@ -14,10 +13,10 @@ mod syncs;
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-pub use jobs::{JobOutcome, JobStart, JobState, StaleJob};
+pub use jobs::{JobStart, JobState, StaleJob};
 pub use lock::SyncLock;
-pub use migrate::{drop_database, ensure_database, MIGRATIONS};
-pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, PushedKey, SyncRecord};
+pub use migrate::{ensure_database, MIGRATIONS};
+pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};
 
 use crate::config::settings_redact_url as redact;

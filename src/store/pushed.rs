@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
-use super::rows::PushedKey;
 use super::{Store, StoreError};
+use crate::model::PushedKey;
 
 impl Store {
     pub async fn pushed_keys(
@@ -67,21 +67,5 @@ impl Store {
                 .map_err(StoreError::db("forgetting deleted keys"))?;
         }
         Ok(())
-    }
-
-    /// Every key a sync pushed, whatever the destination (remove jobs).
-    pub async fn all_pushed_keys(
-        &self,
-        sync_id: Uuid,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT destination, key FROM secret_sync_pushed_keys WHERE sync_id = $1",
-                &[&sync_id],
-            )
-            .await
-            .map_err(StoreError::db("loading pushed keys"))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }

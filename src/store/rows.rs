@@ -39,11 +39,3 @@ pub struct EncryptedSecret {
     pub encrypted_value: Vec<u8>,
     pub encrypted_comment: Option<Vec<u8>>,
 }
-
-/// What a sync last pushed to one destination key.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PushedKey {
-    pub key: String,
-    pub fingerprint: Vec<u8>,
-    pub secret_version: Option<String>,
-}

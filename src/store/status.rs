@@ -5,26 +5,27 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
+use crate::model::{JobStatus, JobType};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncStatusRow {
     pub id: Uuid,
     pub name: String,
     pub destination: serde_json::Value,
-    pub sync_status: Option<String>,
+    pub sync_status: Option<JobStatus>,
     pub last_sync_message: Option<String>,
     pub last_synced_at: Option<DateTime<Utc>>,
-    pub import_status: Option<String>,
-    pub remove_status: Option<String>,
+    pub import_status: Option<JobStatus>,
+    pub remove_status: Option<JobStatus>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct JobRow {
     pub id: Uuid,
     pub sync_id: Uuid,
-    pub job_type: String,
+    pub job_type: JobType,
     pub trigger: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     pub attempt: i32,
     pub message: Option<String>,
     pub created: i32,
@@ -64,11 +65,11 @@ impl Store {
                 id: r.get(0),
                 name: r.get(1),
                 destination: r.get(2),
-                sync_status: r.get(3),
+                sync_status: status_of(r.get(3)),
                 last_sync_message: r.get(4),
                 last_synced_at: r.get(5),
-                import_status: r.get(6),
-                remove_status: r.get(7),
+                import_status: status_of(r.get(6)),
+                remove_status: status_of(r.get(7)),
             })
             .collect())
     }
@@ -87,7 +88,7 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("listing jobs"))?;
-        Ok(rows.iter().map(job_row).collect())
+        Ok(rows.iter().filter_map(job_row).collect())
     }
 
     pub async fn job(&self, job_id: Uuid) -> Result<Option<JobRow>, StoreError> {
@@ -96,17 +97,22 @@ impl Store {
             .query_opt(&format!("{JOB_SELECT} WHERE id = $1"), &[&job_id])
             .await
             .map_err(StoreError::db("reading a job"))?;
-        Ok(row.as_ref().map(job_row))
+        Ok(row.as_ref().and_then(job_row))
     }
 }
 
-fn job_row(r: &tokio_postgres::Row) -> JobRow {
-    JobRow {
+fn status_of(column: Option<&str>) -> Option<JobStatus> {
+    column.and_then(JobStatus::parse)
+}
+
+/// A job row; `None` for a type or status the schema's checks rule out.
+fn job_row(r: &tokio_postgres::Row) -> Option<JobRow> {
+    Some(JobRow {
         id: r.get(0),
         sync_id: r.get(1),
-        job_type: r.get(2),
+        job_type: JobType::parse(r.get(2))?,
         trigger: r.get(3),
-        status: r.get(4),
+        status: JobStatus::parse(r.get(4))?,
         attempt: r.get(5),
         message: r.get(6),
         created: r.get(7),
@@ -118,7 +124,7 @@ fn job_row(r: &tokio_postgres::Row) -> JobRow {
         started_at: r.get(13),
         finished_at: r.get(14),
         next_attempt_at: r.get(15),
-    }
+    })
 }
 
 impl Store {

@@ -3,87 +3,54 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::deliveries::handle_job_delivery;
 use super::events::handle_event_delivery;
 use super::Shared;
-use crate::queue::{self, declare_topology, Publisher, QueueError};
+use crate::queue::{Broker, QueueError};
+
+/// Secret-change events prefetched at once (each is a quick fan-out).
+const EVENTS_PREFETCH: u16 = 4;
 
 /// Runs until shutdown (Ok) or until the broker connection fails (Err).
 pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Result<(), QueueError> {
-    let connection = queue::connect(&shared.settings.amqp_url, "secret-sync worker").await?;
-    let setup = connection
-        .create_channel()
-        .await
-        .map_err(QueueError::broker("opening a channel"))?;
-    declare_topology(&setup, &shared.names).await?;
-    let publisher = Arc::new(Publisher::new(&connection, shared.names.clone()).await?);
-
-    let jobs_channel = connection
-        .create_channel()
-        .await
-        .map_err(QueueError::broker("opening the jobs channel"))?;
-    jobs_channel
-        .basic_qos(
-            shared.settings.worker.concurrency,
-            BasicQosOptions::default(),
-        )
-        .await
-        .map_err(QueueError::broker("setting the prefetch"))?;
-    let events_channel = connection
-        .create_channel()
-        .await
-        .map_err(QueueError::broker("opening the events channel"))?;
-    events_channel
-        .basic_qos(4, BasicQosOptions::default())
-        .await
-        .map_err(QueueError::broker("setting the events prefetch"))?;
-    let tag = format!("secret-sync-{}", uuid::Uuid::new_v4());
-    let mut jobs = jobs_channel
-        .basic_consume(
-            shared.names.jobs_queue().into(),
-            format!("{tag}-jobs").into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(QueueError::broker("consuming the jobs queue"))?;
-    let mut events = events_channel
-        .basic_consume(
-            shared.names.events_queue().into(),
-            format!("{tag}-events").into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(QueueError::broker("consuming the events queue"))?;
+    let broker = Broker::open(
+        &shared.settings.amqp_url,
+        shared.names.clone(),
+        "secret-sync worker",
+    )
+    .await?;
+    let publisher = Arc::new(broker.publisher().await?);
+    let concurrency = shared.settings.worker.concurrency;
+    let mut jobs = broker
+        .consumer(&shared.names.jobs_queue(), concurrency)
+        .await?;
+    let mut events = broker
+        .consumer(&shared.names.events_queue(), EVENTS_PREFETCH)
+        .await?;
     shared.broker_connected.store(true, Ordering::Relaxed);
-    tracing::info!(queue = %shared.names.jobs_queue(), concurrency = shared.settings.worker.concurrency,
-        "consuming jobs");
+    tracing::info!(queue = %shared.names.jobs_queue(), concurrency, "consuming jobs");
 
     let tracker = TaskTracker::new();
     let ended: Result<(), QueueError> = loop {
         tokio::select! {
             () = shutdown.cancelled() => break Ok(()),
             next = jobs.next() => match next {
-                Some(Ok(delivery)) => {
+                Some(Ok(incoming)) => {
                     let (shared, publisher) = (shared.clone(), publisher.clone());
-                    tracker.spawn(async move { handle_job_delivery(&shared, &publisher, delivery).await });
+                    tracker.spawn(async move { handle_job_delivery(&shared, &publisher, incoming).await });
                 }
-                Some(Err(source)) => break Err(QueueError::Broker { action: "receiving jobs".into(), source }),
+                Some(Err(e)) => break Err(e),
                 None => break Err(QueueError::ConsumerClosed("jobs")),
             },
             next = events.next() => match next {
-                Some(Ok(delivery)) => {
+                Some(Ok(incoming)) => {
                     let (shared, publisher) = (shared.clone(), publisher.clone());
-                    tracker.spawn(async move { handle_event_delivery(&shared, &publisher, delivery).await });
+                    tracker.spawn(async move { handle_event_delivery(&shared, &publisher, incoming).await });
                 }
-                Some(Err(source)) => break Err(QueueError::Broker { action: "receiving events".into(), source }),
+                Some(Err(e)) => break Err(e),
                 None => break Err(QueueError::ConsumerClosed("events")),
             },
         }
@@ -91,16 +58,9 @@ pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Resul
 
     if ended.is_ok() {
         // Stop deliveries first; what was prefetched but not started goes
-        // back to the queue when the channel closes.
-        let _ = jobs_channel
-            .basic_cancel(format!("{tag}-jobs").into(), BasicCancelOptions::default())
-            .await;
-        let _ = events_channel
-            .basic_cancel(
-                format!("{tag}-events").into(),
-                BasicCancelOptions::default(),
-            )
-            .await;
+        // back to the queue when the connection closes.
+        jobs.cancel().await;
+        events.cancel().await;
     }
     tracker.close();
     let grace = shared.settings.worker.shutdown_grace;
@@ -119,7 +79,6 @@ pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Resul
         );
     }
     shared.broker_connected.store(false, Ordering::Relaxed);
-    // Closing hands every unacknowledged delivery back to RabbitMQ.
-    let _ = connection.close(200, "worker stopping".into()).await;
+    broker.close("worker stopping").await;
     ended
 }

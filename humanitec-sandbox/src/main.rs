@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use secret_sync::sandbox::{Sandbox, SandboxConfig};
+use humanitec_sandbox::{Sandbox, SandboxConfig};
 
 #[derive(Parser)]
 #[command(

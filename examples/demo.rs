@@ -1,0 +1,201 @@
+//! The demo: the whole pipeline, for real, against the Humanitec sandbox.
+//!
+//! `cargo run --release --example demo`. Needs only local Postgres and
+//! RabbitMQ; uses its own database (`secret_sync_demo`, recreated each run,
+//! or `DEMO_DATABASE_URL`) and its own queue prefix. Not part of the
+//! production binary: it lives here, with the sandbox and the test kit.
+
+use std::time::Duration;
+
+use secret_sync::config::LogFormat;
+use secret_sync::{JobKind, JobStatus};
+use secret_sync_testkit::{TestEnv, ADMIN_TOKEN};
+use serde_json::json;
+use uuid::Uuid;
+
+const DEMO_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/secret_sync_demo";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    secret_sync::init_logging(&LogFormat::Text, "warn");
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    println!("== secret-sync demo ==");
+    let database_url =
+        std::env::var("DEMO_DATABASE_URL").unwrap_or_else(|_| DEMO_DATABASE_URL.into());
+    let prefix = format!(
+        "secret-sync-demo-{}.",
+        &Uuid::new_v4().simple().to_string()[..8]
+    );
+    let mut env = TestEnv::named(&database_url, &prefix, |name| match name {
+        "JOB_RETRY_DELAYS" => Some("1s".into()),
+        "ENCRYPTION_KEY" => std::env::var(name).ok().filter(|v| !v.is_empty()),
+        _ => None,
+    })
+    .await;
+    let sandbox = &env.sandbox;
+    println!("1. Started humanitec-sandbox at {}", sandbox.base_url());
+    // Something already in Humanitec that the syncs must leave alone.
+    sandbox.put_value(
+        "demo-org",
+        "web",
+        None,
+        "OTHER_KEY",
+        "not managed by secret-sync",
+        false,
+        "",
+    );
+    println!(
+        "2. Created database {} and applied migrations",
+        database_url.rsplit('/').next().unwrap_or("?")
+    );
+
+    let seed = &env.seed;
+    seed.create_project("demo-project", "Demo project").await;
+    let folder = seed
+        .create_folder("demo-project", "production", "/app")
+        .await;
+    for (k, v, comment) in [
+        (
+            "DATABASE_URL",
+            "postgres://app:s3cr3t@db:5432/app",
+            Some("Primary database"),
+        ),
+        (
+            "API_KEY",
+            "sk_live_demo_1234567890",
+            Some("Payment provider key"),
+        ),
+        ("FEATURE_FLAGS", "checkout=on", None),
+    ] {
+        seed.put_secret(folder, k, v, comment).await;
+    }
+    let connection = seed
+        .create_connection("demo-project", "sandbox", ADMIN_TOKEN)
+        .await;
+    let app_sync = seed
+        .create_sync(
+            "demo-project",
+            "api-app",
+            folder,
+            connection,
+            &json!({"scope": "application", "org": "demo-org", "app": "api"}),
+            &json!({"initialSyncBehavior": "overwrite-destination"}),
+        )
+        .await;
+    let env_sync = seed
+        .create_sync(
+            "demo-project",
+            "web-production",
+            folder,
+            connection,
+            &json!({"scope": "environment", "org": "demo-org", "app": "web", "env": "production"}),
+            &json!({"initialSyncBehavior": "overwrite-destination", "keySchema": "INFISICAL_{{secretKey}}"}),
+        )
+        .await;
+    println!("3. Seeded project demo-project, folder production:/app with 3 secrets, a connection, and two syncs:");
+    println!("   api-app         -> demo-org/api (app scope)");
+    println!("   web-production  -> demo-org/web/production (env scope, key schema INFISICAL_{{{{secretKey}}}})");
+
+    env.start_worker().await;
+    println!("4. Started the worker (queue prefix {prefix})");
+
+    let mut ok = true;
+    println!("5. First sync of both (everything is new):");
+    ok &= run_jobs(&env, &[app_sync, env_sync]).await?;
+
+    env.seed
+        .put_secret(
+            folder,
+            "API_KEY",
+            "sk_live_demo_rotated",
+            Some("Payment provider key"),
+        )
+        .await;
+    println!("6. Rotated API_KEY in the source; sync web-production again (expect 1 write):");
+    ok &= run_jobs(&env, &[env_sync]).await?;
+
+    println!("7. Nothing changed; sync web-production again (expect a single GET):");
+    ok &= run_jobs(&env, &[env_sync]).await?;
+
+    println!("\nSync rows:");
+    for s in env.store.sync_statuses(None).await? {
+        println!(
+            "  {:<15} {:<10} {}",
+            s.name,
+            s.sync_status.map_or("-", |st| st.as_str()),
+            s.last_sync_message.as_deref().unwrap_or("")
+        );
+    }
+    println!("\nHumanitec (sandbox) values, secrets masked:");
+    for (label, app, env_id) in [
+        ("demo-org/api", "api", None),
+        ("demo-org/web/production", "web", Some("production")),
+    ] {
+        println!("  {label}:");
+        for v in env.sandbox.values("demo-org", app, env_id) {
+            let shown = if v.is_secret {
+                format!(
+                    "******** ({} chars, secret v{})",
+                    v.value.chars().count(),
+                    v.secret_version.unwrap_or_default()
+                )
+            } else {
+                v.value.clone()
+            };
+            println!("    {:<26} {:<4} {}", v.key, v.source, shown);
+        }
+    }
+
+    // Keep the database so `secret-sync status` can read it afterwards.
+    env.stop().await;
+    if ok {
+        println!("\nDemo succeeded. Try `secret-sync status` with DATABASE_URL={database_url}.");
+        Ok(())
+    } else {
+        Err("demo failed: a job did not succeed (see above)".into())
+    }
+}
+
+/// Enqueues a sync job for each sync, waits for them, prints the outcome
+/// and the Humanitec calls they cost.
+async fn run_jobs(env: &TestEnv, syncs: &[Uuid]) -> Result<bool, Box<dyn std::error::Error>> {
+    env.sandbox.clear_requests();
+    let mut ok = true;
+    for &sync_id in syncs {
+        let job_id = env.client.enqueue(sync_id, JobKind::Sync, "demo").await?;
+        match env.client.wait(job_id, Duration::from_secs(60)).await {
+            Ok(row) => {
+                ok &= row.status == JobStatus::Succeeded;
+                println!(
+                    "   job {job_id}: {} — {}",
+                    row.status,
+                    row.message.unwrap_or_default()
+                );
+            }
+            Err(e) => {
+                ok = false;
+                println!("   {e}");
+            }
+        }
+    }
+    let requests = env.sandbox.requests();
+    let count = |m: &str| requests.iter().filter(|r| r.method == m).count();
+    println!(
+        "   Humanitec calls: {} in all ({} GET, {} POST, {} PATCH, {} DELETE)",
+        requests.len(),
+        count("GET"),
+        count("POST"),
+        count("PATCH"),
+        count("DELETE")
+    );
+    Ok(ok)
+}

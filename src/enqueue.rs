@@ -1,0 +1,174 @@
+//! The one way to enqueue a job: publish it with confirms, then record it
+//! `pending` on its rows. The CLI, the secret-change fan-out, the API, the
+//! demo and the tests all come through here; so does the one helper that
+//! waits for a job's final state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::model::{Job, JobEnvelope, JobKind};
+use crate::queue::{Broker, Names, Publisher, QueueError, SecretChanged};
+use crate::store::{JobRow, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("could not enqueue the job: {0}")]
+    Queue(#[from] QueueError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("job {job_id} did not finish within {}s (last status: {last})", .waited.as_secs())]
+    Timeout {
+        job_id: Uuid,
+        waited: Duration,
+        last: String,
+    },
+}
+
+/// Publishes `job` (confirmed by the broker), then marks it `pending` on its
+/// job row and sync row. Once published the job will run whatever happens
+/// next, so a failure to write the `pending` mark is logged, not returned:
+/// the worker writes the rows itself when it picks the job up.
+pub async fn enqueue(publisher: &Publisher, store: &Store, job: &Job) -> Result<(), QueueError> {
+    publisher
+        .publish_job(job, JobEnvelope::first(Utc::now()), None)
+        .await?;
+    if let Err(e) = store.record_enqueued(job).await {
+        tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, error = %e,
+            "job published, but its pending mark could not be written; the worker will write its rows");
+    }
+    Ok(())
+}
+
+/// Waits until the job's row is final (`succeeded`, `failed`, `skipped`).
+pub async fn wait_for_job(
+    store: &Store,
+    job_id: Uuid,
+    timeout: Duration,
+) -> Result<JobRow, EnqueueError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let row = store.job(job_id).await?;
+        if let Some(row) = &row {
+            if row.status.is_final() {
+                return Ok(row.clone());
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(EnqueueError::Timeout {
+                job_id,
+                waited: timeout,
+                last: row.map_or("not picked up yet".into(), |r| r.status.to_string()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A long-lived handle for processes other than the worker (CLI, API,
+/// demo, tests): one broker connection, reopened once if it was lost.
+pub struct JobClient {
+    store: Store,
+    amqp_url: String,
+    names: Names,
+    connected: Mutex<Option<Arc<Connected>>>,
+}
+
+struct Connected {
+    broker: Broker,
+    publisher: Publisher,
+}
+
+impl JobClient {
+    /// Connects to the broker (declaring the topology) up front, so a bad
+    /// `AMQP_URL` is reported at once.
+    pub async fn connect(settings: &Settings, store: Store) -> Result<JobClient, QueueError> {
+        let client = JobClient {
+            store,
+            amqp_url: settings.amqp_url.clone(),
+            names: Names::new(&settings.queue_prefix),
+            connected: Mutex::new(None),
+        };
+        client.connection().await?;
+        Ok(client)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    async fn connection(&self) -> Result<Arc<Connected>, QueueError> {
+        let mut guard = self.connected.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let broker = Broker::open(&self.amqp_url, self.names.clone(), "secret-sync client").await?;
+        let publisher = broker.publisher().await?;
+        let c = Arc::new(Connected { broker, publisher });
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs `op` on the publisher; after a broker failure, once more on a
+    /// new connection.
+    async fn publish<F, Fut>(&self, op: F) -> Result<(), QueueError>
+    where
+        F: Fn(Arc<Connected>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), QueueError>>,
+    {
+        let c = self.connection().await?;
+        match op(c.clone()).await {
+            Err(e @ (QueueError::Connect { .. } | QueueError::Broker { .. })) => {
+                tracing::warn!(error = %e, "broker connection lost; reconnecting once");
+                let mut guard = self.connected.lock().await;
+                if guard
+                    .as_ref()
+                    .is_some_and(|current| Arc::ptr_eq(current, &c))
+                {
+                    *guard = None;
+                }
+                drop(guard);
+                op(self.connection().await?).await
+            }
+            other => other,
+        }
+    }
+
+    /// Enqueues a new job of `kind` for `sync_id`; returns its job id.
+    pub async fn enqueue(
+        &self,
+        sync_id: Uuid,
+        kind: JobKind,
+        trigger: &str,
+    ) -> Result<Uuid, QueueError> {
+        let job = Job::new(sync_id, kind, trigger);
+        // The job id is stable, so a publish repeated after a lost
+        // connection still runs the job at most once.
+        let (store, job_ref) = (&self.store, &job);
+        self.publish(|c| async move { enqueue(&c.publisher, store, job_ref).await })
+            .await?;
+        Ok(job.id)
+    }
+
+    /// Publishes a secret-change event, as the secrets manager does.
+    pub async fn publish_change(&self, event: &SecretChanged) -> Result<(), QueueError> {
+        self.publish(|c| async move { c.publisher.publish_event(event).await })
+            .await
+    }
+
+    /// Waits for the job's final row (see [`wait_for_job`]).
+    pub async fn wait(&self, job_id: Uuid, timeout: Duration) -> Result<JobRow, EnqueueError> {
+        wait_for_job(&self.store, job_id, timeout).await
+    }
+
+    pub async fn close(self) {
+        let connected = self.connected.into_inner();
+        if let Some(c) = connected.and_then(|c| Arc::try_unwrap(c).ok()) {
+            c.broker.close("done").await;
+        }
+    }
+}

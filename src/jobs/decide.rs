@@ -1,0 +1,214 @@
+//! Deciding a job's fate (pure): from how the attempt ended, the attempt
+//! number, the clock and the retry policy, to the rows' outcome and what
+//! the broker must do with the delivery.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::error::JobError;
+use super::report::Report;
+use crate::config::RetrySettings;
+use crate::model::{Counts, JobOutcome, JobStatus};
+
+/// What the worker must do with the delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Disposition {
+    /// Finished (any final status), or a duplicate: acknowledge.
+    Done(JobStatus),
+    /// Publish again as `attempt` after `delay`, then acknowledge.
+    Retry { attempt: u32, delay: Duration },
+    /// The sync is busy (or the store is down): publish again after
+    /// `delay` without spending an attempt, then acknowledge.
+    Later { delay: Duration },
+}
+
+/// Turns an attempt's result into the rows' outcome and the broker's action.
+pub fn decide(
+    result: Result<Report, JobError>,
+    attempt: u32,
+    now: DateTime<Utc>,
+    policy: &RetrySettings,
+) -> (JobOutcome, Disposition) {
+    match result {
+        Ok(report) => (
+            JobOutcome {
+                status: JobStatus::Succeeded,
+                message: report.message,
+                counts: report.counts,
+                next_attempt_at: None,
+            },
+            Disposition::Done(JobStatus::Succeeded),
+        ),
+        Err(e) if e.is_transient() && attempt < policy.job_max_attempts => {
+            let delay = retry_delay(policy, attempt, e.retry_after());
+            let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+            (
+                JobOutcome {
+                    status: JobStatus::Pending,
+                    message: format!(
+                        "Attempt {attempt} of {} failed: {e} Next attempt at {}.",
+                        policy.job_max_attempts,
+                        next.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ),
+                    counts: Counts::default(),
+                    next_attempt_at: Some(next),
+                },
+                Disposition::Retry {
+                    attempt: attempt + 1,
+                    delay,
+                },
+            )
+        }
+        Err(e) => {
+            let message = if e.is_transient() {
+                format!("Failed after {attempt} attempt(s): {e}")
+            } else {
+                format!("Failed: {e}")
+            };
+            (
+                JobOutcome {
+                    status: JobStatus::Failed,
+                    message,
+                    counts: Counts::default(),
+                    next_attempt_at: None,
+                },
+                Disposition::Done(JobStatus::Failed),
+            )
+        }
+    }
+}
+
+/// Delay before attempt `attempt + 1`: the configured delay for this
+/// attempt (the last one repeats), or Humanitec's Retry-After if longer.
+pub fn retry_delay(retry: &RetrySettings, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let index = (attempt.max(1) - 1) as usize;
+    let configured = retry
+        .job_retry_delays
+        .get(index)
+        .or(retry.job_retry_delays.last())
+        .copied()
+        .unwrap_or(Duration::from_secs(10));
+    retry_after.map_or(configured, |ra| ra.max(configured))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::humanitec::HumanitecError;
+
+    fn policy() -> RetrySettings {
+        RetrySettings {
+            http_retries: 0,
+            http_min_delay: Duration::ZERO,
+            http_max_delay: Duration::ZERO,
+            retry_after_cap: Duration::ZERO,
+            job_max_attempts: 4,
+            job_retry_delays: vec![Duration::from_secs(1), Duration::from_secs(5)],
+            busy_delay: Duration::from_secs(1),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn http(status: u16, retry_after: Option<Duration>) -> JobError {
+        JobError::Humanitec {
+            error: Box::new(HumanitecError::Status {
+                status,
+                method: "GET",
+                path: "/orgs/o/apps/a/values".into(),
+                code: None,
+                message: None,
+                retry_after,
+            }),
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn retry_delays_follow_the_schedule_and_respect_retry_after() {
+        let r = policy();
+        assert_eq!(retry_delay(&r, 1, None), Duration::from_secs(1));
+        assert_eq!(retry_delay(&r, 2, None), Duration::from_secs(5));
+        assert_eq!(retry_delay(&r, 7, None), Duration::from_secs(5));
+        assert_eq!(
+            retry_delay(&r, 1, Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            retry_delay(&r, 2, Some(Duration::from_secs(2))),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn success_is_final_with_the_report() {
+        let report = Report {
+            counts: Counts {
+                created: 2,
+                ..Counts::default()
+            },
+            message: "Synced".into(),
+        };
+        let (outcome, disposition) = decide(Ok(report), 1, now(), &policy());
+        assert_eq!(outcome.status, JobStatus::Succeeded);
+        assert_eq!(outcome.counts.created, 2);
+        assert_eq!(disposition, Disposition::Done(JobStatus::Succeeded));
+    }
+
+    #[test]
+    fn transient_failures_retry_until_the_budget_is_spent() {
+        let (outcome, disposition) = decide(Err(http(503, None)), 1, now(), &policy());
+        assert_eq!(outcome.status, JobStatus::Pending);
+        assert_eq!(
+            outcome.next_attempt_at,
+            Some(now() + chrono::Duration::seconds(1))
+        );
+        assert!(
+            outcome.message.starts_with("Attempt 1 of 4 failed")
+                && outcome.message.contains("2026-01-02T03:04:06Z"),
+            "{}",
+            outcome.message
+        );
+        assert_eq!(
+            disposition,
+            Disposition::Retry {
+                attempt: 2,
+                delay: Duration::from_secs(1)
+            }
+        );
+        let (_, disposition) = decide(
+            Err(http(429, Some(Duration::from_secs(30)))),
+            2,
+            now(),
+            &policy(),
+        );
+        assert_eq!(
+            disposition,
+            Disposition::Retry {
+                attempt: 3,
+                delay: Duration::from_secs(30)
+            }
+        );
+        let (outcome, disposition) = decide(Err(http(503, None)), 4, now(), &policy());
+        assert_eq!(outcome.status, JobStatus::Failed);
+        assert!(outcome.message.starts_with("Failed after 4 attempt(s)"));
+        assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
+    }
+
+    #[test]
+    fn permanent_failures_fail_at_once() {
+        for status in [400, 401, 403, 404, 422] {
+            let (outcome, disposition) = decide(Err(http(status, None)), 1, now(), &policy());
+            assert_eq!(outcome.status, JobStatus::Failed, "{status}");
+            assert!(outcome.message.starts_with("Failed: "), "{status}");
+            assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
+        }
+        let (outcome, _) = decide(Err(JobError::FolderMissing), 1, now(), &policy());
+        assert_eq!(outcome.status, JobStatus::Failed);
+    }
+}

@@ -1,0 +1,303 @@
+//! The test harness (zero-to-production's `spawn_app`): a database, a queue
+//! prefix and a Humanitec sandbox of its own, and workers run in-process,
+//! against the real local Postgres and RabbitMQ. Nothing here is a mock
+//! except Humanitec (the sandbox).
+
+use std::time::Duration;
+
+use humanitec_sandbox::{Sandbox, SandboxConfig};
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use secret_sync::crypto::generate_key;
+use secret_sync::queue::Names;
+use secret_sync::store::{JobRow, SyncStatusRow};
+use secret_sync::worker::{self, Shared, WorkerError};
+use secret_sync::{Cipher, JobClient, JobKind, Settings, Store};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::db::{drop_database, recreate_database};
+use crate::seed::Seeder;
+
+pub const ORG: &str = "demo-org";
+pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
+
+/// How long `wait_job` waits for a job to be final.
+const JOB_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TestEnv {
+    pub settings: Settings,
+    pub store: Store,
+    pub seed: Seeder,
+    pub sandbox: Sandbox,
+    pub names: Names,
+    pub client: JobClient,
+    stop: CancellationToken,
+    workers: Vec<tokio::task::JoinHandle<Result<(), WorkerError>>>,
+}
+
+/// A source ready to sync: project, folder, connection.
+pub struct Source {
+    pub project: String,
+    pub folder: Uuid,
+    pub connection: Uuid,
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        Self::with(|_| None).await
+    }
+
+    /// `overrides` may set any configuration variable.
+    pub async fn with(overrides: impl Fn(&str) -> Option<String>) -> TestEnv {
+        let id = Uuid::new_v4().simple().to_string();
+        let db = format!("postgres://postgres@127.0.0.1:5432/test_{id}");
+        Self::named(&db, &format!("test-{id}."), overrides).await
+    }
+
+    /// A harness on the database `database_url` (recreated empty) and the
+    /// queue prefix `prefix`. Test defaults keep retries short.
+    pub async fn named(
+        database_url: &str,
+        prefix: &str,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> TestEnv {
+        let sandbox = Sandbox::start(SandboxConfig::demo(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("sandbox starts");
+        let key = overrides("ENCRYPTION_KEY").unwrap_or_else(generate_key);
+        let url = sandbox.base_url();
+        let settings = Settings::from_lookup(|name| {
+            overrides(name).or_else(|| match name {
+                "DATABASE_URL" => Some(database_url.to_string()),
+                "HUMANITEC_API_URL" => Some(url.clone()),
+                "ENCRYPTION_KEY" => Some(key.clone()),
+                "QUEUE_PREFIX" => Some(prefix.to_string()),
+                "HTTP_RETRY_MIN_DELAY" => Some("20ms".into()),
+                "HTTP_RETRY_MAX_DELAY" => Some("100ms".into()),
+                "JOB_RETRY_DELAYS" => Some("300ms".into()),
+                "SYNC_BUSY_DELAY" => Some("200ms".into()),
+                "HUMANITEC_TIMEOUT" => Some("5s".into()),
+                _ => None,
+            })
+        })
+        .expect("test settings are valid");
+        recreate_database(&settings.database_url)
+            .await
+            .expect("test database");
+        let store = Store::connect(&settings.database_url, 8).expect("pool");
+        store.migrate().await.expect("migrations");
+        let cipher = Cipher::from_base64_key(&key).expect("key");
+        // Declares the topology, so publishes before a worker starts are kept.
+        let client = JobClient::connect(&settings, store.clone())
+            .await
+            .expect("broker");
+        TestEnv {
+            seed: Seeder::connect(&settings.database_url, cipher).await,
+            names: Names::new(&settings.queue_prefix),
+            client,
+            settings,
+            store,
+            sandbox,
+            stop: CancellationToken::new(),
+            workers: Vec::new(),
+        }
+    }
+
+    pub fn cipher(&self) -> &Cipher {
+        self.seed.cipher()
+    }
+
+    /// Starts one more in-process worker with the harness's settings.
+    pub async fn start_worker(&mut self) {
+        let shared = Shared::build(self.settings.clone())
+            .await
+            .expect("worker builds");
+        self.workers
+            .push(tokio::spawn(worker::run(shared, self.stop.clone())));
+    }
+
+    pub async fn source(&self, env_slug: &str, secrets: &[(&str, &str)]) -> Source {
+        self.source_with_token(env_slug, secrets, ADMIN_TOKEN).await
+    }
+
+    pub async fn source_with_token(
+        &self,
+        env_slug: &str,
+        secrets: &[(&str, &str)],
+        token: &str,
+    ) -> Source {
+        let project = "proj".to_string();
+        self.seed.create_project(&project, "Project").await;
+        let folder = self.seed.create_folder(&project, env_slug, "/app").await;
+        for (k, v) in secrets {
+            self.put_secret(folder, k, v).await;
+        }
+        let connection = self
+            .seed
+            .create_connection(&project, &format!("conn-{}", Uuid::new_v4()), token)
+            .await;
+        Source {
+            project,
+            folder,
+            connection,
+        }
+    }
+
+    pub async fn put_secret(&self, folder: Uuid, key: &str, value: &str) {
+        self.seed.put_secret(folder, key, value, None).await;
+    }
+
+    pub async fn sync(&self, src: &Source, name: &str, destination: Value, options: Value) -> Uuid {
+        self.seed
+            .create_sync(
+                &src.project,
+                name,
+                src.folder,
+                src.connection,
+                &destination,
+                &options,
+            )
+            .await
+    }
+
+    /// Enqueues a sync job (trigger `test`) through the product's one enqueue path.
+    pub async fn enqueue(&self, sync_id: Uuid) -> Uuid {
+        self.enqueue_kind(sync_id, JobKind::Sync).await
+    }
+
+    pub async fn enqueue_kind(&self, sync_id: Uuid, kind: JobKind) -> Uuid {
+        self.client
+            .enqueue(sync_id, kind, "test")
+            .await
+            .expect("enqueue")
+    }
+
+    /// Waits until the job row is final; panics with the row after 30 s.
+    pub async fn wait_job(&self, job_id: Uuid) -> JobRow {
+        match self.client.wait(job_id, JOB_TIMEOUT).await {
+            Ok(row) => row,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    async fn broker(&self) -> Connection {
+        Connection::connect(&self.settings.amqp_url, ConnectionProperties::default())
+            .await
+            .expect("broker")
+    }
+
+    /// Publishes raw bytes to the jobs exchange (for poison messages).
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        let conn = self.broker().await;
+        let ch = conn.create_channel().await.expect("channel");
+        ch.confirm_select(Default::default())
+            .await
+            .expect("confirms");
+        ch.basic_publish(
+            self.names.jobs_exchange().into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+        let _ = conn.close(200, "ok".into()).await;
+    }
+
+    /// Takes one message off the dead-letter queue, waiting up to 10 s.
+    pub async fn take_dead_letter(&self) -> Option<(Vec<u8>, FieldTable)> {
+        let conn = self.broker().await;
+        let ch = conn.create_channel().await.expect("channel");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let found = loop {
+            let got = ch
+                .basic_get(
+                    self.names.dead_queue().into(),
+                    BasicGetOptions { no_ack: true },
+                )
+                .await
+                .expect("basic_get");
+            if let Some(msg) = got {
+                let headers = msg
+                    .delivery
+                    .properties
+                    .headers()
+                    .clone()
+                    .unwrap_or_default();
+                break Some((msg.delivery.data.clone(), headers));
+            }
+            if tokio::time::Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let _ = conn.close(200, "ok".into()).await;
+        found
+    }
+
+    pub async fn sync_row(&self, sync_id: Uuid) -> SyncStatusRow {
+        self.store
+            .sync_statuses(Some(sync_id))
+            .await
+            .expect("sync status")
+            .into_iter()
+            .next()
+            .expect("sync row exists")
+    }
+
+    /// Stops the workers and the sandbox; keeps the database and queues.
+    pub async fn stop(&mut self) {
+        self.stop.cancel();
+        for w in self.workers.drain(..) {
+            let _ = w.await;
+        }
+        self.sandbox.shutdown();
+    }
+
+    /// Stops everything and deletes the test's queues and database.
+    pub async fn finish(mut self) {
+        self.stop().await;
+        let conn = self.broker().await;
+        if let Ok(ch) = conn.create_channel().await {
+            for q in [
+                self.names.jobs_queue(),
+                self.names.events_queue(),
+                self.names.dead_queue(),
+            ] {
+                let _ = ch
+                    .queue_delete(q.into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        let _ = conn.close(200, "ok".into()).await;
+        self.client.close().await;
+        drop(self.store);
+        drop(self.seed);
+        let _ = drop_database(&self.settings.database_url).await;
+    }
+}
+
+pub fn header_text(headers: &FieldTable, name: &str) -> Option<String> {
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
+
+pub fn app_scope(app: &str) -> Value {
+    json!({"scope": "application", "org": ORG, "app": app})
+}
+
+pub fn env_scope(app: &str, env: &str) -> Value {
+    json!({"scope": "environment", "org": ORG, "app": app, "env": env})
+}
+
+pub fn options() -> Value {
+    json!({"initialSyncBehavior": "overwrite-destination"})
+}

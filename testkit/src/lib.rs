@@ -1,0 +1,14 @@
+//! Test and demo support for secret-sync (never linked into the product):
+//! a database and queue prefix per test, seeding of the rows other services
+//! write in production, and a harness that runs a worker in-process against
+//! the Humanitec sandbox and the real local Postgres and RabbitMQ.
+
+mod db;
+mod harness;
+mod seed;
+mod spec;
+
+pub use db::{drop_database, recreate_database};
+pub use harness::{app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, ORG};
+pub use seed::Seeder;
+pub use spec::assert_requests_match_spec;

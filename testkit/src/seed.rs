@@ -1,0 +1,152 @@
+//! Rows that other services write in production (projects, folders,
+//! secrets, connections, syncs), written here for tests and the demo.
+
+use secret_sync::Cipher;
+use serde_json::Value;
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+/// Writes source rows straight into a database, encrypting as the
+/// secrets manager does. Panics on failure: it is test support.
+pub struct Seeder {
+    client: tokio_postgres::Client,
+    cipher: Cipher,
+}
+
+impl Seeder {
+    pub async fn connect(database_url: &str, cipher: Cipher) -> Seeder {
+        let (client, connection) = tokio_postgres::connect(database_url, NoTls)
+            .await
+            .expect("seeder connects to Postgres");
+        tokio::spawn(connection);
+        Seeder { client, cipher }
+    }
+
+    pub fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+
+    pub async fn create_project(&self, id: &str, name: &str) {
+        self.client
+            .execute(
+                "INSERT INTO projects (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                &[&id, &name],
+            )
+            .await
+            .expect("project");
+    }
+
+    /// Creates environment `slug` and its folder `path`; returns the folder id.
+    pub async fn create_folder(&self, project_id: &str, slug: &str, path: &str) -> Uuid {
+        let env: Uuid = self
+            .client
+            .query_one(
+                "INSERT INTO environments (project_id, slug, name) VALUES ($1, $2, $2)
+                 ON CONFLICT (project_id, slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                &[&project_id, &slug],
+            )
+            .await
+            .expect("environment")
+            .get(0);
+        self.client
+            .query_one(
+                "INSERT INTO secret_folders (environment_id, path) VALUES ($1, $2)
+                 ON CONFLICT (environment_id, path) DO UPDATE SET path = EXCLUDED.path RETURNING id",
+                &[&env, &path],
+            )
+            .await
+            .expect("folder")
+            .get(0)
+    }
+
+    /// Creates or replaces a secret, encrypting value and comment.
+    pub async fn put_secret(&self, folder_id: Uuid, key: &str, value: &str, comment: Option<&str>) {
+        let value = self.cipher.encrypt_str(value);
+        let comment = comment.map(|c| self.cipher.encrypt_str(c));
+        self.client
+            .execute(
+                "INSERT INTO secrets (folder_id, key, encrypted_value, encrypted_comment) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (folder_id, key) DO UPDATE SET encrypted_value = EXCLUDED.encrypted_value,
+                    encrypted_comment = EXCLUDED.encrypted_comment, version = secrets.version + 1, updated_at = now()",
+                &[&folder_id, &key, &value, &comment],
+            )
+            .await
+            .expect("secret");
+    }
+
+    pub async fn delete_secret(&self, folder_id: Uuid, key: &str) {
+        self.client
+            .execute(
+                "DELETE FROM secrets WHERE folder_id = $1 AND key = $2",
+                &[&folder_id, &key],
+            )
+            .await
+            .expect("delete secret");
+    }
+
+    /// The folder's secrets, decrypted, by key.
+    pub async fn folder_values(
+        &self,
+        folder_id: Uuid,
+    ) -> std::collections::BTreeMap<String, String> {
+        self.client
+            .query(
+                "SELECT key, encrypted_value FROM secrets WHERE folder_id = $1",
+                &[&folder_id],
+            )
+            .await
+            .expect("secrets")
+            .iter()
+            .map(|r| {
+                let value = self
+                    .cipher
+                    .decrypt_string(r.get(1))
+                    .expect("secret decrypts");
+                (r.get(0), value)
+            })
+            .collect()
+    }
+
+    /// A Humanitec connection holding `token`, encrypted.
+    pub async fn create_connection(&self, project_id: &str, name: &str, token: &str) -> Uuid {
+        let credentials = self
+            .cipher
+            .encrypt_str(&serde_json::json!({ "apiToken": token }).to_string());
+        self.client
+            .query_one(
+                "INSERT INTO app_connections (project_id, name, encrypted_credentials) VALUES ($1, $2, $3) RETURNING id",
+                &[&project_id, &name, &credentials],
+            )
+            .await
+            .expect("connection")
+            .get(0)
+    }
+
+    pub async fn create_sync(
+        &self,
+        project_id: &str,
+        name: &str,
+        folder_id: Uuid,
+        connection_id: Uuid,
+        destination_config: &Value,
+        sync_options: &Value,
+    ) -> Uuid {
+        self.client
+            .query_one(
+                "INSERT INTO secret_syncs (project_id, name, folder_id, connection_id, destination_config, sync_options)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[&project_id, &name, &folder_id, &connection_id, destination_config, sync_options],
+            )
+            .await
+            .expect("sync row")
+            .get(0)
+    }
+
+    /// Runs statements as they are (tests break rows on purpose with it).
+    pub async fn execute_sql(&self, sql: &str) {
+        self.client
+            .batch_execute(sql)
+            .await
+            .expect("statement runs");
+    }
+}

@@ -171,7 +171,7 @@ async fn run_jobs(env: &TestEnv, syncs: &[Uuid]) -> Result<bool, Box<dyn std::er
     env.sandbox.clear_requests();
     let mut ok = true;
     for &sync_id in syncs {
-        let job_id = env.client.enqueue(sync_id, JobKind::Sync, "demo").await?;
+        let job_id = env.client.enqueue(sync_id, JobKind::SYNC, "demo").await?;
         match env.client.wait(job_id, Duration::from_secs(60)).await {
             Ok(row) => {
                 ok &= row.status == JobStatus::Succeeded;

@@ -57,15 +57,28 @@ impl ImportBehavior {
 /// without a behaviour cannot exist past the decoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobKind {
-    Sync,
-    Import { behavior: ImportBehavior },
-    Remove { delete_sync_on_complete: bool },
+    /// `prune_unmanaged`: a one-off cleanup that also deletes destination
+    /// keys the key schema matches but this sync never pushed.
+    Sync {
+        prune_unmanaged: bool,
+    },
+    Import {
+        behavior: ImportBehavior,
+    },
+    Remove {
+        delete_sync_on_complete: bool,
+    },
 }
 
 impl JobKind {
+    /// A plain sync job (no prune).
+    pub const SYNC: JobKind = JobKind::Sync {
+        prune_unmanaged: false,
+    };
+
     pub fn job_type(self) -> JobType {
         match self {
-            JobKind::Sync => JobType::Sync,
+            JobKind::Sync { .. } => JobType::Sync,
             JobKind::Import { .. } => JobType::Import,
             JobKind::Remove { .. } => JobType::Remove,
         }
@@ -241,7 +254,7 @@ mod tests {
 
     #[test]
     fn kinds_know_their_type() {
-        assert_eq!(JobKind::Sync.job_type(), JobType::Sync);
+        assert_eq!(JobKind::SYNC.job_type(), JobType::Sync);
         let import = JobKind::Import {
             behavior: ImportBehavior::PrioritizeSource,
         };

@@ -123,7 +123,7 @@ async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
         .source_with_token("staging", &[("A", "1")], "sandbox-viewer-token")
         .await;
     let sync = env
-        .sync(&viewer, "viewer", app_scope("api"), options())
+        .sync(&viewer, "viewer", app_scope("web"), options())
         .await;
     let row = env.wait_job(env.enqueue(sync).await).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));

@@ -1,6 +1,7 @@
 //! The `secret-sync` command line: argument definitions and dispatch. Each
 //! command's work lives in its own file or in the library.
 
+mod preview;
 mod run;
 mod status;
 
@@ -42,6 +43,10 @@ enum Command {
         /// Remove jobs: delete the sync row once the remove succeeded.
         #[arg(long)]
         delete_sync_on_complete: bool,
+        /// Sync jobs: a one-off cleanup that also deletes destination keys
+        /// the key schema matches but this sync never pushed (see `preview`).
+        #[arg(long)]
+        prune_unmanaged: bool,
         #[arg(long, default_value = "manual")]
         trigger: String,
         /// Wait until the job is final and print its outcome; exits non-zero
@@ -56,6 +61,16 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         limit: i64,
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the next sync job would do (keys to create, update and
+    /// why, delete, leave; keys the sync does not manage), without writing.
+    Preview {
+        sync_id: Uuid,
+        /// Preview a `--prune-unmanaged` sync job.
+        #[arg(long)]
+        prune_unmanaged: bool,
         #[arg(long)]
         json: bool,
     },
@@ -111,11 +126,12 @@ pub async fn main(cli: Cli) -> CliResult {
             sync_id,
             import_behavior,
             delete_sync_on_complete,
+            prune_unmanaged,
             trigger,
             wait,
         } => {
             let kind = match (job_type, import_behavior) {
-                (JobTypeArg::Sync, _) => JobKind::Sync,
+                (JobTypeArg::Sync, _) => JobKind::Sync { prune_unmanaged },
                 (JobTypeArg::Import, Some(b)) => JobKind::Import {
                     behavior: match b {
                         ImportBehaviorArg::PrioritizeSource => ImportBehavior::PrioritizeSource,
@@ -151,6 +167,14 @@ pub async fn main(cli: Cli) -> CliResult {
             };
             client.close().await;
             result
+        }
+        Command::Preview {
+            sync_id,
+            prune_unmanaged,
+            json,
+        } => {
+            let settings = Settings::from_env()?;
+            preview::print(&settings, sync_id, prune_unmanaged, json).await
         }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;

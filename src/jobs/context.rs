@@ -2,9 +2,21 @@
 
 use super::error::JobError;
 use super::settings::SyncSettings;
-use crate::crypto::Cipher;
-use crate::humanitec::HumanitecClient;
+use crate::config::{ConfigError, Settings};
+use crate::crypto::{Cipher, CryptoError};
+use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
 use crate::store::{FolderRecord, Store, SyncRecord};
+
+/// Why the job dependencies could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    #[error("{0}")]
+    Humanitec(#[from] HumanitecError),
+}
 
 /// The dependencies of a job. Cheap to clone.
 #[derive(Clone)]
@@ -14,6 +26,31 @@ pub struct JobContext {
     pub cipher: Cipher,
     /// Humanitec writes in flight at once within one job.
     pub write_concurrency: usize,
+}
+
+impl JobContext {
+    /// The dependencies from the configuration: the key (required), the
+    /// Humanitec client with its retry policy.
+    pub fn from_settings(settings: &Settings, store: Store) -> Result<JobContext, SetupError> {
+        let cipher = Cipher::from_base64_key(settings.require_encryption_key()?)?;
+        let w = &settings.worker;
+        let humanitec = HumanitecClient::new(
+            &settings.humanitec_api_url,
+            HttpPolicy {
+                timeout: w.http_timeout,
+                retries: w.retry.http_retries,
+                min_delay: w.retry.http_min_delay,
+                max_delay: w.retry.http_max_delay,
+                retry_after_cap: w.retry.retry_after_cap,
+            },
+        )?;
+        Ok(JobContext {
+            store,
+            humanitec,
+            cipher,
+            write_concurrency: w.write_concurrency,
+        })
+    }
 }
 
 /// The folder a job reads, or the error that says it is gone.

@@ -40,6 +40,13 @@ pub enum JobError {
     },
     #[error("{0}")]
     Plan(#[from] PlanError),
+    #[error("{}", conflict_message(.this, .others))]
+    Conflict {
+        /// This sync, named with its destination.
+        this: String,
+        /// Each conflicting sync, named, with the keys both would write.
+        others: Vec<(String, Vec<String>)>,
+    },
     #[error("{}", humanitec_message(.error, .scope))]
     Humanitec {
         error: Box<HumanitecError>,
@@ -58,6 +65,25 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Queue(#[from] QueueError),
+}
+
+fn conflict_message(this: &str, others: &[(String, Vec<String>)]) -> String {
+    let each = others
+        .iter()
+        .map(|(name, keys)| {
+            if keys.is_empty() {
+                format!("{name}, whose key schema can produce the same keys")
+            } else {
+                format!("{name}, which also writes {}", keys.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!(
+        "Sync {this} conflicts with sync {each}: both write to the same Humanitec values, so each \
+         run would overwrite or delete the other's keys. Give one of them a distinct key schema \
+         (for example `PREFIX_{{{{secretKey}}}}`) or another destination; nothing was written"
+    )
 }
 
 fn humanitec_message(error: &HumanitecError, scope: &Option<Box<Scope>>) -> String {

@@ -78,6 +78,18 @@ impl KeySchema {
     pub fn manages(&self, destination_key: &str) -> bool {
         self.strip(destination_key).is_some()
     }
+
+    /// Whether some source key under `self` and some under `other` map to
+    /// the same destination key. With keys free to be any non-empty run of
+    /// key characters, that happens exactly when one prefix starts the other
+    /// and one suffix ends the other (the schemas' own parts are key
+    /// characters, so the longer one's extra can be absorbed by the key).
+    pub fn can_collide_with(&self, other: &KeySchema) -> bool {
+        let prefixes =
+            self.prefix.starts_with(&other.prefix) || other.prefix.starts_with(&self.prefix);
+        let suffixes = self.suffix.ends_with(&other.suffix) || other.suffix.ends_with(&self.suffix);
+        prefixes && suffixes
+    }
 }
 
 #[cfg(test)]
@@ -133,5 +145,27 @@ mod tests {
         let err = KeySchema::parse(Some("MY APP/{{secretKey}}"), "d").err();
         assert!(matches!(err, Some(KeySchemaError::BadCharacters(_))));
         assert!(err.is_some_and(|e| e.to_string().contains("letters, digits")));
+    }
+
+    #[test]
+    fn collisions_need_comparable_prefixes_and_suffixes() {
+        let schema = |raw: &str| KeySchema::parse(Some(raw), "prod").expect("valid");
+        let identity = KeySchema::identity();
+        assert!(identity.can_collide_with(&identity));
+        assert!(identity.can_collide_with(&schema("A_{{secretKey}}")));
+        assert!(!schema("A_{{secretKey}}").can_collide_with(&schema("B_{{secretKey}}")));
+        assert!(schema("A_{{secretKey}}").can_collide_with(&schema("A_B_{{secretKey}}")));
+        assert!(!schema("{{secretKey}}_X").can_collide_with(&schema("{{secretKey}}_Y")));
+        assert!(
+            schema("{{environment}}_{{secretKey}}").can_collide_with(&schema("prod_{{secretKey}}"))
+        );
+        assert!(!schema("{{environment}}_{{secretKey}}").can_collide_with(
+            &KeySchema::parse(Some("{{environment}}_{{secretKey}}"), "dev").expect("valid")
+        ));
+        // A witness for a colliding pair: P_ + "B_K" == P_B_ + "K".
+        assert_eq!(
+            schema("P_{{secretKey}}").apply("B_K"),
+            schema("P_B_{{secretKey}}").apply("K")
+        );
     }
 }

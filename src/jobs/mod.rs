@@ -2,10 +2,11 @@
 //!
 //! Pure (no I/O, unit tested): `plan` (what a sync, import or remove must
 //! do), `key_schema`, `settings` (a sync's JSON columns), `decide` (a job's
-//! fate), `report`. Shells (they read and write through `store` and
+//! fate), `conflicts` (two syncs fighting over one destination), `report`. Shells (they read and write through `store` and
 //! `humanitec`): `sync`, `import`, `remove`, `runner` (the lifecycle),
 //! `credentials` and `source` (loading and decrypting).
 
+pub mod conflicts;
 mod context;
 mod credentials;
 mod decide;
@@ -13,6 +14,7 @@ mod error;
 mod import;
 pub mod key_schema;
 pub mod plan;
+mod preview;
 mod remove;
 mod report;
 mod runner;
@@ -20,8 +22,10 @@ pub mod settings;
 mod source;
 mod sync;
 
-pub use context::JobContext;
+pub use context::{JobContext, SetupError};
 pub use decide::{decide, retry_delay, Disposition};
 pub use error::JobError;
+pub use preview::{Preview, PreviewUpdate};
 pub use report::Report;
 pub use runner::Runner;
+pub use sync::preview_sync;

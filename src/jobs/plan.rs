@@ -35,19 +35,60 @@ pub enum WriteKind {
     Replace,
 }
 
+/// Why a key is written: what the preview shows and the run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteReason {
+    /// Not in Humanitec yet.
+    New,
+    /// Env scope: the app has the key, the environment has no override yet.
+    NoOverride,
+    /// The value or description changed in the source since the last push.
+    SourceChanged,
+    /// Someone else wrote the secret in Humanitec (its version moved on).
+    Drifted,
+    /// Humanitec's description differs from the source's comment.
+    DescriptionChanged,
+    /// A readable (non-secret) value under this key: made a secret.
+    MadeSecret,
+    /// Humanitec has the secret, but this sync never pushed it: overwritten
+    /// (the only initial sync behaviour Humanitec allows).
+    NotPushedBefore,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
     pub dest_key: String,
     pub source_key: String,
     pub kind: WriteKind,
+    pub reason: WriteReason,
+}
+
+/// How a sync may delete: deletion can be off for the sync, and a one-off
+/// prune can be asked for by the job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub env_scope: bool,
+    /// `!disableSecretDeletion`: keys this sync pushed and the source lost go.
+    pub deletion_enabled: bool,
+    /// The job's `pruneUnmanaged`: also delete keys the key schema matches
+    /// that this sync never pushed.
+    pub prune_unmanaged: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncPlan {
     pub writes: Vec<Write>,
-    /// Destination keys to delete, after every write succeeded.
+    /// Destination keys to delete, after every write succeeded: keys this
+    /// sync pushed that the source no longer has (and, when pruning, the
+    /// keys in `prunes`).
     pub deletes: Vec<String>,
     pub unchanged: Vec<String>,
+    /// Keys in the destination this sync does not manage (never pushed,
+    /// not in the source): left alone unless pruned.
+    pub unmanaged: Vec<String>,
+    /// The unmanaged keys a `pruneUnmanaged` job deletes (also in `deletes`).
+    pub prunes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -76,83 +117,103 @@ pub fn validate_keys(source: &[SourceEntry]) -> Result<(), PlanError> {
     }
 }
 
-/// Plans a sync: which keys to write, which to delete, which to leave.
+/// Plans a sync: which keys to write (and why), which to delete, which to
+/// leave, and which destination keys are not this sync's.
 ///
 /// A key is left alone only when Humanitec still holds the secret this sync
 /// pushed: same fingerprint as last push, same `secret_version` as Humanitec
 /// answered then (a changed version means someone else wrote it), same
-/// description, and (env scope) an override of its own.
+/// description, and (env scope) an override of its own. A sync deletes only
+/// keys it pushed itself; never an app-level value from env scope.
 pub fn plan_sync(
     source: &[SourceEntry],
     destination: &[ValueResponse],
     pushed: &[PushedKey],
     schema: &KeySchema,
-    env_scope: bool,
-    deletion_enabled: bool,
+    options: PlanOptions,
 ) -> Result<SyncPlan, PlanError> {
     validate_keys(source)?;
+    let env_scope = options.env_scope;
     let dest: HashMap<&str, &ValueResponse> =
         destination.iter().map(|v| (v.key.as_str(), v)).collect();
     let last: HashMap<&str, &PushedKey> = pushed.iter().map(|p| (p.key.as_str(), p)).collect();
     let mut plan = SyncPlan::default();
     for entry in source {
-        let current = dest.get(entry.dest_key.as_str());
-        let kind = match current {
-            None if env_scope => Some(WriteKind::CreateWithAppBase),
-            None => Some(WriteKind::Create),
+        let write = |kind, reason| Write {
+            dest_key: entry.dest_key.clone(),
+            source_key: entry.source_key.clone(),
+            kind,
+            reason,
+        };
+        let planned = match dest.get(entry.dest_key.as_str()) {
+            None if env_scope => Some(write(WriteKind::CreateWithAppBase, WriteReason::New)),
+            None => Some(write(WriteKind::Create, WriteReason::New)),
             // Env scope, inherited from the app: the override does not exist yet.
-            Some(v) if env_scope && v.source() == ValueSource::App => Some(WriteKind::Create),
-            Some(v) if !v.is_secret => Some(WriteKind::Replace),
+            Some(v) if env_scope && v.source() == ValueSource::App => {
+                Some(write(WriteKind::Create, WriteReason::NoOverride))
+            }
+            Some(v) if !v.is_secret => Some(write(WriteKind::Replace, WriteReason::MadeSecret)),
             Some(v) => {
-                let in_step = last.get(entry.dest_key.as_str()).is_some_and(|p| {
-                    p.fingerprint == entry.fingerprint
-                        && p.secret_version.is_some()
-                        && p.secret_version == v.secret_version
-                }) && v.description == entry.description;
-                (!in_step).then_some(WriteKind::Update)
+                let reason = match last.get(entry.dest_key.as_str()) {
+                    None => Some(WriteReason::NotPushedBefore),
+                    Some(p) if p.fingerprint != entry.fingerprint => {
+                        Some(WriteReason::SourceChanged)
+                    }
+                    Some(p)
+                        if p.secret_version.is_none() || p.secret_version != v.secret_version =>
+                    {
+                        Some(WriteReason::Drifted)
+                    }
+                    Some(_) if v.description != entry.description => {
+                        Some(WriteReason::DescriptionChanged)
+                    }
+                    Some(_) => None,
+                };
+                reason.map(|r| write(WriteKind::Update, r))
             }
         };
-        match kind {
-            Some(kind) => plan.writes.push(Write {
-                dest_key: entry.dest_key.clone(),
-                source_key: entry.source_key.clone(),
-                kind,
-            }),
+        match planned {
+            Some(w) => plan.writes.push(w),
             None => plan.unchanged.push(entry.dest_key.clone()),
         }
     }
-    if deletion_enabled {
-        let wanted: BTreeSet<&str> = source.iter().map(|s| s.dest_key.as_str()).collect();
-        plan.deletes = destination
-            .iter()
-            .filter(|v| schema.manages(&v.key) && !wanted.contains(v.key.as_str()))
-            // Env scope never deletes an app-level value.
-            .filter(|v| !env_scope || v.source() == ValueSource::Env)
-            .map(|v| v.key.clone())
-            .collect();
-        plan.deletes.sort();
+    let wanted: BTreeSet<&str> = source.iter().map(|s| s.dest_key.as_str()).collect();
+    for v in destination {
+        if wanted.contains(v.key.as_str()) {
+            continue;
+        }
+        // Env scope never deletes an app-level value.
+        let deletable = !env_scope || v.source() == ValueSource::Env;
+        if last.contains_key(v.key.as_str()) {
+            if options.deletion_enabled && deletable {
+                plan.deletes.push(v.key.clone());
+            }
+            continue;
+        }
+        plan.unmanaged.push(v.key.clone());
+        if options.prune_unmanaged && deletable && schema.manages(&v.key) {
+            plan.prunes.push(v.key.clone());
+            plan.deletes.push(v.key.clone());
+        }
     }
+    plan.deletes.sort();
+    plan.unmanaged.sort();
+    plan.prunes.sort();
     Ok(plan)
 }
 
-/// Plans a remove: the keys this sync manages, present in Humanitec. A key
-/// is managed when it matches the schema and either maps from a current
-/// source key or was pushed by this sync earlier.
+/// Plans a remove: the keys this sync pushed that are still in Humanitec.
+/// Keys it never pushed stay, whatever their name; env scope never deletes
+/// an app-level value.
 pub fn plan_remove(
-    source_dest_keys: &[String],
     pushed_keys: &[String],
     destination: &[ValueResponse],
-    schema: &KeySchema,
     env_scope: bool,
 ) -> Vec<String> {
-    let ours: BTreeSet<&str> = source_dest_keys
-        .iter()
-        .chain(pushed_keys)
-        .map(String::as_str)
-        .collect();
+    let ours: BTreeSet<&str> = pushed_keys.iter().map(String::as_str).collect();
     let mut keys: Vec<String> = destination
         .iter()
-        .filter(|v| schema.manages(&v.key) && ours.contains(v.key.as_str()))
+        .filter(|v| ours.contains(v.key.as_str()))
         .filter(|v| !env_scope || v.source() == ValueSource::Env)
         .map(|v| v.key.clone())
         .collect();
@@ -260,76 +321,84 @@ mod tests {
         }
     }
 
-    fn kinds(plan: &SyncPlan) -> Vec<(&str, WriteKind)> {
+    const APP: PlanOptions = PlanOptions {
+        env_scope: false,
+        deletion_enabled: true,
+        prune_unmanaged: false,
+    };
+    const ENV: PlanOptions = PlanOptions {
+        env_scope: true,
+        ..APP
+    };
+
+    fn kinds(plan: &SyncPlan) -> Vec<(&str, WriteKind, WriteReason)> {
         plan.writes
             .iter()
-            .map(|w| (w.dest_key.as_str(), w.kind))
+            .map(|w| (w.dest_key.as_str(), w.kind, w.reason))
             .collect()
+    }
+
+    fn plan(
+        source: &[SourceEntry],
+        d: &[ValueResponse],
+        p: &[PushedKey],
+        options: PlanOptions,
+    ) -> SyncPlan {
+        plan_sync(source, d, p, &KeySchema::identity(), options).expect("plan")
     }
 
     #[test]
     fn first_sync_creates_everything() {
-        let id = KeySchema::identity();
-        let plan =
-            plan_sync(&[src("A", 1), src("B", 2)], &[], &[], &id, false, true).expect("plan");
+        let plan = plan(&[src("A", 1), src("B", 2)], &[], &[], APP);
         assert_eq!(
             kinds(&plan),
-            vec![("A", WriteKind::Create), ("B", WriteKind::Create)]
+            vec![
+                ("A", WriteKind::Create, WriteReason::New),
+                ("B", WriteKind::Create, WriteReason::New)
+            ]
         );
         assert!(plan.deletes.is_empty());
     }
 
     #[test]
     fn nothing_changed_means_no_writes() {
-        let id = KeySchema::identity();
         let d = [dest("A", true, ValueSource::App, Some("3"))];
-        let plan =
-            plan_sync(&[src("A", 1)], &d, &[pushed("A", 1, "3")], &id, false, true).expect("plan");
+        let plan = plan(&[src("A", 1)], &d, &[pushed("A", 1, "3")], APP);
         assert!(plan.writes.is_empty());
         assert_eq!(plan.unchanged, vec!["A"]);
     }
 
     #[test]
-    fn source_change_or_drift_rewrites() {
-        let id = KeySchema::identity();
+    fn source_change_or_drift_rewrites_and_says_why() {
         let d = [dest("A", true, ValueSource::App, Some("3"))];
-        // the source value changed
-        let plan =
-            plan_sync(&[src("A", 2)], &d, &[pushed("A", 1, "3")], &id, false, true).expect("plan");
-        assert_eq!(kinds(&plan), vec![("A", WriteKind::Update)]);
+        let update = |reason| vec![("A", WriteKind::Update, reason)];
+        let p = plan(&[src("A", 2)], &d, &[pushed("A", 1, "3")], APP);
+        assert_eq!(kinds(&p), update(WriteReason::SourceChanged));
         // someone else wrote the secret in Humanitec (version moved on)
-        let plan =
-            plan_sync(&[src("A", 1)], &d, &[pushed("A", 1, "2")], &id, false, true).expect("plan");
-        assert_eq!(kinds(&plan), vec![("A", WriteKind::Update)]);
+        let p = plan(&[src("A", 1)], &d, &[pushed("A", 1, "2")], APP);
+        assert_eq!(kinds(&p), update(WriteReason::Drifted));
         // never pushed by us
-        let plan = plan_sync(&[src("A", 1)], &d, &[], &id, false, true).expect("plan");
-        assert_eq!(kinds(&plan), vec![("A", WriteKind::Update)]);
+        let p = plan(&[src("A", 1)], &d, &[], APP);
+        assert_eq!(kinds(&p), update(WriteReason::NotPushedBefore));
         // description edited in Humanitec
         let mut edited = d.clone();
         edited[0].description = "changed".into();
-        let plan = plan_sync(
-            &[src("A", 1)],
-            &edited,
-            &[pushed("A", 1, "3")],
-            &id,
-            false,
-            true,
-        )
-        .expect("plan");
-        assert_eq!(kinds(&plan), vec![("A", WriteKind::Update)]);
+        let p = plan(&[src("A", 1)], &edited, &[pushed("A", 1, "3")], APP);
+        assert_eq!(kinds(&p), update(WriteReason::DescriptionChanged));
     }
 
     #[test]
     fn readable_values_are_replaced_by_secrets() {
-        let id = KeySchema::identity();
         let d = [dest("A", false, ValueSource::App, None)];
-        let plan = plan_sync(&[src("A", 1)], &d, &[], &id, false, true).expect("plan");
-        assert_eq!(kinds(&plan), vec![("A", WriteKind::Replace)]);
+        let p = plan(&[src("A", 1)], &d, &[], APP);
+        assert_eq!(
+            kinds(&p),
+            vec![("A", WriteKind::Replace, WriteReason::MadeSecret)]
+        );
     }
 
     #[test]
     fn env_scope_creates_overrides_and_app_bases() {
-        let id = KeySchema::identity();
         let d = [
             dest("INHERITED", true, ValueSource::App, Some("1")),
             dest("OVERRIDDEN", true, ValueSource::Env, Some("4")),
@@ -341,48 +410,82 @@ mod tests {
             src("OVERRIDDEN", 3),
             src("PLAIN_OVERRIDE", 4),
         ];
-        let plan =
-            plan_sync(&source, &d, &[pushed("INHERITED", 1, "1")], &id, true, true).expect("plan");
+        let p = plan(&source, &d, &[pushed("INHERITED", 1, "1")], ENV);
         assert_eq!(
-            kinds(&plan),
+            kinds(&p),
             vec![
-                ("INHERITED", WriteKind::Create),
-                ("NEW", WriteKind::CreateWithAppBase),
-                ("OVERRIDDEN", WriteKind::Update),
-                ("PLAIN_OVERRIDE", WriteKind::Replace),
+                ("INHERITED", WriteKind::Create, WriteReason::NoOverride),
+                ("NEW", WriteKind::CreateWithAppBase, WriteReason::New),
+                (
+                    "OVERRIDDEN",
+                    WriteKind::Update,
+                    WriteReason::NotPushedBefore
+                ),
+                (
+                    "PLAIN_OVERRIDE",
+                    WriteKind::Replace,
+                    WriteReason::MadeSecret
+                ),
             ]
         );
     }
 
     #[test]
-    fn deletes_only_managed_keys_and_never_app_values_from_env() {
+    fn deletes_only_keys_it_pushed_and_never_app_values_from_env() {
+        let d = [
+            dest("A", true, ValueSource::Env, Some("1")),
+            dest("GONE", true, ValueSource::Env, Some("1")),
+            dest("GONE_APP", true, ValueSource::App, Some("1")),
+            dest("FOREIGN", true, ValueSource::Env, Some("1")),
+        ];
+        let ours = [
+            pushed("A", 1, "1"),
+            pushed("GONE", 1, "1"),
+            pushed("GONE_APP", 1, "1"),
+        ];
+        let p = plan(&[src("A", 1)], &d, &ours, ENV);
+        assert_eq!(p.deletes, vec!["GONE"]);
+        assert_eq!(p.unmanaged, vec!["FOREIGN"]);
+        let p = plan(&[src("A", 1)], &d, &ours, APP);
+        assert_eq!(p.deletes, vec!["GONE", "GONE_APP"]);
+        let off = PlanOptions {
+            deletion_enabled: false,
+            ..ENV
+        };
+        let p = plan(&[src("A", 1)], &d, &ours, off);
+        assert!(p.deletes.is_empty(), "disableSecretDeletion");
+    }
+
+    #[test]
+    fn pruning_deletes_unmanaged_keys_the_schema_matches_once_asked() {
         let schema = KeySchema::parse(Some("S_{{secretKey}}"), "dev").expect("valid");
         let mut a = src("A", 1);
         a.dest_key = "S_A".into();
         let d = [
-            dest("S_A", true, ValueSource::Env, Some("1")),
-            dest("S_GONE", true, ValueSource::Env, Some("1")),
-            dest("S_APP_ONLY", true, ValueSource::App, Some("1")),
-            dest("OTHER_KEY", true, ValueSource::Env, Some("1")),
+            dest("S_A", true, ValueSource::App, Some("1")),
+            dest("S_STRANGER", true, ValueSource::App, Some("1")),
+            dest("OTHER", true, ValueSource::App, Some("1")),
         ];
-        let plan = plan_sync(&[a.clone()], &d, &[], &schema, true, true).expect("plan");
-        assert_eq!(plan.deletes, vec!["S_GONE"]);
-        let plan = plan_sync(&[a.clone()], &d, &[], &schema, false, true).expect("plan");
-        assert_eq!(plan.deletes, vec!["S_APP_ONLY", "S_GONE"]);
-        let plan = plan_sync(&[a], &d, &[], &schema, true, false).expect("plan");
-        assert!(plan.deletes.is_empty(), "disableSecretDeletion");
+        let keep = plan_sync(&[a.clone()], &d, &[], &schema, APP).expect("plan");
+        assert!(keep.deletes.is_empty(), "never pushed: never deleted");
+        assert_eq!(keep.unmanaged, vec!["OTHER", "S_STRANGER"]);
+        let prune = PlanOptions {
+            prune_unmanaged: true,
+            ..APP
+        };
+        let pruned = plan_sync(&[a], &d, &[], &schema, prune).expect("plan");
+        assert_eq!(pruned.prunes, vec!["S_STRANGER"]);
+        assert_eq!(pruned.deletes, vec!["S_STRANGER"]);
     }
 
     #[test]
     fn invalid_keys_fail_before_anything_is_planned() {
-        let id = KeySchema::identity();
         let err = plan_sync(
             &[src("OK", 1), src("BAD KEY", 2), src("ALSO/BAD", 3)],
             &[],
             &[],
-            &id,
-            false,
-            true,
+            &KeySchema::identity(),
+            APP,
         );
         let err = err.err();
         assert_eq!(
@@ -400,31 +503,16 @@ mod tests {
     }
 
     #[test]
-    fn remove_targets_only_what_the_sync_manages() {
-        let schema = KeySchema::parse(Some("S_{{secretKey}}"), "dev").expect("valid");
+    fn remove_targets_only_what_the_sync_pushed() {
         let d = [
-            dest("S_A", true, ValueSource::Env, Some("1")),
-            dest("S_OLD", true, ValueSource::Env, Some("1")),
-            dest("S_STRANGER", true, ValueSource::Env, Some("1")),
-            dest("S_APP", true, ValueSource::App, Some("1")),
-            dest("OTHER_KEY", true, ValueSource::Env, Some("1")),
+            dest("A", true, ValueSource::Env, Some("1")),
+            dest("OLD", true, ValueSource::Env, Some("1")),
+            dest("STRANGER", true, ValueSource::Env, Some("1")),
+            dest("APP", true, ValueSource::App, Some("1")),
         ];
-        let keys = plan_remove(
-            &["S_A".into(), "S_APP".into()],
-            &["S_OLD".into()],
-            &d,
-            &schema,
-            true,
-        );
-        assert_eq!(keys, vec!["S_A", "S_OLD"]);
-        let keys = plan_remove(
-            &["S_A".into(), "S_APP".into()],
-            &["S_OLD".into()],
-            &d,
-            &schema,
-            false,
-        );
-        assert_eq!(keys, vec!["S_A", "S_APP", "S_OLD"]);
+        let ours: Vec<String> = vec!["A".into(), "OLD".into(), "APP".into()];
+        assert_eq!(plan_remove(&ours, &d, true), vec!["A", "OLD"]);
+        assert_eq!(plan_remove(&ours, &d, false), vec!["A", "APP", "OLD"]);
     }
 
     #[test]

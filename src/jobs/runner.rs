@@ -104,7 +104,7 @@ impl Runner {
             tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, "{msg}");
             return Ok(Disposition::Done(JobStatus::Failed));
         };
-        if job.kind == JobKind::Sync {
+        if job.job_type() == JobType::Sync {
             if let Some(latest) = store.latest_success_start(sync.id, JobType::Sync).await? {
                 if envelope.enqueued_at < latest {
                     let msg = format!(
@@ -153,7 +153,7 @@ impl Runner {
 
     async fn run_job(&self, sync: &SyncRecord, kind: JobKind) -> Result<Report, JobError> {
         match kind {
-            JobKind::Sync => run_sync(&self.ctx, sync).await,
+            JobKind::Sync { prune_unmanaged } => run_sync(&self.ctx, sync, prune_unmanaged).await,
             JobKind::Import { behavior } => run_import(&self.ctx, sync, behavior).await,
             JobKind::Remove { .. } => run_remove(&self.ctx, sync).await,
         }

@@ -5,40 +5,149 @@ use std::collections::HashMap;
 use futures::stream::{self, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::conflicts::{colliding_keys, conflicting, SyncTarget};
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::JobError;
-use super::plan::{plan_sync, validate_keys, Write, WriteKind};
+use super::plan::{plan_sync, validate_keys, PlanOptions, SourceEntry, SyncPlan, Write, WriteKind};
+use super::preview::Preview;
 use super::report::{summarize_failures, Report};
+use super::settings::SyncSettings;
 use super::source::{load_source, source_entries, SourceSecret};
 use crate::humanitec::{HumanitecError, Scope, ValueResponse};
 use crate::model::{Counts, PushedKey};
 use crate::store::SyncRecord;
 
-pub async fn run_sync(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, JobError> {
+/// Everything a sync reads before it writes: one Humanitec listing, the
+/// pushed-keys record, and the plan made from them. The run and the preview
+/// both start here, so a preview cannot disagree with the run.
+pub(super) struct Prepared {
+    token: SecretString,
+    secrets: Vec<SourceSecret>,
+    entries: Vec<SourceEntry>,
+    pub settings: SyncSettings,
+    pub plan: SyncPlan,
+}
+
+pub(super) async fn prepare(
+    ctx: &JobContext,
+    sync: &SyncRecord,
+    prune_unmanaged: bool,
+) -> Result<Prepared, JobError> {
     let folder = folder_of(sync)?;
     let settings = settings_of(sync)?;
-    let token = connection_token(ctx, sync).await?;
     let secrets = load_source(ctx, folder).await?;
     let entries = source_entries(&secrets, &settings.key_schema, &ctx.cipher);
-    let scope = &settings.scope;
-    let destination_label = scope.label();
     validate_keys(&entries)?;
-
+    check_conflicts(ctx, sync, &settings, &entries).await?;
+    let token = connection_token(ctx, sync).await?;
+    let scope = &settings.scope;
     let listing = ctx
         .humanitec
         .list_values(&token, scope)
         .await
         .map_err(|e| JobError::humanitec(e, scope))?;
-    let pushed = ctx.store.pushed_keys(sync.id, &destination_label).await?;
+    let pushed = ctx.store.pushed_keys(sync.id, &scope.label()).await?;
     let plan = plan_sync(
         &entries,
         &listing,
         &pushed,
         &settings.key_schema,
-        scope.is_env(),
-        settings.deletion_enabled,
+        PlanOptions {
+            env_scope: scope.is_env(),
+            deletion_enabled: settings.deletion_enabled,
+            prune_unmanaged,
+        },
     )?;
+    Ok(Prepared {
+        token,
+        secrets,
+        entries,
+        settings,
+        plan,
+    })
+}
+
+/// Fails before any Humanitec call when another sync writes to the same
+/// place with a key schema that can produce the same keys (rows written
+/// around the API's check): the two would undo each other on every run.
+async fn check_conflicts(
+    ctx: &JobContext,
+    sync: &SyncRecord,
+    settings: &SyncSettings,
+    entries: &[SourceEntry],
+) -> Result<(), JobError> {
+    let (org, app) = match &settings.scope {
+        Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
+    };
+    let others: Vec<SyncTarget> = ctx
+        .store
+        .syncs_at_destination(org, app)
+        .await?
+        .into_iter()
+        .filter_map(|other| sync_target(&other))
+        .collect();
+    let this = SyncTarget {
+        id: sync.id,
+        name: sync.name.clone(),
+        scope: settings.scope.clone(),
+        schema: settings.key_schema.clone(),
+    };
+    let dest_keys: Vec<String> = entries.iter().map(|e| e.dest_key.clone()).collect();
+    let found: Vec<(String, Vec<String>)> = conflicting(&this, &others)
+        .into_iter()
+        .map(|o| {
+            (
+                format!("`{}` ({}, {})", o.name, o.id, o.scope.label()),
+                colliding_keys(&dest_keys, &o.schema),
+            )
+        })
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(JobError::Conflict {
+        this: format!("`{}` ({})", sync.name, settings.scope.label()),
+        others: found,
+    })
+}
+
+/// Another sync's destination and schema; a row too broken to parse cannot
+/// write anything, so it cannot conflict.
+pub(crate) fn sync_target(sync: &SyncRecord) -> Option<SyncTarget> {
+    let settings = settings_of(sync).ok()?;
+    Some(SyncTarget {
+        id: sync.id,
+        name: sync.name.clone(),
+        scope: settings.scope,
+        schema: settings.key_schema,
+    })
+}
+
+/// What the next sync job would do, with one listing and no write.
+pub async fn preview_sync(
+    ctx: &JobContext,
+    sync: &SyncRecord,
+    prune_unmanaged: bool,
+) -> Result<Preview, JobError> {
+    let prepared = prepare(ctx, sync, prune_unmanaged).await?;
+    Ok(Preview::new(&prepared.settings.scope, &prepared.plan))
+}
+
+pub async fn run_sync(
+    ctx: &JobContext,
+    sync: &SyncRecord,
+    prune_unmanaged: bool,
+) -> Result<Report, JobError> {
+    let Prepared {
+        token,
+        secrets,
+        entries,
+        settings,
+        plan,
+    } = prepare(ctx, sync, prune_unmanaged).await?;
+    let scope = &settings.scope;
+    let destination_label = scope.label();
 
     // Every planned write comes from a source entry: pair them up front.
     let index: HashMap<&str, usize> = entries

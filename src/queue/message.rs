@@ -20,6 +20,8 @@ struct JobMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delete_sync_on_complete: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    prune_unmanaged: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     trigger: Option<String>,
 }
 
@@ -84,7 +86,9 @@ pub fn decode_job(
         }
     }
     let kind = match wire.job_type {
-        JobType::Sync => JobKind::Sync,
+        JobType::Sync => JobKind::Sync {
+            prune_unmanaged: wire.prune_unmanaged.unwrap_or(false),
+        },
         JobType::Import => JobKind::Import {
             behavior: wire
                 .import_behavior
@@ -113,19 +117,23 @@ pub fn decode_job(
 
 /// Encodes a job as the contract's JSON body.
 pub fn encode_job(job: &Job) -> Result<Vec<u8>, serde_json::Error> {
-    let (import_behavior, delete_sync_on_complete) = match job.kind {
-        JobKind::Sync => (None, None),
-        JobKind::Import { behavior } => (Some(behavior), None),
+    let (mut import_behavior, mut delete_sync_on_complete, mut prune_unmanaged) =
+        (None, None, None);
+    match job.kind {
+        // Only a prune is worth saying: plain syncs keep the minimal body.
+        JobKind::Sync { prune_unmanaged: p } => prune_unmanaged = p.then_some(true),
+        JobKind::Import { behavior } => import_behavior = Some(behavior),
         JobKind::Remove {
-            delete_sync_on_complete,
-        } => (None, Some(delete_sync_on_complete)),
-    };
+            delete_sync_on_complete: d,
+        } => delete_sync_on_complete = Some(d),
+    }
     serde_json::to_vec(&JobMessage {
         job_id: Some(job.id),
         sync_id: job.sync_id,
         job_type: job.job_type(),
         import_behavior,
         delete_sync_on_complete,
+        prune_unmanaged,
         trigger: job.trigger.clone(),
     })
 }
@@ -164,7 +172,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(job.sync_id, id);
-        assert_eq!(job.kind, JobKind::Sync);
+        assert_eq!(job.kind, JobKind::SYNC);
         assert_eq!(job.trigger.as_deref(), Some("manual"));
 
         let job = decode_job(
@@ -212,7 +220,10 @@ mod tests {
     #[test]
     fn encode_then_decode_is_the_same_job() {
         for kind in [
-            JobKind::Sync,
+            JobKind::SYNC,
+            JobKind::Sync {
+                prune_unmanaged: true,
+            },
             JobKind::Import {
                 behavior: ImportBehavior::PrioritizeSource,
             },

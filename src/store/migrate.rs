@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "secret_syncs_api",
         include_str!("../../migrations/0002_secret_syncs_api.sql"),
     ),
+    (
+        6,
+        "destination_index",
+        include_str!("../../migrations/0006_destination_index.sql"),
+    ),
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.

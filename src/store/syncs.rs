@@ -73,6 +73,27 @@ impl Store {
         Ok(rows.iter().map(sync_from_row).collect())
     }
 
+    /// Every sync writing to Humanitec app `org`/`app` (any scope), for the
+    /// conflict check.
+    pub async fn syncs_at_destination(
+        &self,
+        org: &str,
+        app: &str,
+    ) -> Result<Vec<SyncRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "{SYNC_SELECT} WHERE s.destination_config->>'org' = $1
+                        AND s.destination_config->>'app' = $2 ORDER BY s.name"
+                ),
+                &[&org, &app],
+            )
+            .await
+            .map_err(StoreError::db("finding syncs of a destination"))?;
+        Ok(rows.iter().map(sync_from_row).collect())
+    }
+
     pub async fn load_connection(
         &self,
         connection_id: Uuid,

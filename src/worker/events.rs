@@ -28,7 +28,7 @@ pub async fn handle_event_delivery(shared: &Shared, publisher: &Publisher, incom
                 path = %event.path, "secret change for a folder no auto-sync reads");
         }
         for sync in &syncs {
-            let job = Job::new(sync.id, JobKind::Sync, "auto-sync");
+            let job = Job::new(sync.id, JobKind::SYNC, "auto-sync");
             enqueue(publisher, &shared.store, &job).await?;
             tracing::info!(job_id = %job.id, sync_id = %sync.id, project = %event.project_id,
                 environment = %event.environment, path = %event.path, "secret change: sync enqueued");

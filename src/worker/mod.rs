@@ -17,9 +17,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::crypto::Cipher;
 use crate::http::Metrics;
-use crate::humanitec::{HttpPolicy, HumanitecClient};
 use crate::jobs::{JobContext, Runner};
 use crate::queue::Names;
 use crate::store::Store;
@@ -29,11 +27,9 @@ pub enum WorkerError {
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
-    Crypto(#[from] crate::crypto::CryptoError),
+    Setup(#[from] crate::jobs::SetupError),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("{0}")]
-    Humanitec(#[from] crate::humanitec::HumanitecError),
     #[error("could not listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -55,7 +51,8 @@ pub struct Shared {
 impl Shared {
     /// Builds the worker's dependencies: checks the key, migrates the database.
     pub async fn build(settings: Settings) -> Result<Shared, WorkerError> {
-        let cipher = Cipher::from_base64_key(settings.require_encryption_key()?)?;
+        // The key first: a worker without one must not touch the database.
+        settings.require_encryption_key()?;
         crate::store::ensure_database(&settings.database_url).await?;
         let pool_size = usize::from(settings.worker.concurrency) * 2 + 4;
         let store = Store::connect(&settings.database_url, pool_size)?;
@@ -64,23 +61,8 @@ impl Shared {
             tracing::info!(?applied, "applied database migrations");
         }
         let w = &settings.worker;
-        let humanitec = HumanitecClient::new(
-            &settings.humanitec_api_url,
-            HttpPolicy {
-                timeout: w.http_timeout,
-                retries: w.retry.http_retries,
-                min_delay: w.retry.http_min_delay,
-                max_delay: w.retry.http_max_delay,
-                retry_after_cap: w.retry.retry_after_cap,
-            },
-        )?;
         let runner = Runner {
-            ctx: JobContext {
-                store: store.clone(),
-                humanitec,
-                cipher,
-                write_concurrency: w.write_concurrency,
-            },
+            ctx: JobContext::from_settings(&settings, store.clone())?,
             retry: w.retry.clone(),
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),

@@ -10,6 +10,7 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::crypto::generate_key;
+use secret_sync::jobs::{preview_sync, JobContext, Preview};
 use secret_sync::queue::Names;
 use secret_sync::store::{JobRow, SyncStatusRow};
 use secret_sync::worker::{self, Shared, WorkerError};
@@ -165,7 +166,7 @@ impl TestEnv {
 
     /// Enqueues a sync job (trigger `test`) through the product's one enqueue path.
     pub async fn enqueue(&self, sync_id: Uuid) -> Uuid {
-        self.enqueue_kind(sync_id, JobKind::Sync).await
+        self.enqueue_kind(sync_id, JobKind::SYNC).await
     }
 
     pub async fn enqueue_kind(&self, sync_id: Uuid, kind: JobKind) -> Uuid {
@@ -173,6 +174,21 @@ impl TestEnv {
             .enqueue(sync_id, kind, "test")
             .await
             .expect("enqueue")
+    }
+
+    /// What the next sync job of `sync_id` would do (the product's preview).
+    pub async fn preview(&self, sync_id: Uuid, prune_unmanaged: bool) -> Preview {
+        let ctx =
+            JobContext::from_settings(&self.settings, self.store.clone()).expect("job context");
+        let sync = self
+            .store
+            .load_sync(sync_id)
+            .await
+            .expect("load sync")
+            .expect("sync exists");
+        preview_sync(&ctx, &sync, prune_unmanaged)
+            .await
+            .expect("preview")
     }
 
     /// Waits until the job row is final; panics with the row after 30 s.

@@ -1,0 +1,270 @@
+//! Never clobber: the preview says exactly what the run does; a sync never
+//! deletes keys it did not push (unless a job asks to prune); two syncs
+//! fighting over one destination are stopped before any write.
+
+use std::collections::BTreeSet;
+
+use humanitec_sandbox::RequestRecord;
+use secret_sync::jobs::Preview;
+use secret_sync::{JobKind, JobStatus};
+use secret_sync_testkit::*;
+use serde_json::json;
+
+/// The destination key a write request targets (POST carries it in the
+/// body; PATCH and DELETE in the path).
+fn target_key(r: &RequestRecord) -> String {
+    match (&r.body, r.method.as_str()) {
+        (Some(body), "POST") => body["key"].as_str().unwrap_or_default().to_string(),
+        _ => r.path.rsplit('/').next().unwrap_or_default().to_string(),
+    }
+}
+
+/// Keys written (POST/PATCH) and keys only deleted, per the request log.
+fn writes_and_deletes(requests: &[RequestRecord]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut written = BTreeSet::new();
+    let mut deleted = BTreeSet::new();
+    for r in requests {
+        match r.method.as_str() {
+            "POST" | "PATCH" => {
+                written.insert(target_key(r));
+            }
+            "DELETE" => {
+                deleted.insert(target_key(r));
+            }
+            _ => {}
+        }
+    }
+    // A replace is DELETE then POST: that key counts as written.
+    let deleted = deleted.difference(&written).cloned().collect();
+    (written, deleted)
+}
+
+fn preview_sets(p: &Preview) -> (BTreeSet<String>, BTreeSet<String>) {
+    let written = p
+        .create
+        .iter()
+        .cloned()
+        .chain(p.update.iter().map(|u| u.key.clone()))
+        .collect();
+    (written, p.delete.iter().cloned().collect())
+}
+
+async fn preview_then_run(env_scope_run: bool) {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let (app, humanitec_env) = ("web", Some("production"));
+    let destination = if env_scope_run {
+        env_scope(app, "production")
+    } else {
+        app_scope(app)
+    };
+    let at = if env_scope_run { humanitec_env } else { None };
+    let src = env
+        .source(
+            "production",
+            &[
+                ("CHANGED", "1"),
+                ("DRIFTED", "2"),
+                ("DROPPED", "3"),
+                ("SAME", "4"),
+                ("MADE_SECRET", "5"),
+            ],
+        )
+        .await;
+    // At app level: env scope sees it inherited, app scope as it is.
+    env.sandbox
+        .put_value(ORG, app, None, "FOREIGN", "not ours", true, "");
+    let sync = env.sync(&src, "clobber", destination, options()).await;
+    let first = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.message);
+
+    // Every kind of change at once.
+    env.put_secret(src.folder, "CHANGED", "1-rotated").await;
+    env.seed.delete_secret(src.folder, "DROPPED").await;
+    env.put_secret(src.folder, "NEW", "6").await;
+    env.sandbox
+        .put_value(ORG, app, at, "DRIFTED", "edited by hand", true, "");
+    env.sandbox
+        .put_value(ORG, app, at, "MADE_SECRET", "readable now", false, "");
+
+    let preview = env.preview(sync, false).await;
+    assert_eq!(preview.create, vec!["NEW"]);
+    let updates: Vec<(String, String)> = preview
+        .update
+        .iter()
+        .map(|u| (u.key.clone(), u.reason.describe().to_string()))
+        .collect();
+    assert_eq!(
+        updates,
+        vec![
+            (
+                "CHANGED".to_string(),
+                "value or description changed in the source".to_string()
+            ),
+            (
+                "DRIFTED".to_string(),
+                "changed in Humanitec by someone else".to_string()
+            ),
+            (
+                "MADE_SECRET".to_string(),
+                "readable value in Humanitec; made a secret".to_string()
+            ),
+        ]
+    );
+    assert_eq!(preview.delete, vec!["DROPPED"]);
+    assert_eq!(preview.unchanged, vec!["SAME"]);
+    assert!(
+        preview.unmanaged.contains(&"FOREIGN".to_string()),
+        "{preview:?}"
+    );
+
+    env.sandbox.clear_requests();
+    let run = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(run.status, JobStatus::Succeeded, "{:?}", run.message);
+    let requests = env.sandbox.requests();
+    assert_eq!(
+        writes_and_deletes(&requests),
+        preview_sets(&preview),
+        "{requests:#?}"
+    );
+    let gets = requests.iter().filter(|r| r.method == "GET").count();
+    assert_eq!(gets, 1, "one listing per run");
+    // What the sync's own scope holds (env scope: its overrides; the empty
+    // app-level bases it created stay, as app values are never deleted).
+    let own_scope = if env_scope_run { "env" } else { "app" };
+    let keys: Vec<String> = env
+        .sandbox
+        .values(ORG, app, at)
+        .iter()
+        .filter(|v| v.source == own_scope)
+        .map(|v| v.key.clone())
+        .collect();
+    let app_keys: Vec<String> = env
+        .sandbox
+        .values(ORG, app, None)
+        .iter()
+        .map(|v| v.key.clone())
+        .collect();
+    assert!(app_keys.contains(&"FOREIGN".to_string()), "{app_keys:?}");
+    assert!(!keys.contains(&"DROPPED".to_string()), "{keys:?}");
+    assert_requests_match_spec(&env.sandbox);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn app_scope_run_does_exactly_what_the_preview_said() {
+    preview_then_run(false).await;
+}
+
+#[tokio::test]
+async fn env_scope_run_does_exactly_what_the_preview_said() {
+    preview_then_run(true).await;
+}
+
+#[tokio::test]
+async fn a_foreign_key_survives_syncs_and_removes_unless_pruned() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    env.sandbox
+        .put_value(ORG, "api", None, "P_STRAY", "someone else's", true, "");
+    env.sandbox
+        .put_value(ORG, "api", None, "OTHER", "someone else's too", false, "");
+    let src = env.source("prod", &[("A", "1"), ("B", "2")]).await;
+    let sync = env
+        .sync(
+            &src,
+            "prefixed",
+            app_scope("api"),
+            json!({"initialSyncBehavior": "overwrite-destination", "keySchema": "P_{{secretKey}}"}),
+        )
+        .await;
+    let keys = || {
+        env.sandbox
+            .values(ORG, "api", None)
+            .iter()
+            .map(|v| v.key.clone())
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..2 {
+        let row = env.wait_job(env.enqueue(sync).await).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    }
+    env.seed.delete_secret(src.folder, "B").await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 1));
+    assert_eq!(keys(), vec!["OTHER", "P_A", "P_STRAY"]);
+
+    let remove = JobKind::Remove {
+        delete_sync_on_complete: false,
+    };
+    let row = env.wait_job(env.enqueue_kind(sync, remove).await).await;
+    assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 1));
+    assert_eq!(
+        keys(),
+        vec!["OTHER", "P_STRAY"],
+        "remove deletes only what it pushed"
+    );
+
+    // A one-off cleanup, asked for explicitly and previewed first.
+    let preview = env.preview(sync, true).await;
+    assert_eq!(preview.prune, vec!["P_STRAY"]);
+    assert!(preview.unmanaged.contains(&"OTHER".to_string()));
+    let prune = JobKind::Sync {
+        prune_unmanaged: true,
+    };
+    let row = env.wait_job(env.enqueue_kind(sync, prune).await).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert_eq!(
+        keys(),
+        vec!["OTHER", "P_A"],
+        "pruned what the schema matches, nothing else"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env
+        .source("production", &[("DB_URL", "x"), ("API_KEY", "y")])
+        .await;
+    let app_wide = env
+        .sync(&src, "app-wide", app_scope("web"), options())
+        .await;
+    let per_env = env
+        .sync(&src, "per-env", env_scope("web", "production"), options())
+        .await;
+    let row = env.wait_job(env.enqueue(per_env).await).await;
+    assert_eq!(row.status, JobStatus::Failed);
+    let message = row.message.unwrap_or_default();
+    for needle in [
+        "`per-env`",
+        "`app-wide`",
+        &app_wide.to_string(),
+        "API_KEY, DB_URL",
+        "nothing was written",
+    ] {
+        assert!(message.contains(needle), "{needle} missing from: {message}");
+    }
+    assert!(
+        env.sandbox.requests().is_empty(),
+        "Humanitec untouched: {:?}",
+        env.sandbox.requests()
+    );
+
+    // Distinct key schemas: no conflict, both run.
+    for (sync, prefix) in [(per_env, "ENV_"), (app_wide, "APP_")] {
+        env.seed
+            .execute_sql(&format!(
+                "UPDATE secret_syncs SET sync_options = jsonb_build_object('initialSyncBehavior', 'overwrite-destination', \
+                 'keySchema', '{prefix}{{{{secretKey}}}}') WHERE id = '{sync}'"
+            ))
+            .await;
+    }
+    for sync in [per_env, app_wide] {
+        let row = env.wait_job(env.enqueue(sync).await).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    }
+    env.finish().await;
+}

@@ -29,6 +29,9 @@ pub struct RetrySettings {
     pub job_retry_delays: Vec<Duration>,
     /// Delay before a job whose sync is busy (run by another worker) tries again.
     pub busy_delay: Duration,
+    /// Times a job may be put back without running (sync busy, database
+    /// unreachable) before it fails saying why: nothing cycles for ever.
+    pub max_deferrals: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +44,8 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     /// A running job whose heartbeat is older than this is considered dead.
     pub stale_after: Duration,
+    /// How often the dead-letter queue is scanned for jobs to record failed.
+    pub rescue_every: Duration,
     pub http_listen: SocketAddr,
     pub retry: RetrySettings,
 }
@@ -113,6 +118,7 @@ impl Settings {
             job_max_attempts: parse_num(&lookup, "JOB_MAX_ATTEMPTS", 5)?,
             job_retry_delays: parse_durations(&lookup, "JOB_RETRY_DELAYS", "10s,30s,2m,10m")?,
             busy_delay: parse_duration(&lookup, "SYNC_BUSY_DELAY", "2s")?,
+            max_deferrals: parse_num(&lookup, "JOB_MAX_DEFERRALS", 1000)?,
         };
         if retry.job_max_attempts == 0 {
             return Err(ConfigError::Invalid {
@@ -134,6 +140,7 @@ impl Settings {
             http_timeout: parse_duration(&lookup, "HUMANITEC_TIMEOUT", "30s")?,
             shutdown_grace: parse_duration(&lookup, "SHUTDOWN_GRACE", "30s")?,
             stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
+            rescue_every: parse_duration(&lookup, "JOB_RESCUE_EVERY", "30s")?,
             http_listen: parse_addr(&lookup, "HTTP_LISTEN", "0.0.0.0:9090")?,
             retry,
         };

@@ -23,7 +23,7 @@ mod source;
 mod sync;
 
 pub use context::{JobContext, SetupError};
-pub use decide::{decide, retry_delay, Disposition};
+pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Disposition};
 pub use error::JobError;
 pub use preview::{Preview, PreviewUpdate};
 pub use report::Report;

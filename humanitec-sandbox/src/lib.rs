@@ -191,6 +191,12 @@ impl Sandbox {
             .upsert(org, app, env, key, value, is_secret, description);
     }
 
+    /// Deletes a value directly, as someone with the Humanitec UI would
+    /// (no log, no faults). An app value takes its env overrides with it.
+    pub fn delete_value(&self, org: &str, app: &str, env: Option<&str>, key: &str) {
+        let _ = self.lock().values.delete(org, app, env, key);
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.lock().requests.clone()
     }

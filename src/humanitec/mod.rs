@@ -7,5 +7,5 @@ mod scope;
 
 pub use client::{HttpPolicy, HumanitecClient};
 pub use error::HumanitecError;
-pub use models::{is_valid_key, ValueResponse, ValueSource};
+pub use models::{is_valid_key, ValueResponse, ValueSource, WriteStamp};
 pub use scope::Scope;

@@ -164,6 +164,11 @@ pub fn plan_sync(
                     {
                         Some(WriteReason::Drifted)
                     }
+                    // Deleted and re-created by hand: the version restarted
+                    // where ours was, the timestamps did not.
+                    Some(p) if p.stamp.is_some() && v.stamp().is_some() && p.stamp != v.stamp() => {
+                        Some(WriteReason::Drifted)
+                    }
                     Some(_) if v.description != entry.description => {
                         Some(WriteReason::DescriptionChanged)
                     }
@@ -288,6 +293,7 @@ pub fn merge_import<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::humanitec::WriteStamp;
 
     fn src(key: &str, fp: u8) -> SourceEntry {
         SourceEntry {
@@ -310,6 +316,8 @@ mod tests {
             description: String::new(),
             source: Some(source),
             secret_version: version.map(str::to_string),
+            created_at: None,
+            updated_at: None,
         }
     }
 
@@ -318,6 +326,7 @@ mod tests {
             key: key.into(),
             fingerprint: vec![fp],
             secret_version: Some(version.into()),
+            stamp: None,
         }
     }
 
@@ -385,6 +394,28 @@ mod tests {
         edited[0].description = "changed".into();
         let p = plan(&[src("A", 1)], &edited, &[pushed("A", 1, "3")], APP);
         assert_eq!(kinds(&p), update(WriteReason::DescriptionChanged));
+    }
+
+    #[test]
+    fn a_delete_and_re_create_with_the_same_version_is_drift() {
+        let stamp = |c: &str, u: &str| WriteStamp {
+            created_at: c.into(),
+            updated_at: u.into(),
+        };
+        let mut ours = pushed("A", 1, "1");
+        ours.stamp = Some(stamp("t1", "t1"));
+        let mut current = dest("A", true, ValueSource::App, Some("1"));
+        current.created_at = Some("t1".into());
+        current.updated_at = Some("t1".into());
+        let p = plan(&[src("A", 1)], &[current.clone()], &[ours.clone()], APP);
+        assert!(p.writes.is_empty(), "our own write, untouched");
+        current.created_at = Some("t9".into());
+        current.updated_at = Some("t9".into());
+        let p = plan(&[src("A", 1)], &[current], &[ours], APP);
+        assert_eq!(
+            kinds(&p),
+            vec![("A", WriteKind::Update, WriteReason::Drifted)]
+        );
     }
 
     #[test]

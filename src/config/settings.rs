@@ -57,6 +57,8 @@ pub struct Settings {
     pub humanitec_api_url: String,
     /// Base64 of 32 bytes; validated by `crypto::EncryptionKey` when needed.
     pub encryption_key: Option<String>,
+    /// During a key rotation: the old key, accepted for reading only.
+    pub encryption_key_previous: Option<String>,
     pub queue_prefix: String,
     pub api_listen: SocketAddr,
     pub log_format: LogFormat,
@@ -73,6 +75,10 @@ impl std::fmt::Debug for Settings {
             .field(
                 "encryption_key",
                 &self.encryption_key.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "encryption_key_previous",
+                &self.encryption_key_previous.as_ref().map(|_| "<set>"),
             )
             .field("queue_prefix", &self.queue_prefix)
             .field("api_listen", &self.api_listen)
@@ -168,10 +174,28 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_string(),
             encryption_key: lookup("ENCRYPTION_KEY"),
+            encryption_key_previous: lookup("ENCRYPTION_KEY_PREVIOUS"),
             queue_prefix,
             api_listen: parse_addr(&lookup, "API_LISTEN", "0.0.0.0:8080")?,
             log_format,
             worker,
+        })
+    }
+
+    /// The cipher: ENCRYPTION_KEY, plus ENCRYPTION_KEY_PREVIOUS for reading
+    /// during a rotation.
+    pub fn cipher(&self) -> Result<crate::crypto::Cipher, ConfigError> {
+        use crate::crypto::Cipher;
+        let key = |var: &'static str, value: &str| {
+            Cipher::from_base64_key(value).map_err(|e| ConfigError::Invalid {
+                var,
+                reason: format!("{e}; make one with `secret-sync keygen`"),
+            })
+        };
+        let cipher = key("ENCRYPTION_KEY", self.require_encryption_key()?)?;
+        Ok(match &self.encryption_key_previous {
+            Some(previous) => cipher.with_previous(key("ENCRYPTION_KEY_PREVIOUS", previous)?),
+            None => cipher,
         })
     }
 

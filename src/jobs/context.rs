@@ -32,7 +32,7 @@ impl JobContext {
     /// The dependencies from the configuration: the key (required), the
     /// Humanitec client with its retry policy.
     pub fn from_settings(settings: &Settings, store: Store) -> Result<JobContext, SetupError> {
-        let cipher = Cipher::from_base64_key(settings.require_encryption_key()?)?;
+        let cipher = settings.cipher()?;
         let w = &settings.worker;
         let humanitec = HumanitecClient::new(
             &settings.humanitec_api_url,

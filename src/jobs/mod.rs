@@ -17,6 +17,7 @@ pub mod plan;
 mod preview;
 mod remove;
 mod report;
+pub mod rotate;
 mod runner;
 pub mod settings;
 mod source;

@@ -5,6 +5,7 @@ mod jobs;
 mod lock;
 mod migrate;
 mod pushed;
+mod rotation;
 mod rows;
 mod source;
 mod status;
@@ -16,6 +17,7 @@ use tokio_postgres::NoTls;
 pub use jobs::{JobStart, JobState, StaleJob};
 pub use lock::SyncLock;
 pub use migrate::{ensure_database, MIGRATIONS};
+pub use rotation::{EncryptedRow, FingerprintRow};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};
 

@@ -267,12 +267,18 @@ impl TestEnv {
             .expect("sync row exists")
     }
 
-    /// Stops the workers and the sandbox; keeps the database and queues.
-    pub async fn stop(&mut self) {
+    /// Stops the in-process workers (gracefully); the rest keeps running.
+    pub async fn stop_workers(&mut self) {
         self.stop.cancel();
         for w in self.workers.drain(..) {
             let _ = w.await;
         }
+        self.stop = CancellationToken::new();
+    }
+
+    /// Stops the workers and the sandbox; keeps the database and queues.
+    pub async fn stop(&mut self) {
+        self.stop_workers().await;
         self.sandbox.shutdown();
     }
 

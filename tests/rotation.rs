@@ -64,6 +64,7 @@ async fn rotation_under_load_leaves_nothing_under_the_old_key() {
     env.stop_workers().await;
     env.start_worker().await;
     let mut jobs: Vec<Uuid> = Vec::new();
+    env.sandbox.clear_requests();
     // The last sync stays idle: only the rotation can re-key its fingerprints.
     let (busy, idle) = syncs.split_at(5);
     let idle = idle[0];
@@ -101,6 +102,14 @@ async fn rotation_under_load_leaves_nothing_under_the_old_key() {
             row.message
         );
     }
+
+    let writes = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "a rotation costs no Humanitec write");
 
     let new = Cipher::from_base64_key(&new_key).expect("key");
     let old = Cipher::from_base64_key(&old_key).expect("key");

@@ -19,6 +19,9 @@ pub struct SourceEntry {
     pub dest_key: String,
     /// Keyed hash of destination key, value and description.
     pub fingerprint: Vec<u8>,
+    /// The same under ENCRYPTION_KEY_PREVIOUS during a key rotation: what
+    /// was pushed before the switch still counts as unchanged.
+    pub previous_fingerprint: Option<Vec<u8>>,
     pub description: String,
 }
 
@@ -156,7 +159,10 @@ pub fn plan_sync(
             Some(v) => {
                 let reason = match last.get(entry.dest_key.as_str()) {
                     None => Some(WriteReason::NotPushedBefore),
-                    Some(p) if p.fingerprint != entry.fingerprint => {
+                    Some(p)
+                        if p.fingerprint != entry.fingerprint
+                            && entry.previous_fingerprint.as_ref() != Some(&p.fingerprint) =>
+                    {
                         Some(WriteReason::SourceChanged)
                     }
                     Some(p)
@@ -300,8 +306,18 @@ mod tests {
             source_key: key.into(),
             dest_key: key.into(),
             fingerprint: vec![fp],
+            previous_fingerprint: None,
             description: String::new(),
         }
+    }
+
+    #[test]
+    fn a_push_fingerprinted_under_the_previous_key_is_unchanged() {
+        let d = [dest("A", true, ValueSource::App, Some("3"))];
+        let mut entry = src("A", 2);
+        entry.previous_fingerprint = Some(vec![1]);
+        let p = plan(&[entry], &d, &[pushed("A", 1, "3")], APP);
+        assert!(p.writes.is_empty(), "{p:?}");
     }
 
     fn dest(key: &str, secret: bool, source: ValueSource, version: Option<&str>) -> ValueResponse {

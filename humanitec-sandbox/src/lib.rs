@@ -108,6 +108,10 @@ pub struct Faults {
     pub script: Vec<Fault>,
     /// Applied to every API request while `script` is empty.
     pub always: Option<Fault>,
+    /// Answer 429 (no Retry-After) to a request that arrives while this
+    /// many are already in flight: a rate-limited, shared API.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -126,6 +130,9 @@ pub(crate) struct Inner {
     pub values: Values,
     pub requests: Vec<RequestRecord>,
     pub faults: Faults,
+    /// API requests being answered now, and the most seen at once.
+    pub in_flight: usize,
+    pub peak_in_flight: usize,
 }
 
 /// Handle on a running sandbox. Cheap to clone.
@@ -146,6 +153,8 @@ impl Sandbox {
             values: Values::default(),
             requests: Vec::new(),
             faults: Faults::default(),
+            in_flight: 0,
+            peak_in_flight: 0,
         }));
         let stop = tokio_util::sync::CancellationToken::new();
         let router = routes::router(inner.clone());
@@ -202,7 +211,14 @@ impl Sandbox {
     }
 
     pub fn clear_requests(&self) {
-        self.lock().requests.clear();
+        let mut inner = self.lock();
+        inner.requests.clear();
+        inner.peak_in_flight = 0;
+    }
+
+    /// The most API requests in flight at once since the last clear.
+    pub fn peak_in_flight(&self) -> usize {
+        self.lock().peak_in_flight
     }
 
     pub fn set_faults(&self, faults: Faults) {

@@ -38,8 +38,10 @@ pub struct RetrySettings {
 pub struct WorkerSettings {
     /// Jobs run at once by one process (also the broker prefetch).
     pub concurrency: u16,
-    /// Humanitec writes in flight at once within one sync.
+    /// Most Humanitec writes in flight per connection (the adaptive limit's cap).
     pub write_concurrency: usize,
+    /// Adapt the write limit to how Humanitec answers (else fixed at the cap).
+    pub write_adaptive: bool,
     pub http_timeout: Duration,
     pub shutdown_grace: Duration,
     /// A running job whose heartbeat is older than this is considered dead.
@@ -141,8 +143,9 @@ impl Settings {
         }
         let worker = WorkerSettings {
             concurrency,
-            write_concurrency: parse_num::<usize>(&lookup, "HUMANITEC_WRITE_CONCURRENCY", 4)?
+            write_concurrency: parse_num::<usize>(&lookup, "HUMANITEC_WRITE_CONCURRENCY", 32)?
                 .max(1),
+            write_adaptive: parse_bool(&lookup, "HUMANITEC_WRITE_ADAPTIVE", true)?,
             http_timeout: parse_duration(&lookup, "HUMANITEC_TIMEOUT", "30s")?,
             shutdown_grace: parse_duration(&lookup, "SHUTDOWN_GRACE", "30s")?,
             stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
@@ -204,6 +207,22 @@ impl Settings {
         self.encryption_key
             .as_deref()
             .ok_or(ConfigError::MissingEncryptionKey)
+    }
+}
+
+fn parse_bool(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match lookup(var).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid {
+            var,
+            reason: format!("expected true or false, got `{other}`"),
+        }),
     }
 }
 

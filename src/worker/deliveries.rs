@@ -83,6 +83,9 @@ pub async fn handle_job_delivery(shared: &Shared, publisher: &Publisher, incomin
         outcome,
         started.elapsed().as_secs_f64(),
     );
+    shared
+        .metrics
+        .set_write_limits(&shared.runner.ctx.humanitec.write_limits());
     let settled = match republished {
         Ok(()) => incoming.ack().await,
         Err(e) => {

@@ -11,6 +11,7 @@
 //! [`worker`] (`secret-sync run`), [`http`] (health and metrics) and the
 //! command line in `cli`.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crypto;

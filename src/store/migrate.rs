@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "secret_syncs_api",
         include_str!("../../migrations/0002_secret_syncs_api.sql"),
     ),
+    (
+        3,
+        "api_tokens",
+        include_str!("../../migrations/0003_api_tokens.sql"),
+    ),
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.

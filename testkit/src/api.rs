@@ -92,6 +92,27 @@ impl SeedContract {
         Self::check(&self.connection, "appConnection body", body);
     }
 
+    /// A 200 body, by its one key: a sync, a list of syncs, a connection
+    /// or a list of connections. Anything else fails.
+    pub fn check_success(&self, body: &Value) {
+        let key = body
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .and_then(|m| m.keys().next().cloned())
+            .unwrap_or_default();
+        match key.as_str() {
+            "secretSync" => self.check_sync(body),
+            "secretSyncs" => self.check_sync_list(body),
+            "appConnection" => self.check_connection(body),
+            "appConnections" => {
+                for item in body["appConnections"].as_array().expect("array") {
+                    self.check_connection(&json!({ "appConnection": item }));
+                }
+            }
+            _ => panic!("unexpected 200 body: {body}"),
+        }
+    }
+
     /// An error body against the seed's schema for its status.
     pub fn check_error(&self, status: u16, body: &Value) {
         let validator = self
@@ -103,8 +124,9 @@ impl SeedContract {
     }
 }
 
-/// An HTTP client for one API token; every error response it sees is
-/// checked against the seed's error schema for that status.
+/// An HTTP client for one API token; every response it sees is checked:
+/// errors against the seed's schema for their status, 200s against the
+/// seed's `secretSync` schema (or the document's connection schema).
 pub struct ApiClient {
     pub base: String,
     pub token: Option<String>,
@@ -163,6 +185,8 @@ impl ApiClient {
             .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {text}"));
         if status >= 400 && status != 405 {
             self.contract.check_error(status, &body);
+        } else if status == 200 {
+            self.contract.check_success(&body);
         }
         (status, body)
     }

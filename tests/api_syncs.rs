@@ -247,6 +247,15 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
     );
     wait_for(&api, &app_id, "syncStatus", "succeeded").await;
     assert_eq!(keys_at(&env, "api", None).len(), 2);
+    // A rename changes nothing in Humanitec: no job.
+    let before = wait_for(&api, &app_id, "syncStatus", "succeeded").await;
+    let (status, body) = api
+        .patch(&format!("{SYNCS}/{app_id}"), json!({"name": "api-app"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["secretSync"]["lastSyncJobId"], before["lastSyncJobId"]);
+    assert_eq!(body["secretSync"]["syncStatus"], "succeeded");
+    assert_eq!(body["secretSync"]["version"], 3);
     assert_eq!(
         keys_at(&env, "web", None).len(),
         3,
@@ -263,12 +272,12 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, vec!["web-app", "web-dev"]);
+    assert_eq!(names, vec!["api-app", "web-dev"]);
     let (status, body) = api.delete(&format!("{CONNECTIONS}/{conn}")).await;
     assert_eq!(status, 422, "{body}");
     let message = body["message"].as_str().unwrap_or("");
     assert!(
-        message.contains("web-app") && message.contains("web-dev"),
+        message.contains("api-app") && message.contains("web-dev"),
         "{body}"
     );
 

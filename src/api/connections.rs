@@ -197,7 +197,7 @@ async fn check_and_seal(state: &ApiState, credentials: Credentials) -> ApiResult
                 "Humanitec rejected the API token (HTTP {status} to GET /orgs); use a current \
                  service-user token. Nothing was stored"
             )),
-            _ if e.is_transient() => ApiError::internal(
+            _ if e.is_transient() => ApiError::upstream(
                 "could not check the API token with Humanitec; nothing was stored, try again",
                 &e,
             ),

@@ -60,16 +60,30 @@ impl ApiError {
             "this method is not allowed on this path; see /api/openapi.json",
         )
     }
-    /// A failure on our side. The cause is logged with the request id; the
-    /// caller gets `message`, which must not hold secrets either.
+    /// A failure on our side (database, broker). The cause is logged with
+    /// the request id; the caller gets `message` and that id, not our
+    /// infrastructure's details.
     pub fn internal(message: impl Into<String>, cause: &dyn std::fmt::Display) -> Self {
         let message = message.into();
-        tracing::error!(req_id = %current_req_id(), error = %cause, "{message}");
+        let req_id = current_req_id();
+        tracing::error!(%req_id, error = %cause, "{message}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{message} (the cause is in the API log under {req_id})"),
+        )
+    }
+
+    /// A failure of a service the caller configured (Humanitec): the cause
+    /// helps them, so it is shown. It never holds secrets.
+    pub fn upstream(message: impl Into<String>, cause: &dyn std::fmt::Display) -> Self {
+        let message = message.into();
+        tracing::warn!(req_id = %current_req_id(), error = %cause, "{message}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{message}: {cause}"),
         )
     }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
@@ -78,7 +92,7 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::internal("the database failed", &e)
+        ApiError::internal("the database failed; try again", &e)
     }
 }
 

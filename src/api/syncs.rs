@@ -159,8 +159,9 @@ pub async fn list(
     Ok(Json(json!({ "secretSyncs": syncs })))
 }
 
-/// Changes take effect on the next job. A sync that is auto-synced gets a
-/// sync job at once (as Infisical does). Keys pushed to a previous
+/// Changes take effect on the next job. An auto-synced sync gets a sync
+/// job at once when what it syncs changed (folder, connection, options,
+/// destination, auto-sync turned on). Keys pushed to a previous
 /// destination stay there (see docs/api.md).
 pub async fn update(
     State(state): State<ApiState>,
@@ -235,10 +236,16 @@ pub async fn update(
         }
     }
     tracing::info!(sync_id = %id, "secret sync updated");
+    // A rename or a new description changes nothing in Humanitec.
+    let what_syncs_changed = changes.folder_id.is_some()
+        || changes.connection_id.is_some()
+        || changes.sync_options.is_some()
+        || changes.destination_config.is_some()
+        || (changes.is_auto_sync_enabled == Some(true) && !sync.is_auto_sync_enabled);
     let auto = body
         .is_auto_sync_enabled
         .unwrap_or(sync.is_auto_sync_enabled);
-    if auto && (folder_id.is_some() || current.is_some()) {
+    if auto && what_syncs_changed && (folder_id.is_some() || current.is_some()) {
         queue_auto_sync(&state, id).await?;
     }
     view(&state, id).await

@@ -72,13 +72,50 @@ curl -fsS "http://${API_LISTEN}/healthz" >/dev/null || { echo "the API did not s
 TOKEN="$("$BIN/secret-sync" token create --project proj --role write --name fuzz 2>/dev/null)"
 
 # Something real to find: a connection and a sync in the fuzzed project.
-curl -fsS -X POST "http://${API_LISTEN}/api/v1/app-connections/humanitec" \
+json_id() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]]["id"])' "$1"; }
+CONNECTION_ID="$(curl -fsS -X POST "http://${API_LISTEN}/api/v1/app-connections/humanitec" \
   -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"name":"humanitec","projectId":"proj","method":"api-token","credentials":{"apiToken":"sandbox-admin-token"}}' >/dev/null
+  -d '{"name":"humanitec","projectId":"proj","method":"api-token","credentials":{"apiToken":"sandbox-admin-token"}}' \
+  | json_id appConnection)"
+SYNC_ID="$(curl -fsS -X POST "http://${API_LISTEN}/api/v1/secret-syncs/humanitec" \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"seeded","projectId":"proj","connectionId":"'"$CONNECTION_ID"'","environment":"prod","secretPath":"/app","isAutoSyncEnabled":false,"syncOptions":{"initialSyncBehavior":"overwrite-destination"},"destinationConfig":{"scope":"application","org":"demo-org","app":"web"}}' \
+  | json_id secretSync)"
+
+# Random values would almost never name the project, folder, connection or
+# sync that exist; these dictionaries make most generated requests reach
+# them, so successful responses are checked as well as errors.
+cat >"$LOGS/schemathesis.toml" <<TOML
+[dictionaries.projects]
+values = ["proj"]
+[dictionaries.environments]
+values = ["prod"]
+[dictionaries.paths]
+values = ["/app"]
+[dictionaries.connections]
+values = ["$CONNECTION_ID"]
+[dictionaries.syncs]
+values = ["$SYNC_ID"]
+[dictionaries.apps]
+values = ["web"]
+[dictionaries.orgs]
+values = ["demo-org"]
+
+[parameters]
+"query.projectId" = { dictionary = "projects", probability = 0.8 }
+"body.projectId" = { dictionary = "projects", probability = 0.8 }
+"body.environment" = { dictionary = "environments", probability = 0.8 }
+"body.secretPath" = { dictionary = "paths", probability = 0.8 }
+"body.connectionId" = { dictionary = "connections", probability = 0.8 }
+"body.destinationConfig.org" = { dictionary = "orgs", probability = 0.8 }
+"body.destinationConfig.app" = { dictionary = "apps", probability = 0.8 }
+"path.syncId" = { dictionary = "syncs", probability = 0.6 }
+"path.connectionId" = { dictionary = "connections", probability = 0.6 }
+TOML
 
 echo "fuzzing http://${API_LISTEN} with schemathesis $("$ST" --version | awk '{print $NF}'), ${EXAMPLES} examples per operation"
 status=0
-"$ST" run "http://${API_LISTEN}/api/openapi.json" \
+"$ST" --config-file "$LOGS/schemathesis.toml" run "http://${API_LISTEN}/api/openapi.json" \
   --header "Authorization: Bearer ${TOKEN}" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples "$EXAMPLES" \
@@ -88,6 +125,7 @@ status=0
   --suppress-health-check all \
   --warnings off \
   || status=$?
+echo "API log: $(grep -c 'secret sync created' "$LOGS/api.log") syncs created, $(grep -c 'secret sync updated' "$LOGS/api.log") updated, $(grep -c 'job queued' "$LOGS/api.log") jobs queued by generated requests"
 if grep -q "panicked" "$LOGS/api.log"; then
   echo "the API panicked:"; grep -A5 "panicked" "$LOGS/api.log"; status=1
 fi

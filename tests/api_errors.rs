@@ -448,6 +448,20 @@ async fn hostile_requests_get_a_clear_400_never_a_500() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(message(&body).contains("query string is longer"));
+    // 60 KB of query string (near the most a client can send): still a 4xx.
+    let huge = api
+        .http
+        .get(format!(
+            "{}{SYNCS}?projectId={}",
+            api.base,
+            "p".repeat(60_000)
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.is_connect());
+    assert!(matches!(huge, Ok(400..=499)), "{huge:?}");
     let (status, body) = api.get(&format!("{SYNCS}?projectId=proj&typo=1")).await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = api.get(SYNCS).await;

@@ -119,6 +119,27 @@ async fn connections_are_checked_rotated_listed_and_never_shown() {
         "untouched without credentials"
     );
 
+    // Renaming onto another connection's name: 422.
+    let (status, body) = api
+        .post(
+            CONNECTIONS,
+            json!({"name": "backup", "projectId": "proj", "method": "api-token",
+                                  "credentials": {"apiToken": ADMIN_TOKEN}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api
+        .patch(&format!("{CONNECTIONS}/{id}"), json!({"name": "backup"}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'backup' already exists"),
+        "{body}"
+    );
+
     // Unused: deleted.
     let (status, body) = api.delete(&format!("{CONNECTIONS}/{id}")).await;
     assert_eq!(status, 200, "{body}");

@@ -364,6 +364,37 @@ async fn the_request_schema_is_enforced_field_by_field() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["secretSync"]["isAutoSyncEnabled"], true);
     assert_eq!(body["secretSync"]["description"], Value::Null);
+    // PATCH moves the sync between folders, naming what is missing.
+    let id = body["secretSync"]["id"].as_str().expect("id").to_string();
+    let (status, body) = s
+        .api
+        .patch(&format!("{SYNCS}/{id}"), json!({"secretPath": "/nope"}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(message(&body).contains("folder '/nope' not found in environment 'prod'"));
+    let (status, body) = s
+        .api
+        .patch(&format!("{SYNCS}/{id}"), json!({"environment": "qa"}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    s.env.seed.create_folder("proj", "qa", "/app").await;
+    let (status, body) = s
+        .api
+        .patch(&format!("{SYNCS}/{id}"), json!({"environment": "qa"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["secretSync"]["environment"]["slug"].as_str(),
+            body["secretSync"]["folder"]["path"].as_str()
+        ),
+        (Some("qa"), Some("/app"))
+    );
+    let (status, body) = s
+        .api
+        .patch(&format!("{SYNCS}/{id}"), json!({"projectId": "other"}))
+        .await;
+    assert_eq!(status, 400, "a sync cannot change project: {body}");
     s.env.finish().await;
 }
 

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
 use super::router::ApiState;
+use super::validation::shorten;
 
 /// Prefix of every token, so leaked tokens are easy to recognise and scan for.
 pub const TOKEN_PREFIX: &str = "ssk_";
@@ -86,17 +87,6 @@ impl Caller {
             .with_details(json!({"role": self.role.as_str(), "requiredRole": needed.as_str()})));
         }
         Ok(())
-    }
-}
-
-/// Caller-supplied text echoed in a message, cut to a readable length.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
-    if clean.chars().count() <= MAX {
-        clean
-    } else {
-        format!("{}…", clean.chars().take(MAX).collect::<String>())
     }
 }
 

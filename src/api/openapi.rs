@@ -8,8 +8,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde_json::Value;
 
-use super::auth::shorten;
 use super::errors::ApiError;
+use super::validation::shorten;
 
 pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
 

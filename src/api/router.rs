@@ -81,7 +81,7 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::not_found(format!(
         "no route {} {}; see /api/openapi.json",
         request.method(),
-        super::auth::shorten(request.uri().path())
+        super::validation::shorten(request.uri().path())
     ))
 }
 

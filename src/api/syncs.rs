@@ -8,10 +8,12 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::auth::{shorten, Caller, Role};
+use super::auth::{Caller, Role};
 use super::errors::{ApiError, ApiResult};
 use super::router::ApiState;
-use super::validation::{check_slug, check_text, PathId, RequestBody, ValidJson, ValidQuery};
+use super::validation::{
+    check_slug, check_text, shorten, PathId, RequestBody, ValidJson, ValidQuery,
+};
 use crate::jobs::settings::SyncSettings;
 use crate::model::{normalize_path, ImportBehavior, JobKind};
 use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};

@@ -115,7 +115,8 @@ TOML
 
 echo "fuzzing http://${API_LISTEN} with schemathesis $("$ST" --version | awk '{print $NF}'), ${EXAMPLES} examples per operation"
 status=0
-"$ST" --config-file "$LOGS/schemathesis.toml" run "http://${API_LISTEN}/api/openapi.json" \
+# (run from $LOGS: schemathesis keeps a cache in its working directory)
+(cd "$LOGS" && "$ST" --config-file "$LOGS/schemathesis.toml" run "http://${API_LISTEN}/api/openapi.json" \
   --header "Authorization: Bearer ${TOKEN}" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples "$EXAMPLES" \
@@ -123,7 +124,7 @@ status=0
   --workers 2 \
   --request-timeout 10 \
   --suppress-health-check all \
-  --warnings off \
+  --warnings off) \
   || status=$?
 echo "API log: $(grep -c 'secret sync created' "$LOGS/api.log") syncs created, $(grep -c 'secret sync updated' "$LOGS/api.log") updated, $(grep -c 'job queued' "$LOGS/api.log") jobs queued by generated requests"
 if grep -q "panicked" "$LOGS/api.log"; then

@@ -46,6 +46,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql -q "postgres://postgres@127.0.0.1:5432/postgres" -c "DROP DATABASE IF EXISTS \"${RUN_ID}\" WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$LOGS"
   if command -v rabbitmqctl >/dev/null; then
     for q in jobs events dead; do
       rabbitmqctl -q delete_queue "${QUEUE_PREFIX}secret-sync.${q}" >/dev/null 2>&1 || true

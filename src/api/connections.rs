@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -208,7 +208,6 @@ async fn check_and_seal(state: &ApiState, credentials: Credentials) -> ApiResult
             )),
         });
     }
-    use secrecy::ExposeSecret;
     let plain = json!({ "apiToken": token.expose_secret() }).to_string();
     Ok(state.cipher.encrypt_str(&plain))
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Checks the deployment files without a Docker engine:
+#  - the Compose file resolves (`docker compose config`, or docker-compose v1);
+#  - the Kubernetes manifests validate against the Kubernetes schemas
+#    (kubernetes-validate, from PyPI), and each Deployment's
+#    terminationGracePeriodSeconds is above SHUTDOWN_GRACE;
+#  - the RabbitMQ definitions are well-formed JSON.
+# That the definitions are exactly the worker's topology is checked by
+# `cargo test --test deploy` (it imports them into a fresh vhost).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== compose"
+export ENCRYPTION_KEY=check-only
+if docker compose version >/dev/null 2>&1; then
+  docker compose -f deploy/compose.yaml config -q
+  echo "docker compose config: ok"
+elif command -v docker-compose >/dev/null; then
+  docker-compose -f deploy/compose.yaml config -q
+  echo "docker-compose $(docker-compose version --short) config: ok"
+else
+  echo "neither 'docker compose' nor docker-compose is installed" >&2
+  exit 1
+fi
+
+echo "== kubernetes"
+command -v kubernetes-validate >/dev/null || { echo "kubernetes-validate missing: pip install kubernetes-validate" >&2; exit 1; }
+kubernetes-validate --strict -k 1.29.0 deploy/k8s/configmap.yaml deploy/k8s/secret.yaml \
+  deploy/k8s/migrate-job.yaml deploy/k8s/worker.yaml deploy/k8s/api.yaml
+python3 - <<'PY'
+import re, sys, yaml
+config = yaml.safe_load(open("deploy/k8s/configmap.yaml"))["data"]
+m = re.fullmatch(r"(\d+)s", config["SHUTDOWN_GRACE"])
+if not m:
+    sys.exit(f"SHUTDOWN_GRACE {config['SHUTDOWN_GRACE']!r}: write it in seconds (30s) so this check can compare")
+grace = int(m.group(1))
+kustomize = yaml.safe_load(open("deploy/k8s/kustomization.yaml"))["resources"]
+for name in ("worker.yaml", "api.yaml"):
+    assert name in kustomize, f"{name} not in kustomization.yaml"
+    for doc in yaml.safe_load_all(open(f"deploy/k8s/{name}")):
+        if doc["kind"] != "Deployment":
+            continue
+        spec = doc["spec"]["template"]["spec"]
+        period = spec["terminationGracePeriodSeconds"]
+        if period <= grace:
+            sys.exit(f"{name}: terminationGracePeriodSeconds {period} must be above SHUTDOWN_GRACE {grace}s")
+        probes = {p: spec["containers"][0][p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
+        assert probes == {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}, probes
+        print(f"{name}: grace {period}s > SHUTDOWN_GRACE {grace}s; probes {probes}")
+PY
+
+echo "== rabbitmq definitions"
+python3 -c 'import json; d = json.load(open("deploy/rabbitmq/definitions.json")); print(len(d["exchanges"]), "exchanges,", len(d["queues"]), "queues,", len(d["bindings"]), "bindings")'
+echo "deploy checks passed"

@@ -12,7 +12,6 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use super::headers::envelope_of;
 use super::message::{decode_event, decode_job, MessageError, SecretChanged};
 use super::{declare_topology, Names, Publisher, QueueError};
-use crate::config::settings_redact_url as redact;
 use crate::model::{Job, JobEnvelope};
 
 /// One connection to RabbitMQ, named after the process role (shown in
@@ -28,14 +27,16 @@ pub struct Broker {
 
 impl Broker {
     pub async fn open(url: &str, names: Names, role: &str) -> Result<Broker, QueueError> {
+        if url.starts_with("amqps://") {
+            // lapin is built without TLS here: refuse rather than connect in clear.
+            return Err(QueueError::TlsUnsupported {
+                target: super::connect_error::describe_target(url),
+            });
+        }
         let props = ConnectionProperties::default().with_connection_name(role.to_string().into());
-        let connection =
-            Connection::connect(url, props)
-                .await
-                .map_err(|source| QueueError::Connect {
-                    url: redact(url),
-                    source,
-                })?;
+        let connection = Connection::connect(url, props)
+            .await
+            .map_err(|source| super::connect_error::connect_failed(url, source))?;
         let broker = Broker { connection, names };
         let setup = broker.channel("opening a channel").await?;
         declare_topology(&setup, &broker.names).await?;
@@ -47,7 +48,7 @@ impl Broker {
         &self.names
     }
 
-    async fn channel(&self, action: &str) -> Result<Channel, QueueError> {
+    pub(super) async fn channel(&self, action: &str) -> Result<Channel, QueueError> {
         self.connection
             .create_channel()
             .await

@@ -1,6 +1,7 @@
 //! The only module that talks to Postgres. `migrations/` is the schema's
 //! single source; queries live next to the rows they read or write.
 
+mod connect_error;
 mod jobs;
 mod lock;
 mod migrate;
@@ -27,7 +28,15 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("could not get a database connection: {0}")]
     Pool(String),
-    #[error("database error while {action}: {source}")]
+    /// Postgres could not be reached or refused the login.
+    #[error("cannot connect to Postgres ({target}): {cause}. To fix: {hint}")]
+    Connect {
+        target: String,
+        cause: String,
+        hint: &'static str,
+        transient: bool,
+    },
+    #[error("database error while {action}: {}", connect_error::describe_db_error(.source))]
     Db {
         action: &'static str,
         #[source]
@@ -46,6 +55,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Pool(_) => true,
+            StoreError::Connect { transient, .. } => *transient,
             StoreError::Db { source, .. } => {
                 source.is_closed()
                     || source.code().is_none_or(|c| {
@@ -63,6 +73,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Where DATABASE_URL points (no password), for error messages.
+    target: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -87,14 +99,17 @@ impl Store {
                     url: redact(database_url),
                     reason: e.to_string(),
                 })?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            target: connect_error::describe_target(database_url).into(),
+        })
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Pool(e.to_string()))
+            .map_err(|e| connect_error::pool_failed(&self.target, e))
     }
 
     /// Checks the database answers (readiness probe).

@@ -75,7 +75,6 @@ pub fn connect_failed(url: &str, source: lapin::Error) -> QueueError {
         target: describe_target(url),
         cause,
         hint,
-        source,
     }
 }
 

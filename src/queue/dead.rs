@@ -187,9 +187,8 @@ impl Broker {
         let held = Held::take(self, usize::MAX).await?;
         let selected: Vec<usize> = match which {
             DeadSelector::All => (0..held.messages.len()).collect(),
-            DeadSelector::Position(n) => (*n >= 1 && *n <= held.messages.len())
-                .then(|| vec![n - 1])
-                .unwrap_or_default(),
+            DeadSelector::Position(n) if (1..=held.messages.len()).contains(n) => vec![n - 1],
+            DeadSelector::Position(_) => Vec::new(),
             DeadSelector::MessageId(id) => held
                 .messages
                 .iter()

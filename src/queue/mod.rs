@@ -28,8 +28,6 @@ pub enum QueueError {
         target: String,
         cause: String,
         hint: &'static str,
-        #[source]
-        source: lapin::Error,
     },
     #[error("cannot connect to RabbitMQ ({target}): AMQP_URL asks for TLS (amqps://) but this build has no AMQP TLS support. To fix: use amqp:// on a trusted network, or a TLS-terminating proxy (stunnel, a service mesh) in front of RabbitMQ")]
     TlsUnsupported { target: String },

@@ -42,6 +42,8 @@ pub struct WorkerSettings {
     /// A running job whose heartbeat is older than this is considered dead.
     pub stale_after: Duration,
     pub http_listen: SocketAddr,
+    /// How often the gauges read from Postgres and RabbitMQ are refreshed.
+    pub metrics_refresh: Duration,
     pub retry: RetrySettings,
 }
 
@@ -135,6 +137,8 @@ impl Settings {
             shutdown_grace: parse_duration(&lookup, "SHUTDOWN_GRACE", "30s")?,
             stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
             http_listen: parse_addr(&lookup, "HTTP_LISTEN", "0.0.0.0:9090")?,
+            metrics_refresh: parse_duration(&lookup, "METRICS_REFRESH", "15s")?
+                .max(Duration::from_millis(100)),
             retry,
         };
         let log_format = match get("LOG_FORMAT", "text").as_str() {

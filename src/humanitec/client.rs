@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::error::HumanitecError;
 use super::models::{ErrorBody, ValueCreatePayload, ValuePatchPayload, ValueResponse};
 use super::scope::Scope;
+use super::RequestObserver;
 
 /// In-process retry policy for one call (the first tier of retries).
 #[derive(Clone, Debug)]
@@ -41,6 +42,7 @@ pub struct HumanitecClient {
     http: reqwest::Client,
     base_url: String,
     policy: HttpPolicy,
+    observer: Option<std::sync::Arc<dyn RequestObserver>>,
 }
 
 impl HumanitecClient {
@@ -62,7 +64,14 @@ impl HumanitecClient {
             http,
             base_url,
             policy,
+            observer: None,
         })
+    }
+
+    /// Reports every attempt and retry to `observer` (metrics).
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -156,6 +165,9 @@ impl HumanitecClient {
             // Retry-After, when the server sends one, replaces the backoff delay.
             .adjust(|e: &HumanitecError, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
             .notify(|e: &HumanitecError, delay| {
+                if let Some(observer) = &self.observer {
+                    observer.retry(method_name(&method));
+                }
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "retrying Humanitec call");
             })
             .await
@@ -167,6 +179,26 @@ impl HumanitecClient {
         method: Method,
         path: &str,
         body: Option<&B>,
+    ) -> Result<T, HumanitecError> {
+        let started = std::time::Instant::now();
+        let name = method_name(&method);
+        let mut status = None;
+        let result = self
+            .send_unobserved(token, method, path, body, &mut status)
+            .await;
+        if let Some(observer) = &self.observer {
+            observer.request(name, status, started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn send_unobserved<T: DeserializeOwned, B: Serialize>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        status_seen: &mut Option<u16>,
     ) -> Result<T, HumanitecError> {
         let method_name = method_name(&method);
         let mut request = self
@@ -187,6 +219,7 @@ impl HumanitecClient {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
+        *status_seen = Some(status.as_u16());
         if status.is_success() {
             let bytes = response.bytes().await.map_err(transport)?;
             return parse_success(&bytes, status).map_err(|reason| HumanitecError::Decode {

@@ -3,9 +3,11 @@
 mod client;
 mod error;
 mod models;
+mod observer;
 mod scope;
 
 pub use client::{HttpPolicy, HumanitecClient};
 pub use error::HumanitecError;
 pub use models::{is_valid_key, ValueResponse, ValueSource};
+pub use observer::RequestObserver;
 pub use scope::Scope;

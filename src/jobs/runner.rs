@@ -123,7 +123,13 @@ impl Runner {
 
         store.start_job(&start).await?;
         let span = tracing::info_span!("job", job_id = %job.id, sync_id = %sync.id, sync = %sync.name,
-            r#type = job.job_type().as_str(), attempt = envelope.attempt);
+            r#type = job.job_type().as_str(), attempt = envelope.attempt,
+            trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
+        if let Some(trace) = envelope.trace {
+            // The enqueuer's trace continues here (W3C traceparent header).
+            span.record("trace_id", trace.trace_id_hex());
+            span.record("parent_span_id", trace.parent_id_hex());
+        }
         let started = Instant::now();
         let result = {
             let heartbeat = self.heartbeat(job.id);

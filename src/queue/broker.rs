@@ -3,8 +3,11 @@
 
 use futures::StreamExt;
 use lapin::message::Delivery;
+use std::time::Duration;
+
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -12,7 +15,7 @@ use lapin::{Channel, Connection, ConnectionProperties};
 use super::headers::envelope_of;
 use super::message::{decode_event, decode_job, MessageError, SecretChanged};
 use super::{declare_topology, Names, Publisher, QueueError};
-use crate::model::{Job, JobEnvelope};
+use crate::model::{Job, JobEnvelope, JobType};
 
 /// One connection to RabbitMQ, named after the process role (shown in
 /// RabbitMQ's UI), with the brief's topology declared on it.
@@ -88,10 +91,57 @@ impl Broker {
         })
     }
 
+    /// Ready messages in the jobs, events, dead and (summed) delay queues;
+    /// `delays` are the delays the worker may use.
+    pub async fn queue_depths(&self, delays: &[Duration]) -> Result<QueueDepths, QueueError> {
+        let channel = self.channel("opening a channel to count messages").await?;
+        let passive = |name: String| {
+            let channel = channel.clone();
+            async move {
+                channel
+                    .queue_declare(
+                        name.as_str().into(),
+                        QueueDeclareOptions {
+                            passive: true,
+                            ..QueueDeclareOptions::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map(|q| q.message_count())
+                    .map_err(QueueError::broker(format!("inspecting {name}")))
+            }
+        };
+        let mut depths = QueueDepths {
+            jobs: passive(self.names.jobs_queue()).await?,
+            events: passive(self.names.events_queue()).await?,
+            dead: passive(self.names.dead_queue()).await?,
+            delay: 0,
+        };
+        for job_type in JobType::ALL {
+            for delay in delays {
+                depths.delay +=
+                    super::topology::delay_queue_depth(&channel, &self.names, job_type, *delay)
+                        .await?;
+            }
+        }
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(depths)
+    }
+
     /// Closing hands every unacknowledged delivery back to RabbitMQ.
     pub async fn close(self, reason: &str) {
         let _ = self.connection.close(200, reason.into()).await;
     }
+}
+
+/// Ready messages per queue (see [`Broker::queue_depths`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    pub jobs: u32,
+    pub events: u32,
+    pub delay: u32,
+    pub dead: u32,
 }
 
 /// Deliveries from one queue.

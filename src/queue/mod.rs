@@ -11,7 +11,7 @@ mod message;
 mod publisher;
 mod topology;
 
-pub use broker::{Broker, Consumer, Incoming};
+pub use broker::{Broker, Consumer, Incoming, QueueDepths};
 pub use dead::{DeadLetter, DeadSelector};
 pub use headers::Headers;
 pub use message::{MessageError, SecretChanged};

@@ -2,6 +2,7 @@
 //! single source; queries live next to the rows they read or write.
 
 mod connect_error;
+mod gauges;
 mod jobs;
 mod lock;
 mod migrate;

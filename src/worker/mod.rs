@@ -64,6 +64,7 @@ impl Shared {
             tracing::info!(?applied, "applied database migrations");
         }
         let w = &settings.worker;
+        let metrics = Metrics::new();
         let humanitec = HumanitecClient::new(
             &settings.humanitec_api_url,
             HttpPolicy {
@@ -73,7 +74,8 @@ impl Shared {
                 max_delay: w.retry.http_max_delay,
                 retry_after_cap: w.retry.retry_after_cap,
             },
-        )?;
+        )?
+        .with_observer(Arc::new(metrics.clone()));
         let runner = Runner {
             ctx: JobContext {
                 store: store.clone(),
@@ -89,7 +91,7 @@ impl Shared {
             names: Names::new(&settings.queue_prefix),
             runner: Arc::new(runner),
             store,
-            metrics: Metrics::new(),
+            metrics,
             broker_connected: Arc::new(AtomicBool::new(false)),
             settings,
         })
@@ -105,6 +107,7 @@ fn worker_id() -> String {
 /// jobs have finished or the grace period ran out.
 pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), WorkerError> {
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
+    let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
     let mut backoff = Duration::from_millis(500);
     while !shutdown.is_cancelled() {
         match session::run_session(&shared, &shutdown).await {
@@ -123,7 +126,33 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     }
     shared.broker_connected.store(false, Ordering::Relaxed);
     reaper.abort();
+    gauges.abort();
     Ok(())
+}
+
+/// Keeps the gauges read from Postgres current (syncs by status, the
+/// oldest pending job). Every worker does it: the numbers are global, so
+/// dashboards take `max` over workers.
+async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
+    let every = shared.settings.worker.metrics_refresh;
+    loop {
+        match shared.store.sync_status_counts().await {
+            Ok(counts) => shared.metrics.set_sync_counts(&counts),
+            Err(e) => tracing::debug!(error = %e, "could not count syncs for metrics"),
+        }
+        match shared.store.oldest_pending_job_age().await {
+            Ok(age) => {
+                shared.metrics.oldest_pending_seconds.set(age);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the oldest pending job for metrics")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// Hands rows left `running` by dead workers back to `pending`.

@@ -94,35 +94,22 @@ impl Broker {
     /// Ready messages in the jobs, events, dead and (summed) delay queues;
     /// `delays` are the delays the worker may use.
     pub async fn queue_depths(&self, delays: &[Duration]) -> Result<QueueDepths, QueueError> {
-        let channel = self.channel("opening a channel to count messages").await?;
-        let passive = |name: String| {
-            let channel = channel.clone();
-            async move {
-                channel
-                    .queue_declare(
-                        name.as_str().into(),
-                        QueueDeclareOptions {
-                            passive: true,
-                            ..QueueDeclareOptions::default()
-                        },
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map(|q| q.message_count())
-                    .map_err(QueueError::broker(format!("inspecting {name}")))
-            }
-        };
+        let mut channel = self.channel("opening a channel to count messages").await?;
         let mut depths = QueueDepths {
-            jobs: passive(self.names.jobs_queue()).await?,
-            events: passive(self.names.events_queue()).await?,
-            dead: passive(self.names.dead_queue()).await?,
+            jobs: ready_messages(&channel, &self.names.jobs_queue()).await?,
+            events: ready_messages(&channel, &self.names.events_queue()).await?,
+            dead: ready_messages(&channel, &self.names.dead_queue()).await?,
             delay: 0,
         };
         for job_type in JobType::ALL {
             for delay in delays {
-                depths.delay +=
-                    super::topology::delay_queue_depth(&channel, &self.names, job_type, *delay)
-                        .await?;
+                let name = self.names.delay_queue(job_type, *delay);
+                match ready_messages(&channel, &name).await {
+                    Ok(n) => depths.delay += n,
+                    // Not declared yet (no job waited that long): 404 closed
+                    // the channel; counting must not create queues.
+                    Err(_) => channel = self.channel("reopening a channel to count messages").await?,
+                }
             }
         }
         let _ = channel.close(200, "counted".into()).await;
@@ -133,6 +120,22 @@ impl Broker {
     pub async fn close(self, reason: &str) {
         let _ = self.connection.close(200, reason.into()).await;
     }
+}
+
+/// Ready messages in `queue` (passive declare: fails if it does not exist).
+async fn ready_messages(channel: &Channel, queue: &str) -> Result<u32, QueueError> {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map(|q| q.message_count())
+        .map_err(QueueError::broker(format!("inspecting {queue}")))
 }
 
 /// Ready messages per queue (see [`Broker::queue_depths`]).

@@ -109,7 +109,10 @@ async fn rabbitmq_definitions_are_exactly_the_topology_the_worker_declares() {
     // 1. The definitions, loaded into a fresh vhost.
     let imported = fresh_vhost("defs");
     let text = definitions
-        .replace("\"vhost\": \"/\"", &format!("\"vhost\": \"{}\"", imported.0))
+        .replace(
+            "\"vhost\": \"/\"",
+            &format!("\"vhost\": \"{}\"", imported.0),
+        )
         .replace("\"name\": \"/\"", &format!("\"name\": \"{}\"", imported.0));
     let file = std::env::temp_dir().join(format!("{}.json", imported.0));
     std::fs::write(&file, text).expect("temp file");
@@ -238,11 +241,20 @@ async fn python_and_node_clients_publish_jobs_the_worker_runs() {
         env.put_secret(src.folder, "A", &value).await;
         let job_id = run_client(&env, program, script, &["sync", &sync_arg]);
         let row = env.wait_job(job_id).await;
-        assert_eq!(row.status, JobStatus::Succeeded, "{program}: {:?}", row.message);
+        assert_eq!(
+            row.status,
+            JobStatus::Succeeded,
+            "{program}: {:?}",
+            row.message
+        );
         assert_eq!(row.trigger.as_deref(), Some("api"));
         let values = env.sandbox.values(ORG, "api", None);
         assert_eq!(values.len(), 1);
-        assert_eq!((values[0].key.as_str(), values[0].value.as_str()), ("A", value.as_str()), "{program}");
+        assert_eq!(
+            (values[0].key.as_str(), values[0].value.as_str()),
+            ("A", value.as_str()),
+            "{program}"
+        );
     }
 
     // An import needs its behaviour: both clients refuse without it.
@@ -254,7 +266,10 @@ async fn python_and_node_clients_publish_jobs_the_worker_runs() {
             .env("QUEUE_PREFIX", &env.settings.queue_prefix)
             .output()
             .expect("runs");
-        assert!(!out.status.success(), "{program} accepted an import without behaviour");
+        assert!(
+            !out.status.success(),
+            "{program} accepted an import without behaviour"
+        );
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("--import-behavior"),
             "{program}: {}",

@@ -108,7 +108,11 @@ impl Broker {
                     Ok(n) => depths.delay += n,
                     // Not declared yet (no job waited that long): 404 closed
                     // the channel; counting must not create queues.
-                    Err(_) => channel = self.channel("reopening a channel to count messages").await?,
+                    Err(_) => {
+                        channel = self
+                            .channel("reopening a channel to count messages")
+                            .await?
+                    }
                 }
             }
         }

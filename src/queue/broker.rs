@@ -94,7 +94,7 @@ impl Broker {
     /// Ready messages in the jobs, events, dead and (summed) delay queues;
     /// `delays` are the delays the worker may use.
     pub async fn queue_depths(&self, delays: &[Duration]) -> Result<QueueDepths, QueueError> {
-        let mut channel = self.channel("opening a channel to count messages").await?;
+        let channel = self.channel("opening a channel to count messages").await?;
         let mut depths = QueueDepths {
             jobs: ready_messages(&channel, &self.names.jobs_queue()).await?,
             events: ready_messages(&channel, &self.names.events_queue()).await?,
@@ -103,17 +103,12 @@ impl Broker {
         };
         for job_type in JobType::ALL {
             for delay in delays {
-                let name = self.names.delay_queue(job_type, *delay);
-                match ready_messages(&channel, &name).await {
-                    Ok(n) => depths.delay += n,
-                    // Not declared yet (no job waited that long): 404 closed
-                    // the channel; counting must not create queues.
-                    Err(_) => {
-                        channel = self
-                            .channel("reopening a channel to count messages")
-                            .await?
-                    }
-                }
+                // Declared (same arguments as the publisher's) rather than
+                // probed passively: a 404 would close the channel and log
+                // an error each time for queues no job has used yet.
+                depths.delay +=
+                    super::topology::delay_queue_depth(&channel, &self.names, job_type, *delay)
+                        .await?;
             }
         }
         let _ = channel.close(200, "counted".into()).await;

@@ -395,3 +395,34 @@ async fn rabbitmq_start_up_errors_name_the_broker_the_cause_and_the_fix() {
         &["no AMQP TLS support"],
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_humanitec_is_named_in_the_job_message_with_the_fix() {
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut env = TestEnv::with(|name| match name {
+        "HUMANITEC_API_URL" => Some(url.clone()),
+        "JOB_MAX_ATTEMPTS" => Some("1".into()),
+        "HTTP_RETRIES" => Some("0".into()),
+        _ => None,
+    })
+    .await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(row.status, JobStatus::Failed);
+    let message = row.message.unwrap_or_default();
+    println!("{message}");
+    for needle in [
+        format!("cannot connect to http://127.0.0.1:{port}"),
+        "connection refused".to_string(),
+        "check HUMANITEC_API_URL".to_string(),
+    ] {
+        assert!(
+            message.contains(&needle),
+            "missing `{needle}` in: {message}"
+        );
+    }
+    env.finish().await;
+}

@@ -215,7 +215,7 @@ impl HumanitecClient {
             timeout: e.is_timeout(),
             // reqwest errors carry the URL, which holds no secret; the token is
             // only ever in a header.
-            reason: describe_transport(&e),
+            reason: describe_transport(&e, &self.base_url),
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
@@ -271,20 +271,37 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     raw.parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn describe_transport(e: &reqwest::Error) -> String {
+fn describe_transport(e: &reqwest::Error, base_url: &str) -> String {
+    // The source chain says "connection refused", "dns error", "invalid
+    // peer certificate", "connection reset", "closed before message completed"...
+    let mut chain = e.to_string();
+    let mut refused = false;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        chain = format!("{chain}: {s}");
+        source = s.source();
+    }
+    let lower = chain.to_ascii_lowercase();
     if e.is_timeout() {
         "the request timed out".into()
     } else if e.is_connect() {
-        "the connection failed".into()
+        let cause = if refused {
+            "connection refused".to_string()
+        } else if lower.contains("dns error") || lower.contains("lookup address") {
+            "unknown host".to_string()
+        } else if lower.contains("certificate") || lower.contains("tls") {
+            format!("TLS failed ({})", truncate(&chain, 200))
+        } else {
+            truncate(&chain, 200)
+        };
+        format!(
+            "cannot connect to {base_url}: {cause}; check HUMANITEC_API_URL and that this host can reach it"
+        )
     } else {
-        // The source chain says "connection reset", "closed before message completed", ...
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        truncate(&text, 300)
+        truncate(&chain, 300)
     }
 }
 

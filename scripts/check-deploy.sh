@@ -24,8 +24,9 @@ else
 fi
 
 echo "== kubernetes"
-command -v kubernetes-validate >/dev/null || { echo "kubernetes-validate missing: pip install kubernetes-validate" >&2; exit 1; }
-kubernetes-validate --strict -k 1.29.0 deploy/k8s/configmap.yaml deploy/k8s/secret.yaml \
+# Through python3 -m: a fresh pip install may have no shim on PATH yet (pyenv).
+python3 -c 'import kubernetes_validate' 2>/dev/null || { echo "kubernetes-validate missing: pip install kubernetes-validate" >&2; exit 1; }
+python3 -m kubernetes_validate --strict -k 1.29.0 deploy/k8s/configmap.yaml deploy/k8s/secret.yaml \
   deploy/k8s/migrate-job.yaml deploy/k8s/worker.yaml deploy/k8s/api.yaml
 python3 - <<'PY'
 import re, sys, yaml

@@ -183,8 +183,12 @@ impl Broker {
 
     async fn settle_dead(&self, which: &DeadSelector, action: Action) -> Result<usize, QueueError> {
         // Only what is there now: a requeued job that dies again must not
-        // come round in the same pass.
-        let held = Held::take(self, usize::MAX).await?;
+        // come round in the same pass. A position needs only that many.
+        let limit = match which {
+            DeadSelector::Position(n) => *n,
+            DeadSelector::All | DeadSelector::MessageId(_) => usize::MAX,
+        };
+        let held = Held::take(self, limit).await?;
         let selected: Vec<usize> = match which {
             DeadSelector::All => (0..held.messages.len()).collect(),
             DeadSelector::Position(n) if (1..=held.messages.len()).contains(n) => vec![n - 1],

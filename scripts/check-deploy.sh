@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deployment files without a Docker engine:
+#  - the Dockerfile parses (BuildKit's parser), copies what exists, builds
+#    both binaries in release, runs as a non-root user;
 #  - the Compose file resolves (`docker compose config`, or docker-compose v1);
 #  - the Kubernetes manifests validate against the Kubernetes schemas
 #    (kubernetes-validate, from PyPI), and each Deployment's
@@ -9,6 +11,28 @@
 # `cargo test --test deploy` (it imports them into a fresh vhost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== Dockerfile"
+# Parsed with BuildKit's own parser (PyPI `dockerfile`); no engine needed.
+python3 - <<'PY'
+import os, sys, dockerfile
+cmds = dockerfile.parse_file("deploy/Dockerfile")
+stages = [c for c in cmds if c.cmd == "FROM"]
+assert len(stages) == 2, f"expected a build and a runtime stage, got {len(stages)}"
+runtime = cmds[cmds.index(stages[-1]):]
+for c in cmds:
+    if c.cmd == "COPY" and not any(f.startswith("--from") for f in c.flags):
+        for src in c.value[:-1]:
+            assert os.path.exists(src), f"COPY {src}: not in the repository"
+build = " ".join(" ".join(c.value) for c in cmds if c.cmd == "RUN")
+for wanted in ("--bin secret-sync -p secret-sync", "--bin humanitec-sandbox -p humanitec-sandbox", "--release", "--locked"):
+    assert wanted in build, f"the build stage lacks `{wanted}`"
+users = [c.value[0] for c in runtime if c.cmd == "USER"]
+assert users and not users[-1].startswith(("0", "root")), f"runtime user: {users}"
+copied = [v for c in runtime if c.cmd == "COPY" for v in c.value]
+assert "/out/secret-sync" in copied and "/out/humanitec-sandbox" in copied, copied
+print(f"Dockerfile: {len(stages)} stages, runtime user {users[-1]}, both binaries copied")
+PY
 
 echo "== compose"
 export ENCRYPTION_KEY=check-only

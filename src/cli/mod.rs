@@ -2,11 +2,14 @@
 //! command's work lives in its own file or in the library.
 
 mod api;
+mod dead;
 mod preview;
 mod rotate;
 mod run;
 mod status;
 mod token;
+
+pub use status::FailedSyncs;
 
 use std::time::Duration;
 
@@ -57,7 +60,9 @@ enum Command {
         #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "5m", value_parser = humantime::parse_duration)]
         wait: Option<Duration>,
     },
-    /// Show syncs and their latest jobs.
+    /// Show syncs and their latest jobs. Exits 0 when no sync is failed,
+    /// 2 when any sync's latest sync, import or remove job failed (for cron
+    /// and monitoring checks), 1 when the status could not be read.
     Status {
         #[arg(long)]
         sync: Option<Uuid>,
@@ -92,6 +97,9 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Inspect the dead-letter queue: list, requeue or discard messages.
+    #[command(subcommand)]
+    Dead(dead::DeadCommand),
 }
 
 #[derive(Subcommand)]
@@ -252,6 +260,10 @@ pub async fn main(cli: Cli) -> CliResult {
             let settings = Settings::from_env()?;
             let store = Store::connect(&settings.database_url, 2)?;
             status::print(&store, sync, limit, json).await
+        }
+        Command::Dead(command) => {
+            let settings = Settings::from_env()?;
+            dead::run(&settings, command).await
         }
     }
 }

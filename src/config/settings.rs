@@ -49,6 +49,8 @@ pub struct WorkerSettings {
     /// How often the dead-letter queue is scanned for jobs to record failed.
     pub rescue_every: Duration,
     pub http_listen: SocketAddr,
+    /// How often the gauges read from Postgres and RabbitMQ are refreshed.
+    pub metrics_refresh: Duration,
     pub retry: RetrySettings,
 }
 
@@ -151,6 +153,8 @@ impl Settings {
             stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
             rescue_every: parse_duration(&lookup, "JOB_RESCUE_EVERY", "30s")?,
             http_listen: parse_addr(&lookup, "HTTP_LISTEN", "0.0.0.0:9090")?,
+            metrics_refresh: parse_duration(&lookup, "METRICS_REFRESH", "15s")?
+                .max(Duration::from_millis(100)),
             retry,
         };
         let log_format = match get("LOG_FORMAT", "text").as_str() {

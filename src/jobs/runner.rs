@@ -149,7 +149,13 @@ impl Runner {
 
         store.start_job(&start).await?;
         let span = tracing::info_span!("job", job_id = %job.id, sync_id = %sync.id, sync = %sync.name,
-            r#type = job.job_type().as_str(), attempt = envelope.attempt);
+            r#type = job.job_type().as_str(), attempt = envelope.attempt,
+            trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
+        if let Some(trace) = envelope.trace {
+            // The enqueuer's trace continues here (W3C traceparent header).
+            span.record("trace_id", trace.trace_id_hex());
+            span.record("parent_span_id", trace.parent_id_hex());
+        }
         let started = Instant::now();
         let result = {
             let heartbeat = self.heartbeat(job.id);
@@ -173,7 +179,7 @@ impl Runner {
         if outcome.status == JobStatus::Succeeded && delete_sync {
             store.delete_sync(sync.id).await?;
         }
-        tracing::info!(parent: &span, status = %outcome.status, elapsed_ms, message = %outcome.message, "job finished");
+        tracing::info!(parent: &span, status = %outcome.status, elapsed_ms, outcome = %outcome.message, "job finished");
         Ok(disposition)
     }
 

@@ -149,9 +149,14 @@ async fn admin_connection(
     let dbname = config.get_dbname().map(str::to_string);
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin
-        .connect(NoTls)
-        .await
-        .map_err(StoreError::db("connecting to the postgres database"))?;
+    let (client, connection) = admin.connect(NoTls).await.map_err(|e| {
+        super::connect_error::connect_failed(
+            &super::connect_error::describe_target(database_url).replace(
+                &format!("database \"{}\"", dbname.as_deref().unwrap_or("(default)")),
+                "database \"postgres\" (to create the database)",
+            ),
+            &e,
+        )
+    })?;
     Ok((dbname, client, tokio::spawn(connection)))
 }

@@ -62,8 +62,12 @@ impl Shared {
             tracing::info!(?applied, "applied database migrations");
         }
         let w = &settings.worker;
+        let metrics = Metrics::new();
+        let mut ctx = JobContext::from_settings(&settings, store.clone())?;
+        // Every Humanitec request shows in /metrics.
+        ctx.humanitec = ctx.humanitec.with_observer(Arc::new(metrics.clone()));
         let runner = Runner {
-            ctx: JobContext::from_settings(&settings, store.clone())?,
+            ctx,
             retry: w.retry.clone(),
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
@@ -72,7 +76,7 @@ impl Shared {
             names: Names::new(&settings.queue_prefix),
             runner: Arc::new(runner),
             store,
-            metrics: Metrics::new(),
+            metrics,
             broker_connected: Arc::new(AtomicBool::new(false)),
             settings,
         })
@@ -89,6 +93,7 @@ fn worker_id() -> String {
 pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), WorkerError> {
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
     let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
+    let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
     let mut backoff = Duration::from_millis(500);
     while !shutdown.is_cancelled() {
         match session::run_session(&shared, &shutdown).await {
@@ -108,7 +113,33 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     shared.broker_connected.store(false, Ordering::Relaxed);
     reaper.abort();
     rescuer.abort();
+    gauges.abort();
     Ok(())
+}
+
+/// Keeps the gauges read from Postgres current (syncs by status, the
+/// oldest pending job). Every worker does it: the numbers are global, so
+/// dashboards take `max` over workers.
+async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
+    let every = shared.settings.worker.metrics_refresh;
+    loop {
+        match shared.store.sync_status_counts().await {
+            Ok(counts) => shared.metrics.set_sync_counts(&counts),
+            Err(e) => tracing::debug!(error = %e, "could not count syncs for metrics"),
+        }
+        match shared.store.oldest_pending_job_age().await {
+            Ok(age) => {
+                shared.metrics.oldest_pending_seconds.set(age);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the oldest pending job for metrics")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// Hands rows left `running` by dead workers back to `pending`.

@@ -321,11 +321,21 @@ impl TestEnv {
         self.stop().await;
         let conn = self.broker().await;
         if let Ok(ch) = conn.create_channel().await {
+            let retry = &self.settings.worker.retry;
+            let delays = retry
+                .job_retry_delays
+                .iter()
+                .chain(std::iter::once(&retry.busy_delay));
+            let delay_queues = delays
+                .flat_map(|d| secret_sync::JobType::ALL.map(|t| self.names.delay_queue(t, *d)));
             for q in [
                 self.names.jobs_queue(),
                 self.names.events_queue(),
                 self.names.dead_queue(),
-            ] {
+            ]
+            .into_iter()
+            .chain(delay_queues)
+            {
                 let _ = ch
                     .queue_delete(q.into(), QueueDeleteOptions::default())
                     .await;

@@ -1,5 +1,5 @@
 //! The lifecycle of one job delivery (the shell around `decide`):
-//! idempotency, the per-sync lock, supersession, status rows. The worker
+//! idempotency, the per-sync lease, coalescing marker, supersession, status rows. The worker
 //! turns the returned `Disposition` into broker actions; status is always
 //! written before the delivery is acknowledged.
 
@@ -16,14 +16,23 @@ use super::report::Report;
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
 use crate::model::{Job, JobEnvelope, JobKind, JobStatus, JobType};
-use crate::store::{JobStart, SyncRecord};
+use crate::store::{JobStart, LeaseTake, SyncLease, SyncRecord};
 
 pub struct Runner {
     pub ctx: JobContext,
     pub retry: RetrySettings,
     pub worker_id: String,
-    /// How often a running job refreshes its heartbeat.
+    /// How often a running job renews its heartbeat and its sync's lease.
     pub heartbeat_every: Duration,
+    /// How long a sync's lease lasts without renewal (a dead worker's sync
+    /// is free again after this).
+    pub lease_ttl: Duration,
+}
+
+/// Why a run stopped before recording its outcome.
+enum Stopped {
+    /// The sync's lease is no longer ours: stop writing, hand the job back.
+    LeaseLost(&'static str),
 }
 
 impl Runner {
@@ -47,20 +56,65 @@ impl Runner {
         if let Some(done) = self.already_handled(job, envelope).await? {
             return Ok(done);
         }
-        let Some(lock) = store.try_lock_sync(job.sync_id).await? else {
-            tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "sync busy with another job; delaying");
-            return Ok(Disposition::Later {
-                delay: self.retry.busy_delay,
-            });
+        let holder = format!("{} {}", self.worker_id, job.id);
+        let lease = match store
+            .try_lease_sync(job.sync_id, &holder, self.lease_ttl)
+            .await?
+        {
+            LeaseTake::Taken(lease) => lease,
+            LeaseTake::Busy => {
+                tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "sync busy with another job; delaying");
+                return Ok(Disposition::Later {
+                    delay: self.retry.busy_delay,
+                });
+            }
+            LeaseTake::NoSuchSync => return self.sync_not_found(job, envelope).await,
         };
-        // Re-check under the lock: a duplicate may have finished meanwhile.
+        // Re-check under the lease: a duplicate may have finished meanwhile.
         let result = match self.already_handled(job, envelope).await {
-            Ok(Some(done)) => Ok(done),
-            Ok(None) => self.run_locked(job, envelope).await,
+            Ok(Some(done)) => Ok(Ok(done)),
+            Ok(None) => self.run_leased(job, envelope, &lease).await,
             Err(e) => Err(e),
         };
-        lock.release().await;
-        result
+        // Idempotent: a no-op when `finish_job` already released it, or when
+        // another run holds it now.
+        self.release(&lease).await;
+        match result? {
+            Ok(disposition) => Ok(disposition),
+            Err(Stopped::LeaseLost(why)) => {
+                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, reason = why,
+                    "lost the sync's lease mid-run; stopped and handed the job back");
+                store
+                    .hand_back_job(job.id, job.sync_id, job.job_type(), &self.worker_id)
+                    .await?;
+                Ok(Disposition::Later {
+                    delay: self.retry.busy_delay,
+                })
+            }
+        }
+    }
+
+    async fn release(&self, lease: &SyncLease) {
+        if let Err(e) = self.ctx.store.release_lease(lease).await {
+            // Not fatal: the lease expires by itself.
+            tracing::warn!(sync_id = %lease.sync_id, error = %e,
+                "could not release the sync lease; it expires by itself");
+        }
+    }
+
+    async fn sync_not_found(
+        &self,
+        job: &Job,
+        envelope: &JobEnvelope,
+    ) -> Result<Disposition, JobError> {
+        let start = self.start_record(job, envelope, 1);
+        let msg = JobError::SyncNotFound(job.sync_id).to_string();
+        self.ctx
+            .store
+            .record_unrun_job(&start, JobStatus::Failed, &msg)
+            .await?;
+        tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, "{msg}");
+        Ok(Disposition::Done(JobStatus::Failed))
     }
 
     /// A redelivered job that already finished, or an older copy of a job
@@ -83,28 +137,38 @@ impl Runner {
         })
     }
 
-    fn start_record(&self, job: &Job, envelope: &JobEnvelope) -> JobStart {
+    fn start_record(&self, job: &Job, envelope: &JobEnvelope, coalesced: i32) -> JobStart {
         JobStart {
             job: job.clone(),
             attempt: i32::try_from(envelope.attempt).unwrap_or(i32::MAX),
             max_attempts: i32::try_from(self.retry.job_max_attempts).unwrap_or(i32::MAX),
             enqueued_at: envelope.enqueued_at,
             worker_id: self.worker_id.clone(),
+            coalesced,
         }
     }
 
-    async fn run_locked(&self, job: &Job, envelope: &JobEnvelope) -> Result<Disposition, JobError> {
+    /// Runs the job under the sync's lease.
+    async fn run_leased(
+        &self,
+        job: &Job,
+        envelope: &JobEnvelope,
+        lease: &SyncLease,
+    ) -> Result<Result<Disposition, Stopped>, JobError> {
         let store = &self.ctx.store;
-        let start = self.start_record(job, envelope);
         let Some(sync) = store.load_sync(job.sync_id).await? else {
-            let msg = JobError::SyncNotFound(job.sync_id).to_string();
-            store
-                .record_unrun_job(&start, JobStatus::Failed, &msg)
-                .await?;
-            tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, "{msg}");
-            return Ok(Disposition::Done(JobStatus::Failed));
+            return self.sync_not_found(job, envelope).await.map(Ok);
         };
-        if job.kind == JobKind::Sync {
+        // Under the lease and before the source is read: this job stops
+        // being "the queued one", so a change from now on queues a new job.
+        let marker = match job.kind {
+            JobKind::Sync => store.take_queued_marker(sync.id, job.id).await?,
+            _ => None,
+        };
+        let start = self.start_record(job, envelope, marker.unwrap_or(1));
+        // A job that was its sync's queued marker was enqueued after the
+        // previous run started, so it is never superseded.
+        if job.kind == JobKind::Sync && marker.is_none() {
             if let Some(latest) = store.latest_success_start(sync.id, JobType::Sync).await? {
                 if envelope.enqueued_at < latest {
                     let msg = format!(
@@ -116,30 +180,42 @@ impl Runner {
                         .record_unrun_job(&start, JobStatus::Skipped, &msg)
                         .await?;
                     tracing::info!(job_id = %job.id, sync_id = %sync.id, "superseded; skipped");
-                    return Ok(Disposition::Done(JobStatus::Skipped));
+                    return Ok(Ok(Disposition::Done(JobStatus::Skipped)));
                 }
             }
         }
 
         store.start_job(&start).await?;
         let span = tracing::info_span!("job", job_id = %job.id, sync_id = %sync.id, sync = %sync.name,
-            r#type = job.job_type().as_str(), attempt = envelope.attempt);
+            r#type = job.job_type().as_str(), attempt = envelope.attempt, coalesced = start.coalesced);
         let started = Instant::now();
         let result = {
-            let heartbeat = self.heartbeat(job.id);
+            let heartbeat = self.heartbeat(job.id, lease);
             tokio::pin!(heartbeat);
             let work = self.run_job(&sync, job.kind).instrument(span.clone());
             tokio::pin!(work);
             tokio::select! {
                 result = &mut work => result,
-                () = &mut heartbeat => unreachable!("the heartbeat loop never ends"),
+                // Dropping `work` stops its Humanitec calls at once.
+                lost = &mut heartbeat => return Ok(Err(lost)),
             }
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let (outcome, disposition) = decide(result, envelope.attempt, Utc::now(), &self.retry);
-        store
-            .finish_job(job.id, sync.id, job.job_type(), &outcome)
+        let (mut outcome, disposition) = decide(result, envelope.attempt, Utc::now(), &self.retry);
+        if start.coalesced > 1 {
+            outcome.message = format!(
+                "{} (this run covered {} requests)",
+                outcome.message, start.coalesced
+            );
+        }
+        let recorded = store
+            .finish_job(job.id, sync.id, job.job_type(), &outcome, lease)
             .await?;
+        if !recorded {
+            return Ok(Err(Stopped::LeaseLost(
+                "another run took the lease before the outcome was written",
+            )));
+        }
         let delete_sync = job.kind
             == JobKind::Remove {
                 delete_sync_on_complete: true,
@@ -148,7 +224,7 @@ impl Runner {
             store.delete_sync(sync.id).await?;
         }
         tracing::info!(parent: &span, status = %outcome.status, elapsed_ms, message = %outcome.message, "job finished");
-        Ok(disposition)
+        Ok(Ok(disposition))
     }
 
     async fn run_job(&self, sync: &SyncRecord, kind: JobKind) -> Result<Report, JobError> {
@@ -159,12 +235,28 @@ impl Runner {
         }
     }
 
-    /// Refreshes the job's heartbeat until dropped.
-    async fn heartbeat(&self, job_id: Uuid) {
+    /// Refreshes the job's heartbeat and renews the sync's lease until
+    /// dropped; returns if the lease is lost (taken by another run, or not
+    /// renewed for so long that it may have expired).
+    async fn heartbeat(&self, job_id: Uuid, lease: &SyncLease) -> Stopped {
+        let mut renewed = Instant::now();
         loop {
             tokio::time::sleep(self.heartbeat_every).await;
-            if let Err(e) = self.ctx.store.heartbeat(job_id).await {
-                tracing::warn!(%job_id, error = %e, "could not write the job heartbeat");
+            match self
+                .ctx
+                .store
+                .heartbeat(job_id, lease, self.lease_ttl)
+                .await
+            {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => return Stopped::LeaseLost("the lease was taken by another run"),
+                Err(e) => {
+                    tracing::warn!(%job_id, error = %e, "could not renew the job heartbeat and sync lease");
+                    // Stop before the lease can expire under us.
+                    if renewed.elapsed() + self.heartbeat_every >= self.lease_ttl {
+                        return Stopped::LeaseLost("the lease could not be renewed in time");
+                    }
+                }
             }
         }
     }

@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "secret_syncs_api",
         include_str!("../../migrations/0002_secret_syncs_api.sql"),
     ),
+    (
+        4,
+        "leases_and_coalescing",
+        include_str!("../../migrations/0004_leases_and_coalescing.sql"),
+    ),
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.

@@ -5,6 +5,7 @@ mod jobs;
 mod lock;
 mod migrate;
 mod pushed;
+mod queued;
 mod rows;
 mod source;
 mod status;
@@ -14,8 +15,9 @@ use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use jobs::{JobStart, JobState, StaleJob};
-pub use lock::SyncLock;
+pub use lock::{LeaseTake, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
+pub use queued::Claim;
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};
 

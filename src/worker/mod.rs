@@ -57,8 +57,7 @@ impl Shared {
     pub async fn build(settings: Settings) -> Result<Shared, WorkerError> {
         let cipher = Cipher::from_base64_key(settings.require_encryption_key()?)?;
         crate::store::ensure_database(&settings.database_url).await?;
-        let pool_size = usize::from(settings.worker.concurrency) * 2 + 4;
-        let store = Store::connect(&settings.database_url, pool_size)?;
+        let store = Store::connect(&settings.database_url, settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");
@@ -84,6 +83,7 @@ impl Shared {
             retry: w.retry.clone(),
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
+            lease_ttl: w.stale_after,
         };
         Ok(Shared {
             names: Names::new(&settings.queue_prefix),

@@ -1,0 +1,106 @@
+//! Coalescing: the per-sync marker "a sync job is queued and not started"
+//! (`secret_sync_queued`). Enqueuing a sync job while one is queued folds
+//! into it; the runner takes the marker away when the job starts.
+
+use std::time::Duration;
+
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+
+/// What enqueuing a sync job came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// No sync job was queued: `job_id` is the marker now; publish it.
+    New,
+    /// Folded into the queued job `job_id`, which now covers `coalesced`
+    /// requests; nothing to publish.
+    Folded { job_id: Uuid, coalesced: i32 },
+}
+
+impl Store {
+    /// Atomically either makes `job_id` the sync's queued job, or folds the
+    /// request into the sync job already queued. A marker whose job the
+    /// broker never confirmed within `unconfirmed_after` (its enqueuer
+    /// died between the two steps) is taken over rather than folded into.
+    pub async fn claim_queued_sync(
+        &self,
+        sync_id: Uuid,
+        job_id: Uuid,
+        unconfirmed_after: Duration,
+    ) -> Result<Claim, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_typed_one(
+                "INSERT INTO secret_sync_queued AS q (sync_id, job_id) VALUES ($1, $2)
+                 ON CONFLICT (sync_id) DO UPDATE SET
+                     job_id     = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                       THEN EXCLUDED.job_id ELSE q.job_id END,
+                     coalesced  = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                       THEN 1 ELSE q.coalesced + 1 END,
+                     created_at = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                       THEN now() ELSE q.created_at END
+                 RETURNING job_id, coalesced",
+                &[
+                    (&sync_id, Type::UUID),
+                    (&job_id, Type::UUID),
+                    (&unconfirmed_after.as_secs_f64(), Type::FLOAT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("queuing the sync job"))?;
+        let (queued, coalesced): (Uuid, i32) = (row.get(0), row.get(1));
+        if queued == job_id {
+            return Ok(Claim::New);
+        }
+        // Show the count on the waiting job's row too (best effort: the
+        // runner copies the final count when the job starts).
+        client
+            .execute_typed(
+                "UPDATE secret_sync_jobs SET coalesced = GREATEST(coalesced, $2)
+                  WHERE id = $1 AND status = 'pending'",
+                &[(&queued, Type::UUID), (&coalesced, Type::INT4)],
+            )
+            .await
+            .map_err(StoreError::db("counting a coalesced request"))?;
+        Ok(Claim::Folded {
+            job_id: queued,
+            coalesced,
+        })
+    }
+
+    /// The job could not be published: forget the marker, so the next
+    /// request queues a job of its own.
+    pub async fn drop_queued_marker(&self, sync_id: Uuid, job_id: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute_typed(
+                "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2",
+                &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("dropping the queued marker"))?;
+        Ok(())
+    }
+
+    /// Called by the runner under the sync's lease, before reading the
+    /// source: if `job_id` is the sync's queued job, removes the marker and
+    /// returns how many requests the job absorbed. Requests from now on
+    /// queue a new job.
+    pub async fn take_queued_marker(
+        &self,
+        sync_id: Uuid,
+        job_id: Uuid,
+    ) -> Result<Option<i32>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_typed_opt(
+                "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2 RETURNING coalesced",
+                &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("taking the queued marker"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}

@@ -1,5 +1,6 @@
 //! What each sync last pushed per destination key (for "fewest calls").
 
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -13,10 +14,10 @@ impl Store {
     ) -> Result<Vec<PushedKey>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT key, fingerprint, secret_version FROM secret_sync_pushed_keys
                   WHERE sync_id = $1 AND destination = $2",
-                &[&sync_id, &destination],
+                &[(&sync_id, Type::UUID), (&destination, Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("loading pushed keys"))?;
@@ -45,23 +46,33 @@ impl Store {
             let versions: Vec<Option<&str>> =
                 pushed.iter().map(|p| p.secret_version.as_deref()).collect();
             client
-                .execute(
+                .execute_typed(
                     "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint, secret_version)
                      SELECT $1, $2, k, f, v FROM unnest($3::text[], $4::bytea[], $5::text[]) AS t(k, f, v)
                      ON CONFLICT (sync_id, destination, key) DO UPDATE
                         SET fingerprint = EXCLUDED.fingerprint,
                             secret_version = EXCLUDED.secret_version, pushed_at = now()",
-                    &[&sync_id, &destination, &keys, &fps, &versions],
+                    &[
+                        (&sync_id, Type::UUID),
+                        (&destination, Type::TEXT),
+                        (&keys, Type::TEXT_ARRAY),
+                        (&fps, Type::BYTEA_ARRAY),
+                        (&versions, Type::TEXT_ARRAY),
+                    ],
                 )
                 .await
                 .map_err(StoreError::db("recording pushed keys"))?;
         }
         if !forgotten.is_empty() {
             client
-                .execute(
+                .execute_typed(
                     "DELETE FROM secret_sync_pushed_keys
                       WHERE sync_id = $1 AND destination = $2 AND key = ANY($3)",
-                    &[&sync_id, &destination, &forgotten],
+                    &[
+                        (&sync_id, Type::UUID),
+                        (&destination, Type::TEXT),
+                        (&forgotten, Type::TEXT_ARRAY),
+                    ],
                 )
                 .await
                 .map_err(StoreError::db("forgetting deleted keys"))?;

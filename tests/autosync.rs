@@ -257,3 +257,46 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
     assert_eq!(env.wait_job(import).await.status, JobStatus::Succeeded);
     env.finish().await;
 }
+
+#[tokio::test]
+async fn publish_change_command_makes_auto_syncs_catch_up() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    env.put_secret(src.folder, "A", "2").await;
+    let s = &env.settings;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
+        .args(["publish-change", &src.project, "production", "app/"])
+        .env("DATABASE_URL", &s.database_url)
+        .env("AMQP_URL", &s.amqp_url)
+        .env("QUEUE_PREFIX", &s.queue_prefix)
+        .output()
+        .await
+        .expect("command runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("folder /app"), "{stdout}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let job = loop {
+        let jobs = env.store.recent_jobs(Some(sync), 10).await.expect("jobs");
+        if let Some(j) = jobs.into_iter().find(|j| j.status.is_final()) {
+            break j;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no auto-sync job ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (job.status, job.trigger.as_deref()),
+        (JobStatus::Succeeded, Some("auto-sync"))
+    );
+    assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "2");
+    env.finish().await;
+}

@@ -24,5 +24,10 @@ CREATE TABLE secret_sync_queued (
     published_at  timestamptz NULL
 );
 
--- How many enqueue requests (events, manual or API triggers) this job absorbed.
-ALTER TABLE secret_sync_jobs ADD COLUMN coalesced integer NOT NULL DEFAULT 1;
+-- How many enqueue requests (events, manual or API triggers) this job absorbed,
+-- and when it stopped absorbing them (its marker was taken at its start): a
+-- run that started later read everything it covers, so only such a run may
+-- supersede it.
+ALTER TABLE secret_sync_jobs
+    ADD COLUMN coalesced    integer     NOT NULL DEFAULT 1,
+    ADD COLUMN covers_until timestamptz NULL;

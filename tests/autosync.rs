@@ -96,7 +96,7 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
     let mut env = TestEnv::new().await;
     // Each Humanitec call takes a while, so the burst lands while runs are in flight.
     env.sandbox.set_faults(Faults {
-        latency_ms: 1000,
+        latency_ms: 1500,
         ..Faults::default()
     });
     let src = env.source("production", &[("A", "0"), ("B", "b")]).await;
@@ -121,12 +121,18 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
         environment: "production".into(),
         path: "/app".into(),
     };
+    let t0 = std::time::Instant::now();
     for i in 1..=500 {
         if i % 50 == 0 {
             env.put_secret(src.folder, "A", &i.to_string()).await;
         }
         env.client.publish_change(&change).await.expect("publish");
     }
+    println!("published 500 events in {} ms", t0.elapsed().as_millis());
+    while ready_messages(&env, &env.names.events_queue()).await > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("events drained after {} ms", t0.elapsed().as_millis());
     let mut all = auto.clone();
     all.push(manual);
     wait_quiet(&env, &all).await;
@@ -298,5 +304,62 @@ async fn publish_change_command_makes_auto_syncs_catch_up() {
         (JobStatus::Succeeded, Some("auto-sync"))
     );
     assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "2");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_is_folded_into() {
+    use secret_sync::store::Claim;
+    use secret_sync::Job;
+    let env = TestEnv::new().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let window = Duration::from_secs(30);
+    let (a, b, c, d) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let claim = |job: Uuid, window: Duration| {
+        let store = env.store.clone();
+        async move {
+            store
+                .claim_queued_sync(sync, job, window)
+                .await
+                .expect("claim")
+        }
+    };
+    assert_eq!(claim(a, window).await, Claim::New);
+    // Within the window an unconfirmed marker is folded into (its publish
+    // may be in flight)...
+    assert_eq!(
+        claim(b, window).await,
+        Claim::Folded {
+            job_id: a,
+            coalesced: 2
+        }
+    );
+    // ...after it, its enqueuer is presumed dead and the marker taken over.
+    assert_eq!(claim(c, Duration::ZERO).await, Claim::New);
+    // Once the broker confirmed the job, it is folded into however old.
+    env.store
+        .record_enqueued(&Job {
+            id: c,
+            sync_id: sync,
+            kind: JobKind::Sync,
+            trigger: Some("test".into()),
+        })
+        .await
+        .expect("record");
+    assert_eq!(
+        claim(d, Duration::ZERO).await,
+        Claim::Folded {
+            job_id: c,
+            coalesced: 2
+        }
+    );
+    let row = env.store.job(c).await.expect("job").expect("row");
+    assert_eq!((row.status, row.coalesced), (JobStatus::Pending, 2));
     env.finish().await;
 }

@@ -297,6 +297,19 @@ mod tests {
     }
 
     #[test]
+    fn pool_size_and_debounce_have_defaults_and_bounds() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.database_pool_size, 10);
+        assert_eq!(s.sync_debounce, Duration::from_millis(250));
+        let s = from(&[("DATABASE_POOL_SIZE", "3"), ("SYNC_DEBOUNCE", "0ms")]).expect("valid");
+        assert_eq!((s.database_pool_size, s.sync_debounce), (3, Duration::ZERO));
+        let err = from(&[("DATABASE_POOL_SIZE", "1")])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.starts_with("DATABASE_POOL_SIZE is not valid")));
+    }
+
+    #[test]
     fn retry_delays_parse_in_order() {
         let s = from(&[("JOB_RETRY_DELAYS", "200ms, 1s,2m")]).expect("valid");
         assert_eq!(

@@ -16,7 +16,7 @@ use super::report::Report;
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
 use crate::model::{Job, JobEnvelope, JobKind, JobStatus, JobType};
-use crate::store::{JobStart, LeaseTake, SyncLease, SyncRecord};
+use crate::store::{JobStart, JobState, LeaseTake, SyncLease, SyncRecord, TakenMarker};
 
 pub struct Runner {
     pub ctx: JobContext,
@@ -53,7 +53,7 @@ impl Runner {
 
     async fn try_handle(&self, job: &Job, envelope: &JobEnvelope) -> Result<Disposition, JobError> {
         let store = &self.ctx.store;
-        if let Some(done) = self.already_handled(job, envelope).await? {
+        if let Some(done) = already_handled(job, envelope, store.job_state(job.id).await?) {
             return Ok(done);
         }
         let holder = format!("{} {}", self.worker_id, job.id);
@@ -71,10 +71,12 @@ impl Runner {
             LeaseTake::NoSuchSync => return self.sync_not_found(job, envelope).await,
         };
         // Re-check under the lease: a duplicate may have finished meanwhile.
-        let result = match self.already_handled(job, envelope).await {
-            Ok(Some(done)) => Ok(Ok(done)),
-            Ok(None) => self.run_leased(job, envelope, &lease).await,
-            Err(e) => Err(e),
+        let result = match store.job_state(job.id).await {
+            Ok(state) => match already_handled(job, envelope, state) {
+                Some(done) => Ok(Ok(done)),
+                None => self.run_leased(job, envelope, &lease, state).await,
+            },
+            Err(e) => Err(e.into()),
         };
         // Idempotent: a no-op when `finish_job` already released it, or when
         // another run holds it now.
@@ -107,7 +109,7 @@ impl Runner {
         job: &Job,
         envelope: &JobEnvelope,
     ) -> Result<Disposition, JobError> {
-        let start = self.start_record(job, envelope, 1);
+        let start = self.start_record(job, envelope, None);
         let msg = JobError::SyncNotFound(job.sync_id).to_string();
         self.ctx
             .store
@@ -117,34 +119,20 @@ impl Runner {
         Ok(Disposition::Done(JobStatus::Failed))
     }
 
-    /// A redelivered job that already finished, or an older copy of a job
-    /// that has moved on to a later attempt, is acknowledged without running.
-    async fn already_handled(
+    fn start_record(
         &self,
         job: &Job,
         envelope: &JobEnvelope,
-    ) -> Result<Option<Disposition>, JobError> {
-        Ok(match self.ctx.store.job_state(job.id).await? {
-            Some(state) if state.status.is_final() => {
-                tracing::info!(job_id = %job.id, status = %state.status, "job already finished; acknowledging");
-                Some(Disposition::Done(state.status))
-            }
-            Some(state) if i64::from(state.attempt) > i64::from(envelope.attempt) => {
-                tracing::info!(job_id = %job.id, "stale copy of a retried job; acknowledging");
-                Some(Disposition::Done(state.status))
-            }
-            _ => None,
-        })
-    }
-
-    fn start_record(&self, job: &Job, envelope: &JobEnvelope, coalesced: i32) -> JobStart {
+        marker: Option<TakenMarker>,
+    ) -> JobStart {
         JobStart {
             job: job.clone(),
             attempt: i32::try_from(envelope.attempt).unwrap_or(i32::MAX),
             max_attempts: i32::try_from(self.retry.job_max_attempts).unwrap_or(i32::MAX),
             enqueued_at: envelope.enqueued_at,
             worker_id: self.worker_id.clone(),
-            coalesced,
+            coalesced: marker.map_or(1, |m| m.coalesced),
+            covers_until: marker.map(|m| m.taken_at),
         }
     }
 
@@ -154,6 +142,7 @@ impl Runner {
         job: &Job,
         envelope: &JobEnvelope,
         lease: &SyncLease,
+        state: Option<JobState>,
     ) -> Result<Result<Disposition, Stopped>, JobError> {
         let store = &self.ctx.store;
         let Some(sync) = store.load_sync(job.sync_id).await? else {
@@ -165,16 +154,21 @@ impl Runner {
             JobKind::Sync => store.take_queued_marker(sync.id, job.id).await?,
             _ => None,
         };
-        let start = self.start_record(job, envelope, marker.unwrap_or(1));
-        // A job that was its sync's queued marker was enqueued after the
-        // previous run started, so it is never superseded.
+        let start = self.start_record(job, envelope, marker);
+        // A job that just took its sync's queued marker covers requests made
+        // after the previous run started: never superseded. One that took it
+        // on an earlier attempt covers requests until then; any other, until
+        // it was enqueued. A successful run that started later read all that.
         if job.kind == JobKind::Sync && marker.is_none() {
+            let covers_until = state
+                .and_then(|s| s.covers_until)
+                .unwrap_or(envelope.enqueued_at);
             if let Some(latest) = store.latest_success_start(sync.id, JobType::Sync).await? {
-                if envelope.enqueued_at < latest {
+                if covers_until < latest {
                     let msg = format!(
-                        "Skipped: superseded by the run that started at {}, after this job was enqueued ({}); that run read a newer source",
+                        "Skipped: superseded by the run that started at {}, after this job's last request ({}); that run read a newer source",
                         latest.to_rfc3339(),
-                        envelope.enqueued_at.to_rfc3339()
+                        covers_until.to_rfc3339()
                     );
                     store
                         .record_unrun_job(&start, JobStatus::Skipped, &msg)
@@ -259,5 +253,25 @@ impl Runner {
                 }
             }
         }
+    }
+}
+
+/// A redelivered job that already finished, or an older copy of a job that
+/// has moved on to a later attempt, is acknowledged without running.
+fn already_handled(
+    job: &Job,
+    envelope: &JobEnvelope,
+    state: Option<JobState>,
+) -> Option<Disposition> {
+    match state {
+        Some(state) if state.status.is_final() => {
+            tracing::info!(job_id = %job.id, status = %state.status, "job already finished; acknowledging");
+            Some(Disposition::Done(state.status))
+        }
+        Some(state) if i64::from(state.attempt) > i64::from(envelope.attempt) => {
+            tracing::info!(job_id = %job.id, "stale copy of a retried job; acknowledging");
+            Some(Disposition::Done(state.status))
+        }
+        _ => None,
     }
 }

@@ -21,12 +21,16 @@ pub struct JobStart {
     pub worker_id: String,
     /// Enqueue requests this job absorbed (1 when nothing was folded in).
     pub coalesced: i32,
+    /// When the job stopped absorbing requests (its queued marker was taken).
+    pub covers_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JobState {
     pub status: JobStatus,
     pub attempt: i32,
+    /// Set once the job took its sync's queued marker (see `queued.rs`).
+    pub covers_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]
@@ -64,8 +68,8 @@ fn columns(t: JobType) -> (&'static str, &'static str, &'static str, &'static st
 const UPSERT_JOB: &str = "
     INSERT INTO secret_sync_jobs
         (id, sync_id, type, trigger, status, attempt, max_attempts, enqueued_at,
-         started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at, coalesced)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9, $10, $11, NULL, $12)
+         started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at, coalesced, covers_until)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9, $10, $11, NULL, $12, $13)
     ON CONFLICT (id) DO UPDATE SET
         status = EXCLUDED.status, attempt = EXCLUDED.attempt,
         max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,
@@ -73,6 +77,7 @@ const UPSERT_JOB: &str = "
         message = EXCLUDED.message, finished_at = EXCLUDED.finished_at,
         next_attempt_at = NULL,
         coalesced = GREATEST(secret_sync_jobs.coalesced, EXCLUDED.coalesced),
+        covers_until = coalesce(secret_sync_jobs.covers_until, EXCLUDED.covers_until),
         created_count = 0, updated_count = 0, deleted_count = 0,
         unchanged_count = 0, skipped_count = 0";
 
@@ -100,6 +105,7 @@ async fn upsert_job(
                 (&message, Type::TEXT),
                 (&finished_at, Type::TIMESTAMPTZ),
                 (&job.coalesced, Type::INT4),
+                (&job.covers_until, Type::TIMESTAMPTZ),
             ],
         )
         .await
@@ -112,7 +118,7 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_typed_opt(
-                "SELECT status, attempt FROM secret_sync_jobs WHERE id = $1",
+                "SELECT status, attempt, covers_until FROM secret_sync_jobs WHERE id = $1",
                 &[(&job_id, Type::UUID)],
             )
             .await
@@ -121,6 +127,7 @@ impl Store {
             JobStatus::parse(r.get::<_, &str>(0)).map(|status| JobState {
                 status,
                 attempt: r.get(1),
+                covers_until: r.get(2),
             })
         }))
     }

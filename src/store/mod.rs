@@ -17,7 +17,7 @@ use tokio_postgres::NoTls;
 pub use jobs::{JobStart, JobState, StaleJob};
 pub use lock::{LeaseTake, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
-pub use queued::Claim;
+pub use queued::{Claim, TakenMarker};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};
 

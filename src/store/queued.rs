@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
@@ -19,6 +20,15 @@ pub enum Claim {
     Folded { job_id: Uuid, coalesced: i32 },
 }
 
+/// A queued job's marker, taken by the runner as the job starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TakenMarker {
+    /// Requests the job absorbed.
+    pub coalesced: i32,
+    /// From now on requests queue a new job: this job covers those before.
+    pub taken_at: DateTime<Utc>,
+}
+
 impl Store {
     /// Atomically either makes `job_id` the sync's queued job, or folds the
     /// request into the sync job already queued. A marker whose job the
@@ -31,17 +41,24 @@ impl Store {
         unconfirmed_after: Duration,
     ) -> Result<Claim, StoreError> {
         let client = self.client().await?;
+        // One statement: the marker upsert, and the count shown on the
+        // waiting job's row (the runner copies the final count at start).
         let row = client
             .query_typed_one(
-                "INSERT INTO secret_sync_queued AS q (sync_id, job_id) VALUES ($1, $2)
-                 ON CONFLICT (sync_id) DO UPDATE SET
-                     job_id     = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
-                                       THEN EXCLUDED.job_id ELSE q.job_id END,
-                     coalesced  = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
-                                       THEN 1 ELSE q.coalesced + 1 END,
-                     created_at = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
-                                       THEN now() ELSE q.created_at END
-                 RETURNING job_id, coalesced",
+                "WITH q AS (
+                    INSERT INTO secret_sync_queued AS q (sync_id, job_id) VALUES ($1, $2)
+                    ON CONFLICT (sync_id) DO UPDATE SET
+                        job_id     = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                          THEN EXCLUDED.job_id ELSE q.job_id END,
+                        coalesced  = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                          THEN 1 ELSE q.coalesced + 1 END,
+                        created_at = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                          THEN now() ELSE q.created_at END
+                    RETURNING job_id, coalesced),
+                 shown AS (
+                    UPDATE secret_sync_jobs j SET coalesced = GREATEST(j.coalesced, q.coalesced)
+                      FROM q WHERE j.id = q.job_id AND q.job_id <> $2 AND j.status = 'pending')
+                 SELECT job_id, coalesced FROM q",
                 &[
                     (&sync_id, Type::UUID),
                     (&job_id, Type::UUID),
@@ -54,16 +71,6 @@ impl Store {
         if queued == job_id {
             return Ok(Claim::New);
         }
-        // Show the count on the waiting job's row too (best effort: the
-        // runner copies the final count when the job starts).
-        client
-            .execute_typed(
-                "UPDATE secret_sync_jobs SET coalesced = GREATEST(coalesced, $2)
-                  WHERE id = $1 AND status = 'pending'",
-                &[(&queued, Type::UUID), (&coalesced, Type::INT4)],
-            )
-            .await
-            .map_err(StoreError::db("counting a coalesced request"))?;
         Ok(Claim::Folded {
             job_id: queued,
             coalesced,
@@ -86,21 +93,30 @@ impl Store {
 
     /// Called by the runner under the sync's lease, before reading the
     /// source: if `job_id` is the sync's queued job, removes the marker and
-    /// returns how many requests the job absorbed. Requests from now on
-    /// queue a new job.
+    /// records on the job row how many requests it absorbed and until when.
+    /// Requests from now on queue a new job.
     pub async fn take_queued_marker(
         &self,
         sync_id: Uuid,
         job_id: Uuid,
-    ) -> Result<Option<i32>, StoreError> {
+    ) -> Result<Option<TakenMarker>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_typed_opt(
-                "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2 RETURNING coalesced",
+                "WITH m AS (
+                    DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2
+                 RETURNING coalesced, clock_timestamp() AS taken_at),
+                 j AS (
+                    UPDATE secret_sync_jobs SET coalesced = m.coalesced, covers_until = m.taken_at
+                      FROM m WHERE id = $2)
+                 SELECT coalesced, taken_at FROM m",
                 &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("taking the queued marker"))?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| TakenMarker {
+            coalesced: r.get(0),
+            taken_at: r.get(1),
+        }))
     }
 }

@@ -11,8 +11,10 @@ use super::events::handle_event_delivery;
 use super::Shared;
 use crate::queue::{Broker, QueueError};
 
-/// Secret-change events prefetched at once (each is a quick fan-out).
-const EVENTS_PREFETCH: u16 = 4;
+/// Secret-change events handled at once. Each is a quick fan-out (a few
+/// short statements, bounded by the connection pool), so a burst drains
+/// fast and lands in the sync jobs already queued.
+const EVENTS_PREFETCH: u16 = 32;
 
 /// Runs until shutdown (Ok) or until the broker connection fails (Err).
 pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Result<(), QueueError> {

@@ -334,3 +334,51 @@ async fn a_run_that_loses_its_lease_stops_writing_and_hands_the_job_back() {
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_job_cut_off_by_shutdown_is_handed_back_and_runs_at_once_elsewhere() {
+    let mut env = TestEnv::new().await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 3000,
+        ..Faults::default()
+    });
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "slow", app_scope("api"), options()).await;
+    let dir = std::env::temp_dir().join(format!("scale-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let worker = spawn_worker(&env, "leaving", &dir, &[("SHUTDOWN_GRACE", "500ms")]);
+    let job = env.enqueue(sync).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while env.store.job(job).await.expect("job").map(|r| r.status) != Some(JobStatus::Running) {
+        assert!(tokio::time::Instant::now() < deadline, "job never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let log = stop(worker).await;
+    let row = env.store.job(job).await.expect("job").expect("row");
+    assert_eq!(row.status, JobStatus::Pending, "{log}");
+    assert!(
+        row.message
+            .as_deref()
+            .is_some_and(|m| m.contains("worker stopped before this job finished")),
+        "{:?}",
+        row.message
+    );
+    let db = pg(&env.settings.database_url).await;
+    let token: Option<Uuid> = db
+        .query_one(
+            "SELECT lease_token FROM secret_syncs WHERE id = $1",
+            &[&sync],
+        )
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(token, None, "the lease was released");
+    // Another worker runs it now, not after JOB_STALE_AFTER (2 minutes).
+    env.sandbox.set_faults(Faults::default());
+    env.start_worker().await;
+    let row = env.wait_job(job).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "1");
+    let _ = std::fs::remove_dir_all(&dir);
+    env.finish().await;
+}

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -27,12 +28,18 @@ pub struct Runner {
     /// How long a sync's lease lasts without renewal (a dead worker's sync
     /// is free again after this).
     pub lease_ttl: Duration,
+    /// Cancelled when the shutdown grace period is over: running jobs stop,
+    /// release their lease and hand their job back at once, rather than
+    /// leaving the sync locked until the lease expires.
+    pub abandon: CancellationToken,
 }
 
 /// Why a run stopped before recording its outcome.
 enum Stopped {
     /// The sync's lease is no longer ours: stop writing, hand the job back.
     LeaseLost(&'static str),
+    /// The worker is stopping and the grace period is over.
+    Abandoned,
 }
 
 impl Runner {
@@ -81,19 +88,31 @@ impl Runner {
         // Idempotent: a no-op when `finish_job` already released it, or when
         // another run holds it now.
         self.release(&lease).await;
-        match result? {
-            Ok(disposition) => Ok(disposition),
+        let message = match result? {
+            Ok(disposition) => return Ok(disposition),
             Err(Stopped::LeaseLost(why)) => {
                 tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, reason = why,
                     "lost the sync's lease mid-run; stopped and handed the job back");
-                store
-                    .hand_back_job(job.id, job.sync_id, job.job_type(), &self.worker_id)
-                    .await?;
-                Ok(Disposition::Later {
-                    delay: self.retry.busy_delay,
-                })
+                "this run lost its sync's lease and stopped; the job runs again later"
             }
-        }
+            Err(Stopped::Abandoned) => {
+                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id,
+                    "shutdown grace period over; stopped the job and handed it back");
+                "the worker stopped before this job finished; the job runs again on another worker"
+            }
+        };
+        store
+            .hand_back_job(
+                job.id,
+                job.sync_id,
+                job.job_type(),
+                &self.worker_id,
+                message,
+            )
+            .await?;
+        Ok(Disposition::Later {
+            delay: self.retry.busy_delay,
+        })
     }
 
     async fn release(&self, lease: &SyncLease) {
@@ -192,6 +211,7 @@ impl Runner {
                 result = &mut work => result,
                 // Dropping `work` stops its Humanitec calls at once.
                 lost = &mut heartbeat => return Ok(Err(lost)),
+                () = self.abandon.cancelled() => return Ok(Err(Stopped::Abandoned)),
             }
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;

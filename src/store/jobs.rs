@@ -381,16 +381,17 @@ impl Store {
         Ok(!renewed.is_empty())
     }
 
-    /// A run that lost its sync's lease hands its job back: the rows it set
-    /// `running` go back to `pending` (if they are still its own).
+    /// A run that stopped before its outcome (lost lease, shutdown) hands
+    /// its job back: the rows it set `running` go back to `pending` with
+    /// `message` (if they are still its own).
     pub async fn hand_back_job(
         &self,
         job_id: Uuid,
         sync_id: Uuid,
         job_type: JobType,
         worker_id: &str,
+        message: &str,
     ) -> Result<(), StoreError> {
-        const MSG: &str = "this run lost its sync's lease and stopped; the job runs again later";
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -402,7 +403,7 @@ impl Store {
             &[
                 (&job_id, Type::UUID),
                 (&worker_id, Type::TEXT),
-                (&MSG, Type::TEXT),
+                (&message, Type::TEXT),
             ],
         )
         .await
@@ -416,7 +417,7 @@ impl Store {
             &[
                 (&sync_id, Type::UUID),
                 (&job_id.to_string(), Type::TEXT),
-                (&MSG, Type::TEXT),
+                (&message, Type::TEXT),
             ],
         )
         .await

@@ -84,6 +84,7 @@ impl Shared {
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
             lease_ttl: w.stale_after,
+            abandon: CancellationToken::new(),
         };
         Ok(Shared {
             names: Names::new(&settings.queue_prefix),

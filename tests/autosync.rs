@@ -96,7 +96,7 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
     let mut env = TestEnv::new().await;
     // Each Humanitec call takes a while, so the burst lands while runs are in flight.
     env.sandbox.set_faults(Faults {
-        latency_ms: 1500,
+        latency_ms: 2000,
         ..Faults::default()
     });
     let src = env.source("production", &[("A", "0"), ("B", "b")]).await;

@@ -165,6 +165,7 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
     let bouncer = PgBouncer::start();
     let mut env = env_through(&bouncer, |name| match name {
         "HTTP_RETRIES" => Some("0".into()),
+        "WORKER_CONCURRENCY" => Some("32".into()),
         _ => None,
     })
     .await;
@@ -319,6 +320,26 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
         .expect("rows")
         .is_empty());
 
+    // Many jobs at once: the workers' 20 client connections share the
+    // 4 server connections, statement by statement.
+    let mut many = Vec::new();
+    for i in 0..80 {
+        let options = json!({"initialSyncBehavior": "overwrite-destination",
+                             "keySchema": format!("M{i}_{{{{secretKey}}}}")});
+        many.push(
+            env.sync(&src, &format!("m{i}"), app_scope("api"), options)
+                .await,
+        );
+    }
+    let mut jobs = Vec::new();
+    for sync in &many {
+        jobs.push(env.enqueue(*sync).await);
+    }
+    for job in jobs {
+        let row = env.wait_job(job).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    }
+
     // The workers' traffic really went through PgBouncer.
     let passed = bouncer.transactions(&database).await;
     println!("PgBouncer passed {passed} transactions to {database}");
@@ -330,5 +351,63 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
     );
     // Clean up directly, not through PgBouncer.
     env.settings.database_url = direct;
+    env.finish().await;
+}
+
+/// Named prepared statements fail behind PgBouncer in transaction mode only
+/// when a statement's parse and its execution land on different server
+/// connections, which takes concurrency; the worker would retry such
+/// failures and hide them. So: every store query, many at once, through
+/// PgBouncer, and not a single error.
+#[tokio::test]
+async fn store_queries_use_no_session_state_even_under_concurrency() {
+    use secret_sync::store::LeaseTake;
+    use secret_sync::{JobType, Store};
+    let bouncer = PgBouncer::start();
+    let env = TestEnv::new().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let job = env.enqueue(sync).await;
+    let store = Store::connect(&bouncer.url(&database_of(&env)), 20).expect("pool");
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (store, project) = (store.clone(), src.project.clone());
+        let (folder, connection) = (src.folder, src.connection);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                store.job_state(job).await?;
+                store.job(job).await?;
+                store.recent_jobs(Some(sync), 5).await?;
+                store.sync_statuses(Some(sync)).await?;
+                store.load_sync(sync).await?;
+                store
+                    .syncs_for_folder(&project, "production", "/app")
+                    .await?;
+                store.load_connection(connection).await?;
+                store.folder_secrets(folder).await?;
+                store.pushed_keys(sync, "demo-org/api").await?;
+                store.latest_success_start(sync, JobType::Sync).await?;
+                store.sync_api_json(sync).await?;
+                store
+                    .claim_queued_sync(sync, Uuid::new_v4(), Duration::from_secs(30))
+                    .await?;
+                let holder = format!("probe {i}");
+                if let LeaseTake::Taken(lease) = store
+                    .try_lease_sync(sync, &holder, Duration::from_secs(5))
+                    .await?
+                {
+                    store.renew_lease(&lease, Duration::from_secs(5)).await?;
+                    store.release_lease(&lease).await?;
+                }
+            }
+            Ok::<(), secret_sync::store::StoreError>(())
+        }));
+    }
+    for t in tasks {
+        if let Err(e) = t.await.expect("task") {
+            panic!("a store query failed through PgBouncer: {e:?}");
+        }
+    }
+    drop(store);
     env.finish().await;
 }

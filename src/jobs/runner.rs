@@ -222,20 +222,24 @@ impl Runner {
                 outcome.message, start.coalesced
             );
         }
+        let delete_sync = job.kind
+            == JobKind::Remove {
+                delete_sync_on_complete: true,
+            };
         let recorded = store
-            .finish_job(job.id, sync.id, job.job_type(), &outcome, lease)
+            .finish_job(
+                job.id,
+                sync.id,
+                job.job_type(),
+                &outcome,
+                lease,
+                delete_sync,
+            )
             .await?;
         if !recorded {
             return Ok(Err(Stopped::LeaseLost(
                 "another run took the lease before the outcome was written",
             )));
-        }
-        let delete_sync = job.kind
-            == JobKind::Remove {
-                delete_sync_on_complete: true,
-            };
-        if outcome.status == JobStatus::Succeeded && delete_sync {
-            store.delete_sync(sync.id).await?;
         }
         tracing::info!(parent: &span, status = %outcome.status, elapsed_ms, message = %outcome.message, "job finished");
         Ok(Ok(disposition))

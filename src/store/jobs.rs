@@ -179,8 +179,11 @@ impl Store {
     /// Records how the attempt ended on the job row and (unless skipped) on
     /// the sync row, and releases the sync's lease, in one transaction. The
     /// sync row is only touched if this job is still its latest of the type.
-    /// Returns false, writing nothing, if the lease is no longer ours:
-    /// another run took it, so this run must not write its outcome.
+    /// With `delete_sync` (a remove job's `deleteSyncOnComplete`), a
+    /// success also deletes the sync row in that transaction, so nobody sees
+    /// the job succeeded with the row still there. Returns false, writing
+    /// nothing, if the lease is no longer ours: another run took it, so this
+    /// run must not write its outcome.
     pub async fn finish_job(
         &self,
         job_id: Uuid,
@@ -188,6 +191,7 @@ impl Store {
         job_type: JobType,
         outcome: &JobOutcome,
         lease: &SyncLease,
+        delete_sync: bool,
     ) -> Result<bool, StoreError> {
         let message = cap_message(&outcome.message);
         let status = outcome.status.as_str();
@@ -254,6 +258,14 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("writing the sync status"))?;
+        }
+        if delete_sync && outcome.status == JobStatus::Succeeded {
+            tx.execute_typed(
+                "DELETE FROM secret_syncs WHERE id = $1",
+                &[(&sync_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("deleting the sync"))?;
         }
         tx.commit()
             .await

@@ -29,7 +29,7 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("could not get a database connection: {0}")]
     Pool(String),
-    #[error("database error while {action}: {source}")]
+    #[error("database error while {action}: {}", db_detail(source))]
     Db {
         action: &'static str,
         #[source]
@@ -37,6 +37,15 @@ pub enum StoreError {
     },
     #[error("the database schema is newer than this build (version {found}, this build knows {known}); upgrade secret-sync")]
     SchemaTooNew { found: i32, known: i32 },
+}
+
+/// The server's message when there is one (`tokio_postgres::Error` alone
+/// says only "db error").
+fn db_detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 impl StoreError {

@@ -100,6 +100,15 @@ enum Command {
     /// Inspect the dead-letter queue: list, requeue or discard messages.
     #[command(subcommand)]
     Dead(dead::DeadCommand),
+    /// Publish a secret-change event for a folder, as the secrets manager
+    /// does: auto-sync syncs reading it catch up.
+    PublishChange {
+        project_id: String,
+        /// Environment slug.
+        environment: String,
+        /// Folder path, e.g. `/` or `/app/db`.
+        path: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -255,6 +264,28 @@ pub async fn main(cli: Cli) -> CliResult {
                 TokenCommand::List => token::list(&store).await,
                 TokenCommand::Revoke { id } => token::revoke(&store, id).await,
             }
+        }
+        Command::PublishChange {
+            project_id,
+            environment,
+            path,
+        } => {
+            let settings = Settings::from_env()?;
+            let store = Store::connect(&settings.database_url, 2)?;
+            let client = JobClient::connect(&settings, store).await?;
+            let event = crate::queue::SecretChanged {
+                project_id,
+                environment,
+                path: crate::model::normalize_path(&path),
+            };
+            let result = client.publish_change(&event).await;
+            client.close().await;
+            result?;
+            println!(
+                "published secret.changed for project {} environment {} folder {}",
+                event.project_id, event.environment, event.path
+            );
+            Ok(())
         }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;

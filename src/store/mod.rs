@@ -8,6 +8,7 @@ mod jobs;
 mod lock;
 mod migrate;
 mod pushed;
+mod queued;
 mod rotation;
 mod rows;
 mod source;
@@ -20,8 +21,9 @@ use tokio_postgres::NoTls;
 
 pub use api::{ConnectionChanges, FolderLookup, NewSync, SyncChanges, Written};
 pub use jobs::{JobStart, JobState, StaleJob};
-pub use lock::SyncLock;
+pub use lock::{LeaseTake, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
+pub use queued::{Claim, TakenMarker};
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};

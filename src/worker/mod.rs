@@ -55,8 +55,7 @@ impl Shared {
         // The key first: a worker without one must not touch the database.
         settings.require_encryption_key()?;
         crate::store::ensure_database(&settings.database_url).await?;
-        let pool_size = usize::from(settings.worker.concurrency) * 2 + 4;
-        let store = Store::connect(&settings.database_url, pool_size)?;
+        let store = Store::connect(&settings.database_url, settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");
@@ -71,6 +70,8 @@ impl Shared {
             retry: w.retry.clone(),
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
+            lease_ttl: w.stale_after,
+            abandon: CancellationToken::new(),
         };
         Ok(Shared {
             names: Names::new(&settings.queue_prefix),

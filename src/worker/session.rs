@@ -12,8 +12,13 @@ use super::events::handle_event_delivery;
 use super::Shared;
 use crate::queue::{Broker, QueueError};
 
-/// Secret-change events prefetched at once (each is a quick fan-out).
-const EVENTS_PREFETCH: u16 = 4;
+/// Secret-change events handled at once. Each is a quick fan-out (a few
+/// short statements, bounded by the connection pool), so a burst drains
+/// fast and lands in the sync jobs already queued.
+const EVENTS_PREFETCH: u16 = 32;
+
+/// After the grace period, how long stopped jobs get to hand themselves back.
+const HAND_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Every delay a job may wait out in a delay queue.
 fn delays_in_use(retry: &crate::config::RetrySettings) -> Vec<Duration> {
@@ -103,8 +108,23 @@ pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Resul
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!(
             unfinished = tracker.len(),
-            "grace period over; unfinished jobs go back to the queue and run again"
+            "grace period over; handing unfinished jobs back"
         );
+        if ended.is_ok() {
+            // Stopping for good: jobs still running stop, release their
+            // sync's lease and are published again, so another worker can
+            // run them at once instead of after the lease expires.
+            shared.runner.abandon.cancel();
+            if tokio::time::timeout(HAND_BACK_WAIT, tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    unfinished = tracker.len(),
+                    "some jobs could not be handed back; the broker redelivers them once their lease expires"
+                );
+            }
+        }
     }
     shared.broker_connected.store(false, Ordering::Relaxed);
     broker.close("worker stopping").await;

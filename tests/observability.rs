@@ -154,7 +154,7 @@ async fn metrics_move_by_what_happened() {
     let bad = env
         .source_with_token("production", &[("C", "3")], "not-a-token")
         .await;
-    let s2 = env.sync(&bad, "s2", app_scope("api"), options()).await;
+    let s2 = env.sync(&bad, "s2", app_scope("web"), options()).await;
     assert_eq!(
         env.wait_job(env.enqueue(s2).await).await.status,
         JobStatus::Failed
@@ -209,7 +209,8 @@ async fn metrics_move_by_what_happened() {
         "HTTP_RETRIES=3 more"
     );
 
-    // Jobs queue: with one job at a time and a slow Humanitec, two wait.
+    // Jobs queue: with one job at a time and a slow Humanitec, two wait
+    // (three syncs: jobs of one sync would coalesce into one).
     env.sandbox.set_faults(Faults {
         latency_ms: 1500,
         ..Faults::default()
@@ -217,7 +218,7 @@ async fn metrics_move_by_what_happened() {
     let waiting = [
         env.enqueue(s2).await,
         env.enqueue(s3).await,
-        env.enqueue(s2).await,
+        env.enqueue(s1).await,
     ];
     scrape_until(addr, "2 jobs ready in the jobs queue", |m| {
         get(m, "secret_sync_queue_messages{queue=\"jobs\"}") == 2.0

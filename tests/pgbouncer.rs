@@ -361,12 +361,31 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
 /// PgBouncer, and not a single error.
 #[tokio::test]
 async fn store_queries_use_no_session_state_even_under_concurrency() {
+    use secret_sync::model::PushedKey;
     use secret_sync::store::LeaseTake;
     use secret_sync::{JobType, Store};
     let bouncer = PgBouncer::start();
     let env = TestEnv::new().await;
     let src = env.source("production", &[("A", "1")]).await;
+    // A comment too, so the rotation's compare-and-swap meets a non-null one.
+    env.seed
+        .put_secret(src.folder, "B", "2", Some("a comment"))
+        .await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    env.store
+        .record_pushes(
+            sync,
+            "demo-org/api",
+            &[PushedKey {
+                key: "A".into(),
+                fingerprint: vec![7; 32],
+                secret_version: Some("1".into()),
+                stamp: None,
+            }],
+            &[],
+        )
+        .await
+        .expect("fingerprint recorded");
     let job = env.enqueue(sync).await;
     let store = Store::connect(&bouncer.url(&database_of(&env)), 20).expect("pool");
     let mut tasks = Vec::new();
@@ -374,7 +393,14 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
         let (store, project) = (store.clone(), src.project.clone());
         let (folder, connection) = (src.folder, src.connection);
         tasks.push(tokio::spawn(async move {
-            for _ in 0..10 {
+            let probe = Probe {
+                store: &store,
+                project: &project,
+                folder,
+                connection,
+                sync,
+            };
+            for n in 0..10 {
                 store.job_state(job).await?;
                 store.job(job).await?;
                 store.recent_jobs(Some(sync), 5).await?;
@@ -399,6 +425,11 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
                     store.renew_lease(&lease, Duration::from_secs(5)).await?;
                     store.release_lease(&lease).await?;
                 }
+                let tag = format!("{i}-{n}");
+                probe.api_syncs(&tag).await?;
+                probe.api_connections(&tag).await?;
+                probe.api_tokens(&tag).await?;
+                probe.gauges_and_rotation().await?;
             }
             Ok::<(), secret_sync::store::StoreError>(())
         }));
@@ -410,4 +441,256 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
     }
     drop(store);
     env.finish().await;
+}
+
+/// The API's, the gauges' and the key rotation's store queries, each
+/// checked for its effect (a wrong parameter type would show).
+struct Probe<'a> {
+    store: &'a secret_sync::Store,
+    project: &'a str,
+    folder: Uuid,
+    connection: Uuid,
+    sync: Uuid,
+}
+
+type StoreResult = Result<(), secret_sync::store::StoreError>;
+
+impl Probe<'_> {
+    async fn api_syncs(&self, tag: &str) -> StoreResult {
+        use secret_sync::store::{FolderLookup, JobStart, NewSync, SyncChanges, Written};
+        use secret_sync::{Job, JobKind};
+        let store = self.store;
+        assert_eq!(
+            store
+                .find_folder(self.project, "production", "/app")
+                .await?,
+            FolderLookup::Folder(self.folder)
+        );
+        assert_eq!(
+            store
+                .find_folder(self.project, "production", "/nope")
+                .await?,
+            FolderLookup::NoFolder
+        );
+        assert!(store.sync_name_taken(self.project, "s", None).await?);
+        assert!(
+            !store
+                .sync_name_taken(self.project, "s", Some(self.sync))
+                .await?
+        );
+        let name = format!("api-{tag}");
+        let app = format!("app-{tag}");
+        let created = store
+            .insert_sync(&NewSync {
+                name: &name,
+                description: Some("probe"),
+                project_id: self.project,
+                folder_id: self.folder,
+                connection_id: self.connection,
+                is_auto_sync_enabled: false,
+                sync_options: &options(),
+                destination_config: &app_scope(&app),
+            })
+            .await?;
+        let Written::Done(own) = created else {
+            panic!("creating sync {name}: {created:?}");
+        };
+        let renamed = format!("{name}-renamed");
+        let updated = store
+            .update_sync(
+                own,
+                &SyncChanges {
+                    name: Some(renamed.clone()),
+                    description: Some(None),
+                    folder_id: Some(self.folder),
+                    connection_id: Some(self.connection),
+                    is_auto_sync_enabled: Some(true),
+                    sync_options: Some(options()),
+                    destination_config: Some(app_scope(&app)),
+                },
+            )
+            .await?;
+        assert!(matches!(updated, Written::Done(())), "{updated:?}");
+        let missing = store
+            .update_sync(Uuid::new_v4(), &SyncChanges::default())
+            .await?;
+        assert!(matches!(missing, Written::Missing), "{missing:?}");
+        let listed = store.syncs_api_json(self.project).await?;
+        let mine = listed
+            .iter()
+            .find(|s| s["name"] == renamed.as_str())
+            .unwrap_or_else(|| panic!("{renamed} not listed"));
+        assert_eq!(
+            (&mine["description"], &mine["isAutoSyncEnabled"]),
+            (&serde_json::Value::Null, &json!(true))
+        );
+        let at = store.syncs_at_destination(ORG, &app).await?;
+        assert_eq!(at.iter().map(|s| s.id).collect::<Vec<_>>(), vec![own]);
+        store
+            .mark_sync_not_enqueued(own, "probe: not enqueued")
+            .await?;
+        let failed = JobStart {
+            job: Job {
+                id: Uuid::new_v4(),
+                sync_id: own,
+                kind: JobKind::SYNC,
+                trigger: Some("probe".into()),
+            },
+            attempt: 1,
+            max_attempts: 1,
+            enqueued_at: chrono::Utc::now(),
+            worker_id: format!("probe {tag}"),
+            coalesced: 1,
+            covers_until: None,
+        };
+        store.fail_job(&failed, "probe: failed").await?;
+        let row = &store.sync_statuses(Some(own)).await?[0];
+        assert_eq!(
+            (row.sync_status, row.last_sync_message.as_deref()),
+            (Some(JobStatus::Failed), Some("probe: failed"))
+        );
+        let shown = store.sync_api_json(own).await?.expect("sync");
+        assert_eq!(shown["lastSyncJobId"], json!(failed.job.id.to_string()));
+        assert_eq!(
+            store.job_state(failed.job.id).await?.map(|s| s.status),
+            Some(JobStatus::Failed)
+        );
+        Ok(())
+    }
+
+    async fn api_connections(&self, tag: &str) -> StoreResult {
+        use secret_sync::store::{ConnectionChanges, Written};
+        let store = self.store;
+        let name = format!("conn-{tag}");
+        let created = store
+            .insert_connection(self.project, &name, Some("probe"), b"not a ciphertext")
+            .await?;
+        let Written::Done(json) = created else {
+            panic!("creating connection {name}: {created:?}");
+        };
+        let id: Uuid = json["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("connection id");
+        let duplicate = store
+            .insert_connection(self.project, &name, None, b"x")
+            .await?;
+        assert!(matches!(duplicate, Written::DuplicateName), "{duplicate:?}");
+        let (project, shown) = store.connection_api_json(id).await?.expect("connection");
+        assert_eq!(
+            (project.as_str(), &shown["name"]),
+            (self.project, &json!(name))
+        );
+        assert!(store
+            .connections_api_json(self.project)
+            .await?
+            .iter()
+            .any(|c| c["id"] == json["id"]));
+        let renamed = format!("{name}-renamed");
+        let updated = store
+            .update_connection(
+                id,
+                &ConnectionChanges {
+                    name: Some(renamed.clone()),
+                    description: Some(None),
+                    encrypted_credentials: Some(b"still not a ciphertext".to_vec()),
+                },
+            )
+            .await?;
+        let Written::Done(updated) = updated else {
+            panic!("renaming connection {name}: {updated:?}");
+        };
+        assert_eq!(
+            (&updated["name"], &updated["description"]),
+            (&json!(renamed), &serde_json::Value::Null)
+        );
+        let missing = store
+            .update_connection(Uuid::new_v4(), &ConnectionChanges::default())
+            .await?;
+        assert!(matches!(missing, Written::Missing), "{missing:?}");
+        assert!(store.syncs_using_connection(id).await?.is_empty());
+        assert_eq!(store.delete_unused_connection(id).await?, Ok(true));
+        let refused = store.delete_unused_connection(self.connection).await?;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|users| users.iter().any(|u| u == "s")),
+            "{refused:?}"
+        );
+        Ok(())
+    }
+
+    async fn api_tokens(&self, tag: &str) -> StoreResult {
+        let store = self.store;
+        let hash = Uuid::new_v4().as_bytes().to_vec();
+        let token = store
+            .create_api_token(
+                &format!("probe {tag}"),
+                &hash,
+                "read",
+                &[self.project.to_string()],
+            )
+            .await?;
+        assert_eq!(token.project_ids, vec![self.project.to_string()]);
+        let used = store.use_api_token(&hash).await?.expect("live token");
+        assert_eq!(used.id, token.id);
+        assert!(store.api_tokens().await?.iter().any(|t| t.id == token.id));
+        assert!(store.revoke_api_token(token.id).await?);
+        assert!(!store.revoke_api_token(token.id).await?);
+        assert!(store.use_api_token(&hash).await?.is_none());
+        assert!(store.project_exists(self.project).await?);
+        assert!(!store.project_exists("no-such-project").await?);
+        Ok(())
+    }
+
+    async fn gauges_and_rotation(&self) -> StoreResult {
+        use secret_sync::store::FingerprintRow;
+        let store = self.store;
+        assert!(!store.sync_status_counts().await?.is_empty());
+        assert!(store.oldest_pending_job_age().await? >= 0.0);
+        // Compare-and-swap every row onto itself: it lands (the row still
+        // holds what was read) and changes nothing other tasks could see.
+        let secrets = store.secrets_after(None, 1000).await?;
+        assert!(secrets.iter().any(|s| s.second.is_some()));
+        assert!(secrets.iter().any(|s| s.second.is_none()));
+        for s in &secrets {
+            assert!(store.swap_secret(s, s).await?, "secret {} swapped", s.id);
+        }
+        let last = secrets.last().map(|s| s.id);
+        assert!(store.secrets_after(last, 1000).await?.is_empty());
+        let connections = store.connections_after(None, 1000).await?;
+        let source = connections
+            .iter()
+            .find(|c| c.id == self.connection)
+            .expect("the source's connection");
+        assert!(store.swap_connection(source, source).await?);
+        assert!(store
+            .connections_after(Some(self.connection), 1000)
+            .await?
+            .iter()
+            .all(|c| c.id > self.connection));
+        assert!(store
+            .sync_ids_after(None, 10_000)
+            .await?
+            .contains(&self.sync));
+        assert!(!store
+            .sync_ids_after(Some(self.sync), 10_000)
+            .await?
+            .contains(&self.sync));
+        let fingerprints = store.fingerprints(self.sync).await?;
+        assert_eq!(fingerprints.len(), 1);
+        let fp = &fingerprints[0];
+        assert!(
+            store
+                .swap_fingerprint(self.sync, fp, &fp.fingerprint)
+                .await?
+        );
+        let stale = FingerprintRow {
+            destination: fp.destination.clone(),
+            key: fp.key.clone(),
+            fingerprint: vec![0],
+        };
+        assert!(!store.swap_fingerprint(self.sync, &stale, b"x").await?);
+        Ok(())
+    }
 }

@@ -2,12 +2,15 @@
 
 use super::{Store, StoreError};
 
+// Unnamed statements (`*_typed`) even without parameters: PgBouncer in
+// transaction mode cannot keep a named one between transactions.
+
 impl Store {
     /// Syncs by the status of their latest sync job (`never` when none ran).
     pub async fn sync_status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT coalesce(sync_status, 'never'), count(*) FROM secret_syncs GROUP BY 1",
                 &[],
             )
@@ -20,7 +23,7 @@ impl Store {
     pub async fn oldest_pending_job_age(&self) -> Result<f64, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one(
+            .query_typed_one(
                 "SELECT coalesce(extract(epoch FROM now() - min(enqueued_at)), 0)::float8
                    FROM secret_sync_jobs WHERE status = 'pending'",
                 &[],

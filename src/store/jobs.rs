@@ -325,13 +325,17 @@ impl Store {
         )
         .await?;
         let (status_col, job_col, msg_col, _) = columns(job.job.job_type());
-        tx.execute(
+        tx.execute_typed(
             &format!(
                 "UPDATE secret_syncs SET {status_col} = 'failed', {job_col} = $2, {msg_col} = $3,
                         updated_at = now()
                   WHERE id = $1 AND ({job_col} IS NULL OR {job_col} = $2)"
             ),
-            &[&job.job.sync_id, &job.job.id.to_string(), &message],
+            &[
+                (&job.job.sync_id, Type::UUID),
+                (&job.job.id.to_string(), Type::TEXT),
+                (&message, Type::TEXT),
+            ],
         )
         .await
         .map_err(StoreError::db("marking the sync failed"))?;

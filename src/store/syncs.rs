@@ -90,12 +90,12 @@ impl Store {
     ) -> Result<Vec<SyncRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!(
                     "{SYNC_SELECT} WHERE s.destination_config->>'org' = $1
                         AND s.destination_config->>'app' = $2 ORDER BY s.name"
                 ),
-                &[&org, &app],
+                &[(&org, Type::TEXT), (&app, Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("finding syncs of a destination"))?;

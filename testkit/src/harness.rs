@@ -67,7 +67,17 @@ impl TestEnv {
         prefix: &str,
         overrides: impl Fn(&str) -> Option<String>,
     ) -> TestEnv {
-        let sandbox = Sandbox::start(SandboxConfig::demo(), "127.0.0.1:0".parse().expect("addr"))
+        Self::with_sandbox(database_url, prefix, SandboxConfig::demo(), overrides).await
+    }
+
+    /// As `named`, with the sandbox's orgs, apps and tokens given.
+    pub async fn with_sandbox(
+        database_url: &str,
+        prefix: &str,
+        sandbox: SandboxConfig,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> TestEnv {
+        let sandbox = Sandbox::start(sandbox, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("sandbox starts");
         let key = overrides("ENCRYPTION_KEY").unwrap_or_else(generate_key);

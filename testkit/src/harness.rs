@@ -150,6 +150,24 @@ impl TestEnv {
         token
     }
 
+    /// The variables that point a `secret-sync` process (the real binary)
+    /// at this harness: its database, broker prefix, sandbox and key, and
+    /// a free port for health and metrics. Use with `Command::envs`.
+    pub fn product_env(&self) -> Vec<(&'static str, String)> {
+        let s = &self.settings;
+        vec![
+            ("DATABASE_URL", s.database_url.clone()),
+            ("AMQP_URL", s.amqp_url.clone()),
+            ("HUMANITEC_API_URL", s.humanitec_api_url.clone()),
+            (
+                "ENCRYPTION_KEY",
+                s.encryption_key.clone().unwrap_or_default(),
+            ),
+            ("QUEUE_PREFIX", s.queue_prefix.clone()),
+            ("HTTP_LISTEN", "127.0.0.1:0".into()),
+        ]
+    }
+
     pub fn cipher(&self) -> &Cipher {
         self.seed.cipher()
     }

@@ -98,7 +98,7 @@ fn fields(s: &SyncDetail) -> String {
         (Some(env), Some(path)) => format!("{} <code>{}</code>", esc(env), esc(path)),
         _ => "<span class=\"warn\">folder deleted</span>".into(),
     };
-    [
+    let rows = [
         row("Id", format!("<code>{}</code>", r.id)),
         row("Project", esc(&r.project_id)),
         row("Description", esc_or(s.description.as_deref(), "—")),
@@ -131,7 +131,8 @@ fn fields(s: &SyncDetail) -> String {
         ),
         row("Created", esc(&s.created_at.to_rfc3339())),
     ]
-    .concat()
+    .concat();
+    format!("<table class=\"fields\"><tbody>{rows}</tbody></table>")
 }
 
 fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> String {

@@ -120,7 +120,7 @@ const SERIES: [(&str, &str); 3] = [
 
 /// A stacked bar per minute, oldest on the left.
 fn chart(minutes: &[MinuteCount]) -> String {
-    const W: f64 = 720.0;
+    const W: f64 = 1200.0;
     const H: f64 = 160.0;
     const BAR: f64 = W / 60.0;
     let mut per = [[0i64; 3]; 60];

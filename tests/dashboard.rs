@@ -325,6 +325,64 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     assert_eq!(values[0].key, "DB_PASSWORD");
     b.screenshot("sync-detail").await;
 
+    // Import, with the behaviour chosen in the form, also without a reload.
+    b.client
+        .find(Locator::Css("#import-behavior"))
+        .await
+        .expect("behaviour")
+        .select_by_value("prioritize-destination")
+        .await
+        .expect("select");
+    b.click("#import").await;
+    b.until("the import badge to show synced", || async {
+        b.text("#state .state-import .badge").await == "synced"
+    })
+    .await;
+    let jobs = env.store.recent_jobs(Some(alpha), 5).await.expect("jobs");
+    assert_eq!(jobs[0].job_type, secret_sync::JobType::Import);
+    assert_eq!(jobs[0].status, JobStatus::Succeeded);
+
+    // The preview names keys, never values.
+    b.click("#preview").await;
+    b.until("the preview", || async {
+        b.text("h1").await.contains("Preview")
+    })
+    .await;
+    let preview = b.text("main").await;
+    assert!(
+        preview.contains("Unchanged (1)") && preview.contains("DB_PASSWORD"),
+        "{preview}"
+    );
+    assert!(!b
+        .client
+        .source()
+        .await
+        .expect("source")
+        .contains("s3cret-value"));
+
+    // The pause control and the interval are remembered across pages.
+    b.goto("/").await;
+    b.click("#live-pause").await;
+    b.client
+        .find(Locator::Css("#live-interval"))
+        .await
+        .expect("interval")
+        .select_by_value("15")
+        .await
+        .expect("select");
+    b.goto("/overview").await;
+    assert_eq!(b.text("#live-pause").await, "Resume");
+    assert_eq!(b.text("#live-state").await, "paused");
+    let interval = b
+        .js(
+            "return document.getElementById('live-interval').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(interval, json!("15"));
+    b.click("#live-pause").await;
+    assert_eq!(b.text("#live-pause").await, "Pause");
+
     // Overview: counts per status and the jobs chart.
     b.goto("/overview").await;
     assert_eq!(b.text("#count-failed").await, "1");

@@ -124,11 +124,12 @@ async fn main() {
         ),
         (
             "jobs per minute, last hour",
-            "SELECT floor(extract(epoch FROM now() - j.finished_at) / 60)::int8, j.status, count(*)
-               FROM secret_sync_jobs j
-              WHERE j.finished_at > now() - interval '60 minutes'
-                AND j.sync_id IN (SELECT id FROM secret_syncs WHERE project_id = ANY('{proj}'))
-              GROUP BY 1, 2"
+            "SELECT floor(extract(epoch FROM now() - m) / 60)::int8, status, n
+               FROM (SELECT date_trunc('minute', j.finished_at) AS m, j.status, count(*) AS n
+                       FROM secret_sync_jobs j
+                      WHERE j.finished_at > date_trunc('minute', now()) - interval '59 minutes'
+                        AND j.sync_id IN (SELECT id FROM secret_syncs WHERE project_id = ANY('{proj}'))
+                      GROUP BY 1, 2) per_minute"
                 .to_string(),
         ),
     ] {

@@ -342,6 +342,18 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     assert_eq!(jobs[0].job_type, secret_sync::JobType::Import);
     assert_eq!(jobs[0].status, JobStatus::Succeeded);
 
+    // Remove asks first, then empties the destination.
+    b.click("#remove").await;
+    b.client
+        .accept_alert()
+        .await
+        .expect("the confirmation dialog");
+    b.until("the remove badge to show synced", || async {
+        b.text("#state .state-remove .badge").await == "synced"
+    })
+    .await;
+    assert!(env.sandbox.values(ORG, "web", None).is_empty());
+
     // The preview names keys, never values.
     b.click("#preview").await;
     b.until("the preview", || async {
@@ -350,7 +362,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     .await;
     let preview = b.text("main").await;
     assert!(
-        preview.contains("Unchanged (1)") && preview.contains("DB_PASSWORD"),
+        preview.contains("Create (1)") && preview.contains("DB_PASSWORD"),
         "{preview}"
     );
     assert!(!b

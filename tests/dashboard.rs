@@ -273,6 +273,8 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     assert!(!source.contains(&token), "the page shows the token");
     assert!(!source.contains("s3cret-value") && !source.contains("other-secret"));
 
+    b.screenshot("syncs").await;
+
     // Filters: by status, then by destination app.
     b.client
         .find(Locator::Css("#filter-status"))

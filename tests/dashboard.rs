@@ -518,6 +518,50 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
     )
     .header("origin", "https://evil.example");
     assert_eq!(status(foreign.send().await.expect("post")), 403);
+    // Another project's sync is neither listed nor reachable.
+    env.seed.create_project("other", "Other").await;
+    let folder = env.seed.create_folder("other", "production", "/x").await;
+    let conn = env
+        .seed
+        .create_connection("other", "other-conn", ADMIN_TOKEN)
+        .await;
+    let hidden = env
+        .seed
+        .create_sync(
+            "other",
+            "hidden-sync",
+            folder,
+            conn,
+            &app_scope("api"),
+            &options(),
+        )
+        .await;
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", format!("secret_sync_session={writer}"))
+            .send()
+    };
+    let list = get("/".into())
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        list.contains("alpha") && !list.contains("hidden-sync"),
+        "{list}"
+    );
+    assert_eq!(
+        status(get(format!("/syncs/{hidden}")).await.expect("get")),
+        404
+    );
+    let act_hidden = post(
+        &writer,
+        &format!("/syncs/{hidden}/sync"),
+        vec![("csrf", writer_csrf.clone())],
+    );
+    assert_eq!(status(act_hidden.send().await.expect("post")), 404);
+
     // Signed out: pages send you to the login page, actions too.
     let anon = http.get(format!("{base}/")).send().await.expect("get");
     assert_eq!(status(anon), 303);

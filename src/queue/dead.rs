@@ -123,10 +123,24 @@ fn x_death(table: Option<&FieldTable>, name: &str) -> Option<String> {
     }
 }
 
-/// Escaped preview of a body: never raw control characters on a terminal.
+/// Escaped preview of a body: never raw control characters on a terminal
+/// (they show as `\n`, `\u{1b}`, ...); everything printable as it is.
 pub fn preview(body: &[u8]) -> String {
     let cut = &body[..body.len().min(PREVIEW_BYTES)];
-    let mut text: String = String::from_utf8_lossy(cut).escape_debug().collect();
+    let mut text: String = String::from_utf8_lossy(cut)
+        .chars()
+        .flat_map(|c| {
+            // Controls, and the invisible characters that reorder or hide text.
+            let hidden = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}' | '\u{feff}');
+            let escaped: Vec<char> = if c.is_control() || hidden {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
     if body.len() > PREVIEW_BYTES {
         text.push('…');
     }
@@ -416,8 +430,9 @@ mod tests {
 
     #[test]
     fn previews_escape_and_cut() {
-        assert_eq!(preview(b"{\"a\":1}\n\x1b[2J"), "{\\\"a\\\":1}\\n\\u{1b}[2J");
+        assert_eq!(preview(b"{\"a\":1}\n\x1b[2J"), "{\"a\":1}\\n\\u{1b}[2J");
         assert_eq!(preview(&[0xff, b'a']), "\u{fffd}a");
+        assert_eq!(preview("a\u{202e}b".as_bytes()), "a\\u{202e}b");
         let long = vec![b'x'; 500];
         let p = preview(&long);
         assert!(p.ends_with('…') && p.chars().count() == PREVIEW_BYTES + 1);

@@ -108,6 +108,22 @@ pub struct Faults {
     pub script: Vec<Fault>,
     /// Applied to every API request while `script` is empty.
     pub always: Option<Fault>,
+    /// While `script` is empty: each API request gets one of these faults
+    /// with probability `ratio` (before `always` is considered).
+    #[serde(default)]
+    pub random: Option<RandomFaults>,
+}
+
+/// Probabilistic faults, reproducible from `seed` (the same seed gives the
+/// same sequence of draws; which request gets which draw still depends on
+/// the order requests arrive in).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RandomFaults {
+    /// Share of API requests that get a fault, from 0.0 to 1.0.
+    pub ratio: f64,
+    /// A hit gets one of these, picked uniformly.
+    pub faults: Vec<Fault>,
+    pub seed: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -126,6 +142,31 @@ pub(crate) struct Inner {
     pub values: Values,
     pub requests: Vec<RequestRecord>,
     pub faults: Faults,
+    /// Draws for `faults.random`, reseeded whenever the faults are set.
+    pub rng: rand::rngs::StdRng,
+}
+
+impl Inner {
+    pub fn set_faults(&mut self, faults: Faults) {
+        use rand::SeedableRng;
+        self.rng = rand::rngs::StdRng::seed_from_u64(faults.random.as_ref().map_or(0, |r| r.seed));
+        self.faults = faults;
+    }
+
+    /// The fault for the next API request, if any.
+    pub fn next_fault(&mut self) -> Option<Fault> {
+        use rand::Rng;
+        if !self.faults.script.is_empty() {
+            return Some(self.faults.script.remove(0));
+        }
+        if let Some(random) = &self.faults.random {
+            if !random.faults.is_empty() && self.rng.gen_bool(random.ratio.clamp(0.0, 1.0)) {
+                let pick = self.rng.gen_range(0..random.faults.len());
+                return Some(random.faults[pick].clone());
+            }
+        }
+        self.faults.always.clone()
+    }
 }
 
 /// Handle on a running sandbox. Cheap to clone.
@@ -146,6 +187,7 @@ impl Sandbox {
             values: Values::default(),
             requests: Vec::new(),
             faults: Faults::default(),
+            rng: rand::SeedableRng::seed_from_u64(0),
         }));
         let stop = tokio_util::sync::CancellationToken::new();
         let router = routes::router(inner.clone());
@@ -200,7 +242,7 @@ impl Sandbox {
     }
 
     pub fn set_faults(&self, faults: Faults) {
-        self.lock().faults = faults;
+        self.lock().set_faults(faults);
     }
 
     pub fn shutdown(&self) {
@@ -213,4 +255,72 @@ pub(crate) fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inner() -> Inner {
+        Inner {
+            config: SandboxConfig::demo(),
+            values: Values::default(),
+            requests: Vec::new(),
+            faults: Faults::default(),
+            rng: rand::SeedableRng::seed_from_u64(0),
+        }
+    }
+
+    fn draws(seed: u64) -> Vec<Option<u16>> {
+        let mut inner = inner();
+        inner.set_faults(Faults {
+            random: Some(RandomFaults {
+                ratio: 0.3,
+                faults: vec![
+                    Fault::Status {
+                        status: 429,
+                        retry_after: None,
+                    },
+                    Fault::Status {
+                        status: 503,
+                        retry_after: None,
+                    },
+                ],
+                seed,
+            }),
+            ..Faults::default()
+        });
+        (0..2000)
+            .map(|_| match inner.next_fault() {
+                Some(Fault::Status { status, .. }) => Some(status),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_faults_hit_the_ratio_and_repeat_with_the_seed() {
+        let a = draws(7);
+        let hits = a.iter().flatten().count();
+        assert!((500..700).contains(&hits), "{hits} of 2000 at 30%");
+        assert!(a.contains(&Some(429)) && a.contains(&Some(503)));
+        assert_eq!(a, draws(7), "same seed, same draws");
+        assert_ne!(a, draws(8));
+    }
+
+    #[test]
+    fn the_script_goes_first() {
+        let mut inner = inner();
+        inner.set_faults(Faults {
+            script: vec![Fault::Reset],
+            random: Some(RandomFaults {
+                ratio: 0.0,
+                faults: vec![Fault::Reset],
+                seed: 1,
+            }),
+            ..Faults::default()
+        });
+        assert!(matches!(inner.next_fault(), Some(Fault::Reset)));
+        assert!((0..100).all(|_| inner.next_fault().is_none()));
+    }
 }

@@ -56,7 +56,7 @@ async fn admin_clear(State(s): State<Shared>) -> StatusCode {
 }
 
 async fn admin_faults(State(s): State<Shared>, Json(f): Json<Faults>) -> StatusCode {
-    lock(&s).faults = f;
+    lock(&s).set_faults(f);
     StatusCode::NO_CONTENT
 }
 
@@ -91,11 +91,7 @@ async fn api(
     };
     let (latency, fault) = {
         let mut inner = lock(&s);
-        let fault = if inner.faults.script.is_empty() {
-            inner.faults.always.clone()
-        } else {
-            Some(inner.faults.script.remove(0))
-        };
+        let fault = inner.next_fault();
         (inner.faults.latency_ms, fault)
     };
     if latency > 0 {

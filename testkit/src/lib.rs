@@ -5,10 +5,14 @@
 
 mod db;
 mod harness;
+mod process;
+mod proxy;
 mod seed;
 mod spec;
 
 pub use db::{drop_database, recreate_database};
 pub use harness::{app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, ORG};
+pub use process::{free_port, http_get, worker_env, WorkerProcess};
+pub use proxy::Proxy;
 pub use seed::Seeder;
 pub use spec::assert_requests_match_spec;

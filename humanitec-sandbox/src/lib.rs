@@ -135,6 +135,8 @@ pub enum Fault {
     },
     /// Drop the connection without any response.
     Reset,
+    /// Serve the request normally (a script can then fault a later request).
+    Pass,
 }
 
 pub(crate) struct Inner {
@@ -157,7 +159,10 @@ impl Inner {
     pub fn next_fault(&mut self) -> Option<Fault> {
         use rand::Rng;
         if !self.faults.script.is_empty() {
-            return Some(self.faults.script.remove(0));
+            return match self.faults.script.remove(0) {
+                Fault::Pass => None,
+                fault => Some(fault),
+            };
         }
         if let Some(random) = &self.faults.random {
             if !random.faults.is_empty() && self.rng.gen_bool(random.ratio.clamp(0.0, 1.0)) {
@@ -245,6 +250,11 @@ impl Sandbox {
         self.lock().set_faults(faults);
     }
 
+    /// Accepts one more token from now on.
+    pub fn add_token(&self, token: TokenSpec) {
+        self.lock().config.tokens.push(token);
+    }
+
     pub fn shutdown(&self) {
         self.stop.cancel();
     }
@@ -320,6 +330,12 @@ mod tests {
             }),
             ..Faults::default()
         });
+        assert!(matches!(inner.next_fault(), Some(Fault::Reset)));
+        inner.set_faults(Faults {
+            script: vec![Fault::Pass, Fault::Reset],
+            ..Faults::default()
+        });
+        assert!(inner.next_fault().is_none(), "pass serves the request");
         assert!(matches!(inner.next_fault(), Some(Fault::Reset)));
         assert!((0..100).all(|_| inner.next_fault().is_none()));
     }

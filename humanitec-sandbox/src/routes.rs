@@ -131,7 +131,7 @@ async fn api(
             }
             (resp, false, Some(format!("status {status}")))
         }
-        Some(Fault::Reset) => unreachable!("handled above"),
+        Some(Fault::Reset | Fault::Pass) => unreachable!("handled above"),
         None => {
             let mut inner = lock(&s);
             let auth = token

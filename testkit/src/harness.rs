@@ -257,6 +257,31 @@ impl TestEnv {
         found
     }
 
+    /// Takes every message now on the dead-letter queue (no waiting).
+    pub async fn drain_dead_letters(&self) -> Vec<(Vec<u8>, FieldTable)> {
+        let conn = self.broker().await;
+        let ch = conn.create_channel().await.expect("channel");
+        let mut out = Vec::new();
+        while let Some(msg) = ch
+            .basic_get(
+                self.names.dead_queue().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic_get")
+        {
+            let headers = msg
+                .delivery
+                .properties
+                .headers()
+                .clone()
+                .unwrap_or_default();
+            out.push((msg.delivery.data.clone(), headers));
+        }
+        let _ = conn.close(200, "ok".into()).await;
+        out
+    }
+
     pub async fn sync_row(&self, sync_id: Uuid) -> SyncStatusRow {
         self.store
             .sync_statuses(Some(sync_id))

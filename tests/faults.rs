@@ -164,22 +164,34 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
 
     // Rounds of "the source changes, every sync is enqueued", while the
     // killer SIGKILLs whichever worker process is running a job.
+    // The two sides pace each other so the kills spread over the run: kill
+    // k waits for round 2k-1 to be enqueued, round r waits for kill (r-1)/2.
+    let (rounds_tx, mut rounds_rx) = tokio::sync::watch::channel(0usize);
+    let (kills_tx, mut kills_rx) = tokio::sync::watch::channel(0usize);
     let enqueuer = async {
         let mut jobs = Vec::new();
         for round in 1..=ROUNDS {
+            kills_rx
+                .wait_for(|k| *k >= (round - 1) / 2)
+                .await
+                .expect("killer runs");
             for m in &fleet {
                 env.put_secret(m.folder, "K", &format!("k{round}-{}", m.index))
                     .await;
                 jobs.push(env.enqueue(m.sync).await);
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            rounds_tx.send_replace(round);
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         jobs
     };
     let killer = async {
-        let mut kills = 0;
-        let mut spawned = 1;
-        while kills < KILLS {
+        let (mut spawned, mut interrupted) = (1, 0);
+        for kill in 1..=KILLS {
+            rounds_rx
+                .wait_for(|r| *r >= 2 * kill - 1)
+                .await
+                .expect("enqueuer runs");
             let pid = worker.pid().expect("worker runs");
             let busy = format!(
                 "SELECT count(*) FROM secret_sync_jobs WHERE status = 'running' AND worker_id LIKE '%:{pid}'"
@@ -191,20 +203,20 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
                     "worker {pid} never ran a job; log: {}",
                     log.display()
                 );
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
             // Vary the moment within the run a little.
-            tokio::time::sleep(Duration::from_millis(15 * kills as u64)).await;
+            tokio::time::sleep(Duration::from_millis(10 * kill as u64)).await;
+            interrupted += count(&env, &busy).await;
             worker.kill().await;
-            kills += 1;
+            kills_tx.send_replace(kill);
             worker = WorkerProcess::spawn(EXE, &env.settings, &[], &log);
             spawned += 1;
-            // Spread the kills over the whole run.
-            tokio::time::sleep(Duration::from_millis(800)).await;
         }
-        (kills, spawned)
+        (spawned, interrupted)
     };
-    let (jobs, (kills, spawned)) = tokio::join!(enqueuer, killer);
+    let (jobs, (spawned, interrupted)) = tokio::join!(enqueuer, killer);
+    let kills = *kills_tx.borrow();
     let rows = final_rows(&env, &jobs).await;
     let wall = started.elapsed();
 
@@ -224,14 +236,15 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
             other => panic!("job {} ended {other}: {:?}", row.id, row.message),
         }
     }
-    let restarted_runs = rows.iter().filter(|r| r.attempt > 1).count();
     println!(
-        "sigkill: {} jobs ({SYNCS} syncs x {ROUNDS} rounds), {kills} SIGKILLs, {spawned} worker processes, \
-         {runs} runs, {skipped} skipped as superseded, {restarted_runs} on a later attempt, wall {:.1} s",
+        "sigkill: {} jobs ({SYNCS} syncs x {ROUNDS} rounds), {kills} SIGKILLs ({interrupted} jobs running when killed), {spawned} worker processes, \
+         {runs} runs, {skipped} skipped as superseded, wall {:.1} s",
         jobs.len(),
         wall.as_secs_f64()
     );
     assert_eq!(jobs.len(), SYNCS * ROUNDS);
+    assert_eq!(kills, KILLS);
+    assert!(interrupted >= KILLS as i64, "every kill hit a running job");
     assert_eq!(runs + skipped, jobs.len(), "every job has a final row");
     assert_eq!(
         count(

@@ -101,6 +101,7 @@ pub struct RequestRecord {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Faults {
     /// Added to every API request.
     pub latency_ms: u64,
@@ -110,7 +111,6 @@ pub struct Faults {
     pub always: Option<Fault>,
     /// While `script` is empty: each API request gets one of these faults
     /// with probability `ratio` (before `always` is considered).
-    #[serde(default)]
     pub random: Option<RandomFaults>,
 }
 
@@ -316,6 +316,16 @@ mod tests {
         assert!(a.contains(&Some(429)) && a.contains(&Some(503)));
         assert_eq!(a, draws(7), "same seed, same draws");
         assert_ne!(a, draws(8));
+    }
+
+    #[test]
+    fn faults_json_may_name_only_what_it_sets() {
+        let f: Faults = serde_json::from_str(
+            r#"{"random": {"ratio": 0.3, "faults": [{"kind": "status", "status": 503}], "seed": 1}}"#,
+        )
+        .expect("partial faults JSON");
+        assert!(f.script.is_empty() && f.always.is_none() && f.latency_ms == 0);
+        assert_eq!(f.random.map(|r| r.faults.len()), Some(1));
     }
 
     #[test]

@@ -241,6 +241,28 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         "a write carrying a secret failed"
     );
 
+    // Failure: Humanitec's error message quotes the request, value included.
+    let echo = env
+        .source_with_token("echo", &[("ECHOED", &secret("echoed"))], &good_token)
+        .await;
+    let echo_sync = env
+        .sync(&echo, "echo", app_scope("web"), owning("X_"))
+        .await;
+    env.sandbox.set_faults(Faults {
+        script: vec![Fault::Pass],
+        always: Some(Fault::Echo { status: 400 }),
+        ..Faults::default()
+    });
+    let row = env.wait_job(env.enqueue(echo_sync).await).await;
+    env.sandbox.set_faults(Faults::default());
+    assert_eq!(row.status, JobStatus::Failed);
+    assert!(
+        row.message.as_deref().is_some_and(|m| m.contains("400")),
+        "{:?}",
+        row.message
+    );
+    println!("echoing Humanitec: {}", row.message.unwrap_or_default());
+
     // Import: readable Humanitec values (distinctive too) into a folder.
     for (k, what) in [("I_IMPORTED_A", "import-a"), ("I_IMPORTED_B", "import-b")] {
         env.sandbox
@@ -333,7 +355,14 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
     for m in &messages {
         assert_clean("a job message", m.get(0), &marker);
     }
-    for sync in [app_sync, env_sync, rejected_sync, failing_sync, import_sync] {
+    for sync in [
+        app_sync,
+        env_sync,
+        rejected_sync,
+        failing_sync,
+        echo_sync,
+        import_sync,
+    ] {
         let row = env.sync_row(sync).await;
         assert_clean("a sync row's messages", &format!("{:?}", row), &marker);
     }

@@ -137,6 +137,9 @@ pub enum Fault {
     Reset,
     /// Serve the request normally (a script can then fault a later request).
     Pass,
+    /// Answer `status` with an error message quoting the request body, as
+    /// validation errors of some APIs do (for secret-hygiene tests).
+    Echo { status: u16 },
 }
 
 pub(crate) struct Inner {

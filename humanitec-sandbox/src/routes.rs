@@ -131,6 +131,12 @@ async fn api(
             }
             (resp, false, Some(format!("status {status}")))
         }
+        Some(Fault::Echo { status }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let quoted: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            let resp = error(code, &format!("invalid request: {quoted}"));
+            (resp, false, Some(format!("echo {status}")))
+        }
         Some(Fault::Reset | Fault::Pass) => unreachable!("handled above"),
         None => {
             let mut inner = lock(&s);

@@ -264,6 +264,7 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
         .filter(|v| v.key.ends_with("_K"))
         .all(|v| v.value.starts_with(&format!("k{ROUNDS}-"))));
     worker.kill().await;
+    worker.remove_log();
     env.finish().await;
 }
 
@@ -349,6 +350,7 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
     assert_every_sync_succeeded(&env, &fleet).await;
     assert_humanitec_matches_source(&env, &fleet).await;
     worker.kill().await;
+    worker.remove_log();
     env.finish().await;
 }
 

@@ -280,5 +280,6 @@ async fn hostile_rows_fail_their_own_sync_clearly_and_the_worker_keeps_going() {
     assert_eq!(worker.pid(), pid);
     assert!(worker.is_running());
     worker.terminate(Duration::from_secs(30)).await;
+    worker.remove_log();
     env.finish().await;
 }

@@ -392,5 +392,6 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         dead.len(),
         messages.len()
     );
+    worker.remove_log();
     env.finish().await;
 }

@@ -94,6 +94,11 @@ impl WorkerProcess {
         }
     }
 
+    /// Deletes the log (call when the test passed; a failing test keeps it).
+    pub fn remove_log(&self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }

@@ -317,6 +317,11 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         // (the harness talks to the servers directly, not through the proxies).
         jobs.extend(enqueue_all(&env, batches.next().expect("four batches")).await);
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let running = count(
+            &env,
+            "SELECT count(*) FROM secret_sync_jobs WHERE status = 'running'",
+        )
+        .await;
         let cut_at = Instant::now();
         proxy.cut();
         let noticed = worker.wait_ready_status(503, Duration::from_secs(5)).await;
@@ -325,7 +330,7 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         proxy.restore();
         let recovered = worker.wait_ready_status(200, Duration::from_secs(60)).await;
         println!(
-            "{what} cut {:.1} s: /readyz 503 after {} ms ({samples} samples, all 503), 200 again {} ms after restore",
+            "{what} cut {:.1} s with {running} job(s) running: /readyz 503 after {} ms ({samples} samples, all 503), 200 again {} ms after restore",
             CUT.as_secs_f64(),
             noticed.as_millis(),
             recovered.as_millis()

@@ -316,6 +316,30 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
     let mut dead = vec![(body, headers)];
     dead.extend(env.drain_dead_letters().await);
 
+    // The operator's commands, at trace level too.
+    let mut cli_output = String::new();
+    for args in [
+        vec!["status".to_string(), "--json".into()],
+        vec!["status".to_string()],
+        vec!["preview".to_string(), env_sync.to_string(), "--json".into()],
+        vec!["preview".to_string(), env_sync.to_string()],
+    ] {
+        let out = tokio::process::Command::new(EXE)
+            .args(&args)
+            .envs(worker_env(&env.settings))
+            .env("RUST_LOG", "trace")
+            .output()
+            .await
+            .expect("cli runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        cli_output.push_str(&String::from_utf8_lossy(&out.stdout));
+        cli_output.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(
+        cli_output.contains("E_DB_PASSWORD"),
+        "the preview names keys"
+    );
+
     // Everything is done: read what the product wrote.
     let (status, metrics) = worker.get("/metrics").await.expect("/metrics answers");
     assert_eq!(status, 200);
@@ -337,6 +361,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
 
     assert_clean("the worker's logs", &logs, &marker);
     assert_clean("/metrics", &metrics, &marker);
+    assert_clean("the output of `status` and `preview`", &cli_output, &marker);
     for (body, headers) in &dead {
         assert_clean(
             "a dead letter's body",

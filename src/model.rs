@@ -207,6 +207,9 @@ pub struct PushedKey {
     pub key: String,
     pub fingerprint: Vec<u8>,
     pub secret_version: Option<String>,
+    /// Humanitec's created_at/updated_at after our write (None for keys
+    /// recorded before they were kept).
+    pub stamp: Option<crate::humanitec::WriteStamp>,
 }
 
 /// Row messages are capped at this many characters (the brief's contract).

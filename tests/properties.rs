@@ -8,7 +8,7 @@ use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
 use secret_sync::crypto::Cipher;
-use secret_sync::humanitec::{ValueResponse, ValueSource};
+use secret_sync::humanitec::{ValueResponse, ValueSource, WriteStamp};
 use secret_sync::jobs::key_schema::KeySchema;
 use secret_sync::jobs::plan::{plan_sync, PlanOptions, SourceEntry};
 use secret_sync::model::{normalize_path, PushedKey};
@@ -289,9 +289,11 @@ fn plan_input() -> impl Strategy<Value = PlanInput> {
     ];
     let source = btree_map(
         small_key(),
-        (0u8..2, prop_oneof![Just(""), Just("d")]),
+        (0u8..2, option::of(0u8..2), prop_oneof![Just(""), Just("d")]),
         0..5,
     );
+    // Humanitec's timestamps: absent, or one of two.
+    let stamp = || option::of(prop_oneof![Just("t1".to_string()), Just("t2".to_string())]);
     let dest_key = prop_oneof![
         small_key(),
         small_key().prop_map(|k| format!("P_{k}")),
@@ -305,10 +307,11 @@ fn plan_input() -> impl Strategy<Value = PlanInput> {
             prop_oneof![Just(""), Just("d")],
             option::of(prop_oneof![Just(ValueSource::App), Just(ValueSource::Env)]),
             version.clone(),
+            (stamp(), stamp()),
         ),
         0..7,
     );
-    let pushed = btree_map(dest_key, (0u8..2, version), 0..6);
+    let pushed = btree_map(dest_key, (0u8..2, version, (stamp(), stamp())), 0..6);
     let options = (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(e, d, p)| PlanOptions {
         env_scope: e,
         deletion_enabled: d,
@@ -319,33 +322,49 @@ fn plan_input() -> impl Strategy<Value = PlanInput> {
             let schema = KeySchema::parse(schema, "prod").expect("valid schema");
             let source = source
                 .into_iter()
-                .map(|(k, (fp, description))| SourceEntry {
+                .map(|(k, (fp, previous, description))| SourceEntry {
                     dest_key: schema.apply(&k),
                     source_key: k,
                     fingerprint: vec![fp],
+                    previous_fingerprint: previous.map(|p| vec![p]),
                     description: description.to_string(),
                 })
                 .collect();
             let destination = destination
                 .into_iter()
                 .map(
-                    |(key, (is_secret, description, source, secret_version))| ValueResponse {
+                    |(
                         key,
-                        value: String::new(),
-                        is_secret,
-                        description: description.to_string(),
-                        source,
-                        secret_version,
+                        (is_secret, description, source, secret_version, (created_at, updated_at)),
+                    )| {
+                        ValueResponse {
+                            key,
+                            value: String::new(),
+                            is_secret,
+                            description: description.to_string(),
+                            source,
+                            secret_version,
+                            created_at,
+                            updated_at,
+                        }
                     },
                 )
                 .collect();
             let pushed = pushed
                 .into_iter()
-                .map(|(key, (fp, secret_version))| PushedKey {
-                    key,
-                    fingerprint: vec![fp],
-                    secret_version,
-                })
+                .map(
+                    |(key, (fp, secret_version, (created_at, updated_at)))| PushedKey {
+                        key,
+                        fingerprint: vec![fp],
+                        secret_version,
+                        stamp: created_at.zip(updated_at).map(|(created_at, updated_at)| {
+                            WriteStamp {
+                                created_at,
+                                updated_at,
+                            }
+                        }),
+                    },
+                )
                 .collect();
             PlanInput {
                 schema,

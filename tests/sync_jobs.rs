@@ -197,3 +197,33 @@ async fn a_readable_value_is_replaced_by_a_secret() {
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_value_deleted_and_re_created_by_hand_is_rewritten() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env.source("production", &[("TOKEN", "from-source")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let first = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.message);
+    let before = env.sandbox.values(ORG, "api", None);
+    // Someone deletes the secret and creates it again by hand: Humanitec
+    // restarts its version, so the version alone looks unchanged.
+    env.sandbox.delete_value(ORG, "api", None, "TOKEN");
+    env.sandbox
+        .put_value(ORG, "api", None, "TOKEN", "typed by hand", true, "");
+    let after = env.sandbox.values(ORG, "api", None);
+    assert_eq!(
+        before[0].secret_version, after[0].secret_version,
+        "the same version as the one recorded"
+    );
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(
+        (row.status, row.updated),
+        (JobStatus::Succeeded, 1),
+        "{:?}",
+        row.message
+    );
+    assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "from-source");
+    env.finish().await;
+}

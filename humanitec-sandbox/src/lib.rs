@@ -112,6 +112,10 @@ pub struct Faults {
     /// While `script` is empty: each API request gets one of these faults
     /// with probability `ratio` (before `always` is considered).
     pub random: Option<RandomFaults>,
+    /// Answer 429 (no Retry-After) to a request that arrives while this
+    /// many are already in flight: a rate-limited, shared API.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 /// Probabilistic faults, reproducible from `seed` (the same seed gives the
@@ -149,6 +153,9 @@ pub(crate) struct Inner {
     pub faults: Faults,
     /// Draws for `faults.random`, reseeded whenever the faults are set.
     pub rng: rand::rngs::StdRng,
+    /// API requests being answered now, and the most seen at once.
+    pub in_flight: usize,
+    pub peak_in_flight: usize,
 }
 
 impl Inner {
@@ -196,6 +203,8 @@ impl Sandbox {
             requests: Vec::new(),
             faults: Faults::default(),
             rng: rand::SeedableRng::seed_from_u64(0),
+            in_flight: 0,
+            peak_in_flight: 0,
         }));
         let stop = tokio_util::sync::CancellationToken::new();
         let router = routes::router(inner.clone());
@@ -241,12 +250,25 @@ impl Sandbox {
             .upsert(org, app, env, key, value, is_secret, description);
     }
 
+    /// Deletes a value directly, as someone with the Humanitec UI would
+    /// (no log, no faults). An app value takes its env overrides with it.
+    pub fn delete_value(&self, org: &str, app: &str, env: Option<&str>, key: &str) {
+        let _ = self.lock().values.delete(org, app, env, key);
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.lock().requests.clone()
     }
 
     pub fn clear_requests(&self) {
-        self.lock().requests.clear();
+        let mut inner = self.lock();
+        inner.requests.clear();
+        inner.peak_in_flight = 0;
+    }
+
+    /// The most API requests in flight at once since the last clear.
+    pub fn peak_in_flight(&self) -> usize {
+        self.lock().peak_in_flight
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -281,6 +303,8 @@ mod tests {
             requests: Vec::new(),
             faults: Faults::default(),
             rng: rand::SeedableRng::seed_from_u64(0),
+            in_flight: 0,
+            peak_in_flight: 0,
         }
     }
 

@@ -89,10 +89,23 @@ async fn api(
     } else {
         serde_json::from_slice(&body).ok()
     };
-    let (latency, fault) = {
+    let _in_flight = InFlight::enter(&s);
+    let (latency, fault, overloaded) = {
         let mut inner = lock(&s);
         let fault = inner.next_fault();
-        (inner.faults.latency_ms, fault)
+        let overloaded = inner
+            .faults
+            .max_in_flight
+            .is_some_and(|max| inner.in_flight > max);
+        (inner.faults.latency_ms, fault, overloaded)
+    };
+    let fault = if overloaded {
+        Some(Fault::Status {
+            status: 429,
+            retry_after: None,
+        })
+    } else {
+        fault
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -129,7 +142,12 @@ async fn api(
                     resp.headers_mut().insert("retry-after", v);
                 }
             }
-            (resp, false, Some(format!("status {status}")))
+            let name = if overloaded {
+                "overloaded".to_string()
+            } else {
+                format!("status {status}")
+            };
+            (resp, false, Some(name))
         }
         Some(Fault::Echo { status }) => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -169,6 +187,24 @@ async fn api(
     };
     lock(&s).requests.push(record);
     response
+}
+
+/// Counts a request in flight for as long as it is being answered.
+struct InFlight(Shared);
+
+impl InFlight {
+    fn enter(s: &Shared) -> InFlight {
+        let mut inner = lock(s);
+        inner.in_flight += 1;
+        inner.peak_in_flight = inner.peak_in_flight.max(inner.in_flight);
+        InFlight(s.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.0).in_flight -= 1;
+    }
 }
 
 fn value_json(inner: &Inner, org: &str, app: &str, env: Option<&str>, v: &StoredValue) -> Value {

@@ -2,6 +2,7 @@
 //! command's work lives in its own file or in the library.
 
 mod preview;
+mod rotate;
 mod run;
 mod status;
 
@@ -71,6 +72,12 @@ enum Command {
         /// Preview a `--prune-unmanaged` sync job.
         #[arg(long)]
         prune_unmanaged: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-encrypt every secret, comment and connection under ENCRYPTION_KEY,
+    /// reading with ENCRYPTION_KEY_PREVIOUS (resumable; safe while workers run).
+    RotateKey {
         #[arg(long)]
         json: bool,
     },
@@ -175,6 +182,10 @@ pub async fn main(cli: Cli) -> CliResult {
         } => {
             let settings = Settings::from_env()?;
             preview::print(&settings, sync_id, prune_unmanaged, json).await
+        }
+        Command::RotateKey { json } => {
+            let settings = Settings::from_env()?;
+            rotate::run(&settings, json).await
         }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;

@@ -29,18 +29,25 @@ pub struct RetrySettings {
     pub job_retry_delays: Vec<Duration>,
     /// Delay before a job whose sync is busy (run by another worker) tries again.
     pub busy_delay: Duration,
+    /// Times a job may be put back without running (sync busy, database
+    /// unreachable) before it fails saying why: nothing cycles for ever.
+    pub max_deferrals: u32,
 }
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     /// Jobs run at once by one process (also the broker prefetch).
     pub concurrency: u16,
-    /// Humanitec writes in flight at once within one sync.
+    /// Most Humanitec writes in flight per connection (the adaptive limit's cap).
     pub write_concurrency: usize,
+    /// Adapt the write limit to how Humanitec answers (else fixed at the cap).
+    pub write_adaptive: bool,
     pub http_timeout: Duration,
     pub shutdown_grace: Duration,
     /// A running job whose heartbeat is older than this is considered dead.
     pub stale_after: Duration,
+    /// How often the dead-letter queue is scanned for jobs to record failed.
+    pub rescue_every: Duration,
     pub http_listen: SocketAddr,
     pub retry: RetrySettings,
 }
@@ -52,6 +59,8 @@ pub struct Settings {
     pub humanitec_api_url: String,
     /// Base64 of 32 bytes; validated by `crypto::EncryptionKey` when needed.
     pub encryption_key: Option<String>,
+    /// During a key rotation: the old key, accepted for reading only.
+    pub encryption_key_previous: Option<String>,
     pub queue_prefix: String,
     pub api_listen: SocketAddr,
     pub log_format: LogFormat,
@@ -68,6 +77,10 @@ impl std::fmt::Debug for Settings {
             .field(
                 "encryption_key",
                 &self.encryption_key.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "encryption_key_previous",
+                &self.encryption_key_previous.as_ref().map(|_| "<set>"),
             )
             .field("queue_prefix", &self.queue_prefix)
             .field("api_listen", &self.api_listen)
@@ -113,6 +126,7 @@ impl Settings {
             job_max_attempts: parse_num(&lookup, "JOB_MAX_ATTEMPTS", 5)?,
             job_retry_delays: parse_durations(&lookup, "JOB_RETRY_DELAYS", "10s,30s,2m,10m")?,
             busy_delay: parse_duration(&lookup, "SYNC_BUSY_DELAY", "2s")?,
+            max_deferrals: parse_num(&lookup, "JOB_MAX_DEFERRALS", 1000)?,
         };
         if retry.job_max_attempts == 0 {
             return Err(ConfigError::Invalid {
@@ -129,11 +143,13 @@ impl Settings {
         }
         let worker = WorkerSettings {
             concurrency,
-            write_concurrency: parse_num::<usize>(&lookup, "HUMANITEC_WRITE_CONCURRENCY", 4)?
+            write_concurrency: parse_num::<usize>(&lookup, "HUMANITEC_WRITE_CONCURRENCY", 32)?
                 .max(1),
+            write_adaptive: parse_bool(&lookup, "HUMANITEC_WRITE_ADAPTIVE", true)?,
             http_timeout: parse_duration(&lookup, "HUMANITEC_TIMEOUT", "30s")?,
             shutdown_grace: parse_duration(&lookup, "SHUTDOWN_GRACE", "30s")?,
             stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
+            rescue_every: parse_duration(&lookup, "JOB_RESCUE_EVERY", "30s")?,
             http_listen: parse_addr(&lookup, "HTTP_LISTEN", "0.0.0.0:9090")?,
             retry,
         };
@@ -161,10 +177,28 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_string(),
             encryption_key: lookup("ENCRYPTION_KEY"),
+            encryption_key_previous: lookup("ENCRYPTION_KEY_PREVIOUS"),
             queue_prefix,
             api_listen: parse_addr(&lookup, "API_LISTEN", "0.0.0.0:8080")?,
             log_format,
             worker,
+        })
+    }
+
+    /// The cipher: ENCRYPTION_KEY, plus ENCRYPTION_KEY_PREVIOUS for reading
+    /// during a rotation.
+    pub fn cipher(&self) -> Result<crate::crypto::Cipher, ConfigError> {
+        use crate::crypto::Cipher;
+        let key = |var: &'static str, value: &str| {
+            Cipher::from_base64_key(value).map_err(|e| ConfigError::Invalid {
+                var,
+                reason: format!("{e}; make one with `secret-sync keygen`"),
+            })
+        };
+        let cipher = key("ENCRYPTION_KEY", self.require_encryption_key()?)?;
+        Ok(match &self.encryption_key_previous {
+            Some(previous) => cipher.with_previous(key("ENCRYPTION_KEY_PREVIOUS", previous)?),
+            None => cipher,
         })
     }
 
@@ -173,6 +207,22 @@ impl Settings {
         self.encryption_key
             .as_deref()
             .ok_or(ConfigError::MissingEncryptionKey)
+    }
+}
+
+fn parse_bool(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match lookup(var).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid {
+            var,
+            reason: format!("expected true or false, got `{other}`"),
+        }),
     }
 }
 

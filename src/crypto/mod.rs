@@ -46,6 +46,8 @@ pub fn generate_key() -> String {
 pub struct Cipher {
     aead: Aes256Gcm,
     fingerprint_key: [u8; 32],
+    /// During a key rotation: the old key, still accepted for reading.
+    previous: Option<Box<Cipher>>,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -77,7 +79,28 @@ impl Cipher {
         Cipher {
             aead: Aes256Gcm::new(&key.into()),
             fingerprint_key,
+            previous: None,
         }
+    }
+
+    /// Also reads what `previous` (the key being rotated out) encrypted.
+    /// Writes and fingerprints always use the current key.
+    pub fn with_previous(mut self, previous: Cipher) -> Self {
+        self.previous = Some(Box::new(Cipher {
+            previous: None,
+            ..previous
+        }));
+        self
+    }
+
+    /// The key being rotated out, if any.
+    pub fn previous(&self) -> Option<&Cipher> {
+        self.previous.as_deref()
+    }
+
+    /// Whether `data` is encrypted under the current key.
+    pub fn is_current(&self, data: &[u8]) -> bool {
+        self.decrypt_current(data).is_ok()
     }
 
     pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
@@ -93,7 +116,15 @@ impl Cipher {
         out
     }
 
+    /// Decrypts under the current key, else under the previous one.
     pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match (self.decrypt_current(data), &self.previous) {
+            (Err(CryptoError::Undecryptable), Some(previous)) => previous.decrypt_current(data),
+            (result, _) => result,
+        }
+    }
+
+    fn decrypt_current(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let (&version, rest) = data
             .split_first()
             .ok_or(CryptoError::Malformed("it is empty"))?;
@@ -214,5 +245,28 @@ mod tests {
         assert_ne!(a, c.fingerprint(&[b"a", b"bc"]));
         assert_eq!(a, c.fingerprint(&[b"ab", b"c"]));
         assert_ne!(a, Cipher::from_key([8u8; 32]).fingerprint(&[b"ab", b"c"]));
+    }
+
+    #[test]
+    fn a_previous_key_is_read_but_never_written() {
+        let old = Cipher::from_key([1u8; 32]);
+        let new = Cipher::from_key([2u8; 32]);
+        let rotating = new.clone().with_previous(old.clone());
+        let under_old = old.encrypt(b"v");
+        assert_eq!(rotating.decrypt(&under_old).ok(), Some(b"v".to_vec()));
+        assert!(!rotating.is_current(&under_old));
+        let rewritten = rotating.encrypt(b"v");
+        assert!(rotating.is_current(&rewritten));
+        assert!(
+            old.decrypt(&rewritten).is_err(),
+            "written under the new key"
+        );
+        assert_eq!(rotating.fingerprint(&[b"k"]), new.fingerprint(&[b"k"]));
+        let previous = rotating.previous().map(|p| p.fingerprint(&[b"k"]));
+        assert_eq!(previous, Some(old.fingerprint(&[b"k"])));
+        assert!(
+            matches!(new.decrypt(&under_old), Err(CryptoError::Undecryptable)),
+            "without the previous key, old data stays unreadable"
+        );
     }
 }

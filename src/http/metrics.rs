@@ -1,5 +1,6 @@
 //! Prometheus metrics of the worker.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -29,6 +30,13 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub dead_lettered: Counter,
     pub events: Counter,
+    /// The adaptive Humanitec write limits: lowest and highest connection.
+    pub write_limit: Family<StatLabel, Gauge<f64, AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatLabel {
+    pub stat: &'static str,
 }
 
 impl Default for Metrics {
@@ -68,6 +76,12 @@ impl Metrics {
             dead_lettered.clone(),
         );
         registry.register("events", "Secret-change events handled", events.clone());
+        let write_limit = Family::<StatLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "humanitec_write_limit",
+            "Humanitec writes allowed in flight per connection (adaptive): min and max over connections",
+            write_limit.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             jobs,
@@ -75,6 +89,7 @@ impl Metrics {
             in_flight,
             dead_lettered,
             events,
+            write_limit,
         }
     }
 
@@ -90,6 +105,19 @@ impl Metrics {
                 r#type: job_type.to_string(),
             })
             .observe(seconds);
+    }
+
+    /// Publishes the current write limits of the connections in use.
+    pub fn set_write_limits(&self, limits: &[f64]) {
+        let fold = |f: fn(f64, f64) -> f64| limits.iter().copied().reduce(f);
+        if let (Some(min), Some(max)) = (fold(f64::min), fold(f64::max)) {
+            self.write_limit
+                .get_or_create(&StatLabel { stat: "min" })
+                .set(min);
+            self.write_limit
+                .get_or_create(&StatLabel { stat: "max" })
+                .set(max);
+        }
     }
 
     /// The text exposition format.

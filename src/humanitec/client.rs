@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -8,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::HumanitecError;
+use super::limiter::{Limiters, WriteLimit};
 use super::models::{ErrorBody, ValueCreatePayload, ValuePatchPayload, ValueResponse};
 use super::scope::Scope;
 
@@ -21,6 +23,8 @@ pub struct HttpPolicy {
     /// Longest Retry-After waited in process; longer ones fail the call so the
     /// job is retried through the broker without holding a worker slot.
     pub retry_after_cap: Duration,
+    /// Writes in flight per connection.
+    pub write_limit: WriteLimit,
 }
 
 impl Default for HttpPolicy {
@@ -31,6 +35,11 @@ impl Default for HttpPolicy {
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
             retry_after_cap: Duration::from_secs(30),
+            write_limit: WriteLimit {
+                cap: 32,
+                adaptive: true,
+                initial: 4,
+            },
         }
     }
 }
@@ -41,6 +50,7 @@ pub struct HumanitecClient {
     http: reqwest::Client,
     base_url: String,
     policy: HttpPolicy,
+    limits: Arc<Limiters>,
 }
 
 impl HumanitecClient {
@@ -61,12 +71,18 @@ impl HumanitecClient {
         Ok(HumanitecClient {
             http,
             base_url,
+            limits: Arc::new(Limiters::new(policy.write_limit)),
             policy,
         })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The current write limit of each connection this client has used.
+    pub fn write_limits(&self) -> Vec<f64> {
+        self.limits.current()
     }
 
     /// `GET /orgs`: checks that the token is valid.
@@ -160,7 +176,22 @@ impl HumanitecClient {
             .with_max_delay(self.policy.max_delay)
             .with_max_times(self.policy.retries)
             .with_jitter();
-        let attempt = || self.send_once(token, method.clone(), &path, body, value);
+        // Writes take a slot of their connection's adaptive limit per attempt
+        // (a Retry-After wait holds none).
+        let limiter = (method != Method::GET).then(|| self.limits.for_token(token.expose_secret()));
+        let attempt = || async {
+            let permit = match &limiter {
+                Some(l) => Some(l.acquire().await),
+                None => None,
+            };
+            let result = self
+                .send_once(token, method.clone(), &path, body, value)
+                .await;
+            if let Some(permit) = permit {
+                permit.done(load_signal(&result));
+            }
+            result
+        };
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
@@ -235,6 +266,17 @@ impl HumanitecClient {
             message,
             retry_after,
         })
+    }
+}
+
+/// What an attempt says about the server's load: congested (429, 503, a
+/// timeout), fine (answered), or nothing (the connection broke).
+fn load_signal<T>(result: &Result<T, HumanitecError>) -> Option<bool> {
+    match result {
+        Ok(_) => Some(false),
+        Err(HumanitecError::Status { status, .. }) => Some(matches!(status, 429 | 503)),
+        Err(HumanitecError::Transport { timeout: true, .. }) => Some(true),
+        Err(_) => None,
     }
 }
 

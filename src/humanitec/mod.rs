@@ -2,10 +2,12 @@
 
 mod client;
 mod error;
+mod limiter;
 mod models;
 mod scope;
 
 pub use client::{HttpPolicy, HumanitecClient};
 pub use error::HumanitecError;
-pub use models::{is_valid_key, ValueResponse, ValueSource};
+pub use limiter::{Limiters, WriteLimit};
+pub use models::{is_valid_key, ValueResponse, ValueSource, WriteStamp};
 pub use scope::Scope;

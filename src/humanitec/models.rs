@@ -26,6 +26,29 @@ pub struct ValueResponse {
     pub source: Option<ValueSource>,
     #[serde(default)]
     pub secret_version: Option<String>,
+    /// As Humanitec sent them; with `secret_version` they tell our own write
+    /// from a delete-and-re-create that restarted the version.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+impl ValueResponse {
+    /// When Humanitec says this value was created and last written.
+    pub fn stamp(&self) -> Option<WriteStamp> {
+        Some(WriteStamp {
+            created_at: self.created_at.clone()?,
+            updated_at: self.updated_at.clone()?,
+        })
+    }
+}
+
+/// Humanitec's timestamps of a value, compared as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteStamp {
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 impl ValueResponse {

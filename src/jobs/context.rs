@@ -4,7 +4,11 @@ use super::error::JobError;
 use super::settings::SyncSettings;
 use crate::config::{ConfigError, Settings};
 use crate::crypto::{Cipher, CryptoError};
-use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
+use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError, WriteLimit};
+
+/// Writes in flight per connection before the adaptive limit has learnt
+/// anything (it doubles per clean round trip from here).
+const INITIAL_WRITE_LIMIT: usize = 4;
 use crate::store::{FolderRecord, Store, SyncRecord};
 
 /// Why the job dependencies could not be built from the configuration.
@@ -32,7 +36,7 @@ impl JobContext {
     /// The dependencies from the configuration: the key (required), the
     /// Humanitec client with its retry policy.
     pub fn from_settings(settings: &Settings, store: Store) -> Result<JobContext, SetupError> {
-        let cipher = Cipher::from_base64_key(settings.require_encryption_key()?)?;
+        let cipher = settings.cipher()?;
         let w = &settings.worker;
         let humanitec = HumanitecClient::new(
             &settings.humanitec_api_url,
@@ -42,6 +46,11 @@ impl JobContext {
                 min_delay: w.retry.http_min_delay,
                 max_delay: w.retry.http_max_delay,
                 retry_after_cap: w.retry.retry_after_cap,
+                write_limit: WriteLimit {
+                    cap: w.write_concurrency,
+                    adaptive: w.write_adaptive,
+                    initial: INITIAL_WRITE_LIMIT.min(w.write_concurrency),
+                },
             },
         )?;
         Ok(JobContext {

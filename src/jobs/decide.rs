@@ -21,6 +21,52 @@ pub enum Disposition {
     /// The sync is busy (or the store is down): publish again after
     /// `delay` without spending an attempt, then acknowledge.
     Later { delay: Duration },
+    /// The job failed and its rows could not say so (the database refused
+    /// it): send it to the dead-letter queue with `reason`, where it stays
+    /// visible and the rescuer records it once the database answers.
+    DeadLetter { reason: String },
+}
+
+/// Why a job could not run now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deferral {
+    /// Another job of the same sync is running.
+    SyncBusy,
+    /// The database (or broker) failed before the job had an outcome;
+    /// `transient` when it may pass.
+    Unavailable { error: String, transient: bool },
+}
+
+/// What becomes of a job that could not run now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deferred {
+    /// Put it back, after `delay`.
+    Later(Duration),
+    /// Give up: the job fails with this message.
+    Fail(String),
+}
+
+/// Puts a job back while that may help, and a bounded number of times: a
+/// sync that stays busy or a database that keeps failing ends the job with
+/// a message that says why, instead of cycling for ever.
+pub fn decide_deferral(cause: &Deferral, deferrals: u32, policy: &RetrySettings) -> Deferred {
+    let waited = policy.busy_delay * deferrals;
+    match cause {
+        Deferral::Unavailable {
+            error,
+            transient: false,
+        } => Deferred::Fail(format!("Failed: {error}")),
+        _ if deferrals < policy.max_deferrals => Deferred::Later(policy.busy_delay),
+        Deferral::SyncBusy => Deferred::Fail(format!(
+            "Failed: the sync stayed busy with other jobs for {deferrals} tries (about {}s); \
+             enqueue it again once the running job finished, or raise JOB_MAX_DEFERRALS",
+            waited.as_secs()
+        )),
+        Deferral::Unavailable { error, .. } => Deferred::Fail(format!(
+            "Failed: could not run the job for {deferrals} tries (about {}s): {error}",
+            waited.as_secs()
+        )),
+    }
 }
 
 /// Turns an attempt's result into the rows' outcome and the broker's action.
@@ -106,6 +152,7 @@ mod tests {
             job_max_attempts: 4,
             job_retry_delays: vec![Duration::from_secs(1), Duration::from_secs(5)],
             busy_delay: Duration::from_secs(1),
+            max_deferrals: 3,
         }
     }
 
@@ -198,6 +245,45 @@ mod tests {
         assert_eq!(outcome.status, JobStatus::Failed);
         assert!(outcome.message.starts_with("Failed after 4 attempt(s)"));
         assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
+    }
+
+    #[test]
+    fn deferrals_are_bounded_and_permanent_errors_fail_at_once() {
+        let p = policy();
+        let busy = Deferral::SyncBusy;
+        assert_eq!(
+            decide_deferral(&busy, 0, &p),
+            Deferred::Later(Duration::from_secs(1))
+        );
+        assert_eq!(
+            decide_deferral(&busy, 2, &p),
+            Deferred::Later(Duration::from_secs(1))
+        );
+        let Deferred::Fail(message) = decide_deferral(&busy, 3, &p) else {
+            panic!("a busy sync cannot defer for ever");
+        };
+        assert!(
+            message.contains("stayed busy") && message.contains("3 tries"),
+            "{message}"
+        );
+        let down = Deferral::Unavailable {
+            error: "database error while loading the sync: connection refused".into(),
+            transient: true,
+        };
+        assert_eq!(
+            decide_deferral(&down, 1, &p),
+            Deferred::Later(Duration::from_secs(1))
+        );
+        assert!(
+            matches!(decide_deferral(&down, 3, &p), Deferred::Fail(m) if m.contains("connection refused"))
+        );
+        let broken = Deferral::Unavailable {
+            error: "database error while writing the job row: value too long".into(),
+            transient: false,
+        };
+        assert!(
+            matches!(decide_deferral(&broken, 0, &p), Deferred::Fail(m) if m.starts_with("Failed: database error"))
+        );
     }
 
     #[test]

@@ -17,13 +17,14 @@ pub mod plan;
 mod preview;
 mod remove;
 mod report;
+pub mod rotate;
 mod runner;
 pub mod settings;
 mod source;
 mod sync;
 
 pub use context::{JobContext, SetupError};
-pub use decide::{decide, retry_delay, Disposition};
+pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Disposition};
 pub use error::JobError;
 pub use preview::{Preview, PreviewUpdate};
 pub use report::Report;

@@ -19,6 +19,9 @@ pub struct SourceEntry {
     pub dest_key: String,
     /// Keyed hash of destination key, value and description.
     pub fingerprint: Vec<u8>,
+    /// The same under ENCRYPTION_KEY_PREVIOUS during a key rotation: what
+    /// was pushed before the switch still counts as unchanged.
+    pub previous_fingerprint: Option<Vec<u8>>,
     pub description: String,
 }
 
@@ -156,12 +159,20 @@ pub fn plan_sync(
             Some(v) => {
                 let reason = match last.get(entry.dest_key.as_str()) {
                     None => Some(WriteReason::NotPushedBefore),
-                    Some(p) if p.fingerprint != entry.fingerprint => {
+                    Some(p)
+                        if p.fingerprint != entry.fingerprint
+                            && entry.previous_fingerprint.as_ref() != Some(&p.fingerprint) =>
+                    {
                         Some(WriteReason::SourceChanged)
                     }
                     Some(p)
                         if p.secret_version.is_none() || p.secret_version != v.secret_version =>
                     {
+                        Some(WriteReason::Drifted)
+                    }
+                    // Deleted and re-created by hand: the version restarted
+                    // where ours was, the timestamps did not.
+                    Some(p) if p.stamp.is_some() && v.stamp().is_some() && p.stamp != v.stamp() => {
                         Some(WriteReason::Drifted)
                     }
                     Some(_) if v.description != entry.description => {
@@ -288,14 +299,25 @@ pub fn merge_import<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::humanitec::WriteStamp;
 
     fn src(key: &str, fp: u8) -> SourceEntry {
         SourceEntry {
             source_key: key.into(),
             dest_key: key.into(),
             fingerprint: vec![fp],
+            previous_fingerprint: None,
             description: String::new(),
         }
+    }
+
+    #[test]
+    fn a_push_fingerprinted_under_the_previous_key_is_unchanged() {
+        let d = [dest("A", true, ValueSource::App, Some("3"))];
+        let mut entry = src("A", 2);
+        entry.previous_fingerprint = Some(vec![1]);
+        let p = plan(&[entry], &d, &[pushed("A", 1, "3")], APP);
+        assert!(p.writes.is_empty(), "{p:?}");
     }
 
     fn dest(key: &str, secret: bool, source: ValueSource, version: Option<&str>) -> ValueResponse {
@@ -310,6 +332,8 @@ mod tests {
             description: String::new(),
             source: Some(source),
             secret_version: version.map(str::to_string),
+            created_at: None,
+            updated_at: None,
         }
     }
 
@@ -318,6 +342,7 @@ mod tests {
             key: key.into(),
             fingerprint: vec![fp],
             secret_version: Some(version.into()),
+            stamp: None,
         }
     }
 
@@ -385,6 +410,28 @@ mod tests {
         edited[0].description = "changed".into();
         let p = plan(&[src("A", 1)], &edited, &[pushed("A", 1, "3")], APP);
         assert_eq!(kinds(&p), update(WriteReason::DescriptionChanged));
+    }
+
+    #[test]
+    fn a_delete_and_re_create_with_the_same_version_is_drift() {
+        let stamp = |c: &str, u: &str| WriteStamp {
+            created_at: c.into(),
+            updated_at: u.into(),
+        };
+        let mut ours = pushed("A", 1, "1");
+        ours.stamp = Some(stamp("t1", "t1"));
+        let mut current = dest("A", true, ValueSource::App, Some("1"));
+        current.created_at = Some("t1".into());
+        current.updated_at = Some("t1".into());
+        let p = plan(&[src("A", 1)], &[current.clone()], &[ours.clone()], APP);
+        assert!(p.writes.is_empty(), "our own write, untouched");
+        current.created_at = Some("t9".into());
+        current.updated_at = Some("t9".into());
+        let p = plan(&[src("A", 1)], &[current], &[ours], APP);
+        assert_eq!(
+            kinds(&p),
+            vec![("A", WriteKind::Update, WriteReason::Drifted)]
+        );
     }
 
     #[test]

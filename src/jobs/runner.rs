@@ -10,7 +10,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::context::JobContext;
-use super::decide::{decide, Disposition};
+use super::decide::{decide, decide_deferral, Deferral, Deferred, Disposition};
 use super::error::JobError;
 use super::report::Report;
 use super::{import::run_import, remove::run_remove, sync::run_sync};
@@ -31,12 +31,40 @@ impl Runner {
         match self.try_handle(job, envelope).await {
             Ok(disposition) => disposition,
             Err(e) => {
-                // Infrastructure trouble before the outcome was recorded
-                // (database down, ...): nothing is lost, try again later.
+                // Trouble before the outcome was recorded (database down, ...).
                 tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, error = %e,
-                    "could not run the job now; it will be redelivered");
-                Disposition::Later {
-                    delay: self.retry.busy_delay,
+                    "could not run the job now");
+                let cause = Deferral::Unavailable {
+                    error: e.to_string(),
+                    transient: e.is_transient(),
+                };
+                self.defer(job, envelope, &cause).await
+            }
+        }
+    }
+
+    /// Puts the job back, or (bounded) fails it saying why.
+    async fn defer(&self, job: &Job, envelope: &JobEnvelope, cause: &Deferral) -> Disposition {
+        match decide_deferral(cause, envelope.deferrals, &self.retry) {
+            Deferred::Later(delay) => Disposition::Later { delay },
+            Deferred::Fail(message) => self.fail(job, envelope, &message).await,
+        }
+    }
+
+    /// Records the job failed with `message`; when even that fails, the job
+    /// goes to the dead-letter queue (never lost, never looping).
+    pub async fn fail(&self, job: &Job, envelope: &JobEnvelope, message: &str) -> Disposition {
+        let start = self.start_record(job, envelope);
+        match self.ctx.store.fail_job(&start, message).await {
+            Ok(()) => {
+                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, message, "job failed");
+                Disposition::Done(JobStatus::Failed)
+            }
+            Err(e) => {
+                tracing::error!(job_id = %job.id, sync_id = %job.sync_id, error = %e,
+                    "could not record the job's failure; dead-lettering it");
+                Disposition::DeadLetter {
+                    reason: message.to_string(),
                 }
             }
         }
@@ -49,9 +77,7 @@ impl Runner {
         }
         let Some(lock) = store.try_lock_sync(job.sync_id).await? else {
             tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "sync busy with another job; delaying");
-            return Ok(Disposition::Later {
-                delay: self.retry.busy_delay,
-            });
+            return Ok(self.defer(job, envelope, &Deferral::SyncBusy).await);
         };
         // Re-check under the lock: a duplicate may have finished meanwhile.
         let result = match self.already_handled(job, envelope).await {
@@ -152,6 +178,10 @@ impl Runner {
     }
 
     async fn run_job(&self, sync: &SyncRecord, kind: JobKind) -> Result<Report, JobError> {
+        #[cfg(feature = "test-hooks")]
+        if sync.name == "test-hook:panic" {
+            panic!("test hook: this sync panics");
+        }
         match kind {
             JobKind::Sync { prune_unmanaged } => run_sync(&self.ctx, sync, prune_unmanaged).await,
             JobKind::Import { behavior } => run_import(&self.ctx, sync, behavior).await,

@@ -57,12 +57,14 @@ pub fn source_entries(
         .iter()
         .map(|s| {
             let dest_key = schema.apply(&s.key);
+            let parts: [&[u8]; 3] = [
+                dest_key.as_bytes(),
+                s.value.expose_secret().as_bytes(),
+                s.comment.as_bytes(),
+            ];
             SourceEntry {
-                fingerprint: cipher.fingerprint(&[
-                    dest_key.as_bytes(),
-                    s.value.expose_secret().as_bytes(),
-                    s.comment.as_bytes(),
-                ]),
+                fingerprint: cipher.fingerprint(&parts),
+                previous_fingerprint: cipher.previous().map(|p| p.fingerprint(&parts)),
                 source_key: s.key.clone(),
                 dest_key,
                 description: s.comment.clone(),

@@ -193,6 +193,7 @@ pub async fn run_sync(
                 recorded.push(PushedKey {
                     key: write.dest_key.clone(),
                     fingerprint: entries[i].fingerprint.clone(),
+                    stamp: response.stamp(),
                     secret_version: response.secret_version,
                 });
             }

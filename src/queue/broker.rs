@@ -4,14 +4,15 @@
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions,
+    BasicQosOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 
 use super::headers::envelope_of;
 use super::message::{decode_event, decode_job, MessageError, SecretChanged};
-use super::{declare_topology, Names, Publisher, QueueError};
+use super::{declare_topology, Headers, Names, Publisher, QueueError};
 use crate::config::settings_redact_url as redact;
 use crate::model::{Job, JobEnvelope};
 
@@ -87,9 +88,84 @@ impl Broker {
         })
     }
 
+    /// The job messages among the first `limit` of the dead-letter queue,
+    /// with why they are there. Nothing is removed: the messages are held
+    /// unacknowledged while browsing and handed back when the channel closes.
+    pub async fn browse_dead_jobs(&self, limit: usize) -> Result<Vec<DeadJob>, QueueError> {
+        let channel = self
+            .channel("opening a channel to browse dead letters")
+            .await?;
+        let queue = self.names.dead_queue();
+        let mut found = Vec::new();
+        for _ in 0..limit {
+            let got = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+                .await
+                .map_err(QueueError::broker(format!("reading {queue}")))?;
+            let Some(message) = got else { break };
+            let incoming = Incoming {
+                delivery: message.delivery,
+            };
+            // Poison messages have no job to rescue; they just stay listed.
+            if let Ok((job, envelope)) = incoming.decode_job() {
+                found.push(DeadJob {
+                    job,
+                    envelope,
+                    reason: dead_reason(incoming.properties()),
+                });
+            }
+        }
+        let _ = channel.close(200, "browsed".into()).await;
+        Ok(found)
+    }
+
     /// Closing hands every unacknowledged delivery back to RabbitMQ.
     pub async fn close(self, reason: &str) {
         let _ = self.connection.close(200, reason.into()).await;
+    }
+}
+
+/// A job message sitting in the dead-letter queue.
+#[derive(Clone, Debug)]
+pub struct DeadJob {
+    pub job: Job,
+    pub envelope: JobEnvelope,
+    /// Why it was dead-lettered, in words.
+    pub reason: String,
+}
+
+/// Our own reason header, else what RabbitMQ's `x-death` says.
+fn dead_reason(props: &lapin::BasicProperties) -> String {
+    use lapin::types::AMQPValue;
+    let headers = props.headers().as_ref();
+    let text = |v: &AMQPValue| match v {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    };
+    if let Some(reason) = headers
+        .and_then(|h| h.inner().get(Headers::DEAD_REASON))
+        .and_then(text)
+    {
+        return reason;
+    }
+    let death = headers
+        .and_then(|h| h.inner().get("x-death"))
+        .and_then(|v| match v {
+            AMQPValue::FieldArray(a) => a.as_slice().first().cloned(),
+            _ => None,
+        })
+        .and_then(|v| match v {
+            AMQPValue::FieldTable(t) => t.inner().get("reason").and_then(text),
+            _ => None,
+        });
+    match death.as_deref() {
+        Some("delivery_limit") => format!(
+            "RabbitMQ dead-lettered it after {} deliveries (each ended without an answer: a worker crashed or gave it back)",
+            super::DELIVERY_LIMIT
+        ),
+        Some(other) => format!("RabbitMQ dead-lettered it ({other})"),
+        None => "it reached the dead-letter queue".into(),
     }
 }
 

@@ -9,7 +9,7 @@ mod message;
 mod publisher;
 mod topology;
 
-pub use broker::{Broker, Consumer, Incoming};
+pub use broker::{Broker, Consumer, DeadJob, Incoming};
 pub use headers::Headers;
 pub use message::{
     decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,

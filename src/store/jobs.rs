@@ -240,6 +240,40 @@ impl Store {
         Ok(())
     }
 
+    /// Records a job that failed without an outcome of its own (it panicked,
+    /// it could not be run for too long, the database refused it for good):
+    /// a failed job row, and the sync row unless a newer job owns it.
+    pub async fn fail_job(&self, job: &JobStart, message: &str) -> Result<(), StoreError> {
+        let message = cap_message(message);
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        upsert_job(
+            &tx,
+            job,
+            JobStatus::Failed,
+            Some(message.clone()),
+            Some(Utc::now()),
+        )
+        .await?;
+        let (status_col, job_col, msg_col, _) = columns(job.job.job_type());
+        tx.execute(
+            &format!(
+                "UPDATE secret_syncs SET {status_col} = 'failed', {job_col} = $2, {msg_col} = $3,
+                        updated_at = now()
+                  WHERE id = $1 AND ({job_col} IS NULL OR {job_col} = $2)"
+            ),
+            &[&job.job.sync_id, &job.job.id.to_string(), &message],
+        )
+        .await
+        .map_err(StoreError::db("marking the sync failed"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing the failed job"))
+    }
+
     /// Marks a queued job `pending` on its sync row as soon as it is
     /// published (enqueue command, events), so the API shows it waiting.
     pub async fn record_enqueued(&self, job: &Job) -> Result<(), StoreError> {

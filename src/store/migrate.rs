@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "destination_index",
         include_str!("../../migrations/0006_destination_index.sql"),
     ),
+    (
+        7,
+        "pushed_key_stamps",
+        include_str!("../../migrations/0007_pushed_key_stamps.sql"),
+    ),
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.

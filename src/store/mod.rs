@@ -5,6 +5,7 @@ mod jobs;
 mod lock;
 mod migrate;
 mod pushed;
+mod rotation;
 mod rows;
 mod source;
 mod status;
@@ -16,6 +17,7 @@ use tokio_postgres::NoTls;
 pub use jobs::{JobStart, JobState, StaleJob};
 pub use lock::SyncLock;
 pub use migrate::{ensure_database, MIGRATIONS};
+pub use rotation::{EncryptedRow, FingerprintRow};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};
 
@@ -27,7 +29,7 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("could not get a database connection: {0}")]
     Pool(String),
-    #[error("database error while {action}: {source}")]
+    #[error("database error while {action}: {}", describe(.source))]
     Db {
         action: &'static str,
         #[source]
@@ -35,6 +37,19 @@ pub enum StoreError {
     },
     #[error("the database schema is newer than this build (version {found}, this build knows {known}); upgrade secret-sync")]
     SchemaTooNew { found: i32, known: i32 },
+}
+
+/// tokio-postgres says only "db error"; the server's own message and
+/// SQLSTATE are what an operator can act on. (They name tables, columns and
+/// constraints, never values: queries pass values as parameters.)
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 impl StoreError {

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::{Store, StoreError};
+use crate::humanitec::WriteStamp;
 use crate::model::PushedKey;
 
 impl Store {
@@ -14,7 +15,8 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT key, fingerprint, secret_version FROM secret_sync_pushed_keys
+                "SELECT key, fingerprint, secret_version, dest_created_at, dest_updated_at
+                   FROM secret_sync_pushed_keys
                   WHERE sync_id = $1 AND destination = $2",
                 &[&sync_id, &destination],
             )
@@ -26,6 +28,13 @@ impl Store {
                 key: r.get("key"),
                 fingerprint: r.get("fingerprint"),
                 secret_version: r.get("secret_version"),
+                stamp: match (r.get("dest_created_at"), r.get("dest_updated_at")) {
+                    (Some(created_at), Some(updated_at)) => Some(WriteStamp {
+                        created_at,
+                        updated_at,
+                    }),
+                    _ => None,
+                },
             })
             .collect())
     }
@@ -44,14 +53,26 @@ impl Store {
             let fps: Vec<&[u8]> = pushed.iter().map(|p| p.fingerprint.as_slice()).collect();
             let versions: Vec<Option<&str>> =
                 pushed.iter().map(|p| p.secret_version.as_deref()).collect();
+            let created: Vec<Option<&str>> = pushed
+                .iter()
+                .map(|p| p.stamp.as_ref().map(|s| s.created_at.as_str()))
+                .collect();
+            let updated: Vec<Option<&str>> = pushed
+                .iter()
+                .map(|p| p.stamp.as_ref().map(|s| s.updated_at.as_str()))
+                .collect();
             client
                 .execute(
-                    "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint, secret_version)
-                     SELECT $1, $2, k, f, v FROM unnest($3::text[], $4::bytea[], $5::text[]) AS t(k, f, v)
+                    "INSERT INTO secret_sync_pushed_keys
+                        (sync_id, destination, key, fingerprint, secret_version, dest_created_at, dest_updated_at)
+                     SELECT $1, $2, k, f, v, c, u
+                       FROM unnest($3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[]) AS t(k, f, v, c, u)
                      ON CONFLICT (sync_id, destination, key) DO UPDATE
                         SET fingerprint = EXCLUDED.fingerprint,
-                            secret_version = EXCLUDED.secret_version, pushed_at = now()",
-                    &[&sync_id, &destination, &keys, &fps, &versions],
+                            secret_version = EXCLUDED.secret_version,
+                            dest_created_at = EXCLUDED.dest_created_at,
+                            dest_updated_at = EXCLUDED.dest_updated_at, pushed_at = now()",
+                    &[&sync_id, &destination, &keys, &fps, &versions, &created, &updated],
                 )
                 .await
                 .map_err(StoreError::db("recording pushed keys"))?;

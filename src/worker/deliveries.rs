@@ -1,6 +1,9 @@
 //! One job delivery: decode, run, then publish-again or acknowledge.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
+
+use futures::FutureExt;
 
 use super::Shared;
 use crate::jobs::Disposition;
@@ -20,9 +23,26 @@ pub async fn handle_job_delivery(shared: &Shared, publisher: &Publisher, incomin
             return;
         }
     };
-    shared.metrics.in_flight.inc();
-    let disposition = shared.runner.handle(&job, &envelope).await;
-    shared.metrics.in_flight.dec();
+    let disposition = {
+        let _in_flight = InFlight::enter(shared);
+        // A panic inside a job must not leave its delivery unsettled or its
+        // rows `running`: it fails the job, and the worker goes on.
+        match AssertUnwindSafe(shared.runner.handle(&job, &envelope))
+            .catch_unwind()
+            .await
+        {
+            Ok(disposition) => disposition,
+            Err(panic) => {
+                let what = panic_message(panic.as_ref());
+                tracing::error!(job_id = %job.id, sync_id = %job.sync_id, panic = %what,
+                    "job panicked; recording it failed");
+                let message = format!(
+                    "Failed: internal error ({what}); this is a bug in secret-sync, please report it with the job id"
+                );
+                shared.runner.fail(&job, &envelope, &message).await
+            }
+        }
+    };
 
     let (outcome, republished) = match &disposition {
         Disposition::Done(status) => (status.as_str(), Ok(())),
@@ -47,12 +67,25 @@ pub async fn handle_job_delivery(shared: &Shared, publisher: &Publisher, incomin
                 publisher.publish_job(&job, next, Some(*delay)).await,
             )
         }
+        Disposition::DeadLetter { reason } => {
+            let queue = shared.names.jobs_queue();
+            dead_letter(shared, publisher, &incoming, &queue, reason).await;
+            shared.metrics.record_job(
+                job.job_type().as_str(),
+                "dead-lettered",
+                started.elapsed().as_secs_f64(),
+            );
+            return;
+        }
     };
     shared.metrics.record_job(
         job.job_type().as_str(),
         outcome,
         started.elapsed().as_secs_f64(),
     );
+    shared
+        .metrics
+        .set_write_limits(&shared.runner.ctx.humanitec.write_limits());
     let settled = match republished {
         Ok(()) => incoming.ack().await,
         Err(e) => {
@@ -66,6 +99,32 @@ pub async fn handle_job_delivery(shared: &Shared, publisher: &Publisher, incomin
         // The status is written; a redelivery is recognised as done.
         tracing::warn!(job_id = %job.id, error = %e, "could not settle the delivery; it will be redelivered and skipped");
     }
+}
+
+/// Counts a job in the in-flight gauge for as long as it lives, panics included.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared.metrics.in_flight.inc();
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.dec();
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a format).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into());
+    crate::model::cap_message(&text).chars().take(200).collect()
 }
 
 /// Publishes the delivery to `secret-sync.dead` with `reason`, then acks it.

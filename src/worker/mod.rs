@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod events;
+mod rescuer;
 mod session;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +88,7 @@ fn worker_id() -> String {
 /// jobs have finished or the grace period ran out.
 pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), WorkerError> {
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
+    let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
     let mut backoff = Duration::from_millis(500);
     while !shutdown.is_cancelled() {
         match session::run_session(&shared, &shutdown).await {
@@ -105,6 +107,7 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     }
     shared.broker_connected.store(false, Ordering::Relaxed);
     reaper.abort();
+    rescuer.abort();
     Ok(())
 }
 

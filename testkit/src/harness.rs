@@ -37,6 +37,8 @@ pub struct TestEnv {
     pub client: JobClient,
     stop: CancellationToken,
     workers: Vec<tokio::task::JoinHandle<Result<(), WorkerError>>>,
+    /// The metrics of the last worker started (what its /metrics serves).
+    pub metrics: Option<secret_sync::http::Metrics>,
 }
 
 /// A source ready to sync: project, folder, connection.
@@ -104,6 +106,7 @@ impl TestEnv {
             sandbox,
             stop: CancellationToken::new(),
             workers: Vec::new(),
+            metrics: None,
         }
     }
 
@@ -116,6 +119,7 @@ impl TestEnv {
         let shared = Shared::build(self.settings.clone())
             .await
             .expect("worker builds");
+        self.metrics = Some(shared.metrics.clone());
         self.workers
             .push(tokio::spawn(worker::run(shared, self.stop.clone())));
     }
@@ -292,12 +296,18 @@ impl TestEnv {
             .expect("sync row exists")
     }
 
-    /// Stops the workers and the sandbox; keeps the database and queues.
-    pub async fn stop(&mut self) {
+    /// Stops the in-process workers (gracefully); the rest keeps running.
+    pub async fn stop_workers(&mut self) {
         self.stop.cancel();
         for w in self.workers.drain(..) {
             let _ = w.await;
         }
+        self.stop = CancellationToken::new();
+    }
+
+    /// Stops the workers and the sandbox; keeps the database and queues.
+    pub async fn stop(&mut self) {
+        self.stop_workers().await;
         self.sandbox.shutdown();
     }
 

@@ -112,6 +112,23 @@ impl Seeder {
             .collect()
     }
 
+    /// Every encrypted column value in the database (secret values and
+    /// comments, connection credentials).
+    pub async fn encrypted_blobs(&self) -> Vec<Vec<u8>> {
+        self.client
+            .query(
+                "SELECT encrypted_value FROM secrets
+                 UNION ALL SELECT encrypted_comment FROM secrets WHERE encrypted_comment IS NOT NULL
+                 UNION ALL SELECT encrypted_credentials FROM app_connections",
+                &[],
+            )
+            .await
+            .expect("blobs")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// A Humanitec connection holding `token`, encrypted.
     pub async fn create_connection(&self, project_id: &str, name: &str, token: &str) -> Uuid {
         let credentials = self

@@ -1,0 +1,122 @@
+//! Fewest calls, pinned by the sandbox's request log (counts, not times),
+//! and the adaptive write limit backing off from a rate-limited Humanitec.
+
+use humanitec_sandbox::Faults;
+use secret_sync::JobStatus;
+use secret_sync_testkit::*;
+
+fn methods(env: &TestEnv) -> Vec<String> {
+    env.sandbox
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn request_counts_no_change_one_change_and_a_500_key_first_sync() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let keys: Vec<(String, String)> = (0..500)
+        .map(|i| (format!("KEY_{i:03}"), format!("value-{i}")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let src = env.source("production", &pairs).await;
+    let big = env.sync(&src, "big", app_scope("api"), options()).await;
+    let row = env.wait_job(env.enqueue(big).await).await;
+    assert_eq!(
+        (row.status, row.created),
+        (JobStatus::Succeeded, 500),
+        "{:?}",
+        row.message
+    );
+    let log = methods(&env);
+    assert_eq!(
+        log.len(),
+        501,
+        "500 new keys at app scope: 1 GET + 500 POST"
+    );
+    assert_eq!(log.iter().filter(|m| *m == "POST").count(), 500);
+
+    env.sandbox.clear_requests();
+    let row = env.wait_job(env.enqueue(big).await).await;
+    assert_eq!(row.unchanged, 500);
+    assert_eq!(methods(&env), vec!["GET"], "no change: one request");
+
+    // 1 of 50 changed, in another app.
+    let small_keys: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("S_{i:02}"), format!("v{i}")))
+        .collect();
+    let small_pairs: Vec<(&str, &str)> = small_keys
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let small_src = env.source("staging", &small_pairs).await;
+    let small = env
+        .sync(&small_src, "small", app_scope("web"), options())
+        .await;
+    assert_eq!(
+        env.wait_job(env.enqueue(small).await).await.status,
+        JobStatus::Succeeded
+    );
+    env.put_secret(small_src.folder, "S_07", "rotated").await;
+    env.sandbox.clear_requests();
+    let row = env.wait_job(env.enqueue(small).await).await;
+    assert_eq!((row.updated, row.unchanged), (1, 49));
+    assert_eq!(
+        methods(&env),
+        vec!["GET", "PATCH"],
+        "one change: two requests"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn the_write_limit_backs_off_when_humanitec_rejects_bursts() {
+    const MAX_IN_FLIGHT: usize = 6;
+    let mut env = TestEnv::with(|name| match name {
+        "HTTP_RETRIES" => Some("8".into()),
+        _ => None,
+    })
+    .await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 20,
+        max_in_flight: Some(MAX_IN_FLIGHT),
+        ..Faults::default()
+    });
+    env.start_worker().await;
+    let keys: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("K_{i:03}"), format!("v{i}")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let src = env.source("production", &pairs).await;
+    let sync = env.sync(&src, "burst", app_scope("api"), options()).await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(
+        (row.status, row.created),
+        (JobStatus::Succeeded, 200),
+        "{:?}",
+        row.message
+    );
+    assert_eq!(env.sandbox.values(ORG, "api", None).len(), 200);
+    let rejected = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.fault.as_deref() == Some("overloaded"))
+        .count();
+    let metrics = env.metrics.as_ref().expect("worker metrics").encode();
+    let limit: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("secret_sync_humanitec_write_limit{stat=\"max\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no write limit in {metrics}"));
+    println!("200 writes against a 429 above {MAX_IN_FLIGHT} in flight: {rejected} rejected, limit ended at {limit:.1}");
+    assert!(rejected > 0, "the test provoked the limit");
+    assert!(
+        limit < MAX_IN_FLIGHT as f64 + 1.0,
+        "the limit backed off: {limit}"
+    );
+    env.finish().await;
+}

@@ -339,6 +339,40 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         cli_output.contains("E_DB_PASSWORD"),
         "the preview names keys"
     );
+    // Key rotation re-encrypts every secret and token: its output too.
+    let old_key = env.settings.encryption_key.clone().unwrap_or_default();
+    let new_key = secret_sync::crypto::generate_key();
+    for json in [false, true] {
+        let out = tokio::process::Command::new(EXE)
+            .arg("rotate-key")
+            .args(json.then_some("--json"))
+            .envs(worker_env(&env.settings))
+            .env("ENCRYPTION_KEY", &new_key)
+            .env("ENCRYPTION_KEY_PREVIOUS", &old_key)
+            .env("RUST_LOG", "trace")
+            .output()
+            .await
+            .expect("rotate-key runs");
+        assert!(out.status.success(), "rotate-key: {out:?}");
+        cli_output.push_str(&String::from_utf8_lossy(&out.stdout));
+        cli_output.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    let rotated: Vec<u8> = env
+        .seed
+        .client()
+        .query_one(
+            "SELECT encrypted_value FROM secrets WHERE key = 'DB_PASSWORD' AND folder_id = $1",
+            &[&prod.folder],
+        )
+        .await
+        .expect("secret row")
+        .get(0);
+    let new_cipher = secret_sync::Cipher::from_base64_key(&new_key).expect("key");
+    assert_eq!(
+        new_cipher.decrypt_string(&rotated).ok(),
+        Some(secret("db")),
+        "rotate-key re-encrypted under the new key"
+    );
 
     // Everything is done: read what the product wrote.
     let (status, metrics) = worker.get("/metrics").await.expect("/metrics answers");
@@ -361,7 +395,11 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
 
     assert_clean("the worker's logs", &logs, &marker);
     assert_clean("/metrics", &metrics, &marker);
-    assert_clean("the output of `status` and `preview`", &cli_output, &marker);
+    assert_clean(
+        "the output of `status`, `preview` and `rotate-key`",
+        &cli_output,
+        &marker,
+    );
     for (body, headers) in &dead {
         assert_clean(
             "a dead letter's body",

@@ -8,9 +8,10 @@
 //! Humanitec), [`queue`] (the only code that talks to RabbitMQ, and the only
 //! code that sees message bodies), [`store`] (the only code that talks to
 //! Postgres). Built on them: [`enqueue`] (the one way to enqueue a job),
-//! [`worker`] (`secret-sync run`), [`http`] (health and metrics) and the
-//! command line in `cli`.
+//! [`worker`] (`secret-sync run`), [`http`] (health and metrics), [`api`]
+//! (`secret-sync api`, the HTTP API) and the command line in `cli`.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crypto;

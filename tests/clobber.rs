@@ -268,3 +268,58 @@ async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
     }
     env.finish().await;
 }
+
+#[tokio::test]
+async fn the_api_serves_the_workers_preview() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
+    env.sandbox
+        .put_value(ORG, "web", None, "FOREIGN", "not ours", true, "");
+    let sync = env
+        .sync(&src, "previewed", app_scope("web"), options())
+        .await;
+    let token = env.api_token(&[&src.project], "read").await;
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let request = http.get(format!("{base}{path}")).bearer_auth(&token);
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.expect("json");
+            (status, body)
+        }
+    };
+    let (status, body) = get(format!("/api/v1/secret-syncs/humanitec/{sync}/preview")).await;
+    assert_eq!(status, 200, "{body}");
+    let expected = serde_json::to_value(env.preview(sync, false).await).expect("json");
+    assert_eq!(body["preview"], expected);
+    assert_eq!(body["preview"]["create"], json!(["A", "B"]));
+    assert_eq!(body["preview"]["unmanaged"], json!(["FOREIGN"]));
+    // The response is what the served document promises.
+    let document: serde_json::Value = http
+        .get(format!("{base}/api/openapi.json"))
+        .send()
+        .await
+        .expect("document")
+        .json()
+        .await
+        .expect("json");
+    let mut schema = document["components"]["schemas"]["SyncPreviewResponse"].clone();
+    schema["components"] = document["components"].clone();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    assert!(validator.is_valid(&body), "{body}");
+
+    let (status, body) = get(format!(
+        "/api/v1/secret-syncs/humanitec/{sync}/preview?pruneUnmanaged=true"
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["preview"]["prune"], json!(["FOREIGN"]));
+    assert!(
+        env.sandbox.requests().iter().all(|r| r.method == "GET"),
+        "a preview never writes"
+    );
+    env.finish().await;
+}

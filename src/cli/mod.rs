@@ -1,10 +1,12 @@
 //! The `secret-sync` command line: argument definitions and dispatch. Each
 //! command's work lives in its own file or in the library.
 
+mod api;
 mod preview;
 mod rotate;
 mod run;
 mod status;
+mod token;
 
 use std::time::Duration;
 
@@ -83,6 +85,39 @@ enum Command {
     },
     /// Print a new random ENCRYPTION_KEY.
     Keygen,
+    /// Serve the HTTP API (secret syncs, app connections) on API_LISTEN.
+    Api,
+    /// Manage the API's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints it once.
+    Create {
+        /// A project the token may access (repeat for more).
+        #[arg(long = "project", required = true)]
+        projects: Vec<String>,
+        /// read: GET only; write: everything.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "api-token")]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token at once.
+    Revoke { id: Uuid },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Read,
+    Write,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -186,6 +221,32 @@ pub async fn main(cli: Cli) -> CliResult {
         Command::RotateKey { json } => {
             let settings = Settings::from_env()?;
             rotate::run(&settings, json).await
+        }
+        Command::Api => {
+            let settings = Settings::from_env()?;
+            crate::telemetry::init(&settings.log_format, "info,lapin=warn");
+            api::run_api(settings).await
+        }
+        Command::Token { command } => {
+            let settings = Settings::from_env()?;
+            crate::store::ensure_database(&settings.database_url).await?;
+            let store = Store::connect(&settings.database_url, 2)?;
+            store.migrate().await?;
+            match command {
+                TokenCommand::Create {
+                    projects,
+                    role,
+                    name,
+                } => {
+                    let role = match role {
+                        RoleArg::Read => crate::api::auth::Role::Read,
+                        RoleArg::Write => crate::api::auth::Role::Write,
+                    };
+                    token::create(&store, &projects, role, &name).await
+                }
+                TokenCommand::List => token::list(&store).await,
+                TokenCommand::Revoke { id } => token::revoke(&store, id).await,
+            }
         }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;

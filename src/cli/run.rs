@@ -33,7 +33,7 @@ pub async fn run_worker(settings: Settings) -> CliResult {
 }
 
 /// Cancels `token` on SIGTERM or SIGINT.
-async fn cancel_on_signal(token: CancellationToken) {
+pub(super) async fn cancel_on_signal(token: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -16,6 +16,20 @@ pub struct SyncTarget {
     pub schema: KeySchema,
 }
 
+impl SyncTarget {
+    /// A sync row's destination and schema; a row too broken to parse
+    /// cannot write anything, so it cannot conflict.
+    pub fn of(sync: &crate::store::SyncRecord) -> Option<SyncTarget> {
+        let settings = super::context::settings_of(sync).ok()?;
+        Some(SyncTarget {
+            id: sync.id,
+            name: sync.name.clone(),
+            scope: settings.scope,
+            schema: settings.key_schema,
+        })
+    }
+}
+
 /// Whether writes to `a` and to `b` land on the same values.
 pub fn destinations_overlap(a: &Scope, b: &Scope) -> bool {
     let parts = |s: &Scope| match s {

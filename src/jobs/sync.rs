@@ -85,7 +85,7 @@ async fn check_conflicts(
         .syncs_at_destination(org, app)
         .await?
         .into_iter()
-        .filter_map(|other| sync_target(&other))
+        .filter_map(|other| SyncTarget::of(&other))
         .collect();
     let this = SyncTarget {
         id: sync.id,
@@ -109,18 +109,6 @@ async fn check_conflicts(
     Err(JobError::Conflict {
         this: format!("`{}` ({})", sync.name, settings.scope.label()),
         others: found,
-    })
-}
-
-/// Another sync's destination and schema; a row too broken to parse cannot
-/// write anything, so it cannot conflict.
-pub(crate) fn sync_target(sync: &SyncRecord) -> Option<SyncTarget> {
-    let settings = settings_of(sync).ok()?;
-    Some(SyncTarget {
-        id: sync.id,
-        name: sync.name.clone(),
-        scope: settings.scope,
-        schema: settings.key_schema,
     })
 }
 

@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0002_secret_syncs_api.sql"),
     ),
     (
+        3,
+        "api_tokens",
+        include_str!("../../migrations/0003_api_tokens.sql"),
+    ),
+    (
         6,
         "destination_index",
         include_str!("../../migrations/0006_destination_index.sql"),

@@ -1,6 +1,7 @@
 //! The only module that talks to Postgres. `migrations/` is the schema's
 //! single source; queries live next to the rows they read or write.
 
+mod api;
 mod jobs;
 mod lock;
 mod migrate;
@@ -10,16 +11,19 @@ mod rows;
 mod source;
 mod status;
 mod syncs;
+mod tokens;
 
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+pub use api::{ConnectionChanges, FolderLookup, NewSync, SyncChanges, Written};
 pub use jobs::{JobStart, JobState, StaleJob};
 pub use lock::SyncLock;
 pub use migrate::{ensure_database, MIGRATIONS};
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};
+pub use tokens::ApiTokenRecord;
 
 use crate::config::settings_redact_url as redact;
 

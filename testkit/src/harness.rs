@@ -110,6 +110,36 @@ impl TestEnv {
         }
     }
 
+    /// Starts the HTTP API in-process on a free port (stopped with the
+    /// workers); returns its base URL.
+    pub async fn start_api(&mut self) -> String {
+        let state = secret_sync::api::ApiState::build(&self.settings)
+            .await
+            .expect("API builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = secret_sync::api::router(state);
+        tokio::spawn(secret_sync::http::serve(
+            listener,
+            router,
+            self.stop.clone(),
+        ));
+        format!("http://{addr}")
+    }
+
+    /// A new API token limited to `projects` with `role` (`read`/`write`).
+    pub async fn api_token(&self, projects: &[&str], role: &str) -> String {
+        let (token, hash) = secret_sync::api::auth::new_token();
+        let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
+        self.store
+            .create_api_token("test", &hash, role, &projects)
+            .await
+            .expect("token");
+        token
+    }
+
     pub fn cipher(&self) -> &Cipher {
         self.seed.cipher()
     }

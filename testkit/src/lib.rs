@@ -3,6 +3,7 @@
 //! write in production, and a harness that runs a worker in-process against
 //! the Humanitec sandbox and the real local Postgres and RabbitMQ.
 
+mod api;
 mod db;
 mod harness;
 mod process;
@@ -10,6 +11,7 @@ mod proxy;
 mod seed;
 mod spec;
 
+pub use api::{seed_create_operation, seed_openapi, ApiClient, SeedContract};
 pub use db::{drop_database, recreate_database};
 pub use harness::{app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, ORG};
 pub use process::{free_port, http_get, worker_env, WorkerProcess};

@@ -1,0 +1,172 @@
+//! Bearer API tokens: 256-bit random strings handed out once by
+//! `secret-sync token create`; only their SHA-256 is stored. Each token
+//! is limited to a set of projects and a role (read: GET only; write: all).
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::errors::ApiError;
+use super::router::ApiState;
+use super::validation::shorten;
+
+/// Prefix of every token, so leaked tokens are easy to recognise and scan for.
+pub const TOKEN_PREFIX: &str = "ssk_";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Read,
+    Write,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Write => "write",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "read" => Some(Role::Read),
+            "write" => Some(Role::Write),
+            _ => None,
+        }
+    }
+}
+
+/// A new random token and the hash to store.
+pub fn new_token() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// A plain SHA-256 is enough here: tokens carry 256 bits of randomness, so
+/// the hash cannot be reversed by guessing (unlike a password's).
+pub fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub token_id: uuid::Uuid,
+    pub role: Role,
+    pub projects: Vec<String>,
+}
+
+impl Caller {
+    /// Allows the call when the token may touch `project_id` with `needed`.
+    pub fn require(&self, project_id: &str, needed: Role) -> Result<(), ApiError> {
+        if !self.projects.iter().any(|p| p == project_id) {
+            return Err(ApiError::forbidden(format!(
+                "this API token cannot access project '{}'; it is limited to {}",
+                shorten(project_id),
+                self.projects.join(", ")
+            ))
+            .with_details(
+                json!({"projectId": shorten(project_id), "allowedProjects": self.projects}),
+            ));
+        }
+        if self.role < needed {
+            return Err(ApiError::forbidden(format!(
+                "this API token has role '{}'; this call needs role '{}' (create one with \
+                 `secret-sync token create --role {}`)",
+                self.role.as_str(),
+                needed.as_str(),
+                needed.as_str()
+            ))
+            .with_details(json!({"role": self.role.as_str(), "requiredRole": needed.as_str()})));
+        }
+        Ok(())
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let missing = || {
+            ApiError::unauthorized(
+                "missing API token: send `Authorization: Bearer <token>` \
+                 (create a token with `secret-sync token create`)",
+            )
+        };
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(missing)?;
+        let value = header.to_str().map_err(|_| missing())?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(missing()),
+        };
+        if token.is_empty() {
+            return Err(missing());
+        }
+        let invalid = || ApiError::unauthorized("the API token is unknown or has been revoked");
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+            return Err(invalid());
+        }
+        let record = state
+            .store
+            .use_api_token(&hash_token(token))
+            .await?
+            .ok_or_else(invalid)?;
+        let role = Role::parse(&record.role).ok_or_else(|| {
+            ApiError::internal(
+                "an API token has an unknown role",
+                &format!("token {} role `{}`", record.id, record.role),
+            )
+        })?;
+        Ok(Caller {
+            token_id: record.id,
+            role,
+            projects: record.project_ids,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_prefixed_and_hashed() {
+        let (a, ha) = new_token();
+        let (b, hb) = new_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 43);
+        assert_eq!(ha, hash_token(&a));
+        assert_ne!(ha, hb);
+        assert_eq!(ha.len(), 32);
+    }
+
+    #[test]
+    fn write_implies_read_but_not_other_projects() {
+        let caller = Caller {
+            token_id: uuid::Uuid::nil(),
+            role: Role::Read,
+            projects: vec!["p".into()],
+        };
+        assert!(caller.require("p", Role::Read).is_ok());
+        assert_eq!(
+            caller
+                .require("p", Role::Write)
+                .err()
+                .map(|e| e.status.as_u16()),
+            Some(403)
+        );
+        assert!(caller.require("q", Role::Read).is_err());
+        let writer = Caller {
+            role: Role::Write,
+            ..caller
+        };
+        assert!(writer.require("p", Role::Read).is_ok());
+    }
+}

@@ -1,0 +1,213 @@
+//! `/api/v1/app-connections/humanitec`: connections hold a Humanitec
+//! service-user API token, checked against Humanitec (`GET /orgs`) before
+//! anything is stored, stored encrypted, never returned or logged.
+
+use axum::extract::State;
+use axum::Json;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::auth::{Caller, Role};
+use super::errors::{ApiError, ApiResult};
+use super::router::ApiState;
+use super::syncs::{present, require_project, ProjectQuery};
+use super::validation::{
+    check_slug, check_text, shorten, PathId, RequestBody, ValidJson, ValidQuery,
+};
+use crate::store::{ConnectionChanges, Written};
+
+/// Deliberately not `Debug`: it holds the token.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Credentials {
+    api_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateConnection {
+    name: String,
+    project_id: String,
+    #[serde(default)]
+    description: Option<String>,
+    /// Only `api-token` exists (the schema enforces it).
+    #[allow(dead_code)]
+    method: String,
+    credentials: Credentials,
+}
+
+impl RequestBody for CreateConnection {
+    const OPERATION: &'static str = "createHumanitecAppConnection";
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateConnection {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    credentials: Option<Credentials>,
+}
+
+impl RequestBody for UpdateConnection {
+    const OPERATION: &'static str = "updateHumanitecAppConnection";
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ValidJson(body): ValidJson<CreateConnection>,
+) -> ApiResult<Json<Value>> {
+    check_slug("name", &body.name)?;
+    if let Some(d) = &body.description {
+        check_text("description", d, true)?;
+    }
+    check_text("projectId", &body.project_id, false)?;
+    caller.require(&body.project_id, Role::Write)?;
+    require_project(&state, &body.project_id).await?;
+    let sealed = check_and_seal(&state, body.credentials).await?;
+    match state
+        .store
+        .insert_connection(
+            &body.project_id,
+            &body.name,
+            body.description.as_deref(),
+            &sealed,
+        )
+        .await?
+    {
+        Written::Done(conn) => {
+            tracing::info!(connection_id = %conn["id"], project_id = %body.project_id, "app connection created");
+            Ok(Json(json!({ "appConnection": conn })))
+        }
+        Written::DuplicateName | Written::Missing => {
+            Err(duplicate_name(&body.name, &body.project_id))
+        }
+    }
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<Value>> {
+    let conn = load(&state, &caller, id, Role::Read).await?;
+    Ok(Json(json!({ "appConnection": conn })))
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ValidQuery(q): ValidQuery<ProjectQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(&q.project_id, Role::Read)?;
+    require_project(&state, &q.project_id).await?;
+    let conns = state.store.connections_api_json(&q.project_id).await?;
+    Ok(Json(json!({ "appConnections": conns })))
+}
+
+/// A new token is checked against Humanitec before it replaces the old one;
+/// syncs using the connection pick it up on their next job.
+pub async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ValidJson(body): ValidJson<UpdateConnection>,
+) -> ApiResult<Json<Value>> {
+    let current = load(&state, &caller, id, Role::Write).await?;
+    if let Some(name) = &body.name {
+        check_slug("name", name)?;
+    }
+    if let Some(Some(d)) = &body.description {
+        check_text("description", d, true)?;
+    }
+    let sealed = match body.credentials {
+        Some(c) => Some(check_and_seal(&state, c).await?),
+        None => None,
+    };
+    let changes = ConnectionChanges {
+        name: body.name.clone(),
+        description: body.description,
+        encrypted_credentials: sealed,
+    };
+    match state.store.update_connection(id, &changes).await? {
+        Written::Done(conn) => {
+            tracing::info!(connection_id = %id, token_replaced = changes.encrypted_credentials.is_some(), "app connection updated");
+            Ok(Json(json!({ "appConnection": conn })))
+        }
+        Written::Missing => Err(not_found(id)),
+        Written::DuplicateName => Err(duplicate_name(
+            body.name.as_deref().unwrap_or_default(),
+            current["projectId"].as_str().unwrap_or_default(),
+        )),
+    }
+}
+
+/// Refused while syncs use the connection: they would fail on every job.
+pub async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<Value>> {
+    let conn = load(&state, &caller, id, Role::Write).await?;
+    match state.store.delete_unused_connection(id).await? {
+        Ok(true) => {
+            tracing::info!(connection_id = %id, "app connection deleted");
+            Ok(Json(json!({ "appConnection": conn })))
+        }
+        Ok(false) => Err(not_found(id)),
+        Err(users) => Err(ApiError::unprocessable(format!(
+            "app connection '{}' is used by {} secret sync(s): {}; delete them or move them \
+             to another connection first",
+            conn["name"].as_str().unwrap_or_default(),
+            users.len(),
+            users.join(", ")
+        ))),
+    }
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::not_found(format!("app connection {id} not found"))
+}
+
+fn duplicate_name(name: &str, project_id: &str) -> ApiError {
+    ApiError::unprocessable(format!(
+        "an app connection named '{}' already exists in project '{}'; choose another name",
+        shorten(name),
+        shorten(project_id)
+    ))
+}
+
+async fn load(state: &ApiState, caller: &Caller, id: Uuid, role: Role) -> ApiResult<Value> {
+    let (project_id, conn) = state
+        .store
+        .connection_api_json(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    caller.require(&project_id, role)?;
+    Ok(conn)
+}
+
+/// Checks the token with Humanitec, then encrypts `{"apiToken": …}`.
+async fn check_and_seal(state: &ApiState, credentials: Credentials) -> ApiResult<Vec<u8>> {
+    let token = SecretString::from(credentials.api_token);
+    if let Err(e) = state.humanitec.check_token(&token).await {
+        return Err(match e.status() {
+            Some(status @ (401 | 403)) => ApiError::bad_request(format!(
+                "Humanitec rejected the API token (HTTP {status} to GET /orgs); use a current \
+                 service-user token. Nothing was stored"
+            )),
+            _ if e.is_transient() => ApiError::upstream(
+                "could not check the API token with Humanitec; nothing was stored, try again",
+                &e,
+            ),
+            _ => ApiError::bad_request(format!(
+                "Humanitec did not accept the API token ({e}). Nothing was stored"
+            )),
+        });
+    }
+    let plain = json!({ "apiToken": token.expose_secret() }).to_string();
+    Ok(state.cipher.encrypt_str(&plain))
+}

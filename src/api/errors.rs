@@ -1,0 +1,116 @@
+//! The seed's error body, for every error the API returns:
+//! `{"reqId", "statusCode", "message", "error", "details"?}`. `details`
+//! appears only where the seed allows it (400 and 403).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+tokio::task_local! {
+    /// The id of the request being served (set by the router's middleware).
+    pub(crate) static REQ_ID: String;
+}
+
+/// The current request's id, or a fresh one outside a request.
+pub(crate) fn current_req_id() -> String {
+    REQ_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| new_req_id())
+}
+
+pub(crate) fn new_req_id() -> String {
+    format!("req-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An API error: a status and a message for the caller.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            details: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this method is not allowed on this path; see /api/openapi.json",
+        )
+    }
+    /// A failure on our side (database, broker). The cause is logged with
+    /// the request id; the caller gets `message` and that id, not our
+    /// infrastructure's details.
+    pub fn internal(message: impl Into<String>, cause: &dyn std::fmt::Display) -> Self {
+        let message = message.into();
+        let req_id = current_req_id();
+        tracing::error!(%req_id, error = %cause, "{message}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{message} (the cause is in the API log under {req_id})"),
+        )
+    }
+
+    /// A failure of a service the caller configured (Humanitec): the cause
+    /// helps them, so it is shown. It never holds secrets.
+    pub fn upstream(message: impl Into<String>, cause: &dyn std::fmt::Display) -> Self {
+        let message = message.into();
+        tracing::warn!(req_id = %current_req_id(), error = %cause, "{message}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{message}: {cause}"),
+        )
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal("the database failed; try again", &e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "reqId": current_req_id(),
+            "statusCode": self.status.as_u16(),
+            "message": self.message,
+            "error": self.status.canonical_reason().unwrap_or("Error"),
+        });
+        let details_allowed =
+            matches!(self.status, StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN);
+        if let (true, Some(details)) = (details_allowed, self.details) {
+            body["details"] = details;
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

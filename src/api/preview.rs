@@ -1,0 +1,52 @@
+//! `GET …/{syncId}/preview`: what the next sync job would do, from the
+//! worker's own planning step, with one Humanitec listing and no write.
+//! Names only, never values.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{Caller, Role};
+use super::errors::{ApiError, ApiResult};
+use super::router::ApiState;
+use super::validation::{PathId, ValidQuery};
+use crate::jobs::{preview_sync, JobContext, JobError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviewQuery {
+    #[serde(default)]
+    prune_unmanaged: bool,
+}
+
+pub async fn preview(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ValidQuery(q): ValidQuery<PreviewQuery>,
+) -> ApiResult<Json<Value>> {
+    let sync = state
+        .store
+        .load_sync(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("secret sync {id} not found")))?;
+    caller.require(&sync.project_id, Role::Read)?;
+    let ctx = JobContext {
+        store: state.store.clone(),
+        humanitec: state.humanitec.clone(),
+        cipher: state.cipher.clone(),
+        write_concurrency: 1,
+    };
+    let preview = preview_sync(&ctx, &sync, q.prune_unmanaged)
+        .await
+        .map_err(|e| match &e {
+            // What the run would fail on, the preview refuses the same way.
+            JobError::Conflict { .. } => ApiError::unprocessable(e.to_string()),
+            e if e.is_transient() => {
+                ApiError::internal("the preview could not be computed now; try again", e)
+            }
+            e => ApiError::bad_request(e.to_string()),
+        })?;
+    Ok(Json(json!({ "preview": preview })))
+}

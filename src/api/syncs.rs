@@ -1,0 +1,545 @@
+//! `/api/v1/secret-syncs/humanitec`: the seed's create, and get, list,
+//! update, delete and the three job triggers, with Infisical's paths.
+//! Every sync object comes from the `secret_syncs_api` view.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::auth::{Caller, Role};
+use super::errors::{ApiError, ApiResult};
+use super::router::ApiState;
+use super::validation::{
+    check_slug, check_text, shorten, PathId, RequestBody, ValidJson, ValidQuery,
+};
+use crate::humanitec::Scope;
+use crate::jobs::conflicts::{conflicting, SyncTarget};
+use crate::jobs::settings::SyncSettings;
+use crate::model::{normalize_path, ImportBehavior, JobKind};
+use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
+
+/// The trigger recorded on jobs the API enqueues.
+const TRIGGER: &str = "api";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSync {
+    name: String,
+    project_id: String,
+    #[serde(default)]
+    description: Option<String>,
+    connection_id: Uuid,
+    environment: String,
+    secret_path: String,
+    #[serde(default = "yes")]
+    is_auto_sync_enabled: bool,
+    sync_options: Value,
+    destination_config: Value,
+}
+
+impl RequestBody for CreateSync {
+    const OPERATION: &'static str = "createHumanitecSecretSync";
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Tells "absent" (keep) from `null` (clear) for nullable fields.
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateSync {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    connection_id: Option<Uuid>,
+    environment: Option<String>,
+    secret_path: Option<String>,
+    is_auto_sync_enabled: Option<bool>,
+    sync_options: Option<Value>,
+    destination_config: Option<Value>,
+}
+
+impl RequestBody for UpdateSync {
+    const OPERATION: &'static str = "updateHumanitecSecretSync";
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportBody {
+    import_behavior: ImportBehavior,
+}
+
+impl RequestBody for ImportBody {
+    const OPERATION: &'static str = "importHumanitecSecretSyncSecrets";
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectQuery {
+    pub project_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    remove_secrets: bool,
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ValidJson(body): ValidJson<CreateSync>,
+) -> ApiResult<Json<Value>> {
+    check_slug("name", &body.name)?;
+    if let Some(d) = &body.description {
+        check_text("description", d, true)?;
+    }
+    check_text("projectId", &body.project_id, false)?;
+    caller.require(&body.project_id, Role::Write)?;
+    require_project(&state, &body.project_id).await?;
+    let folder_id = resolve_folder(
+        &state,
+        &body.project_id,
+        &body.environment,
+        &body.secret_path,
+    )
+    .await?;
+    check_connection(&state, &body.project_id, body.connection_id).await?;
+    check_settings(
+        &body.destination_config,
+        &body.sync_options,
+        &body.environment,
+    )?;
+    if state
+        .store
+        .sync_name_taken(&body.project_id, &body.name, None)
+        .await?
+    {
+        return Err(duplicate_name(&body.name, &body.project_id));
+    }
+    check_conflicts(
+        &state,
+        None,
+        &body.destination_config,
+        &body.sync_options,
+        &body.environment,
+    )
+    .await?;
+    let new = NewSync {
+        name: &body.name,
+        description: body.description.as_deref(),
+        project_id: &body.project_id,
+        folder_id,
+        connection_id: body.connection_id,
+        is_auto_sync_enabled: body.is_auto_sync_enabled,
+        sync_options: &body.sync_options,
+        destination_config: &body.destination_config,
+    };
+    let sync_id = match state.store.insert_sync(&new).await? {
+        Written::Done(id) => id,
+        Written::DuplicateName | Written::Missing => {
+            return Err(duplicate_name(&body.name, &body.project_id))
+        }
+    };
+    tracing::info!(%sync_id, project_id = %body.project_id, "secret sync created");
+    if body.is_auto_sync_enabled {
+        queue_auto_sync(&state, sync_id).await?;
+    }
+    view(&state, sync_id).await
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<Value>> {
+    load(&state, &caller, id, Role::Read).await?;
+    view(&state, id).await
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ValidQuery(q): ValidQuery<ProjectQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(&q.project_id, Role::Read)?;
+    require_project(&state, &q.project_id).await?;
+    let syncs = state.store.syncs_api_json(&q.project_id).await?;
+    Ok(Json(json!({ "secretSyncs": syncs })))
+}
+
+/// Changes take effect on the next job. An auto-synced sync gets a sync
+/// job at once when what it syncs changed (folder, connection, options,
+/// destination, auto-sync turned on). Keys pushed to a previous
+/// destination stay there (see docs/api.md).
+pub async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ValidJson(body): ValidJson<UpdateSync>,
+) -> ApiResult<Json<Value>> {
+    let sync = load(&state, &caller, id, Role::Write).await?;
+    if let Some(name) = &body.name {
+        check_slug("name", name)?;
+    }
+    if let Some(Some(d)) = &body.description {
+        check_text("description", d, true)?;
+    }
+    let current = sync.folder.as_ref();
+    let (folder_id, env_slug) = if body.environment.is_some() || body.secret_path.is_some() {
+        let gone = || {
+            ApiError::bad_request(
+                "this sync's folder no longer exists; send both environment and secretPath",
+            )
+        };
+        let env = match (&body.environment, current) {
+            (Some(e), _) => e.clone(),
+            (None, Some(f)) => f.environment_slug.clone(),
+            (None, None) => return Err(gone()),
+        };
+        let path = match (&body.secret_path, current) {
+            (Some(p), _) => p.clone(),
+            (None, Some(f)) => f.path.clone(),
+            (None, None) => return Err(gone()),
+        };
+        let folder = resolve_folder(&state, &sync.project_id, &env, &path).await?;
+        (Some(folder), Some(env))
+    } else {
+        (None, current.map(|f| f.environment_slug.clone()))
+    };
+    if let Some(c) = body.connection_id {
+        check_connection(&state, &sync.project_id, c).await?;
+    }
+    let destination = body
+        .destination_config
+        .clone()
+        .unwrap_or_else(|| sync.destination_config.clone());
+    let options = body
+        .sync_options
+        .clone()
+        .unwrap_or_else(|| sync.sync_options.clone());
+    // Without a folder there is no environment to fill into the key schema;
+    // any slug checks the schema's shape.
+    check_settings(
+        &destination,
+        &options,
+        env_slug.as_deref().unwrap_or("environment"),
+    )?;
+    if let Some(name) = &body.name {
+        if state
+            .store
+            .sync_name_taken(&sync.project_id, name, Some(id))
+            .await?
+        {
+            return Err(duplicate_name(name, &sync.project_id));
+        }
+    }
+    check_conflicts(
+        &state,
+        Some(id),
+        &destination,
+        &options,
+        env_slug.as_deref().unwrap_or(""),
+    )
+    .await?;
+    let changes = SyncChanges {
+        name: body.name.clone(),
+        description: body.description.clone(),
+        folder_id,
+        connection_id: body.connection_id,
+        is_auto_sync_enabled: body.is_auto_sync_enabled,
+        sync_options: body.sync_options,
+        destination_config: body.destination_config,
+    };
+    match state.store.update_sync(id, &changes).await? {
+        Written::Done(()) => {}
+        Written::Missing => return Err(sync_not_found(id)),
+        Written::DuplicateName => {
+            return Err(duplicate_name(
+                body.name.as_deref().unwrap_or(&sync.name),
+                &sync.project_id,
+            ))
+        }
+    }
+    tracing::info!(sync_id = %id, "secret sync updated");
+    // A rename or a new description changes nothing in Humanitec.
+    let what_syncs_changed = changes.folder_id.is_some()
+        || changes.connection_id.is_some()
+        || changes.sync_options.is_some()
+        || changes.destination_config.is_some()
+        || (changes.is_auto_sync_enabled == Some(true) && !sync.is_auto_sync_enabled);
+    let auto = body
+        .is_auto_sync_enabled
+        .unwrap_or(sync.is_auto_sync_enabled);
+    if auto && what_syncs_changed && (folder_id.is_some() || current.is_some()) {
+        queue_auto_sync(&state, id).await?;
+    }
+    view(&state, id).await
+}
+
+/// `removeSecrets=true` queues a remove job that deletes the sync once the
+/// keys are gone; otherwise the sync is deleted at once, keys left in place.
+pub async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ValidQuery(q): ValidQuery<DeleteQuery>,
+) -> ApiResult<Json<Value>> {
+    load(&state, &caller, id, Role::Write).await?;
+    if q.remove_secrets {
+        enqueue(
+            &state,
+            id,
+            JobKind::Remove {
+                delete_sync_on_complete: true,
+            },
+        )
+        .await?;
+        return view(&state, id).await;
+    }
+    let shown = view(&state, id).await?;
+    if !state.store.delete_sync(id).await? {
+        return Err(sync_not_found(id));
+    }
+    tracing::info!(sync_id = %id, "secret sync deleted");
+    Ok(shown)
+}
+
+pub async fn sync_secrets(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<Value>> {
+    let sync = load(&state, &caller, id, Role::Write).await?;
+    require_folder(&sync)?;
+    enqueue(&state, id, JobKind::SYNC).await?;
+    view(&state, id).await
+}
+
+pub async fn import_secrets(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ValidJson(body): ValidJson<ImportBody>,
+) -> ApiResult<Json<Value>> {
+    let sync = load(&state, &caller, id, Role::Write).await?;
+    require_folder(&sync)?;
+    let kind = JobKind::Import {
+        behavior: body.import_behavior,
+    };
+    enqueue(&state, id, kind).await?;
+    view(&state, id).await
+}
+
+pub async fn remove_secrets(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<Value>> {
+    load(&state, &caller, id, Role::Write).await?;
+    let kind = JobKind::Remove {
+        delete_sync_on_complete: false,
+    };
+    enqueue(&state, id, kind).await?;
+    view(&state, id).await
+}
+
+// ---- shared steps ----
+
+fn sync_not_found(id: Uuid) -> ApiError {
+    ApiError::not_found(format!("secret sync {id} not found"))
+}
+
+fn duplicate_name(name: &str, project_id: &str) -> ApiError {
+    ApiError::unprocessable(format!(
+        "a secret sync named '{}' already exists in project '{}'; choose another name",
+        shorten(name),
+        shorten(project_id)
+    ))
+}
+
+/// The sync, if the caller may act on it with `role`.
+async fn load(state: &ApiState, caller: &Caller, id: Uuid, role: Role) -> ApiResult<SyncRecord> {
+    let sync = state
+        .store
+        .load_sync(id)
+        .await?
+        .ok_or_else(|| sync_not_found(id))?;
+    caller.require(&sync.project_id, role)?;
+    Ok(sync)
+}
+
+/// `{"secretSync": …}` from the API view.
+async fn view(state: &ApiState, id: Uuid) -> ApiResult<Json<Value>> {
+    let sync = state
+        .store
+        .sync_api_json(id)
+        .await?
+        .ok_or_else(|| sync_not_found(id))?;
+    Ok(Json(json!({ "secretSync": sync })))
+}
+
+pub(crate) async fn require_project(state: &ApiState, project_id: &str) -> ApiResult<()> {
+    if state.store.project_exists(project_id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "project '{}' not found",
+            shorten(project_id)
+        )))
+    }
+}
+
+fn require_folder(sync: &SyncRecord) -> ApiResult<()> {
+    match sync.folder {
+        Some(_) => Ok(()),
+        None => Err(ApiError::bad_request(format!(
+            "secret sync '{}' has no source folder (it was deleted); PATCH it with environment \
+             and secretPath first",
+            sync.name
+        ))),
+    }
+}
+
+/// `environment` (slug) + `secretPath` to the folder's id, or a 404 that
+/// says which of the two is missing.
+async fn resolve_folder(
+    state: &ApiState,
+    project_id: &str,
+    environment: &str,
+    secret_path: &str,
+) -> ApiResult<Uuid> {
+    check_text("environment", environment, false)?;
+    check_text("secretPath", secret_path, false)?;
+    let path = normalize_path(secret_path);
+    match state
+        .store
+        .find_folder(project_id, environment, &path)
+        .await?
+    {
+        FolderLookup::Folder(id) => Ok(id),
+        FolderLookup::NoEnvironment => Err(ApiError::not_found(format!(
+            "environment '{}' not found in project '{}'",
+            shorten(environment),
+            shorten(project_id)
+        ))),
+        FolderLookup::NoFolder => Err(ApiError::not_found(format!(
+            "folder '{}' not found in environment '{}' of project '{}'",
+            shorten(&path),
+            shorten(environment),
+            shorten(project_id)
+        ))),
+    }
+}
+
+/// The connection must be a Humanitec connection of the same project.
+async fn check_connection(state: &ApiState, project_id: &str, id: Uuid) -> ApiResult<()> {
+    match state.store.connection_api_json(id).await? {
+        Some((owner, conn)) if owner == project_id => {
+            if conn["app"] == "humanitec" {
+                Ok(())
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "app connection {id} is not a Humanitec connection"
+                )))
+            }
+        }
+        // Another project's connection is reported as missing: its
+        // existence is none of this caller's business.
+        _ => Err(ApiError::not_found(format!(
+            "Humanitec connection {id} not found in project '{}'",
+            shorten(project_id)
+        ))),
+    }
+}
+
+/// What the worker will parse: the key schema and the destination.
+fn check_settings(destination: &Value, options: &Value, environment: &str) -> ApiResult<()> {
+    for (field, v) in [("destinationConfig", destination), ("syncOptions", options)] {
+        if let Some(map) = v.as_object() {
+            for (k, s) in map.iter().filter_map(|(k, s)| s.as_str().map(|s| (k, s))) {
+                check_text(&format!("{field}.{k}"), s, false)?;
+            }
+        }
+    }
+    SyncSettings::parse(destination, options, environment)
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Refuses a sync that would fight another over the same Humanitec values:
+/// overlapping destinations and key schemas that can produce the same key.
+async fn check_conflicts(
+    state: &ApiState,
+    this: Option<Uuid>,
+    destination: &Value,
+    options: &Value,
+    environment: &str,
+) -> ApiResult<()> {
+    let settings = SyncSettings::parse(destination, options, environment)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (org, app) = match &settings.scope {
+        Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
+    };
+    let others: Vec<SyncTarget> = state
+        .store
+        .syncs_at_destination(org, app)
+        .await?
+        .iter()
+        .filter_map(SyncTarget::of)
+        .collect();
+    let target = SyncTarget {
+        id: this.unwrap_or_else(Uuid::nil),
+        name: String::new(),
+        scope: settings.scope.clone(),
+        schema: settings.key_schema,
+    };
+    match conflicting(&target, &others).first() {
+        None => Ok(()),
+        Some(other) => Err(ApiError::unprocessable(format!(
+            "this sync would write to {} with a key schema that can produce the same keys as \
+             secret sync '{}' ({}, writing to {}): the two would overwrite and delete each \
+             other's keys on every run. Give one of them a distinct keySchema (for example \
+             'PREFIX_{{{{secretKey}}}}') or another destination",
+            settings.scope.label(),
+            shorten(&other.name),
+            other.id,
+            other.scope.label()
+        ))),
+    }
+}
+
+async fn enqueue(state: &ApiState, id: Uuid, kind: JobKind) -> ApiResult<Uuid> {
+    let job_id = state.jobs.enqueue(id, kind, TRIGGER).await.map_err(|e| {
+        ApiError::internal(
+            "the job could not be queued (nothing was queued; try again)",
+            &e,
+        )
+    })?;
+    tracing::info!(sync_id = %id, %job_id, job_type = %kind.job_type().as_str(), "job queued");
+    Ok(job_id)
+}
+
+/// Queues the sync job an auto-synced sync gets on create and update. If
+/// the broker is down the change is kept and the row says what to do.
+async fn queue_auto_sync(state: &ApiState, id: Uuid) -> ApiResult<()> {
+    if let Err(e) = state.jobs.enqueue(id, JobKind::SYNC, TRIGGER).await {
+        tracing::error!(sync_id = %id, error = %e, "could not queue the sync job");
+        let message = format!(
+            "the sync job could not be queued ({e}); trigger it with \
+             POST /api/v1/secret-syncs/humanitec/{id}/sync-secrets"
+        );
+        state.store.mark_sync_not_enqueued(id, &message).await?;
+    }
+    Ok(())
+}

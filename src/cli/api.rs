@@ -1,0 +1,21 @@
+//! `secret-sync api`: serves the HTTP API until SIGTERM or SIGINT.
+
+use tokio_util::sync::CancellationToken;
+
+use super::CliResult;
+use crate::api::{router, ApiState};
+use crate::config::Settings;
+
+pub async fn run_api(settings: Settings) -> CliResult {
+    let listen = settings.api_listen;
+    let state = ApiState::build(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on API_LISTEN {listen}: {e}"))?;
+    tracing::info!(%listen, "API on http://{listen}/api/v1/…, document at /api/openapi.json");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(super::run::cancel_on_signal(shutdown.clone()));
+    crate::http::serve(listener, router(state), shutdown).await?;
+    tracing::info!("API stopped");
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Bearer tokens of the HTTP API. Only hashes are stored; the API layer
+//! makes and hashes tokens, the store keeps and finds them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiTokenRecord {
+    pub id: Uuid,
+    pub name: String,
+    /// `read` or `write`.
+    pub role: String,
+    pub project_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const TOKEN_COLUMNS: &str = "id, name, role, project_ids, created_at, last_used_at, revoked_at";
+
+fn token_from_row(r: &tokio_postgres::Row) -> ApiTokenRecord {
+    ApiTokenRecord {
+        id: r.get("id"),
+        name: r.get("name"),
+        role: r.get("role"),
+        project_ids: r.get("project_ids"),
+        created_at: r.get("created_at"),
+        last_used_at: r.get("last_used_at"),
+        revoked_at: r.get("revoked_at"),
+    }
+}
+
+impl Store {
+    pub async fn create_api_token(
+        &self,
+        name: &str,
+        token_hash: &[u8],
+        role: &str,
+        project_ids: &[String],
+    ) -> Result<ApiTokenRecord, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                &format!(
+                    "INSERT INTO api_tokens (name, token_hash, role, project_ids)
+                     VALUES ($1, $2, $3, $4) RETURNING {TOKEN_COLUMNS}"
+                ),
+                &[&name, &token_hash, &role, &project_ids],
+            )
+            .await
+            .map_err(StoreError::db("creating an API token"))?;
+        Ok(token_from_row(&row))
+    }
+
+    /// Every token, revoked ones included, newest first.
+    pub async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC"),
+                &[],
+            )
+            .await
+            .map_err(StoreError::db("listing API tokens"))?;
+        Ok(rows.iter().map(token_from_row).collect())
+    }
+
+    /// Revokes a token; false when there is no such live token.
+    pub async fn revoke_api_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+                &[&id],
+            )
+            .await
+            .map_err(StoreError::db("revoking an API token"))?;
+        Ok(n > 0)
+    }
+
+    /// The live token with this hash, marking it used.
+    pub async fn use_api_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<ApiTokenRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "UPDATE api_tokens SET last_used_at = now()
+                      WHERE token_hash = $1 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
+                ),
+                &[&token_hash],
+            )
+            .await
+            .map_err(StoreError::db("checking an API token"))?;
+        Ok(row.as_ref().map(token_from_row))
+    }
+
+    pub async fn project_exists(&self, project_id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT 1 FROM projects WHERE id = $1", &[&project_id])
+            .await
+            .map_err(StoreError::db("looking up a project"))?;
+        Ok(row.is_some())
+    }
+}

@@ -1,0 +1,206 @@
+//! Support for API tests: the seed's response schemas, extracted from the
+//! seed document itself, and a small HTTP client that checks every error
+//! body against them.
+
+use std::collections::HashMap;
+
+use secret_sync::api::openapi::openapi_to_json_schema;
+use serde_json::{json, Value};
+
+const SEED: &str = include_str!("../../spec/seeds/000_584d836a8dc3914b.txt");
+const SERVED: &str = include_str!("../../docs/openapi.json");
+
+/// The seed's OpenAPI snippet (a YAML block in a Markdown page), as JSON.
+pub fn seed_openapi() -> Value {
+    let start = SEED.find("````yaml").expect("the seed has a yaml block");
+    let body = &SEED[start..];
+    let body = &body[body.find('\n').expect("block start") + 1..];
+    let end = body.find("````").expect("the yaml block ends");
+    serde_yaml::from_str(&body[..end]).expect("the seed's yaml parses")
+}
+
+/// The seed's create operation.
+pub fn seed_create_operation() -> Value {
+    seed_openapi()["paths"]["/api/v1/secret-syncs/humanitec"]["post"].clone()
+}
+
+fn compile(openapi_schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&openapi_to_json_schema(openapi_schema))
+        .expect("schema compiles")
+}
+
+/// Validators for the seed's 200 body and every error status it lists.
+pub struct SeedContract {
+    by_status: HashMap<u16, jsonschema::Validator>,
+    connection: jsonschema::Validator,
+}
+
+impl Default for SeedContract {
+    fn default() -> Self {
+        Self::load()
+    }
+}
+
+impl SeedContract {
+    pub fn load() -> SeedContract {
+        let op = seed_create_operation();
+        let responses = op["responses"].as_object().expect("responses");
+        let by_status = responses
+            .iter()
+            .map(|(code, r)| {
+                let schema = &r["content"]["application/json"]["schema"];
+                (
+                    code.parse::<u16>().expect("numeric status"),
+                    compile(schema),
+                )
+            })
+            .collect();
+        // Connections are not in the seed: their schema is the served document's.
+        let served: Value = serde_json::from_str(SERVED).expect("docs/openapi.json");
+        let connection = compile(&served["components"]["schemas"]["AppConnectionResponse"]);
+        SeedContract {
+            by_status,
+            connection,
+        }
+    }
+
+    fn check(validator: &jsonschema::Validator, label: &str, body: &Value) {
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{label}: {errors:?}\n{body:#}");
+    }
+
+    /// A `{"secretSync": …}` body against the seed's 200 schema.
+    pub fn check_sync(&self, body: &Value) {
+        Self::check(&self.by_status[&200], "secretSync body", body);
+    }
+
+    /// A `{"secretSyncs": […]}` body: each item against the seed's 200 schema.
+    pub fn check_sync_list(&self, body: &Value) {
+        let items = body["secretSyncs"].as_array().expect("secretSyncs array");
+        assert_eq!(body.as_object().map(|m| m.len()), Some(1), "{body}");
+        for item in items {
+            self.check_sync(&json!({ "secretSync": item }));
+        }
+    }
+
+    pub fn check_connection(&self, body: &Value) {
+        Self::check(&self.connection, "appConnection body", body);
+    }
+
+    /// A 200 body, by its one key: a sync, a list of syncs, a connection
+    /// or a list of connections. Anything else fails.
+    pub fn check_success(&self, body: &Value) {
+        let key = body
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .and_then(|m| m.keys().next().cloned())
+            .unwrap_or_default();
+        match key.as_str() {
+            "secretSync" => self.check_sync(body),
+            "secretSyncs" => self.check_sync_list(body),
+            "appConnection" => self.check_connection(body),
+            "appConnections" => {
+                for item in body["appConnections"].as_array().expect("array") {
+                    self.check_connection(&json!({ "appConnection": item }));
+                }
+            }
+            _ => panic!("unexpected 200 body: {body}"),
+        }
+    }
+
+    /// An error body against the seed's schema for its status.
+    pub fn check_error(&self, status: u16, body: &Value) {
+        let validator = self
+            .by_status
+            .get(&status)
+            .unwrap_or_else(|| panic!("status {status} is not one the seed lists: {body}"));
+        Self::check(validator, &format!("{status} body"), body);
+        assert_eq!(body["statusCode"], status, "{body}");
+    }
+}
+
+/// An HTTP client for one API token; every response it sees is checked:
+/// errors against the seed's schema for their status, 200s against the
+/// seed's `secretSync` schema (or the document's connection schema).
+pub struct ApiClient {
+    pub base: String,
+    pub token: Option<String>,
+    pub http: reqwest::Client,
+    pub contract: std::sync::Arc<SeedContract>,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, token: Option<&str>, contract: std::sync::Arc<SeedContract>) -> Self {
+        ApiClient {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.map(str::to_string),
+            http: reqwest::Client::new(),
+            contract,
+        }
+    }
+
+    pub fn with_token(&self, token: Option<&str>) -> ApiClient {
+        ApiClient {
+            base: self.base.clone(),
+            token: token.map(str::to_string),
+            http: self.http.clone(),
+            contract: self.contract.clone(),
+        }
+    }
+
+    /// Sends a request (JSON body if given); returns status and JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    /// Sends a prepared request and checks its error body, if any.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.expect("the API answers");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().await.expect("body");
+        assert!(
+            content_type.starts_with("application/json"),
+            "status {status}: content type `{content_type}`: {text}"
+        );
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {text}"));
+        if status >= 400 && status != 405 {
+            self.contract.check_error(status, &body);
+        } else if status == 200 {
+            self.contract.check_success(&body);
+        }
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("PATCH", path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call("DELETE", path, None).await
+    }
+}

@@ -1,0 +1,348 @@
+//! The HTTP API end to end, over real HTTP against `secret-sync api`
+//! started in-process, with a worker, real Postgres and RabbitMQ and the
+//! Humanitec sandbox. Every response is checked against the seed's schemas.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secret_sync::store::ConnectionRecord;
+use secret_sync_testkit::{
+    app_scope, env_scope, ApiClient, SeedContract, TestEnv, ADMIN_TOKEN, ORG,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
+const CONNECTIONS: &str = "/api/v1/app-connections/humanitec";
+
+/// GETs the sync until `field` equals `want` (30 s at most); fails early,
+/// with the row, if the job failed instead.
+async fn wait_for(api: &ApiClient, id: &str, field: &str, want: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = api.get(&format!("{SYNCS}/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        api.contract.check_sync(&body);
+        let sync = body["secretSync"].clone();
+        if sync[field] == want {
+            return sync;
+        }
+        assert_ne!(sync[field], "failed", "{field} failed: {sync:#}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{field} is still {} after 30 s: {sync:#}",
+            sync[field]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Keys (and values) the sandbox holds at a scope; env scope lists only
+/// values set on the environment itself.
+fn keys_at(env: &TestEnv, app: &str, scope_env: Option<&str>) -> Vec<(String, String)> {
+    let mut kv: Vec<(String, String)> = env
+        .sandbox
+        .values(ORG, app, scope_env)
+        .into_iter()
+        .filter(|v| scope_env.is_none() || v.source == "env")
+        .map(|v| (v.key, v.value))
+        .collect();
+    kv.sort();
+    kv
+}
+
+fn sync_body(name: &str, connection: &str, environment: &str, destination: Value) -> Value {
+    json!({
+        "name": name,
+        "projectId": "proj",
+        "connectionId": connection,
+        "environment": environment,
+        "secretPath": "/app/",
+        "syncOptions": {"initialSyncBehavior": "overwrite-destination"},
+        "destinationConfig": destination,
+    })
+}
+
+fn with_schema(mut body: Value, schema: &str) -> Value {
+    body["syncOptions"]["keySchema"] = json!(schema);
+    body
+}
+
+#[tokio::test]
+async fn from_nothing_to_a_running_sync_and_back_over_http() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    env.seed.create_project("proj", "Project").await;
+    let prod = env.seed.create_folder("proj", "prod", "/app").await;
+    env.put_secret(prod, "DB_URL", "postgres://prod").await;
+    env.put_secret(prod, "API_KEY", "k-prod").await;
+    let dev = env.seed.create_folder("proj", "dev", "/app").await;
+    env.put_secret(dev, "DB_URL", "postgres://dev").await;
+    let token = env.api_token(&["proj"], "write").await;
+    let contract = Arc::new(SeedContract::load());
+    let api = ApiClient::new(&base, Some(&token), contract.clone());
+
+    // A token Humanitec rejects: 400, and nothing is stored.
+    let (status, body) = api
+        .post(
+            CONNECTIONS,
+            json!({"name": "humanitec", "projectId": "proj", "method": "api-token",
+                   "credentials": {"apiToken": "not-a-real-token"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Humanitec rejected the API token"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("not-a-real-token"));
+    let (status, body) = api.get(&format!("{CONNECTIONS}?projectId=proj")).await;
+    assert_eq!((status, body), (200, json!({"appConnections": []})));
+
+    // The real token: stored encrypted, never shown.
+    let (status, body) = api
+        .post(
+            CONNECTIONS,
+            json!({"name": "humanitec", "projectId": "proj", "description": "service user",
+                   "method": "api-token", "credentials": {"apiToken": ADMIN_TOKEN}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_connection(&body);
+    assert!(!body.to_string().contains(ADMIN_TOKEN));
+    let conn = body["appConnection"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let stored: ConnectionRecord = env
+        .store
+        .load_connection(conn.parse().expect("uuid"))
+        .await
+        .expect("store")
+        .expect("row");
+    assert!(!String::from_utf8_lossy(&stored.encrypted_credentials).contains(ADMIN_TOKEN));
+    let plain = env
+        .cipher()
+        .decrypt_string(&stored.encrypted_credentials)
+        .expect("decrypts");
+    assert_eq!(
+        serde_json::from_str::<Value>(&plain).expect("json"),
+        json!({"apiToken": ADMIN_TOKEN})
+    );
+
+    // App scope, auto-synced: the first job is queued by the create call.
+    let (status, body) = api
+        .post(
+            SYNCS,
+            with_schema(
+                sync_body("web-app", &conn, "prod", app_scope("web")),
+                "APP_{{secretKey}}",
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    let created = &body["secretSync"];
+    assert_eq!(created["isAutoSyncEnabled"], true, "the seed's default");
+    assert_eq!(
+        created["folder"]["path"], "/app",
+        "secretPath is normalised"
+    );
+    assert_eq!(created["environment"]["slug"], "prod");
+    assert_eq!(created["connection"]["name"], "humanitec");
+    let first_job = created["lastSyncJobId"]
+        .as_str()
+        .expect("job id")
+        .to_string();
+    assert!(
+        ["pending", "running", "succeeded"].contains(&created["syncStatus"].as_str().unwrap_or("")),
+        "{created}"
+    );
+    let app_id = created["id"].as_str().expect("id").to_string();
+    let done = wait_for(&api, &app_id, "syncStatus", "succeeded").await;
+    assert_eq!(done["lastSyncJobId"], first_job.as_str());
+    assert_eq!(
+        keys_at(&env, "web", None),
+        vec![
+            ("APP_API_KEY".to_string(), "k-prod".to_string()),
+            ("APP_DB_URL".to_string(), "postgres://prod".to_string())
+        ]
+    );
+    assert!(env
+        .sandbox
+        .values(ORG, "web", None)
+        .iter()
+        .all(|v| v.is_secret));
+
+    // Environment scope of the same app: with the default key schema it
+    // would fight web-app over the same keys, so it is refused, naming it.
+    let fighting = sync_body("web-dev", &conn, "dev", env_scope("web", "development"));
+    let (status, body) = api.post(SYNCS, fighting).await;
+    assert_eq!(status, 422, "{body}");
+    contract.check_error(422, &body);
+    let message = body["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("'web-app'") && message.contains(&app_id),
+        "{body}"
+    );
+
+    // Environment scope, not auto-synced: nothing runs until asked.
+    let mut manual = with_schema(
+        sync_body("web-dev", &conn, "dev", env_scope("web", "development")),
+        "DEV_{{secretKey}}",
+    );
+    manual["isAutoSyncEnabled"] = json!(false);
+    manual["description"] = json!("dev values");
+    let (status, body) = api.post(SYNCS, manual).await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    let env_id = body["secretSync"]["id"].as_str().expect("id").to_string();
+    assert_eq!(body["secretSync"]["syncStatus"], Value::Null);
+    assert_eq!(body["secretSync"]["lastSyncJobId"], Value::Null);
+    let (status, body) = api
+        .post(&format!("{SYNCS}/{env_id}/sync-secrets"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    let job = body["secretSync"]["lastSyncJobId"]
+        .as_str()
+        .expect("job id")
+        .to_string();
+    Uuid::parse_str(&job).expect("a job id");
+    wait_for(&api, &env_id, "syncStatus", "succeeded").await;
+    assert_eq!(keys_at(&env, "web", Some("development")).len(), 1);
+
+    // Import: readable values come into the folder (env scope reads the
+    // app's values too, as Humanitec does).
+    env.sandbox
+        .put_value(ORG, "web", None, "DEV_LOG_LEVEL", "debug", false, "");
+    let (status, body) = api
+        .post(
+            &format!("{SYNCS}/{env_id}/import-secrets"),
+            json!({"importBehavior": "prioritize-destination"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    assert!(body["secretSync"]["lastImportJobId"].is_string(), "{body}");
+    let imported = wait_for(&api, &env_id, "importStatus", "succeeded").await;
+    assert_eq!(
+        env.seed
+            .folder_values(dev)
+            .await
+            .get("LOG_LEVEL")
+            .map(String::as_str),
+        Some("debug"),
+        "{imported:#}"
+    );
+
+    // Remove: what the sync pushed leaves Humanitec.
+    let (status, body) = api
+        .post(&format!("{SYNCS}/{env_id}/remove-secrets"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    assert!(body["secretSync"]["lastRemoveJobId"].is_string(), "{body}");
+    wait_for(&api, &env_id, "removeStatus", "succeeded").await;
+    assert!(keys_at(&env, "web", Some("development")).is_empty());
+    assert_eq!(
+        keys_at(&env, "web", None).len(),
+        4,
+        "app-level values are never removed from env scope"
+    );
+
+    // Update: a new destination takes effect with the next (automatic) sync.
+    let (status, body) = api
+        .patch(
+            &format!("{SYNCS}/{app_id}"),
+            json!({"destinationConfig": app_scope("api"), "description": "moved"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    assert_eq!(body["secretSync"]["version"], 2);
+    assert_eq!(body["secretSync"]["description"], "moved");
+    assert_ne!(
+        body["secretSync"]["lastSyncJobId"],
+        first_job.as_str(),
+        "a new job was queued"
+    );
+    wait_for(&api, &app_id, "syncStatus", "succeeded").await;
+    assert_eq!(keys_at(&env, "api", None).len(), 2);
+    // A rename changes nothing in Humanitec: no job.
+    let before = wait_for(&api, &app_id, "syncStatus", "succeeded").await;
+    let (status, body) = api
+        .patch(&format!("{SYNCS}/{app_id}"), json!({"name": "api-app"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["secretSync"]["lastSyncJobId"], before["lastSyncJobId"]);
+    assert_eq!(body["secretSync"]["syncStatus"], "succeeded");
+    assert_eq!(body["secretSync"]["version"], 3);
+    assert_eq!(
+        keys_at(&env, "web", None).len(),
+        4,
+        "keys at the old destination are left in place"
+    );
+
+    // List, then the connection cannot go while syncs use it.
+    let (status, body) = api.get(&format!("{SYNCS}?projectId=proj")).await;
+    assert_eq!(status, 200);
+    contract.check_sync_list(&body);
+    let names: Vec<&str> = body["secretSyncs"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["api-app", "web-dev"]);
+    let (status, body) = api.delete(&format!("{CONNECTIONS}/{conn}")).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("api-app") && message.contains("web-dev"),
+        "{body}"
+    );
+
+    // Delete with removeSecrets=true: a remove job, then the row goes.
+    let (status, body) = api
+        .delete(&format!("{SYNCS}/{app_id}?removeSecrets=true"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    assert!(body["secretSync"]["lastRemoveJobId"].is_string(), "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = api.get(&format!("{SYNCS}/{app_id}")).await;
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert_ne!(body["secretSync"]["removeStatus"], "failed", "{body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sync not deleted: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        keys_at(&env, "api", None).is_empty(),
+        "removed from Humanitec first"
+    );
+
+    // Delete without removing: the keys stay; then the connection can go.
+    let (status, body) = api.delete(&format!("{SYNCS}/{env_id}")).await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_sync(&body);
+    let (status, _) = api.get(&format!("{SYNCS}/{env_id}")).await;
+    assert_eq!(status, 404);
+    let (status, body) = api.delete(&format!("{CONNECTIONS}/{conn}")).await;
+    assert_eq!(status, 200, "{body}");
+    contract.check_connection(&body);
+    let (status, _) = api.get(&format!("{CONNECTIONS}/{conn}")).await;
+    assert_eq!(status, 404);
+    env.finish().await;
+}

@@ -16,6 +16,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 const EXE: &str = env!("CARGO_BIN_EXE_secret-sync");
+const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
+const CONNECTIONS: &str = "/api/v1/app-connections/humanitec";
 
 /// Each sync owns its keys (a prefix), so no two fight over a destination.
 fn owning(prefix: &str) -> serde_json::Value {
@@ -316,6 +318,125 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
     let mut dead = vec![(body, headers)];
     dead.extend(env.drain_dead_letters().await);
 
+    // The HTTP API, as its own process at trace level: a connection and a
+    // sync made over HTTP, rejected tokens, and every read.
+    let api_hum_token = format!("{marker}-TOKEN-api");
+    env.sandbox.add_token(TokenSpec {
+        token: api_hum_token.clone(),
+        org: ORG.into(),
+        role: Role::Administrator,
+    });
+    let bearer = env.api_token(&["proj"], "write").await;
+    let api_log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hygiene-api-{}.log", Uuid::new_v4().simple()));
+    let mut api_process = WorkerProcess::spawn_with(
+        EXE,
+        &["api"],
+        &env.settings,
+        &[("RUST_LOG", "trace".into()), ("LOG_FORMAT", "json".into())],
+        &api_log,
+    );
+    api_process
+        .wait_status("/healthz", 200, Duration::from_secs(30))
+        .await;
+    let api = ApiClient::new(
+        &format!("http://{}", api_process.http),
+        Some(&bearer),
+        std::sync::Arc::new(SeedContract::load()),
+    );
+    let mut responses = Vec::new();
+    let connection = |token: &str, name: &str| {
+        json!({"name": name, "projectId": "proj", "method": "api-token",
+               "credentials": {"apiToken": token}})
+    };
+    let (status, body) = api
+        .post(CONNECTIONS, connection(&api_hum_token, "api-conn"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let conn_id = body["appConnection"]["id"]
+        .as_str()
+        .expect("connection id")
+        .to_string();
+    responses.push(body);
+    let rejected_api_token = format!("{marker}-TOKEN-api-rejected");
+    let (status, body) = api
+        .post(CONNECTIONS, connection(&rejected_api_token, "api-rejected"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    responses.push(body);
+    let (status, body) = api
+        .patch(
+            &format!("{CONNECTIONS}/{conn_id}"),
+            json!({"credentials": {"apiToken": rejected_api_token}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    responses.push(body);
+    let (status, body) = api
+        .post(
+            SYNCS,
+            json!({
+                "name": "api-sync", "projectId": "proj", "connectionId": conn_id,
+                "environment": "production", "secretPath": "/app/",
+                "syncOptions": {"initialSyncBehavior": "overwrite-destination", "keySchema": "P_{{secretKey}}"},
+                "destinationConfig": app_scope("api"),
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let api_sync = body["secretSync"]["id"]
+        .as_str()
+        .expect("sync id")
+        .to_string();
+    responses.push(body);
+    let (status, body) = api
+        .post(&format!("{SYNCS}/{api_sync}/sync-secrets"), json!({}))
+        .await;
+    assert!(status == 200 || status == 202, "{status}: {body}");
+    responses.push(body);
+    wait_until("the sync made over HTTP succeeds", || async {
+        api.get(&format!("{SYNCS}/{api_sync}")).await.1["secretSync"]["syncStatus"] == "succeeded"
+    })
+    .await;
+    for path in [
+        format!("{SYNCS}/{api_sync}"),
+        format!("{SYNCS}?projectId=proj"),
+        format!("{CONNECTIONS}/{conn_id}"),
+        format!("{CONNECTIONS}?projectId=proj"),
+    ] {
+        let (status, body) = api.get(&path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        responses.push(body);
+    }
+    // The preview is not a seed-contract body: read it as it comes.
+    let preview = api
+        .http
+        .get(format!("{}{SYNCS}/{api_sync}/preview", api.base))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .expect("preview answers");
+    assert_eq!(preview.status(), 200);
+    let preview: serde_json::Value = preview.json().await.expect("preview JSON");
+    assert!(preview.to_string().contains("P_DB_PASSWORD"), "{preview}");
+    responses.push(preview);
+    assert!(
+        env.sandbox
+            .values(ORG, "api", None)
+            .iter()
+            .any(|v| v.key == "P_DB_PASSWORD" && v.value == secret("db")),
+        "the sync made over HTTP pushed the secrets"
+    );
+    let api_exit = api_process.terminate(Duration::from_secs(30)).await;
+    assert!(api_exit.is_some(), "the API process stops on SIGTERM");
+    let api_logs = std::fs::read_to_string(&api_log).expect("API log");
+    assert!(
+        api_logs.contains("\"level\":\"TRACE\""),
+        "API trace logging was on"
+    );
+    let responses_count = responses.len();
+    let responses = serde_json::to_string(&responses).expect("json");
+
     // The operator's commands, at trace level too.
     let mut cli_output = String::new();
     for args in [
@@ -395,6 +516,8 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
 
     assert_clean("the worker's logs", &logs, &marker);
     assert_clean("/metrics", &metrics, &marker);
+    assert_clean("the API's responses", &responses, &marker);
+    assert_clean("the API's logs", &api_logs, &marker);
     assert_clean(
         "the output of `status`, `preview` and `rotate-key`",
         &cli_output,
@@ -449,12 +572,15 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         "{planted:#?}"
     );
     println!(
-        "hygiene: {} log lines ({} KB), {} dead letter(s), {} job rows, {columns} columns scanned: no secret value or token found",
+        "hygiene: {} worker and {} API log lines ({} KB), {} API responses, {} dead letter(s), {} job rows, {columns} columns scanned: no secret value or token found",
         logs.lines().count(),
-        logs.len() / 1024,
+        api_logs.lines().count(),
+        (logs.len() + api_logs.len()) / 1024,
+        responses_count,
         dead.len(),
         messages.len()
     );
     worker.remove_log();
+    api_process.remove_log();
     env.finish().await;
 }

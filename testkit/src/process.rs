@@ -67,6 +67,18 @@ impl WorkerProcess {
     /// Starts `exe run` with `settings`, then `extra` (which wins), appending
     /// stdout and stderr to `log`.
     pub fn spawn(exe: &str, settings: &Settings, extra: &[(&str, String)], log: &Path) -> Self {
+        Self::spawn_with(exe, &["run"], settings, extra, log)
+    }
+
+    /// Starts `exe args...` (`run` or `api`): its HTTP port is given as both
+    /// HTTP_LISTEN and API_LISTEN, whichever the command serves on.
+    pub fn spawn_with(
+        exe: &str,
+        args: &[&str],
+        settings: &Settings,
+        extra: &[(&str, String)],
+        log: &Path,
+    ) -> Self {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -74,8 +86,9 @@ impl WorkerProcess {
             .open(log)
             .expect("worker log file");
         let mut cmd = Command::new(exe);
-        cmd.arg("run")
+        cmd.args(args)
             .env("HTTP_LISTEN", http.to_string())
+            .env("API_LISTEN", http.to_string())
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(file.try_clone().expect("log handle")))
             .stderr(Stdio::from(file))
@@ -133,15 +146,20 @@ impl WorkerProcess {
 
     /// Waits until `/readyz` answers `status`; returns how long it took.
     pub async fn wait_ready_status(&self, status: u16, timeout: Duration) -> Duration {
+        self.wait_status("/readyz", status, timeout).await
+    }
+
+    /// Waits until `path` answers `status`; returns how long it took.
+    pub async fn wait_status(&self, path: &str, status: u16, timeout: Duration) -> Duration {
         let start = tokio::time::Instant::now();
         loop {
-            if self.get("/readyz").await.map(|(s, _)| s) == Some(status) {
+            if self.get(path).await.map(|(s, _)| s) == Some(status) {
                 return start.elapsed();
             }
             assert!(
                 start.elapsed() < timeout,
-                "/readyz did not answer {status} within {timeout:?} (last: {:?}); log: {}",
-                self.get("/readyz").await,
+                "{path} did not answer {status} within {timeout:?} (last: {:?}); log: {}",
+                self.get(path).await,
                 self.log.display()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -268,6 +268,15 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
     env.finish().await;
 }
 
+/// The `retry_in_ms` of each "broker session ended" line of a JSON log.
+fn reconnect_delays(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["fields"]["message"] == "broker session ended; reconnecting")
+        .filter_map(|v| v["fields"]["retry_in_ms"].as_u64())
+        .collect()
+}
+
 /// Samples `/readyz` for `hold`; every answer must be 503.
 async fn assert_unready_for(worker: &WorkerProcess, hold: Duration) -> usize {
     let until = Instant::now() + hold;
@@ -304,7 +313,11 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
     let mut worker = WorkerProcess::spawn(
         EXE,
         &env.settings,
-        &[("AMQP_URL", amqp_url), ("DATABASE_URL", database_url)],
+        &[
+            ("AMQP_URL", amqp_url),
+            ("DATABASE_URL", database_url),
+            ("LOG_FORMAT", "json".into()),
+        ],
         &log,
     );
     let pid = worker.pid();
@@ -341,6 +354,26 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
     for row in &rows {
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     }
+
+    // A second, short broker outage later in the same process's life: the
+    // reconnect backoff starts over after the healthy session in between.
+    let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+    broker_proxy.cut();
+    worker.wait_ready_status(503, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    broker_proxy.restore();
+    let recovered = worker.wait_ready_status(200, Duration::from_secs(60)).await;
+    let log_text = std::fs::read(&log).expect("worker log");
+    let retries = reconnect_delays(&String::from_utf8_lossy(&log_text[logged_before..]));
+    println!(
+        "second broker cut 2.0 s: 200 again {} ms after restore; reconnect delays {retries:?} ms",
+        recovered.as_millis()
+    );
+    assert_eq!(
+        retries.first(),
+        Some(&500),
+        "after a healthy session the reconnect backoff starts over: {retries:?}"
+    );
     assert!(worker.is_running(), "the worker process survived both cuts");
     assert_eq!(worker.pid(), pid, "the same process");
     println!(
@@ -352,6 +385,60 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         db_proxy.refused()
     );
     assert_eq!(rows.len(), 200);
+    assert_every_sync_succeeded(&env, &fleet).await;
+    assert_humanitec_matches_source(&env, &fleet).await;
+    worker.kill().await;
+    worker.remove_log();
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_one_of_ten_broker_cuts_is_noticed_and_ridden_out() {
+    const CUTS: usize = 10;
+    let env = TestEnv::new().await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 40,
+        ..Faults::default()
+    });
+    let fleet = fleet(&env, 20).await;
+    let (broker_proxy, amqp_url) = Proxy::in_front_of(&env.settings.amqp_url).await;
+    let log = log_path("many-cuts");
+    let mut worker = WorkerProcess::spawn(
+        EXE,
+        &env.settings,
+        &[("AMQP_URL", amqp_url), ("LOG_FORMAT", "json".into())],
+        &log,
+    );
+    worker.wait_ready_status(200, Duration::from_secs(30)).await;
+    let mut jobs = Vec::new();
+    let (mut noticed, mut recovered) = (Vec::new(), Vec::new());
+    for _ in 0..CUTS {
+        // Jobs in flight at every cut.
+        jobs.extend(enqueue_all(&env, &fleet).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        broker_proxy.cut();
+        noticed.push(worker.wait_ready_status(503, Duration::from_secs(10)).await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        broker_proxy.restore();
+        recovered.push(worker.wait_ready_status(200, Duration::from_secs(30)).await);
+    }
+    let rows = final_rows(&env, &jobs).await;
+    for row in &rows {
+        assert!(
+            matches!(row.status, JobStatus::Succeeded | JobStatus::Skipped),
+            "{:?}: {:?}",
+            row.status,
+            row.message
+        );
+    }
+    let ms = |d: &[Duration]| d.iter().map(|d| d.as_millis()).collect::<Vec<_>>();
+    println!(
+        "{CUTS} broker cuts of 1 s: /readyz 503 after {:?} ms, 200 again after {:?} ms; {} jobs final",
+        ms(&noticed),
+        ms(&recovered),
+        rows.len()
+    );
+    assert!(worker.is_running());
     assert_every_sync_succeeded(&env, &fleet).await;
     assert_humanitec_matches_source(&env, &fleet).await;
     worker.kill().await;

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use secret_sync::config::LogFormat;
+use secret_sync::queue::SecretChanged;
 use secret_sync::{JobKind, JobStatus};
 use secret_sync_testkit::{TestEnv, ADMIN_TOKEN};
 use serde_json::json;
@@ -126,6 +127,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("7. Nothing changed; sync web-production again (expect a single GET):");
     ok &= run_jobs(&env, &[env_sync]).await?;
 
+    ok &= auto_sync(&env, folder, app_sync, env_sync).await?;
+
     println!("\nSync rows:");
     for s in env.store.sync_statuses(None).await? {
         println!(
@@ -162,6 +165,77 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     } else {
         Err("demo failed: a job did not succeed (see above)".into())
+    }
+}
+
+/// Auto-sync: a burst of secret-change events for the folder costs the
+/// auto-sync sync one or two runs, which catch up with the final source.
+async fn auto_sync(
+    env: &TestEnv,
+    folder: Uuid,
+    auto: Uuid,
+    manual: Uuid,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    env.seed
+        .execute_sql(&format!(
+            "UPDATE secret_syncs SET is_auto_sync_enabled = (id = '{auto}') WHERE id IN ('{auto}', '{manual}')"
+        ))
+        .await;
+    env.seed
+        .put_secret(folder, "FEATURE_FLAGS", "checkout=on,search=beta", None)
+        .await;
+    env.sandbox.clear_requests();
+    let event = SecretChanged {
+        project_id: "demo-project".into(),
+        environment: "production".into(),
+        path: "/app".into(),
+    };
+    for _ in 0..50 {
+        env.client.publish_change(&event).await?;
+    }
+    println!(
+        "8. Auto-sync: api-app has auto-sync on, web-production off. Changed FEATURE_FLAGS and"
+    );
+    println!(
+        "   published 50 secret-change events for production:/app (`secret-sync publish-change`):"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs = env.store.recent_jobs(Some(auto), 10).await?;
+        let auto_jobs: Vec<_> = jobs
+            .iter()
+            .filter(|j| j.trigger.as_deref() == Some("auto-sync"))
+            .collect();
+        let absorbed: i32 = auto_jobs.iter().map(|j| j.coalesced).sum();
+        if absorbed == 50 && auto_jobs.iter().all(|j| j.status.is_final()) {
+            for j in &auto_jobs {
+                println!(
+                    "   job {}: {} — {}",
+                    j.id,
+                    j.status,
+                    j.message.as_deref().unwrap_or("")
+                );
+            }
+            let requests = env.sandbox.requests();
+            println!(
+                "   {} auto-sync job(s) for 50 events; Humanitec calls: {} ({} GET); web-production: {} jobs",
+                auto_jobs.len(),
+                requests.len(),
+                requests.iter().filter(|r| r.method == "GET").count(),
+                env.store
+                    .recent_jobs(Some(manual), 10)
+                    .await?
+                    .iter()
+                    .filter(|j| j.trigger.as_deref() == Some("auto-sync"))
+                    .count()
+            );
+            return Ok(auto_jobs.iter().all(|j| j.status == JobStatus::Succeeded));
+        }
+        if tokio::time::Instant::now() > deadline {
+            println!("   auto-sync did not catch up within 60 s");
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -2,6 +2,14 @@
 //! `pending` on its rows. The CLI, the secret-change fan-out, the API, the
 //! demo and the tests all come through here; so does the one helper that
 //! waits for a job's final state.
+//!
+//! Sync jobs coalesce: while a sync job of a sync is queued and not started,
+//! another request for it folds into that job (its `coalesced` count goes up)
+//! instead of publishing a new one, and a new sync job is published
+//! `SYNC_DEBOUNCE` late so that a burst lands in it. The runner takes the
+//! marker away when the job starts (before reading the source), so a change
+//! during a run queues exactly one more job: at most two runs per burst, and
+//! the last one reads the final source.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +21,11 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::model::{Job, JobEnvelope, JobKind};
 use crate::queue::{Broker, Names, Publisher, QueueError, SecretChanged};
-use crate::store::{JobRow, Store, StoreError};
+use crate::store::{Claim, JobRow, Store, StoreError};
+
+/// A queued-job marker the broker never confirmed within this long belongs
+/// to an enqueuer that died mid-way; the next request takes it over.
+const UNCONFIRMED_MARKER_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
@@ -30,18 +42,54 @@ pub enum EnqueueError {
 }
 
 /// Publishes `job` (confirmed by the broker), then marks it `pending` on its
-/// job row and sync row. Once published the job will run whatever happens
-/// next, so a failure to write the `pending` mark is logged, not returned:
-/// the worker writes the rows itself when it picks the job up.
-pub async fn enqueue(publisher: &Publisher, store: &Store, job: &Job) -> Result<(), QueueError> {
-    publisher
-        .publish_job(job, JobEnvelope::first(Utc::now()), None)
-        .await?;
+/// job row and sync row; returns the id of the job that will do the work.
+/// A sync job folds into the sync's queued sync job if there is one (that
+/// job's id is returned, nothing is published); otherwise it is published
+/// `debounce` late. Once published the job will run whatever happens next,
+/// so a failure to write the `pending` mark is logged, not returned: the
+/// worker writes the rows itself when it picks the job up.
+pub async fn enqueue(
+    publisher: &Publisher,
+    store: &Store,
+    job: &Job,
+    debounce: Duration,
+) -> Result<Uuid, QueueError> {
+    let mut claimed = false;
+    if job.kind == JobKind::SYNC {
+        match store
+            .claim_queued_sync(job.sync_id, job.id, UNCONFIRMED_MARKER_AFTER)
+            .await
+        {
+            Ok(Claim::Folded { job_id, coalesced }) => {
+                tracing::debug!(%job_id, sync_id = %job.sync_id, coalesced,
+                    "a sync job is already queued for this sync; folded into it");
+                return Ok(job_id);
+            }
+            Ok(Claim::New) => claimed = true,
+            // Coalescing is an optimisation; never lose a request to it.
+            Err(e) => tracing::warn!(sync_id = %job.sync_id, error = %e,
+                "could not check for a queued sync job; publishing one of its own"),
+        }
+    }
+    let delay = (claimed && !debounce.is_zero()).then_some(debounce);
+    if let Err(e) = publisher
+        .publish_job(job, JobEnvelope::first(Utc::now()), delay)
+        .await
+    {
+        if claimed {
+            if let Err(e) = store.drop_queued_marker(job.sync_id, job.id).await {
+                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, error = %e,
+                    "could not drop the marker of an unpublished job; the next request takes it over after {}s",
+                    UNCONFIRMED_MARKER_AFTER.as_secs());
+            }
+        }
+        return Err(e);
+    }
     if let Err(e) = store.record_enqueued(job).await {
         tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, error = %e,
             "job published, but its pending mark could not be written; the worker will write its rows");
     }
-    Ok(())
+    Ok(job.id)
 }
 
 /// Waits until the job's row is final (`succeeded`, `failed`, `skipped`).
@@ -73,6 +121,7 @@ pub async fn wait_for_job(
 /// demo, tests): one broker connection, reopened once if it was lost.
 pub struct JobClient {
     store: Store,
+    debounce: Duration,
     amqp_url: String,
     names: Names,
     connected: Mutex<Option<Arc<Connected>>>,
@@ -89,6 +138,7 @@ impl JobClient {
     pub async fn connect(settings: &Settings, store: Store) -> Result<JobClient, QueueError> {
         let client = JobClient {
             store,
+            debounce: settings.sync_debounce,
             amqp_url: settings.amqp_url.clone(),
             names: Names::new(&settings.queue_prefix),
             connected: Mutex::new(None),
@@ -115,10 +165,10 @@ impl JobClient {
 
     /// Runs `op` on the publisher; after a broker failure, once more on a
     /// new connection.
-    async fn publish<F, Fut>(&self, op: F) -> Result<(), QueueError>
+    async fn publish<T, F, Fut>(&self, op: F) -> Result<T, QueueError>
     where
         F: Fn(Arc<Connected>) -> Fut,
-        Fut: std::future::Future<Output = Result<(), QueueError>>,
+        Fut: std::future::Future<Output = Result<T, QueueError>>,
     {
         let c = self.connection().await?;
         match op(c.clone()).await {
@@ -138,7 +188,8 @@ impl JobClient {
         }
     }
 
-    /// Enqueues a new job of `kind` for `sync_id`; returns its job id.
+    /// Enqueues a job of `kind` for `sync_id`; returns the id of the job
+    /// that will do the work (a queued sync job it folded into, if any).
     pub async fn enqueue(
         &self,
         sync_id: Uuid,
@@ -148,10 +199,9 @@ impl JobClient {
         let job = Job::new(sync_id, kind, trigger);
         // The job id is stable, so a publish repeated after a lost
         // connection still runs the job at most once.
-        let (store, job_ref) = (&self.store, &job);
-        self.publish(|c| async move { enqueue(&c.publisher, store, job_ref).await })
-            .await?;
-        Ok(job.id)
+        let (store, job_ref, debounce) = (&self.store, &job, self.debounce);
+        self.publish(|c| async move { enqueue(&c.publisher, store, job_ref, debounce).await })
+            .await
     }
 
     /// Publishes a secret-change event, as the secrets manager does.

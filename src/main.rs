@@ -7,7 +7,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<secret_sync::cli::FailedSyncs>() {
+                Some(_) => std::process::ExitCode::from(secret_sync::cli::FailedSyncs::EXIT_CODE),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -120,6 +120,9 @@ pub struct JobEnvelope {
     /// database unreachable); bounded so nothing cycles for ever.
     pub deferrals: u32,
     pub enqueued_at: DateTime<Utc>,
+    /// The enqueuing service's trace (W3C `traceparent` header), continued
+    /// in the job's logs.
+    pub trace: Option<TraceParent>,
 }
 
 impl JobEnvelope {
@@ -128,7 +131,67 @@ impl JobEnvelope {
             attempt: 1,
             deferrals: 0,
             enqueued_at,
+            trace: None,
         }
+    }
+}
+
+/// A W3C Trace Context `traceparent`: `00-<32 hex trace id>-<16 hex parent
+/// span id>-<2 hex flags>`. Only the ids are kept; an invalid header is
+/// ignored, as the spec asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceParent {
+    pub trace_id: u128,
+    pub parent_id: u64,
+    pub flags: u8,
+}
+
+impl TraceParent {
+    pub fn parse(header: &str) -> Option<TraceParent> {
+        let mut parts = header.trim().split('-');
+        let (version, trace, parent, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let hex = |s: &str, len: usize| {
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        // Version ff is forbidden; later versions may append fields.
+        if !hex(version, 2) || version == "ff" || (version == "00" && parts.next().is_some()) {
+            return None;
+        }
+        if !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2) {
+            return None;
+        }
+        let trace_id = u128::from_str_radix(trace, 16).ok()?;
+        let parent_id = u64::from_str_radix(parent, 16).ok()?;
+        if trace_id == 0 || parent_id == 0 {
+            return None;
+        }
+        Some(TraceParent {
+            trace_id,
+            parent_id,
+            flags: u8::from_str_radix(flags, 16).ok()?,
+        })
+    }
+
+    /// The trace id as 32 lowercase hex digits (as in the header).
+    pub fn trace_id_hex(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+
+    pub fn parent_id_hex(&self) -> String {
+        format!("{:016x}", self.parent_id)
+    }
+}
+
+impl std::fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id, self.parent_id, self.flags
+        )
     }
 }
 
@@ -233,6 +296,32 @@ pub fn normalize_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn traceparent_parses_the_w3c_format_and_ignores_invalid_ones() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let t = TraceParent::parse(header).expect("valid");
+        assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.parent_id_hex(), "00f067aa0ba902b7");
+        assert_eq!(t.to_string(), header);
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert_eq!(TraceParent::parse(bad), None, "{bad}");
+        }
+        // A later version may carry more fields; the known ones are read.
+        assert!(
+            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xx")
+                .is_some()
+        );
+    }
+
     use super::*;
 
     #[test]

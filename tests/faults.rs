@@ -299,6 +299,9 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
     const CUT: Duration = Duration::from_secs(10);
     let env = TestEnv::with(|name| match name {
         "SYNC_BUSY_DELAY" => Some("300ms".into()),
+        // A job cut off from the database cannot release its sync's lease;
+        // the lease then expires after this long (2 min by default).
+        "JOB_STALE_AFTER" => Some("3s".into()),
         _ => None,
     })
     .await;

@@ -205,10 +205,15 @@ async fn twenty_jobs_two_workers_never_overlap_and_all_end_done() {
         .source("production", &[("A", "1"), ("B", "2"), ("C", "3")])
         .await;
     let sync = env.sync(&src, "busy", app_scope("api"), options()).await;
-    // A burst: all twenty are queued before either worker takes one.
+    // A burst: all twenty are queued before either worker takes one. They
+    // are published straight to the broker, as another service would (the
+    // product's enqueue path would fold them into one job).
     let mut jobs = Vec::new();
     for _ in 0..20 {
-        jobs.push(env.enqueue(sync).await);
+        let job = uuid::Uuid::new_v4();
+        let body = json!({"jobId": job, "syncId": sync, "type": "sync", "trigger": "test"});
+        env.publish_raw("sync", body.to_string().as_bytes()).await;
+        jobs.push(job);
     }
     env.start_worker().await;
     env.start_worker().await;

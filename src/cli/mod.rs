@@ -2,11 +2,14 @@
 //! command's work lives in its own file or in the library.
 
 mod api;
+mod dead;
 mod preview;
 mod rotate;
 mod run;
 mod status;
 mod token;
+
+pub use status::FailedSyncs;
 
 use std::time::Duration;
 
@@ -57,7 +60,9 @@ enum Command {
         #[arg(long, value_name = "TIMEOUT", num_args = 0..=1, default_missing_value = "5m", value_parser = humantime::parse_duration)]
         wait: Option<Duration>,
     },
-    /// Show syncs and their latest jobs.
+    /// Show syncs and their latest jobs. Exits 0 when no sync is failed,
+    /// 2 when any sync's latest sync, import or remove job failed (for cron
+    /// and monitoring checks), 1 when the status could not be read.
     Status {
         #[arg(long)]
         sync: Option<Uuid>,
@@ -91,6 +96,18 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Inspect the dead-letter queue: list, requeue or discard messages.
+    #[command(subcommand)]
+    Dead(dead::DeadCommand),
+    /// Publish a secret-change event for a folder, as the secrets manager
+    /// does: auto-sync syncs reading it catch up.
+    PublishChange {
+        project_id: String,
+        /// Environment slug.
+        environment: String,
+        /// Folder path, e.g. `/` or `/app/db`.
+        path: String,
     },
 }
 
@@ -248,10 +265,36 @@ pub async fn main(cli: Cli) -> CliResult {
                 TokenCommand::Revoke { id } => token::revoke(&store, id).await,
             }
         }
+        Command::PublishChange {
+            project_id,
+            environment,
+            path,
+        } => {
+            let settings = Settings::from_env()?;
+            let store = Store::connect(&settings.database_url, 2)?;
+            let client = JobClient::connect(&settings, store).await?;
+            let event = crate::queue::SecretChanged {
+                project_id,
+                environment,
+                path: crate::model::normalize_path(&path),
+            };
+            let result = client.publish_change(&event).await;
+            client.close().await;
+            result?;
+            println!(
+                "published secret.changed for project {} environment {} folder {}",
+                event.project_id, event.environment, event.path
+            );
+            Ok(())
+        }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;
             let store = Store::connect(&settings.database_url, 2)?;
             status::print(&store, sync, limit, json).await
+        }
+        Command::Dead(command) => {
+            let settings = Settings::from_env()?;
+            dead::run(&settings, command).await
         }
     }
 }

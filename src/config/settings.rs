@@ -49,6 +49,8 @@ pub struct WorkerSettings {
     /// How often the dead-letter queue is scanned for jobs to record failed.
     pub rescue_every: Duration,
     pub http_listen: SocketAddr,
+    /// How often the gauges read from Postgres and RabbitMQ are refreshed.
+    pub metrics_refresh: Duration,
     pub retry: RetrySettings,
 }
 
@@ -64,6 +66,12 @@ pub struct Settings {
     pub queue_prefix: String,
     pub api_listen: SocketAddr,
     pub log_format: LogFormat,
+    /// Postgres connections per process, independent of concurrency: no
+    /// job holds a connection while it waits for Humanitec.
+    pub database_pool_size: usize,
+    /// Sync jobs are published this long after the first request; requests
+    /// arriving meanwhile fold into the same job.
+    pub sync_debounce: Duration,
     pub worker: WorkerSettings,
 }
 
@@ -85,6 +93,8 @@ impl std::fmt::Debug for Settings {
             .field("queue_prefix", &self.queue_prefix)
             .field("api_listen", &self.api_listen)
             .field("log_format", &self.log_format)
+            .field("database_pool_size", &self.database_pool_size)
+            .field("sync_debounce", &self.sync_debounce)
             .field("worker", &self.worker)
             .finish()
     }
@@ -151,6 +161,8 @@ impl Settings {
             stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
             rescue_every: parse_duration(&lookup, "JOB_RESCUE_EVERY", "30s")?,
             http_listen: parse_addr(&lookup, "HTTP_LISTEN", "0.0.0.0:9090")?,
+            metrics_refresh: parse_duration(&lookup, "METRICS_REFRESH", "15s")?
+                .max(Duration::from_millis(100)),
             retry,
         };
         let log_format = match get("LOG_FORMAT", "text").as_str() {
@@ -170,7 +182,16 @@ impl Settings {
                 reason: "must be at most 100 characters without spaces".into(),
             });
         }
+        let database_pool_size: usize = parse_num(&lookup, "DATABASE_POOL_SIZE", 10)?;
+        if database_pool_size < 2 {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_POOL_SIZE",
+                reason: "must be at least 2".into(),
+            });
+        }
         Ok(Settings {
+            database_pool_size,
+            sync_debounce: parse_duration(&lookup, "SYNC_DEBOUNCE", "250ms")?,
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             amqp_url: get("AMQP_URL", DEFAULT_AMQP_URL),
             humanitec_api_url: get("HUMANITEC_API_URL", DEFAULT_HUMANITEC_API_URL)
@@ -327,6 +348,19 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("JOB_RETRY_DELAYS is not valid")));
+    }
+
+    #[test]
+    fn pool_size_and_debounce_have_defaults_and_bounds() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.database_pool_size, 10);
+        assert_eq!(s.sync_debounce, Duration::from_millis(250));
+        let s = from(&[("DATABASE_POOL_SIZE", "3"), ("SYNC_DEBOUNCE", "0ms")]).expect("valid");
+        assert_eq!((s.database_pool_size, s.sync_debounce), (3, Duration::ZERO));
+        let err = from(&[("DATABASE_POOL_SIZE", "1")])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.starts_with("DATABASE_POOL_SIZE is not valid")));
     }
 
     #[test]

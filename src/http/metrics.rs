@@ -21,6 +21,29 @@ pub struct TypeLabel {
     pub r#type: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    /// HTTP status, or `error` when no response came.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    /// `jobs`, `events`, `delay` (all delay queues together) or `dead`.
+    pub queue: String,
+}
+
 /// Cheap to clone; all handles share one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -32,6 +55,15 @@ pub struct Metrics {
     pub events: Counter,
     /// The adaptive Humanitec write limits: lowest and highest connection.
     pub write_limit: Family<StatLabel, Gauge<f64, AtomicU64>>,
+    pub humanitec_requests: Family<RequestLabels, Counter>,
+    pub humanitec_seconds: Family<MethodLabel, Histogram>,
+    pub humanitec_retries: Family<MethodLabel, Counter>,
+    /// Syncs by `sync_status` (`never` when none ran), refreshed from Postgres.
+    pub syncs: Family<StatusLabel, Gauge>,
+    /// Age of the oldest `pending` job row (0 when none), refreshed from Postgres.
+    pub oldest_pending_seconds: Gauge<f64, AtomicU64>,
+    /// Ready messages per queue, refreshed from the broker.
+    pub queue_messages: Family<QueueLabel, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,6 +114,44 @@ impl Metrics {
             "Humanitec writes allowed in flight per connection (adaptive): min and max over connections",
             write_limit.clone(),
         );
+        let humanitec_requests = Family::<RequestLabels, Counter>::default();
+        let humanitec_seconds = Family::<MethodLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+        });
+        let humanitec_retries = Family::<MethodLabel, Counter>::default();
+        let syncs = Family::<StatusLabel, Gauge>::default();
+        let oldest_pending_seconds = Gauge::<f64, AtomicU64>::default();
+        let queue_messages = Family::<QueueLabel, Gauge>::default();
+        registry.register(
+            "humanitec_requests",
+            "Humanitec API requests (each attempt), by method and HTTP status (`error`: no response)",
+            humanitec_requests.clone(),
+        );
+        registry.register(
+            "humanitec_request_duration_seconds",
+            "Humanitec API request latency, by method",
+            humanitec_seconds.clone(),
+        );
+        registry.register(
+            "humanitec_retries",
+            "Humanitec requests retried in process, by method",
+            humanitec_retries.clone(),
+        );
+        registry.register(
+            "syncs",
+            "Secret syncs by the status of their latest sync job (refreshed from Postgres)",
+            syncs.clone(),
+        );
+        registry.register(
+            "oldest_pending_job_age_seconds",
+            "Age of the oldest job still pending (0 when none; refreshed from Postgres)",
+            oldest_pending_seconds.clone(),
+        );
+        registry.register(
+            "queue_messages",
+            "Messages ready in the jobs, events, delay and dead queues (refreshed from RabbitMQ)",
+            queue_messages.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             jobs,
@@ -90,6 +160,12 @@ impl Metrics {
             dead_lettered,
             events,
             write_limit,
+            humanitec_requests,
+            humanitec_seconds,
+            humanitec_retries,
+            syncs,
+            oldest_pending_seconds,
+            queue_messages,
         }
     }
 
@@ -120,6 +196,30 @@ impl Metrics {
         }
     }
 
+    /// Sets the sync gauges; statuses not in `counts` go to 0.
+    pub fn set_sync_counts(&self, counts: &[(String, i64)]) {
+        for status in ["never", "pending", "running", "succeeded", "failed"] {
+            let n = counts
+                .iter()
+                .filter(|(s, _)| s == status)
+                .map(|(_, n)| *n)
+                .sum();
+            self.syncs
+                .get_or_create(&StatusLabel {
+                    status: status.to_string(),
+                })
+                .set(n);
+        }
+    }
+
+    pub fn set_queue_depth(&self, queue: &str, messages: i64) {
+        self.queue_messages
+            .get_or_create(&QueueLabel {
+                queue: queue.to_string(),
+            })
+            .set(messages);
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -127,5 +227,35 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+impl crate::humanitec::RequestObserver for Metrics {
+    fn request(&self, method: &'static str, status: Option<u16>, seconds: f64) {
+        self.humanitec_requests
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                status: status.map_or_else(|| "error".to_string(), |s| s.to_string()),
+            })
+            .inc();
+        self.humanitec_seconds
+            .get_or_create(&MethodLabel {
+                method: method.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    fn retry(&self, method: &'static str) {
+        self.humanitec_retries
+            .get_or_create(&MethodLabel {
+                method: method.to_string(),
+            })
+            .inc();
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
     }
 }

@@ -12,6 +12,7 @@ use super::error::HumanitecError;
 use super::limiter::{Limiters, WriteLimit};
 use super::models::{ErrorBody, ValueCreatePayload, ValuePatchPayload, ValueResponse};
 use super::scope::Scope;
+use super::RequestObserver;
 
 /// In-process retry policy for one call (the first tier of retries).
 #[derive(Clone, Debug)]
@@ -51,6 +52,7 @@ pub struct HumanitecClient {
     base_url: String,
     policy: HttpPolicy,
     limits: Arc<Limiters>,
+    observer: Option<std::sync::Arc<dyn RequestObserver>>,
 }
 
 impl HumanitecClient {
@@ -73,7 +75,14 @@ impl HumanitecClient {
             base_url,
             limits: Arc::new(Limiters::new(policy.write_limit)),
             policy,
+            observer: None,
         })
+    }
+
+    /// Reports every attempt and retry to `observer` (metrics).
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -201,6 +210,9 @@ impl HumanitecClient {
             // Retry-After, when the server sends one, replaces the backoff delay.
             .adjust(|e: &HumanitecError, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
             .notify(|e: &HumanitecError, delay| {
+                if let Some(observer) = &self.observer {
+                    observer.retry(method_name(&method));
+                }
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "retrying Humanitec call");
             })
             .await
@@ -213,6 +225,27 @@ impl HumanitecClient {
         path: &str,
         body: Option<&B>,
         value: Option<&str>,
+    ) -> Result<T, HumanitecError> {
+        let started = std::time::Instant::now();
+        let name = method_name(&method);
+        let mut status = None;
+        let result = self
+            .send_unobserved(token, method, path, body, value, &mut status)
+            .await;
+        if let Some(observer) = &self.observer {
+            observer.request(name, status, started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn send_unobserved<T: DeserializeOwned, B: Serialize>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        value: Option<&str>,
+        status_seen: &mut Option<u16>,
     ) -> Result<T, HumanitecError> {
         let method_name = method_name(&method);
         let mut request = self
@@ -229,10 +262,11 @@ impl HumanitecClient {
             timeout: e.is_timeout(),
             // reqwest errors carry the URL, which holds no secret; the token is
             // only ever in a header.
-            reason: describe_transport(&e),
+            reason: describe_transport(&e, &self.base_url),
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
+        *status_seen = Some(status.as_u16());
         if status.is_success() {
             let bytes = response.bytes().await.map_err(transport)?;
             return parse_success(&bytes, status).map_err(|reason| HumanitecError::Decode {
@@ -306,20 +340,37 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     raw.parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn describe_transport(e: &reqwest::Error) -> String {
+fn describe_transport(e: &reqwest::Error, base_url: &str) -> String {
+    // The source chain says "connection refused", "dns error", "invalid
+    // peer certificate", "connection reset", "closed before message completed"...
+    let mut chain = e.to_string();
+    let mut refused = false;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        chain = format!("{chain}: {s}");
+        source = s.source();
+    }
+    let lower = chain.to_ascii_lowercase();
     if e.is_timeout() {
         "the request timed out".into()
     } else if e.is_connect() {
-        "the connection failed".into()
+        let cause = if refused {
+            "connection refused".to_string()
+        } else if lower.contains("dns error") || lower.contains("lookup address") {
+            "unknown host".to_string()
+        } else if lower.contains("certificate") || lower.contains("tls") {
+            format!("TLS failed ({})", truncate(&chain, 200))
+        } else {
+            truncate(&chain, 200)
+        };
+        format!(
+            "cannot connect to {base_url}: {cause}; check HUMANITEC_API_URL and that this host can reach it"
+        )
     } else {
-        // The source chain says "connection reset", "closed before message completed", ...
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        truncate(&text, 300)
+        truncate(&chain, 300)
     }
 }
 

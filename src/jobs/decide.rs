@@ -93,8 +93,9 @@ pub fn decide(
                 JobOutcome {
                     status: JobStatus::Pending,
                     message: format!(
-                        "Attempt {attempt} of {} failed: {e} Next attempt at {}.",
+                        "Attempt {attempt} of {} failed: {} Next attempt at {}.",
                         policy.job_max_attempts,
+                        sentence(&e.to_string()),
                         next.to_rfc3339_opts(SecondsFormat::Secs, true)
                     ),
                     counts: Counts::default(),
@@ -138,10 +139,26 @@ pub fn retry_delay(retry: &RetrySettings, attempt: u32, retry_after: Option<Dura
     retry_after.map_or(configured, |ra| ra.max(configured))
 }
 
+/// `text` ending with a full stop, so the next sentence reads as one.
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::humanitec::HumanitecError;
+
+    #[test]
+    fn retry_messages_read_as_sentences() {
+        assert_eq!(sentence("3 of 5 writes failed"), "3 of 5 writes failed.");
+        assert_eq!(sentence("Humanitec is failing."), "Humanitec is failing.");
+    }
 
     fn policy() -> RetrySettings {
         RetrySettings {

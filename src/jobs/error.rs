@@ -100,10 +100,10 @@ fn humanitec_message(error: &HumanitecError, scope: &Option<Box<Scope>>) -> Stri
             " Humanitec does not know{target}: check org, app and env in the sync's destination_config."
         ),
         Some(400) | Some(422) => " Humanitec refused the request as invalid; check the destination_config and keys.".to_string(),
-        // Also said on the final attempt: promise no retry, only that one is made while attempts remain.
-        Some(429) => " Humanitec is rate limiting; retried while attempts remain.".to_string(),
-        Some(s) if s >= 500 => " Humanitec is failing; retried while attempts remain.".to_string(),
-        _ if error.is_transient() => " Retried while attempts remain.".to_string(),
+        // Whether the job is retried is said by the caller ("Next attempt
+        // at ..." or "Failed after N attempts"), not here.
+        Some(429) => " Humanitec is rate limiting.".to_string(),
+        Some(s) if s >= 500 => " Humanitec is failing; this usually passes.".to_string(),
         _ => String::new(),
     };
     format!("{error}.{hint}")

@@ -1,11 +1,12 @@
 //! The lifecycle of one job delivery (the shell around `decide`):
-//! idempotency, the per-sync lock, supersession, status rows. The worker
+//! idempotency, the per-sync lease, coalescing marker, supersession, status rows. The worker
 //! turns the returned `Disposition` into broker actions; status is always
 //! written before the delivery is acknowledged.
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -16,14 +17,29 @@ use super::report::Report;
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
 use crate::model::{Job, JobEnvelope, JobKind, JobStatus, JobType};
-use crate::store::{JobStart, SyncRecord};
+use crate::store::{JobStart, JobState, LeaseTake, SyncLease, SyncRecord, TakenMarker};
 
 pub struct Runner {
     pub ctx: JobContext,
     pub retry: RetrySettings,
     pub worker_id: String,
-    /// How often a running job refreshes its heartbeat.
+    /// How often a running job renews its heartbeat and its sync's lease.
     pub heartbeat_every: Duration,
+    /// How long a sync's lease lasts without renewal (a dead worker's sync
+    /// is free again after this).
+    pub lease_ttl: Duration,
+    /// Cancelled when the shutdown grace period is over: running jobs stop,
+    /// release their lease and hand their job back at once, rather than
+    /// leaving the sync locked until the lease expires.
+    pub abandon: CancellationToken,
+}
+
+/// Why a run stopped before recording its outcome.
+enum Stopped {
+    /// The sync's lease is no longer ours: stop writing, hand the job back.
+    LeaseLost(&'static str),
+    /// The worker is stopping and the grace period is over.
+    Abandoned,
 }
 
 impl Runner {
@@ -54,7 +70,7 @@ impl Runner {
     /// Records the job failed with `message`; when even that fails, the job
     /// goes to the dead-letter queue (never lost, never looping).
     pub async fn fail(&self, job: &Job, envelope: &JobEnvelope, message: &str) -> Disposition {
-        let start = self.start_record(job, envelope);
+        let start = self.start_record(job, envelope, None);
         match self.ctx.store.fail_job(&start, message).await {
             Ok(()) => {
                 tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, message, "job failed");
@@ -72,109 +88,193 @@ impl Runner {
 
     async fn try_handle(&self, job: &Job, envelope: &JobEnvelope) -> Result<Disposition, JobError> {
         let store = &self.ctx.store;
-        if let Some(done) = self.already_handled(job, envelope).await? {
+        if let Some(done) = already_handled(job, envelope, store.job_state(job.id).await?) {
             return Ok(done);
         }
-        let Some(lock) = store.try_lock_sync(job.sync_id).await? else {
-            tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "sync busy with another job; delaying");
-            return Ok(self.defer(job, envelope, &Deferral::SyncBusy).await);
-        };
-        // Re-check under the lock: a duplicate may have finished meanwhile.
-        let result = match self.already_handled(job, envelope).await {
-            Ok(Some(done)) => Ok(done),
-            Ok(None) => self.run_locked(job, envelope).await,
-            Err(e) => Err(e),
-        };
-        lock.release().await;
-        result
-    }
-
-    /// A redelivered job that already finished, or an older copy of a job
-    /// that has moved on to a later attempt, is acknowledged without running.
-    async fn already_handled(
-        &self,
-        job: &Job,
-        envelope: &JobEnvelope,
-    ) -> Result<Option<Disposition>, JobError> {
-        Ok(match self.ctx.store.job_state(job.id).await? {
-            Some(state) if state.status.is_final() => {
-                tracing::info!(job_id = %job.id, status = %state.status, "job already finished; acknowledging");
-                Some(Disposition::Done(state.status))
+        let holder = format!("{} {}", self.worker_id, job.id);
+        let lease = match store
+            .try_lease_sync(job.sync_id, &holder, self.lease_ttl)
+            .await?
+        {
+            LeaseTake::Taken(lease) => lease,
+            LeaseTake::Busy => {
+                tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "sync busy with another job; delaying");
+                return Ok(self.defer(job, envelope, &Deferral::SyncBusy).await);
             }
-            Some(state) if i64::from(state.attempt) > i64::from(envelope.attempt) => {
-                tracing::info!(job_id = %job.id, "stale copy of a retried job; acknowledging");
-                Some(Disposition::Done(state.status))
+            LeaseTake::NoSuchSync => return self.sync_not_found(job, envelope).await,
+        };
+        // Re-check under the lease: a duplicate may have finished meanwhile.
+        let result = match store.job_state(job.id).await {
+            Ok(state) => match already_handled(job, envelope, state) {
+                Some(done) => Ok(Ok(done)),
+                None => self.run_leased(job, envelope, &lease, state).await,
+            },
+            Err(e) => Err(e.into()),
+        };
+        // Idempotent: a no-op when `finish_job` already released it, or when
+        // another run holds it now.
+        self.release(&lease).await;
+        let message = match result? {
+            Ok(disposition) => return Ok(disposition),
+            Err(Stopped::LeaseLost(why)) => {
+                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, reason = why,
+                    "lost the sync's lease mid-run; stopped and handed the job back");
+                "this run lost its sync's lease and stopped; the job runs again later"
             }
-            _ => None,
+            Err(Stopped::Abandoned) => {
+                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id,
+                    "shutdown grace period over; stopped the job and handed it back");
+                "the worker stopped before this job finished; the job runs again on another worker"
+            }
+        };
+        store
+            .hand_back_job(
+                job.id,
+                job.sync_id,
+                job.job_type(),
+                &self.worker_id,
+                message,
+            )
+            .await?;
+        Ok(Disposition::Later {
+            delay: self.retry.busy_delay,
         })
     }
 
-    fn start_record(&self, job: &Job, envelope: &JobEnvelope) -> JobStart {
+    async fn release(&self, lease: &SyncLease) {
+        if let Err(e) = self.ctx.store.release_lease(lease).await {
+            // Not fatal: the lease expires by itself.
+            tracing::warn!(sync_id = %lease.sync_id, error = %e,
+                "could not release the sync lease; it expires by itself");
+        }
+    }
+
+    async fn sync_not_found(
+        &self,
+        job: &Job,
+        envelope: &JobEnvelope,
+    ) -> Result<Disposition, JobError> {
+        let start = self.start_record(job, envelope, None);
+        let msg = JobError::SyncNotFound(job.sync_id).to_string();
+        self.ctx
+            .store
+            .record_unrun_job(&start, JobStatus::Failed, &msg)
+            .await?;
+        tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, "{msg}");
+        Ok(Disposition::Done(JobStatus::Failed))
+    }
+
+    fn start_record(
+        &self,
+        job: &Job,
+        envelope: &JobEnvelope,
+        marker: Option<TakenMarker>,
+    ) -> JobStart {
         JobStart {
             job: job.clone(),
             attempt: i32::try_from(envelope.attempt).unwrap_or(i32::MAX),
             max_attempts: i32::try_from(self.retry.job_max_attempts).unwrap_or(i32::MAX),
             enqueued_at: envelope.enqueued_at,
             worker_id: self.worker_id.clone(),
+            coalesced: marker.map_or(1, |m| m.coalesced),
+            covers_until: marker.map(|m| m.taken_at),
         }
     }
 
-    async fn run_locked(&self, job: &Job, envelope: &JobEnvelope) -> Result<Disposition, JobError> {
+    /// Runs the job under the sync's lease.
+    async fn run_leased(
+        &self,
+        job: &Job,
+        envelope: &JobEnvelope,
+        lease: &SyncLease,
+        state: Option<JobState>,
+    ) -> Result<Result<Disposition, Stopped>, JobError> {
         let store = &self.ctx.store;
-        let start = self.start_record(job, envelope);
         let Some(sync) = store.load_sync(job.sync_id).await? else {
-            let msg = JobError::SyncNotFound(job.sync_id).to_string();
-            store
-                .record_unrun_job(&start, JobStatus::Failed, &msg)
-                .await?;
-            tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, "{msg}");
-            return Ok(Disposition::Done(JobStatus::Failed));
+            return self.sync_not_found(job, envelope).await.map(Ok);
         };
-        if job.job_type() == JobType::Sync {
+        // Under the lease and before the source is read: this job stops
+        // being "the queued one", so a change from now on queues a new job.
+        let marker = match job.kind {
+            JobKind::Sync { .. } => store.take_queued_marker(sync.id, job.id).await?,
+            _ => None,
+        };
+        let start = self.start_record(job, envelope, marker);
+        // A job that just took its sync's queued marker covers requests made
+        // after the previous run started: never superseded. One that took it
+        // on an earlier attempt covers requests until then; any other, until
+        // it was enqueued. A successful run that started later read all that.
+        if job.job_type() == JobType::Sync && marker.is_none() {
+            let covers_until = state
+                .and_then(|s| s.covers_until)
+                .unwrap_or(envelope.enqueued_at);
             if let Some(latest) = store.latest_success_start(sync.id, JobType::Sync).await? {
-                if envelope.enqueued_at < latest {
+                if covers_until < latest {
                     let msg = format!(
-                        "Skipped: superseded by the run that started at {}, after this job was enqueued ({}); that run read a newer source",
+                        "Skipped: superseded by the run that started at {}, after this job's last request ({}); that run read a newer source",
                         latest.to_rfc3339(),
-                        envelope.enqueued_at.to_rfc3339()
+                        covers_until.to_rfc3339()
                     );
                     store
                         .record_unrun_job(&start, JobStatus::Skipped, &msg)
                         .await?;
                     tracing::info!(job_id = %job.id, sync_id = %sync.id, "superseded; skipped");
-                    return Ok(Disposition::Done(JobStatus::Skipped));
+                    return Ok(Ok(Disposition::Done(JobStatus::Skipped)));
                 }
             }
         }
 
         store.start_job(&start).await?;
         let span = tracing::info_span!("job", job_id = %job.id, sync_id = %sync.id, sync = %sync.name,
-            r#type = job.job_type().as_str(), attempt = envelope.attempt);
+            r#type = job.job_type().as_str(), attempt = envelope.attempt, coalesced = start.coalesced,
+            trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
+        if let Some(trace) = envelope.trace {
+            // The enqueuer's trace continues here (W3C traceparent header).
+            span.record("trace_id", trace.trace_id_hex());
+            span.record("parent_span_id", trace.parent_id_hex());
+        }
         let started = Instant::now();
         let result = {
-            let heartbeat = self.heartbeat(job.id);
+            let heartbeat = self.heartbeat(job.id, lease);
             tokio::pin!(heartbeat);
             let work = self.run_job(&sync, job.kind).instrument(span.clone());
             tokio::pin!(work);
             tokio::select! {
                 result = &mut work => result,
-                () = &mut heartbeat => unreachable!("the heartbeat loop never ends"),
+                // Dropping `work` stops its Humanitec calls at once.
+                lost = &mut heartbeat => return Ok(Err(lost)),
+                () = self.abandon.cancelled() => return Ok(Err(Stopped::Abandoned)),
             }
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let (outcome, disposition) = decide(result, envelope.attempt, Utc::now(), &self.retry);
-        store
-            .finish_job(job.id, sync.id, job.job_type(), &outcome)
-            .await?;
+        let (mut outcome, disposition) = decide(result, envelope.attempt, Utc::now(), &self.retry);
+        if start.coalesced > 1 {
+            outcome.message = format!(
+                "{} (this run covered {} requests)",
+                outcome.message, start.coalesced
+            );
+        }
         let delete_sync = job.kind
             == JobKind::Remove {
                 delete_sync_on_complete: true,
             };
-        if outcome.status == JobStatus::Succeeded && delete_sync {
-            store.delete_sync(sync.id).await?;
+        let recorded = store
+            .finish_job(
+                job.id,
+                sync.id,
+                job.job_type(),
+                &outcome,
+                lease,
+                delete_sync,
+            )
+            .await?;
+        if !recorded {
+            return Ok(Err(Stopped::LeaseLost(
+                "another run took the lease before the outcome was written",
+            )));
         }
-        tracing::info!(parent: &span, status = %outcome.status, elapsed_ms, message = %outcome.message, "job finished");
-        Ok(disposition)
+        tracing::info!(parent: &span, status = %outcome.status, elapsed_ms, outcome = %outcome.message, "job finished");
+        Ok(Ok(disposition))
     }
 
     async fn run_job(&self, sync: &SyncRecord, kind: JobKind) -> Result<Report, JobError> {
@@ -189,13 +289,49 @@ impl Runner {
         }
     }
 
-    /// Refreshes the job's heartbeat until dropped.
-    async fn heartbeat(&self, job_id: Uuid) {
+    /// Refreshes the job's heartbeat and renews the sync's lease until
+    /// dropped; returns if the lease is lost (taken by another run, or not
+    /// renewed for so long that it may have expired).
+    async fn heartbeat(&self, job_id: Uuid, lease: &SyncLease) -> Stopped {
+        let mut renewed = Instant::now();
         loop {
             tokio::time::sleep(self.heartbeat_every).await;
-            if let Err(e) = self.ctx.store.heartbeat(job_id).await {
-                tracing::warn!(%job_id, error = %e, "could not write the job heartbeat");
+            match self
+                .ctx
+                .store
+                .heartbeat(job_id, lease, self.lease_ttl)
+                .await
+            {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => return Stopped::LeaseLost("the lease was taken by another run"),
+                Err(e) => {
+                    tracing::warn!(%job_id, error = %e, "could not renew the job heartbeat and sync lease");
+                    // Stop before the lease can expire under us.
+                    if renewed.elapsed() + self.heartbeat_every >= self.lease_ttl {
+                        return Stopped::LeaseLost("the lease could not be renewed in time");
+                    }
+                }
             }
         }
+    }
+}
+
+/// A redelivered job that already finished, or an older copy of a job that
+/// has moved on to a later attempt, is acknowledged without running.
+fn already_handled(
+    job: &Job,
+    envelope: &JobEnvelope,
+    state: Option<JobState>,
+) -> Option<Disposition> {
+    match state {
+        Some(state) if state.status.is_final() => {
+            tracing::info!(job_id = %job.id, status = %state.status, "job already finished; acknowledging");
+            Some(Disposition::Done(state.status))
+        }
+        Some(state) if i64::from(state.attempt) > i64::from(envelope.attempt) => {
+            tracing::info!(job_id = %job.id, "stale copy of a retried job; acknowledging");
+            Some(Disposition::Done(state.status))
+        }
+        _ => None,
     }
 }

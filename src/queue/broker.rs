@@ -3,18 +3,19 @@
 
 use futures::StreamExt;
 use lapin::message::Delivery;
+use std::time::Duration;
+
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions,
-    BasicQosOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 
 use super::headers::envelope_of;
 use super::message::{decode_event, decode_job, MessageError, SecretChanged};
-use super::{declare_topology, Headers, Names, Publisher, QueueError};
-use crate::config::settings_redact_url as redact;
-use crate::model::{Job, JobEnvelope};
+use super::{declare_topology, Names, Publisher, QueueError};
+use crate::model::{Job, JobEnvelope, JobType};
 
 /// One connection to RabbitMQ, named after the process role (shown in
 /// RabbitMQ's UI), with the brief's topology declared on it.
@@ -29,14 +30,16 @@ pub struct Broker {
 
 impl Broker {
     pub async fn open(url: &str, names: Names, role: &str) -> Result<Broker, QueueError> {
+        if url.starts_with("amqps://") {
+            // lapin is built without TLS here: refuse rather than connect in clear.
+            return Err(QueueError::TlsUnsupported {
+                target: super::connect_error::describe_target(url),
+            });
+        }
         let props = ConnectionProperties::default().with_connection_name(role.to_string().into());
-        let connection =
-            Connection::connect(url, props)
-                .await
-                .map_err(|source| QueueError::Connect {
-                    url: redact(url),
-                    source,
-                })?;
+        let connection = Connection::connect(url, props)
+            .await
+            .map_err(|source| super::connect_error::connect_failed(url, source))?;
         let broker = Broker { connection, names };
         let setup = broker.channel("opening a channel").await?;
         declare_topology(&setup, &broker.names).await?;
@@ -48,7 +51,7 @@ impl Broker {
         &self.names
     }
 
-    async fn channel(&self, action: &str) -> Result<Channel, QueueError> {
+    pub(super) async fn channel(&self, action: &str) -> Result<Channel, QueueError> {
         self.connection
             .create_channel()
             .await
@@ -88,35 +91,28 @@ impl Broker {
         })
     }
 
-    /// The job messages among the first `limit` of the dead-letter queue,
-    /// with why they are there. Nothing is removed: the messages are held
-    /// unacknowledged while browsing and handed back when the channel closes.
-    pub async fn browse_dead_jobs(&self, limit: usize) -> Result<Vec<DeadJob>, QueueError> {
-        let channel = self
-            .channel("opening a channel to browse dead letters")
-            .await?;
-        let queue = self.names.dead_queue();
-        let mut found = Vec::new();
-        for _ in 0..limit {
-            let got = channel
-                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
-                .await
-                .map_err(QueueError::broker(format!("reading {queue}")))?;
-            let Some(message) = got else { break };
-            let incoming = Incoming {
-                delivery: message.delivery,
-            };
-            // Poison messages have no job to rescue; they just stay listed.
-            if let Ok((job, envelope)) = incoming.decode_job() {
-                found.push(DeadJob {
-                    job,
-                    envelope,
-                    reason: dead_reason(incoming.properties()),
-                });
+    /// Ready messages in the jobs, events, dead and (summed) delay queues;
+    /// `delays` are the delays the worker may use.
+    pub async fn queue_depths(&self, delays: &[Duration]) -> Result<QueueDepths, QueueError> {
+        let channel = self.channel("opening a channel to count messages").await?;
+        let mut depths = QueueDepths {
+            jobs: ready_messages(&channel, &self.names.jobs_queue()).await?,
+            events: ready_messages(&channel, &self.names.events_queue()).await?,
+            dead: ready_messages(&channel, &self.names.dead_queue()).await?,
+            delay: 0,
+        };
+        for job_type in JobType::ALL {
+            for delay in delays {
+                // Declared (same arguments as the publisher's) rather than
+                // probed passively: a 404 would close the channel and log
+                // an error each time for queues no job has used yet.
+                depths.delay +=
+                    super::topology::delay_queue_depth(&channel, &self.names, job_type, *delay)
+                        .await?;
             }
         }
-        let _ = channel.close(200, "browsed".into()).await;
-        Ok(found)
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(depths)
     }
 
     /// Closing hands every unacknowledged delivery back to RabbitMQ.
@@ -125,48 +121,29 @@ impl Broker {
     }
 }
 
-/// A job message sitting in the dead-letter queue.
-#[derive(Clone, Debug)]
-pub struct DeadJob {
-    pub job: Job,
-    pub envelope: JobEnvelope,
-    /// Why it was dead-lettered, in words.
-    pub reason: String,
+/// Ready messages in `queue` (passive declare: fails if it does not exist).
+async fn ready_messages(channel: &Channel, queue: &str) -> Result<u32, QueueError> {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map(|q| q.message_count())
+        .map_err(QueueError::broker(format!("inspecting {queue}")))
 }
 
-/// Our own reason header, else what RabbitMQ's `x-death` says.
-fn dead_reason(props: &lapin::BasicProperties) -> String {
-    use lapin::types::AMQPValue;
-    let headers = props.headers().as_ref();
-    let text = |v: &AMQPValue| match v {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
-        _ => None,
-    };
-    if let Some(reason) = headers
-        .and_then(|h| h.inner().get(Headers::DEAD_REASON))
-        .and_then(text)
-    {
-        return reason;
-    }
-    let death = headers
-        .and_then(|h| h.inner().get("x-death"))
-        .and_then(|v| match v {
-            AMQPValue::FieldArray(a) => a.as_slice().first().cloned(),
-            _ => None,
-        })
-        .and_then(|v| match v {
-            AMQPValue::FieldTable(t) => t.inner().get("reason").and_then(text),
-            _ => None,
-        });
-    match death.as_deref() {
-        Some("delivery_limit") => format!(
-            "RabbitMQ dead-lettered it after {} deliveries (each ended without an answer: a worker crashed or gave it back)",
-            super::DELIVERY_LIMIT
-        ),
-        Some(other) => format!("RabbitMQ dead-lettered it ({other})"),
-        None => "it reached the dead-letter queue".into(),
-    }
+/// Ready messages per queue (see [`Broker::queue_depths`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    pub jobs: u32,
+    pub events: u32,
+    pub delay: u32,
+    pub dead: u32,
 }
 
 /// Deliveries from one queue.

@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 
-use crate::model::JobEnvelope;
+use crate::model::{JobEnvelope, TraceParent};
 
 /// Header names (all `x-secret-sync-*`).
 pub struct Headers;
@@ -23,6 +23,8 @@ impl Headers {
     pub const DEAD_SOURCE: &'static str = "x-secret-sync-dead-source";
     pub const DEAD_ROUTING_KEY: &'static str = "x-secret-sync-dead-routing-key";
     pub const DEAD_AT: &'static str = "x-secret-sync-dead-at";
+    /// W3C Trace Context: the enqueuing service's span, parent of the job's.
+    pub const TRACEPARENT: &'static str = "traceparent";
 }
 
 fn header<'a>(props: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
@@ -68,12 +70,21 @@ fn enqueued_at_of(props: &BasicProperties) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(secs.checked_add(1)?, 0).single()
 }
 
+fn trace_of(props: &BasicProperties) -> Option<TraceParent> {
+    match header(props, Headers::TRACEPARENT)? {
+        AMQPValue::LongString(s) => TraceParent::parse(std::str::from_utf8(s.as_bytes()).ok()?),
+        AMQPValue::ShortString(s) => TraceParent::parse(s.as_str()),
+        _ => None,
+    }
+}
+
 /// The job's place in its lifecycle, as the delivery's headers say.
 pub fn envelope_of(props: &BasicProperties) -> JobEnvelope {
     JobEnvelope {
         attempt: attempt_of(props),
         deferrals: deferrals_of(props),
         enqueued_at: enqueued_at_of(props).unwrap_or_else(Utc::now),
+        trace: trace_of(props),
     }
 }
 

@@ -4,12 +4,15 @@
 //! this folder sees a wire type.
 
 mod broker;
+mod connect_error;
+mod dead;
 mod headers;
 mod message;
 mod publisher;
 mod topology;
 
-pub use broker::{Broker, Consumer, DeadJob, Incoming};
+pub use broker::{Broker, Consumer, Incoming, QueueDepths};
+pub use dead::{DeadJob, DeadLetter, DeadSelector};
 pub use headers::Headers;
 pub use message::{
     decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,
@@ -22,12 +25,14 @@ use topology::declare_topology;
 /// A broker failure. Messages never carry message bodies (they may name keys).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("RabbitMQ at {url}: {source}")]
+    #[error("cannot connect to RabbitMQ ({target}): {cause}. To fix: {hint}")]
     Connect {
-        url: String,
-        #[source]
-        source: lapin::Error,
+        target: String,
+        cause: String,
+        hint: &'static str,
     },
+    #[error("cannot connect to RabbitMQ ({target}): AMQP_URL asks for TLS (amqps://) but this build has no AMQP TLS support. To fix: use amqp:// on a trusted network, or a TLS-terminating proxy (stunnel, a service mesh) in front of RabbitMQ")]
+    TlsUnsupported { target: String },
     #[error("RabbitMQ {action} failed: {source}")]
     Broker {
         action: String,
@@ -38,6 +43,8 @@ pub enum QueueError {
     NotConfirmed(String),
     #[error("RabbitMQ closed the {0} consumer (connection lost or queue deleted)")]
     ConsumerClosed(&'static str),
+    #[error("no dead letter at {which} (the dead-letter queue holds {count}); see `secret-sync dead list`")]
+    NoSuchDeadLetter { which: String, count: usize },
     #[error("message could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }

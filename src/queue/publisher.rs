@@ -60,6 +60,14 @@ impl Publisher {
             Headers::ENQUEUED_AT_MICROS,
             AMQPValue::LongLongInt(envelope.enqueued_at.timestamp_micros()),
         );
+        if let Some(trace) = envelope.trace {
+            // Retries and deferrals stay in the enqueuer's trace.
+            headers = with_header(
+                headers,
+                Headers::TRACEPARENT,
+                AMQPValue::LongString(trace.to_string().into()),
+            );
+        }
         let props = json_properties()
             .with_headers(headers)
             .with_message_id(job.id.to_string().into());

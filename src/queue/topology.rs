@@ -139,6 +139,31 @@ pub async fn declare_delay_queue(
     delay: Duration,
 ) -> Result<String, QueueError> {
     let name = names.delay_queue(job_type, delay);
+    declare_queue(channel, &name, delay_args(names, job_type, delay)).await?;
+    Ok(name)
+}
+
+/// Messages waiting in the delay queue for `delay`; declares it (with the
+/// publisher's arguments) if no job has used it yet.
+pub async fn delay_queue_depth(
+    channel: &Channel,
+    names: &Names,
+    job_type: JobType,
+    delay: Duration,
+) -> Result<u32, QueueError> {
+    let name = names.delay_queue(job_type, delay);
+    channel
+        .queue_declare(
+            name.as_str().into(),
+            durable_queue(),
+            delay_args(names, job_type, delay),
+        )
+        .await
+        .map(|q| q.message_count())
+        .map_err(QueueError::broker(format!("inspecting {name}")))
+}
+
+fn delay_args(names: &Names, job_type: JobType, delay: Duration) -> FieldTable {
     let mut args = FieldTable::default();
     let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
     args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
@@ -150,8 +175,7 @@ pub async fn declare_delay_queue(
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(job_type.as_str().into()),
     );
-    declare_queue(channel, &name, args).await?;
-    Ok(name)
+    args
 }
 
 async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> Result<(), QueueError> {

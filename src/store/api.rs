@@ -4,6 +4,7 @@
 //! and the view never disagree.
 
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -79,11 +80,15 @@ impl Store {
     ) -> Result<FolderLookup, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 "SELECT f.id FROM environments e
                    LEFT JOIN secret_folders f ON f.environment_id = e.id AND f.path = $3
                   WHERE e.project_id = $1 AND e.slug = $2",
-                &[&project_id, &environment_slug, &path],
+                &[
+                    (&project_id, Type::TEXT),
+                    (&environment_slug, Type::TEXT),
+                    (&path, Type::TEXT),
+                ],
             )
             .await
             .map_err(StoreError::db("looking up a folder"))?;
@@ -108,10 +113,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 "SELECT 1 FROM secret_syncs WHERE project_id = $1 AND name = $2
                     AND ($3::uuid IS NULL OR id <> $3)",
-                &[&project_id, &name, &except],
+                &[
+                    (&project_id, Type::TEXT),
+                    (&name, Type::TEXT),
+                    (&except, Type::UUID),
+                ],
             )
             .await
             .map_err(StoreError::db("looking up a sync name"))?;
@@ -121,19 +130,19 @@ impl Store {
     pub async fn insert_sync(&self, new: &NewSync<'_>) -> Result<Written<Uuid>, StoreError> {
         let client = self.client().await?;
         let result = client
-            .query_one(
+            .query_typed_one(
                 "INSERT INTO secret_syncs (name, description, project_id, folder_id, connection_id,
                         is_auto_sync_enabled, sync_options, destination_config)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 &[
-                    &new.name,
-                    &new.description,
-                    &new.project_id,
-                    &new.folder_id,
-                    &new.connection_id,
-                    &new.is_auto_sync_enabled,
-                    new.sync_options,
-                    new.destination_config,
+                    (&new.name, Type::TEXT),
+                    (&new.description, Type::TEXT),
+                    (&new.project_id, Type::TEXT),
+                    (&new.folder_id, Type::UUID),
+                    (&new.connection_id, Type::UUID),
+                    (&new.is_auto_sync_enabled, Type::BOOL),
+                    (new.sync_options, Type::JSONB),
+                    (new.destination_config, Type::JSONB),
                 ],
             )
             .await;
@@ -151,10 +160,10 @@ impl Store {
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT v.secret_sync FROM secret_syncs_api v JOIN secret_syncs s ON s.id = v.id
                   WHERE s.project_id = $1 ORDER BY s.name",
-                &[&project_id],
+                &[(&project_id, Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("listing syncs"))?;
@@ -173,7 +182,7 @@ impl Store {
             None => (false, None),
         };
         let result = client
-            .execute(
+            .execute_typed(
                 "UPDATE secret_syncs SET
                     name = coalesce($2, name),
                     description = CASE WHEN $3 THEN $4 ELSE description END,
@@ -186,15 +195,15 @@ impl Store {
                     updated_at = now()
                   WHERE id = $1",
                 &[
-                    &sync_id,
-                    &changes.name,
-                    &set_description,
-                    &description,
-                    &changes.folder_id,
-                    &changes.connection_id,
-                    &changes.is_auto_sync_enabled,
-                    &changes.sync_options,
-                    &changes.destination_config,
+                    (&sync_id, Type::UUID),
+                    (&changes.name, Type::TEXT),
+                    (&set_description, Type::BOOL),
+                    (&description, Type::TEXT),
+                    (&changes.folder_id, Type::UUID),
+                    (&changes.connection_id, Type::UUID),
+                    (&changes.is_auto_sync_enabled, Type::BOOL),
+                    (&changes.sync_options, Type::JSONB),
+                    (&changes.destination_config, Type::JSONB),
                 ],
             )
             .await;
@@ -215,10 +224,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute(
+            .execute_typed(
                 "UPDATE secret_syncs SET sync_status = 'failed', last_sync_message = $2,
                         updated_at = now() WHERE id = $1",
-                &[&sync_id, &crate::model::cap_message(message)],
+                &[
+                    (&sync_id, Type::UUID),
+                    (&crate::model::cap_message(message), Type::TEXT),
+                ],
             )
             .await
             .map_err(StoreError::db("marking the sync not enqueued"))?;
@@ -237,7 +249,7 @@ impl Store {
     ) -> Result<Written<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 &format!(
                     "WITH c AS (
                         INSERT INTO app_connections (project_id, name, description, encrypted_credentials)
@@ -246,7 +258,12 @@ impl Store {
                         RETURNING *)
                      SELECT {CONNECTION_JSON} FROM c"
                 ),
-                &[&project_id, &name, &description, &encrypted_credentials],
+                &[
+                    (&project_id, Type::TEXT),
+                    (&name, Type::TEXT),
+                    (&description, Type::TEXT),
+                    (&encrypted_credentials, Type::BYTEA),
+                ],
             )
             .await
             .map_err(StoreError::db("creating the connection"))?;
@@ -263,11 +280,11 @@ impl Store {
     ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 &format!(
                     "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c WHERE c.id = $1"
                 ),
-                &[&connection_id],
+                &[(&connection_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("reading the connection"))?;
@@ -280,12 +297,12 @@ impl Store {
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!(
                     "SELECT {CONNECTION_JSON} FROM app_connections c
                       WHERE c.project_id = $1 ORDER BY c.name"
                 ),
-                &[&project_id],
+                &[(&project_id, Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("listing connections"))?;
@@ -303,7 +320,7 @@ impl Store {
             None => (false, None),
         };
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 &format!(
                     "WITH c AS (
                         UPDATE app_connections SET
@@ -319,11 +336,11 @@ impl Store {
                      SELECT {CONNECTION_JSON} FROM c"
                 ),
                 &[
-                    &connection_id,
-                    &changes.name,
-                    &set_description,
-                    &description,
-                    &changes.encrypted_credentials,
+                    (&connection_id, Type::UUID),
+                    (&changes.name, Type::TEXT),
+                    (&set_description, Type::BOOL),
+                    (&description, Type::TEXT),
+                    (&changes.encrypted_credentials, Type::BYTEA),
                 ],
             )
             .await
@@ -332,9 +349,9 @@ impl Store {
             return Ok(Written::Done(r.get(0)));
         }
         let exists = client
-            .query_opt(
+            .query_typed_opt(
                 "SELECT 1 FROM app_connections WHERE id = $1",
-                &[&connection_id],
+                &[(&connection_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("reading the connection"))?;
@@ -352,9 +369,9 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT name FROM secret_syncs WHERE connection_id = $1 ORDER BY name",
-                &[&connection_id],
+                &[(&connection_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("finding syncs of a connection"))?;
@@ -369,16 +386,19 @@ impl Store {
     ) -> Result<Result<bool, Vec<String>>, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute(
+            .execute_typed(
                 "DELETE FROM app_connections WHERE id = $1
                    AND NOT EXISTS (SELECT 1 FROM secret_syncs WHERE connection_id = $1)",
-                &[&connection_id],
+                &[(&connection_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("deleting the connection"))?;
         if n > 0 {
             return Ok(Ok(true));
         }
+        // Back to the pool first: holding one connection while waiting for
+        // another deadlocks a busy pool.
+        drop(client);
         let users = self.syncs_using_connection(connection_id).await?;
         Ok(if users.is_empty() {
             Ok(false)

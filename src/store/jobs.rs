@@ -5,6 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use tokio_postgres::types::Type;
+
+use super::lock::SyncLease;
 use super::{Store, StoreError};
 use crate::model::{cap_message, Job, JobOutcome, JobStatus, JobType};
 
@@ -16,12 +19,18 @@ pub struct JobStart {
     pub max_attempts: i32,
     pub enqueued_at: DateTime<Utc>,
     pub worker_id: String,
+    /// Enqueue requests this job absorbed (1 when nothing was folded in).
+    pub coalesced: i32,
+    /// When the job stopped absorbing requests (its queued marker was taken).
+    pub covers_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JobState {
     pub status: JobStatus,
     pub attempt: i32,
+    /// Set once the job took its sync's queued marker (see `queued.rs`).
+    pub covers_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]
@@ -59,40 +68,44 @@ fn columns(t: JobType) -> (&'static str, &'static str, &'static str, &'static st
 const UPSERT_JOB: &str = "
     INSERT INTO secret_sync_jobs
         (id, sync_id, type, trigger, status, attempt, max_attempts, enqueued_at,
-         started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9, $10, $11, NULL)
+         started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at, coalesced, covers_until)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9, $10, $11, NULL, $12, $13)
     ON CONFLICT (id) DO UPDATE SET
         status = EXCLUDED.status, attempt = EXCLUDED.attempt,
         max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,
         started_at = now(), heartbeat_at = now(), worker_id = EXCLUDED.worker_id,
         message = EXCLUDED.message, finished_at = EXCLUDED.finished_at,
         next_attempt_at = NULL,
+        coalesced = GREATEST(secret_sync_jobs.coalesced, EXCLUDED.coalesced),
+        covers_until = coalesce(secret_sync_jobs.covers_until, EXCLUDED.covers_until),
         created_count = 0, updated_count = 0, deleted_count = 0,
         unchanged_count = 0, skipped_count = 0";
 
 /// Inserts or resets the job row for a (re)start or an unrun job.
 async fn upsert_job(
-    client: &impl deadpool_postgres::GenericClient,
+    client: &tokio_postgres::Transaction<'_>,
     job: &JobStart,
     status: JobStatus,
     message: Option<String>,
     finished_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     client
-        .execute(
+        .execute_typed(
             UPSERT_JOB,
             &[
-                &job.job.id,
-                &job.job.sync_id,
-                &job.job.job_type().as_str(),
-                &job.job.trigger,
-                &status.as_str(),
-                &job.attempt,
-                &job.max_attempts,
-                &job.enqueued_at,
-                &job.worker_id,
-                &message,
-                &finished_at,
+                (&job.job.id, Type::UUID),
+                (&job.job.sync_id, Type::UUID),
+                (&job.job.job_type().as_str(), Type::TEXT),
+                (&job.job.trigger, Type::TEXT),
+                (&status.as_str(), Type::TEXT),
+                (&job.attempt, Type::INT4),
+                (&job.max_attempts, Type::INT4),
+                (&job.enqueued_at, Type::TIMESTAMPTZ),
+                (&job.worker_id, Type::TEXT),
+                (&message, Type::TEXT),
+                (&finished_at, Type::TIMESTAMPTZ),
+                (&job.coalesced, Type::INT4),
+                (&job.covers_until, Type::TIMESTAMPTZ),
             ],
         )
         .await
@@ -104,9 +117,9 @@ impl Store {
     pub async fn job_state(&self, job_id: Uuid) -> Result<Option<JobState>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
-                "SELECT status, attempt FROM secret_sync_jobs WHERE id = $1",
-                &[&job_id],
+            .query_typed_opt(
+                "SELECT status, attempt, covers_until FROM secret_sync_jobs WHERE id = $1",
+                &[(&job_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("reading the job row"))?;
@@ -114,6 +127,7 @@ impl Store {
             JobStatus::parse(r.get::<_, &str>(0)).map(|status| JobState {
                 status,
                 attempt: r.get(1),
+                covers_until: r.get(2),
             })
         }))
     }
@@ -126,10 +140,10 @@ impl Store {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one(
+            .query_typed_one(
                 "SELECT max(started_at) FROM secret_sync_jobs
                   WHERE sync_id = $1 AND type = $2 AND status = 'succeeded'",
-                &[&sync_id, &job_type.as_str()],
+                &[(&sync_id, Type::UUID), (&job_type.as_str(), Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("reading the latest successful run"))?;
@@ -145,12 +159,15 @@ impl Store {
             .map_err(StoreError::db("starting a transaction"))?;
         upsert_job(&tx, job, JobStatus::Running, None, None).await?;
         let (status, job_col, msg_col, _) = columns(job.job.job_type());
-        tx.execute(
+        tx.execute_typed(
             &format!(
                 "UPDATE secret_syncs SET {status} = 'running', {job_col} = $2, {msg_col} = NULL,
                         updated_at = now() WHERE id = $1"
             ),
-            &[&job.job.sync_id, &job.job.id.to_string()],
+            &[
+                (&job.job.sync_id, Type::UUID),
+                (&job.job.id.to_string(), Type::TEXT),
+            ],
         )
         .await
         .map_err(StoreError::db("marking the sync running"))?;
@@ -160,15 +177,22 @@ impl Store {
     }
 
     /// Records how the attempt ended on the job row and (unless skipped) on
-    /// the sync row, in one transaction. The sync row is only touched if this
-    /// job is still its latest of the type.
+    /// the sync row, and releases the sync's lease, in one transaction. The
+    /// sync row is only touched if this job is still its latest of the type.
+    /// With `delete_sync` (a remove job's `deleteSyncOnComplete`), a
+    /// success also deletes the sync row in that transaction, so nobody sees
+    /// the job succeeded with the row still there. Returns false, writing
+    /// nothing, if the lease is no longer ours: another run took it, so this
+    /// run must not write its outcome.
     pub async fn finish_job(
         &self,
         job_id: Uuid,
         sync_id: Uuid,
         job_type: JobType,
         outcome: &JobOutcome,
-    ) -> Result<(), StoreError> {
+        lease: &SyncLease,
+        delete_sync: bool,
+    ) -> Result<bool, StoreError> {
         let message = cap_message(&outcome.message);
         let status = outcome.status.as_str();
         let finished = outcome.status.is_final();
@@ -178,7 +202,21 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
-        tx.execute(
+        let released = tx
+            .query_typed(
+                "UPDATE secret_syncs SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+                  WHERE id = $1 AND lease_token = $2 RETURNING id",
+                &[(&lease.sync_id, Type::UUID), (&lease.token, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("releasing the sync lease"))?;
+        if released.is_empty() {
+            tx.rollback()
+                .await
+                .map_err(StoreError::db("rolling back a fenced job result"))?;
+            return Ok(false);
+        }
+        tx.execute_typed(
             "UPDATE secret_sync_jobs SET status = $2, message = $3,
                     created_count = $4, updated_count = $5, deleted_count = $6,
                     unchanged_count = $7, skipped_count = $8,
@@ -186,16 +224,16 @@ impl Store {
                     next_attempt_at = $10, heartbeat_at = NULL
               WHERE id = $1",
             &[
-                &job_id,
-                &status,
-                &message,
-                &c.created,
-                &c.updated,
-                &c.deleted,
-                &c.unchanged,
-                &c.skipped,
-                &finished,
-                &outcome.next_attempt_at,
+                (&job_id, Type::UUID),
+                (&status, Type::TEXT),
+                (&message, Type::TEXT),
+                (&c.created, Type::INT4),
+                (&c.updated, Type::INT4),
+                (&c.deleted, Type::INT4),
+                (&c.unchanged, Type::INT4),
+                (&c.skipped, Type::INT4),
+                (&finished, Type::BOOL),
+                (&outcome.next_attempt_at, Type::TIMESTAMPTZ),
             ],
         )
         .await
@@ -203,41 +241,69 @@ impl Store {
         if outcome.status != JobStatus::Skipped {
             let (status_col, job_col, msg_col, at_col) = columns(job_type);
             let succeeded = outcome.status == JobStatus::Succeeded;
-            tx.execute(
+            tx.execute_typed(
                 &format!(
                     "UPDATE secret_syncs SET {status_col} = $3, {msg_col} = $4,
                             {at_col} = CASE WHEN $5 THEN now() ELSE {at_col} END,
                             updated_at = now()
                       WHERE id = $1 AND ({job_col} IS NULL OR {job_col} = $2)"
                 ),
-                &[&sync_id, &job_id.to_string(), &status, &message, &succeeded],
+                &[
+                    (&sync_id, Type::UUID),
+                    (&job_id.to_string(), Type::TEXT),
+                    (&status, Type::TEXT),
+                    (&message, Type::TEXT),
+                    (&succeeded, Type::BOOL),
+                ],
             )
             .await
             .map_err(StoreError::db("writing the sync status"))?;
         }
+        if delete_sync && outcome.status == JobStatus::Succeeded {
+            tx.execute_typed(
+                "DELETE FROM secret_syncs WHERE id = $1",
+                &[(&sync_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("deleting the sync"))?;
+        }
         tx.commit()
             .await
-            .map_err(StoreError::db("committing the job result"))
+            .map_err(StoreError::db("committing the job result"))?;
+        Ok(true)
     }
 
     /// Records a job that will not run (superseded, unknown sync, ...): a
-    /// finished job row, no change to the sync row.
+    /// finished job row, no change to the sync row. If the job was its
+    /// sync's queued marker, the marker goes too.
     pub async fn record_unrun_job(
         &self,
         job: &JobStart,
         status: JobStatus,
         message: &str,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
         upsert_job(
-            &client,
+            &tx,
             job,
             status,
             Some(cap_message(message)),
             Some(Utc::now()),
         )
         .await?;
-        Ok(())
+        tx.execute_typed(
+            "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2",
+            &[(&job.job.sync_id, Type::UUID), (&job.job.id, Type::UUID)],
+        )
+        .await
+        .map_err(StoreError::db("clearing the queued marker"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing the unrun job"))
     }
 
     /// Records a job that failed without an outcome of its own (it panicked,
@@ -259,13 +325,17 @@ impl Store {
         )
         .await?;
         let (status_col, job_col, msg_col, _) = columns(job.job.job_type());
-        tx.execute(
+        tx.execute_typed(
             &format!(
                 "UPDATE secret_syncs SET {status_col} = 'failed', {job_col} = $2, {msg_col} = $3,
                         updated_at = now()
                   WHERE id = $1 AND ({job_col} IS NULL OR {job_col} = $2)"
             ),
-            &[&job.job.sync_id, &job.job.id.to_string(), &message],
+            &[
+                (&job.job.sync_id, Type::UUID),
+                (&job.job.id.to_string(), Type::TEXT),
+                (&message, Type::TEXT),
+            ],
         )
         .await
         .map_err(StoreError::db("marking the sync failed"))?;
@@ -283,14 +353,29 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
+        // The broker confirmed it: the marker (if any) is no longer at risk
+        // of pointing at a job that was never published.
+        tx.execute_typed(
+            "UPDATE secret_sync_queued SET published_at = now() WHERE sync_id = $1 AND job_id = $2",
+            &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
+        )
+        .await
+        .map_err(StoreError::db("marking the queued job published"))?;
         // If the worker already wrote this job's row (it can finish before
         // we get here), the job speaks for itself: leave the sync row alone.
         // If our insert wins, its row lock holds the worker's start until we commit.
         let inserted = tx
-            .query_opt(
-                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status)
-                 VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT (id) DO NOTHING RETURNING id",
-                &[&job_id, &sync_id, &job_type.as_str(), &job.trigger],
+            .query_typed_opt(
+                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced)
+                 VALUES ($1, $2, $3, $4, 'pending',
+                         coalesce((SELECT coalesced FROM secret_sync_queued WHERE sync_id = $2 AND job_id = $1), 1))
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+                &[
+                    (&job_id, Type::UUID),
+                    (&sync_id, Type::UUID),
+                    (&job_type.as_str(), Type::TEXT),
+                    (&job.trigger, Type::TEXT),
+                ],
             )
             .await
             .map_err(StoreError::db("recording the queued job"))?;
@@ -302,12 +387,12 @@ impl Store {
         }
         let (status_col, job_col, _, _) = columns(job_type);
         // Never overwrite a run in progress: it will report its own status.
-        tx.execute(
+        tx.execute_typed(
             &format!(
                 "UPDATE secret_syncs SET {status_col} = 'pending', {job_col} = $2, updated_at = now()
                   WHERE id = $1 AND {status_col} IS DISTINCT FROM 'running'"
             ),
-            &[&sync_id, &job_id.to_string()],
+            &[(&sync_id, Type::UUID), (&job_id.to_string(), Type::TEXT)],
         )
         .await
         .map_err(StoreError::db("marking the sync pending"))?;
@@ -316,16 +401,80 @@ impl Store {
             .map_err(StoreError::db("committing the queued job"))
     }
 
-    pub async fn heartbeat(&self, job_id: Uuid) -> Result<(), StoreError> {
+    /// Refreshes a running job's heartbeat and renews its sync's lease by
+    /// `ttl`, in one statement. False when the lease is no longer ours.
+    pub async fn heartbeat(
+        &self,
+        job_id: Uuid,
+        lease: &SyncLease,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE secret_sync_jobs SET heartbeat_at = now() WHERE id = $1 AND status = 'running'",
-                &[&job_id],
+        let renewed = client
+            .query_typed(
+                "WITH beat AS (
+                    UPDATE secret_sync_jobs SET heartbeat_at = now()
+                     WHERE id = $1 AND status = 'running' RETURNING id)
+                 UPDATE secret_syncs
+                    SET lease_expires_at = clock_timestamp() + make_interval(secs => $4)
+                  WHERE id = $2 AND lease_token = $3
+              RETURNING id",
+                &[
+                    (&job_id, Type::UUID),
+                    (&lease.sync_id, Type::UUID),
+                    (&lease.token, Type::UUID),
+                    (&ttl.as_secs_f64(), Type::FLOAT8),
+                ],
             )
             .await
             .map_err(StoreError::db("writing the job heartbeat"))?;
-        Ok(())
+        Ok(!renewed.is_empty())
+    }
+
+    /// A run that stopped before its outcome (lost lease, shutdown) hands
+    /// its job back: the rows it set `running` go back to `pending` with
+    /// `message` (if they are still its own).
+    pub async fn hand_back_job(
+        &self,
+        job_id: Uuid,
+        sync_id: Uuid,
+        job_type: JobType,
+        worker_id: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        tx.execute_typed(
+            "UPDATE secret_sync_jobs SET status = 'pending', heartbeat_at = NULL, message = $3
+              WHERE id = $1 AND status = 'running' AND worker_id = $2",
+            &[
+                (&job_id, Type::UUID),
+                (&worker_id, Type::TEXT),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(StoreError::db("handing the job back"))?;
+        let (status_col, job_col, msg_col, _) = columns(job_type);
+        tx.execute_typed(
+            &format!(
+                "UPDATE secret_syncs SET {status_col} = 'pending', {msg_col} = $3, updated_at = now()
+                  WHERE id = $1 AND {job_col} = $2 AND {status_col} = 'running'"
+            ),
+            &[
+                (&sync_id, Type::UUID),
+                (&job_id.to_string(), Type::TEXT),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(StoreError::db("handing the sync status back"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing the hand-back"))
     }
 
     /// Rows left `running` by a worker that died (stale heartbeat) go back
@@ -341,13 +490,13 @@ impl Store {
             .map_err(StoreError::db("starting a transaction"))?;
         let secs = stale_after.as_secs_f64();
         let rows = tx
-            .query(
+            .query_typed(
                 "UPDATE secret_sync_jobs
                     SET status = 'pending', heartbeat_at = NULL,
                         message = 'the worker running this job stopped; it runs again when the broker redelivers it'
                   WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
               RETURNING id, sync_id, type",
-                &[&secs],
+                &[(&secs, Type::FLOAT8)],
             )
             .await
             .map_err(StoreError::db("reaping stale jobs"))?;
@@ -363,14 +512,14 @@ impl Store {
             .collect();
         for job in &stale {
             let (status_col, job_col, msg_col, _) = columns(job.job_type);
-            tx.execute(
+            tx.execute_typed(
                 &format!(
                     "UPDATE secret_syncs SET {status_col} = 'pending',
                             {msg_col} = 'the worker running this job stopped; it runs again when the broker redelivers it',
                             updated_at = now()
                       WHERE id = $1 AND {job_col} = $2 AND {status_col} = 'running'"
                 ),
-                &[&job.sync_id, &job.job_id.to_string()],
+                &[(&job.sync_id, Type::UUID), (&job.job_id.to_string(), Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("reaping a stale sync status"))?;

@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
 use super::StoreError;
@@ -25,6 +26,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         3,
         "api_tokens",
         include_str!("../../migrations/0003_api_tokens.sql"),
+    ),
+    (
+        4,
+        "leases_and_coalescing",
+        include_str!("../../migrations/0004_leases_and_coalescing.sql"),
     ),
     (
         6,
@@ -57,11 +63,14 @@ pub(super) async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<i32>,
         .transaction()
         .await
         .map_err(StoreError::db("starting the migration transaction"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(StoreError::db("taking the migration lock"))?;
+    tx.execute_typed(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[(&MIGRATION_LOCK, Type::INT8)],
+    )
+    .await
+    .map_err(StoreError::db("taking the migration lock"))?;
     let current: i32 = tx
-        .query_one(
+        .query_typed_one(
             "SELECT coalesce(max(version), 0) FROM secret_sync_schema_migrations",
             &[],
         )
@@ -79,9 +88,9 @@ pub(super) async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<i32>,
         tx.batch_execute(sql)
             .await
             .map_err(StoreError::db("applying a migration"))?;
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO secret_sync_schema_migrations (version, name) VALUES ($1, $2)",
-            &[version, name],
+            &[(version, Type::INT4), (name, Type::TEXT)],
         )
         .await
         .map_err(StoreError::db("recording a migration"))?;
@@ -102,7 +111,10 @@ pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {
         reason: "it names no database".into(),
     })?;
     let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
+        .query_typed_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[(&dbname, Type::TEXT)],
+        )
         .await
         .map_err(StoreError::db("looking up the database"))?
         .is_some();
@@ -149,9 +161,14 @@ async fn admin_connection(
     let dbname = config.get_dbname().map(str::to_string);
     let mut admin = config.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin
-        .connect(NoTls)
-        .await
-        .map_err(StoreError::db("connecting to the postgres database"))?;
+    let (client, connection) = admin.connect(NoTls).await.map_err(|e| {
+        super::connect_error::connect_failed(
+            &super::connect_error::describe_target(database_url).replace(
+                &format!("database \"{}\"", dbname.as_deref().unwrap_or("(default)")),
+                "database \"postgres\" (to create the database)",
+            ),
+            &e,
+        )
+    })?;
     Ok((dbname, client, tokio::spawn(connection)))
 }

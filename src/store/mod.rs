@@ -2,10 +2,13 @@
 //! single source; queries live next to the rows they read or write.
 
 mod api;
+mod connect_error;
+mod gauges;
 mod jobs;
 mod lock;
 mod migrate;
 mod pushed;
+mod queued;
 mod rotation;
 mod rows;
 mod source;
@@ -18,8 +21,9 @@ use tokio_postgres::NoTls;
 
 pub use api::{ConnectionChanges, FolderLookup, NewSync, SyncChanges, Written};
 pub use jobs::{JobStart, JobState, StaleJob};
-pub use lock::SyncLock;
+pub use lock::{LeaseTake, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
+pub use queued::{Claim, TakenMarker};
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
 pub use status::{JobRow, SyncStatusRow};
@@ -33,7 +37,15 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("could not get a database connection: {0}")]
     Pool(String),
-    #[error("database error while {action}: {}", describe(.source))]
+    /// Postgres could not be reached or refused the login.
+    #[error("cannot connect to Postgres ({target}): {cause}. To fix: {hint}")]
+    Connect {
+        target: String,
+        cause: String,
+        hint: &'static str,
+        transient: bool,
+    },
+    #[error("database error while {action}: {}", connect_error::describe_db_error(.source))]
     Db {
         action: &'static str,
         #[source]
@@ -41,19 +53,6 @@ pub enum StoreError {
     },
     #[error("the database schema is newer than this build (version {found}, this build knows {known}); upgrade secret-sync")]
     SchemaTooNew { found: i32, known: i32 },
-}
-
-/// tokio-postgres says only "db error"; the server's own message and
-/// SQLSTATE are what an operator can act on. (They name tables, columns and
-/// constraints, never values: queries pass values as parameters.)
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
-    }
 }
 
 impl StoreError {
@@ -65,6 +64,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Pool(_) => true,
+            StoreError::Connect { transient, .. } => *transient,
             StoreError::Db { source, .. } => {
                 source.is_closed()
                     || source.code().is_none_or(|c| {
@@ -82,6 +82,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Where DATABASE_URL points (no password), for error messages.
+    target: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -106,14 +108,17 @@ impl Store {
                     url: redact(database_url),
                     reason: e.to_string(),
                 })?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            target: connect_error::describe_target(database_url).into(),
+        })
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Pool(e.to_string()))
+            .map_err(|e| connect_error::pool_failed(&self.target, e))
     }
 
     /// Checks the database answers (readiness probe).

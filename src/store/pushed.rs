@@ -1,5 +1,6 @@
 //! What each sync last pushed per destination key (for "fewest calls").
 
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -14,11 +15,11 @@ impl Store {
     ) -> Result<Vec<PushedKey>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT key, fingerprint, secret_version, dest_created_at, dest_updated_at
                    FROM secret_sync_pushed_keys
                   WHERE sync_id = $1 AND destination = $2",
-                &[&sync_id, &destination],
+                &[(&sync_id, Type::UUID), (&destination, Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("loading pushed keys"))?;
@@ -62,7 +63,7 @@ impl Store {
                 .map(|p| p.stamp.as_ref().map(|s| s.updated_at.as_str()))
                 .collect();
             client
-                .execute(
+                .execute_typed(
                     "INSERT INTO secret_sync_pushed_keys
                         (sync_id, destination, key, fingerprint, secret_version, dest_created_at, dest_updated_at)
                      SELECT $1, $2, k, f, v, c, u
@@ -72,17 +73,29 @@ impl Store {
                             secret_version = EXCLUDED.secret_version,
                             dest_created_at = EXCLUDED.dest_created_at,
                             dest_updated_at = EXCLUDED.dest_updated_at, pushed_at = now()",
-                    &[&sync_id, &destination, &keys, &fps, &versions, &created, &updated],
+                    &[
+                        (&sync_id, Type::UUID),
+                        (&destination, Type::TEXT),
+                        (&keys, Type::TEXT_ARRAY),
+                        (&fps, Type::BYTEA_ARRAY),
+                        (&versions, Type::TEXT_ARRAY),
+                        (&created, Type::TEXT_ARRAY),
+                        (&updated, Type::TEXT_ARRAY),
+                    ],
                 )
                 .await
                 .map_err(StoreError::db("recording pushed keys"))?;
         }
         if !forgotten.is_empty() {
             client
-                .execute(
+                .execute_typed(
                     "DELETE FROM secret_sync_pushed_keys
                       WHERE sync_id = $1 AND destination = $2 AND key = ANY($3)",
-                    &[&sync_id, &destination, &forgotten],
+                    &[
+                        (&sync_id, Type::UUID),
+                        (&destination, Type::TEXT),
+                        (&forgotten, Type::TEXT_ARRAY),
+                    ],
                 )
                 .await
                 .map_err(StoreError::db("forgetting deleted keys"))?;

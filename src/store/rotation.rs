@@ -2,6 +2,7 @@
 //! Every write only lands if the row still holds what was read, so a
 //! rotation never overwrites a value another service wrote meanwhile.
 
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -29,10 +30,10 @@ impl Store {
     ) -> Result<Vec<EncryptedRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT id, encrypted_value, encrypted_comment FROM secrets
                   WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
-                &[&after, &limit],
+                &[(&after, Type::UUID), (&limit, Type::INT8)],
             )
             .await
             .map_err(StoreError::db("reading secrets to re-encrypt"))?;
@@ -54,11 +55,17 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute(
+            .execute_typed(
                 "UPDATE secrets SET encrypted_value = $4, encrypted_comment = $5
                   WHERE id = $1 AND encrypted_value = $2
                     AND encrypted_comment IS NOT DISTINCT FROM $3",
-                &[&old.id, &old.first, &old.second, &new.first, &new.second],
+                &[
+                    (&old.id, Type::UUID),
+                    (&old.first, Type::BYTEA),
+                    (&old.second, Type::BYTEA),
+                    (&new.first, Type::BYTEA),
+                    (&new.second, Type::BYTEA),
+                ],
             )
             .await
             .map_err(StoreError::db("re-encrypting a secret"))?;
@@ -73,10 +80,10 @@ impl Store {
     ) -> Result<Vec<EncryptedRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT id, encrypted_credentials FROM app_connections
                   WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
-                &[&after, &limit],
+                &[(&after, Type::UUID), (&limit, Type::INT8)],
             )
             .await
             .map_err(StoreError::db("reading connections to re-encrypt"))?;
@@ -98,10 +105,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute(
+            .execute_typed(
                 "UPDATE app_connections SET encrypted_credentials = $3
                   WHERE id = $1 AND encrypted_credentials = $2",
-                &[&old.id, &old.first, &new.first],
+                &[
+                    (&old.id, Type::UUID),
+                    (&old.first, Type::BYTEA),
+                    (&new.first, Type::BYTEA),
+                ],
             )
             .await
             .map_err(StoreError::db("re-encrypting a connection"))?;
@@ -116,9 +127,9 @@ impl Store {
     ) -> Result<Vec<Uuid>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT id FROM secret_syncs WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
-                &[&after, &limit],
+                &[(&after, Type::UUID), (&limit, Type::INT8)],
             )
             .await
             .map_err(StoreError::db("listing syncs"))?;
@@ -129,9 +140,9 @@ impl Store {
     pub async fn fingerprints(&self, sync_id: Uuid) -> Result<Vec<FingerprintRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT destination, key, fingerprint FROM secret_sync_pushed_keys WHERE sync_id = $1",
-                &[&sync_id],
+                &[(&sync_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("reading fingerprints"))?;
@@ -154,10 +165,16 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute(
+            .execute_typed(
                 "UPDATE secret_sync_pushed_keys SET fingerprint = $5
                   WHERE sync_id = $1 AND destination = $2 AND key = $3 AND fingerprint = $4",
-                &[&sync_id, &row.destination, &row.key, &row.fingerprint, &new],
+                &[
+                    (&sync_id, Type::UUID),
+                    (&row.destination, Type::TEXT),
+                    (&row.key, Type::TEXT),
+                    (&row.fingerprint, Type::BYTEA),
+                    (&new, Type::BYTEA),
+                ],
             )
             .await
             .map_err(StoreError::db("re-keying a fingerprint"))?;

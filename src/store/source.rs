@@ -1,5 +1,6 @@
 //! The source side: a folder's secrets.
 
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::rows::EncryptedSecret;
@@ -12,10 +13,10 @@ impl Store {
     ) -> Result<Vec<EncryptedSecret>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT key, encrypted_value, encrypted_comment FROM secrets
                   WHERE folder_id = $1 ORDER BY key",
-                &[&folder_id],
+                &[(&folder_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("loading the folder's secrets"))?;
@@ -59,9 +60,14 @@ impl Store {
                  RETURNING (xmax = 0) AS inserted"
             };
             let row = tx
-                .query_opt(
+                .query_typed_opt(
                     sql,
-                    &[&folder_id, &s.key, &s.encrypted_value, &s.encrypted_comment],
+                    &[
+                        (&folder_id, Type::UUID),
+                        (&s.key, Type::TEXT),
+                        (&s.encrypted_value, Type::BYTEA),
+                        (&s.encrypted_comment, Type::BYTEA),
+                    ],
                 )
                 .await
                 .map_err(StoreError::db("writing an imported secret"))?;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -37,11 +38,14 @@ pub struct JobRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Enqueue requests (events, triggers) this job absorbed.
+    pub coalesced: i32,
+    pub worker_id: Option<String>,
 }
 
 const JOB_SELECT: &str = "SELECT id, sync_id, type, trigger, status, attempt, message,
         created_count, updated_count, deleted_count, unchanged_count, skipped_count,
-        enqueued_at, started_at, finished_at, next_attempt_at
+        enqueued_at, started_at, finished_at, next_attempt_at, coalesced, worker_id
    FROM secret_sync_jobs";
 
 impl Store {
@@ -51,11 +55,11 @@ impl Store {
     ) -> Result<Vec<SyncStatusRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT id, name, destination_config, sync_status, last_sync_message, last_synced_at,
                         import_status, remove_status
                    FROM secret_syncs WHERE $1::uuid IS NULL OR id = $1 ORDER BY name",
-                &[&only],
+                &[(&only, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("listing syncs"))?;
@@ -82,9 +86,9 @@ impl Store {
     ) -> Result<Vec<JobRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!("{JOB_SELECT} WHERE $1::uuid IS NULL OR sync_id = $1 ORDER BY enqueued_at DESC, id LIMIT $2"),
-                &[&sync_id, &limit],
+                &[(&sync_id, Type::UUID), (&limit, Type::INT8)],
             )
             .await
             .map_err(StoreError::db("listing jobs"))?;
@@ -94,7 +98,10 @@ impl Store {
     pub async fn job(&self, job_id: Uuid) -> Result<Option<JobRow>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(&format!("{JOB_SELECT} WHERE id = $1"), &[&job_id])
+            .query_typed_opt(
+                &format!("{JOB_SELECT} WHERE id = $1"),
+                &[(&job_id, Type::UUID)],
+            )
             .await
             .map_err(StoreError::db("reading a job"))?;
         Ok(row.as_ref().and_then(job_row))
@@ -124,6 +131,8 @@ fn job_row(r: &tokio_postgres::Row) -> Option<JobRow> {
         started_at: r.get(13),
         finished_at: r.get(14),
         next_attempt_at: r.get(15),
+        coalesced: r.get(16),
+        worker_id: r.get(17),
     })
 }
 
@@ -135,9 +144,9 @@ impl Store {
     ) -> Result<Option<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 "SELECT secret_sync FROM secret_syncs_api WHERE id = $1",
-                &[&sync_id],
+                &[(&sync_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("reading the API view"))?;

@@ -1,3 +1,4 @@
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::rows::{ConnectionRecord, FolderRecord, SyncRecord};
@@ -45,7 +46,10 @@ impl Store {
     pub async fn load_sync(&self, sync_id: Uuid) -> Result<Option<SyncRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(&format!("{SYNC_SELECT} WHERE s.id = $1"), &[&sync_id])
+            .query_typed_opt(
+                &format!("{SYNC_SELECT} WHERE s.id = $1"),
+                &[(&sync_id, Type::UUID)],
+            )
             .await
             .map_err(StoreError::db("loading the sync"))?;
         Ok(row.as_ref().map(sync_from_row))
@@ -61,12 +65,16 @@ impl Store {
     ) -> Result<Vec<SyncRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!(
                     "{SYNC_SELECT} WHERE s.project_id = $1 AND e.slug = $2 AND f.path = $3
                         AND s.is_auto_sync_enabled ORDER BY s.name"
                 ),
-                &[&project_id, &environment_slug, &path],
+                &[
+                    (&project_id, Type::TEXT),
+                    (&environment_slug, Type::TEXT),
+                    (&path, Type::TEXT),
+                ],
             )
             .await
             .map_err(StoreError::db("finding syncs of a folder"))?;
@@ -82,12 +90,12 @@ impl Store {
     ) -> Result<Vec<SyncRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!(
                     "{SYNC_SELECT} WHERE s.destination_config->>'org' = $1
                         AND s.destination_config->>'app' = $2 ORDER BY s.name"
                 ),
-                &[&org, &app],
+                &[(&org, Type::TEXT), (&app, Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("finding syncs of a destination"))?;
@@ -100,9 +108,9 @@ impl Store {
     ) -> Result<Option<ConnectionRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 "SELECT id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
-                &[&connection_id],
+                &[(&connection_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("loading the connection"))?;
@@ -120,7 +128,10 @@ impl Store {
     pub async fn delete_sync(&self, sync_id: Uuid) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute("DELETE FROM secret_syncs WHERE id = $1", &[&sync_id])
+            .execute_typed(
+                "DELETE FROM secret_syncs WHERE id = $1",
+                &[(&sync_id, Type::UUID)],
+            )
             .await
             .map_err(StoreError::db("deleting the sync"))?;
         Ok(n > 0)

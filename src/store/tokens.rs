@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -43,12 +44,17 @@ impl Store {
     ) -> Result<ApiTokenRecord, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one(
+            .query_typed_one(
                 &format!(
                     "INSERT INTO api_tokens (name, token_hash, role, project_ids)
                      VALUES ($1, $2, $3, $4) RETURNING {TOKEN_COLUMNS}"
                 ),
-                &[&name, &token_hash, &role, &project_ids],
+                &[
+                    (&name, Type::TEXT),
+                    (&token_hash, Type::BYTEA),
+                    (&role, Type::TEXT),
+                    (&project_ids, Type::TEXT_ARRAY),
+                ],
             )
             .await
             .map_err(StoreError::db("creating an API token"))?;
@@ -59,7 +65,7 @@ impl Store {
     pub async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC"),
                 &[],
             )
@@ -72,9 +78,9 @@ impl Store {
     pub async fn revoke_api_token(&self, id: Uuid) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute(
+            .execute_typed(
                 "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-                &[&id],
+                &[(&id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("revoking an API token"))?;
@@ -88,12 +94,12 @@ impl Store {
     ) -> Result<Option<ApiTokenRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_typed_opt(
                 &format!(
                     "UPDATE api_tokens SET last_used_at = now()
                       WHERE token_hash = $1 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
                 ),
-                &[&token_hash],
+                &[(&token_hash, Type::BYTEA)],
             )
             .await
             .map_err(StoreError::db("checking an API token"))?;
@@ -103,7 +109,10 @@ impl Store {
     pub async fn project_exists(&self, project_id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT 1 FROM projects WHERE id = $1", &[&project_id])
+            .query_typed_opt(
+                "SELECT 1 FROM projects WHERE id = $1",
+                &[(&project_id, Type::TEXT)],
+            )
             .await
             .map_err(StoreError::db("looking up a project"))?;
         Ok(row.is_some())

@@ -1,5 +1,6 @@
 //! Secret-change events: each enqueues a sync job for every auto-sync
-//! enabled sync reading the changed folder.
+//! enabled sync reading the changed folder (folding into a queued one, see
+//! `enqueue`). Events for unknown projects or folders are acknowledged.
 
 use super::deliveries::dead_letter;
 use super::Shared;
@@ -29,9 +30,13 @@ pub async fn handle_event_delivery(shared: &Shared, publisher: &Publisher, incom
         }
         for sync in &syncs {
             let job = Job::new(sync.id, JobKind::SYNC, "auto-sync");
-            enqueue(publisher, &shared.store, &job).await?;
-            tracing::info!(job_id = %job.id, sync_id = %sync.id, project = %event.project_id,
-                environment = %event.environment, path = %event.path, "secret change: sync enqueued");
+            let queued = enqueue(publisher, &shared.store, &job, shared.settings.sync_debounce).await?;
+            if queued == job.id {
+                tracing::info!(job_id = %job.id, sync_id = %sync.id, project = %event.project_id,
+                    environment = %event.environment, path = %event.path, "secret change: sync enqueued");
+            } else {
+                tracing::debug!(job_id = %queued, sync_id = %sync.id, "secret change: folded into the queued sync job");
+            }
         }
         Ok::<usize, crate::jobs::JobError>(syncs.len())
     }

@@ -55,24 +55,29 @@ impl Shared {
         // The key first: a worker without one must not touch the database.
         settings.require_encryption_key()?;
         crate::store::ensure_database(&settings.database_url).await?;
-        let pool_size = usize::from(settings.worker.concurrency) * 2 + 4;
-        let store = Store::connect(&settings.database_url, pool_size)?;
+        let store = Store::connect(&settings.database_url, settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");
         }
         let w = &settings.worker;
+        let metrics = Metrics::new();
+        let mut ctx = JobContext::from_settings(&settings, store.clone())?;
+        // Every Humanitec request shows in /metrics.
+        ctx.humanitec = ctx.humanitec.with_observer(Arc::new(metrics.clone()));
         let runner = Runner {
-            ctx: JobContext::from_settings(&settings, store.clone())?,
+            ctx,
             retry: w.retry.clone(),
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
+            lease_ttl: w.stale_after,
+            abandon: CancellationToken::new(),
         };
         Ok(Shared {
             names: Names::new(&settings.queue_prefix),
             runner: Arc::new(runner),
             store,
-            metrics: Metrics::new(),
+            metrics,
             broker_connected: Arc::new(AtomicBool::new(false)),
             settings,
         })
@@ -89,6 +94,7 @@ fn worker_id() -> String {
 pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), WorkerError> {
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
     let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
+    let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
     const FIRST_RETRY: Duration = Duration::from_millis(500);
     let mut backoff = FIRST_RETRY;
     while !shutdown.is_cancelled() {
@@ -115,7 +121,33 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     shared.broker_connected.store(false, Ordering::Relaxed);
     reaper.abort();
     rescuer.abort();
+    gauges.abort();
     Ok(())
+}
+
+/// Keeps the gauges read from Postgres current (syncs by status, the
+/// oldest pending job). Every worker does it: the numbers are global, so
+/// dashboards take `max` over workers.
+async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
+    let every = shared.settings.worker.metrics_refresh;
+    loop {
+        match shared.store.sync_status_counts().await {
+            Ok(counts) => shared.metrics.set_sync_counts(&counts),
+            Err(e) => tracing::debug!(error = %e, "could not count syncs for metrics"),
+        }
+        match shared.store.oldest_pending_job_age().await {
+            Ok(age) => {
+                shared.metrics.oldest_pending_seconds.set(age);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the oldest pending job for metrics")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// Hands rows left `running` by dead workers back to `pending`.

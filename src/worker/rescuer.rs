@@ -31,7 +31,7 @@ async fn scan(shared: &Shared) -> Result<(), Box<dyn std::error::Error + Send + 
         "secret-sync rescuer",
     )
     .await?;
-    let dead = broker.browse_dead_jobs(SCAN_LIMIT).await;
+    let dead = broker.dead_jobs(SCAN_LIMIT).await;
     broker.close("scanned").await;
     for d in dead? {
         let state = shared.store.job_state(d.job.id).await?;

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -11,8 +12,37 @@ use super::events::handle_event_delivery;
 use super::Shared;
 use crate::queue::{Broker, QueueError};
 
-/// Secret-change events prefetched at once (each is a quick fan-out).
-const EVENTS_PREFETCH: u16 = 4;
+/// Secret-change events handled at once. Each is a quick fan-out (a few
+/// short statements, bounded by the connection pool), so a burst drains
+/// fast and lands in the sync jobs already queued.
+const EVENTS_PREFETCH: u16 = 32;
+
+/// After the grace period, how long stopped jobs get to hand themselves back.
+const HAND_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Every delay a job may wait out in a delay queue.
+fn delays_in_use(retry: &crate::config::RetrySettings) -> Vec<Duration> {
+    let mut delays = retry.job_retry_delays.clone();
+    delays.push(retry.busy_delay);
+    delays.sort();
+    delays.dedup();
+    delays
+}
+
+/// Sets the queue gauges; a slow or failing broker only skips a refresh.
+async fn refresh_queue_depths(shared: &Shared, broker: &Broker, delays: &[Duration]) {
+    match tokio::time::timeout(Duration::from_secs(5), broker.queue_depths(delays)).await {
+        Ok(Ok(d)) => {
+            let m = &shared.metrics;
+            m.set_queue_depth("jobs", i64::from(d.jobs));
+            m.set_queue_depth("events", i64::from(d.events));
+            m.set_queue_depth("delay", i64::from(d.delay));
+            m.set_queue_depth("dead", i64::from(d.dead));
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not count queued messages for metrics"),
+        Err(_) => tracing::debug!("counting queued messages for metrics timed out"),
+    }
+}
 
 /// Runs until shutdown (Ok) or until the broker connection fails (Err).
 /// `consumed` is set once the consumers are up (the session was healthy).
@@ -40,9 +70,12 @@ pub async fn run_session(
     tracing::info!(queue = %shared.names.jobs_queue(), concurrency, "consuming jobs");
 
     let tracker = TaskTracker::new();
+    let mut depth_tick = tokio::time::interval(shared.settings.worker.metrics_refresh);
+    let delays = delays_in_use(&shared.settings.worker.retry);
     let ended: Result<(), QueueError> = loop {
         tokio::select! {
             () = shutdown.cancelled() => break Ok(()),
+            _ = depth_tick.tick() => refresh_queue_depths(shared, &broker, &delays).await,
             next = jobs.next() => match next {
                 Some(Ok(incoming)) => {
                     let (shared, publisher) = (shared.clone(), publisher.clone());
@@ -93,8 +126,21 @@ pub async fn run_session(
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(
                 unfinished = tracker.len(),
-                "grace period over; unfinished jobs go back to the queue and run again"
+                "grace period over; handing unfinished jobs back"
             );
+            // Stopping for good: jobs still running stop, release their
+            // sync's lease and are published again, so another worker can
+            // run them at once instead of after the lease expires.
+            shared.runner.abandon.cancel();
+            if tokio::time::timeout(HAND_BACK_WAIT, tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    unfinished = tracker.len(),
+                    "some jobs could not be handed back; the broker redelivers them once their lease expires"
+                );
+            }
         }
         shared.broker_connected.store(false, Ordering::Relaxed);
     }

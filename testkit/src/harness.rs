@@ -67,7 +67,17 @@ impl TestEnv {
         prefix: &str,
         overrides: impl Fn(&str) -> Option<String>,
     ) -> TestEnv {
-        let sandbox = Sandbox::start(SandboxConfig::demo(), "127.0.0.1:0".parse().expect("addr"))
+        Self::with_sandbox(database_url, prefix, SandboxConfig::demo(), overrides).await
+    }
+
+    /// As `named`, with the sandbox's orgs, apps and tokens given.
+    pub async fn with_sandbox(
+        database_url: &str,
+        prefix: &str,
+        sandbox: SandboxConfig,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> TestEnv {
+        let sandbox = Sandbox::start(sandbox, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("sandbox starts");
         let key = overrides("ENCRYPTION_KEY").unwrap_or_else(generate_key);
@@ -346,11 +356,21 @@ impl TestEnv {
         self.stop().await;
         let conn = self.broker().await;
         if let Ok(ch) = conn.create_channel().await {
+            let retry = &self.settings.worker.retry;
+            let delays = retry
+                .job_retry_delays
+                .iter()
+                .chain(std::iter::once(&retry.busy_delay));
+            let delay_queues = delays
+                .flat_map(|d| secret_sync::JobType::ALL.map(|t| self.names.delay_queue(t, *d)));
             for q in [
                 self.names.jobs_queue(),
                 self.names.events_queue(),
                 self.names.dead_queue(),
-            ] {
+            ]
+            .into_iter()
+            .chain(delay_queues)
+            {
                 let _ = ch
                     .queue_delete(q.into(), QueueDeleteOptions::default())
                     .await;

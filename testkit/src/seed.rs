@@ -164,6 +164,20 @@ impl Seeder {
             .get(0)
     }
 
+    /// The first column of every row of `sql`, as numbers (counts, timings).
+    pub async fn numbers(&self, sql: &str) -> Vec<f64> {
+        self.client
+            .simple_query(sql)
+            .await
+            .expect("query runs")
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Runs statements as they are (tests break rows on purpose with it).
     pub async fn execute_sql(&self, sql: &str) {
         self.client

@@ -1,0 +1,78 @@
+//! `secret-sync dead list|requeue|discard`: the dead-letter queue for
+//! operators without the dashboard. The broker side is `queue/dead.rs`.
+
+use super::CliResult;
+use crate::config::Settings;
+use crate::queue::{Broker, DeadLetter, DeadSelector, Names};
+
+#[derive(clap::Subcommand)]
+pub enum DeadCommand {
+    /// Show dead letters, oldest first: position, message id, reason,
+    /// source queue, routing key, when, and an escaped body preview.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish dead letters back to the exchange they came from, with their
+    /// original routing key. TARGET: a position from `dead list`, a message
+    /// id, or `all`. A job whose row is already final is acknowledged without
+    /// running again: enqueue a new job for that sync instead.
+    Requeue { target: String },
+    /// Drop dead letters for good. TARGET: a position, a message id, or `all`.
+    Discard { target: String },
+}
+
+pub async fn run(settings: &Settings, command: DeadCommand) -> CliResult {
+    let names = Names::new(&settings.queue_prefix);
+    let broker = Broker::open(&settings.amqp_url, names, "secret-sync dead").await?;
+    let result = match command {
+        DeadCommand::List { limit, json } => broker.list_dead(limit).await.map(|list| {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into())
+                );
+            } else {
+                print_list(&list);
+            }
+        }),
+        DeadCommand::Requeue { target } => broker
+            .requeue_dead(&DeadSelector::parse(&target))
+            .await
+            .map(|n| println!("requeued {n} dead letter(s)")),
+        DeadCommand::Discard { target } => broker
+            .discard_dead(&DeadSelector::parse(&target))
+            .await
+            .map(|n| println!("discarded {n} dead letter(s)")),
+    };
+    broker.close("done").await;
+    Ok(result?)
+}
+
+fn print_list(list: &[DeadLetter]) {
+    if list.is_empty() {
+        println!("the dead-letter queue is empty");
+        return;
+    }
+    // Headers come from whoever published: escape them like the body.
+    let esc = |s: Option<&str>| s.map_or("-".to_string(), |s| s.escape_debug().to_string());
+    for d in list {
+        println!(
+            "#{}  message id {}  routing key `{}`  from {}  at {}",
+            d.position,
+            esc(d.message_id.as_deref()),
+            esc(Some(&d.routing_key)),
+            esc(d.source.as_deref()),
+            esc(d.dead_at.as_deref()),
+        );
+        println!("    reason: {}", esc(d.reason.as_deref()));
+        println!("    body ({} bytes): {}", d.body_bytes, d.body_preview);
+    }
+    println!(
+        "\n{} dead letter(s). `secret-sync dead requeue <#|message-id|all>` sends them back; `dead discard` drops them.",
+        list.len()
+    );
+}

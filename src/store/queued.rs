@@ -1,0 +1,122 @@
+//! Coalescing: the per-sync marker "a sync job is queued and not started"
+//! (`secret_sync_queued`). Enqueuing a sync job while one is queued folds
+//! into it; the runner takes the marker away when the job starts.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+
+/// What enqueuing a sync job came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// No sync job was queued: `job_id` is the marker now; publish it.
+    New,
+    /// Folded into the queued job `job_id`, which now covers `coalesced`
+    /// requests; nothing to publish.
+    Folded { job_id: Uuid, coalesced: i32 },
+}
+
+/// A queued job's marker, taken by the runner as the job starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TakenMarker {
+    /// Requests the job absorbed.
+    pub coalesced: i32,
+    /// From now on requests queue a new job: this job covers those before.
+    pub taken_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Atomically either makes `job_id` the sync's queued job, or folds the
+    /// request into the sync job already queued. A marker whose job the
+    /// broker never confirmed within `unconfirmed_after` (its enqueuer
+    /// died between the two steps) is taken over rather than folded into.
+    pub async fn claim_queued_sync(
+        &self,
+        sync_id: Uuid,
+        job_id: Uuid,
+        unconfirmed_after: Duration,
+    ) -> Result<Claim, StoreError> {
+        let client = self.client().await?;
+        // One statement: the marker upsert, and the count shown on the
+        // waiting job's row (the runner copies the final count at start).
+        let row = client
+            .query_typed_one(
+                "WITH q AS (
+                    INSERT INTO secret_sync_queued AS q (sync_id, job_id) VALUES ($1, $2)
+                    ON CONFLICT (sync_id) DO UPDATE SET
+                        job_id     = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                          THEN EXCLUDED.job_id ELSE q.job_id END,
+                        coalesced  = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                          THEN 1 ELSE q.coalesced + 1 END,
+                        created_at = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
+                                          THEN now() ELSE q.created_at END
+                    RETURNING job_id, coalesced),
+                 shown AS (
+                    UPDATE secret_sync_jobs j SET coalesced = GREATEST(j.coalesced, q.coalesced)
+                      FROM q WHERE j.id = q.job_id AND q.job_id <> $2 AND j.status = 'pending')
+                 SELECT job_id, coalesced FROM q",
+                &[
+                    (&sync_id, Type::UUID),
+                    (&job_id, Type::UUID),
+                    (&unconfirmed_after.as_secs_f64(), Type::FLOAT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("queuing the sync job"))?;
+        let (queued, coalesced): (Uuid, i32) = (row.get(0), row.get(1));
+        if queued == job_id {
+            return Ok(Claim::New);
+        }
+        Ok(Claim::Folded {
+            job_id: queued,
+            coalesced,
+        })
+    }
+
+    /// The job could not be published: forget the marker, so the next
+    /// request queues a job of its own.
+    pub async fn drop_queued_marker(&self, sync_id: Uuid, job_id: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute_typed(
+                "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2",
+                &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("dropping the queued marker"))?;
+        Ok(())
+    }
+
+    /// Called by the runner under the sync's lease, before reading the
+    /// source: if `job_id` is the sync's queued job, removes the marker and
+    /// records on the job row how many requests it absorbed and until when.
+    /// Requests from now on queue a new job.
+    pub async fn take_queued_marker(
+        &self,
+        sync_id: Uuid,
+        job_id: Uuid,
+    ) -> Result<Option<TakenMarker>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_typed_opt(
+                "WITH m AS (
+                    DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2
+                 RETURNING coalesced, clock_timestamp() AS taken_at),
+                 j AS (
+                    UPDATE secret_sync_jobs SET coalesced = m.coalesced, covers_until = m.taken_at
+                      FROM m WHERE id = $2)
+                 SELECT coalesced, taken_at FROM m",
+                &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("taking the queued marker"))?;
+        Ok(row.map(|r| TakenMarker {
+            coalesced: r.get(0),
+            taken_at: r.get(1),
+        }))
+    }
+}

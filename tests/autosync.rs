@@ -1,0 +1,365 @@
+//! Auto-sync under event storms: requests for one sync coalesce into at
+//! most one queued job behind the running one; nothing is lost.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use humanitec_sandbox::Faults;
+use lapin::options::QueueDeclareOptions;
+use lapin::{Connection, ConnectionProperties};
+use secret_sync::queue::SecretChanged;
+use secret_sync::{JobKind, JobStatus};
+use secret_sync_testkit::*;
+use uuid::Uuid;
+
+/// Ready messages on `queue` (a passive declare).
+async fn ready_messages(env: &TestEnv, queue: &str) -> u32 {
+    let conn = Connection::connect(&env.settings.amqp_url, ConnectionProperties::default())
+        .await
+        .expect("broker");
+    let ch = conn.create_channel().await.expect("channel");
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                durable: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .expect("queue exists");
+    let _ = conn.close(200, "ok".into()).await;
+    q.message_count()
+}
+
+/// Sync jobs queued and not started (coalescing markers).
+async fn queued_markers(env: &TestEnv) -> i64 {
+    let (client, conn) = tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
+        .await
+        .expect("database");
+    let task = tokio::spawn(conn);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM secret_sync_queued", &[])
+        .await
+        .expect("count")
+        .get(0);
+    drop(client);
+    let _ = task.await;
+    n
+}
+
+/// Waits until the events queue is drained, no sync job is queued and every
+/// job row of `syncs` is final; then once more after a pause, so that a
+/// straggling run would be counted.
+async fn wait_quiet(env: &TestEnv, syncs: &[Uuid]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    for _ in 0..2 {
+        loop {
+            let events = ready_messages(env, &env.names.events_queue()).await;
+            let markers = queued_markers(env).await;
+            let mut open = 0;
+            for sync in syncs {
+                let jobs = env
+                    .store
+                    .recent_jobs(Some(*sync), 1000)
+                    .await
+                    .expect("jobs");
+                open += jobs.iter().filter(|j| !j.status.is_final()).count();
+            }
+            if events == 0 && markers == 0 && open == 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never quiet: {events} events, {markers} queued, {open} open jobs"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Longer than the debounce plus the busy delay: a job still on its
+        // way would have shown up by now.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn list_gets(env: &TestEnv, path_suffix: &str) -> usize {
+    env.sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(path_suffix))
+        .count()
+}
+
+#[tokio::test]
+async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothing() {
+    let mut env = TestEnv::new().await;
+    // Each Humanitec call takes a while, so the burst lands while runs are in flight.
+    env.sandbox.set_faults(Faults {
+        latency_ms: 2000,
+        ..Faults::default()
+    });
+    let src = env.source("production", &[("A", "0"), ("B", "b")]).await;
+    let envs = ["development", "staging", "production"];
+    let mut auto = Vec::new();
+    for e in envs {
+        auto.push(
+            env.sync(&src, &format!("auto-{e}"), env_scope("web", e), options())
+                .await,
+        );
+    }
+    let manual = env.sync(&src, "manual", app_scope("api"), options()).await;
+    env.seed
+        .execute_sql(&format!(
+            "UPDATE secret_syncs SET is_auto_sync_enabled = false WHERE id = '{manual}'"
+        ))
+        .await;
+    env.start_worker().await;
+
+    let change = SecretChanged {
+        project_id: src.project.clone(),
+        environment: "production".into(),
+        path: "/app".into(),
+    };
+    let t0 = std::time::Instant::now();
+    for i in 1..=500 {
+        if i % 50 == 0 {
+            env.put_secret(src.folder, "A", &i.to_string()).await;
+        }
+        env.client.publish_change(&change).await.expect("publish");
+    }
+    println!("published 500 events in {} ms", t0.elapsed().as_millis());
+    while ready_messages(&env, &env.names.events_queue()).await > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("events drained after {} ms", t0.elapsed().as_millis());
+    let mut all = auto.clone();
+    all.push(manual);
+    wait_quiet(&env, &all).await;
+
+    for (sync, e) in auto.iter().zip(envs) {
+        let gets = list_gets(&env, &format!("/apps/web/envs/{e}/values"));
+        let jobs = env
+            .store
+            .recent_jobs(Some(*sync), 1000)
+            .await
+            .expect("jobs");
+        let absorbed: i32 = jobs.iter().map(|j| j.coalesced).sum();
+        println!(
+            "{e}: {gets} runs, {} job rows absorbing {absorbed} requests: {:?}",
+            jobs.len(),
+            jobs.iter()
+                .map(|j| (j.status, j.coalesced, j.message.clone()))
+                .collect::<Vec<_>>()
+        );
+        assert!((1..=2).contains(&gets), "{e}: {gets} runs");
+        assert!(
+            (1..=2).contains(&jobs.len()),
+            "{e}: {} job rows",
+            jobs.len()
+        );
+        assert_eq!(absorbed, 500, "{e}: every event is accounted for");
+        for job in &jobs {
+            assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.message);
+            assert_eq!(job.trigger.as_deref(), Some("auto-sync"));
+        }
+        let big = jobs.iter().max_by_key(|j| j.coalesced).expect("a job");
+        assert!(
+            big.message
+                .as_deref()
+                .is_some_and(|m| m.contains(&format!("covered {} requests", big.coalesced))),
+            "{:?}",
+            big.message
+        );
+        let values: HashMap<String, String> = env
+            .sandbox
+            .values(ORG, "web", Some(e))
+            .into_iter()
+            .map(|v| (v.key, v.value))
+            .collect();
+        assert_eq!(values.get("A").map(String::as_str), Some("500"), "{e}");
+        assert_eq!(values.get("B").map(String::as_str), Some("b"), "{e}");
+    }
+    assert_eq!(
+        list_gets(&env, "/apps/api/values"),
+        0,
+        "manual sync never ran"
+    );
+    assert!(env
+        .store
+        .recent_jobs(Some(manual), 10)
+        .await
+        .expect("jobs")
+        .is_empty());
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_queues_one_more() {
+    let mut env = TestEnv::new().await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    });
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+
+    // No worker yet: ten manual or API triggers are one queued job.
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let trigger = if i % 2 == 0 { "manual" } else { "api" };
+        ids.push(
+            env.client
+                .enqueue(sync, JobKind::SYNC, trigger)
+                .await
+                .expect("enqueue"),
+        );
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let pending = env.store.job(ids[0]).await.expect("job").expect("row");
+    assert_eq!(
+        (pending.status, pending.coalesced),
+        (JobStatus::Pending, 10)
+    );
+
+    // Other kinds never fold.
+    let import = env
+        .enqueue_kind(
+            sync,
+            JobKind::Remove {
+                delete_sync_on_complete: false,
+            },
+        )
+        .await;
+    assert_ne!(import, ids[0]);
+
+    env.start_worker().await;
+    // Wait until the first job runs, then change the source and trigger again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while env
+        .store
+        .job(ids[0])
+        .await
+        .expect("job")
+        .expect("row")
+        .status
+        != JobStatus::Running
+    {
+        assert!(tokio::time::Instant::now() < deadline, "job never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    env.put_secret(src.folder, "A", "2").await;
+    let second = env.enqueue(sync).await;
+    let third = env.enqueue(sync).await;
+    assert_ne!(second, ids[0], "a change during a run queues a new job");
+    assert_eq!(second, third, "and only one");
+
+    let first = env.wait_job(ids[0]).await;
+    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.message);
+    assert_eq!(first.coalesced, 10);
+    let row = env.wait_job(second).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert_eq!(row.coalesced, 2);
+    assert_eq!(env.wait_job(import).await.status, JobStatus::Succeeded);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn publish_change_command_makes_auto_syncs_catch_up() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    env.put_secret(src.folder, "A", "2").await;
+    let s = &env.settings;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
+        .args(["publish-change", &src.project, "production", "app/"])
+        .env("DATABASE_URL", &s.database_url)
+        .env("AMQP_URL", &s.amqp_url)
+        .env("QUEUE_PREFIX", &s.queue_prefix)
+        .output()
+        .await
+        .expect("command runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("folder /app"), "{stdout}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let job = loop {
+        let jobs = env.store.recent_jobs(Some(sync), 10).await.expect("jobs");
+        if let Some(j) = jobs.into_iter().find(|j| j.status.is_final()) {
+            break j;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no auto-sync job ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (job.status, job.trigger.as_deref()),
+        (JobStatus::Succeeded, Some("auto-sync"))
+    );
+    assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "2");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_is_folded_into() {
+    use secret_sync::store::Claim;
+    use secret_sync::Job;
+    let env = TestEnv::new().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let window = Duration::from_secs(30);
+    let (a, b, c, d) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let claim = |job: Uuid, window: Duration| {
+        let store = env.store.clone();
+        async move {
+            store
+                .claim_queued_sync(sync, job, window)
+                .await
+                .expect("claim")
+        }
+    };
+    assert_eq!(claim(a, window).await, Claim::New);
+    // Within the window an unconfirmed marker is folded into (its publish
+    // may be in flight)...
+    assert_eq!(
+        claim(b, window).await,
+        Claim::Folded {
+            job_id: a,
+            coalesced: 2
+        }
+    );
+    // ...after it, its enqueuer is presumed dead and the marker taken over.
+    assert_eq!(claim(c, Duration::ZERO).await, Claim::New);
+    // Once the broker confirmed the job, it is folded into however old.
+    env.store
+        .record_enqueued(&Job {
+            id: c,
+            sync_id: sync,
+            kind: JobKind::SYNC,
+            trigger: Some("test".into()),
+        })
+        .await
+        .expect("record");
+    assert_eq!(
+        claim(d, Duration::ZERO).await,
+        Claim::Folded {
+            job_id: c,
+            coalesced: 2
+        }
+    );
+    let row = env.store.job(c).await.expect("job").expect("row");
+    assert_eq!((row.status, row.coalesced), (JobStatus::Pending, 2));
+    env.finish().await;
+}

@@ -103,7 +103,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn throughput(n: usize) {
     let mut env = env_with(
         many_apps(),
-        &[("SYNC_DEBOUNCE", "0ms"), ("WORKER_CONCURRENCY", "32")],
+        &[
+            ("SYNC_DEBOUNCE", "0ms"),
+            ("WORKER_CONCURRENCY", "32"),
+            ("DATABASE_POOL_SIZE", "40"),
+        ],
     )
     .await;
     env.seed.create_project("bench", "Bench").await;

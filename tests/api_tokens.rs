@@ -7,17 +7,8 @@ use std::time::Duration;
 use secret_sync_testkit::TestEnv;
 
 fn command(env: &TestEnv, args: &[&str]) -> std::process::Command {
-    let s = &env.settings;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"));
-    cmd.args(args)
-        .env("DATABASE_URL", &s.database_url)
-        .env("AMQP_URL", &s.amqp_url)
-        .env("HUMANITEC_API_URL", &s.humanitec_api_url)
-        .env(
-            "ENCRYPTION_KEY",
-            s.encryption_key.clone().unwrap_or_default(),
-        )
-        .env("QUEUE_PREFIX", &s.queue_prefix);
+    cmd.args(args).envs(env.product_env());
     cmd
 }
 

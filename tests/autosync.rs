@@ -271,12 +271,9 @@ async fn publish_change_command_makes_auto_syncs_catch_up() {
     let src = env.source("production", &[("A", "1")]).await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
     env.put_secret(src.folder, "A", "2").await;
-    let s = &env.settings;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
         .args(["publish-change", &src.project, "production", "app/"])
-        .env("DATABASE_URL", &s.database_url)
-        .env("AMQP_URL", &s.amqp_url)
-        .env("QUEUE_PREFIX", &s.queue_prefix)
+        .envs(env.product_env())
         .output()
         .await
         .expect("command runs");

@@ -447,7 +447,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
     ] {
         let out = tokio::process::Command::new(EXE)
             .args(&args)
-            .envs(worker_env(&env.settings))
+            .envs(env.product_env())
             .env("RUST_LOG", "trace")
             .output()
             .await
@@ -469,7 +469,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         let out = tokio::process::Command::new(EXE)
             .arg("rotate-key")
             .args(json.then_some("--json"))
-            .envs(worker_env(&env.settings))
+            .envs(env.product_env())
             .env("ENCRYPTION_KEY", &new_key)
             .env("ENCRYPTION_KEY_PREVIOUS", &old_key)
             .env("RUST_LOG", "trace")

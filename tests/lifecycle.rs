@@ -256,18 +256,9 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
     });
     let src = env.source("production", &[("A", "1")]).await;
     let sync = env.sync(&src, "slow", app_scope("api"), options()).await;
-    let s = &env.settings;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
         .arg("run")
-        .env("DATABASE_URL", &s.database_url)
-        .env("AMQP_URL", &s.amqp_url)
-        .env("HUMANITEC_API_URL", &s.humanitec_api_url)
-        .env(
-            "ENCRYPTION_KEY",
-            s.encryption_key.clone().unwrap_or_default(),
-        )
-        .env("QUEUE_PREFIX", &s.queue_prefix)
-        .env("HTTP_LISTEN", "127.0.0.1:0")
+        .envs(env.product_env())
         .env("SHUTDOWN_GRACE", "20s")
         .kill_on_drop(true)
         .spawn()

@@ -243,15 +243,9 @@ async fn a_traceparent_header_continues_the_trace_in_the_job_logs() {
     // The real binary, logging JSON to a file.
     let log_path = std::env::temp_dir().join(format!("trace-{}.log", Uuid::new_v4()));
     let log = std::fs::File::create(&log_path).expect("log file");
-    let s = &env.settings;
     let mut child = Command::new(env!("CARGO_BIN_EXE_secret-sync"))
         .arg("run")
-        .env("DATABASE_URL", &s.database_url)
-        .env("AMQP_URL", &s.amqp_url)
-        .env("QUEUE_PREFIX", &s.queue_prefix)
-        .env("HUMANITEC_API_URL", &s.humanitec_api_url)
-        .env("ENCRYPTION_KEY", s.encryption_key.as_deref().expect("key"))
-        .env("HTTP_LISTEN", "127.0.0.1:0")
+        .envs(env.product_env())
         .env("LOG_FORMAT", "json")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -262,7 +256,7 @@ async fn a_traceparent_header_continues_the_trace_in_the_job_logs() {
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = "00f067aa0ba902b7";
     let job_id = Uuid::new_v4();
-    let conn = Connection::connect(&s.amqp_url, ConnectionProperties::default())
+    let conn = Connection::connect(&env.settings.amqp_url, ConnectionProperties::default())
         .await
         .expect("broker");
     let ch = conn.create_channel().await.expect("channel");

@@ -16,11 +16,7 @@ fn cli(env: Option<&TestEnv>, vars: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_secret-sync"));
     cmd.args(args).env_remove("RUST_LOG");
     if let Some(env) = env {
-        let s = &env.settings;
-        cmd.env("DATABASE_URL", &s.database_url)
-            .env("AMQP_URL", &s.amqp_url)
-            .env("QUEUE_PREFIX", &s.queue_prefix)
-            .env("ENCRYPTION_KEY", s.encryption_key.as_deref().unwrap_or(""));
+        cmd.envs(env.product_env());
     }
     for (k, v) in vars {
         cmd.env(k, v);

@@ -24,20 +24,11 @@ struct Worker {
 }
 
 fn spawn_worker(env: &TestEnv, name: &str, dir: &Path, extra: &[(&str, &str)]) -> Worker {
-    let s = &env.settings;
     let log = dir.join(format!("{name}.log"));
     let file = std::fs::File::create(&log).expect("log file");
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"));
     cmd.arg("run")
-        .env("DATABASE_URL", &s.database_url)
-        .env("AMQP_URL", &s.amqp_url)
-        .env("HUMANITEC_API_URL", &s.humanitec_api_url)
-        .env(
-            "ENCRYPTION_KEY",
-            s.encryption_key.clone().unwrap_or_default(),
-        )
-        .env("QUEUE_PREFIX", &s.queue_prefix)
-        .env("HTTP_LISTEN", "127.0.0.1:0")
+        .envs(env.product_env())
         .env("HOSTNAME", name)
         .env("SYNC_BUSY_DELAY", "200ms")
         .env("RUST_LOG", "warn")

@@ -157,6 +157,9 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
+        tx.batch_execute(super::ASYNC_COMMIT)
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
         upsert_job(&tx, job, JobStatus::Running, None, None).await?;
         let (status, job_col, msg_col, _) = columns(job.job.job_type());
         tx.execute_typed(
@@ -351,6 +354,9 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        tx.batch_execute(super::ASYNC_COMMIT)
             .await
             .map_err(StoreError::db("starting a transaction"))?;
         // The broker confirmed it: the marker (if any) is no longer at risk

@@ -37,9 +37,16 @@ impl Store {
         holder: &str,
         ttl: Duration,
     ) -> Result<LeaseTake, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let token = Uuid::new_v4();
-        let row = client
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::db("taking the sync lease"))?;
+        tx.batch_execute(super::ASYNC_COMMIT)
+            .await
+            .map_err(StoreError::db("taking the sync lease"))?;
+        let row = tx
             .query_typed(
                 "WITH taken AS (
                     UPDATE secret_syncs
@@ -55,6 +62,9 @@ impl Store {
                     (&ttl.as_secs_f64(), Type::FLOAT8),
                 ],
             )
+            .await
+            .map_err(StoreError::db("taking the sync lease"))?;
+        tx.commit()
             .await
             .map_err(StoreError::db("taking the sync lease"))?;
         let Some(row) = row.first() else {

@@ -100,8 +100,15 @@ impl Store {
         sync_id: Uuid,
         job_id: Uuid,
     ) -> Result<Option<TakenMarker>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(StoreError::db("taking the queued marker"))?;
+        tx.batch_execute(super::ASYNC_COMMIT)
+            .await
+            .map_err(StoreError::db("taking the queued marker"))?;
+        let row = tx
             .query_typed_opt(
                 "WITH m AS (
                     DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2
@@ -112,6 +119,9 @@ impl Store {
                  SELECT coalesced, taken_at FROM m",
                 &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
             )
+            .await
+            .map_err(StoreError::db("taking the queued marker"))?;
+        tx.commit()
             .await
             .map_err(StoreError::db("taking the queued marker"))?;
         Ok(row.map(|r| TakenMarker {

@@ -150,6 +150,16 @@ impl TestEnv {
         token
     }
 
+    /// The variables that point a `secret-sync` process (the real binary)
+    /// at this harness: its database, broker prefix, sandbox and key, its
+    /// retry and timing settings, and a free port for health and metrics.
+    /// Use with `Command::envs`.
+    pub fn product_env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = crate::process::worker_env(&self.settings);
+        vars.push(("HTTP_LISTEN", "127.0.0.1:0".into()));
+        vars
+    }
+
     pub fn cipher(&self) -> &Cipher {
         self.seed.cipher()
     }

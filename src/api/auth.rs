@@ -109,27 +109,33 @@ impl FromRequestParts<ApiState> for Caller {
         if token.is_empty() {
             return Err(missing());
         }
-        let invalid = || ApiError::unauthorized("the API token is unknown or has been revoked");
-        if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
-            return Err(invalid());
-        }
-        let record = state
-            .store
-            .use_api_token(&hash_token(token))
-            .await?
-            .ok_or_else(invalid)?;
-        let role = Role::parse(&record.role).ok_or_else(|| {
-            ApiError::internal(
-                "an API token has an unknown role",
-                &format!("token {} role `{}`", record.id, record.role),
-            )
-        })?;
-        Ok(Caller {
-            token_id: record.id,
-            role,
-            projects: record.project_ids,
-        })
+        caller_for_token(state, token).await
     }
+}
+
+/// The caller a bearer token stands for: the one check behind the API's
+/// `Authorization` header and the dashboard's session cookie.
+pub async fn caller_for_token(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    let invalid = || ApiError::unauthorized("the API token is unknown or has been revoked");
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+        return Err(invalid());
+    }
+    let record = state
+        .store
+        .use_api_token(&hash_token(token))
+        .await?
+        .ok_or_else(invalid)?;
+    let role = Role::parse(&record.role).ok_or_else(|| {
+        ApiError::internal(
+            "an API token has an unknown role",
+            &format!("token {} role `{}`", record.id, record.role),
+        )
+    })?;
+    Ok(Caller {
+        token_id: record.id,
+        role,
+        projects: record.project_ids,
+    })
 }
 
 #[cfg(test)]

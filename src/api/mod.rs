@@ -72,6 +72,7 @@ impl ApiState {
             cipher,
             humanitec,
             validators: Arc::new(validators),
+            dashboard: Arc::new(crate::dashboard::DashConfig::new(settings)?),
         })
     }
 }

@@ -28,6 +28,8 @@ pub struct ApiState {
     pub cipher: Cipher,
     pub humanitec: HumanitecClient,
     pub validators: Arc<Validators>,
+    /// What the ops dashboard (`src/dashboard/`) needs beyond the API's state.
+    pub dashboard: Arc<crate::dashboard::DashConfig>,
 }
 
 const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
@@ -68,6 +70,7 @@ pub fn router(state: ApiState) -> Router {
                 .patch(connections::update)
                 .delete(connections::delete),
         )
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "pushed_key_stamps",
         include_str!("../../migrations/0007_pushed_key_stamps.sql"),
     ),
+    (
+        8,
+        "dashboard",
+        include_str!("../../migrations/0008_dashboard.sql"),
+    ),
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.

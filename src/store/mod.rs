@@ -3,6 +3,7 @@
 
 mod api;
 mod connect_error;
+mod dashboard;
 mod gauges;
 mod jobs;
 mod lock;
@@ -20,6 +21,7 @@ use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use api::{ConnectionChanges, FolderLookup, NewSync, SyncChanges, Written};
+pub use dashboard::{JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage};
 pub use jobs::{JobStart, JobState, StaleJob};
 pub use lock::{LeaseTake, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};

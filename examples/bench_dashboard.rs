@@ -1,0 +1,146 @@
+//! Dashboard response times at scale: seeds 10,000 syncs and 100,000 job
+//! rows, then times the syncs page (first page, a filtered page, a search),
+//! a sync's detail page and the overview through the real HTTP server, and
+//! prints the query plans of the list and history queries.
+//!
+//! `cargo run --example bench_dashboard` (Postgres and RabbitMQ running).
+
+use std::time::{Duration, Instant};
+
+use secret_sync_testkit::*;
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+const SYNCS: i64 = 10_000;
+const JOBS_PER_SYNC: i64 = 10;
+const RUNS: usize = 30;
+
+#[tokio::main]
+async fn main() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "read").await;
+    let src = env.source("production", &[("K", "v")]).await;
+
+    let (db, conn) = tokio_postgres::connect(&env.settings.database_url, NoTls)
+        .await
+        .expect("database");
+    tokio::spawn(conn);
+    let seeded = Instant::now();
+    db.batch_execute(&format!(
+        "INSERT INTO secret_syncs (name, project_id, folder_id, connection_id, destination_config,
+                                   sync_status, last_sync_message, last_synced_at)
+         SELECT 'sync-' || lpad(g::text, 5, '0'), 'proj', '{folder}', '{conn}',
+                jsonb_build_object('scope', 'application', 'org', 'demo-org', 'app', 'app-' || g),
+                (ARRAY['succeeded', 'failed', 'pending', 'running', NULL])[1 + g % 5],
+                CASE WHEN g % 5 = 1 THEN 'Humanitec refused the token (401)' END,
+                now() - g * interval '1 second'
+           FROM generate_series(1, {SYNCS}) g;
+         INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, attempt, max_attempts,
+                                       enqueued_at, started_at, finished_at, worker_id,
+                                       created_count, unchanged_count)
+         SELECT gen_random_uuid(), s.id, 'sync', 'event',
+                (ARRAY['succeeded', 'failed', 'skipped'])[1 + (g + s.n) % 3], 1, 5,
+                now() - (g * 400 + s.n % 400) * interval '1 second',
+                now() - (g * 400 + s.n % 400) * interval '1 second' + interval '50 ms',
+                now() - (g * 400 + s.n % 400) * interval '1 second' + interval '900 ms',
+                'worker-' || (s.n % 4), 1, 3
+           FROM (SELECT id, row_number() OVER () AS n FROM secret_syncs) s,
+                generate_series(1, {JOBS_PER_SYNC}) g;
+         ANALYZE secret_syncs; ANALYZE secret_sync_jobs;",
+        folder = src.folder,
+        conn = src.connection,
+    ))
+    .await
+    .expect("seed");
+    println!(
+        "seeded {SYNCS} syncs and {} job rows in {:?}",
+        SYNCS * JOBS_PER_SYNC,
+        seeded.elapsed()
+    );
+    let some_sync: Uuid = db
+        .query_one("SELECT id FROM secret_syncs WHERE name = 'sync-05000'", &[])
+        .await
+        .expect("a sync")
+        .get(0);
+
+    let http = reqwest::Client::new();
+    let cookie = format!("secret_sync_session={token}");
+    println!("\n{:<44} {:>9} {:>9} {:>9}", "page", "median", "p95", "max");
+    for (label, path) in [
+        ("syncs, first page (failed first)", "/".to_string()),
+        ("syncs, page 100", "/?page=100".to_string()),
+        ("syncs, status=succeeded", "/?status=succeeded".to_string()),
+        ("syncs, app filter", "/?app=app-4242".to_string()),
+        ("syncs, search 'sync-09'", "/?q=sync-09".to_string()),
+        ("syncs fragment (live refresh)", "/?fragment=1".to_string()),
+        (
+            "sync detail (50 of its jobs)",
+            format!("/syncs/{some_sync}"),
+        ),
+        ("overview", "/overview".to_string()),
+    ] {
+        let mut times = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let res = http
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .expect("request");
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.bytes().await.expect("body");
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        println!(
+            "{label:<44} {:>9} {:>9} {:>9}",
+            ms(times[RUNS / 2]),
+            ms(times[RUNS * 95 / 100]),
+            ms(times[RUNS - 1])
+        );
+    }
+
+    for (label, sql) in [
+        (
+            "syncs list, first page",
+            "SELECT s.id, s.name, e.slug, f.path, count(*) OVER ()
+               FROM secret_syncs s
+               LEFT JOIN secret_folders f ON f.id = s.folder_id
+               LEFT JOIN environments e ON e.id = f.environment_id
+              WHERE s.project_id = ANY('{proj}')
+              ORDER BY s.sync_status IS DISTINCT FROM 'failed', s.name, s.id
+              LIMIT 50 OFFSET 0"
+                .to_string(),
+        ),
+        (
+            "job history of one sync",
+            format!(
+                "SELECT id FROM secret_sync_jobs WHERE sync_id = '{some_sync}'
+                  ORDER BY enqueued_at DESC, id LIMIT 50"
+            ),
+        ),
+        (
+            "jobs per minute, last hour",
+            "SELECT floor(extract(epoch FROM now() - m) / 60)::int8, status, n
+               FROM (SELECT date_trunc('minute', j.finished_at) AS m, j.status, count(*) AS n
+                       FROM secret_sync_jobs j
+                      WHERE j.finished_at > date_trunc('minute', now()) - interval '59 minutes'
+                        AND j.sync_id IN (SELECT id FROM secret_syncs WHERE project_id = ANY('{proj}'))
+                      GROUP BY 1, 2) per_minute"
+                .to_string(),
+        ),
+    ] {
+        println!("\nEXPLAIN ANALYZE: {label}");
+        for row in db
+            .query(&format!("EXPLAIN (ANALYZE, COSTS OFF) {sql}"), &[])
+            .await
+            .expect("explain")
+        {
+            println!("  {}", row.get::<_, String>(0));
+        }
+    }
+    env.finish().await;
+}

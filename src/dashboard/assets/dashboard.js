@@ -1,0 +1,102 @@
+// secret-sync dashboard: live refresh of the #live region (an HTML fragment
+// fetched every N seconds, pausable, remembered in localStorage) and
+// confirmation for destructive forms. No framework, no build step.
+(function () {
+  "use strict";
+  var KEY_INTERVAL = "secret-sync.live.interval";
+  var KEY_PAUSED = "secret-sync.live.paused";
+
+  var refreshNow = function () {};
+
+  // Forms marked data-async post in the background (the page stays, the
+  // live region shows the result); others submit normally.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { ev.preventDefault(); return; }
+    if (!form.hasAttribute("data-async") || !window.fetch) return;
+    ev.preventDefault();
+    var flash = document.getElementById("flash");
+    fetch(form.action, {
+      method: "POST", credentials: "same-origin",
+      body: new URLSearchParams(new FormData(form))
+    }).then(function (res) {
+      var queued = new URL(res.url).searchParams.get("queued");
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      if (flash) {
+        flash.textContent = queued ? "Job " + queued + " queued." : "Done.";
+        flash.className = "flash";
+      }
+      refreshNow();
+    }).catch(function (e) {
+      if (flash) { flash.textContent = "The action failed (" + e.message + "); reload and try again."; flash.className = "flash error"; }
+    });
+  });
+
+  var live = document.querySelector("[data-live]");
+  var pause = document.getElementById("live-pause");
+  var select = document.getElementById("live-interval");
+  var state = document.getElementById("live-state");
+  if (!live || !pause || !select) return;
+
+  var seconds = parseInt(localStorage.getItem(KEY_INTERVAL) || "5", 10);
+  if ([2, 5, 15].indexOf(seconds) < 0) seconds = 5;
+  var paused = localStorage.getItem(KEY_PAUSED) === "1";
+  var timer = null;
+  var busy = false;
+  select.value = String(seconds);
+
+  function fragmentUrl() {
+    var q = window.location.search;
+    return window.location.pathname + (q ? q + "&" : "?") + "fragment=1";
+  }
+
+  function show(text, cls) {
+    state.textContent = text;
+    state.className = cls || "muted";
+  }
+
+  function refresh() {
+    if (busy || paused) return;
+    busy = true;
+    fetch(fragmentUrl(), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (res) {
+        if (res.status === 401) { show("signed out: reload to sign in", "paused"); stop(); return null; }
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        return res.text();
+      })
+      .then(function (html) {
+        if (html === null) return;
+        live.innerHTML = html;
+        show("live · updated " + new Date().toLocaleTimeString());
+      })
+      .catch(function (e) { show("refresh failed (" + e.message + "); retrying", "paused"); })
+      .then(function () { busy = false; });
+  }
+
+  refreshNow = function () { busy = false; refresh(); };
+
+  function stop() { if (timer) { clearInterval(timer); timer = null; } }
+  function start() { stop(); if (!paused) timer = setInterval(refresh, seconds * 1000); }
+
+  function render() {
+    pause.textContent = paused ? "Resume" : "Pause";
+    if (paused) show("paused", "paused"); else show("live · every " + seconds + " s");
+  }
+
+  pause.addEventListener("click", function () {
+    paused = !paused;
+    localStorage.setItem(KEY_PAUSED, paused ? "1" : "0");
+    render();
+    if (!paused) refresh();
+    start();
+  });
+  select.addEventListener("change", function () {
+    seconds = parseInt(select.value, 10) || 5;
+    localStorage.setItem(KEY_INTERVAL, String(seconds));
+    render();
+    start();
+  });
+  render();
+  start();
+})();

@@ -1,0 +1,585 @@
+//! The ops dashboard in a real browser: headless Chromium driven over
+//! WebDriver (Debian's `chromium` + `chromium-driver`, installed by
+//! `.ci/run`), against the in-process API, a worker and the sandbox.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use secret_sync::JobStatus;
+use secret_sync_testkit::*;
+use serde_json::json;
+use uuid::Uuid;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A headless Chromium session with its chromedriver; both end on drop.
+struct Browser {
+    client: Client,
+    base: String,
+    _driver: tokio::process::Child,
+    profile: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl Browser {
+    async fn start(base: &str) -> Browser {
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
+        assert!(
+            std::path::Path::new(&driver_path).exists(),
+            "chromedriver not found at {driver_path}: install Debian's `chromium` and \
+             `chromium-driver` (`apt-get install chromium chromium-driver`, as .ci/run does) \
+             or set CHROMEDRIVER"
+        );
+        let port = free_port();
+        let driver = tokio::process::Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = std::env::temp_dir().join(format!("dash-chromium-{}", Uuid::new_v4()));
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.into()),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let caps = caps.as_object().expect("object").clone();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "chromedriver on port {port} gave no browser session: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        Browser {
+            client,
+            base: base.to_string(),
+            _driver: driver,
+            profile,
+        }
+    }
+
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("page loads");
+    }
+
+    async fn sign_in(&self, token: &str) {
+        self.goto("/login").await;
+        let input = self
+            .client
+            .find(Locator::Css("#token"))
+            .await
+            .expect("token field");
+        input.send_keys(token).await.expect("type token");
+        self.click("#sign-in").await;
+        self.until("the sync list after signing in", || async {
+            self.client.find(Locator::Css("table#syncs")).await.is_ok()
+        })
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Read in one script run, so a live refresh cannot swap the element
+    /// out between finding and reading it.
+    async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script {script}: {e}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let v = self
+            .js(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : '';",
+                vec![json!(css)],
+            )
+            .await;
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    async fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
+        let v = self
+            .js(
+                "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]) || '');",
+                vec![json!(css), json!(attr)],
+            )
+            .await;
+        serde_json::from_value(v).expect("a list of strings")
+    }
+
+    async fn exists(&self, css: &str) -> bool {
+        self.js(
+            "return document.querySelector(arguments[0]) !== null;",
+            vec![json!(css)],
+        )
+        .await
+            == json!(true)
+    }
+
+    /// Polls `check` until it holds (bounded; panics naming `what`).
+    async fn until<F, Fut>(&self, what: &str, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    async fn finish(self) {
+        let _ = self.client.close().await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Puts a valid sync job on the dead-letter queue the way RabbitMQ's
+/// delivery limit would (routing key kept, reason in headers).
+async fn publish_dead_job(env: &TestEnv, sync_id: Uuid) -> Uuid {
+    let job_id = Uuid::new_v4();
+    let conn = Connection::connect(&env.settings.amqp_url, ConnectionProperties::default())
+        .await
+        .expect("broker");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(Default::default())
+        .await
+        .expect("confirms");
+    let mut headers = FieldTable::default();
+    for (k, v) in [
+        ("x-secret-sync-dead-reason", "worker crashed 10 times"),
+        ("x-secret-sync-dead-source", "test"),
+        ("x-secret-sync-dead-routing-key", "sync"),
+        ("x-secret-sync-dead-at", "2026-01-01T00:00:00Z"),
+    ] {
+        headers.insert(k.into(), AMQPValue::LongString(v.into()));
+    }
+    let body = format!(r#"{{"jobId":"{job_id}","syncId":"{sync_id}","type":"sync"}}"#);
+    ch.basic_publish(
+        env.names.dead_exchange().into(),
+        "sync".into(),
+        BasicPublishOptions::default(),
+        body.as_bytes(),
+        BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(job_id.to_string().into())
+            .with_headers(headers),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("confirm");
+    let _ = conn.close(200, "ok".into()).await;
+    job_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+
+    let src = env
+        .source("production", &[("DB_PASSWORD", "s3cret-value")])
+        .await;
+    let alpha = env.sync(&src, "alpha", app_scope("web"), options()).await;
+    let zeta = env.sync(&src, "zeta", app_scope("api"), options()).await;
+    let bad_src = env
+        .source_with_token("staging", &[("API_KEY", "other-secret")], "wrong-token")
+        .await;
+    let broken = env
+        .sync(&bad_src, "broken <b>", app_scope("app-b"), options())
+        .await;
+    let done = env.wait_job(env.enqueue(zeta).await).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.message);
+    let failed = env.wait_job(env.enqueue(broken).await).await;
+    assert_eq!(failed.status, JobStatus::Failed);
+    let failure = env
+        .sync_row(broken)
+        .await
+        .last_sync_message
+        .expect("a failure message");
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+
+    // The failed sync comes first (not alphabetically), with its message.
+    let statuses = b.attrs("#syncs tbody tr", "data-status").await;
+    assert_eq!(statuses[0], "failed", "{statuses:?}");
+    assert_eq!(statuses.len(), 3);
+    let first = b.text("#syncs tbody tr:first-child").await;
+    assert!(
+        first.contains("broken <b>"),
+        "escaped name shown as text: {first}"
+    );
+    assert!(first.contains(&failure), "{first} lacks {failure}");
+    let source = b.client.source().await.expect("source");
+    assert!(!source.contains(&token), "the page shows the token");
+    assert!(!source.contains("s3cret-value") && !source.contains("other-secret"));
+
+    b.screenshot("syncs").await;
+
+    // Filters: by status, then by destination app.
+    b.client
+        .find(Locator::Css("#filter-status"))
+        .await
+        .expect("status filter")
+        .select_by_value("succeeded")
+        .await
+        .expect("select");
+    b.click("#filter-apply").await;
+    b.until("the status filter", || async {
+        b.attrs("#syncs tbody tr", "data-sync-id").await == vec![zeta.to_string()]
+    })
+    .await;
+    b.goto("/?app=web").await;
+    assert_eq!(
+        b.attrs("#syncs tbody tr", "data-sync-id").await,
+        vec![alpha.to_string()]
+    );
+    b.goto("/?q=BROK").await;
+    assert_eq!(
+        b.attrs("#syncs tbody tr", "data-sync-id").await,
+        vec![broken.to_string()]
+    );
+
+    // Sync now: the badge turns to synced by itself, without a reload.
+    b.goto(&format!("/syncs/{alpha}")).await;
+    assert_eq!(b.text("#state .state-sync .badge").await, "never run");
+    b.client
+        .execute("window.__samePage = true; return true;", vec![])
+        .await
+        .expect("mark the page");
+    b.click("#sync-now").await;
+    b.until("the sync badge to show synced", || async {
+        b.text("#state .state-sync .badge").await == "synced"
+    })
+    .await;
+    let same = b
+        .client
+        .execute("return window.__samePage === true;", vec![])
+        .await
+        .expect("script");
+    assert_eq!(same, json!(true), "the page was reloaded");
+    assert!(b.text("#flash").await.contains("queued"));
+    assert!(b.exists("#jobs tbody tr[data-job-id]").await);
+    let jobs = env.store.recent_jobs(Some(alpha), 5).await.expect("jobs");
+    assert_eq!(jobs[0].trigger.as_deref(), Some("dashboard"));
+    assert_eq!(jobs[0].status, JobStatus::Succeeded);
+    let values = env.sandbox.values(ORG, "web", None);
+    assert_eq!(values.len(), 1);
+    assert_eq!(values[0].key, "DB_PASSWORD");
+    b.screenshot("sync-detail").await;
+
+    // Import, with the behaviour chosen in the form, also without a reload.
+    b.client
+        .find(Locator::Css("#import-behavior"))
+        .await
+        .expect("behaviour")
+        .select_by_value("prioritize-destination")
+        .await
+        .expect("select");
+    b.click("#import").await;
+    b.until("the import badge to show synced", || async {
+        b.text("#state .state-import .badge").await == "synced"
+    })
+    .await;
+    let jobs = env.store.recent_jobs(Some(alpha), 5).await.expect("jobs");
+    assert_eq!(jobs[0].job_type, secret_sync::JobType::Import);
+    assert_eq!(jobs[0].status, JobStatus::Succeeded);
+
+    // Remove asks first, then empties the destination.
+    b.click("#remove").await;
+    b.client
+        .accept_alert()
+        .await
+        .expect("the confirmation dialog");
+    b.until("the remove badge to show synced", || async {
+        b.text("#state .state-remove .badge").await == "synced"
+    })
+    .await;
+    assert!(env.sandbox.values(ORG, "web", None).is_empty());
+
+    // The preview names keys, never values.
+    b.click("#preview").await;
+    b.until("the preview", || async {
+        b.text("h1").await.contains("Preview")
+    })
+    .await;
+    let preview = b.text("main").await;
+    assert!(
+        preview.contains("Create (1)") && preview.contains("DB_PASSWORD"),
+        "{preview}"
+    );
+    assert!(!b
+        .client
+        .source()
+        .await
+        .expect("source")
+        .contains("s3cret-value"));
+
+    // The pause control and the interval are remembered across pages.
+    b.goto("/").await;
+    b.click("#live-pause").await;
+    b.client
+        .find(Locator::Css("#live-interval"))
+        .await
+        .expect("interval")
+        .select_by_value("15")
+        .await
+        .expect("select");
+    b.goto("/overview").await;
+    assert_eq!(b.text("#live-pause").await, "Resume");
+    assert_eq!(b.text("#live-state").await, "paused");
+    let interval = b
+        .js(
+            "return document.getElementById('live-interval').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(interval, json!("15"));
+    b.click("#live-pause").await;
+    assert_eq!(b.text("#live-pause").await, "Pause");
+
+    // Overview: counts per status and the jobs chart.
+    b.goto("/overview").await;
+    assert_eq!(b.text("#count-failed").await, "1");
+    assert_eq!(b.text("#count-succeeded").await, "2");
+    assert!(b.exists("#jobs-chart rect").await, "the chart draws bars");
+    assert!(b.exists("#queues").await, "queue depths shown");
+    b.screenshot("overview").await;
+
+    // A dead letter is requeued from the page and its job then runs.
+    let dead_job = publish_dead_job(&env, zeta).await;
+    b.goto("/dead").await;
+    let row = format!("#dead tr[data-message-id='{dead_job}']");
+    assert!(b.exists(&row).await, "the dead letter is listed");
+    assert!(b.text(&row).await.contains("worker crashed 10 times"));
+    b.screenshot("dead-letters").await;
+    b.click(&format!("{row} button.requeue")).await;
+    b.until("the requeue to be confirmed", || async {
+        b.text("#flash").await.contains("requeued 1")
+    })
+    .await;
+    let ran = env.wait_job(dead_job).await;
+    assert_eq!(ran.status, JobStatus::Succeeded, "{:?}", ran.message);
+    assert!(!b.exists(&row).await);
+
+    b.finish().await;
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    let reader = env.api_token(&["proj"], "read").await;
+    let writer = env.api_token(&["proj"], "write").await;
+    let src = env
+        .source("production", &[("DB_PASSWORD", "s3cret-value")])
+        .await;
+    let sync = env.sync(&src, "alpha", app_scope("web"), options()).await;
+    let dead_job = publish_dead_job(&env, sync).await;
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&reader).await;
+    b.goto(&format!("/syncs/{sync}")).await;
+    assert!(b.text("h1").await.contains("alpha"));
+    assert!(!b.exists("form[method=post][action^='/syncs']").await);
+    assert!(!b.exists("#sync-now, #import, #remove").await);
+    b.goto("/dead").await;
+    assert!(
+        b.exists(&format!("#dead tr[data-message-id='{dead_job}']"))
+            .await
+    );
+    assert!(
+        !b.exists("button.requeue, button.discard, #requeue-all")
+            .await
+    );
+    // The session's own CSRF token: a forged form with it is still refused.
+    let csrf = b
+        .client
+        .execute(
+            "return document.querySelector('meta[name=csrf-token]').content;",
+            vec![],
+        )
+        .await
+        .expect("csrf token");
+    let csrf = csrf.as_str().expect("a string").to_string();
+    b.finish().await;
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |token: &str, path: &str, form: Vec<(&'static str, String)>| {
+        http.post(format!("{base}{path}"))
+            .header("cookie", format!("secret_sync_session={token}"))
+            .form(&form)
+    };
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let read_post = post(
+        &reader,
+        &format!("/syncs/{sync}/sync"),
+        vec![("csrf", csrf.clone())],
+    );
+    assert_eq!(status(read_post.send().await.expect("post")), 403);
+    let read_requeue = post(
+        &reader,
+        "/dead/requeue",
+        vec![("csrf", csrf.clone()), ("which", "all".into())],
+    );
+    assert_eq!(status(read_requeue.send().await.expect("post")), 403);
+
+    // A write token still needs its own session's CSRF token and same origin.
+    let wrong_csrf = post(
+        &writer,
+        &format!("/syncs/{sync}/sync"),
+        vec![("csrf", csrf.clone())],
+    );
+    assert_eq!(status(wrong_csrf.send().await.expect("post")), 403);
+    let no_csrf = post(&writer, &format!("/syncs/{sync}/sync"), vec![]);
+    assert_eq!(status(no_csrf.send().await.expect("post")), 403);
+    let page = http
+        .get(format!("{base}/syncs/{sync}"))
+        .header("cookie", format!("secret_sync_session={writer}"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    let writer_csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf meta")
+        .to_string();
+    let foreign = post(
+        &writer,
+        &format!("/syncs/{sync}/sync"),
+        vec![("csrf", writer_csrf.clone())],
+    )
+    .header("origin", "https://evil.example");
+    assert_eq!(status(foreign.send().await.expect("post")), 403);
+    // Another project's sync is neither listed nor reachable.
+    env.seed.create_project("other", "Other").await;
+    let folder = env.seed.create_folder("other", "production", "/x").await;
+    let conn = env
+        .seed
+        .create_connection("other", "other-conn", ADMIN_TOKEN)
+        .await;
+    let hidden = env
+        .seed
+        .create_sync(
+            "other",
+            "hidden-sync",
+            folder,
+            conn,
+            &app_scope("api"),
+            &options(),
+        )
+        .await;
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", format!("secret_sync_session={writer}"))
+            .send()
+    };
+    let list = get("/".into())
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        list.contains("alpha") && !list.contains("hidden-sync"),
+        "{list}"
+    );
+    assert_eq!(
+        status(get(format!("/syncs/{hidden}")).await.expect("get")),
+        404
+    );
+    let act_hidden = post(
+        &writer,
+        &format!("/syncs/{hidden}/sync"),
+        vec![("csrf", writer_csrf.clone())],
+    );
+    assert_eq!(status(act_hidden.send().await.expect("post")), 404);
+
+    // Signed out: pages send you to the login page, actions too.
+    let anon = http.get(format!("{base}/")).send().await.expect("get");
+    assert_eq!(status(anon), 303);
+
+    // Nothing was enqueued and the dead letter is still there.
+    let jobs = env.store.recent_jobs(Some(sync), 5).await.expect("jobs");
+    assert!(jobs.is_empty(), "{jobs:?}");
+    let (body, _) = env.take_dead_letter().await.expect("still dead-lettered");
+    assert!(String::from_utf8_lossy(&body).contains(&dead_job.to_string()));
+
+    // The same form with everything right goes through.
+    let ok = post(
+        &writer,
+        &format!("/syncs/{sync}/sync"),
+        vec![("csrf", writer_csrf)],
+    );
+    assert_eq!(status(ok.send().await.expect("post")), 303);
+    let jobs = env.store.recent_jobs(Some(sync), 5).await.expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    env.finish().await;
+}

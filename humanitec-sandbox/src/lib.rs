@@ -101,6 +101,7 @@ pub struct RequestRecord {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Faults {
     /// Added to every API request.
     pub latency_ms: u64,
@@ -108,10 +109,25 @@ pub struct Faults {
     pub script: Vec<Fault>,
     /// Applied to every API request while `script` is empty.
     pub always: Option<Fault>,
+    /// While `script` is empty: each API request gets one of these faults
+    /// with probability `ratio` (before `always` is considered).
+    pub random: Option<RandomFaults>,
     /// Answer 429 (no Retry-After) to a request that arrives while this
     /// many are already in flight: a rate-limited, shared API.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+}
+
+/// Probabilistic faults, reproducible from `seed` (the same seed gives the
+/// same sequence of draws; which request gets which draw still depends on
+/// the order requests arrive in).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RandomFaults {
+    /// Share of API requests that get a fault, from 0.0 to 1.0.
+    pub ratio: f64,
+    /// A hit gets one of these, picked uniformly.
+    pub faults: Vec<Fault>,
+    pub seed: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -123,6 +139,11 @@ pub enum Fault {
     },
     /// Drop the connection without any response.
     Reset,
+    /// Serve the request normally (a script can then fault a later request).
+    Pass,
+    /// Answer `status` with an error message quoting the request body, as
+    /// validation errors of some APIs do (for secret-hygiene tests).
+    Echo { status: u16 },
 }
 
 pub(crate) struct Inner {
@@ -130,9 +151,37 @@ pub(crate) struct Inner {
     pub values: Values,
     pub requests: Vec<RequestRecord>,
     pub faults: Faults,
+    /// Draws for `faults.random`, reseeded whenever the faults are set.
+    pub rng: rand::rngs::StdRng,
     /// API requests being answered now, and the most seen at once.
     pub in_flight: usize,
     pub peak_in_flight: usize,
+}
+
+impl Inner {
+    pub fn set_faults(&mut self, faults: Faults) {
+        use rand::SeedableRng;
+        self.rng = rand::rngs::StdRng::seed_from_u64(faults.random.as_ref().map_or(0, |r| r.seed));
+        self.faults = faults;
+    }
+
+    /// The fault for the next API request, if any.
+    pub fn next_fault(&mut self) -> Option<Fault> {
+        use rand::Rng;
+        if !self.faults.script.is_empty() {
+            return match self.faults.script.remove(0) {
+                Fault::Pass => None,
+                fault => Some(fault),
+            };
+        }
+        if let Some(random) = &self.faults.random {
+            if !random.faults.is_empty() && self.rng.gen_bool(random.ratio.clamp(0.0, 1.0)) {
+                let pick = self.rng.gen_range(0..random.faults.len());
+                return Some(random.faults[pick].clone());
+            }
+        }
+        self.faults.always.clone()
+    }
 }
 
 /// Handle on a running sandbox. Cheap to clone.
@@ -153,6 +202,7 @@ impl Sandbox {
             values: Values::default(),
             requests: Vec::new(),
             faults: Faults::default(),
+            rng: rand::SeedableRng::seed_from_u64(0),
             in_flight: 0,
             peak_in_flight: 0,
         }));
@@ -222,7 +272,12 @@ impl Sandbox {
     }
 
     pub fn set_faults(&self, faults: Faults) {
-        self.lock().faults = faults;
+        self.lock().set_faults(faults);
+    }
+
+    /// Accepts one more token from now on.
+    pub fn add_token(&self, token: TokenSpec) {
+        self.lock().config.tokens.push(token);
     }
 
     pub fn shutdown(&self) {
@@ -235,4 +290,90 @@ pub(crate) fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inner() -> Inner {
+        Inner {
+            config: SandboxConfig::demo(),
+            values: Values::default(),
+            requests: Vec::new(),
+            faults: Faults::default(),
+            rng: rand::SeedableRng::seed_from_u64(0),
+            in_flight: 0,
+            peak_in_flight: 0,
+        }
+    }
+
+    fn draws(seed: u64) -> Vec<Option<u16>> {
+        let mut inner = inner();
+        inner.set_faults(Faults {
+            random: Some(RandomFaults {
+                ratio: 0.3,
+                faults: vec![
+                    Fault::Status {
+                        status: 429,
+                        retry_after: None,
+                    },
+                    Fault::Status {
+                        status: 503,
+                        retry_after: None,
+                    },
+                ],
+                seed,
+            }),
+            ..Faults::default()
+        });
+        (0..2000)
+            .map(|_| match inner.next_fault() {
+                Some(Fault::Status { status, .. }) => Some(status),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_faults_hit_the_ratio_and_repeat_with_the_seed() {
+        let a = draws(7);
+        let hits = a.iter().flatten().count();
+        assert!((500..700).contains(&hits), "{hits} of 2000 at 30%");
+        assert!(a.contains(&Some(429)) && a.contains(&Some(503)));
+        assert_eq!(a, draws(7), "same seed, same draws");
+        assert_ne!(a, draws(8));
+    }
+
+    #[test]
+    fn faults_json_may_name_only_what_it_sets() {
+        let f: Faults = serde_json::from_str(
+            r#"{"random": {"ratio": 0.3, "faults": [{"kind": "status", "status": 503}], "seed": 1}}"#,
+        )
+        .expect("partial faults JSON");
+        assert!(f.script.is_empty() && f.always.is_none() && f.latency_ms == 0);
+        assert_eq!(f.random.map(|r| r.faults.len()), Some(1));
+    }
+
+    #[test]
+    fn the_script_goes_first() {
+        let mut inner = inner();
+        inner.set_faults(Faults {
+            script: vec![Fault::Reset],
+            random: Some(RandomFaults {
+                ratio: 0.0,
+                faults: vec![Fault::Reset],
+                seed: 1,
+            }),
+            ..Faults::default()
+        });
+        assert!(matches!(inner.next_fault(), Some(Fault::Reset)));
+        inner.set_faults(Faults {
+            script: vec![Fault::Pass, Fault::Reset],
+            ..Faults::default()
+        });
+        assert!(inner.next_fault().is_none(), "pass serves the request");
+        assert!(matches!(inner.next_fault(), Some(Fault::Reset)));
+        assert!((0..100).all(|_| inner.next_fault().is_none()));
+    }
 }

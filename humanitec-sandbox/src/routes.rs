@@ -56,7 +56,7 @@ async fn admin_clear(State(s): State<Shared>) -> StatusCode {
 }
 
 async fn admin_faults(State(s): State<Shared>, Json(f): Json<Faults>) -> StatusCode {
-    lock(&s).faults = f;
+    lock(&s).set_faults(f);
     StatusCode::NO_CONTENT
 }
 
@@ -92,11 +92,7 @@ async fn api(
     let _in_flight = InFlight::enter(&s);
     let (latency, fault, overloaded) = {
         let mut inner = lock(&s);
-        let fault = if inner.faults.script.is_empty() {
-            inner.faults.always.clone()
-        } else {
-            Some(inner.faults.script.remove(0))
-        };
+        let fault = inner.next_fault();
         let overloaded = inner
             .faults
             .max_in_flight
@@ -153,7 +149,13 @@ async fn api(
             };
             (resp, false, Some(name))
         }
-        Some(Fault::Reset) => unreachable!("handled above"),
+        Some(Fault::Echo { status }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let quoted: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            let resp = error(code, &format!("invalid request: {quoted}"));
+            (resp, false, Some(format!("echo {status}")))
+        }
+        Some(Fault::Reset | Fault::Pass) => unreachable!("handled above"),
         None => {
             let mut inner = lock(&s);
             let auth = token

@@ -96,7 +96,7 @@ impl HumanitecClient {
 
     /// `GET /orgs`: checks that the token is valid.
     pub async fn check_token(&self, token: &SecretString) -> Result<(), HumanitecError> {
-        self.call::<serde_json::Value, ()>(token, Method::GET, "/orgs".into(), None)
+        self.call::<serde_json::Value, ()>(token, Method::GET, "/orgs".into(), None, None)
             .await
             .map(|_| ())
     }
@@ -107,7 +107,7 @@ impl HumanitecClient {
         token: &SecretString,
         scope: &Scope,
     ) -> Result<Vec<ValueResponse>, HumanitecError> {
-        self.call::<Vec<ValueResponse>, ()>(token, Method::GET, scope.values_path(), None)
+        self.call::<Vec<ValueResponse>, ()>(token, Method::GET, scope.values_path(), None, None)
             .await
     }
 
@@ -127,8 +127,14 @@ impl HumanitecClient {
             value,
             is_secret,
         };
-        self.call(token, Method::POST, scope.values_path(), Some(&body))
-            .await
+        self.call(
+            token,
+            Method::POST,
+            scope.values_path(),
+            Some(&body),
+            Some(value),
+        )
+        .await
     }
 
     /// `PATCH .../values/{key}`: new value and description.
@@ -141,8 +147,14 @@ impl HumanitecClient {
         description: &str,
     ) -> Result<ValueResponse, HumanitecError> {
         let body = ValuePatchPayload { value, description };
-        self.call(token, Method::PATCH, scope.value_path(key), Some(&body))
-            .await
+        self.call(
+            token,
+            Method::PATCH,
+            scope.value_path(key),
+            Some(&body),
+            Some(value),
+        )
+        .await
     }
 
     /// `DELETE .../values/{key}`.
@@ -152,18 +164,20 @@ impl HumanitecClient {
         scope: &Scope,
         key: &str,
     ) -> Result<(), HumanitecError> {
-        self.call::<IgnoredBody, ()>(token, Method::DELETE, scope.value_path(key), None)
+        self.call::<IgnoredBody, ()>(token, Method::DELETE, scope.value_path(key), None, None)
             .await
             .map(|_| ())
     }
 
-    /// One call with the in-process retries of `HttpPolicy`.
+    /// One call with the in-process retries of `HttpPolicy`. `value` is the
+    /// value the body carries, kept out of the error if Humanitec quotes it.
     async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         token: &SecretString,
         method: Method,
         path: String,
         body: Option<&B>,
+        value: Option<&str>,
     ) -> Result<T, HumanitecError> {
         let cap = self.policy.retry_after_cap;
         let backoff = ExponentialBuilder::default()
@@ -179,7 +193,9 @@ impl HumanitecClient {
                 Some(l) => Some(l.acquire().await),
                 None => None,
             };
-            let result = self.send_once(token, method.clone(), &path, body).await;
+            let result = self
+                .send_once(token, method.clone(), &path, body, value)
+                .await;
             if let Some(permit) = permit {
                 permit.done(load_signal(&result));
             }
@@ -208,12 +224,13 @@ impl HumanitecClient {
         method: Method,
         path: &str,
         body: Option<&B>,
+        value: Option<&str>,
     ) -> Result<T, HumanitecError> {
         let started = std::time::Instant::now();
         let name = method_name(&method);
         let mut status = None;
         let result = self
-            .send_unobserved(token, method, path, body, &mut status)
+            .send_unobserved(token, method, path, body, value, &mut status)
             .await;
         if let Some(observer) = &self.observer {
             observer.request(name, status, started.elapsed().as_secs_f64());
@@ -227,6 +244,7 @@ impl HumanitecClient {
         method: Method,
         path: &str,
         body: Option<&B>,
+        value: Option<&str>,
         status_seen: &mut Option<u16>,
     ) -> Result<T, HumanitecError> {
         let method_name = method_name(&method);
@@ -254,14 +272,25 @@ impl HumanitecClient {
             return parse_success(&bytes, status).map_err(|reason| HumanitecError::Decode {
                 method: method_name,
                 path: path.to_string(),
-                reason,
+                reason: unquoted(reason, value)
+                    .unwrap_or_else(|| "the response quoted the value sent; not shown".into()),
             });
         }
         let retry_after = parse_retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+        // Validation errors may quote the request: never let the value through.
         let (code, message) = parsed
-            .map(|b| (b.error, b.message.map(|m| truncate(&m, 300))))
+            .map(|b| {
+                let message = b.message.map(|m| {
+                    unquoted(m, value)
+                        .map(|m| truncate(&m, 300))
+                        .unwrap_or_else(|| {
+                            "Humanitec's message quoted the value sent; not shown".into()
+                        })
+                });
+                (b.error.and_then(|c| unquoted(c, value)), message)
+            })
             .unwrap_or((None, None));
         Err(HumanitecError::Status {
             status: status.as_u16(),
@@ -356,11 +385,58 @@ fn method_name(m: &Method) -> &'static str {
     }
 }
 
+/// `text`, unless it quotes `value` (whole, JSON-escaped, or its first 8
+/// characters, which catches an echo cut short).
+fn unquoted(text: String, value: Option<&str>) -> Option<String> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Some(text);
+    };
+    let escaped = serde_json::to_string(value).unwrap_or_default();
+    let escaped = escaped.trim_matches('"');
+    let quotes = [value, escaped].iter().any(|v| {
+        let head: String = v.chars().take(8).collect();
+        text.contains(*v) || (v.chars().count() >= 8 && text.contains(&head))
+    });
+    (!quotes).then_some(text)
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
         let cut: String = s.chars().take(max).collect();
         format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquoted;
+
+    #[test]
+    fn messages_that_quote_the_value_are_dropped() {
+        let v = Some("s3cr\"et-value-123");
+        let keep = |m: &str| unquoted(m.to_string(), v);
+        assert_eq!(
+            keep("Key already exists").as_deref(),
+            Some("Key already exists")
+        );
+        assert_eq!(keep("value s3cr\"et-value-123 too long"), None);
+        assert_eq!(
+            keep(r#"{"value":"s3cr\"et-value-123"}"#),
+            None,
+            "JSON-escaped"
+        );
+        assert_eq!(keep("value 's3cr\"et-…' is invalid"), None, "cut short");
+        assert_eq!(
+            unquoted("API-001".into(), None).as_deref(),
+            Some("API-001"),
+            "nothing sent"
+        );
+        assert_eq!(
+            unquoted("API-001".into(), Some("1")),
+            None,
+            "short values too"
+        );
     }
 }

@@ -47,10 +47,46 @@ pub async fn connection_token(
             "its credentials are not the JSON {\"apiToken\": \"...\"}; re-enter the token".into(),
         )
     })?;
-    if creds.api_token.trim().is_empty() {
-        return Err(unusable(
-            "its API token is empty; re-enter the token".into(),
-        ));
-    }
+    check_token(&creds.api_token).map_err(|reason| unusable(reason.into()))?;
     Ok(SecretString::from(creds.api_token))
+}
+
+/// A token must be sendable as `Authorization: Bearer <token>`. Checked
+/// here so that a bad one fails the job at once with what to fix, instead
+/// of surfacing as a transient "could not reach Humanitec" and being retried.
+/// The reason never quotes the token.
+fn check_token(token: &str) -> Result<(), &'static str> {
+    if token.trim().is_empty() {
+        return Err("its API token is empty; re-enter the token");
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "its API token contains spaces, line breaks, control or non-ASCII characters, \
+             which cannot be sent in an HTTP header; re-enter the token",
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_token;
+
+    #[test]
+    fn tokens_must_fit_an_http_header() {
+        assert!(check_token("hum_abc-123.XYZ_~+/=").is_ok());
+        for bad in [
+            "",
+            "  ",
+            "a\0b",
+            "abc\n",
+            "a b",
+            "tök",
+            "a\r\nX-Injected: 1",
+        ] {
+            let reason = check_token(bad).expect_err(bad);
+            assert!(reason.ends_with("re-enter the token"), "{reason}");
+            assert!(bad.trim().is_empty() || !reason.contains(bad));
+        }
+    }
 }

@@ -14,7 +14,9 @@ mod topology;
 pub use broker::{Broker, Consumer, Incoming, QueueDepths};
 pub use dead::{DeadJob, DeadLetter, DeadSelector};
 pub use headers::Headers;
-pub use message::{MessageError, SecretChanged};
+pub use message::{
+    decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,
+};
 pub use publisher::Publisher;
 pub use topology::{Names, DELIVERY_LIMIT};
 

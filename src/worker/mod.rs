@@ -95,11 +95,18 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
     let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
     let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
-    let mut backoff = Duration::from_millis(500);
+    const FIRST_RETRY: Duration = Duration::from_millis(500);
+    let mut backoff = FIRST_RETRY;
     while !shutdown.is_cancelled() {
-        match session::run_session(&shared, &shutdown).await {
+        let mut consumed = false;
+        match session::run_session(&shared, &shutdown, &mut consumed).await {
             Ok(()) => break,
             Err(e) => {
+                // A session that got as far as consuming was healthy: this
+                // is a new outage, so the backoff starts over.
+                if consumed {
+                    backoff = FIRST_RETRY;
+                }
                 shared.broker_connected.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64,
                     "broker session ended; reconnecting");

@@ -45,7 +45,12 @@ async fn refresh_queue_depths(shared: &Shared, broker: &Broker, delays: &[Durati
 }
 
 /// Runs until shutdown (Ok) or until the broker connection fails (Err).
-pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Result<(), QueueError> {
+/// `consumed` is set once the consumers are up (the session was healthy).
+pub async fn run_session(
+    shared: &Shared,
+    shutdown: &CancellationToken,
+    consumed: &mut bool,
+) -> Result<(), QueueError> {
     let broker = Broker::open(
         &shared.settings.amqp_url,
         shared.names.clone(),
@@ -61,6 +66,7 @@ pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Resul
         .consumer(&shared.names.events_queue(), EVENTS_PREFETCH)
         .await?;
     shared.broker_connected.store(true, Ordering::Relaxed);
+    *consumed = true;
     tracing::info!(queue = %shared.names.jobs_queue(), concurrency, "consuming jobs");
 
     let tracker = TaskTracker::new();
@@ -89,28 +95,39 @@ pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Resul
         }
     };
 
-    if ended.is_ok() {
-        // Stop deliveries first; what was prefetched but not started goes
-        // back to the queue when the connection closes.
+    tracker.close();
+    if ended.is_err() {
+        // The connection is gone: say so at once (`/readyz`), and do not
+        // wait for in-flight jobs. Their deliveries cannot be settled on a
+        // dead connection (the broker redelivers them; a finished job is
+        // recognised and acknowledged), and a settlement can wait on the
+        // dead connection for good, which would hold up the reconnect.
+        shared.broker_connected.store(false, Ordering::Relaxed);
+        if !tracker.is_empty() {
+            tracing::warn!(
+                in_flight = tracker.len(),
+                "broker connection lost; in-flight jobs finish in the background and are redelivered"
+            );
+        }
+    } else {
+        // Shutdown: stop deliveries first; what was prefetched but not
+        // started goes back to the queue when the connection closes.
         jobs.cancel().await;
         events.cancel().await;
-    }
-    tracker.close();
-    let grace = shared.settings.worker.shutdown_grace;
-    let in_flight = tracker.len();
-    if in_flight > 0 {
-        tracing::info!(
-            in_flight,
-            grace_ms = grace.as_millis() as u64,
-            "waiting for in-flight jobs"
-        );
-    }
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(
-            unfinished = tracker.len(),
-            "grace period over; handing unfinished jobs back"
-        );
-        if ended.is_ok() {
+        let grace = shared.settings.worker.shutdown_grace;
+        let in_flight = tracker.len();
+        if in_flight > 0 {
+            tracing::info!(
+                in_flight,
+                grace_ms = grace.as_millis() as u64,
+                "waiting for in-flight jobs"
+            );
+        }
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                unfinished = tracker.len(),
+                "grace period over; handing unfinished jobs back"
+            );
             // Stopping for good: jobs still running stop, release their
             // sync's lease and are published again, so another worker can
             // run them at once instead of after the lease expires.
@@ -125,8 +142,8 @@ pub async fn run_session(shared: &Shared, shutdown: &CancellationToken) -> Resul
                 );
             }
         }
+        shared.broker_connected.store(false, Ordering::Relaxed);
     }
-    shared.broker_connected.store(false, Ordering::Relaxed);
     broker.close("worker stopping").await;
     ended
 }

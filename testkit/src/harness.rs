@@ -151,21 +151,13 @@ impl TestEnv {
     }
 
     /// The variables that point a `secret-sync` process (the real binary)
-    /// at this harness: its database, broker prefix, sandbox and key, and
-    /// a free port for health and metrics. Use with `Command::envs`.
+    /// at this harness: its database, broker prefix, sandbox and key, its
+    /// retry and timing settings, and a free port for health and metrics.
+    /// Use with `Command::envs`.
     pub fn product_env(&self) -> Vec<(&'static str, String)> {
-        let s = &self.settings;
-        vec![
-            ("DATABASE_URL", s.database_url.clone()),
-            ("AMQP_URL", s.amqp_url.clone()),
-            ("HUMANITEC_API_URL", s.humanitec_api_url.clone()),
-            (
-                "ENCRYPTION_KEY",
-                s.encryption_key.clone().unwrap_or_default(),
-            ),
-            ("QUEUE_PREFIX", s.queue_prefix.clone()),
-            ("HTTP_LISTEN", "127.0.0.1:0".into()),
-        ]
+        let mut vars = crate::process::worker_env(&self.settings);
+        vars.push(("HTTP_LISTEN", "127.0.0.1:0".into()));
+        vars
     }
 
     pub fn cipher(&self) -> &Cipher {
@@ -317,6 +309,31 @@ impl TestEnv {
         };
         let _ = conn.close(200, "ok".into()).await;
         found
+    }
+
+    /// Takes every message now on the dead-letter queue (no waiting).
+    pub async fn drain_dead_letters(&self) -> Vec<(Vec<u8>, FieldTable)> {
+        let conn = self.broker().await;
+        let ch = conn.create_channel().await.expect("channel");
+        let mut out = Vec::new();
+        while let Some(msg) = ch
+            .basic_get(
+                self.names.dead_queue().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic_get")
+        {
+            let headers = msg
+                .delivery
+                .properties
+                .headers()
+                .clone()
+                .unwrap_or_default();
+            out.push((msg.delivery.data.clone(), headers));
+        }
+        let _ = conn.close(200, "ok".into()).await;
+        out
     }
 
     pub async fn sync_row(&self, sync_id: Uuid) -> SyncStatusRow {

@@ -6,11 +6,15 @@
 mod api;
 mod db;
 mod harness;
+mod process;
+mod proxy;
 mod seed;
 mod spec;
 
 pub use api::{seed_create_operation, seed_openapi, ApiClient, SeedContract};
 pub use db::{drop_database, recreate_database};
 pub use harness::{app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, ORG};
+pub use process::{free_port, http_get, worker_env, WorkerProcess};
+pub use proxy::Proxy;
 pub use seed::Seeder;
 pub use spec::assert_requests_match_spec;

@@ -26,6 +26,11 @@ impl Seeder {
         &self.cipher
     }
 
+    /// The connection itself, for tests that read rows back.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+
     pub async fn create_project(&self, id: &str, name: &str) {
         self.client
             .execute(

@@ -56,7 +56,14 @@ pub fn decide_deferral(cause: &Deferral, deferrals: u32, policy: &RetrySettings)
             error,
             transient: false,
         } => Deferred::Fail(format!("Failed: {error}")),
-        _ if deferrals < policy.max_deferrals => Deferred::Later(policy.busy_delay),
+        // A busy sync frees up soon: look again at the same pace. A database
+        // that failed may stay down: back off (doubling, at most 32x).
+        Deferral::SyncBusy if deferrals < policy.max_deferrals => {
+            Deferred::Later(policy.busy_delay)
+        }
+        Deferral::Unavailable { .. } if deferrals < policy.max_deferrals => {
+            Deferred::Later(policy.busy_delay * 2u32.pow(deferrals.min(5)))
+        }
         Deferral::SyncBusy => Deferred::Fail(format!(
             "Failed: the sync stayed busy with other jobs for {deferrals} tries (about {}s); \
              enqueue it again once the running job finished, or raise JOB_MAX_DEFERRALS",
@@ -288,8 +295,13 @@ mod tests {
             transient: true,
         };
         assert_eq!(
-            decide_deferral(&down, 1, &p),
+            decide_deferral(&down, 0, &p),
             Deferred::Later(Duration::from_secs(1))
+        );
+        assert_eq!(
+            decide_deferral(&down, 2, &p),
+            Deferred::Later(Duration::from_secs(4)),
+            "an unreachable database is given more and more time"
         );
         assert!(
             matches!(decide_deferral(&down, 3, &p), Deferred::Fail(m) if m.contains("connection refused"))

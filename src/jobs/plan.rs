@@ -97,10 +97,11 @@ pub struct SyncPlan {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error(
-        "{} not fit Humanitec's key pattern ^[A-Za-z0-9_.-]+$: {}. Rename them in the \
+        "{} not fit Humanitec's key pattern ^[A-Za-z0-9_.-]+$: {}. Rename {} in the \
          source or change the key schema; nothing was written",
         if .0.len() == 1 { "this key does" } else { "these keys do" },
-        .0.join(", ")
+        .0.join(", "),
+        if .0.len() == 1 { "it" } else { "them" }
     )]
     InvalidKeys(Vec<String>),
 }

@@ -143,9 +143,23 @@ impl Runner {
 
     async fn release(&self, lease: &SyncLease) {
         if let Err(e) = self.ctx.store.release_lease(lease).await {
-            // Not fatal: the lease expires by itself.
             tracing::warn!(sync_id = %lease.sync_id, error = %e,
-                "could not release the sync lease; it expires by itself");
+                "could not release the sync lease; retrying in the background");
+            // The database may be back in a moment: keep trying (doubling
+            // from 1 s) while the lease could still block the sync; it
+            // expires by itself after that anyway.
+            let (store, lease, ttl) = (self.ctx.store.clone(), lease.clone(), self.lease_ttl);
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut wait = Duration::from_secs(1);
+                while started.elapsed() + wait < ttl {
+                    tokio::time::sleep(wait).await;
+                    if store.release_lease(&lease).await.is_ok() {
+                        return;
+                    }
+                    wait *= 2;
+                }
+            });
         }
     }
 

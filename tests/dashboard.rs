@@ -6,9 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use lapin::options::BasicPublishOptions;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::JobStatus;
 use secret_sync_testkit::*;
 use serde_json::json;
@@ -186,46 +183,6 @@ impl Browser {
         let _ = self.client.close().await;
         let _ = std::fs::remove_dir_all(&self.profile);
     }
-}
-
-/// Puts a valid sync job on the dead-letter queue the way RabbitMQ's
-/// delivery limit would (routing key kept, reason in headers).
-async fn publish_dead_job(env: &TestEnv, sync_id: Uuid) -> Uuid {
-    let job_id = Uuid::new_v4();
-    let conn = Connection::connect(&env.settings.amqp_url, ConnectionProperties::default())
-        .await
-        .expect("broker");
-    let ch = conn.create_channel().await.expect("channel");
-    ch.confirm_select(Default::default())
-        .await
-        .expect("confirms");
-    let mut headers = FieldTable::default();
-    for (k, v) in [
-        ("x-secret-sync-dead-reason", "worker crashed 10 times"),
-        ("x-secret-sync-dead-source", "test"),
-        ("x-secret-sync-dead-routing-key", "sync"),
-        ("x-secret-sync-dead-at", "2026-01-01T00:00:00Z"),
-    ] {
-        headers.insert(k.into(), AMQPValue::LongString(v.into()));
-    }
-    let body = format!(r#"{{"jobId":"{job_id}","syncId":"{sync_id}","type":"sync"}}"#);
-    ch.basic_publish(
-        env.names.dead_exchange().into(),
-        "sync".into(),
-        BasicPublishOptions::default(),
-        body.as_bytes(),
-        BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(job_id.to_string().into())
-            .with_headers(headers),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("confirm");
-    let _ = conn.close(200, "ok".into()).await;
-    job_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,7 +363,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.screenshot("overview").await;
 
     // A dead letter is requeued from the page and its job then runs.
-    let dead_job = publish_dead_job(&env, zeta).await;
+    let dead_job = env.publish_dead_job(zeta).await;
     b.goto("/dead").await;
     let row = format!("#dead tr[data-message-id='{dead_job}']");
     assert!(b.exists(&row).await, "the dead letter is listed");
@@ -435,7 +392,7 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
         .source("production", &[("DB_PASSWORD", "s3cret-value")])
         .await;
     let sync = env.sync(&src, "alpha", app_scope("web"), options()).await;
-    let dead_job = publish_dead_job(&env, sync).await;
+    let dead_job = env.publish_dead_job(sync).await;
 
     let b = Browser::start(&base).await;
     b.sign_in(&reader).await;

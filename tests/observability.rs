@@ -6,9 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use humanitec_sandbox::{Fault, Faults};
-use lapin::options::BasicPublishOptions;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::http::{health_router, serve, HealthState};
 use secret_sync::worker::{self, Shared};
 use secret_sync::JobStatus;
@@ -256,35 +253,11 @@ async fn a_traceparent_header_continues_the_trace_in_the_job_logs() {
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = "00f067aa0ba902b7";
     let job_id = Uuid::new_v4();
-    let conn = Connection::connect(&env.settings.amqp_url, ConnectionProperties::default())
-        .await
-        .expect("broker");
-    let ch = conn.create_channel().await.expect("channel");
-    ch.confirm_select(Default::default())
-        .await
-        .expect("confirms");
-    let mut headers = FieldTable::default();
-    headers.insert(
-        "traceparent".into(),
-        AMQPValue::LongString(format!("00-{trace_id}-{parent}-01").into()),
-    );
+    let traceparent = format!("00-{trace_id}-{parent}-01");
     let body = json!({"jobId": job_id, "syncId": sync, "type": "sync"}).to_string();
-    ch.basic_publish(
-        env.names.jobs_exchange().into(),
-        "sync".into(),
-        BasicPublishOptions::default(),
-        body.as_bytes(),
-        BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(job_id.to_string().into())
-            .with_headers(headers),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("confirm");
-    let _ = conn.close(200, "ok".into()).await;
+    let props = TestEnv::job_properties(job_id, &[("traceparent", &traceparent)]);
+    env.publish(&env.names.jobs_exchange(), "sync", body.as_bytes(), props)
+        .await;
 
     let row = env.wait_job(job_id).await;
     let _ = child.kill();

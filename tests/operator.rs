@@ -4,9 +4,6 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lapin::options::BasicPublishOptions;
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::JobStatus;
 use secret_sync_testkit::*;
 use uuid::Uuid;
@@ -103,46 +100,6 @@ async fn wait_dead_count(env: &TestEnv, n: usize) -> Vec<serde_json::Value> {
     }
 }
 
-/// Puts a valid sync job on the dead-letter queue the way RabbitMQ's
-/// delivery limit would (routing key kept, reason in headers).
-async fn publish_dead_job(env: &TestEnv, sync_id: Uuid) -> Uuid {
-    let job_id = Uuid::new_v4();
-    let conn = Connection::connect(&env.settings.amqp_url, ConnectionProperties::default())
-        .await
-        .expect("broker");
-    let ch = conn.create_channel().await.expect("channel");
-    ch.confirm_select(Default::default())
-        .await
-        .expect("confirms");
-    let mut headers = FieldTable::default();
-    for (k, v) in [
-        ("x-secret-sync-dead-reason", "worker crashed 10 times"),
-        ("x-secret-sync-dead-source", "test"),
-        ("x-secret-sync-dead-routing-key", "sync"),
-        ("x-secret-sync-dead-at", "2026-01-01T00:00:00Z"),
-    ] {
-        headers.insert(k.into(), AMQPValue::LongString(v.into()));
-    }
-    let body = format!(r#"{{"jobId":"{job_id}","syncId":"{sync_id}","type":"sync"}}"#);
-    ch.basic_publish(
-        env.names.dead_exchange().into(),
-        "sync".into(),
-        BasicPublishOptions::default(),
-        body.as_bytes(),
-        BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(job_id.to_string().into())
-            .with_headers(headers),
-    )
-    .await
-    .expect("publish")
-    .await
-    .expect("confirm");
-    let _ = conn.close(200, "ok".into()).await;
-    job_id
-}
-
 #[tokio::test]
 async fn dead_letters_are_listed_requeued_and_discarded_without_loss() {
     let mut env = TestEnv::new().await;
@@ -162,7 +119,7 @@ async fn dead_letters_are_listed_requeued_and_discarded_without_loss() {
     );
     assert_eq!(list[0]["source"], env.names.jobs_queue().as_str());
     assert_eq!(list[0]["body_preview"], "not json\\u{1b}[2J", "escaped");
-    let job = publish_dead_job(&env, sync).await;
+    let job = env.publish_dead_job(sync).await;
     let list = wait_dead_count(&env, 2).await;
     assert_eq!(list[1]["message_id"], job.to_string().as_str());
     assert_eq!(list[1]["routing_key"], "sync");
@@ -193,7 +150,7 @@ async fn dead_letters_are_listed_requeued_and_discarded_without_loss() {
 
     // Requeue all: the job runs; the poison is dead-lettered again, once.
     env.put_secret(src.folder, "A", "2").await;
-    let job2 = publish_dead_job(&env, sync).await;
+    let job2 = env.publish_dead_job(sync).await;
     wait_dead_count(&env, 2).await;
     let out = cli(Some(&env), &[], &["dead", "requeue", "all"]);
     assert!(text(&out).0.contains("requeued 2"), "{:?}", text(&out));

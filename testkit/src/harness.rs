@@ -261,23 +261,69 @@ impl TestEnv {
 
     /// Publishes raw bytes to the jobs exchange (for poison messages).
     pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        let props = BasicProperties::default().with_delivery_mode(2);
+        self.publish(&self.names.jobs_exchange(), routing_key, body, props)
+            .await;
+    }
+
+    /// Publishes a message as another service would, with confirms and
+    /// the properties given (headers, message id, ...).
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) {
         let conn = self.broker().await;
         let ch = conn.create_channel().await.expect("channel");
         ch.confirm_select(Default::default())
             .await
             .expect("confirms");
         ch.basic_publish(
-            self.names.jobs_exchange().into(),
+            exchange.into(),
             routing_key.into(),
             BasicPublishOptions::default(),
             body,
-            BasicProperties::default().with_delivery_mode(2),
+            props,
         )
         .await
         .expect("publish")
         .await
         .expect("confirm");
         let _ = conn.close(200, "ok".into()).await;
+    }
+
+    /// A job message as JSON with a message id, persistent, and `headers`.
+    pub fn job_properties(job_id: Uuid, headers: &[(&str, &str)]) -> BasicProperties {
+        let mut table = FieldTable::default();
+        for (k, v) in headers {
+            table.insert((*k).into(), AMQPValue::LongString((*v).into()));
+        }
+        BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(job_id.to_string().into())
+            .with_headers(table)
+    }
+
+    /// Puts a valid sync job on the dead-letter queue the way RabbitMQ's
+    /// delivery limit would (routing key kept, reason in headers).
+    pub async fn publish_dead_job(&self, sync_id: Uuid) -> Uuid {
+        let job_id = Uuid::new_v4();
+        let body = format!(r#"{{"jobId":"{job_id}","syncId":"{sync_id}","type":"sync"}}"#);
+        let props = Self::job_properties(
+            job_id,
+            &[
+                ("x-secret-sync-dead-reason", "worker crashed 10 times"),
+                ("x-secret-sync-dead-source", "test"),
+                ("x-secret-sync-dead-routing-key", "sync"),
+                ("x-secret-sync-dead-at", "2026-01-01T00:00:00Z"),
+            ],
+        );
+        self.publish(&self.names.dead_exchange(), "sync", body.as_bytes(), props)
+            .await;
+        job_id
     }
 
     /// Takes one message off the dead-letter queue, waiting up to 10 s.

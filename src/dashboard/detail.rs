@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::html::{ago, at, badge, esc, esc_or, layout, took, url_enc};
+use super::html::{ago, at, badge, destination, esc, esc_or, layout, source, took, url_enc};
 use super::session::Viewer;
 use super::syncs::live_controls;
 use super::{DashError, DashResult};
@@ -85,19 +85,7 @@ pub async fn page(
 fn fields(s: &SyncDetail) -> String {
     let r = &s.row;
     let row = |k: &str, v: String| format!("<tr><th>{k}</th><td>{v}</td></tr>");
-    let dest = format!(
-        "{}/{}{}",
-        esc_or(r.org.as_deref(), "?"),
-        esc_or(r.app.as_deref(), "?"),
-        r.env
-            .as_deref()
-            .map(|e| format!("/{}", esc(e)))
-            .unwrap_or_default()
-    );
-    let source = match (&r.source_env, &r.source_path) {
-        (Some(env), Some(path)) => format!("{} <code>{}</code>", esc(env), esc(path)),
-        _ => "<span class=\"warn\">folder deleted</span>".into(),
-    };
+    let (dest, source) = (destination(r), source(r));
     let rows = [
         row("Id", format!("<code>{}</code>", r.id)),
         row("Project", esc(&r.project_id)),

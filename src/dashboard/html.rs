@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::session::Viewer;
+use crate::store::SyncListRow;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -77,6 +78,27 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: &str) ->
 }
 
 /// The dashboard's words for a job or sync status.
+/// A sync's destination, `org/app` or `org/app/env`, escaped.
+pub fn destination(r: &SyncListRow) -> String {
+    format!(
+        "{}/{}{}",
+        esc_or(r.org.as_deref(), "?"),
+        esc_or(r.app.as_deref(), "?"),
+        r.env
+            .as_deref()
+            .map(|e| format!("/{}", esc(e)))
+            .unwrap_or_default()
+    )
+}
+
+/// A sync's source folder (environment and path), or that it is gone.
+pub fn source(r: &SyncListRow) -> String {
+    match (&r.source_env, &r.source_path) {
+        (Some(env), Some(path)) => format!("{} <code>{}</code>", esc(env), esc(path)),
+        _ => "<span class=\"warn\">folder deleted</span>".into(),
+    }
+}
+
 pub fn status_label(status: Option<&str>) -> &'static str {
     match status {
         Some("pending") => "queued",

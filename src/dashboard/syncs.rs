@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::html::{ago, badge, esc, esc_or, layout, url_enc};
+use super::html::{ago, badge, destination, esc, esc_or, layout, source, url_enc};
 use super::session::Viewer;
 use super::DashResult;
 use crate::api::ApiState;
@@ -127,19 +127,7 @@ fn table(rows: &[SyncListRow], total: i64, page: i64, f: &SyncFilter) -> String 
     let body: String = rows
         .iter()
         .map(|r| {
-            let dest = format!(
-                "{}/{}{}",
-                esc_or(r.org.as_deref(), "?"),
-                esc_or(r.app.as_deref(), "?"),
-                r.env
-                    .as_deref()
-                    .map(|e| format!("/{}", esc(e)))
-                    .unwrap_or_default()
-            );
-            let source = match (&r.source_env, &r.source_path) {
-                (Some(env), Some(path)) => format!("{} <code>{}</code>", esc(env), esc(path)),
-                _ => "<span class=\"warn\">folder deleted</span>".into(),
-            };
+            let (dest, source) = (destination(r), source(r));
             format!(
                 "<tr data-sync-id=\"{id}\" data-status=\"{st}\">\
                  <td class=\"status\">{badge}</td>\

@@ -146,6 +146,8 @@ async fn env_through(bouncer: &PgBouncer, overrides: fn(&str) -> Option<String>)
         .expect("database name")
         .to_string();
     env.settings.database_url = bouncer.url(&database);
+    // PgBouncer 1.18 in transaction mode: unnamed statements only.
+    env.settings.database_prepared_statements = false;
     env.start_worker().await;
     env.start_worker().await;
     env
@@ -387,7 +389,9 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
         .await
         .expect("fingerprint recorded");
     let job = env.enqueue(sync).await;
-    let store = Store::connect(&bouncer.url(&database_of(&env)), 20).expect("pool");
+    let store = Store::connect(&bouncer.url(&database_of(&env)), 20)
+        .expect("pool")
+        .with_prepared_statements(false);
     let mut tasks = Vec::new();
     for i in 0..40 {
         let (store, project) = (store.clone(), src.project.clone());
@@ -412,15 +416,16 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
                 store.load_connection(connection).await?;
                 store.folder_secrets(folder).await?;
                 store.pushed_keys(sync, "demo-org/api").await?;
-                store.latest_success_start(sync, JobType::Sync).await?;
+                store.open_leased_job(sync, job, JobType::Sync).await?;
                 store.sync_api_json(sync).await?;
                 store
                     .claim_queued_sync(sync, Uuid::new_v4(), Duration::from_secs(30))
                     .await?;
                 let holder = format!("probe {i}");
                 if let LeaseTake::Taken(lease) = store
-                    .try_lease_sync(sync, &holder, Duration::from_secs(5))
+                    .try_lease_sync(sync, job, &holder, Duration::from_secs(5))
                     .await?
+                    .take
                 {
                     store.renew_lease(&lease, Duration::from_secs(5)).await?;
                     store.release_lease(&lease).await?;

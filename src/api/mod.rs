@@ -47,7 +47,7 @@ impl ApiState {
         let cipher = settings.cipher()?;
         let validators = openapi::Validators::load().map_err(ApiStartError::Document)?;
         crate::store::ensure_database(&settings.database_url).await?;
-        let store = Store::connect(&settings.database_url, 16)?;
+        let store = Store::for_settings(settings, 16)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");

@@ -162,7 +162,7 @@ pub async fn main(cli: Cli) -> CliResult {
             let settings = Settings::from_env()?;
             crate::telemetry::init(&settings.log_format, "info");
             let created = crate::store::ensure_database(&settings.database_url).await?;
-            let store = Store::connect(&settings.database_url, 2)?;
+            let store = Store::for_settings(&settings, 2)?;
             let applied = store.migrate().await?;
             println!(
                 "database {}; migrations applied: {}",
@@ -208,7 +208,7 @@ pub async fn main(cli: Cli) -> CliResult {
                 },
             };
             let settings = Settings::from_env()?;
-            let store = Store::connect(&settings.database_url, 2)?;
+            let store = Store::for_settings(&settings, 2)?;
             let client = JobClient::connect(&settings, store).await?;
             let job_id = client.enqueue(sync_id, kind, &trigger).await?;
             println!("{job_id}");
@@ -247,7 +247,7 @@ pub async fn main(cli: Cli) -> CliResult {
         Command::Token { command } => {
             let settings = Settings::from_env()?;
             crate::store::ensure_database(&settings.database_url).await?;
-            let store = Store::connect(&settings.database_url, 2)?;
+            let store = Store::for_settings(&settings, 2)?;
             store.migrate().await?;
             match command {
                 TokenCommand::Create {
@@ -271,7 +271,7 @@ pub async fn main(cli: Cli) -> CliResult {
             path,
         } => {
             let settings = Settings::from_env()?;
-            let store = Store::connect(&settings.database_url, 2)?;
+            let store = Store::for_settings(&settings, 2)?;
             let client = JobClient::connect(&settings, store).await?;
             let event = crate::queue::SecretChanged {
                 project_id,
@@ -289,7 +289,7 @@ pub async fn main(cli: Cli) -> CliResult {
         }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;
-            let store = Store::connect(&settings.database_url, 2)?;
+            let store = Store::for_settings(&settings, 2)?;
             status::print(&store, sync, limit, json).await
         }
         Command::Dead(command) => {

@@ -14,7 +14,7 @@ pub async fn print(
     prune_unmanaged: bool,
     json: bool,
 ) -> CliResult {
-    let store = Store::connect(&settings.database_url, 2)?;
+    let store = Store::for_settings(settings, 2)?;
     let ctx = JobContext::from_settings(settings, store.clone())?;
     let sync = store
         .load_sync(sync_id)

@@ -8,7 +8,7 @@ use crate::jobs::JobContext;
 use crate::store::Store;
 
 pub async fn run(settings: &Settings, json: bool) -> CliResult {
-    let store = Store::connect(&settings.database_url, 4)?;
+    let store = Store::for_settings(settings, 4)?;
     let ctx = JobContext::from_settings(settings, store)?;
     let report = rotate_key(&ctx, |table, t| {
         if !json {

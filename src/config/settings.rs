@@ -69,6 +69,9 @@ pub struct Settings {
     /// Postgres connections per process, independent of concurrency: no
     /// job holds a connection while it waits for Humanitec.
     pub database_pool_size: usize,
+    /// Prepared statements cached per connection (default); false for
+    /// PgBouncer in transaction mode before 1.21.
+    pub database_prepared_statements: bool,
     /// Sync jobs are published this long after the first request; requests
     /// arriving meanwhile fold into the same job.
     pub sync_debounce: Duration,
@@ -94,6 +97,10 @@ impl std::fmt::Debug for Settings {
             .field("api_listen", &self.api_listen)
             .field("log_format", &self.log_format)
             .field("database_pool_size", &self.database_pool_size)
+            .field(
+                "database_prepared_statements",
+                &self.database_prepared_statements,
+            )
             .field("sync_debounce", &self.sync_debounce)
             .field("worker", &self.worker)
             .finish()
@@ -191,6 +198,11 @@ impl Settings {
         }
         Ok(Settings {
             database_pool_size,
+            database_prepared_statements: parse_bool(
+                &lookup,
+                "DATABASE_PREPARED_STATEMENTS",
+                true,
+            )?,
             sync_debounce: parse_duration(&lookup, "SYNC_DEBOUNCE", "250ms")?,
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             amqp_url: get("AMQP_URL", DEFAULT_AMQP_URL),

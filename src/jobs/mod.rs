@@ -1,11 +1,12 @@
 //! Jobs: the functional core and the shells around it.
 //!
 //! Pure (no I/O, unit tested): `plan` (what a sync, import or remove must
-//! do), `key_schema`, `settings` (a sync's JSON columns), `decide` (a job's
-//! fate), `conflicts` (two syncs fighting over one destination), `report`. Shells (they read and write through `store` and
+//! do), `key_schema`, `settings` (a sync's JSON columns), `admit` (whether
+//! a delivered job runs), `decide` (a job's fate), `conflicts` (two syncs fighting over one destination), `report`. Shells (they read and write through `store` and
 //! `humanitec`): `sync`, `import`, `remove`, `runner` (the lifecycle),
 //! `credentials` and `source` (loading and decrypting).
 
+mod admit;
 pub mod conflicts;
 mod context;
 mod credentials;

@@ -10,14 +10,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::admit::{admit, duplicate, Admission};
 use super::context::JobContext;
 use super::decide::{decide, decide_deferral, Deferral, Deferred, Disposition};
 use super::error::JobError;
 use super::report::Report;
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
-use crate::model::{Job, JobEnvelope, JobKind, JobStatus, JobType};
-use crate::store::{JobStart, JobState, LeaseTake, SyncLease, SyncRecord, TakenMarker};
+use crate::model::{Job, JobEnvelope, JobKind, JobStatus};
+use crate::store::{JobStart, LeaseTake, SyncLease, SyncRecord, TakenMarker};
 
 pub struct Runner {
     pub ctx: JobContext,
@@ -88,14 +89,18 @@ impl Runner {
 
     async fn try_handle(&self, job: &Job, envelope: &JobEnvelope) -> Result<Disposition, JobError> {
         let store = &self.ctx.store;
-        if let Some(done) = already_handled(job, envelope, store.job_state(job.id).await?) {
-            return Ok(done);
-        }
         let holder = format!("{} {}", self.worker_id, job.id);
-        let lease = match store
-            .try_lease_sync(job.sync_id, &holder, self.lease_ttl)
-            .await?
-        {
+        let attempt = store
+            .try_lease_sync(job.sync_id, job.id, &holder, self.lease_ttl)
+            .await?;
+        // A duplicate is acknowledged even while its sync is busy.
+        if let Some(status) = duplicate(envelope, attempt.prior) {
+            if let LeaseTake::Taken(lease) = &attempt.take {
+                self.release(lease).await;
+            }
+            return Ok(self.acknowledge_duplicate(job, status));
+        }
+        let lease = match attempt.take {
             LeaseTake::Taken(lease) => lease,
             LeaseTake::Busy => {
                 tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "sync busy with another job; delaying");
@@ -103,17 +108,12 @@ impl Runner {
             }
             LeaseTake::NoSuchSync => return self.sync_not_found(job, envelope).await,
         };
-        // Re-check under the lease: a duplicate may have finished meanwhile.
-        let result = match store.job_state(job.id).await {
-            Ok(state) => match already_handled(job, envelope, state) {
-                Some(done) => Ok(Ok(done)),
-                None => self.run_leased(job, envelope, &lease, state).await,
-            },
-            Err(e) => Err(e.into()),
-        };
-        // Idempotent: a no-op when `finish_job` already released it, or when
-        // another run holds it now.
-        self.release(&lease).await;
+        let result = self.run_leased(job, envelope, &lease).await;
+        // Every path that returns a disposition has released the lease with
+        // its last write; the others release it here.
+        if !matches!(result, Ok(Ok(_))) {
+            self.release(&lease).await;
+        }
         let message = match result? {
             Ok(disposition) => return Ok(disposition),
             Err(Stopped::LeaseLost(why)) => {
@@ -139,6 +139,15 @@ impl Runner {
         Ok(Disposition::Later {
             delay: self.retry.busy_delay,
         })
+    }
+
+    fn acknowledge_duplicate(&self, job: &Job, status: JobStatus) -> Disposition {
+        if status.is_final() {
+            tracing::info!(job_id = %job.id, %status, "job already finished; acknowledging");
+        } else {
+            tracing::info!(job_id = %job.id, "stale copy of a retried job; acknowledging");
+        }
+        Disposition::Done(status)
     }
 
     async fn release(&self, lease: &SyncLease) {
@@ -172,7 +181,7 @@ impl Runner {
         let msg = JobError::SyncNotFound(job.sync_id).to_string();
         self.ctx
             .store
-            .record_unrun_job(&start, JobStatus::Failed, &msg)
+            .record_unrun_job(&start, JobStatus::Failed, &msg, None)
             .await?;
         tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, "{msg}");
         Ok(Disposition::Done(JobStatus::Failed))
@@ -195,48 +204,40 @@ impl Runner {
         }
     }
 
-    /// Runs the job under the sync's lease.
+    /// Runs the job under the sync's lease. Every `Ok(Ok(_))` return has
+    /// released the lease (or the sync row is gone).
     async fn run_leased(
         &self,
         job: &Job,
         envelope: &JobEnvelope,
         lease: &SyncLease,
-        state: Option<JobState>,
     ) -> Result<Result<Disposition, Stopped>, JobError> {
         let store = &self.ctx.store;
-        let Some(sync) = store.load_sync(job.sync_id).await? else {
+        let view = store
+            .open_leased_job(job.sync_id, job.id, job.job_type())
+            .await?;
+        let start = self.start_record(job, envelope, view.marker);
+        match admit(job.job_type(), envelope, &view) {
+            Admission::Duplicate(status) => {
+                self.release(lease).await;
+                return Ok(Ok(self.acknowledge_duplicate(job, status)));
+            }
+            Admission::Superseded {
+                covers_until,
+                latest,
+            } => {
+                let msg = Admission::superseded_message(covers_until, latest);
+                store
+                    .record_unrun_job(&start, JobStatus::Skipped, &msg, Some(lease))
+                    .await?;
+                tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "superseded; skipped");
+                return Ok(Ok(Disposition::Done(JobStatus::Skipped)));
+            }
+            Admission::Run => {}
+        }
+        let Some(sync) = view.sync else {
             return self.sync_not_found(job, envelope).await.map(Ok);
         };
-        // Under the lease and before the source is read: this job stops
-        // being "the queued one", so a change from now on queues a new job.
-        let marker = match job.kind {
-            JobKind::Sync { .. } => store.take_queued_marker(sync.id, job.id).await?,
-            _ => None,
-        };
-        let start = self.start_record(job, envelope, marker);
-        // A job that just took its sync's queued marker covers requests made
-        // after the previous run started: never superseded. One that took it
-        // on an earlier attempt covers requests until then; any other, until
-        // it was enqueued. A successful run that started later read all that.
-        if job.job_type() == JobType::Sync && marker.is_none() {
-            let covers_until = state
-                .and_then(|s| s.covers_until)
-                .unwrap_or(envelope.enqueued_at);
-            if let Some(latest) = store.latest_success_start(sync.id, JobType::Sync).await? {
-                if covers_until < latest {
-                    let msg = format!(
-                        "Skipped: superseded by the run that started at {}, after this job's last request ({}); that run read a newer source",
-                        latest.to_rfc3339(),
-                        covers_until.to_rfc3339()
-                    );
-                    store
-                        .record_unrun_job(&start, JobStatus::Skipped, &msg)
-                        .await?;
-                    tracing::info!(job_id = %job.id, sync_id = %sync.id, "superseded; skipped");
-                    return Ok(Ok(Disposition::Done(JobStatus::Skipped)));
-                }
-            }
-        }
 
         store.start_job(&start).await?;
         let span = tracing::info_span!("job", job_id = %job.id, sync_id = %sync.id, sync = %sync.name,
@@ -327,25 +328,5 @@ impl Runner {
                 }
             }
         }
-    }
-}
-
-/// A redelivered job that already finished, or an older copy of a job that
-/// has moved on to a later attempt, is acknowledged without running.
-fn already_handled(
-    job: &Job,
-    envelope: &JobEnvelope,
-    state: Option<JobState>,
-) -> Option<Disposition> {
-    match state {
-        Some(state) if state.status.is_final() => {
-            tracing::info!(job_id = %job.id, status = %state.status, "job already finished; acknowledging");
-            Some(Disposition::Done(state.status))
-        }
-        Some(state) if i64::from(state.attempt) > i64::from(envelope.attempt) => {
-            tracing::info!(job_id = %job.id, "stale copy of a retried job; acknowledging");
-            Some(Disposition::Done(state.status))
-        }
-        _ => None,
     }
 }

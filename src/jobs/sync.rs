@@ -36,18 +36,29 @@ pub(super) async fn prepare(
 ) -> Result<Prepared, JobError> {
     let folder = folder_of(sync)?;
     let settings = settings_of(sync)?;
-    let secrets = load_source(ctx, folder).await?;
+    let scope = &settings.scope;
+    let (org, app) = match scope {
+        Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
+    };
+    // Independent reads at once: one round trip of waiting, not three.
+    // Their errors are still reported in this order.
+    let (secrets, others, token) = tokio::join!(
+        load_source(ctx, folder),
+        ctx.store.syncs_at_destination(org, app),
+        connection_token(ctx, sync),
+    );
+    let secrets = secrets?;
     let entries = source_entries(&secrets, &settings.key_schema, &ctx.cipher);
     validate_keys(&entries)?;
-    check_conflicts(ctx, sync, &settings, &entries).await?;
-    let token = connection_token(ctx, sync).await?;
-    let scope = &settings.scope;
-    let listing = ctx
-        .humanitec
-        .list_values(&token, scope)
-        .await
-        .map_err(|e| JobError::humanitec(e, scope))?;
-    let pushed = ctx.store.pushed_keys(sync.id, &scope.label()).await?;
+    check_conflicts(sync, &settings, &entries, &others?)?;
+    let token = token?;
+    let destination = scope.label();
+    let (listing, pushed) = tokio::join!(
+        ctx.humanitec.list_values(&token, scope),
+        ctx.store.pushed_keys(sync.id, &destination),
+    );
+    let listing = listing.map_err(|e| JobError::humanitec(e, scope))?;
+    let pushed = pushed?;
     let plan = plan_sync(
         &entries,
         &listing,
@@ -71,22 +82,13 @@ pub(super) async fn prepare(
 /// Fails before any Humanitec call when another sync writes to the same
 /// place with a key schema that can produce the same keys (rows written
 /// around the API's check): the two would undo each other on every run.
-async fn check_conflicts(
-    ctx: &JobContext,
+fn check_conflicts(
     sync: &SyncRecord,
     settings: &SyncSettings,
     entries: &[SourceEntry],
+    at_destination: &[SyncRecord],
 ) -> Result<(), JobError> {
-    let (org, app) = match &settings.scope {
-        Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
-    };
-    let others: Vec<SyncTarget> = ctx
-        .store
-        .syncs_at_destination(org, app)
-        .await?
-        .into_iter()
-        .filter_map(|other| SyncTarget::of(&other))
-        .collect();
+    let others: Vec<SyncTarget> = at_destination.iter().filter_map(SyncTarget::of).collect();
     let this = SyncTarget {
         id: sync.id,
         name: sync.name.clone(),

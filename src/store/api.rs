@@ -80,7 +80,7 @@ impl Store {
     ) -> Result<FolderLookup, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 "SELECT f.id FROM environments e
                    LEFT JOIN secret_folders f ON f.environment_id = e.id AND f.path = $3
                   WHERE e.project_id = $1 AND e.slug = $2",
@@ -113,7 +113,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 "SELECT 1 FROM secret_syncs WHERE project_id = $1 AND name = $2
                     AND ($3::uuid IS NULL OR id <> $3)",
                 &[
@@ -130,7 +130,7 @@ impl Store {
     pub async fn insert_sync(&self, new: &NewSync<'_>) -> Result<Written<Uuid>, StoreError> {
         let client = self.client().await?;
         let result = client
-            .query_typed_one(
+            .query_one(
                 "INSERT INTO secret_syncs (name, description, project_id, folder_id, connection_id,
                         is_auto_sync_enabled, sync_options, destination_config)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -160,7 +160,7 @@ impl Store {
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT v.secret_sync FROM secret_syncs_api v JOIN secret_syncs s ON s.id = v.id
                   WHERE s.project_id = $1 ORDER BY s.name",
                 &[(&project_id, Type::TEXT)],
@@ -182,7 +182,7 @@ impl Store {
             None => (false, None),
         };
         let result = client
-            .execute_typed(
+            .execute(
                 "UPDATE secret_syncs SET
                     name = coalesce($2, name),
                     description = CASE WHEN $3 THEN $4 ELSE description END,
@@ -224,7 +224,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute_typed(
+            .execute(
                 "UPDATE secret_syncs SET sync_status = 'failed', last_sync_message = $2,
                         updated_at = now() WHERE id = $1",
                 &[
@@ -249,7 +249,7 @@ impl Store {
     ) -> Result<Written<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 &format!(
                     "WITH c AS (
                         INSERT INTO app_connections (project_id, name, description, encrypted_credentials)
@@ -280,7 +280,7 @@ impl Store {
     ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 &format!(
                     "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c WHERE c.id = $1"
                 ),
@@ -297,7 +297,7 @@ impl Store {
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 &format!(
                     "SELECT {CONNECTION_JSON} FROM app_connections c
                       WHERE c.project_id = $1 ORDER BY c.name"
@@ -320,7 +320,7 @@ impl Store {
             None => (false, None),
         };
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 &format!(
                     "WITH c AS (
                         UPDATE app_connections SET
@@ -349,7 +349,7 @@ impl Store {
             return Ok(Written::Done(r.get(0)));
         }
         let exists = client
-            .query_typed_opt(
+            .query_opt(
                 "SELECT 1 FROM app_connections WHERE id = $1",
                 &[(&connection_id, Type::UUID)],
             )
@@ -369,7 +369,7 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT name FROM secret_syncs WHERE connection_id = $1 ORDER BY name",
                 &[(&connection_id, Type::UUID)],
             )
@@ -386,7 +386,7 @@ impl Store {
     ) -> Result<Result<bool, Vec<String>>, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute_typed(
+            .execute(
                 "DELETE FROM app_connections WHERE id = $1
                    AND NOT EXISTS (SELECT 1 FROM secret_syncs WHERE connection_id = $1)",
                 &[(&connection_id, Type::UUID)],

@@ -165,6 +165,19 @@ pub fn describe_db_error(err: &tokio_postgres::Error) -> String {
             "{} (SQLSTATE 42P01): the schema is missing or old; run `secret-sync migrate`",
             db.message()
         ),
+        // A named statement missing, or another's in its place: a pooler
+        // moved this connection's transactions between server connections.
+        Some(db)
+            if *db.code() == SqlState::INVALID_SQL_STATEMENT_NAME
+                || *db.code() == SqlState::DUPLICATE_PSTATEMENT =>
+        {
+            format!(
+                "{} (SQLSTATE {}): behind PgBouncer in transaction mode (before 1.21, or without \
+                 max_prepared_statements)? set DATABASE_PREPARED_STATEMENTS=false",
+                db.message(),
+                db.code().code()
+            )
+        }
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => chain(err),
     }

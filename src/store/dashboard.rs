@@ -149,7 +149,7 @@ impl Store {
               LIMIT $7 OFFSET $8"
         );
         let rows = client
-            .query_typed(
+            .query(
                 &sql,
                 &[
                     (&projects, Type::TEXT_ARRAY),
@@ -188,7 +188,7 @@ impl Store {
               WHERE s.id = $1 AND s.project_id = ANY($2)"
         );
         let row = client
-            .query_typed_opt(&sql, &[(&id, Type::UUID), (&projects, Type::TEXT_ARRAY)])
+            .query_opt(&sql, &[(&id, Type::UUID), (&projects, Type::TEXT_ARRAY)])
             .await
             .map_err(StoreError::db("reading a sync for the dashboard"))?;
         Ok(row.map(|r| SyncDetail {
@@ -217,7 +217,7 @@ impl Store {
     ) -> Result<Vec<JobHistoryRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT id, type, trigger, status, attempt, max_attempts, message,
                         created_count, updated_count, deleted_count, unchanged_count,
                         skipped_count, coalesced, enqueued_at, started_at, finished_at, worker_id
@@ -254,7 +254,7 @@ impl Store {
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT coalesce(sync_status, 'never'), count(*) FROM secret_syncs
                   WHERE project_id = ANY($1) GROUP BY 1",
                 &[(&projects, Type::TEXT_ARRAY)],
@@ -271,7 +271,7 @@ impl Store {
     ) -> Result<Vec<MinuteCount>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 // Grouped by calendar minute first (cheap), aged after.
                 "SELECT floor(extract(epoch FROM now() - m) / 60)::int8, status, n
                    FROM (SELECT date_trunc('minute', j.finished_at) AS m, j.status, count(*) AS n
@@ -300,7 +300,7 @@ impl Store {
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT worker_id, max(started_at) FROM secret_sync_jobs
                   WHERE started_at > now() - make_interval(mins => $1::int4)
                     AND worker_id IS NOT NULL

@@ -10,7 +10,7 @@ impl Store {
     pub async fn sync_status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT coalesce(sync_status, 'never'), count(*) FROM secret_syncs GROUP BY 1",
                 &[],
             )
@@ -23,7 +23,7 @@ impl Store {
     pub async fn oldest_pending_job_age(&self) -> Result<f64, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_one(
+            .query_one(
                 "SELECT coalesce(extract(epoch FROM now() - min(enqueued_at)), 0)::float8
                    FROM secret_sync_jobs WHERE status = 'pending'",
                 &[],

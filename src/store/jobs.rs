@@ -5,9 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
-use super::lock::SyncLease;
+use super::conn::Tx;
+use super::lock::{release_lease_in, SyncLease};
 use super::{Store, StoreError};
 use crate::model::{cap_message, Job, JobOutcome, JobStatus, JobType};
 
@@ -81,112 +82,120 @@ const UPSERT_JOB: &str = "
         created_count = 0, updated_count = 0, deleted_count = 0,
         unchanged_count = 0, skipped_count = 0";
 
+/// The values `UPSERT_JOB` binds, $1 to $13.
+struct UpsertValues<'a> {
+    job: &'a JobStart,
+    job_type: &'static str,
+    status: &'static str,
+    message: Option<String>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> UpsertValues<'a> {
+    fn new(
+        job: &'a JobStart,
+        status: JobStatus,
+        message: Option<String>,
+        finished_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        UpsertValues {
+            job,
+            job_type: job.job.job_type().as_str(),
+            status: status.as_str(),
+            message,
+            finished_at,
+        }
+    }
+
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 13] {
+        let job = self.job;
+        [
+            (&job.job.id, Type::UUID),
+            (&job.job.sync_id, Type::UUID),
+            (&self.job_type, Type::TEXT),
+            (&job.job.trigger, Type::TEXT),
+            (&self.status, Type::TEXT),
+            (&job.attempt, Type::INT4),
+            (&job.max_attempts, Type::INT4),
+            (&job.enqueued_at, Type::TIMESTAMPTZ),
+            (&job.worker_id, Type::TEXT),
+            (&self.message, Type::TEXT),
+            (&self.finished_at, Type::TIMESTAMPTZ),
+            (&job.coalesced, Type::INT4),
+            (&job.covers_until, Type::TIMESTAMPTZ),
+        ]
+    }
+}
+
 /// Inserts or resets the job row for a (re)start or an unrun job.
 async fn upsert_job(
-    client: &tokio_postgres::Transaction<'_>,
+    client: &Tx<'_>,
     job: &JobStart,
     status: JobStatus,
     message: Option<String>,
     finished_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
+    let values = UpsertValues::new(job, status, message, finished_at);
     client
-        .execute_typed(
-            UPSERT_JOB,
-            &[
-                (&job.job.id, Type::UUID),
-                (&job.job.sync_id, Type::UUID),
-                (&job.job.job_type().as_str(), Type::TEXT),
-                (&job.job.trigger, Type::TEXT),
-                (&status.as_str(), Type::TEXT),
-                (&job.attempt, Type::INT4),
-                (&job.max_attempts, Type::INT4),
-                (&job.enqueued_at, Type::TIMESTAMPTZ),
-                (&job.worker_id, Type::TEXT),
-                (&message, Type::TEXT),
-                (&finished_at, Type::TIMESTAMPTZ),
-                (&job.coalesced, Type::INT4),
-                (&job.covers_until, Type::TIMESTAMPTZ),
-            ],
-        )
+        .execute(UPSERT_JOB, &values.params())
         .await
         .map_err(StoreError::db("writing the job row"))?;
     Ok(())
+}
+
+/// The job state in columns `at..at+3` (status, attempt, covers_until) of
+/// `row`; None when the job has no row (the status is NULL).
+pub(super) fn job_state_at(row: &tokio_postgres::Row, at: usize) -> Option<JobState> {
+    let status = JobStatus::parse(row.get::<_, Option<&str>>(at)?)?;
+    Some(JobState {
+        status,
+        attempt: row.get(at + 1),
+        covers_until: row.get(at + 2),
+    })
 }
 
 impl Store {
     pub async fn job_state(&self, job_id: Uuid) -> Result<Option<JobState>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 "SELECT status, attempt, covers_until FROM secret_sync_jobs WHERE id = $1",
                 &[(&job_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("reading the job row"))?;
-        Ok(row.and_then(|r| {
-            JobStatus::parse(r.get::<_, &str>(0)).map(|status| JobState {
-                status,
-                attempt: r.get(1),
-                covers_until: r.get(2),
-            })
-        }))
+        Ok(row.as_ref().and_then(|r| job_state_at(r, 0)))
     }
 
-    /// Start of the latest successful run of this job type for the sync.
-    pub async fn latest_success_start(
-        &self,
-        sync_id: Uuid,
-        job_type: JobType,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_typed_one(
-                "SELECT max(started_at) FROM secret_sync_jobs
-                  WHERE sync_id = $1 AND type = $2 AND status = 'succeeded'",
-                &[(&sync_id, Type::UUID), (&job_type.as_str(), Type::TEXT)],
-            )
-            .await
-            .map_err(StoreError::db("reading the latest successful run"))?;
-        Ok(row.get(0))
-    }
-
-    /// Marks the job and its sync `running`, in one transaction.
+    /// Marks the job and its sync `running`, in one statement. The sync
+    /// row is joined to the job row's upsert so that it is locked after
+    /// the job row, the order `record_enqueued` uses (the other order can
+    /// deadlock with an enqueue of the same job).
     pub async fn start_job(&self, job: &JobStart) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        tx.batch_execute(super::ASYNC_COMMIT)
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        upsert_job(&tx, job, JobStatus::Running, None, None).await?;
+        let client = self.client().await?;
         let (status, job_col, msg_col, _) = columns(job.job.job_type());
-        tx.execute_typed(
+        client.query_async_commit(
             &format!(
-                "UPDATE secret_syncs SET {status} = 'running', {job_col} = $2, {msg_col} = NULL,
-                        updated_at = now() WHERE id = $1"
+                "WITH job AS ({UPSERT_JOB} RETURNING id)
+                 UPDATE secret_syncs SET {status} = 'running', {job_col} = $1::text, {msg_col} = NULL,
+                        updated_at = now() FROM job WHERE secret_syncs.id = $2"
             ),
-            &[
-                (&job.job.sync_id, Type::UUID),
-                (&job.job.id.to_string(), Type::TEXT),
-            ],
+            &UpsertValues::new(job, JobStatus::Running, None, None).params(),
         )
         .await
-        .map_err(StoreError::db("marking the sync running"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the job start"))
+        .map_err(StoreError::db("marking the job and its sync running"))?;
+        Ok(())
     }
 
     /// Records how the attempt ended on the job row and (unless skipped) on
-    /// the sync row, and releases the sync's lease, in one transaction. The
-    /// sync row is only touched if this job is still its latest of the type.
-    /// With `delete_sync` (a remove job's `deleteSyncOnComplete`), a
-    /// success also deletes the sync row in that transaction, so nobody sees
-    /// the job succeeded with the row still there. Returns false, writing
-    /// nothing, if the lease is no longer ours: another run took it, so this
-    /// run must not write its outcome.
+    /// the sync row, and releases the sync's lease, in one statement, with
+    /// a durable commit (the delivery is acknowledged after this). The sync
+    /// row's status is only touched if this job is still its latest of the
+    /// type. With `delete_sync` (a remove job's `deleteSyncOnComplete`), a
+    /// success deletes the sync row instead, in the same statement, so
+    /// nobody sees the job succeeded with the row still there. Returns
+    /// false, writing nothing, if the lease is no longer ours: another run
+    /// took it, so this run must not write its outcome.
     pub async fn finish_job(
         &self,
         job_id: Uuid,
@@ -199,91 +208,76 @@ impl Store {
         let message = cap_message(&outcome.message);
         let status = outcome.status.as_str();
         let finished = outcome.status.is_final();
+        let succeeded = outcome.status == JobStatus::Succeeded;
+        let shown = outcome.status != JobStatus::Skipped;
         let c = outcome.counts;
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
-        let released = tx
-            .query_typed(
-                "UPDATE secret_syncs SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
-                  WHERE id = $1 AND lease_token = $2 RETURNING id",
-                &[(&lease.sync_id, Type::UUID), (&lease.token, Type::UUID)],
+        let (status_col, job_col, msg_col, at_col) = columns(job_type);
+        // Evaluated on the row as locked, so an enqueue that just made a
+        // newer job the sync's latest is respected.
+        let mine = format!("($13 AND ({job_col} IS NULL OR {job_col} = $3::text))");
+        // $1 sync, $2 lease token, $3 job; the sync row is fenced by the
+        // lease token, and the job row is only written if that matched.
+        let sync_step = if delete_sync && succeeded {
+            "DELETE FROM secret_syncs WHERE id = $1 AND lease_token = $2 RETURNING id".to_string()
+        } else {
+            format!(
+                "UPDATE secret_syncs
+                    SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+                        {status_col} = CASE WHEN {mine} THEN $4 ELSE {status_col} END,
+                        {msg_col} = CASE WHEN {mine} THEN $5 ELSE {msg_col} END,
+                        {at_col} = CASE WHEN {mine} AND $12 THEN now() ELSE {at_col} END,
+                        updated_at = CASE WHEN {mine} THEN now() ELSE updated_at END
+                  WHERE id = $1 AND lease_token = $2
+              RETURNING id"
             )
-            .await
-            .map_err(StoreError::db("releasing the sync lease"))?;
-        if released.is_empty() {
-            tx.rollback()
-                .await
-                .map_err(StoreError::db("rolling back a fenced job result"))?;
-            return Ok(false);
-        }
-        tx.execute_typed(
-            "UPDATE secret_sync_jobs SET status = $2, message = $3,
-                    created_count = $4, updated_count = $5, deleted_count = $6,
-                    unchanged_count = $7, skipped_count = $8,
-                    finished_at = CASE WHEN $9 THEN now() END,
-                    next_attempt_at = $10, heartbeat_at = NULL
-              WHERE id = $1",
-            &[
-                (&job_id, Type::UUID),
-                (&status, Type::TEXT),
-                (&message, Type::TEXT),
-                (&c.created, Type::INT4),
-                (&c.updated, Type::INT4),
-                (&c.deleted, Type::INT4),
-                (&c.unchanged, Type::INT4),
-                (&c.skipped, Type::INT4),
-                (&finished, Type::BOOL),
-                (&outcome.next_attempt_at, Type::TIMESTAMPTZ),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("writing the job result"))?;
-        if outcome.status != JobStatus::Skipped {
-            let (status_col, job_col, msg_col, at_col) = columns(job_type);
-            let succeeded = outcome.status == JobStatus::Succeeded;
-            tx.execute_typed(
+        };
+        let client = self.client().await?;
+        let written = client
+            .query(
                 &format!(
-                    "UPDATE secret_syncs SET {status_col} = $3, {msg_col} = $4,
-                            {at_col} = CASE WHEN $5 THEN now() ELSE {at_col} END,
-                            updated_at = now()
-                      WHERE id = $1 AND ({job_col} IS NULL OR {job_col} = $2)"
+                    "WITH released AS ({sync_step})
+                     UPDATE secret_sync_jobs SET status = $4, message = $5,
+                            created_count = $6, updated_count = $7, deleted_count = $8,
+                            unchanged_count = $9, skipped_count = $10,
+                            finished_at = CASE WHEN $11 THEN now() END,
+                            next_attempt_at = $14, heartbeat_at = NULL
+                      WHERE id = $3 AND EXISTS (SELECT 1 FROM released)
+                  RETURNING id"
                 ),
                 &[
                     (&sync_id, Type::UUID),
-                    (&job_id.to_string(), Type::TEXT),
+                    (&lease.token, Type::UUID),
+                    (&job_id, Type::UUID),
                     (&status, Type::TEXT),
                     (&message, Type::TEXT),
+                    (&c.created, Type::INT4),
+                    (&c.updated, Type::INT4),
+                    (&c.deleted, Type::INT4),
+                    (&c.unchanged, Type::INT4),
+                    (&c.skipped, Type::INT4),
+                    (&finished, Type::BOOL),
                     (&succeeded, Type::BOOL),
+                    (&shown, Type::BOOL),
+                    (&outcome.next_attempt_at, Type::TIMESTAMPTZ),
                 ],
             )
             .await
-            .map_err(StoreError::db("writing the sync status"))?;
-        }
-        if delete_sync && outcome.status == JobStatus::Succeeded {
-            tx.execute_typed(
-                "DELETE FROM secret_syncs WHERE id = $1",
-                &[(&sync_id, Type::UUID)],
-            )
-            .await
-            .map_err(StoreError::db("deleting the sync"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the job result"))?;
-        Ok(true)
+            .map_err(StoreError::db("writing the job result"))?;
+        // No job row means the fence failed (the runner always writes the
+        // row before running), so nothing was written.
+        Ok(!written.is_empty())
     }
 
     /// Records a job that will not run (superseded, unknown sync, ...): a
     /// finished job row, no change to the sync row. If the job was its
-    /// sync's queued marker, the marker goes too.
+    /// sync's queued marker, the marker goes too; `lease`, if given, is
+    /// released in the same transaction.
     pub async fn record_unrun_job(
         &self,
         job: &JobStart,
         status: JobStatus,
         message: &str,
+        lease: Option<&SyncLease>,
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client
@@ -298,12 +292,15 @@ impl Store {
             Some(Utc::now()),
         )
         .await?;
-        tx.execute_typed(
+        tx.execute(
             "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2",
             &[(&job.job.sync_id, Type::UUID), (&job.job.id, Type::UUID)],
         )
         .await
         .map_err(StoreError::db("clearing the queued marker"))?;
+        if let Some(lease) = lease {
+            release_lease_in(&tx, lease).await?;
+        }
         tx.commit()
             .await
             .map_err(StoreError::db("committing the unrun job"))
@@ -328,7 +325,7 @@ impl Store {
         )
         .await?;
         let (status_col, job_col, msg_col, _) = columns(job.job.job_type());
-        tx.execute_typed(
+        tx.execute(
             &format!(
                 "UPDATE secret_syncs SET {status_col} = 'failed', {job_col} = $2, {msg_col} = $3,
                         updated_at = now()
@@ -361,7 +358,7 @@ impl Store {
             .map_err(StoreError::db("starting a transaction"))?;
         // The broker confirmed it: the marker (if any) is no longer at risk
         // of pointing at a job that was never published.
-        tx.execute_typed(
+        tx.execute(
             "UPDATE secret_sync_queued SET published_at = now() WHERE sync_id = $1 AND job_id = $2",
             &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
         )
@@ -371,7 +368,7 @@ impl Store {
         // we get here), the job speaks for itself: leave the sync row alone.
         // If our insert wins, its row lock holds the worker's start until we commit.
         let inserted = tx
-            .query_typed_opt(
+            .query_opt(
                 "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced)
                  VALUES ($1, $2, $3, $4, 'pending',
                          coalesce((SELECT coalesced FROM secret_sync_queued WHERE sync_id = $2 AND job_id = $1), 1))
@@ -393,7 +390,7 @@ impl Store {
         }
         let (status_col, job_col, _, _) = columns(job_type);
         // Never overwrite a run in progress: it will report its own status.
-        tx.execute_typed(
+        tx.execute(
             &format!(
                 "UPDATE secret_syncs SET {status_col} = 'pending', {job_col} = $2, updated_at = now()
                   WHERE id = $1 AND {status_col} IS DISTINCT FROM 'running'"
@@ -417,7 +414,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let renewed = client
-            .query_typed(
+            .query(
                 "WITH beat AS (
                     UPDATE secret_sync_jobs SET heartbeat_at = now()
                      WHERE id = $1 AND status = 'running' RETURNING id)
@@ -453,7 +450,7 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
-        tx.execute_typed(
+        tx.execute(
             "UPDATE secret_sync_jobs SET status = 'pending', heartbeat_at = NULL, message = $3
               WHERE id = $1 AND status = 'running' AND worker_id = $2",
             &[
@@ -465,7 +462,7 @@ impl Store {
         .await
         .map_err(StoreError::db("handing the job back"))?;
         let (status_col, job_col, msg_col, _) = columns(job_type);
-        tx.execute_typed(
+        tx.execute(
             &format!(
                 "UPDATE secret_syncs SET {status_col} = 'pending', {msg_col} = $3, updated_at = now()
                   WHERE id = $1 AND {job_col} = $2 AND {status_col} = 'running'"
@@ -496,7 +493,7 @@ impl Store {
             .map_err(StoreError::db("starting a transaction"))?;
         let secs = stale_after.as_secs_f64();
         let rows = tx
-            .query_typed(
+            .query(
                 "UPDATE secret_sync_jobs
                     SET status = 'pending', heartbeat_at = NULL,
                         message = 'the worker running this job stopped; it runs again when the broker redelivers it'
@@ -518,7 +515,7 @@ impl Store {
             .collect();
         for job in &stale {
             let (status_col, job_col, msg_col, _) = columns(job.job_type);
-            tx.execute_typed(
+            tx.execute(
                 &format!(
                     "UPDATE secret_syncs SET {status_col} = 'pending',
                             {msg_col} = 'the worker running this job stopped; it runs again when the broker redelivers it',

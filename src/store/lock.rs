@@ -9,7 +9,9 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::conn::Tx;
+use super::jobs::job_state_at;
+use super::{JobState, Store, StoreError};
 
 /// Proof of holding a sync's lease: the random token written on the row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,52 +30,65 @@ pub enum LeaseTake {
     NoSuchSync,
 }
 
+/// A lease attempt, and the job's row as it stood when it was made.
+#[derive(Debug)]
+pub struct LeaseAttempt {
+    pub take: LeaseTake,
+    /// Read in the same statement: a redelivered job that already finished
+    /// is acknowledged even while its sync is busy. Not a decision to run:
+    /// a job finishing concurrently is only visible to a read made after
+    /// the lease was taken (see `Store::open_leased_job`).
+    pub prior: Option<JobState>,
+}
+
 impl Store {
-    /// Takes the sync's lease for `ttl` if it is free or expired.
-    /// `holder` is for operators (who holds it); the token proves ownership.
+    /// Takes the sync's lease for `ttl` if it is free or expired, and reads
+    /// job `job_id`'s row, in one statement. `holder` is for operators (who
+    /// holds it); the token proves ownership.
     pub async fn try_lease_sync(
         &self,
         sync_id: Uuid,
+        job_id: Uuid,
         holder: &str,
         ttl: Duration,
-    ) -> Result<LeaseTake, StoreError> {
-        let mut client = self.client().await?;
+    ) -> Result<LeaseAttempt, StoreError> {
+        let client = self.client().await?;
         let token = Uuid::new_v4();
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("taking the sync lease"))?;
-        tx.batch_execute(super::ASYNC_COMMIT)
-            .await
-            .map_err(StoreError::db("taking the sync lease"))?;
-        let row = tx
-            .query_typed(
+        let rows = client
+            .query_async_commit(
                 "WITH taken AS (
-                    UPDATE secret_syncs
-                       SET lease_token = $2, lease_holder = $3,
-                           lease_expires_at = clock_timestamp() + make_interval(secs => $4)
-                     WHERE id = $1 AND (lease_token IS NULL OR lease_expires_at < clock_timestamp())
-                 RETURNING id)
-                 SELECT EXISTS (SELECT 1 FROM taken), EXISTS (SELECT 1 FROM secret_syncs WHERE id = $1)",
+                UPDATE secret_syncs
+                   SET lease_token = $2, lease_holder = $3,
+                       lease_expires_at = clock_timestamp() + make_interval(secs => $4)
+                 WHERE id = $1 AND (lease_token IS NULL OR lease_expires_at < clock_timestamp())
+             RETURNING id)
+             SELECT EXISTS (SELECT 1 FROM taken), EXISTS (SELECT 1 FROM secret_syncs WHERE id = $1),
+                    j.status, j.attempt, j.covers_until
+               FROM (SELECT 1) AS one LEFT JOIN secret_sync_jobs j ON j.id = $5",
                 &[
                     (&sync_id, Type::UUID),
                     (&token, Type::UUID),
                     (&holder, Type::TEXT),
                     (&ttl.as_secs_f64(), Type::FLOAT8),
+                    (&job_id, Type::UUID),
                 ],
             )
             .await
             .map_err(StoreError::db("taking the sync lease"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("taking the sync lease"))?;
-        let Some(row) = row.first() else {
-            return Ok(LeaseTake::NoSuchSync);
+        let Some(row) = rows.first() else {
+            return Ok(LeaseAttempt {
+                take: LeaseTake::NoSuchSync,
+                prior: None,
+            });
         };
-        Ok(match (row.get::<_, bool>(0), row.get::<_, bool>(1)) {
+        let take = match (row.get::<_, bool>(0), row.get::<_, bool>(1)) {
             (true, _) => LeaseTake::Taken(SyncLease { sync_id, token }),
             (false, true) => LeaseTake::Busy,
             (false, false) => LeaseTake::NoSuchSync,
+        };
+        Ok(LeaseAttempt {
+            take,
+            prior: job_state_at(row, 2),
         })
     }
 
@@ -82,7 +97,7 @@ impl Store {
     pub async fn renew_lease(&self, lease: &SyncLease, ttl: Duration) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .query_typed(
+            .query(
                 "UPDATE secret_syncs
                     SET lease_expires_at = clock_timestamp() + make_interval(secs => $3)
                   WHERE id = $1 AND lease_token = $2
@@ -102,13 +117,27 @@ impl Store {
     pub async fn release_lease(&self, lease: &SyncLease) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .query_typed(
-                "UPDATE secret_syncs SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
-                  WHERE id = $1 AND lease_token = $2",
+            .execute(
+                RELEASE_LEASE,
                 &[(&lease.sync_id, Type::UUID), (&lease.token, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("releasing the sync lease"))?;
         Ok(())
     }
+}
+
+const RELEASE_LEASE: &str =
+    "UPDATE secret_syncs SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+      WHERE id = $1 AND lease_token = $2";
+
+/// Gives the lease up, only if still ours, in a transaction.
+pub(super) async fn release_lease_in(tx: &Tx<'_>, lease: &SyncLease) -> Result<(), StoreError> {
+    tx.execute(
+        RELEASE_LEASE,
+        &[(&lease.sync_id, Type::UUID), (&lease.token, Type::UUID)],
+    )
+    .await
+    .map_err(StoreError::db("releasing the sync lease"))?;
+    Ok(())
 }

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "dashboard",
         include_str!("../../migrations/0008_dashboard.sql"),
     ),
+    (
+        9,
+        "hot_sync_rows",
+        include_str!("../../migrations/0009_hot_sync_rows.sql"),
+    ),
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations.

@@ -2,6 +2,7 @@
 //! single source; queries live next to the rows they read or write.
 
 mod api;
+mod conn;
 mod connect_error;
 mod dashboard;
 mod gauges;
@@ -13,6 +14,7 @@ mod queued;
 mod rotation;
 mod rows;
 mod source;
+mod start;
 mod status;
 mod syncs;
 mod tokens;
@@ -23,11 +25,12 @@ use tokio_postgres::NoTls;
 pub use api::{ConnectionChanges, FolderLookup, NewSync, SyncChanges, Written};
 pub use dashboard::{JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage};
 pub use jobs::{JobStart, JobState, StaleJob};
-pub use lock::{LeaseTake, SyncLease};
+pub use lock::{LeaseAttempt, LeaseTake, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
 pub use queued::{Claim, TakenMarker};
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
+pub use start::StartView;
 pub use status::{JobRow, SyncStatusRow};
 pub use tokens::ApiTokenRecord;
 
@@ -53,6 +56,9 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// An answer the query cannot give (a bug, not an outage).
+    #[error("unexpected answer from the database while {0}; this is a bug in secret-sync, please report it")]
+    Unexpected(&'static str),
     #[error("the database schema is newer than this build (version {found}, this build knows {known}); upgrade secret-sync")]
     SchemaTooNew { found: i32, known: i32 },
 }
@@ -84,7 +90,9 @@ impl StoreError {
                         matches!(class, "08" | "40" | "53" | "57")
                     })
             }
-            StoreError::BadUrl { .. } | StoreError::SchemaTooNew { .. } => false,
+            StoreError::BadUrl { .. }
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Unexpected(_) => false,
         }
     }
 }
@@ -95,6 +103,8 @@ pub struct Store {
     pool: Pool,
     /// Where DATABASE_URL points (no password), for error messages.
     target: std::sync::Arc<str>,
+    /// Prepared statements cached per connection, or unnamed ones (see `conn.rs`).
+    prepared: bool,
 }
 
 impl Store {
@@ -122,19 +132,37 @@ impl Store {
         Ok(Store {
             pool,
             target: connect_error::describe_target(database_url).into(),
+            prepared: true,
         })
     }
 
-    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    /// The store a command uses: `DATABASE_URL`, at most `max_size`
+    /// connections, and `DATABASE_PREPARED_STATEMENTS`.
+    pub fn for_settings(settings: &crate::Settings, max_size: usize) -> Result<Store, StoreError> {
+        Ok(Store::connect(&settings.database_url, max_size)?
+            .with_prepared_statements(settings.database_prepared_statements))
+    }
+
+    /// Off for PgBouncer in transaction mode before 1.21 (see `conn.rs`).
+    pub fn with_prepared_statements(mut self, on: bool) -> Store {
+        self.prepared = on;
+        self
+    }
+
+    async fn object(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
             .map_err(|e| connect_error::pool_failed(&self.target, e))
     }
 
+    pub(crate) async fn client(&self) -> Result<conn::Conn, StoreError> {
+        Ok(conn::Conn::new(self.object().await?, self.prepared))
+    }
+
     /// Checks the database answers (readiness probe).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.client()
+        self.object()
             .await?
             .simple_query("SELECT 1")
             .await
@@ -144,7 +172,7 @@ impl Store {
 
     /// Applies pending migrations (see `migrate.rs`).
     pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.object().await?;
         migrate::run(&mut client).await
     }
 }

@@ -15,7 +15,7 @@ impl Store {
     ) -> Result<Vec<PushedKey>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT key, fingerprint, secret_version, dest_created_at, dest_updated_at
                    FROM secret_sync_pushed_keys
                   WHERE sync_id = $1 AND destination = $2",
@@ -48,6 +48,9 @@ impl Store {
         pushed: &[PushedKey],
         forgotten: &[String],
     ) -> Result<(), StoreError> {
+        if pushed.is_empty() && forgotten.is_empty() {
+            return Ok(());
+        }
         let client = self.client().await?;
         if !pushed.is_empty() {
             let keys: Vec<&str> = pushed.iter().map(|p| p.key.as_str()).collect();
@@ -63,7 +66,7 @@ impl Store {
                 .map(|p| p.stamp.as_ref().map(|s| s.updated_at.as_str()))
                 .collect();
             client
-                .execute_typed(
+                .execute(
                     "INSERT INTO secret_sync_pushed_keys
                         (sync_id, destination, key, fingerprint, secret_version, dest_created_at, dest_updated_at)
                      SELECT $1, $2, k, f, v, c, u
@@ -88,7 +91,7 @@ impl Store {
         }
         if !forgotten.is_empty() {
             client
-                .execute_typed(
+                .execute(
                     "DELETE FROM secret_sync_pushed_keys
                       WHERE sync_id = $1 AND destination = $2 AND key = ANY($3)",
                     &[

@@ -44,7 +44,7 @@ impl Store {
         // One statement: the marker upsert, and the count shown on the
         // waiting job's row (the runner copies the final count at start).
         let row = client
-            .query_typed_one(
+            .query_one(
                 "WITH q AS (
                     INSERT INTO secret_sync_queued AS q (sync_id, job_id) VALUES ($1, $2)
                     ON CONFLICT (sync_id) DO UPDATE SET
@@ -82,51 +82,12 @@ impl Store {
     pub async fn drop_queued_marker(&self, sync_id: Uuid, job_id: Uuid) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute_typed(
+            .execute(
                 "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2",
                 &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("dropping the queued marker"))?;
         Ok(())
-    }
-
-    /// Called by the runner under the sync's lease, before reading the
-    /// source: if `job_id` is the sync's queued job, removes the marker and
-    /// records on the job row how many requests it absorbed and until when.
-    /// Requests from now on queue a new job.
-    pub async fn take_queued_marker(
-        &self,
-        sync_id: Uuid,
-        job_id: Uuid,
-    ) -> Result<Option<TakenMarker>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("taking the queued marker"))?;
-        tx.batch_execute(super::ASYNC_COMMIT)
-            .await
-            .map_err(StoreError::db("taking the queued marker"))?;
-        let row = tx
-            .query_typed_opt(
-                "WITH m AS (
-                    DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2
-                 RETURNING coalesced, clock_timestamp() AS taken_at),
-                 j AS (
-                    UPDATE secret_sync_jobs SET coalesced = m.coalesced, covers_until = m.taken_at
-                      FROM m WHERE id = $2)
-                 SELECT coalesced, taken_at FROM m",
-                &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
-            )
-            .await
-            .map_err(StoreError::db("taking the queued marker"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("taking the queued marker"))?;
-        Ok(row.map(|r| TakenMarker {
-            coalesced: r.get(0),
-            taken_at: r.get(1),
-        }))
     }
 }

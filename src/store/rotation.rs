@@ -30,7 +30,7 @@ impl Store {
     ) -> Result<Vec<EncryptedRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT id, encrypted_value, encrypted_comment FROM secrets
                   WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
                 &[(&after, Type::UUID), (&limit, Type::INT8)],
@@ -55,7 +55,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute_typed(
+            .execute(
                 "UPDATE secrets SET encrypted_value = $4, encrypted_comment = $5
                   WHERE id = $1 AND encrypted_value = $2
                     AND encrypted_comment IS NOT DISTINCT FROM $3",
@@ -80,7 +80,7 @@ impl Store {
     ) -> Result<Vec<EncryptedRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT id, encrypted_credentials FROM app_connections
                   WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
                 &[(&after, Type::UUID), (&limit, Type::INT8)],
@@ -105,7 +105,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute_typed(
+            .execute(
                 "UPDATE app_connections SET encrypted_credentials = $3
                   WHERE id = $1 AND encrypted_credentials = $2",
                 &[
@@ -127,7 +127,7 @@ impl Store {
     ) -> Result<Vec<Uuid>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT id FROM secret_syncs WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
                 &[(&after, Type::UUID), (&limit, Type::INT8)],
             )
@@ -140,7 +140,7 @@ impl Store {
     pub async fn fingerprints(&self, sync_id: Uuid) -> Result<Vec<FingerprintRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT destination, key, fingerprint FROM secret_sync_pushed_keys WHERE sync_id = $1",
                 &[(&sync_id, Type::UUID)],
             )
@@ -165,7 +165,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute_typed(
+            .execute(
                 "UPDATE secret_sync_pushed_keys SET fingerprint = $5
                   WHERE sync_id = $1 AND destination = $2 AND key = $3 AND fingerprint = $4",
                 &[

@@ -13,7 +13,7 @@ impl Store {
     ) -> Result<Vec<EncryptedSecret>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT key, encrypted_value, encrypted_comment FROM secrets
                   WHERE folder_id = $1 ORDER BY key",
                 &[(&folder_id, Type::UUID)],
@@ -60,7 +60,7 @@ impl Store {
                  RETURNING (xmax = 0) AS inserted"
             };
             let row = tx
-                .query_typed_opt(
+                .query_opt(
                     sql,
                     &[
                         (&folder_id, Type::UUID),

@@ -55,7 +55,7 @@ impl Store {
     ) -> Result<Vec<SyncStatusRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 "SELECT id, name, destination_config, sync_status, last_sync_message, last_synced_at,
                         import_status, remove_status
                    FROM secret_syncs WHERE $1::uuid IS NULL OR id = $1 ORDER BY name",
@@ -86,7 +86,7 @@ impl Store {
     ) -> Result<Vec<JobRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 &format!("{JOB_SELECT} WHERE $1::uuid IS NULL OR sync_id = $1 ORDER BY enqueued_at DESC, id LIMIT $2"),
                 &[(&sync_id, Type::UUID), (&limit, Type::INT8)],
             )
@@ -98,7 +98,7 @@ impl Store {
     pub async fn job(&self, job_id: Uuid) -> Result<Option<JobRow>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 &format!("{JOB_SELECT} WHERE id = $1"),
                 &[(&job_id, Type::UUID)],
             )
@@ -144,7 +144,7 @@ impl Store {
     ) -> Result<Option<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 "SELECT secret_sync FROM secret_syncs_api WHERE id = $1",
                 &[(&sync_id, Type::UUID)],
             )

@@ -4,7 +4,7 @@ use uuid::Uuid;
 use super::rows::{ConnectionRecord, FolderRecord, SyncRecord};
 use super::{Store, StoreError};
 
-const SYNC_SELECT: &str = "
+pub(super) const SYNC_SELECT: &str = "
     SELECT s.id, s.name, s.project_id, s.connection_id, s.is_auto_sync_enabled,
            s.sync_options, s.destination_config,
            f.id AS folder_id, f.path, e.id AS environment_id, e.slug
@@ -12,7 +12,7 @@ const SYNC_SELECT: &str = "
       LEFT JOIN secret_folders f ON f.id = s.folder_id
       LEFT JOIN environments e ON e.id = f.environment_id";
 
-fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
+pub(super) fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
     let folder_id: Option<Uuid> = row.get("folder_id");
     let folder = match (
         folder_id,
@@ -46,7 +46,7 @@ impl Store {
     pub async fn load_sync(&self, sync_id: Uuid) -> Result<Option<SyncRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 &format!("{SYNC_SELECT} WHERE s.id = $1"),
                 &[(&sync_id, Type::UUID)],
             )
@@ -65,7 +65,7 @@ impl Store {
     ) -> Result<Vec<SyncRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 &format!(
                     "{SYNC_SELECT} WHERE s.project_id = $1 AND e.slug = $2 AND f.path = $3
                         AND s.is_auto_sync_enabled ORDER BY s.name"
@@ -90,7 +90,7 @@ impl Store {
     ) -> Result<Vec<SyncRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 &format!(
                     "{SYNC_SELECT} WHERE s.destination_config->>'org' = $1
                         AND s.destination_config->>'app' = $2 ORDER BY s.name"
@@ -108,7 +108,7 @@ impl Store {
     ) -> Result<Option<ConnectionRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 "SELECT id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
                 &[(&connection_id, Type::UUID)],
             )
@@ -128,7 +128,7 @@ impl Store {
     pub async fn delete_sync(&self, sync_id: Uuid) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute_typed(
+            .execute(
                 "DELETE FROM secret_syncs WHERE id = $1",
                 &[(&sync_id, Type::UUID)],
             )

@@ -44,7 +44,7 @@ impl Store {
     ) -> Result<ApiTokenRecord, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_one(
+            .query_one(
                 &format!(
                     "INSERT INTO api_tokens (name, token_hash, role, project_ids)
                      VALUES ($1, $2, $3, $4) RETURNING {TOKEN_COLUMNS}"
@@ -65,7 +65,7 @@ impl Store {
     pub async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query_typed(
+            .query(
                 &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC"),
                 &[],
             )
@@ -78,7 +78,7 @@ impl Store {
     pub async fn revoke_api_token(&self, id: Uuid) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let n = client
-            .execute_typed(
+            .execute(
                 "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
                 &[(&id, Type::UUID)],
             )
@@ -94,7 +94,7 @@ impl Store {
     ) -> Result<Option<ApiTokenRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 &format!(
                     "UPDATE api_tokens SET last_used_at = now()
                       WHERE token_hash = $1 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
@@ -109,7 +109,7 @@ impl Store {
     pub async fn project_exists(&self, project_id: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_typed_opt(
+            .query_opt(
                 "SELECT 1 FROM projects WHERE id = $1",
                 &[(&project_id, Type::TEXT)],
             )

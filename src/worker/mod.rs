@@ -55,7 +55,7 @@ impl Shared {
         // The key first: a worker without one must not touch the database.
         settings.require_encryption_key()?;
         crate::store::ensure_database(&settings.database_url).await?;
-        let store = Store::connect(&settings.database_url, settings.database_pool_size)?;
+        let store = Store::for_settings(&settings, settings.database_pool_size)?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");

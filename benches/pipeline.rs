@@ -1,0 +1,419 @@
+//! The performance benchmark: the real pipeline (RabbitMQ, Postgres, the
+//! worker, the Humanitec sandbox), measured, printed.
+//!
+//! `cargo bench --bench pipeline` (add `-- --quick` for a smaller run).
+//! Prints: no-op sync jobs per second of one `secret-sync run` process at
+//! WORKER_CONCURRENCY 8, 32 and 128 (2,000 unchanged syncs queued before
+//! it starts), with the CPU each part of the pipeline spent per job and the
+//! worker's peak RSS; job latency p50/p95/p99 from enqueue to status
+//! written; Humanitec requests per job; a 500-key first sync at 50 ms per Humanitec call
+//! with the adaptive write limit, a fixed limit of 4 and writes in sequence
+//! (the old worker's behaviour); and the same with a Humanitec that answers
+//! 429 to more than 20 requests in flight.
+
+use std::time::{Duration, Instant};
+
+use humanitec_sandbox::{AppSpec, Faults, OrgSpec, Role, SandboxConfig, TokenSpec};
+use secret_sync::config::LogFormat;
+use secret_sync::JobKind;
+use secret_sync_testkit::{http_get, options, TestEnv, WorkerProcess, ADMIN_TOKEN, ORG};
+use serde_json::json;
+use uuid::Uuid;
+
+#[tokio::main]
+async fn main() {
+    secret_sync::init_logging(&LogFormat::Text, "error");
+    let quick = std::env::args().any(|a| a == "--quick");
+    let syncs = if quick { 400 } else { 2000 };
+    println!("== secret-sync benchmark ({} syncs) ==", syncs);
+    throughput(syncs).await;
+    big_syncs(if quick { 100 } else { 500 }).await;
+}
+
+/// 100 apps, each with a `production` environment; one admin token.
+fn many_apps() -> SandboxConfig {
+    SandboxConfig {
+        orgs: vec![OrgSpec {
+            id: ORG.into(),
+            apps: (0..100)
+                .map(|i| AppSpec {
+                    id: format!("app-{i:03}"),
+                    envs: vec!["production".into()],
+                })
+                .collect(),
+        }],
+        tokens: vec![TokenSpec {
+            token: ADMIN_TOKEN.into(),
+            org: ORG.into(),
+            role: Role::Administrator,
+        }],
+    }
+}
+
+async fn env_with(
+    sandbox: SandboxConfig,
+    vars: &'static [(&'static str, &'static str)],
+) -> TestEnv {
+    let id = Uuid::new_v4().simple().to_string();
+    TestEnv::with_sandbox(
+        &format!("postgres://postgres@127.0.0.1:5432/bench_{id}"),
+        &format!("bench-{id}."),
+        sandbox,
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        },
+    )
+    .await
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// CPU seconds (user + system) used so far by the processes `pids`.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    // Clock ticks per second: 100 on every Linux this runs on (USER_HZ).
+    const TICKS: f64 = 100.0;
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+            let rest = stat.rsplit_once(") ")?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / TICKS)
+        })
+        .sum()
+}
+
+/// Pids of every process whose command name is `name` (Postgres backends,
+/// RabbitMQ's `beam.smp`).
+fn pids_named(name: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == name)
+        })
+        .collect()
+}
+
+/// CPU used by each part of the pipeline between two readings.
+struct CpuMeter {
+    worker: u32,
+    start: [f64; 4],
+}
+
+impl CpuMeter {
+    fn now(worker: u32) -> [f64; 4] {
+        [
+            cpu_seconds(&[worker]),
+            cpu_seconds(&pids_named("postgres")),
+            cpu_seconds(&pids_named("beam.smp")),
+            cpu_seconds(&[std::process::id()]),
+        ]
+    }
+
+    fn start(worker: u32) -> CpuMeter {
+        CpuMeter {
+            worker,
+            start: Self::now(worker),
+        }
+    }
+
+    /// Microseconds of CPU per job: worker, Postgres, RabbitMQ, and this
+    /// process (the Humanitec sandbox and the bench's own polling).
+    fn per_job(&self, jobs: usize) -> [f64; 4] {
+        let end = Self::now(self.worker);
+        std::array::from_fn(|i| (end[i] - self.start[i]) * 1e6 / jobs as f64)
+    }
+}
+
+/// VmHWM (peak resident memory) of process `pid`, in kB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The `secret-sync run` binary Cargo built for this bench.
+const WORKER_EXE: &str = env!("CARGO_BIN_EXE_secret-sync");
+
+/// Starts `secret-sync run` as its own process, as an operator would.
+fn spawn_worker(env: &TestEnv, concurrency: u16, log: &std::path::Path) -> WorkerProcess {
+    WorkerProcess::spawn(
+        WORKER_EXE,
+        &env.settings,
+        &[
+            ("WORKER_CONCURRENCY", concurrency.to_string()),
+            ("RUST_LOG", "warn".into()),
+        ],
+        log,
+    )
+}
+
+/// Waits until the worker answers `/readyz` with 200 (consuming).
+async fn wait_ready(worker: &WorkerProcess) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(http_get(worker.http, "/readyz").await, Some((200, _))) {
+        assert!(
+            Instant::now() < deadline,
+            "the worker was not ready within a minute; its log is {}",
+            worker.log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `n` jobs with `trigger` have a final row (at most 5 minutes).
+async fn wait_trigger(env: &TestEnv, trigger: &str, n: usize, worker: &WorkerProcess) {
+    let sql = format!(
+        "SELECT count(*) FROM secret_sync_jobs WHERE trigger = '{trigger}'
+            AND status IN ('succeeded', 'failed', 'skipped')"
+    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while (env.seed.numbers(&sql).await.first().copied().unwrap_or(0.0) as usize) < n {
+        assert!(
+            Instant::now() < deadline,
+            "{trigger}: jobs still unfinished after 5 minutes; the worker's log is {}",
+            worker.log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Seconds from the first job's start to the last job's finish.
+async fn busy_seconds(env: &TestEnv, trigger: &str) -> f64 {
+    env.seed
+        .numbers(&format!(
+            "SELECT extract(epoch FROM max(finished_at) - min(started_at))
+               FROM secret_sync_jobs WHERE trigger = '{trigger}'"
+        ))
+        .await
+        .first()
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+async fn enqueue_all(env: &TestEnv, syncs: &[Uuid], trigger: &str) {
+    for &sync in syncs {
+        env.client
+            .enqueue(sync, JobKind::SYNC, trigger)
+            .await
+            .expect("enqueue");
+    }
+}
+
+async fn throughput(n: usize) {
+    let env = env_with(many_apps(), &[("SYNC_DEBOUNCE", "0ms")]).await;
+    env.seed.create_project("bench", "Bench").await;
+    let connection = env
+        .seed
+        .create_connection("bench", "conn", ADMIN_TOKEN)
+        .await;
+    let folder = env.seed.create_folder("bench", "production", "/").await;
+    env.seed.put_secret(folder, "VALUE", "v", None).await;
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let options = json!({"initialSyncBehavior": "overwrite-destination",
+                             "keySchema": format!("S{i}_{{{{secretKey}}}}")});
+        let destination =
+            json!({"scope": "application", "org": ORG, "app": format!("app-{:03}", i % 100)});
+        ids.push(
+            env.seed
+                .create_sync(
+                    "bench",
+                    &format!("sync-{i}"),
+                    folder,
+                    connection,
+                    &destination,
+                    &options,
+                )
+                .await,
+        );
+    }
+    let log = std::env::temp_dir().join(format!("secret-sync-bench-{}.log", std::process::id()));
+
+    // First syncs: everything is new (one write per sync).
+    enqueue_all(&env, &ids, "first").await;
+    let mut worker = spawn_worker(&env, 32, &log);
+    wait_trigger(&env, "first", n, &worker).await;
+    worker.terminate(Duration::from_secs(30)).await;
+    let first = busy_seconds(&env, "first").await;
+    println!(
+        "\nfirst sync of {n} syncs (1 new key each, concurrency 32): {first:.2} s, {:.0} jobs/s",
+        n as f64 / first
+    );
+
+    println!("\nno-op sync jobs ({n} unchanged syncs queued before the worker starts; one `secret-sync run` process):");
+    println!("  concurrency   jobs/s   busy     Humanitec     CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS");
+    println!("                                  requests/job");
+    for concurrency in [8u16, 32, 128] {
+        let trigger = format!("noop-{concurrency}");
+        env.sandbox.clear_requests();
+        enqueue_all(&env, &ids, &trigger).await;
+        let mut worker = spawn_worker(&env, concurrency, &log);
+        let pid = worker.pid().expect("worker pid");
+        let meter = CpuMeter::start(pid);
+        wait_trigger(&env, &trigger, n, &worker).await;
+        let cpu = meter.per_job(n);
+        let rss = peak_rss_kb(pid);
+        worker.terminate(Duration::from_secs(30)).await;
+        let busy = busy_seconds(&env, &trigger).await;
+        println!(
+            "  {concurrency:>11}   {:>6.0}   {busy:>5.2}s  {:>8.2}        {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB",
+            n as f64 / busy,
+            env.sandbox.requests().len() as f64 / n as f64,
+            cpu[0],
+            cpu[1],
+            cpu[2],
+            cpu[3],
+            rss as f64 / 1024.0,
+        );
+    }
+
+    // Latency: a steady 200 jobs/s against a running worker.
+    let mut worker = spawn_worker(&env, 32, &log);
+    wait_ready(&worker).await;
+    let count = n.min(1000);
+    let started = Instant::now();
+    for (i, &sync) in ids.iter().take(count).enumerate() {
+        let due = started + Duration::from_millis(5 * i as u64);
+        tokio::time::sleep_until(due.into()).await;
+        env.client
+            .enqueue(sync, JobKind::SYNC, "latency")
+            .await
+            .expect("enqueue");
+    }
+    wait_trigger(&env, "latency", count, &worker).await;
+    worker.terminate(Duration::from_secs(30)).await;
+    let mut latencies = env
+        .seed
+        .numbers(
+            "SELECT extract(epoch FROM finished_at - enqueued_at) * 1000
+               FROM secret_sync_jobs WHERE trigger = 'latency' AND finished_at IS NOT NULL",
+        )
+        .await;
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "\njob latency, enqueue to status written, {} jobs at 200/s (concurrency 32): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.95),
+        percentile(&latencies, 0.99)
+    );
+    let _ = std::fs::remove_file(&log);
+    env.finish().await;
+}
+
+/// One first sync of `keys` new keys at app scope, 50 ms per Humanitec call.
+async fn one_big_sync(
+    keys: usize,
+    vars: &'static [(&'static str, &'static str)],
+    max_in_flight: Option<usize>,
+) -> (Duration, usize, usize, String) {
+    let mut env = env_with(SandboxConfig::demo(), vars).await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 50,
+        max_in_flight,
+        ..Faults::default()
+    });
+    let pairs: Vec<(String, String)> = (0..keys)
+        .map(|i| (format!("KEY_{i:04}"), format!("value-{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let src = env.source("production", &refs).await;
+    let sync = env
+        .sync(
+            &src,
+            "big",
+            json!({"scope": "application", "org": ORG, "app": "api"}),
+            options(),
+        )
+        .await;
+    env.start_worker().await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    let took = match (row.started_at, row.finished_at) {
+        (Some(s), Some(f)) => (f - s).to_std().unwrap_or_default(),
+        _ => Duration::ZERO,
+    };
+    let requests = env.sandbox.requests();
+    let rejected = requests
+        .iter()
+        .filter(|r| r.fault.as_deref() == Some("overloaded"))
+        .count();
+    let limit = env
+        .metrics
+        .as_ref()
+        .map(|m| m.encode())
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("secret_sync_humanitec_write_limit{stat=\"max\"}"))
+        .and_then(|l| l.rsplit(' ').next().map(str::to_string))
+        .unwrap_or_else(|| "-".into());
+    assert_eq!(row.created as usize, keys, "{:?}", row.message);
+    env.finish().await;
+    (took, requests.len(), rejected, limit)
+}
+
+/// A write-limit setting: its name, its variables, and the sandbox's
+/// in-flight ceiling (429 above it).
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<usize>,
+);
+
+async fn big_syncs(keys: usize) {
+    println!("\na first sync of {keys} keys, 50 ms per Humanitec call:");
+    println!("  write limit                        time      requests  429s  final limit");
+    let cases: [Case; 4] = [
+        ("adaptive (default, cap 32)", &[], None),
+        (
+            "fixed at 4",
+            &[
+                ("HUMANITEC_WRITE_ADAPTIVE", "false"),
+                ("HUMANITEC_WRITE_CONCURRENCY", "4"),
+            ],
+            None,
+        ),
+        (
+            "in sequence (the old worker)",
+            &[
+                ("HUMANITEC_WRITE_ADAPTIVE", "false"),
+                ("HUMANITEC_WRITE_CONCURRENCY", "1"),
+            ],
+            None,
+        ),
+        (
+            "adaptive, 429 above 20 in flight",
+            &[("HTTP_RETRIES", "8")],
+            Some(20),
+        ),
+    ];
+    for (name, vars, max_in_flight) in cases {
+        let (took, requests, rejected, limit) = one_big_sync(keys, vars, max_in_flight).await;
+        println!(
+            "  {name:<32}  {:>6.2} s  {requests:>8}  {rejected:>4}  {limit}",
+            took.as_secs_f64()
+        );
+    }
+}

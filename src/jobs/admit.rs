@@ -1,0 +1,197 @@
+//! Whether a delivered job runs (pure): a redelivered job that already
+//! finished, or an older copy of a job that moved on to a later attempt, is
+//! acknowledged; a sync job whose requests a later successful run already
+//! read is skipped as superseded; anything else runs.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{JobEnvelope, JobStatus, JobType};
+use crate::store::{JobState, StartView};
+
+/// What to do with a delivered job, decided under its sync's lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Already handled: acknowledge with this status, write nothing.
+    Duplicate(JobStatus),
+    /// Record the job skipped: a run that started after its last request
+    /// (`covers_until`) succeeded at `latest`, and read a newer source.
+    Superseded {
+        covers_until: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    },
+    Run,
+}
+
+impl Admission {
+    /// The skipped job's message.
+    pub fn superseded_message(covers_until: DateTime<Utc>, latest: DateTime<Utc>) -> String {
+        format!(
+            "Skipped: superseded by the run that started at {}, after this job's last request ({}); that run read a newer source",
+            latest.to_rfc3339(),
+            covers_until.to_rfc3339()
+        )
+    }
+}
+
+/// A finished job, or a stale copy of a retried one (its row is at a later
+/// attempt): the delivery is a duplicate.
+pub fn duplicate(envelope: &JobEnvelope, state: Option<JobState>) -> Option<JobStatus> {
+    let state = state?;
+    let stale = i64::from(state.attempt) > i64::from(envelope.attempt);
+    (state.status.is_final() || stale).then_some(state.status)
+}
+
+/// Decides, from what was read under the lease, whether the job runs.
+pub fn admit(job_type: JobType, envelope: &JobEnvelope, view: &StartView) -> Admission {
+    if let Some(status) = duplicate(envelope, view.state) {
+        return Admission::Duplicate(status);
+    }
+    // A job that just took its sync's queued marker covers requests made
+    // after the previous run started: never superseded. One that took it on
+    // an earlier attempt covers requests until then; any other, until it
+    // was enqueued. A successful run that started later read all that.
+    if job_type != JobType::Sync || view.marker.is_some() {
+        return Admission::Run;
+    }
+    let covers_until = view
+        .state
+        .and_then(|s| s.covers_until)
+        .unwrap_or(envelope.enqueued_at);
+    match view.latest_success {
+        Some(latest) if covers_until < latest => Admission::Superseded {
+            covers_until,
+            latest,
+        },
+        _ => Admission::Run,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TakenMarker;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    fn envelope(attempt: u32, enqueued: i64) -> JobEnvelope {
+        JobEnvelope {
+            attempt,
+            ..JobEnvelope::first(at(enqueued))
+        }
+    }
+
+    fn view(state: Option<JobState>, marker: bool, latest: Option<i64>) -> StartView {
+        StartView {
+            state,
+            sync: None,
+            marker: marker.then(|| TakenMarker {
+                coalesced: 3,
+                taken_at: at(50),
+            }),
+            latest_success: latest.map(at),
+        }
+    }
+
+    fn state(status: JobStatus, attempt: i32, covers_until: Option<i64>) -> Option<JobState> {
+        Some(JobState {
+            status,
+            attempt,
+            covers_until: covers_until.map(at),
+        })
+    }
+
+    #[test]
+    fn finished_jobs_and_stale_copies_are_duplicates() {
+        for status in [JobStatus::Succeeded, JobStatus::Failed, JobStatus::Skipped] {
+            let v = view(state(status, 1, None), false, None);
+            assert_eq!(
+                admit(JobType::Sync, &envelope(1, 0), &v),
+                Admission::Duplicate(status)
+            );
+        }
+        // The row moved on to attempt 3 (a retry is scheduled): attempt 2's
+        // copy is stale; attempt 3's own delivery runs.
+        let v = view(state(JobStatus::Pending, 3, None), false, None);
+        assert_eq!(
+            admit(JobType::Import, &envelope(2, 0), &v),
+            Admission::Duplicate(JobStatus::Pending)
+        );
+        assert_eq!(admit(JobType::Import, &envelope(3, 0), &v), Admission::Run);
+        // A row left `running` by a dead worker runs again.
+        let v = view(state(JobStatus::Running, 1, None), false, None);
+        assert_eq!(admit(JobType::Remove, &envelope(1, 0), &v), Admission::Run);
+    }
+
+    #[test]
+    fn a_sync_job_is_superseded_only_by_a_run_that_started_after_its_last_request() {
+        let e = envelope(1, 10);
+        // A later successful start, no marker: superseded, covering until enqueue.
+        assert_eq!(
+            admit(JobType::Sync, &e, &view(None, false, Some(20))),
+            Admission::Superseded {
+                covers_until: at(10),
+                latest: at(20)
+            }
+        );
+        // A run that started before the request did not read it.
+        assert_eq!(
+            admit(JobType::Sync, &e, &view(None, false, Some(5))),
+            Admission::Run
+        );
+        // Holding the marker: it absorbed requests up to now.
+        assert_eq!(
+            admit(JobType::Sync, &e, &view(None, true, Some(20))),
+            Admission::Run
+        );
+        // Took its marker on an earlier attempt at 30: covers until then.
+        let retried = state(JobStatus::Pending, 2, Some(30));
+        assert_eq!(
+            admit(
+                JobType::Sync,
+                &envelope(2, 10),
+                &view(retried, false, Some(25))
+            ),
+            Admission::Run
+        );
+        assert_eq!(
+            admit(
+                JobType::Sync,
+                &envelope(2, 10),
+                &view(retried, false, Some(40))
+            ),
+            Admission::Superseded {
+                covers_until: at(30),
+                latest: at(40)
+            }
+        );
+        // Never a first run, nothing to supersede.
+        assert_eq!(
+            admit(JobType::Sync, &e, &view(None, false, None)),
+            Admission::Run
+        );
+    }
+
+    #[test]
+    fn only_sync_jobs_are_superseded() {
+        for t in [JobType::Import, JobType::Remove] {
+            assert_eq!(
+                admit(t, &envelope(1, 10), &view(None, false, Some(20))),
+                Admission::Run
+            );
+        }
+    }
+
+    #[test]
+    fn the_superseded_message_names_both_times() {
+        let m = Admission::superseded_message(at(10), at(20));
+        assert!(m.starts_with(
+            "Skipped: superseded by the run that started at 2023-11-14T22:13:40+00:00"
+        ));
+        assert!(m.contains("(2023-11-14T22:13:30+00:00)"));
+    }
+}

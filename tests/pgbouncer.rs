@@ -448,6 +448,47 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
     env.finish().await;
 }
 
+/// Left on (the default) behind PgBouncer 1.18 in transaction mode,
+/// prepared statements meet server connections that never saw them: the
+/// error says what to set.
+#[tokio::test]
+async fn prepared_statements_behind_pgbouncer_fail_saying_what_to_set() {
+    let bouncer = PgBouncer::start();
+    let env = TestEnv::new().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let store = secret_sync::Store::connect(&bouncer.url(&database_of(&env)), 20).expect("pool");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                store.load_sync(sync).await?;
+                store.recent_jobs(Some(sync), 5).await?;
+            }
+            Ok::<(), secret_sync::store::StoreError>(())
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        if let Err(e) = t.await.expect("task") {
+            failures.push(e.to_string());
+        }
+    }
+    assert!(
+        !failures.is_empty(),
+        "20 clients sharing {SERVER_POOL} server connections never lost a prepared statement"
+    );
+    for message in failures {
+        assert!(
+            message.contains("set DATABASE_PREPARED_STATEMENTS=false"),
+            "{message}"
+        );
+    }
+    drop(store);
+    env.finish().await;
+}
+
 /// The API's, the gauges' and the key rotation's store queries, each
 /// checked for its effect (a wrong parameter type would show).
 struct Probe<'a> {

@@ -363,10 +363,17 @@ mod tests {
     }
 
     #[test]
-    fn pool_size_and_debounce_have_defaults_and_bounds() {
+    fn database_settings_and_debounce_have_defaults_and_bounds() {
         let s = from(&[]).expect("defaults are valid");
         assert_eq!(s.database_pool_size, 10);
+        assert!(s.database_prepared_statements);
         assert_eq!(s.sync_debounce, Duration::from_millis(250));
+        let s = from(&[("DATABASE_PREPARED_STATEMENTS", "false")]).expect("valid");
+        assert!(!s.database_prepared_statements);
+        let err = from(&[("DATABASE_PREPARED_STATEMENTS", "off-ish")])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.starts_with("DATABASE_PREPARED_STATEMENTS is not valid")));
         let s = from(&[("DATABASE_POOL_SIZE", "3"), ("SYNC_DEBOUNCE", "0ms")]).expect("valid");
         assert_eq!((s.database_pool_size, s.sync_debounce), (3, Duration::ZERO));
         let err = from(&[("DATABASE_POOL_SIZE", "1")])

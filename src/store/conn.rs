@@ -108,6 +108,18 @@ impl<S: Session> Db<S> {
         self.inner.prepared_rows(&stmt, &values(params)).await
     }
 
+    /// Planned for these parameter values on every call, even with
+    /// prepared statements on: for queries with optional filters
+    /// (`$2 IS NULL OR ...`), where a cached generic plan cannot use the
+    /// index a given filter allows and is measurably slower.
+    pub async fn query_replanned(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, Error> {
+        self.inner.unnamed_rows(sql, params).await
+    }
+
     /// Exactly one row (an error otherwise).
     pub async fn query_one(&self, sql: &str, params: &[Param<'_>]) -> Result<Row, Error> {
         if !self.prepared {

@@ -149,7 +149,7 @@ impl Store {
               LIMIT $7 OFFSET $8"
         );
         let rows = client
-            .query(
+            .query_replanned(
                 &sql,
                 &[
                     (&projects, Type::TEXT_ARRAY),

@@ -86,7 +86,7 @@ impl Store {
     ) -> Result<Vec<JobRow>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_replanned(
                 &format!("{JOB_SELECT} WHERE $1::uuid IS NULL OR sync_id = $1 ORDER BY enqueued_at DESC, id LIMIT $2"),
                 &[(&sync_id, Type::UUID), (&limit, Type::INT8)],
             )

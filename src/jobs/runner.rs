@@ -1,7 +1,9 @@
-//! The lifecycle of one job delivery (the shell around `decide`):
-//! idempotency, the per-sync lease, coalescing marker, supersession, status rows. The worker
-//! turns the returned `Disposition` into broker actions; status is always
-//! written before the delivery is acknowledged.
+//! The lifecycle of one job delivery (the shell around `admit` and
+//! `decide`): take the sync's lease (one statement), open the job under it
+//! (one statement: marker, sync, supersession facts), admit, mark it
+//! running (one statement), run, record the outcome and release the lease
+//! (one statement). The worker turns the returned `Disposition` into broker
+//! actions; status is always written before the delivery is acknowledged.
 
 use std::time::{Duration, Instant};
 

@@ -62,7 +62,9 @@ impl SyncSettings {
         environment_slug: &str,
     ) -> Result<Self, SettingsError> {
         let scope = parse_scope(destination_config)?;
-        let options: SyncOptions = serde_json::from_value(sync_options.clone())
+        // Deserialized from the borrowed value: no copy of the JSON (this
+        // runs for every sync of the destination app on every job).
+        let options = SyncOptions::deserialize(sync_options)
             .map_err(|e| SettingsError::Options(e.to_string()))?;
         if options.initial_sync_behavior != "overwrite-destination" {
             return Err(SettingsError::InitialSyncBehavior(
@@ -79,7 +81,7 @@ impl SyncSettings {
 
 /// The destination alone (a remove whose folder is gone needs no more).
 pub fn parse_scope(destination_config: &serde_json::Value) -> Result<Scope, SettingsError> {
-    let dest: DestinationConfig = serde_json::from_value(destination_config.clone())
+    let dest = DestinationConfig::deserialize(destination_config)
         .map_err(|e| SettingsError::Destination(e.to_string()))?;
     let scope = match dest {
         DestinationConfig::Application { org, app } => Scope::App { org, app },

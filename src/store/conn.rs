@@ -180,7 +180,7 @@ impl Conn {
         // BEGIN, then `super::ASYNC_COMMIT`.
         let begin = self
             .inner
-            .batch_execute("BEGIN; SET LOCAL synchronous_commit = off");
+            .batch_execute("BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL plan_cache_mode = force_generic_plan");
         let rows = async {
             match &stmt {
                 Some(stmt) => self.inner.prepared_rows(stmt, &values).await,

@@ -1,6 +1,6 @@
 //! Coalescing: the per-sync marker "a sync job is queued and not started"
 //! (`secret_sync_queued`). Enqueuing a sync job while one is queued folds
-//! into it; the runner takes the marker away when the job starts.
+//! into it; the runner takes the marker away when the job starts (`start.rs`).
 
 use std::time::Duration;
 

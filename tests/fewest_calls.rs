@@ -120,3 +120,42 @@ async fn the_write_limit_backs_off_when_humanitec_rejects_bursts() {
     );
     env.finish().await;
 }
+
+/// The database side of "fewest calls": a no-op sync job sends 8
+/// statements to Postgres (counted by the worker's store, transaction
+/// control not counted): take the lease (reading the job row); open the job
+/// under it (marker, sync, latest success); mark it running; the source,
+/// the other syncs at the destination and the connection; the pushed keys;
+/// the outcome, releasing the lease.
+#[tokio::test]
+async fn a_no_op_sync_job_sends_eight_statements_to_postgres() {
+    let mut env = TestEnv::with(|name| match name {
+        // No background tick (gauges, rescuer, reaper) inside the window.
+        "METRICS_REFRESH" | "JOB_RESCUE_EVERY" | "JOB_STALE_AFTER" => Some("1h".into()),
+        "SYNC_DEBOUNCE" => Some("0ms".into()),
+        _ => None,
+    })
+    .await;
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
+    let mut syncs = Vec::new();
+    for i in 0..10 {
+        let schema = serde_json::json!({"initialSyncBehavior": "overwrite-destination",
+                                        "keySchema": format!("S{i}_{{{{secretKey}}}}")});
+        let sync = env
+            .sync(&src, &format!("s{i}"), app_scope("api"), schema)
+            .await;
+        let row = env.wait_job(env.enqueue(sync).await).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+        syncs.push(sync);
+    }
+    let store = env.worker_store.clone().expect("a worker runs");
+    let before = store.statements_sent();
+    for &sync in &syncs {
+        let row = env.wait_job(env.enqueue(sync).await).await;
+        assert_eq!((row.status, row.unchanged), (JobStatus::Succeeded, 2));
+    }
+    let sent = store.statements_sent() - before;
+    assert_eq!(sent, 8 * 10, "statements for 10 no-op sync jobs");
+    env.finish().await;
+}

@@ -6,6 +6,9 @@
 //! without `max_prepared_statements`): there the next transaction may run
 //! on a server connection that never saw the statement.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use deadpool_postgres::{Object, Transaction};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Error, Row, Statement};
@@ -89,18 +92,25 @@ session!(Transaction<'_>);
 pub(crate) struct Db<S> {
     inner: S,
     prepared: bool,
+    /// The store's count of statements sent (see `Store::statements_sent`).
+    sent: Arc<AtomicU64>,
 }
 
 pub(crate) type Conn = Db<Object>;
 pub(crate) type Tx<'a> = Db<Transaction<'a>>;
 
 impl<S: Session> Db<S> {
+    fn count(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
     async fn statement(&self, sql: &str, params: &[Param<'_>]) -> Result<Statement, Error> {
         let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
         self.inner.prepare_cached(sql, &types).await
     }
 
     pub async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
+        self.count();
         if !self.prepared {
             return self.inner.unnamed_rows(sql, params).await;
         }
@@ -117,11 +127,13 @@ impl<S: Session> Db<S> {
         sql: &str,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, Error> {
+        self.count();
         self.inner.unnamed_rows(sql, params).await
     }
 
     /// Exactly one row (an error otherwise).
     pub async fn query_one(&self, sql: &str, params: &[Param<'_>]) -> Result<Row, Error> {
+        self.count();
         if !self.prepared {
             return self.inner.unnamed_one(sql, params).await;
         }
@@ -136,6 +148,7 @@ impl<S: Session> Db<S> {
 
     /// Rows affected.
     pub async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, Error> {
+        self.count();
         if !self.prepared {
             return self.inner.unnamed_count(sql, params).await;
         }
@@ -149,14 +162,19 @@ fn values<'a>(params: &[Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
 }
 
 impl Conn {
-    pub fn new(inner: Object, prepared: bool) -> Conn {
-        Db { inner, prepared }
+    pub fn new(inner: Object, prepared: bool, sent: Arc<AtomicU64>) -> Conn {
+        Db {
+            inner,
+            prepared,
+            sent,
+        }
     }
 
     pub async fn transaction(&mut self) -> Result<Tx<'_>, Error> {
         Ok(Db {
             inner: self.inner.transaction().await?,
             prepared: self.prepared,
+            sent: self.sent.clone(),
         })
     }
 
@@ -170,6 +188,7 @@ impl Conn {
         sql: &str,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, Error> {
+        self.count();
         // Prepared first (a cache hit after the first call), so that
         // nothing but the three requests goes out in between.
         let stmt = match self.prepared {

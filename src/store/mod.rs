@@ -105,6 +105,8 @@ pub struct Store {
     target: std::sync::Arc<str>,
     /// Prepared statements cached per connection, or unnamed ones (see `conn.rs`).
     prepared: bool,
+    /// Statements sent through this store (and its clones).
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -133,6 +135,7 @@ impl Store {
             pool,
             target: connect_error::describe_target(database_url).into(),
             prepared: true,
+            sent: Default::default(),
         })
     }
 
@@ -157,7 +160,18 @@ impl Store {
     }
 
     pub(crate) async fn client(&self) -> Result<conn::Conn, StoreError> {
-        Ok(conn::Conn::new(self.object().await?, self.prepared))
+        Ok(conn::Conn::new(
+            self.object().await?,
+            self.prepared,
+            self.sent.clone(),
+        ))
+    }
+
+    /// Statements this store (and its clones) has sent, transaction
+    /// control (`BEGIN`, `SET LOCAL`, `COMMIT`) and health checks not
+    /// counted: what "fewest calls" means on the database side.
+    pub fn statements_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Checks the database answers (readiness probe).

@@ -39,6 +39,8 @@ pub struct TestEnv {
     workers: Vec<tokio::task::JoinHandle<Result<(), WorkerError>>>,
     /// The metrics of the last worker started (what its /metrics serves).
     pub metrics: Option<secret_sync::http::Metrics>,
+    /// The store of the last worker started (its statement count).
+    pub worker_store: Option<Store>,
 }
 
 /// A source ready to sync: project, folder, connection.
@@ -117,6 +119,7 @@ impl TestEnv {
             stop: CancellationToken::new(),
             workers: Vec::new(),
             metrics: None,
+            worker_store: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl TestEnv {
             .await
             .expect("worker builds");
         self.metrics = Some(shared.metrics.clone());
+        self.worker_store = Some(shared.store.clone());
         self.workers
             .push(tokio::spawn(worker::run(shared, self.stop.clone())));
     }

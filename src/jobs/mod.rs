@@ -29,5 +29,5 @@ pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Dispo
 pub use error::JobError;
 pub use preview::{Preview, PreviewUpdate};
 pub use report::Report;
-pub use runner::Runner;
+pub use runner::{BeforeRun, Runner};
 pub use sync::preview_sync;

@@ -3,6 +3,7 @@
 //! against the real local Postgres and RabbitMQ. Nothing here is a mock
 //! except Humanitec (the sandbox).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use humanitec_sandbox::{Sandbox, SandboxConfig};
@@ -10,9 +11,9 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::crypto::generate_key;
-use secret_sync::jobs::{preview_sync, JobContext, Preview};
+use secret_sync::jobs::{preview_sync, BeforeRun, JobContext, Preview};
 use secret_sync::queue::Names;
-use secret_sync::store::{JobRow, SyncStatusRow};
+use secret_sync::store::{JobRow, SyncRecord, SyncStatusRow};
 use secret_sync::worker::{self, Shared, WorkerError};
 use secret_sync::{Cipher, JobClient, JobKind, Settings, Store};
 use serde_json::{json, Value};
@@ -172,6 +173,14 @@ impl TestEnv {
         let shared = Shared::build(self.settings.clone())
             .await
             .expect("worker builds");
+        // A sync named `test-hook:panic` panics when its job runs: the
+        // product has no such switch; the hook is the test kit's.
+        let panics: BeforeRun = Arc::new(|sync: &SyncRecord| {
+            if sync.name == "test-hook:panic" {
+                panic!("test hook: this sync panics");
+            }
+        });
+        let _ = shared.runner.before_run.set(panics);
         self.metrics = Some(shared.metrics.clone());
         self.worker_store = Some(shared.store.clone());
         self.workers

@@ -10,6 +10,8 @@ const TEST_ONLY: &[&str] = &[
     "humanitec-sandbox",
     "secret_sync_testkit",
     "secret-sync demo",
+    // Only the test kit drops databases.
+    "DROP DATABASE",
 ];
 
 #[test]

@@ -1,38 +1,38 @@
 //! The only module that talks to Postgres. `migrations/` is the schema's
-//! single source; queries live next to the rows they read or write.
+//! single source; queries live next to the rows they read or write, by
+//! aggregate: `jobs` (jobs and their sync's lease), `syncs`, `connections`,
+//! `folders` (the source secrets), `tokens`, and `read` (the read models of
+//! the `status` command, the dashboard and the gauges).
 
-mod api;
 mod conn;
 mod connect_error;
-mod dashboard;
-mod gauges;
+mod connections;
+mod folders;
 mod jobs;
-mod lock;
 mod migrate;
-mod pushed;
-mod queued;
+mod read;
 mod rotation;
-mod rows;
-mod source;
-mod start;
-mod status;
 mod syncs;
 mod tokens;
+mod written;
 
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-pub use api::{ConnectionChanges, FolderLookup, NewSync, SyncChanges, Written};
-pub use dashboard::{JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage};
-pub use jobs::{JobStart, JobState, StaleJob};
-pub use lock::{LeaseAttempt, LeaseTake, SyncLease};
+pub use connections::{ConnectionChanges, ConnectionRecord};
+pub use folders::{EncryptedSecret, FolderLookup};
+pub use jobs::{
+    Claim, JobStart, JobState, LeaseAttempt, LeaseTake, StaleJob, StartView, SyncLease, TakenMarker,
+};
 pub use migrate::{ensure_database, MIGRATIONS};
-pub use queued::{Claim, TakenMarker};
+pub use read::{
+    JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage,
+    SyncStatusRow,
+};
 pub use rotation::{EncryptedRow, FingerprintRow};
-pub use rows::{ConnectionRecord, EncryptedSecret, FolderRecord, SyncRecord};
-pub use start::StartView;
-pub use status::{JobRow, SyncStatusRow};
+pub use syncs::{FolderRecord, NewSync, SyncChanges, SyncRecord};
 pub use tokens::ApiTokenRecord;
+pub use written::Written;
 
 use crate::config::settings_redact_url as redact;
 

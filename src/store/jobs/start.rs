@@ -5,11 +5,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::jobs::job_state_at;
+use super::super::syncs::{sync_from_row, SyncRecord, SYNC_SELECT};
+use super::super::{Store, StoreError};
 use super::queued::TakenMarker;
-use super::rows::SyncRecord;
-use super::syncs::{sync_from_row, SYNC_SELECT};
-use super::{JobState, Store, StoreError};
+use super::state::{job_state_at, JobState};
 use crate::model::JobType;
 
 /// Everything `jobs::admit` and the run need, read under the lease.

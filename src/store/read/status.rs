@@ -5,7 +5,7 @@ use serde::Serialize;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::super::{Store, StoreError};
 use crate::model::{JobStatus, JobType};
 
 #[derive(Clone, Debug, Serialize)]
@@ -134,22 +134,4 @@ fn job_row(r: &tokio_postgres::Row) -> Option<JobRow> {
         coalesced: r.get(16),
         worker_id: r.get(17),
     })
-}
-
-impl Store {
-    /// The seed API's `secretSync` object for a sync (the `secret_syncs_api` view).
-    pub async fn sync_api_json(
-        &self,
-        sync_id: Uuid,
-    ) -> Result<Option<serde_json::Value>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT secret_sync FROM secret_syncs_api WHERE id = $1",
-                &[(&sync_id, Type::UUID)],
-            )
-            .await
-            .map_err(StoreError::db("reading the API view"))?;
-        Ok(row.map(|r| r.get(0)))
-    }
 }

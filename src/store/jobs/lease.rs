@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::conn::Tx;
-use super::jobs::job_state_at;
-use super::{JobState, Store, StoreError};
+use super::super::conn::Tx;
+use super::super::{Store, StoreError};
+use super::state::{job_state_at, JobState};
 
 /// Proof of holding a sync's lease: the random token written on the row.
 #[derive(Clone, Debug, PartialEq, Eq)]

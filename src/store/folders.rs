@@ -1,12 +1,57 @@
-//! The source side: a folder's secrets.
+//! The source side: folders and their secrets (encrypted; the jobs layer
+//! decrypts what it needs, when it needs it).
 
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::rows::EncryptedSecret;
 use super::{Store, StoreError};
 
+/// Where `environment` + `secretPath` point within a project.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FolderLookup {
+    NoEnvironment,
+    NoFolder,
+    Folder(Uuid),
+}
+
+#[derive(Clone)]
+pub struct EncryptedSecret {
+    pub key: String,
+    pub encrypted_value: Vec<u8>,
+    pub encrypted_comment: Option<Vec<u8>>,
+}
+
 impl Store {
+    /// Resolves an environment slug and a normalised folder path.
+    pub async fn find_folder(
+        &self,
+        project_id: &str,
+        environment_slug: &str,
+        path: &str,
+    ) -> Result<FolderLookup, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT f.id FROM environments e
+                   LEFT JOIN secret_folders f ON f.environment_id = e.id AND f.path = $3
+                  WHERE e.project_id = $1 AND e.slug = $2",
+                &[
+                    (&project_id, Type::TEXT),
+                    (&environment_slug, Type::TEXT),
+                    (&path, Type::TEXT),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("looking up a folder"))?;
+        Ok(match row {
+            None => FolderLookup::NoEnvironment,
+            Some(r) => match r.get::<_, Option<Uuid>>(0) {
+                None => FolderLookup::NoFolder,
+                Some(id) => FolderLookup::Folder(id),
+            },
+        })
+    }
+
     pub async fn folder_secrets(
         &self,
         folder_id: Uuid,

@@ -1,10 +1,38 @@
+//! Syncs: the rows the jobs read (`SyncRecord`), what the API writes and
+//! reads of them, and what each has pushed to Humanitec.
+
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::rows::{ConnectionRecord, FolderRecord, SyncRecord};
 use super::{Store, StoreError};
 
-pub(super) const SYNC_SELECT: &str = "
+mod api;
+mod pushed;
+
+pub use api::{NewSync, SyncChanges};
+
+#[derive(Clone, Debug)]
+pub struct FolderRecord {
+    pub id: Uuid,
+    pub path: String,
+    pub environment_id: Uuid,
+    pub environment_slug: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SyncRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub project_id: String,
+    pub connection_id: Uuid,
+    /// None when the folder is gone (`folder_id` null).
+    pub folder: Option<FolderRecord>,
+    pub is_auto_sync_enabled: bool,
+    pub sync_options: serde_json::Value,
+    pub destination_config: serde_json::Value,
+}
+
+pub(in crate::store) const SYNC_SELECT: &str = "
     SELECT s.id, s.name, s.project_id, s.connection_id, s.is_auto_sync_enabled,
            s.sync_options, s.destination_config,
            f.id AS folder_id, f.path, e.id AS environment_id, e.slug
@@ -12,7 +40,7 @@ pub(super) const SYNC_SELECT: &str = "
       LEFT JOIN secret_folders f ON f.id = s.folder_id
       LEFT JOIN environments e ON e.id = f.environment_id";
 
-pub(super) fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
+pub(in crate::store) fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
     let folder_id: Option<Uuid> = row.get("folder_id");
     let folder = match (
         folder_id,
@@ -100,27 +128,6 @@ impl Store {
             .await
             .map_err(StoreError::db("finding syncs of a destination"))?;
         Ok(rows.iter().map(sync_from_row).collect())
-    }
-
-    pub async fn load_connection(
-        &self,
-        connection_id: Uuid,
-    ) -> Result<Option<ConnectionRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
-                &[(&connection_id, Type::UUID)],
-            )
-            .await
-            .map_err(StoreError::db("loading the connection"))?;
-        Ok(row.map(|r| ConnectionRecord {
-            id: r.get("id"),
-            name: r.get("name"),
-            app: r.get("app"),
-            method: r.get("method"),
-            encrypted_credentials: r.get("encrypted_credentials"),
-        }))
     }
 
     /// Deletes a sync row (remove jobs with `deleteSyncOnComplete`). Job

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::super::{Store, StoreError};
 
 /// What enqueuing a sync job came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,6 @@
-//! Job rows (`secret_sync_jobs`) and the status columns of `secret_syncs`.
+//! A job's life on its rows: started, finished, failed, unrun, enqueued,
+//! beating, handed back, reaped (`secret_sync_jobs` and the job type's
+//! status columns of `secret_syncs`).
 
 use std::time::Duration;
 
@@ -7,9 +9,11 @@ use uuid::Uuid;
 
 use tokio_postgres::types::{ToSql, Type};
 
-use super::conn::Tx;
-use super::lock::{release_lease_in, SyncLease};
-use super::{Store, StoreError};
+use super::super::conn::Tx;
+use super::super::{Store, StoreError, ASYNC_COMMIT};
+use super::lease::{release_lease_in, SyncLease};
+use super::state::{job_state_at, JobState};
+use super::status_columns::StatusStatement;
 use crate::model::{cap_message, Job, JobOutcome, JobStatus, JobType};
 
 /// A job about to run (or be recorded as skipped).
@@ -26,14 +30,6 @@ pub struct JobStart {
     pub covers_until: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct JobState {
-    pub status: JobStatus,
-    pub attempt: i32,
-    /// Set once the job took its sync's queued marker (see `queued.rs`).
-    pub covers_until: Option<DateTime<Utc>>,
-}
-
 #[derive(Clone, Debug)]
 pub struct StaleJob {
     pub job_id: Uuid,
@@ -41,32 +37,11 @@ pub struct StaleJob {
     pub job_type: JobType,
 }
 
-/// The four status columns of a job type on `secret_syncs` (static names,
-/// so formatting them into SQL is safe).
-fn columns(t: JobType) -> (&'static str, &'static str, &'static str, &'static str) {
-    match t {
-        JobType::Sync => (
-            "sync_status",
-            "last_sync_job_id",
-            "last_sync_message",
-            "last_synced_at",
-        ),
-        JobType::Import => (
-            "import_status",
-            "last_import_job_id",
-            "last_import_message",
-            "last_imported_at",
-        ),
-        JobType::Remove => (
-            "remove_status",
-            "last_remove_job_id",
-            "last_remove_message",
-            "last_removed_at",
-        ),
-    }
-}
-
-const UPSERT_JOB: &str = "
+/// Inserts or resets a job row ($1 to $13, see `UpsertValues`). A macro so
+/// that statements can embed it with `concat!`.
+macro_rules! upsert_job {
+    () => {
+        "
     INSERT INTO secret_sync_jobs
         (id, sync_id, type, trigger, status, attempt, max_attempts, enqueued_at,
          started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at, coalesced, covers_until)
@@ -80,7 +55,108 @@ const UPSERT_JOB: &str = "
         coalesced = GREATEST(secret_sync_jobs.coalesced, EXCLUDED.coalesced),
         covers_until = coalesce(secret_sync_jobs.covers_until, EXCLUDED.covers_until),
         created_count = 0, updated_count = 0, deleted_count = 0,
-        unchanged_count = 0, skipped_count = 0";
+        unchanged_count = 0, skipped_count = 0"
+    };
+}
+
+const UPSERT_JOB: &str = upsert_job!();
+
+/// `start_job`: the job row's upsert, then its sync's status columns.
+static START: StatusStatement = StatusStatement::new(concat!(
+    "WITH job AS (",
+    upsert_job!(),
+    " RETURNING id)
+     UPDATE secret_syncs SET {status} = 'running', {job} = $1::text, {message} = NULL,
+            updated_at = now() FROM job WHERE secret_syncs.id = $2"
+));
+
+/// `finish_job`'s job row write, after `$step` (on the sync row) returned
+/// a row: $1 sync, $2 lease token, $3 job; the sync row is fenced by the
+/// lease token, and the job row is only written if that matched.
+macro_rules! finish_after {
+    ($step:expr) => {
+        concat!(
+            "WITH released AS (",
+            $step,
+            ")
+             UPDATE secret_sync_jobs SET status = $4, message = $5,
+                    created_count = $6, updated_count = $7, deleted_count = $8,
+                    unchanged_count = $9, skipped_count = $10,
+                    finished_at = CASE WHEN $11 THEN now() END,
+                    next_attempt_at = $14, heartbeat_at = NULL
+              WHERE id = $3 AND EXISTS (SELECT 1 FROM released)
+          RETURNING id"
+        )
+    };
+}
+
+/// Whether the sync row's status columns are this job's to write ($13:
+/// shown), evaluated on the row as locked, so an enqueue that just made a
+/// newer job the sync's latest is respected.
+macro_rules! mine {
+    () => {
+        "($13 AND ({job} IS NULL OR {job} = $3::text))"
+    };
+}
+
+/// `finish_job`: release the lease and write the status columns.
+static FINISH: StatusStatement = StatusStatement::new(finish_after!(concat!(
+    "UPDATE secret_syncs
+        SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+            {status} = CASE WHEN ",
+    mine!(),
+    " THEN $4 ELSE {status} END,
+            {message} = CASE WHEN ",
+    mine!(),
+    " THEN $5 ELSE {message} END,
+            {at} = CASE WHEN ",
+    mine!(),
+    " AND $12 THEN now() ELSE {at} END,
+            updated_at = CASE WHEN ",
+    mine!(),
+    " THEN now() ELSE updated_at END
+      WHERE id = $1 AND lease_token = $2
+  RETURNING id"
+)));
+
+/// `finish_job` of a successful remove that deletes its sync.
+const FINISH_DELETING: &str =
+    finish_after!("DELETE FROM secret_syncs WHERE id = $1 AND lease_token = $2 RETURNING id");
+
+/// `fail_job`: the sync row, unless a newer job owns it.
+static FAIL: StatusStatement = StatusStatement::new(
+    "UPDATE secret_syncs SET {status} = 'failed', {job} = $2, {message} = $3,
+            updated_at = now()
+      WHERE id = $1 AND ({job} IS NULL OR {job} = $2)",
+);
+
+/// `record_enqueued`: never overwrites a run in progress (it will report
+/// its own status).
+static ENQUEUED: StatusStatement = StatusStatement::new(
+    "UPDATE secret_syncs SET {status} = 'pending', {job} = $2, updated_at = now()
+      WHERE id = $1 AND {status} IS DISTINCT FROM 'running'",
+);
+
+/// `hand_back_job`: the sync row, if the job's run still shows on it.
+static HANDED_BACK: StatusStatement = StatusStatement::new(
+    "UPDATE secret_syncs SET {status} = 'pending', {message} = $3, updated_at = now()
+      WHERE id = $1 AND {job} = $2 AND {status} = 'running'",
+);
+
+/// What a reaped job and its sync row say.
+macro_rules! reaped_message {
+    () => {
+        "the worker running this job stopped; it runs again when the broker redelivers it"
+    };
+}
+
+/// `reap_stale_jobs`: the sync row, if the dead run still shows on it.
+static REAPED: StatusStatement = StatusStatement::new(concat!(
+    "UPDATE secret_syncs SET {status} = 'pending', {message} = '",
+    reaped_message!(),
+    "', updated_at = now()
+      WHERE id = $1 AND {job} = $2 AND {status} = 'running'"
+));
 
 /// The values `UPSERT_JOB` binds, $1 to $13.
 struct UpsertValues<'a> {
@@ -143,17 +219,6 @@ async fn upsert_job(
     Ok(())
 }
 
-/// The job state in columns `at..at+3` (status, attempt, covers_until) of
-/// `row`; None when the job has no row (the status is NULL).
-pub(super) fn job_state_at(row: &tokio_postgres::Row, at: usize) -> Option<JobState> {
-    let status = JobStatus::parse(row.get::<_, Option<&str>>(at)?)?;
-    Some(JobState {
-        status,
-        attempt: row.get(at + 1),
-        covers_until: row.get(at + 2),
-    })
-}
-
 impl Store {
     pub async fn job_state(&self, job_id: Uuid) -> Result<Option<JobState>, StoreError> {
         let client = self.client().await?;
@@ -173,17 +238,13 @@ impl Store {
     /// deadlock with an enqueue of the same job).
     pub async fn start_job(&self, job: &JobStart) -> Result<(), StoreError> {
         let client = self.client().await?;
-        let (status, job_col, msg_col, _) = columns(job.job.job_type());
-        client.query_async_commit(
-            &format!(
-                "WITH job AS ({UPSERT_JOB} RETURNING id)
-                 UPDATE secret_syncs SET {status} = 'running', {job_col} = $1::text, {msg_col} = NULL,
-                        updated_at = now() FROM job WHERE secret_syncs.id = $2"
-            ),
-            &UpsertValues::new(job, JobStatus::Running, None, None).params(),
-        )
-        .await
-        .map_err(StoreError::db("marking the job and its sync running"))?;
+        client
+            .query_async_commit(
+                START.sql(job.job.job_type()),
+                &UpsertValues::new(job, JobStatus::Running, None, None).params(),
+            )
+            .await
+            .map_err(StoreError::db("marking the job and its sync running"))?;
         Ok(())
     }
 
@@ -211,39 +272,15 @@ impl Store {
         let succeeded = outcome.status == JobStatus::Succeeded;
         let shown = outcome.status != JobStatus::Skipped;
         let c = outcome.counts;
-        let (status_col, job_col, msg_col, at_col) = columns(job_type);
-        // Evaluated on the row as locked, so an enqueue that just made a
-        // newer job the sync's latest is respected.
-        let mine = format!("($13 AND ({job_col} IS NULL OR {job_col} = $3::text))");
-        // $1 sync, $2 lease token, $3 job; the sync row is fenced by the
-        // lease token, and the job row is only written if that matched.
-        let sync_step = if delete_sync && succeeded {
-            "DELETE FROM secret_syncs WHERE id = $1 AND lease_token = $2 RETURNING id".to_string()
+        let sql = if delete_sync && succeeded {
+            FINISH_DELETING
         } else {
-            format!(
-                "UPDATE secret_syncs
-                    SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
-                        {status_col} = CASE WHEN {mine} THEN $4 ELSE {status_col} END,
-                        {msg_col} = CASE WHEN {mine} THEN $5 ELSE {msg_col} END,
-                        {at_col} = CASE WHEN {mine} AND $12 THEN now() ELSE {at_col} END,
-                        updated_at = CASE WHEN {mine} THEN now() ELSE updated_at END
-                  WHERE id = $1 AND lease_token = $2
-              RETURNING id"
-            )
+            FINISH.sql(job_type)
         };
         let client = self.client().await?;
         let written = client
             .query(
-                &format!(
-                    "WITH released AS ({sync_step})
-                     UPDATE secret_sync_jobs SET status = $4, message = $5,
-                            created_count = $6, updated_count = $7, deleted_count = $8,
-                            unchanged_count = $9, skipped_count = $10,
-                            finished_at = CASE WHEN $11 THEN now() END,
-                            next_attempt_at = $14, heartbeat_at = NULL
-                      WHERE id = $3 AND EXISTS (SELECT 1 FROM released)
-                  RETURNING id"
-                ),
+                sql,
                 &[
                     (&sync_id, Type::UUID),
                     (&lease.token, Type::UUID),
@@ -324,13 +361,8 @@ impl Store {
             Some(Utc::now()),
         )
         .await?;
-        let (status_col, job_col, msg_col, _) = columns(job.job.job_type());
         tx.execute(
-            &format!(
-                "UPDATE secret_syncs SET {status_col} = 'failed', {job_col} = $2, {msg_col} = $3,
-                        updated_at = now()
-                  WHERE id = $1 AND ({job_col} IS NULL OR {job_col} = $2)"
-            ),
+            FAIL.sql(job.job.job_type()),
             &[
                 (&job.job.sync_id, Type::UUID),
                 (&job.job.id.to_string(), Type::TEXT),
@@ -353,7 +385,7 @@ impl Store {
             .transaction()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
-        tx.batch_execute(super::ASYNC_COMMIT)
+        tx.batch_execute(ASYNC_COMMIT)
             .await
             .map_err(StoreError::db("starting a transaction"))?;
         // The broker confirmed it: the marker (if any) is no longer at risk
@@ -388,13 +420,8 @@ impl Store {
                 .await
                 .map_err(StoreError::db("committing the queued job"));
         }
-        let (status_col, job_col, _, _) = columns(job_type);
-        // Never overwrite a run in progress: it will report its own status.
         tx.execute(
-            &format!(
-                "UPDATE secret_syncs SET {status_col} = 'pending', {job_col} = $2, updated_at = now()
-                  WHERE id = $1 AND {status_col} IS DISTINCT FROM 'running'"
-            ),
+            ENQUEUED.sql(job_type),
             &[(&sync_id, Type::UUID), (&job_id.to_string(), Type::TEXT)],
         )
         .await
@@ -461,12 +488,8 @@ impl Store {
         )
         .await
         .map_err(StoreError::db("handing the job back"))?;
-        let (status_col, job_col, msg_col, _) = columns(job_type);
         tx.execute(
-            &format!(
-                "UPDATE secret_syncs SET {status_col} = 'pending', {msg_col} = $3, updated_at = now()
-                  WHERE id = $1 AND {job_col} = $2 AND {status_col} = 'running'"
-            ),
+            HANDED_BACK.sql(job_type),
             &[
                 (&sync_id, Type::UUID),
                 (&job_id.to_string(), Type::TEXT),
@@ -494,11 +517,13 @@ impl Store {
         let secs = stale_after.as_secs_f64();
         let rows = tx
             .query(
-                "UPDATE secret_sync_jobs
-                    SET status = 'pending', heartbeat_at = NULL,
-                        message = 'the worker running this job stopped; it runs again when the broker redelivers it'
-                  WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
-              RETURNING id, sync_id, type",
+                concat!(
+                    "UPDATE secret_sync_jobs
+                        SET status = 'pending', heartbeat_at = NULL, message = '",
+                    reaped_message!(),
+                    "' WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+                  RETURNING id, sync_id, type"
+                ),
                 &[(&secs, Type::FLOAT8)],
             )
             .await
@@ -514,15 +539,12 @@ impl Store {
             })
             .collect();
         for job in &stale {
-            let (status_col, job_col, msg_col, _) = columns(job.job_type);
             tx.execute(
-                &format!(
-                    "UPDATE secret_syncs SET {status_col} = 'pending',
-                            {msg_col} = 'the worker running this job stopped; it runs again when the broker redelivers it',
-                            updated_at = now()
-                      WHERE id = $1 AND {job_col} = $2 AND {status_col} = 'running'"
-                ),
-                &[(&job.sync_id, Type::UUID), (&job.job_id.to_string(), Type::TEXT)],
+                REAPED.sql(job.job_type),
+                &[
+                    (&job.sync_id, Type::UUID),
+                    (&job.job_id.to_string(), Type::TEXT),
+                ],
             )
             .await
             .map_err(StoreError::db("reaping a stale sync status"))?;

@@ -3,7 +3,7 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::super::{Store, StoreError};
 use crate::humanitec::WriteStamp;
 use crate::model::PushedKey;
 

@@ -1,0 +1,222 @@
+//! Humanitec connections (`app_connections`). Credentials stay encrypted
+//! here; the jobs layer decrypts them when it needs them.
+
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::written::Written;
+use super::{Store, StoreError};
+
+#[derive(Clone)]
+pub struct ConnectionRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub app: String,
+    pub method: String,
+    pub encrypted_credentials: Vec<u8>,
+}
+
+/// Changes to a connection; `None` keeps the current value.
+#[derive(Default)]
+pub struct ConnectionChanges {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub encrypted_credentials: Option<Vec<u8>>,
+}
+
+/// A connection as the API shows it (never its credentials).
+const CONNECTION_JSON: &str = "jsonb_build_object(
+        'id', c.id, 'name', c.name, 'description', c.description,
+        'projectId', c.project_id, 'app', c.app, 'method', c.method,
+        'createdAt', c.created_at, 'updatedAt', c.updated_at)";
+
+impl Store {
+    pub async fn load_connection(
+        &self,
+        connection_id: Uuid,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
+                &[(&connection_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("loading the connection"))?;
+        Ok(row.map(|r| ConnectionRecord {
+            id: r.get("id"),
+            name: r.get("name"),
+            app: r.get("app"),
+            method: r.get("method"),
+            encrypted_credentials: r.get("encrypted_credentials"),
+        }))
+    }
+
+    /// Creates a connection unless the project already has one of that name.
+    pub async fn insert_connection(
+        &self,
+        project_id: &str,
+        name: &str,
+        description: Option<&str>,
+        encrypted_credentials: &[u8],
+    ) -> Result<Written<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "WITH c AS (
+                        INSERT INTO app_connections (project_id, name, description, encrypted_credentials)
+                        SELECT $1, $2, $3, $4
+                         WHERE NOT EXISTS (SELECT 1 FROM app_connections WHERE project_id = $1 AND name = $2)
+                        RETURNING *)
+                     SELECT {CONNECTION_JSON} FROM c"
+                ),
+                &[
+                    (&project_id, Type::TEXT),
+                    (&name, Type::TEXT),
+                    (&description, Type::TEXT),
+                    (&encrypted_credentials, Type::BYTEA),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("creating the connection"))?;
+        Ok(match row {
+            Some(r) => Written::Done(r.get(0)),
+            None => Written::DuplicateName,
+        })
+    }
+
+    /// One connection as an API object, with its project.
+    pub async fn connection_api_json(
+        &self,
+        connection_id: Uuid,
+    ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c WHERE c.id = $1"
+                ),
+                &[(&connection_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("reading the connection"))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    pub async fn connections_api_json(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {CONNECTION_JSON} FROM app_connections c
+                      WHERE c.project_id = $1 ORDER BY c.name"
+                ),
+                &[(&project_id, Type::TEXT)],
+            )
+            .await
+            .map_err(StoreError::db("listing connections"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub async fn update_connection(
+        &self,
+        connection_id: Uuid,
+        changes: &ConnectionChanges,
+    ) -> Result<Written<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        let (set_description, description) = match &changes.description {
+            Some(d) => (true, d.clone()),
+            None => (false, None),
+        };
+        let row = client
+            .query_opt(
+                &format!(
+                    "WITH c AS (
+                        UPDATE app_connections SET
+                            name = coalesce($2, name),
+                            description = CASE WHEN $3 THEN $4 ELSE description END,
+                            encrypted_credentials = coalesce($5, encrypted_credentials),
+                            updated_at = now()
+                         WHERE id = $1
+                           AND NOT EXISTS (SELECT 1 FROM app_connections o
+                                            WHERE o.project_id = app_connections.project_id
+                                              AND o.name = $2 AND o.id <> $1)
+                        RETURNING *)
+                     SELECT {CONNECTION_JSON} FROM c"
+                ),
+                &[
+                    (&connection_id, Type::UUID),
+                    (&changes.name, Type::TEXT),
+                    (&set_description, Type::BOOL),
+                    (&description, Type::TEXT),
+                    (&changes.encrypted_credentials, Type::BYTEA),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("updating the connection"))?;
+        if let Some(r) = row {
+            return Ok(Written::Done(r.get(0)));
+        }
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM app_connections WHERE id = $1",
+                &[(&connection_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("reading the connection"))?;
+        Ok(if exists.is_some() {
+            Written::DuplicateName
+        } else {
+            Written::Missing
+        })
+    }
+
+    /// Names of the syncs that use a connection.
+    pub async fn syncs_using_connection(
+        &self,
+        connection_id: Uuid,
+    ) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT name FROM secret_syncs WHERE connection_id = $1 ORDER BY name",
+                &[(&connection_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("finding syncs of a connection"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Deletes a connection unless a sync uses it; returns the names of
+    /// those syncs when it refused.
+    pub async fn delete_unused_connection(
+        &self,
+        connection_id: Uuid,
+    ) -> Result<Result<bool, Vec<String>>, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM app_connections WHERE id = $1
+                   AND NOT EXISTS (SELECT 1 FROM secret_syncs WHERE connection_id = $1)",
+                &[(&connection_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("deleting the connection"))?;
+        if n > 0 {
+            return Ok(Ok(true));
+        }
+        // Back to the pool first: holding one connection while waiting for
+        // another deadlocks a busy pool.
+        drop(client);
+        let users = self.syncs_using_connection(connection_id).await?;
+        Ok(if users.is_empty() {
+            Ok(false)
+        } else {
+            Err(users)
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! Jobs and their sync's lease: the job rows, the lease that lets one job
+//! of a sync run at a time, the queued marker that coalesces requests, and
+//! the read a job starts from. Files depend downwards only: `lifecycle` on
+//! `lease` on `state`; `start` on `state`, `queued` and `syncs`.
+
+mod lease;
+mod lifecycle;
+mod queued;
+mod start;
+mod state;
+mod status_columns;
+
+pub use lease::{LeaseAttempt, LeaseTake, SyncLease};
+pub use lifecycle::{JobStart, StaleJob};
+pub use queued::{Claim, TakenMarker};
+pub use start::StartView;
+pub use state::JobState;

@@ -1,0 +1,185 @@
+//! Syncs as the HTTP API writes and reads them. Sync objects always come
+//! from the `secret_syncs_api` view, so the API and the view never disagree.
+
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::super::written::{is_unique_violation, Written};
+use super::super::{Store, StoreError};
+
+/// A new sync row; JSON columns already validated by the API.
+pub struct NewSync<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub project_id: &'a str,
+    pub folder_id: Uuid,
+    pub connection_id: Uuid,
+    pub is_auto_sync_enabled: bool,
+    pub sync_options: &'a serde_json::Value,
+    pub destination_config: &'a serde_json::Value,
+}
+
+/// Changes to a sync; `None` keeps the current value.
+#[derive(Default)]
+pub struct SyncChanges {
+    pub name: Option<String>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    pub folder_id: Option<Uuid>,
+    pub connection_id: Option<Uuid>,
+    pub is_auto_sync_enabled: Option<bool>,
+    pub sync_options: Option<serde_json::Value>,
+    pub destination_config: Option<serde_json::Value>,
+}
+
+impl Store {
+    /// Whether another sync of the project has this name (the insert's
+    /// unique index is the real guard; this only orders the errors).
+    pub async fn sync_name_taken(
+        &self,
+        project_id: &str,
+        name: &str,
+        except: Option<Uuid>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT 1 FROM secret_syncs WHERE project_id = $1 AND name = $2
+                    AND ($3::uuid IS NULL OR id <> $3)",
+                &[
+                    (&project_id, Type::TEXT),
+                    (&name, Type::TEXT),
+                    (&except, Type::UUID),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("looking up a sync name"))?;
+        Ok(row.is_some())
+    }
+
+    pub async fn insert_sync(&self, new: &NewSync<'_>) -> Result<Written<Uuid>, StoreError> {
+        let client = self.client().await?;
+        let result = client
+            .query_one(
+                "INSERT INTO secret_syncs (name, description, project_id, folder_id, connection_id,
+                        is_auto_sync_enabled, sync_options, destination_config)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[
+                    (&new.name, Type::TEXT),
+                    (&new.description, Type::TEXT),
+                    (&new.project_id, Type::TEXT),
+                    (&new.folder_id, Type::UUID),
+                    (&new.connection_id, Type::UUID),
+                    (&new.is_auto_sync_enabled, Type::BOOL),
+                    (new.sync_options, Type::JSONB),
+                    (new.destination_config, Type::JSONB),
+                ],
+            )
+            .await;
+        match result {
+            Ok(row) => Ok(Written::Done(row.get(0))),
+            Err(e) if is_unique_violation(&e) => Ok(Written::DuplicateName),
+            Err(e) => Err(StoreError::db("creating the sync")(e)),
+        }
+    }
+
+    /// The project's syncs as API objects, by name.
+    pub async fn syncs_api_json(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT v.secret_sync FROM secret_syncs_api v JOIN secret_syncs s ON s.id = v.id
+                  WHERE s.project_id = $1 ORDER BY s.name",
+                &[(&project_id, Type::TEXT)],
+            )
+            .await
+            .map_err(StoreError::db("listing syncs"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Applies `changes` and bumps the sync's version.
+    pub async fn update_sync(
+        &self,
+        sync_id: Uuid,
+        changes: &SyncChanges,
+    ) -> Result<Written<()>, StoreError> {
+        let client = self.client().await?;
+        let (set_description, description) = match &changes.description {
+            Some(d) => (true, d.clone()),
+            None => (false, None),
+        };
+        let result = client
+            .execute(
+                "UPDATE secret_syncs SET
+                    name = coalesce($2, name),
+                    description = CASE WHEN $3 THEN $4 ELSE description END,
+                    folder_id = coalesce($5, folder_id),
+                    connection_id = coalesce($6, connection_id),
+                    is_auto_sync_enabled = coalesce($7, is_auto_sync_enabled),
+                    sync_options = coalesce($8, sync_options),
+                    destination_config = coalesce($9, destination_config),
+                    version = version + 1,
+                    updated_at = now()
+                  WHERE id = $1",
+                &[
+                    (&sync_id, Type::UUID),
+                    (&changes.name, Type::TEXT),
+                    (&set_description, Type::BOOL),
+                    (&description, Type::TEXT),
+                    (&changes.folder_id, Type::UUID),
+                    (&changes.connection_id, Type::UUID),
+                    (&changes.is_auto_sync_enabled, Type::BOOL),
+                    (&changes.sync_options, Type::JSONB),
+                    (&changes.destination_config, Type::JSONB),
+                ],
+            )
+            .await;
+        match result {
+            Ok(0) => Ok(Written::Missing),
+            Ok(_) => Ok(Written::Done(())),
+            Err(e) if is_unique_violation(&e) => Ok(Written::DuplicateName),
+            Err(e) => Err(StoreError::db("updating the sync")(e)),
+        }
+    }
+
+    /// Marks a sync's first job as never enqueued, so its row says why
+    /// nothing happens (the broker was unreachable).
+    pub async fn mark_sync_not_enqueued(
+        &self,
+        sync_id: Uuid,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE secret_syncs SET sync_status = 'failed', last_sync_message = $2,
+                        updated_at = now() WHERE id = $1",
+                &[
+                    (&sync_id, Type::UUID),
+                    (&crate::model::cap_message(message), Type::TEXT),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("marking the sync not enqueued"))?;
+        Ok(())
+    }
+
+    /// The seed API's `secretSync` object for a sync (the `secret_syncs_api` view).
+    pub async fn sync_api_json(
+        &self,
+        sync_id: Uuid,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT secret_sync FROM secret_syncs_api WHERE id = $1",
+                &[(&sync_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("reading the API view"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}

@@ -10,8 +10,8 @@ use super::html::{ago, esc, layout, status_label};
 use super::session::Viewer;
 use super::syncs::live_controls;
 use super::DashResult;
-use crate::api::ApiState;
 use crate::store::MinuteCount;
+use crate::web::state::ApiState;
 
 /// Workers that started a job within this many minutes count as "seen".
 const WORKERS_WINDOW_MIN: i64 = 15;

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::html::{ago, badge, destination, esc, esc_or, layout, source, url_enc};
 use super::session::Viewer;
 use super::DashResult;
-use crate::api::ApiState;
 use crate::store::{SyncFilter, SyncListRow};
+use crate::web::state::ApiState;
 
 const PAGE_SIZE: i64 = 50;
 

@@ -10,14 +10,16 @@ use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::html::{ago, at, badge, destination, esc, esc_or, layout, source, took, url_enc};
+use super::html::{
+    ago, at, badge, csrf_field, destination, esc, esc_or, layout, source, took, url_enc,
+};
 use super::session::Viewer;
 use super::syncs::live_controls;
 use super::{DashError, DashResult};
-use crate::api::ApiState;
 use crate::jobs::{preview_sync, JobContext, JobError};
 use crate::model::{ImportBehavior, JobKind};
 use crate::store::{JobHistoryRow, SyncDetail};
+use crate::web::state::ApiState;
 
 /// The trigger recorded on jobs the dashboard enqueues.
 const TRIGGER: &str = "dashboard";
@@ -187,7 +189,7 @@ fn actions(viewer: &Viewer, s: &SyncDetail) -> String {
     if !viewer.can_write() {
         return format!("{preview}<p class=\"muted\">This token is read-only: no actions.</p>");
     }
-    let csrf = viewer.csrf_field();
+    let csrf = csrf_field(viewer);
     format!(
         "{preview}<form method=\"post\" action=\"/syncs/{id}/sync\" class=\"inline\" data-async>{csrf}\
          <button type=\"submit\" id=\"sync-now\">Sync now</button></form>\

@@ -8,11 +8,11 @@ use axum::response::{Html, IntoResponse, Redirect};
 use axum::Form;
 use serde::Deserialize;
 
-use super::html::{esc, esc_or, layout, url_enc};
+use super::html::{csrf_field, esc, esc_or, layout, url_enc};
 use super::session::Viewer;
 use super::{DashError, DashResult};
-use crate::api::ApiState;
 use crate::queue::DeadSelector;
+use crate::web::state::ApiState;
 
 const LIMIT: usize = 200;
 
@@ -35,7 +35,7 @@ pub async fn page(
         .map(|d| format!("<p class=\"flash\" id=\"flash\">{}</p>", esc(&d)))
         .unwrap_or_default();
     let write = viewer.can_write();
-    let csrf = viewer.csrf_field();
+    let csrf = csrf_field(&viewer);
     let rows: String = letters
         .iter()
         .map(|d| {

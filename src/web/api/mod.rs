@@ -5,7 +5,7 @@ mod connections;
 pub mod openapi;
 mod preview;
 mod syncs;
-pub mod validation;
+pub(super) mod validation;
 
 use axum::routing::{get, post};
 use axum::Router;

@@ -4,11 +4,12 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect};
 use axum::Form;
+use maud::html;
 use serde::Deserialize;
 
-use super::html::{csrf_field, esc, esc_or, layout, url_enc};
+use super::html::{csrf_field, layout, or, url_enc};
 use super::session::Viewer;
 use super::{DashError, DashResult};
 use crate::queue::DeadSelector;
@@ -30,74 +31,83 @@ pub async fn page(
     let listed = broker.list_dead(LIMIT).await;
     broker.close("listed").await;
     let letters = listed?;
-    let flash = q
-        .done
-        .map(|d| format!("<p class=\"flash\" id=\"flash\">{}</p>", esc(&d)))
-        .unwrap_or_default();
     let write = viewer.can_write();
     let csrf = csrf_field(&viewer);
-    let rows: String = letters
-        .iter()
-        .map(|d| {
-            // A message id survives other messages leaving the queue; a position does not.
-            let which = d
-                .message_id
-                .clone()
-                .unwrap_or_else(|| d.position.to_string());
-            let buttons = if write {
-                format!(
-                    "<form method=\"post\" action=\"/dead/requeue\" class=\"inline\">{csrf}\
-                     <input type=\"hidden\" name=\"which\" value=\"{w}\">\
-                     <button type=\"submit\" class=\"requeue\">Requeue</button></form>\
-                     <form method=\"post\" action=\"/dead/discard\" class=\"inline\" \
-                     data-confirm=\"Discard this message for good?\">{csrf}\
-                     <input type=\"hidden\" name=\"which\" value=\"{w}\">\
-                     <button type=\"submit\" class=\"danger discard\">Discard</button></form>",
-                    w = esc(&which)
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "<tr data-message-id=\"{}\"><td>{}</td><td><code>{}</code><div class=\"muted small\">from {} · {}</div></td>\
-                 <td class=\"message\">{}</td><td><pre class=\"body\">{}</pre><div class=\"muted small\">{} bytes</div></td>\
-                 <td class=\"muted small\">{}</td><td class=\"actions\">{buttons}</td></tr>",
-                esc(d.message_id.as_deref().unwrap_or("")),
-                d.position,
-                esc(&d.routing_key),
-                esc_or(d.source.as_deref(), "?"),
-                esc_or(d.message_id.as_deref(), "no message id"),
-                esc_or(d.reason.as_deref(), "unknown"),
-                esc(&d.body_preview),
-                d.body_bytes,
-                esc_or(d.dead_at.as_deref(), ""),
-            )
-        })
-        .collect();
-    let table = if letters.is_empty() {
-        "<p class=\"muted\" id=\"no-dead\">The dead-letter queue is empty.</p>".to_string()
-    } else {
-        format!(
-            "<table class=\"dead\" id=\"dead\"><thead><tr><th>#</th><th>Routing key</th><th>Reason</th>\
-             <th>Body</th><th>Dead since</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
-        )
+    let body = html! {
+        div.toolbar {
+            h1 { "Dead letters" }
+            @if write && !letters.is_empty() {
+                form.inline method="post" action="/dead/requeue" {
+                    (csrf)
+                    input type="hidden" name="which" value="all";
+                    button type="submit" #requeue-all { "Requeue all" }
+                }
+            }
+        }
+        @if let Some(done) = &q.done {
+            p.flash #flash { (done) }
+        }
+        p.muted {
+            "Messages the workers could not handle (" (letters.len()) " shown, at most " (LIMIT)
+            "). Requeued messages go back to where they came from."
+        }
+        @if letters.is_empty() {
+            p.muted #no-dead { "The dead-letter queue is empty." }
+        } @else {
+            table.dead #dead {
+                thead {
+                    tr {
+                        th { "#" } th { "Routing key" } th { "Reason" } th { "Body" }
+                        th { "Dead since" } th {}
+                    }
+                }
+                tbody {
+                    @for d in &letters {
+                        // A message id survives other messages leaving the queue; a position does not.
+                        @let which = d.message_id.clone().unwrap_or_else(|| d.position.to_string());
+                        tr data-message-id=(d.message_id.as_deref().unwrap_or("")) {
+                            td { (d.position) }
+                            td {
+                                code { (d.routing_key) }
+                                div.muted.small {
+                                    "from " (or(d.source.as_deref(), "?")) " · "
+                                    (or(d.message_id.as_deref(), "no message id"))
+                                }
+                            }
+                            td.message { (or(d.reason.as_deref(), "unknown")) }
+                            td {
+                                // The preview is already cut and made printable by the queue room.
+                                pre.body { (d.body_preview) }
+                                div.muted.small { (d.body_bytes) " bytes" }
+                            }
+                            td.muted.small { (or(d.dead_at.as_deref(), "")) }
+                            td.actions {
+                                @if write {
+                                    form.inline method="post" action="/dead/requeue" {
+                                        (csrf)
+                                        input type="hidden" name="which" value=(which);
+                                        button.requeue type="submit" { "Requeue" }
+                                    }
+                                    form.inline method="post" action="/dead/discard"
+                                        data-confirm="Discard this message for good?" {
+                                        (csrf)
+                                        input type="hidden" name="which" value=(which);
+                                        button.danger.discard type="submit" { "Discard" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     };
-    let all = if write && !letters.is_empty() {
-        format!(
-            "<form method=\"post\" action=\"/dead/requeue\" class=\"inline\">{csrf}\
-             <input type=\"hidden\" name=\"which\" value=\"all\">\
-             <button type=\"submit\" id=\"requeue-all\">Requeue all</button></form>"
-        )
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "<div class=\"toolbar\"><h1>Dead letters</h1>{all}</div>{flash}\
-         <p class=\"muted\">Messages the workers could not handle ({} shown, at most {LIMIT}). \
-         Requeued messages go back to where they came from.</p>{table}",
-        letters.len()
-    );
-    Ok(Html(layout("Dead letters", "dead", Some(&viewer), &body)).into_response())
+    Ok(super::page(layout(
+        "Dead letters",
+        "dead",
+        Some(&viewer),
+        body,
+    )))
 }
 
 #[derive(Deserialize)]

@@ -4,15 +4,14 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use chrono::Utc;
+use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::html::{
-    ago, at, badge, csrf_field, destination, esc, esc_or, layout, source, took, url_enc,
-};
+use super::html::{ago, at, badge, csrf_field, destination, layout, or, source, took, url_enc};
 use super::session::Viewer;
 use super::syncs::live_controls;
 use super::{DashError, DashResult};
@@ -58,150 +57,146 @@ pub async fn page(
     let jobs = state.store.dashboard_jobs(id, HISTORY).await?;
     let live = live_part(&sync, &jobs);
     if q.fragment.is_some() {
-        return Ok(Html(live).into_response());
+        return Ok(super::page(live));
     }
-    let flash = q
-        .queued
-        .map(|job| {
-            format!(
-                "<p class=\"flash\" id=\"flash\">Job <code>{}</code> queued.</p>",
-                esc(&job)
-            )
-        })
-        .unwrap_or_else(|| "<p class=\"flash hidden\" id=\"flash\"></p>".into());
     let r = &sync.row;
-    let body = format!(
-        "<p class=\"crumbs\"><a href=\"/\">Syncs</a> / {name}</p>\
-         <div class=\"toolbar\"><h1>{name}</h1>{controls}</div>{flash}\
-         <div class=\"grid\"><div class=\"card\"><h2>Sync</h2>{fields}</div>\
-         <div class=\"card\"><h2>Actions</h2>{actions}</div></div>\
-         <div id=\"live\" data-live>{live}</div>",
-        name = esc(&r.name),
-        controls = live_controls(),
-        fields = fields(&sync),
-        actions = actions(&viewer, &sync),
-    );
-    Ok(Html(layout(&r.name, "syncs", Some(&viewer), &body)).into_response())
+    let body = html! {
+        p.crumbs { a href="/" { "Syncs" } " / " (r.name) }
+        div.toolbar { h1 { (r.name) } (live_controls()) }
+        @if let Some(job) = &q.queued {
+            p.flash #flash { "Job " code { (job) } " queued." }
+        } @else {
+            p.flash.hidden #flash {}
+        }
+        div.grid {
+            div.card { h2 { "Sync" } (fields(&sync)) }
+            div.card { h2 { "Actions" } (actions(&viewer, &sync)) }
+        }
+        div #live data-live { (live) }
+    };
+    Ok(super::page(layout(&r.name, "syncs", Some(&viewer), body)))
 }
 
-fn fields(s: &SyncDetail) -> String {
+fn fields(s: &SyncDetail) -> Markup {
     let r = &s.row;
-    let row = |k: &str, v: String| format!("<tr><th>{k}</th><td>{v}</td></tr>");
-    let (dest, source) = (destination(r), source(r));
-    let rows = [
-        row("Id", format!("<code>{}</code>", r.id)),
-        row("Project", esc(&r.project_id)),
-        row("Description", esc_or(s.description.as_deref(), "—")),
-        row(
-            "Destination",
-            format!(
-                "{dest} <span class=\"muted\">({})</span>",
-                esc_or(s.scope.as_deref(), "?")
-            ),
-        ),
-        row("Source", source),
-        row(
-            "Key schema",
-            format!(
-                "<code>{}</code>",
-                esc_or(s.key_schema.as_deref(), "{{secretKey}}")
-            ),
-        ),
-        row(
-            "Initial behaviour",
-            esc_or(s.initial_behavior.as_deref(), "—"),
-        ),
-        row(
-            "Auto-sync",
-            if r.auto_sync {
-                "on".into()
-            } else {
-                "off".into()
-            },
-        ),
-        row("Created", esc(&s.created_at.to_rfc3339())),
-    ]
-    .concat();
-    format!("<table class=\"fields\"><tbody>{rows}</tbody></table>")
+    let row = |k: &str, v: Markup| html! { tr { th { (k) } td { (v) } } };
+    html! {
+        table.fields {
+            tbody {
+                (row("Id", html! { code { (r.id) } }))
+                (row("Project", html! { (r.project_id) }))
+                (row("Description", html! { (or(s.description.as_deref(), "—")) }))
+                (row("Destination", html! {
+                    (destination(r)) " " span.muted { "(" (or(s.scope.as_deref(), "?")) ")" }
+                }))
+                (row("Source", source(r)))
+                (row("Key schema", html! {
+                    code { (or(s.key_schema.as_deref(), "{{secretKey}}")) }
+                }))
+                (row("Initial behaviour", html! { (or(s.initial_behavior.as_deref(), "—")) }))
+                (row("Auto-sync", html! { @if r.auto_sync { "on" } @else { "off" } }))
+                (row("Created", html! { (s.created_at.to_rfc3339()) }))
+            }
+        }
+    }
 }
 
-fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> String {
+fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> Markup {
     let now = Utc::now();
     let r = &s.row;
     let state_row = |what: &str, status: Option<&str>, message: Option<&str>, when| {
-        format!(
-            "<tr class=\"state-{what}\"><th>{what}</th><td>{}</td><td>{}</td><td class=\"message\">{}</td></tr>",
-            badge(status),
-            ago(when, now),
-            esc_or(message, "")
-        )
+        html! {
+            tr class={ "state-" (what) } {
+                th { (what) }
+                td { (badge(status)) }
+                td { (ago(when, now)) }
+                td.message { (or(message, "")) }
+            }
+        }
     };
-    let lease = s
-        .lease_holder
-        .as_deref()
-        .map(|h| format!("<p class=\"muted\">Running on {}</p>", esc(h)))
-        .unwrap_or_default();
-    let history: String = jobs.iter().map(job_row).collect();
-    let empty = if jobs.is_empty() {
-        "<tr><td colspan=\"8\" class=\"muted\">No jobs yet.</td></tr>"
-    } else {
-        ""
-    };
-    format!(
-        "<div class=\"card\"><h2>State</h2><table class=\"state\" id=\"state\"><tbody>{}{}{}</tbody></table>{lease}</div>\
-         <div class=\"card\"><h2>Jobs</h2><table class=\"jobs\" id=\"jobs\"><thead><tr><th>Type</th><th>Trigger</th>\
-         <th>Status</th><th>Attempt</th><th>Enqueued → started → finished</th><th>Changes</th>\
-         <th>Coalesced</th><th>Message</th></tr></thead><tbody>{history}{empty}</tbody></table></div>",
-        state_row("sync", r.sync_status.as_deref(), r.last_sync_message.as_deref(), r.last_synced_at),
-        state_row("import", s.import_status.as_deref(), s.last_import_message.as_deref(), s.last_imported_at),
-        state_row("remove", s.remove_status.as_deref(), s.last_remove_message.as_deref(), s.last_removed_at),
-    )
-}
-
-fn job_row(j: &JobHistoryRow) -> String {
-    let [c, u, d, same, skipped] = j.counts;
-    let wait = took(Some(j.enqueued_at), j.started_at);
-    let run = took(j.started_at, j.finished_at);
-    format!(
-        "<tr data-job-id=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{} of {}</td>\
-         <td title=\"{}\">{} → {} → {}<div class=\"muted small\">waited {} · ran {}</div></td>\
-         <td class=\"small\">+{c} ~{u} −{d} ={same} skipped {skipped}</td><td>{}</td><td class=\"message\">{}</td></tr>",
-        j.id,
-        esc(&j.job_type),
-        esc_or(j.trigger.as_deref(), "—"),
-        badge(Some(&j.status)),
-        j.attempt,
-        j.max_attempts,
-        esc(j.worker_id.as_deref().unwrap_or("")),
-        at(Some(j.enqueued_at)),
-        at(j.started_at),
-        at(j.finished_at),
-        if wait.is_empty() { "—".into() } else { wait },
-        if run.is_empty() { "—".into() } else { run },
-        j.coalesced,
-        esc_or(j.message.as_deref(), ""),
-    )
-}
-
-fn actions(viewer: &Viewer, s: &SyncDetail) -> String {
-    let id = s.row.id;
-    let preview = format!("<p><a class=\"button\" id=\"preview\" href=\"/syncs/{id}/preview\">Preview next sync</a></p>");
-    if !viewer.can_write() {
-        return format!("{preview}<p class=\"muted\">This token is read-only: no actions.</p>");
+    html! {
+        div.card {
+            h2 { "State" }
+            table.state #state {
+                tbody {
+                    (state_row("sync", r.sync_status.as_deref(), r.last_sync_message.as_deref(), r.last_synced_at))
+                    (state_row("import", s.import_status.as_deref(), s.last_import_message.as_deref(), s.last_imported_at))
+                    (state_row("remove", s.remove_status.as_deref(), s.last_remove_message.as_deref(), s.last_removed_at))
+                }
+            }
+            @if let Some(holder) = &s.lease_holder {
+                p.muted { "Running on " (holder) }
+            }
+        }
+        div.card {
+            h2 { "Jobs" }
+            table.jobs #jobs {
+                thead {
+                    tr {
+                        th { "Type" } th { "Trigger" } th { "Status" } th { "Attempt" }
+                        th { "Enqueued → started → finished" } th { "Changes" }
+                        th { "Coalesced" } th { "Message" }
+                    }
+                }
+                tbody {
+                    @for j in jobs { (job_row(j)) }
+                    @if jobs.is_empty() {
+                        tr { td colspan="8" .muted { "No jobs yet." } }
+                    }
+                }
+            }
+        }
     }
-    let csrf = csrf_field(viewer);
-    format!(
-        "{preview}<form method=\"post\" action=\"/syncs/{id}/sync\" class=\"inline\" data-async>{csrf}\
-         <button type=\"submit\" id=\"sync-now\">Sync now</button></form>\
-         <form method=\"post\" action=\"/syncs/{id}/import\" class=\"inline\" data-async>{csrf}\
-         <select name=\"behavior\" id=\"import-behavior\" aria-label=\"Import behaviour\">\
-         <option value=\"prioritize-source\">keep source values</option>\
-         <option value=\"prioritize-destination\">take Humanitec values</option></select>\
-         <button type=\"submit\" id=\"import\">Import</button></form>\
-         <form method=\"post\" action=\"/syncs/{id}/remove\" class=\"inline\" data-async \
-         data-confirm=\"Remove every key this sync pushed from Humanitec?\">{csrf}\
-         <button type=\"submit\" id=\"remove\" class=\"danger\">Remove</button></form>"
-    )
+}
+
+fn job_row(j: &JobHistoryRow) -> Markup {
+    let [c, u, d, same, skipped] = j.counts;
+    let dash_if_empty = |t: String| if t.is_empty() { "—".to_string() } else { t };
+    let wait = dash_if_empty(took(Some(j.enqueued_at), j.started_at));
+    let run = dash_if_empty(took(j.started_at, j.finished_at));
+    html! {
+        tr data-job-id=(j.id) {
+            td { (j.job_type) }
+            td { (or(j.trigger.as_deref(), "—")) }
+            td { (badge(Some(&j.status))) }
+            td { (j.attempt) " of " (j.max_attempts) }
+            td title=(j.worker_id.as_deref().unwrap_or("")) {
+                (at(Some(j.enqueued_at))) " → " (at(j.started_at)) " → " (at(j.finished_at))
+                div.muted.small { "waited " (wait) " · ran " (run) }
+            }
+            td.small { "+" (c) " ~" (u) " −" (d) " =" (same) " skipped " (skipped) }
+            td { (j.coalesced) }
+            td.message { (or(j.message.as_deref(), "")) }
+        }
+    }
+}
+
+fn actions(viewer: &Viewer, s: &SyncDetail) -> Markup {
+    let id = s.row.id;
+    html! {
+        p { a.button #preview href={ "/syncs/" (id) "/preview" } { "Preview next sync" } }
+        @if !viewer.can_write() {
+            p.muted { "This token is read-only: no actions." }
+        } @else {
+            form.inline method="post" action={ "/syncs/" (id) "/sync" } data-async {
+                (csrf_field(viewer))
+                button type="submit" #sync-now { "Sync now" }
+            }
+            form.inline method="post" action={ "/syncs/" (id) "/import" } data-async {
+                (csrf_field(viewer))
+                select name="behavior" #import-behavior aria-label="Import behaviour" {
+                    option value="prioritize-source" { "keep source values" }
+                    option value="prioritize-destination" { "take Humanitec values" }
+                }
+                button type="submit" #import { "Import" }
+            }
+            form.inline method="post" action={ "/syncs/" (id) "/remove" } data-async
+                data-confirm="Remove every key this sync pushed from Humanitec?" {
+                (csrf_field(viewer))
+                button.danger type="submit" #remove { "Remove" }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -307,49 +302,47 @@ pub async fn preview(
         cipher: state.cipher.clone(),
         write_concurrency: 1,
     };
-    let content =
-        match preview_sync(&ctx, &sync, false).await {
-            Ok(p) => {
-                let list =
-                    |title: &str, keys: Vec<String>| {
-                        let items: String = keys
-                            .iter()
-                            .map(|k| format!("<li><code>{}</code></li>", esc(k)))
-                            .collect();
-                        format!(
-                    "<div class=\"card\"><h2>{title} ({})</h2><ul class=\"keys\">{}</ul></div>",
-                    keys.len(),
-                    if items.is_empty() { "<li class=\"muted\">none</li>".into() } else { items }
-                )
-                    };
-                let updates = p
-                    .update
-                    .iter()
-                    .map(|u| format!("{} — {}", u.key, u.reason.describe()))
-                    .collect();
-                format!(
-                    "<p>Destination <code>{}</code></p><div class=\"grid\">{}{}{}{}{}</div>",
-                    esc(&p.destination),
-                    list("Create", p.create.clone()),
-                    list("Update", updates),
-                    list("Delete", p.delete.clone()),
-                    list("Unchanged", p.unchanged.clone()),
-                    list("Not managed (left alone)", p.unmanaged.clone()),
-                )
+    let list = |title: &str, keys: &[String]| {
+        html! {
+            div.card {
+                h2 { (title) " (" (keys.len()) ")" }
+                ul.keys {
+                    @for k in keys { li { code { (k) } } }
+                    @if keys.is_empty() { li.muted { "none" } }
+                }
             }
-            Err(e @ JobError::Conflict { .. }) => {
-                format!("<p class=\"flash error\">{}</p>", esc(&e.to_string()))
+        }
+    };
+    let content = match preview_sync(&ctx, &sync, false).await {
+        Ok(p) => {
+            let updates: Vec<String> = p
+                .update
+                .iter()
+                .map(|u| format!("{} — {}", u.key, u.reason.describe()))
+                .collect();
+            html! {
+                p { "Destination " code { (p.destination) } }
+                div.grid {
+                    (list("Create", &p.create))
+                    (list("Update", &updates))
+                    (list("Delete", &p.delete))
+                    (list("Unchanged", &p.unchanged))
+                    (list("Not managed (left alone)", &p.unmanaged))
+                }
             }
-            Err(e) if e.is_transient() => format!(
-            "<p class=\"flash error\">The preview could not be computed now; try again ({})</p>",
-            esc(&e.to_string())
-        ),
-            Err(e) => format!("<p class=\"flash error\">{}</p>", esc(&e.to_string())),
-        };
-    let name = esc(&detail.row.name);
-    let body = format!(
-        "<p class=\"crumbs\"><a href=\"/\">Syncs</a> / <a href=\"/syncs/{id}\">{name}</a> / preview</p>\
-         <h1>Preview of the next sync</h1>{content}"
-    );
-    Ok(Html(layout("Preview", "syncs", Some(&viewer), &body)).into_response())
+        }
+        Err(e @ JobError::Conflict { .. }) => html! { p.flash.error { (e) } },
+        Err(e) if e.is_transient() => html! {
+            p.flash.error { "The preview could not be computed now; try again (" (e) ")" }
+        },
+        Err(e) => html! { p.flash.error { (e) } },
+    };
+    let body = html! {
+        p.crumbs {
+            a href="/" { "Syncs" } " / " a href={ "/syncs/" (id) } { (detail.row.name) } " / preview"
+        }
+        h1 { "Preview of the next sync" }
+        (content)
+    };
+    Ok(super::page(layout("Preview", "syncs", Some(&viewer), body)))
 }

@@ -1,112 +1,94 @@
-//! The HTML building blocks: escaping, the page frame, badges and times.
-//! Every value that comes from the database or the broker goes through `esc`.
+//! The HTML building blocks: the page frame, badges, times, a sync's
+//! destination and source. Pages are `maud` templates, which escape every
+//! inserted value unless it is wrapped in `PreEscaped` (never done here for
+//! data from the database or the broker).
 
 use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
 
 use super::session::Viewer;
 use crate::store::SyncListRow;
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes an optional value, with `empty` (already HTML) when absent.
-pub fn esc_or(text: Option<&str>, empty: &str) -> String {
+/// `text`, or `empty` when it is absent or empty.
+pub fn or<'a>(text: Option<&'a str>, empty: &'a str) -> &'a str {
     match text {
-        Some(t) if !t.is_empty() => esc(t),
-        _ => empty.to_string(),
+        Some(t) if !t.is_empty() => t,
+        _ => empty,
     }
 }
 
-/// Percent-encodes a query-string value.
+/// Percent-encodes a query-string value (the template escapes the URL for
+/// the attribute afterwards).
 pub fn url_enc(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// The hidden CSRF field every form of a signed-in page carries.
-pub fn csrf_field(viewer: &Viewer) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        esc(&viewer.csrf)
-    )
+pub fn csrf_field(viewer: &Viewer) -> Markup {
+    html! { input type="hidden" name="csrf" value=(viewer.csrf); }
 }
 
 /// The page frame: navigation, who is signed in, the CSRF token for forms.
-pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: &str) -> String {
+pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
     let nav = |href: &str, label: &str, key: &str| {
-        let class = if key == active {
-            " class=\"active\""
-        } else {
-            ""
-        };
-        format!("<a href=\"{href}\"{class}>{label}</a>")
+        html! { a href=(href) class=[(key == active).then_some("active")] { (label) } }
     };
-    let (links, who, csrf) = match viewer {
-        Some(v) => (
-            format!(
-                "{}{}{}",
-                nav("/", "Syncs", "syncs"),
-                nav("/overview", "Overview", "overview"),
-                nav("/dead", "Dead letters", "dead")
-            ),
-            format!(
-                "<span class=\"who\">{} · {}</span>\
-                 <form method=\"post\" action=\"/logout\" class=\"inline\">{}\
-                 <button type=\"submit\" class=\"link\">Sign out</button></form>",
-                esc(v.caller.role.as_str()),
-                esc(&v.caller.projects.join(", ")),
-                csrf_field(v)
-            ),
-            format!("<meta name=\"csrf-token\" content=\"{}\">", esc(&v.csrf)),
-        ),
-        None => (String::new(), String::new(), String::new()),
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{csrf}\
-         <title>{} · secret-sync</title>\
-         <link rel=\"stylesheet\" href=\"/assets/dashboard.css\">\
-         <script src=\"/assets/dashboard.js\" defer></script></head>\
-         <body><header><span class=\"brand\">secret-sync</span><nav>{links}</nav>\
-         <div class=\"session\">{who}</div></header><main>{body}</main></body></html>",
-        esc(title)
-    )
-}
-
-/// The dashboard's words for a job or sync status.
-/// A sync's destination, `org/app` or `org/app/env`, escaped.
-pub fn destination(r: &SyncListRow) -> String {
-    format!(
-        "{}/{}{}",
-        esc_or(r.org.as_deref(), "?"),
-        esc_or(r.app.as_deref(), "?"),
-        r.env
-            .as_deref()
-            .map(|e| format!("/{}", esc(e)))
-            .unwrap_or_default()
-    )
-}
-
-/// A sync's source folder (environment and path), or that it is gone.
-pub fn source(r: &SyncListRow) -> String {
-    match (&r.source_env, &r.source_path) {
-        (Some(env), Some(path)) => format!("{} <code>{}</code>", esc(env), esc(path)),
-        _ => "<span class=\"warn\">folder deleted</span>".into(),
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(v) = viewer {
+                    meta name="csrf-token" content=(v.csrf);
+                }
+                title { (title) " · secret-sync" }
+                link rel="stylesheet" href="/assets/dashboard.css";
+                script src="/assets/dashboard.js" defer {}
+            }
+            body {
+                header {
+                    span.brand { "secret-sync" }
+                    nav {
+                        @if viewer.is_some() {
+                            (nav("/", "Syncs", "syncs"))
+                            (nav("/overview", "Overview", "overview"))
+                            (nav("/dead", "Dead letters", "dead"))
+                        }
+                    }
+                    div.session {
+                        @if let Some(v) = viewer {
+                            span.who { (v.caller.role.as_str()) " · " (v.caller.projects.join(", ")) }
+                            form.inline method="post" action="/logout" {
+                                (csrf_field(v))
+                                button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
     }
 }
 
+/// A sync's destination, `org/app` or `org/app/env`.
+pub fn destination(r: &SyncListRow) -> Markup {
+    html! {
+        (or(r.org.as_deref(), "?")) "/" (or(r.app.as_deref(), "?"))
+        @if let Some(env) = &r.env { "/" (env) }
+    }
+}
+
+/// A sync's source folder (environment and path), or that it is gone.
+pub fn source(r: &SyncListRow) -> Markup {
+    match (&r.source_env, &r.source_path) {
+        (Some(env), Some(path)) => html! { (env) " " code { (path) } },
+        _ => html! { span.warn { "folder deleted" } },
+    }
+}
+
+/// The dashboard's words for a job or sync status.
 pub fn status_label(status: Option<&str>) -> &'static str {
     match status {
         Some("pending") => "queued",
@@ -119,23 +101,19 @@ pub fn status_label(status: Option<&str>) -> &'static str {
     }
 }
 
-pub fn badge(status: Option<&str>) -> String {
+pub fn badge(status: Option<&str>) -> Markup {
     let label = status_label(status);
-    format!(
-        "<span class=\"badge badge-{}\">{label}</span>",
-        label.replace(' ', "-")
-    )
+    html! { span class={ "badge badge-" (label.replace(' ', "-")) } { (label) } }
 }
 
 /// "3 min ago", with the exact time on hover.
-pub fn ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+pub fn ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
     match at {
-        None => "<span class=\"muted\">—</span>".into(),
-        Some(at) => format!(
-            "<time datetime=\"{0}\" title=\"{0}\">{1}</time>",
-            at.format("%Y-%m-%d %H:%M:%S UTC"),
-            relative(now - at)
-        ),
+        None => html! { span.muted { "—" } },
+        Some(at) => {
+            let exact = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+            html! { time datetime=(exact) title=(exact) { (relative(now - at)) } }
+        }
     }
 }
 
@@ -178,10 +156,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
-        );
+        let page = layout("<script>alert('x')</script>&\"", "", None, html! {}).into_string();
+        assert!(page.contains(
+            "<title>&lt;script&gt;alert('x')&lt;/script&gt;&amp;&quot; · secret-sync</title>"
+        ));
     }
 
     #[test]
@@ -190,13 +168,15 @@ mod tests {
         assert_eq!(status_label(Some("running")), "syncing");
         assert_eq!(status_label(Some("succeeded")), "synced");
         assert_eq!(status_label(None), "never run");
-        assert!(badge(None).contains("badge-never-run"));
+        assert!(badge(None).into_string().contains("badge-never-run"));
     }
 
     #[test]
     fn relative_times_and_durations() {
         let now = Utc::now();
-        assert!(ago(Some(now - chrono::TimeDelta::seconds(125)), now).contains(">2 min ago<"));
+        assert!(ago(Some(now - chrono::TimeDelta::seconds(125)), now)
+            .into_string()
+            .contains(">2 min ago<"));
         assert_eq!(
             took(Some(now), Some(now + chrono::TimeDelta::milliseconds(1500))),
             "1.5 s"

@@ -8,7 +8,9 @@ use axum::response::{Html, IntoResponse, Redirect};
 use axum::Form;
 use serde::Deserialize;
 
-use super::html::{esc, layout};
+use maud::html;
+
+use super::html::layout;
 use super::session::{
     check_same_origin, csrf_matches, session_token, Viewer, COOKIE_MAX_AGE, COOKIE_NAME,
 };
@@ -17,23 +19,24 @@ use crate::web::auth::caller_for_token;
 use crate::web::state::ApiState;
 
 fn login_form(error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"flash error\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    layout(
-        "Sign in",
-        "",
-        None,
-        &format!(
-            "<div class=\"card login\"><h1>Sign in</h1>{error}\
-             <p>Paste an API token (create one with <code>secret-sync token create</code>). \
-             It is kept in an HttpOnly cookie for this browser only.</p>\
-             <form method=\"post\" action=\"/login\">\
-             <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"off\" \
-             placeholder=\"ssk_…\" required autofocus>\
-             <button type=\"submit\" id=\"sign-in\">Sign in</button></form></div>"
-        ),
-    )
+    let body = html! {
+        div.card.login {
+            h1 { "Sign in" }
+            @if let Some(e) = error {
+                p.flash.error { (e) }
+            }
+            p {
+                "Paste an API token (create one with " code { "secret-sync token create" } "). \
+                 It is kept in an HttpOnly cookie for this browser only."
+            }
+            form method="post" action="/login" {
+                input type="password" name="token" #token autocomplete="off"
+                    placeholder="ssk_…" required autofocus;
+                button type="submit" #sign-in { "Sign in" }
+            }
+        }
+    };
+    layout("Sign in", "", None, body).into_string()
 }
 
 pub async fn login_page() -> Html<String> {

@@ -1,6 +1,6 @@
 //! The ops dashboard, served by `secret-sync api` at `/`: server-rendered
-//! HTML (every value from the database escaped), one CSS file and a little
-//! JavaScript, all inside the binary. Signs in with an API token (kept in an
+//! HTML (`maud` templates, which escape every value from the database), one
+//! CSS file and a little JavaScript, all inside the binary. Signs in with an API token (kept in an
 //! HttpOnly, SameSite=Strict cookie); actions are CSRF-protected POST forms
 //! that go through the one enqueue path. Documented in `docs/dashboard.md`.
 
@@ -135,15 +135,21 @@ impl IntoResponse for DashError {
             "Error",
             "",
             None,
-            &format!(
-                "<div class=\"card error\"><h2>{} {}</h2><p>{}</p><p><a href=\"/\">Back to the syncs</a></p></div>",
-                self.status.as_u16(),
-                html::esc(self.status.canonical_reason().unwrap_or("")),
-                html::esc(&self.message)
-            ),
+            maud::html! {
+                div.card.error {
+                    h2 { (self.status.as_u16()) " " (self.status.canonical_reason().unwrap_or("")) }
+                    p { (self.message) }
+                    p { a href="/" { "Back to the syncs" } }
+                }
+            },
         );
-        (self.status, axum::response::Html(body)).into_response()
+        (self.status, page(body)).into_response()
     }
+}
+
+/// A rendered page or fragment as an HTML response.
+fn page(markup: maud::Markup) -> Response {
+    axum::response::Html(markup.into_string()).into_response()
 }
 
 type DashResult<T = Response> = Result<T, DashError>;

@@ -2,11 +2,11 @@
 //! hour (an inline SVG), queue depths and the workers seen recently.
 
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse};
 use chrono::Utc;
+use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::html::{ago, esc, layout, status_label};
+use super::html::{ago, layout, status_label};
 use super::session::Viewer;
 use super::syncs::live_controls;
 use super::DashResult;
@@ -28,16 +28,21 @@ pub async fn page(
 ) -> DashResult {
     let live = live_part(&state, &viewer).await?;
     if q.fragment.is_some() {
-        return Ok(Html(live).into_response());
+        return Ok(super::page(live));
     }
-    let body = format!(
-        "<div class=\"toolbar\"><h1>Overview</h1>{}</div><div id=\"live\" data-live>{live}</div>",
-        live_controls()
-    );
-    Ok(Html(layout("Overview", "overview", Some(&viewer), &body)).into_response())
+    let body = html! {
+        div.toolbar { h1 { "Overview" } (live_controls()) }
+        div #live data-live { (live) }
+    };
+    Ok(super::page(layout(
+        "Overview",
+        "overview",
+        Some(&viewer),
+        body,
+    )))
 }
 
-async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<String> {
+async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
     let projects = &viewer.caller.projects;
     let counts = state.store.dashboard_status_counts(projects).await?;
     let minutes = state.store.dashboard_jobs_per_minute(projects).await?;
@@ -54,38 +59,37 @@ async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<String> {
             .map(|(_, n)| *n)
             .unwrap_or(0)
     };
-    let tiles: String = ["failed", "pending", "running", "succeeded", "never"]
-        .iter()
-        .map(|s| {
-            let label = status_label((*s != "never").then_some(*s));
-            format!(
-                "<a class=\"tile tile-{}\" href=\"/?status={s}\"><span class=\"n\" id=\"count-{s}\">{}</span>{label}</a>",
-                label.replace(' ', "-"),
-                count_of(s)
-            )
-        })
-        .collect();
     let now = Utc::now();
-    let worker_rows: String = workers
-        .iter()
-        .map(|(w, seen)| format!("<li><code>{}</code> {}</li>", esc(w), ago(Some(*seen), now)))
-        .collect();
-    let workers_html = if worker_rows.is_empty() {
-        format!(
-            "<p class=\"muted\">No worker started a job in the last {WORKERS_WINDOW_MIN} min.</p>"
-        )
-    } else {
-        format!("<ul class=\"workers\">{worker_rows}</ul>")
-    };
-    Ok(format!(
-        "<div class=\"tiles\">{tiles}</div>\
-         <div class=\"card\"><h2>Jobs finished per minute, last hour</h2>{}</div>\
-         <div class=\"grid\">{queues}<div class=\"card\"><h2>Workers seen (last {WORKERS_WINDOW_MIN} min)</h2>{workers_html}</div></div>",
-        chart(&minutes)
-    ))
+    Ok(html! {
+        div.tiles {
+            @for s in ["failed", "pending", "running", "succeeded", "never"] {
+                @let label = status_label((s != "never").then_some(s));
+                a class={ "tile tile-" (label.replace(' ', "-")) } href={ "/?status=" (s) } {
+                    span.n id={ "count-" (s) } { (count_of(s)) }
+                    (label)
+                }
+            }
+        }
+        div.card { h2 { "Jobs finished per minute, last hour" } (chart(&minutes)) }
+        div.grid {
+            (queues)
+            div.card {
+                h2 { "Workers seen (last " (WORKERS_WINDOW_MIN) " min)" }
+                @if workers.is_empty() {
+                    p.muted { "No worker started a job in the last " (WORKERS_WINDOW_MIN) " min." }
+                } @else {
+                    ul.workers {
+                        @for (w, seen) in &workers {
+                            li { code { (w) } " " (ago(Some(*seen), now)) }
+                        }
+                    }
+                }
+            }
+        }
+    })
 }
 
-async fn queue_card(state: &ApiState) -> String {
+async fn queue_card(state: &ApiState) -> Markup {
     let depths = async {
         let broker = state.dashboard.broker().await?;
         let depths = broker.queue_depths(&state.dashboard.delays).await;
@@ -93,21 +97,25 @@ async fn queue_card(state: &ApiState) -> String {
         Ok::<_, super::DashError>(depths?)
     };
     match depths.await {
-        Ok(d) => format!(
-            "<div class=\"card\"><h2>Queues</h2><table class=\"queues\" id=\"queues\"><tbody>\
-             <tr><th>jobs</th><td>{}</td></tr><tr><th>events</th><td>{}</td></tr>\
-             <tr><th>delayed (retries)</th><td>{}</td></tr>\
-             <tr><th><a href=\"/dead\">dead letters</a></th><td class=\"{}\">{}</td></tr></tbody></table></div>",
-            d.jobs,
-            d.events,
-            d.delay,
-            if d.dead > 0 { "warn" } else { "" },
-            d.dead
-        ),
-        Err(e) => format!(
-            "<div class=\"card\"><h2>Queues</h2><p class=\"flash error\">{}</p></div>",
-            esc(&e.message)
-        ),
+        Ok(d) => html! {
+            div.card {
+                h2 { "Queues" }
+                table.queues #queues {
+                    tbody {
+                        tr { th { "jobs" } td { (d.jobs) } }
+                        tr { th { "events" } td { (d.events) } }
+                        tr { th { "delayed (retries)" } td { (d.delay) } }
+                        tr {
+                            th { a href="/dead" { "dead letters" } }
+                            td class=(if d.dead > 0 { "warn" } else { "" }) { (d.dead) }
+                        }
+                    }
+                }
+            }
+        },
+        Err(e) => html! {
+            div.card { h2 { "Queues" } p.flash.error { (e.message) } }
+        },
     }
 }
 
@@ -119,7 +127,7 @@ const SERIES: [(&str, &str); 3] = [
 ];
 
 /// A stacked bar per minute, oldest on the left.
-fn chart(minutes: &[MinuteCount]) -> String {
+fn chart(minutes: &[MinuteCount]) -> Markup {
     const W: f64 = 1200.0;
     const H: f64 = 160.0;
     const BAR: f64 = W / 60.0;
@@ -141,7 +149,8 @@ fn chart(minutes: &[MinuteCount]) -> String {
         .unwrap_or(0)
         .max(1);
     let total: i64 = per.iter().flatten().sum();
-    let mut bars = String::new();
+    // Each bar's segments, bottom up: (x, y, height, series, count).
+    let mut bars = Vec::new();
     for (i, c) in per.iter().enumerate() {
         let mut y = H;
         for (s, n) in c.iter().enumerate() {
@@ -150,32 +159,31 @@ fn chart(minutes: &[MinuteCount]) -> String {
             }
             let h = (*n as f64 / max as f64) * (H - 10.0);
             y -= h;
-            bars.push_str(&format!(
-                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{} min ago: {n} {}</title></rect>",
-                i as f64 * BAR + 1.0,
-                BAR - 2.0,
-                SERIES[s].1,
-                59 - i,
-                SERIES[s].0
-            ));
+            bars.push((i, y, h, s, *n));
         }
     }
-    let legend: String = SERIES
-        .iter()
-        .map(|(name, colour)| format!("<span><i style=\"background:{colour}\"></i>{name}</span>"))
-        .collect();
-    format!(
-        "<svg class=\"chart\" id=\"jobs-chart\" viewBox=\"0 0 {W} {}\" role=\"img\" \
-         aria-label=\"{total} jobs finished in the last hour\">\
-         <line x1=\"0\" y1=\"{H}\" x2=\"{W}\" y2=\"{H}\" stroke=\"#c8ced6\"/>{bars}\
-         <text x=\"0\" y=\"{}\" class=\"axis\">60 min ago</text>\
-         <text x=\"{W}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">now</text>\
-         <text x=\"0\" y=\"10\" class=\"axis\">max {max}/min</text></svg>\
-         <div class=\"legend\">{legend}<span class=\"muted\">{total} jobs in the last hour</span></div>",
-        H + 16.0,
-        H + 14.0,
-        H + 14.0,
-    )
+    html! {
+        svg.chart #jobs-chart viewBox={ "0 0 " (W) " " (H + 16.0) } role="img"
+            aria-label={ (total) " jobs finished in the last hour" } {
+            // Closed explicitly: inside <svg> an unclosed <line> would hold the bars.
+            line x1="0" y1=(H) x2=(W) y2=(H) stroke="#c8ced6" {}
+            @for (i, y, h, s, n) in bars {
+                rect x=(format!("{:.1}", i as f64 * BAR + 1.0)) y=(format!("{y:.1}"))
+                    width=(format!("{:.1}", BAR - 2.0)) height=(format!("{h:.1}")) fill=(SERIES[s].1) {
+                    title { (59 - i) " min ago: " (n) " " (SERIES[s].0) }
+                }
+            }
+            text x="0" y=(H + 14.0) class="axis" { "60 min ago" }
+            text x=(W) y=(H + 14.0) class="axis" text-anchor="end" { "now" }
+            text x="0" y="10" class="axis" { "max " (max) "/min" }
+        }
+        div.legend {
+            @for (name, colour) in SERIES {
+                span { i style={ "background:" (colour) } {} (name) }
+            }
+            span.muted { (total) " jobs in the last hour" }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +208,8 @@ mod tests {
                 status: "failed".into(),
                 count: 9,
             },
-        ]);
+        ])
+        .into_string();
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("6 jobs in the last hour"));
         assert!(svg.contains("max 6/min"));

@@ -2,11 +2,11 @@
 //! and paging; the table refreshes itself (`?fragment=1`).
 
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse};
 use chrono::Utc;
+use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::html::{ago, badge, destination, esc, esc_or, layout, source, url_enc};
+use super::html::{ago, badge, destination, layout, or, source, url_enc};
 use super::session::Viewer;
 use super::DashResult;
 use crate::store::{SyncFilter, SyncListRow};
@@ -64,92 +64,58 @@ pub async fn page(
         .await?;
     let table = table(&list.rows, list.total, page, &filter);
     if q.fragment.is_some() {
-        return Ok(Html(table).into_response());
+        return Ok(super::page(table));
     }
-    let body = format!(
-        "<div class=\"toolbar\"><h1>Syncs</h1>{}</div>{}<div id=\"live\" data-live>{table}</div>",
-        live_controls(),
-        filters(&viewer, &filter)
-    );
-    Ok(Html(layout("Syncs", "syncs", Some(&viewer), &body)).into_response())
+    let body = html! {
+        div.toolbar { h1 { "Syncs" } (live_controls()) }
+        (filters(&viewer, &filter))
+        div #live data-live { (table) }
+    };
+    Ok(super::page(layout("Syncs", "syncs", Some(&viewer), body)))
 }
 
 /// The pause button and interval choice (wired up by dashboard.js).
-pub fn live_controls() -> String {
-    "<div class=\"live-controls\"><span id=\"live-state\" class=\"muted\">live</span>\
-     <button type=\"button\" id=\"live-pause\">Pause</button>\
-     <select id=\"live-interval\" aria-label=\"Refresh every\">\
-     <option value=\"2\">2 s</option><option value=\"5\" selected>5 s</option>\
-     <option value=\"15\">15 s</option></select></div>"
-        .into()
+pub fn live_controls() -> Markup {
+    html! {
+        div.live-controls {
+            span #live-state .muted { "live" }
+            button type="button" #live-pause { "Pause" }
+            select #live-interval aria-label="Refresh every" {
+                option value="2" { "2 s" }
+                option value="5" selected { "5 s" }
+                option value="15" { "15 s" }
+            }
+        }
+    }
 }
 
-fn filters(viewer: &Viewer, f: &SyncFilter) -> String {
+fn filters(viewer: &Viewer, f: &SyncFilter) -> Markup {
     let option = |value: &str, label: &str, current: &Option<String>| {
-        let sel = if current.as_deref() == Some(value) {
-            " selected"
-        } else {
-            ""
-        };
-        format!(
-            "<option value=\"{}\"{sel}>{}</option>",
-            esc(value),
-            esc(label)
-        )
+        html! { option value=(value) selected[current.as_deref() == Some(value)] { (label) } }
     };
-    let statuses: String = STATUSES
-        .iter()
-        .map(|(v, l)| option(v, l, &f.status))
-        .collect();
-    let projects: String = viewer
-        .caller
-        .projects
-        .iter()
-        .map(|p| option(p, p, &f.project))
-        .collect();
-    let value = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
-    format!(
-        "<form method=\"get\" action=\"/\" class=\"filters\" id=\"filters\">\
-         <input type=\"search\" name=\"q\" id=\"filter-q\" placeholder=\"Search by name\" value=\"{}\">\
-         <select name=\"status\" id=\"filter-status\"><option value=\"\">any status</option>{statuses}</select>\
-         <select name=\"project\" id=\"filter-project\"><option value=\"\">any project</option>{projects}</select>\
-         <input name=\"app\" id=\"filter-app\" placeholder=\"destination app\" value=\"{}\">\
-         <input name=\"env\" id=\"filter-env\" placeholder=\"destination env\" value=\"{}\">\
-         <button type=\"submit\" id=\"filter-apply\">Filter</button> <a href=\"/\">clear</a></form>",
-        value(&f.search),
-        value(&f.app),
-        value(&f.env),
-    )
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    html! {
+        form.filters #filters method="get" action="/" {
+            input type="search" name="q" #filter-q placeholder="Search by name" value=(value(&f.search));
+            select name="status" #filter-status {
+                option value="" { "any status" }
+                @for (v, l) in STATUSES { (option(v, l, &f.status)) }
+            }
+            select name="project" #filter-project {
+                option value="" { "any project" }
+                @for p in &viewer.caller.projects { (option(p, p, &f.project)) }
+            }
+            input name="app" #filter-app placeholder="destination app" value=(value(&f.app));
+            input name="env" #filter-env placeholder="destination env" value=(value(&f.env));
+            button type="submit" #filter-apply { "Filter" }
+            " "
+            a href="/" { "clear" }
+        }
+    }
 }
 
-fn table(rows: &[SyncListRow], total: i64, page: i64, f: &SyncFilter) -> String {
+fn table(rows: &[SyncListRow], total: i64, page: i64, f: &SyncFilter) -> Markup {
     let now = Utc::now();
-    let body: String = rows
-        .iter()
-        .map(|r| {
-            let (dest, source) = (destination(r), source(r));
-            format!(
-                "<tr data-sync-id=\"{id}\" data-status=\"{st}\">\
-                 <td class=\"status\">{badge}</td>\
-                 <td class=\"name\"><a href=\"/syncs/{id}\">{name}</a><div class=\"muted small\">{project}</div></td>\
-                 <td>{dest}</td><td>{source}</td><td>{last}</td>\
-                 <td class=\"message\">{msg}</td><td>{auto}</td></tr>",
-                id = r.id,
-                st = esc(r.sync_status.as_deref().unwrap_or("never")),
-                badge = badge(r.sync_status.as_deref()),
-                name = esc(&r.name),
-                project = esc(&r.project_id),
-                last = ago(r.last_synced_at, now),
-                msg = esc_or(r.last_sync_message.as_deref(), ""),
-                auto = if r.auto_sync { "on" } else { "<span class=\"muted\">off</span>" },
-            )
-        })
-        .collect();
-    let empty = if rows.is_empty() {
-        "<tr><td colspan=\"7\" class=\"muted\">No syncs match.</td></tr>"
-    } else {
-        ""
-    };
     let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     let link = |p: i64, label: &str| {
         let mut query = format!("?page={p}");
@@ -164,23 +130,44 @@ fn table(rows: &[SyncListRow], total: i64, page: i64, f: &SyncFilter) -> String 
                 query.push_str(&format!("&{name}={}", url_enc(v)));
             }
         }
-        format!("<a href=\"/{query}\">{label}</a>")
+        html! { a href={ "/" (query) } { (label) } }
     };
-    let prev = if page > 1 {
-        link(page - 1, "← previous")
-    } else {
-        String::new()
-    };
-    let next = if page < pages {
-        link(page + 1, "next →")
-    } else {
-        String::new()
-    };
-    format!(
-        "<table class=\"syncs\" id=\"syncs\"><thead><tr><th>Status</th><th>Name</th>\
-         <th>Destination</th><th>Source</th><th>Last synced</th><th>Last message</th>\
-         <th>Auto-sync</th></tr></thead><tbody>{body}{empty}</tbody></table>\
-         <div class=\"pager\"><span class=\"muted\">{total} syncs · page {page} of {}</span> {prev} {next}</div>",
-        pages.max(1)
-    )
+    html! {
+        table.syncs #syncs {
+            thead {
+                tr {
+                    th { "Status" } th { "Name" } th { "Destination" } th { "Source" }
+                    th { "Last synced" } th { "Last message" } th { "Auto-sync" }
+                }
+            }
+            tbody {
+                @for r in rows {
+                    tr data-sync-id=(r.id) data-status=(r.sync_status.as_deref().unwrap_or("never")) {
+                        td.status { (badge(r.sync_status.as_deref())) }
+                        td.name {
+                            a href={ "/syncs/" (r.id) } { (r.name) }
+                            div.muted.small { (r.project_id) }
+                        }
+                        td { (destination(r)) }
+                        td { (source(r)) }
+                        td { (ago(r.last_synced_at, now)) }
+                        td.message { (or(r.last_sync_message.as_deref(), "")) }
+                        td {
+                            @if r.auto_sync { "on" } @else { span.muted { "off" } }
+                        }
+                    }
+                }
+                @if rows.is_empty() {
+                    tr { td colspan="7" .muted { "No syncs match." } }
+                }
+            }
+        }
+        div.pager {
+            span.muted { (total) " syncs · page " (page) " of " (pages.max(1)) }
+            " "
+            @if page > 1 { (link(page - 1, "← previous")) }
+            " "
+            @if page < pages { (link(page + 1, "next →")) }
+        }
+    }
 }

@@ -26,13 +26,6 @@ mod telemetry;
 pub mod web;
 pub mod worker;
 
-/// The web room's former paths (`secret_sync::api::…`), kept so the command
-/// line and the testkit build unchanged; new code names [`web`].
-pub mod api {
-    pub use crate::web::api::openapi;
-    pub use crate::web::{auth, router, ApiError, ApiStartError, ApiState};
-}
-
 pub use config::Settings;
 pub use crypto::Cipher;
 pub use enqueue::{enqueue, wait_for_job, JobClient};

@@ -127,14 +127,14 @@ impl TestEnv {
     /// Starts the HTTP API in-process on a free port (stopped with the
     /// workers); returns its base URL.
     pub async fn start_api(&mut self) -> String {
-        let state = secret_sync::api::ApiState::build(&self.settings)
+        let state = secret_sync::web::ApiState::build(&self.settings)
             .await
             .expect("API builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let router = secret_sync::api::router(state);
+        let router = secret_sync::web::router(state);
         tokio::spawn(secret_sync::http::serve(
             listener,
             router,
@@ -145,7 +145,7 @@ impl TestEnv {
 
     /// A new API token limited to `projects` with `role` (`read`/`write`).
     pub async fn api_token(&self, projects: &[&str], role: &str) -> String {
-        let (token, hash) = secret_sync::api::auth::new_token();
+        let (token, hash) = secret_sync::web::auth::new_token();
         let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
         self.store
             .create_api_token("test", &hash, role, &projects)

@@ -50,37 +50,35 @@ async fn queued_markers(env: &TestEnv) -> i64 {
     n
 }
 
-/// Waits until the events queue is drained, no sync job is queued and every
-/// job row of `syncs` is final; then once more after a pause, so that a
-/// straggling run would be counted.
-async fn wait_quiet(env: &TestEnv, syncs: &[Uuid]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    for _ in 0..2 {
-        loop {
-            let events = ready_messages(env, &env.names.events_queue()).await;
-            let markers = queued_markers(env).await;
-            let mut open = 0;
-            for sync in syncs {
-                let jobs = env
-                    .store
-                    .recent_jobs(Some(*sync), 1000)
-                    .await
-                    .expect("jobs");
-                open += jobs.iter().filter(|j| !j.status.is_final()).count();
-            }
-            if events == 0 && markers == 0 && open == 0 {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never quiet: {events} events, {markers} queued, {open} open jobs"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits until every one of `events` change events is accounted for in the
+/// job rows of each of `auto` (each event folds into one job per auto-sync),
+/// every such row is final and no sync job is queued: past that point no
+/// run can start, so what is counted then is final without a pause.
+async fn wait_quiet(env: &TestEnv, auto: &[Uuid], events: i32) {
+    eventually(Duration::from_secs(90), || async {
+        let ready = ready_messages(env, &env.names.events_queue()).await;
+        let markers = queued_markers(env).await;
+        let mut absorbed = Vec::new();
+        let mut open = 0;
+        for sync in auto {
+            let jobs = env
+                .store
+                .recent_jobs(Some(*sync), 1000)
+                .await
+                .expect("jobs");
+            open += jobs.iter().filter(|j| !j.status.is_final()).count();
+            absorbed.push(jobs.iter().map(|j| j.coalesced).sum::<i32>());
         }
-        // Longer than the debounce plus the busy delay: a job still on its
-        // way would have shown up by now.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        let all_in = absorbed.iter().all(|n| *n == events);
+        if ready == 0 && markers == 0 && open == 0 && all_in {
+            return Ok(());
+        }
+        Err(format!(
+            "never quiet: {ready} events ready, {markers} queued, {open} open jobs, \
+             {absorbed:?} of {events} events absorbed per auto-sync"
+        ))
+    })
+    .await;
 }
 
 fn list_gets(env: &TestEnv, path_suffix: &str) -> usize {
@@ -129,13 +127,13 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
         env.client.publish_change(&change).await.expect("publish");
     }
     println!("published 500 events in {} ms", t0.elapsed().as_millis());
-    while ready_messages(&env, &env.names.events_queue()).await > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(90), || async {
+        let ready = ready_messages(&env, &env.names.events_queue()).await;
+        seen(ready, |ready| *ready == 0)
+    })
+    .await;
     println!("events drained after {} ms", t0.elapsed().as_millis());
-    let mut all = auto.clone();
-    all.push(manual);
-    wait_quiet(&env, &all).await;
+    wait_quiet(&env, &auto, 500).await;
 
     for (sync, e) in auto.iter().zip(envs) {
         let gets = list_gets(&env, &format!("/apps/web/envs/{e}/values"));
@@ -235,19 +233,8 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
 
     env.start_worker().await;
     // Wait until the first job runs, then change the source and trigger again.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while env
-        .store
-        .job(ids[0])
-        .await
-        .expect("job")
-        .expect("row")
-        .status
-        != JobStatus::Running
-    {
-        assert!(tokio::time::Instant::now() < deadline, "job never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    env.wait_job_until(ids[0], JOB_WAIT, |row| row.status == JobStatus::Running)
+        .await;
     env.put_secret(src.folder, "A", "2").await;
     let second = env.enqueue(sync).await;
     let third = env.enqueue(sync).await;
@@ -284,18 +271,12 @@ async fn publish_change_command_makes_auto_syncs_catch_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("folder /app"), "{stdout}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let job = loop {
+    let job = eventually(Duration::from_secs(20), || async {
         let jobs = env.store.recent_jobs(Some(sync), 10).await.expect("jobs");
-        if let Some(j) = jobs.into_iter().find(|j| j.status.is_final()) {
-            break j;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no auto-sync job ran"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        let job = jobs.into_iter().find(|j| j.status.is_final());
+        job.ok_or("no auto-sync job has run")
+    })
+    .await;
     assert_eq!(
         (job.status, job.trigger.as_deref()),
         (JobStatus::Succeeded, Some("auto-sync"))

@@ -60,24 +60,15 @@ impl Browser {
             }
         });
         let caps = caps.as_object().expect("object").clone();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let client = loop {
+        let client = eventually(WAIT, || async {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
+            ClientBuilder::new(connector)
                 .capabilities(caps.clone())
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await
-            {
-                Ok(c) => break c,
-                Err(e) => {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "chromedriver on port {port} gave no browser session: {e}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        };
+                .map_err(|e| format!("chromedriver on port {port} gave no browser session: {e}"))
+        })
+        .await;
         Browser {
             client,
             base: base.to_string(),
@@ -162,14 +153,13 @@ impl Browser {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !check().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
+        eventually(WAIT, || async {
+            check()
+                .await
+                .then_some(())
+                .ok_or_else(|| format!("not yet {what}"))
+        })
+        .await;
     }
 
     async fn screenshot(&self, name: &str) {

@@ -101,18 +101,6 @@ async fn database_leaks(env: &TestEnv, marker: &str) -> (Vec<String>, usize) {
     (leaks, columns.len())
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
     let env = TestEnv::with(|name| match name {
@@ -184,11 +172,14 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         })
         .await
         .expect("event");
-    wait_until("the event's sync pushes the rotated value", || async {
-        env.sandbox
-            .values(ORG, "api", None)
-            .iter()
-            .any(|v| v.value == secret("api-rotated"))
+    // The event's sync pushes the rotated value.
+    eventually(Duration::from_secs(30), || async {
+        let values = env.sandbox.values(ORG, "api", None);
+        let keys: Vec<_> = values.iter().map(|v| &v.key).collect();
+        let rotated = values.iter().any(|v| v.value == secret("api-rotated"));
+        rotated
+            .then_some(())
+            .ok_or_else(|| format!("no rotated value yet under {keys:?}"))
     })
     .await;
 
@@ -394,8 +385,10 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         .await;
     assert!(status == 200 || status == 202, "{status}: {body}");
     responses.push(body);
-    wait_until("the sync made over HTTP succeeds", || async {
-        api.get(&format!("{SYNCS}/{api_sync}")).await.1["secretSync"]["syncStatus"] == "succeeded"
+    // The sync made over HTTP succeeds.
+    eventually(Duration::from_secs(30), || async {
+        let sync = api.get(&format!("{SYNCS}/{api_sync}")).await.1["secretSync"].clone();
+        seen(sync, |s| s["syncStatus"] == "succeeded")
     })
     .await;
     for path in [

@@ -101,23 +101,16 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     let job = env.enqueue(sync).await;
 
     // Between attempts the row says pending, with the error and the next attempt's time.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let pending = loop {
-        let row = env.sync_row(sync).await;
-        if row.sync_status == Some(JobStatus::Pending)
-            && row
-                .last_sync_message
-                .as_deref()
-                .is_some_and(|m| m.contains("Next attempt at"))
-        {
-            break row;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never saw pending: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let pending = eventually(Duration::from_secs(20), || async {
+        seen(env.sync_row(sync).await, |row| {
+            row.sync_status == Some(JobStatus::Pending)
+                && row
+                    .last_sync_message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("Next attempt at"))
+        })
+    })
+    .await;
     let msg = pending.last_sync_message.unwrap_or_default();
     assert!(
         msg.contains("Attempt 1 of 3 failed") && msg.contains("502"),
@@ -264,18 +257,8 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
         .spawn()
         .expect("worker starts");
     let job = env.enqueue(sync).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let row = env.store.job(job).await.expect("job");
-        if row.as_ref().is_some_and(|r| r.status == JobStatus::Running) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job never started: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.wait_job_until(job, JOB_WAIT, |row| row.status == JobStatus::Running)
+        .await;
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -41,19 +41,16 @@ async fn scrape_until(
     what: &str,
     check: impl Fn(&HashMap<String, f64>) -> bool,
 ) -> HashMap<String, f64> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), || async {
         let m = scrape(addr).await;
         if check(&m) {
-            return m;
+            return Ok(m);
         }
-        if tokio::time::Instant::now() > deadline {
-            let mut series: Vec<_> = m.iter().filter(|(k, _)| !k.contains("_bucket")).collect();
-            series.sort_by(|a, b| a.0.cmp(b.0));
-            panic!("metrics never showed {what}: {series:#?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let mut series: Vec<_> = m.iter().filter(|(k, _)| !k.contains("_bucket")).collect();
+        series.sort_by(|a, b| a.0.cmp(b.0));
+        Err(format!("metrics never showed {what}: {series:#?}"))
+    })
+    .await
 }
 
 /// Every (method, status) in the sandbox's log is counted exactly, and the

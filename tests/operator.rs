@@ -86,18 +86,14 @@ fn dead_list(env: &TestEnv) -> Vec<serde_json::Value> {
 }
 
 async fn wait_dead_count(env: &TestEnv, n: usize) -> Vec<serde_json::Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), || async {
         let list = dead_list(env);
         if list.len() == n {
-            return list;
+            return Ok(list);
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "expected {n} dead letters, have {list:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+        Err(format!("expected {n} dead letters, have {list:?}"))
+    })
+    .await
 }
 
 #[tokio::test]

@@ -92,9 +92,8 @@ async fn a_job_dead_lettered_by_the_delivery_limit_ends_failed_and_stays_visible
         .await
         .expect("broker");
     let ch = conn.create_channel().await.expect("channel");
-    let mut deliveries = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
+    let deliveries = std::cell::Cell::new(0);
+    eventually(Duration::from_secs(20), || async {
         let got = ch
             .basic_get(
                 env.names.jobs_queue().into(),
@@ -104,7 +103,7 @@ async fn a_job_dead_lettered_by_the_delivery_limit_ends_failed_and_stays_visible
             .expect("basic_get");
         match got {
             Some(message) => {
-                deliveries += 1;
+                deliveries.set(deliveries.get() + 1);
                 message
                     .delivery
                     .acker
@@ -114,11 +113,18 @@ async fn a_job_dead_lettered_by_the_delivery_limit_ends_failed_and_stays_visible
                     })
                     .await
                     .expect("nack");
+                Err(format!(
+                    "delivered {} times, still on the jobs queue",
+                    deliveries.get()
+                ))
             }
-            None if deliveries > 0 => break,
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
+            // Given back and gone: the delivery limit dead-lettered it.
+            None if deliveries.get() > 0 => Ok(()),
+            None => Err("the job message is not on the jobs queue yet".into()),
         }
-    }
+    })
+    .await;
+    let deliveries = deliveries.get();
     let _ = conn.close(200, "ok".into()).await;
     println!("the message was delivered {deliveries} times before RabbitMQ dead-lettered it");
     assert!(deliveries > 1, "the delivery limit was exercised");

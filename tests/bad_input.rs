@@ -93,23 +93,24 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
     env.finish().await;
 }
 
+/// Syncs from a source whose connection holds `token`: the job fails at
+/// once; returns the sync's message.
+async fn fails_at_once_with_token(env: &TestEnv, token: &str, from: &str, app: &str) -> String {
+    let src = env.source_with_token(from, &[("A", "1")], token).await;
+    let sync = env
+        .sync(&src, &format!("{from}-{app}"), app_scope(app), options())
+        .await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
+    let row = env.sync_row(sync).await;
+    row.last_sync_message.unwrap_or_default()
+}
+
 #[tokio::test]
 async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let bad = env
-        .source_with_token("production", &[("A", "1")], "revoked-token")
-        .await;
-    let sync = env
-        .sync(&bad, "bad-token", app_scope("api"), options())
-        .await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = env
-        .sync_row(sync)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = fails_at_once_with_token(&env, "revoked-token", "production", "api").await;
     assert!(
         msg.contains("401") && msg.contains("check the connection's token"),
         "{msg}"
@@ -119,19 +120,7 @@ async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
         "the token never appears in messages"
     );
 
-    let viewer = env
-        .source_with_token("staging", &[("A", "1")], "sandbox-viewer-token")
-        .await;
-    let sync = env
-        .sync(&viewer, "viewer", app_scope("web"), options())
-        .await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = env
-        .sync_row(sync)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = fails_at_once_with_token(&env, "sandbox-viewer-token", "staging", "web").await;
     assert!(
         msg.contains("403") && msg.contains("Developer role"),
         "{msg}"

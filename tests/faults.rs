@@ -255,14 +255,20 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
         0,
         "no row left running or pending"
     );
-    assert_every_sync_succeeded(&env, &fleet).await;
-    assert_humanitec_matches_source(&env, &fleet).await;
     // The last round's values are the ones in Humanitec.
     let k = env.sandbox.values(ORG, "api", None);
     assert!(k
         .iter()
         .filter(|v| v.key.ends_with("_K"))
         .all(|v| v.value.starts_with(&format!("k{ROUNDS}-"))));
+    finish_checked(env, &fleet, worker).await;
+}
+
+/// The end of a fleet's run: every sync succeeded and Humanitec holds what
+/// the sources hold; then the worker and the harness stop.
+async fn finish_checked(env: TestEnv, fleet: &[Member], mut worker: WorkerProcess) {
+    assert_every_sync_succeeded(&env, fleet).await;
+    assert_humanitec_matches_source(&env, fleet).await;
     worker.kill().await;
     worker.remove_log();
     env.finish().await;
@@ -390,11 +396,7 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         db_proxy.refused()
     );
     assert_eq!(rows.len(), 200);
-    assert_every_sync_succeeded(&env, &fleet).await;
-    assert_humanitec_matches_source(&env, &fleet).await;
-    worker.kill().await;
-    worker.remove_log();
-    env.finish().await;
+    finish_checked(env, &fleet, worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,11 +449,7 @@ async fn every_one_of_ten_broker_cuts_is_noticed_and_ridden_out() {
         rows.len()
     );
     assert!(worker.is_running());
-    assert_every_sync_succeeded(&env, &fleet).await;
-    assert_humanitec_matches_source(&env, &fleet).await;
-    worker.kill().await;
-    worker.remove_log();
-    env.finish().await;
+    finish_checked(env, &fleet, worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use humanitec_sandbox::{Fault, Faults};
 use secret_sync::JobStatus;
 use secret_sync_testkit::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn status(code: u16) -> Fault {
     Fault::Status {
@@ -135,34 +135,28 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     env.finish().await;
 }
 
+/// A sync to `destination` whose first job fails for good at once; its message.
+async fn fails_at_once(env: &TestEnv, src: &Source, name: &str, destination: Value) -> String {
+    let sync = env.sync(src, name, destination, options()).await;
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
+    row.message.unwrap_or_default()
+}
+
 #[tokio::test]
 async fn permanent_failures_are_not_retried() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
     let src = env.source("production", &[("A", "1")]).await;
 
-    let unknown_app = env
-        .sync(&src, "unknown-app", app_scope("no-such-app"), options())
-        .await;
-    let row = env.wait_job(env.enqueue(unknown_app).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = row.message.unwrap_or_default();
+    let msg = fails_at_once(&env, &src, "unknown-app", app_scope("no-such-app")).await;
     assert!(
         msg.contains("404") && msg.contains("destination_config"),
         "{msg}"
     );
 
-    let malformed = env
-        .sync(
-            &src,
-            "malformed",
-            json!({"scope": "environment", "org": ORG, "app": "web"}),
-            options(),
-        )
-        .await;
-    let row = env.wait_job(env.enqueue(malformed).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = row.message.unwrap_or_default();
+    let malformed = json!({"scope": "environment", "org": ORG, "app": "web"});
+    let msg = fails_at_once(&env, &src, "malformed", malformed).await;
     assert!(
         msg.contains("destination_config is invalid") && msg.contains("env"),
         "{msg}"

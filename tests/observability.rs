@@ -53,6 +53,20 @@ async fn scrape_until(
     .await
 }
 
+/// Runs a sync job of `sync` to success, then scrapes: every request the
+/// sandbox saw is counted.
+async fn run_and_scrape(
+    env: &TestEnv,
+    sync: uuid::Uuid,
+    addr: std::net::SocketAddr,
+) -> HashMap<String, f64> {
+    let row = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(row.status, JobStatus::Succeeded);
+    let m = scrape(addr).await;
+    assert_requests_match_sandbox(env, &m);
+    m
+}
+
 /// Every (method, status) in the sandbox's log is counted exactly, and the
 /// latency histogram saw each request once.
 fn assert_requests_match_sandbox(env: &TestEnv, m: &HashMap<String, f64>) {
@@ -101,12 +115,7 @@ async fn metrics_move_by_what_happened() {
     // Requests by method and status, latency: a first sync writes two keys.
     let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
     let s1 = env.sync(&src, "s1", app_scope("api"), options()).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(s1).await).await.status,
-        JobStatus::Succeeded
-    );
-    let m = scrape(addr).await;
-    assert_requests_match_sandbox(&env, &m);
+    let m = run_and_scrape(&env, s1, addr).await;
     assert_eq!(
         get(
             &m,
@@ -126,12 +135,7 @@ async fn metrics_move_by_what_happened() {
         }],
         ..Faults::default()
     });
-    assert_eq!(
-        env.wait_job(env.enqueue(s1).await).await.status,
-        JobStatus::Succeeded
-    );
-    let m = scrape(addr).await;
-    assert_requests_match_sandbox(&env, &m);
+    let m = run_and_scrape(&env, s1, addr).await;
     assert_eq!(
         get(
             &m,

@@ -344,7 +344,7 @@ async fn one_big_sync(
         )
         .await;
     env.start_worker().await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     let took = match (row.started_at, row.finished_at) {
         (Some(s), Some(f)) => (f - s).to_std().unwrap_or_default(),
         _ => Duration::ZERO,

@@ -210,8 +210,7 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
 
     // Import: readable values come into the folder (env scope reads the
     // app's values too, as Humanitec does).
-    env.sandbox
-        .put_value(ORG, "web", None, "DEV_LOG_LEVEL", "debug", false, "");
+    env.put_humanitec("web", None, &[("DEV_LOG_LEVEL", "debug", false)]);
     let (status, body) = api
         .post(
             &format!("{SYNCS}/{env_id}/import-secrets"),

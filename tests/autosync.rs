@@ -199,8 +199,7 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
         latency_ms: 300,
         ..Faults::default()
     });
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (src, sync) = env.one_sync().await;
 
     // No worker yet: ten manual or API triggers are one queued job.
     let mut ids = Vec::new();
@@ -255,8 +254,7 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
 async fn publish_change_command_makes_auto_syncs_catch_up() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (src, sync) = env.one_sync().await;
     env.put_secret(src.folder, "A", "2").await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
         .args(["publish-change", &src.project, "production", "app/"])
@@ -290,8 +288,7 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
     use secret_sync::store::Claim;
     use secret_sync::Job;
     let env = TestEnv::new().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     let window = Duration::from_secs(30);
     let (a, b, c, d) = (
         Uuid::new_v4(),

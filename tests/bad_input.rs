@@ -21,12 +21,8 @@ async fn poison_messages_are_dead_lettered_and_the_worker_keeps_consuming() {
     assert!(reason.contains("syncId"), "{reason}");
 
     // A good job right after still runs.
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(sync).await).await.status,
-        JobStatus::Succeeded
-    );
+    let (_, sync) = env.one_sync().await;
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
     env.finish().await;
 }
 
@@ -35,7 +31,7 @@ async fn unknown_sync_fails_the_job_with_a_clear_message() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
     let missing = Uuid::new_v4();
-    let row = env.wait_job(env.enqueue(missing).await).await;
+    let row = env.run_sync(missing).await;
     assert_eq!(row.status, JobStatus::Failed);
     assert_eq!(
         row.message.as_deref(),
@@ -56,7 +52,7 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
             src.connection
         ))
         .await;
-    let row = env.wait_job(env.enqueue(no_conn).await).await;
+    let row = env.run_sync(no_conn).await;
     assert_eq!(row.status, JobStatus::Failed);
     let msg = env
         .sync_row(no_conn)
@@ -78,7 +74,7 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
             src.folder
         ))
         .await;
-    let row = env.wait_job(env.enqueue(no_folder).await).await;
+    let row = env.run_sync(no_folder).await;
     assert_eq!(row.status, JobStatus::Failed);
     let msg = env
         .sync_row(no_folder)
@@ -100,7 +96,7 @@ async fn fails_at_once_with_token(env: &TestEnv, token: &str, from: &str, app: &
     let sync = env
         .sync(&src, &format!("{from}-{app}"), app_scope(app), options())
         .await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let row = env.sync_row(sync).await;
     row.last_sync_message.unwrap_or_default()
@@ -136,7 +132,7 @@ async fn keys_humanitec_cannot_hold_fail_the_job_before_any_write() {
         .source("production", &[("GOOD", "1"), ("BAD KEY", "2")])
         .await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Failed);
     let msg = row.message.unwrap_or_default();
     assert!(

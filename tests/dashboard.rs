@@ -193,9 +193,9 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     let broken = env
         .sync(&bad_src, "broken <b>", app_scope("app-b"), options())
         .await;
-    let done = env.wait_job(env.enqueue(zeta).await).await;
+    let done = env.run_sync(zeta).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.message);
-    let failed = env.wait_job(env.enqueue(broken).await).await;
+    let failed = env.run_sync(broken).await;
     assert_eq!(failed.status, JobStatus::Failed);
     let failure = env
         .sync_row(broken)

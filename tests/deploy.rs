@@ -175,8 +175,7 @@ fn run_client(env: &TestEnv, program: &str, script: &str, args: &[&str]) -> Uuid
 #[tokio::test]
 async fn python_and_node_clients_publish_jobs_the_worker_runs() {
     let mut env = TestEnv::new().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (src, sync) = env.one_sync().await;
     let sync_arg = sync.to_string();
     let clients = [
         ("python3", "examples/clients/python/enqueue.py"),

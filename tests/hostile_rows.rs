@@ -275,7 +275,7 @@ async fn hostile_rows_fail_their_own_sync_clearly_and_the_worker_keeps_going() {
 
     // The same process still serves a good job.
     let (good, _) = sync_of(&env, "after", &one, ADMIN_TOKEN).await;
-    let row = env.wait_job(env.enqueue(good).await).await;
+    let row = env.run_sync(good).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(worker.pid(), pid);
     assert!(worker.is_running());

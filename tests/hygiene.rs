@@ -152,7 +152,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         .sync(&prod, "env", env_scope("web", "production"), owning("E_"))
         .await;
     for sync in [app_sync, env_sync] {
-        let row = env.wait_job(env.enqueue(sync).await).await;
+        let row = env.run_sync(sync).await;
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     }
     assert_eq!(
@@ -199,7 +199,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
             owning("R_"),
         )
         .await;
-    let row = env.wait_job(env.enqueue(rejected_sync).await).await;
+    let row = env.run_sync(rejected_sync).await;
     assert_eq!(row.status, JobStatus::Failed);
     assert!(row.message.as_deref().is_some_and(|m| m.contains("401")));
 
@@ -222,7 +222,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         }),
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(failing_sync).await).await;
+    let row = env.run_sync(failing_sync).await;
     env.sandbox.set_faults(Faults::default());
     assert_eq!(row.status, JobStatus::Failed);
     assert!(row.message.as_deref().is_some_and(|m| m.contains("500")));
@@ -246,7 +246,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         always: Some(Fault::Echo { status: 400 }),
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(echo_sync).await).await;
+    let row = env.run_sync(echo_sync).await;
     env.sandbox.set_faults(Faults::default());
     assert_eq!(row.status, JobStatus::Failed);
     assert!(
@@ -258,22 +258,18 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
 
     // Import: readable Humanitec values (distinctive too) into a folder.
     for (k, what) in [("I_IMPORTED_A", "import-a"), ("I_IMPORTED_B", "import-b")] {
-        env.sandbox
-            .put_value(ORG, "web", None, k, &secret(what), false, "");
+        env.put_humanitec("web", None, &[(k, &secret(what), false)]);
     }
     let imports = env.source_with_token("imports", &[], &good_token).await;
     let import_sync = env
         .sync(&imports, "import", app_scope("web"), owning("I_"))
         .await;
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                import_sync,
-                JobKind::Import {
-                    behavior: ImportBehavior::PrioritizeDestination,
-                },
-            )
-            .await,
+        .run_job(
+            import_sync,
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeDestination,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
@@ -288,14 +284,11 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
 
     // Remove.
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                app_sync,
-                JobKind::Remove {
-                    delete_sync_on_complete: false,
-                },
-            )
-            .await,
+        .run_job(
+            app_sync,
+            JobKind::Remove {
+                delete_sync_on_complete: false,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);

@@ -18,14 +18,13 @@ fn status(code: u16) -> Fault {
 async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (src, sync) = env.one_sync().await;
 
     env.sandbox.set_faults(Faults {
         script: vec![status(503), status(503)],
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(
         (row.status, row.attempt),
         (JobStatus::Succeeded, 1),
@@ -48,7 +47,7 @@ async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
         }],
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Succeeded, 1));
     let log = env.sandbox.requests();
     assert_eq!(log[0].status, 429);
@@ -63,13 +62,12 @@ async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
 async fn a_connection_reset_is_retried_in_process() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     env.sandbox.set_faults(Faults {
         script: vec![Fault::Reset],
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(
         (row.status, row.attempt),
         (JobStatus::Succeeded, 1),
@@ -92,8 +90,7 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     })
     .await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     env.sandbox.set_faults(Faults {
         always: Some(status(502)),
         ..Faults::default()
@@ -138,7 +135,7 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
 /// A sync to `destination` whose first job fails for good at once; its message.
 async fn fails_at_once(env: &TestEnv, src: &Source, name: &str, destination: Value) -> String {
     let sync = env.sync(src, name, destination, options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     row.message.unwrap_or_default()
 }
@@ -170,7 +167,7 @@ async fn permanent_failures_are_not_retried() {
             json!({"initialSyncBehavior": "import-prioritize-source"}),
         )
         .await;
-    let row = env.wait_job(env.enqueue(bad_option).await).await;
+    let row = env.run_sync(bad_option).await;
     assert!(row
         .message
         .unwrap_or_default()

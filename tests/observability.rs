@@ -60,7 +60,7 @@ async fn run_and_scrape(
     sync: uuid::Uuid,
     addr: std::net::SocketAddr,
 ) -> HashMap<String, f64> {
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded);
     let m = scrape(addr).await;
     assert_requests_match_sandbox(env, &m);
@@ -153,10 +153,7 @@ async fn metrics_move_by_what_happened() {
         .source_with_token("production", &[("C", "3")], "not-a-token")
         .await;
     let s2 = env.sync(&bad, "s2", app_scope("web"), options()).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(s2).await).await.status,
-        JobStatus::Failed
-    );
+    assert_eq!(env.run_sync(s2).await.status, JobStatus::Failed);
     let s3 = env.sync(&src, "s3", app_scope("other"), options()).await;
     scrape_until(addr, "1 succeeded, 1 failed, 1 never", |m| {
         get(m, "secret_sync_syncs{status=\"succeeded\"}") == 1.0

@@ -176,7 +176,7 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
     // Sync.
     let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(env.sandbox.values(ORG, "api", None).len(), 2);
 
@@ -189,7 +189,7 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
         }],
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(
         (row.status, row.attempt),
         (JobStatus::Succeeded, 2),
@@ -268,17 +268,13 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
 
     // Import (non-secret values come back into the folder).
     env.sandbox.set_faults(Faults::default());
-    env.sandbox
-        .put_value(ORG, "api", None, "PLAIN", "from-humanitec", false, "");
+    env.put_humanitec("api", None, &[("PLAIN", "from-humanitec", false)]);
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                sync,
-                JobKind::Import {
-                    behavior: ImportBehavior::PrioritizeDestination,
-                },
-            )
-            .await,
+        .run_job(
+            sync,
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeDestination,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
@@ -290,14 +286,11 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
 
     // Remove, deleting the sync once done.
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                sync,
-                JobKind::Remove {
-                    delete_sync_on_complete: true,
-                },
-            )
-            .await,
+        .run_job(
+            sync,
+            JobKind::Remove {
+                delete_sync_on_complete: true,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
@@ -451,8 +444,7 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
 async fn prepared_statements_behind_pgbouncer_fail_saying_what_to_set() {
     let bouncer = PgBouncer::start().await;
     let env = TestEnv::new().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     let store = secret_sync::Store::connect(&bouncer.url(&database_of(&env)), 20).expect("pool");
     let mut tasks = Vec::new();
     for _ in 0..20 {

@@ -12,7 +12,7 @@ use secret_sync_testkit::*;
 /// After a bad job, a good one still runs: the worker kept consuming.
 async fn worker_still_consumes(env: &TestEnv, src: &Source, name: &str) {
     let sync = env.sync(src, name, app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
 }
 
@@ -24,7 +24,7 @@ async fn a_job_that_panics_fails_with_an_internal_error_and_the_worker_goes_on()
     let doomed = env
         .sync(&src, "test-hook:panic", app_scope("web"), options())
         .await;
-    let row = env.wait_job(env.enqueue(doomed).await).await;
+    let row = env.run_sync(doomed).await;
     assert_eq!(row.status, JobStatus::Failed);
     let message = row.message.unwrap_or_default();
     assert!(
@@ -60,7 +60,7 @@ async fn a_job_the_database_refuses_for_good_fails_at_once_with_the_reason() {
                FOR EACH ROW WHEN (NEW.name = 'doomed') EXECUTE FUNCTION refuse_running();",
         )
         .await;
-    let row = env.wait_job(env.enqueue(doomed).await).await;
+    let row = env.run_sync(doomed).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let message = row.message.unwrap_or_default();
     assert!(

@@ -205,8 +205,7 @@ async fn three_processes_64_jobs_each_on_10_connections_run_600_syncs_without_ov
 async fn a_dead_workers_lease_expires_by_itself_and_the_busy_job_waits_for_it() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     // A worker took the lease and died: nobody renews or releases it.
     let db = pg(&env.settings.database_url).await;
     let expires: chrono::DateTime<Utc> = db
@@ -219,7 +218,7 @@ async fn a_dead_workers_lease_expires_by_itself_and_the_busy_job_waits_for_it() 
         .await
         .expect("lease")
         .get(0);
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     let started = row.started_at.expect("started");
     assert!(

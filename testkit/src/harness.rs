@@ -208,6 +208,14 @@ impl TestEnv {
         }
     }
 
+    /// The usual start: a source in `production` holding `A=1`, and a sync
+    /// `s` of it to app `api`.
+    pub async fn one_sync(&self) -> (Source, Uuid) {
+        let src = self.source("production", &[("A", "1")]).await;
+        let sync = self.sync(&src, "s", app_scope("api"), options()).await;
+        (src, sync)
+    }
+
     pub async fn put_secret(&self, folder: Uuid, key: &str, value: &str) {
         self.seed.put_secret(folder, key, value, None).await;
     }
@@ -235,6 +243,26 @@ impl TestEnv {
             .enqueue(sync_id, kind, "test")
             .await
             .expect("enqueue")
+    }
+
+    /// Enqueues a sync job and waits until its row is final.
+    pub async fn run_sync(&self, sync_id: Uuid) -> JobRow {
+        self.run_job(sync_id, JobKind::SYNC).await
+    }
+
+    /// Enqueues a job of `kind` and waits until its row is final.
+    pub async fn run_job(&self, sync_id: Uuid, kind: JobKind) -> JobRow {
+        self.wait_job(self.enqueue_kind(sync_id, kind).await).await
+    }
+
+    /// Puts `(key, value, is_secret)` values in Humanitec (the sandbox, org
+    /// [`ORG`]) at app `app`, or at its environment `env`: what someone
+    /// else wrote there before a test.
+    pub fn put_humanitec(&self, app: &str, env: Option<&str>, values: &[(&str, &str, bool)]) {
+        for (key, value, secret) in values {
+            self.sandbox
+                .put_value(ORG, app, env, key, value, *secret, "");
+        }
     }
 
     /// What the next sync job of `sync_id` would do (the product's preview).

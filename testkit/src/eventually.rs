@@ -84,3 +84,45 @@ pub fn seen<T: Debug>(value: T, ok: impl FnOnce(&T) -> bool) -> Result<T, String
         Err(format!("{value:?}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn gives_the_first_value_a_probe_yields() {
+        let probes = Cell::new(0);
+        let value = eventually(Duration::from_secs(5), || async {
+            probes.set(probes.get() + 1);
+            (probes.get() == 3).then_some("ready")
+        })
+        .await;
+        assert_eq!((value, probes.get()), ("ready", 3));
+    }
+
+    #[tokio::test]
+    async fn says_where_and_what_it_last_saw_when_time_is_up() {
+        let waited = tokio::spawn(eventually(Duration::from_millis(300), || async {
+            Err::<(), _>("the row is still pending")
+        }))
+        .await
+        .expect_err("panics");
+        let panic = waited.into_panic();
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        assert!(
+            message.contains("eventually.rs") && message.contains("the row is still pending"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn try_eventually_gives_the_last_observation_back() {
+        let last = try_eventually(Duration::from_millis(300), || async { None::<()> }).await;
+        assert_eq!(last, Err("nothing yet (None)".to_string()));
+    }
+}

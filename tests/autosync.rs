@@ -1,7 +1,6 @@
 //! Auto-sync under event storms: requests for one sync coalesce into at
 //! most one queued job behind the running one; nothing is lost.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use humanitec_sandbox::Faults;
@@ -169,12 +168,7 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
             "{:?}",
             big.message
         );
-        let values: HashMap<String, String> = env
-            .sandbox
-            .values(ORG, "web", Some(e))
-            .into_iter()
-            .map(|v| (v.key, v.value))
-            .collect();
+        let values = env.humanitec_values("web", Some(e));
         assert_eq!(values.get("A").map(String::as_str), Some("500"), "{e}");
         assert_eq!(values.get("B").map(String::as_str), Some("b"), "{e}");
     }

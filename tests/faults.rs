@@ -75,12 +75,7 @@ async fn assert_humanitec_matches_source(env: &TestEnv, fleet: &[Member]) {
             expected.insert(format!("{}{k}", prefix(m.index)), v);
         }
     }
-    let actual: BTreeMap<String, String> = env
-        .sandbox
-        .values(ORG, "api", None)
-        .into_iter()
-        .map(|v| (v.key, v.value))
-        .collect();
+    let actual = env.humanitec_values("api", None);
     assert_eq!(
         actual.len(),
         expected.len(),

@@ -305,13 +305,7 @@ async fn a_run_that_loses_its_lease_stops_writing_and_hands_the_job_back() {
     .expect("release");
     let row = env.wait_job(job).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
-    let mut values: Vec<(String, String)> = env
-        .sandbox
-        .values(ORG, "api", None)
-        .into_iter()
-        .map(|v| (v.key, v.value))
-        .collect();
-    values.sort();
+    let values: Vec<(String, String)> = env.humanitec_values("api", None).into_iter().collect();
     assert_eq!(
         values,
         vec![("A".into(), "1".into()), ("B".into(), "2".into())]

@@ -3,6 +3,7 @@
 //! against the real local Postgres and RabbitMQ. Nothing here is a mock
 //! except Humanitec (the sandbox).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use humanitec_sandbox::{Sandbox, SandboxConfig};
@@ -263,6 +264,13 @@ impl TestEnv {
             self.sandbox
                 .put_value(ORG, app, env, key, value, *secret, "");
         }
+    }
+
+    /// The keys and values Humanitec (the sandbox, org [`ORG`]) holds at app
+    /// `app`, or at its environment `env` (inherited ones included).
+    pub fn humanitec_values(&self, app: &str, env: Option<&str>) -> BTreeMap<String, String> {
+        let values = self.sandbox.values(ORG, app, env).into_iter();
+        values.map(|v| (v.key, v.value)).collect()
     }
 
     /// What the next sync job of `sync_id` would do (the product's preview).

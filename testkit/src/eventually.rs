@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// The first pause between probes; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
-const MAX_PAUSE: Duration = Duration::from_millis(200);
+const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 /// What one probe saw: a value (done) or, not yet, what it saw instead.
 pub trait Observation {

@@ -40,6 +40,14 @@ async fn unknown_sync_fails_the_job_with_a_clear_message() {
     env.finish().await;
 }
 
+/// Runs a sync job that must fail; the sync row's message.
+async fn failed_message(env: &TestEnv, sync: Uuid) -> String {
+    let row = env.run_sync(sync).await;
+    assert_eq!(row.status, JobStatus::Failed);
+    let row = env.sync_row(sync).await;
+    row.last_sync_message.unwrap_or_default()
+}
+
 #[tokio::test]
 async fn missing_connection_or_folder_fail_with_what_to_fix() {
     let mut env = TestEnv::new().await;
@@ -52,13 +60,7 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
             src.connection
         ))
         .await;
-    let row = env.run_sync(no_conn).await;
-    assert_eq!(row.status, JobStatus::Failed);
-    let msg = env
-        .sync_row(no_conn)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = failed_message(&env, no_conn).await;
     assert!(
         msg.contains("connection") && msg.contains("does not exist"),
         "{msg}"
@@ -74,13 +76,7 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
             src.folder
         ))
         .await;
-    let row = env.run_sync(no_folder).await;
-    assert_eq!(row.status, JobStatus::Failed);
-    let msg = env
-        .sync_row(no_folder)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = failed_message(&env, no_folder).await;
     assert!(msg.contains("source folder no longer exists"), "{msg}");
     assert!(
         env.sandbox.requests().is_empty(),

@@ -147,6 +147,21 @@ impl Browser {
             == json!(true)
     }
 
+    /// Picks `value` in the `<select>` at `css`.
+    async fn select(&self, css: &str, value: &str) {
+        let select = self.client.find(Locator::Css(css)).await.expect(css);
+        select.select_by_value(value).await.expect("select");
+    }
+
+    /// Waits until the detail page's `kind` badge (sync, import, remove)
+    /// shows synced, as the page updates itself.
+    async fn until_synced(&self, kind: &str) {
+        let badge = format!("#state .state-{kind} .badge");
+        let what = format!("the {kind} badge to show synced");
+        self.until(&what, || async { self.text(&badge).await == "synced" })
+            .await;
+    }
+
     /// Polls `check` until it holds (bounded; panics naming `what`).
     async fn until<F, Fut>(&self, what: &str, check: F)
     where
@@ -223,13 +238,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.screenshot("syncs").await;
 
     // Filters: by status, then by destination app.
-    b.client
-        .find(Locator::Css("#filter-status"))
-        .await
-        .expect("status filter")
-        .select_by_value("succeeded")
-        .await
-        .expect("select");
+    b.select("#filter-status", "succeeded").await;
     b.click("#filter-apply").await;
     b.until("the status filter", || async {
         b.attrs("#syncs tbody tr", "data-sync-id").await == vec![zeta.to_string()]
@@ -254,10 +263,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
         .await
         .expect("mark the page");
     b.click("#sync-now").await;
-    b.until("the sync badge to show synced", || async {
-        b.text("#state .state-sync .badge").await == "synced"
-    })
-    .await;
+    b.until_synced("sync").await;
     let same = b
         .client
         .execute("return window.__samePage === true;", vec![])
@@ -275,18 +281,9 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.screenshot("sync-detail").await;
 
     // Import, with the behaviour chosen in the form, also without a reload.
-    b.client
-        .find(Locator::Css("#import-behavior"))
-        .await
-        .expect("behaviour")
-        .select_by_value("prioritize-destination")
-        .await
-        .expect("select");
+    b.select("#import-behavior", "prioritize-destination").await;
     b.click("#import").await;
-    b.until("the import badge to show synced", || async {
-        b.text("#state .state-import .badge").await == "synced"
-    })
-    .await;
+    b.until_synced("import").await;
     let jobs = env.store.recent_jobs(Some(alpha), 5).await.expect("jobs");
     assert_eq!(jobs[0].job_type, secret_sync::JobType::Import);
     assert_eq!(jobs[0].status, JobStatus::Succeeded);
@@ -297,10 +294,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
         .accept_alert()
         .await
         .expect("the confirmation dialog");
-    b.until("the remove badge to show synced", || async {
-        b.text("#state .state-remove .badge").await == "synced"
-    })
-    .await;
+    b.until_synced("remove").await;
     assert!(env.sandbox.values(ORG, "web", None).is_empty());
 
     // The preview names keys, never values.
@@ -324,13 +318,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     // The pause control and the interval are remembered across pages.
     b.goto("/").await;
     b.click("#live-pause").await;
-    b.client
-        .find(Locator::Css("#live-interval"))
-        .await
-        .expect("interval")
-        .select_by_value("15")
-        .await
-        .expect("select");
+    b.select("#live-interval", "15").await;
     b.goto("/overview").await;
     assert_eq!(b.text("#live-pause").await, "Resume");
     assert_eq!(b.text("#live-state").await, "paused");

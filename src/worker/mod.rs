@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod events;
+mod reconnect;
 mod rescuer;
 mod session;
 
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
@@ -95,29 +97,29 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
     let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
     let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
-    const FIRST_RETRY: Duration = Duration::from_millis(500);
-    let mut backoff = FIRST_RETRY;
-    while !shutdown.is_cancelled() {
-        let mut consumed = false;
-        match session::run_session(&shared, &shutdown, &mut consumed).await {
-            Ok(()) => break,
-            Err(e) => {
-                // A session that got as far as consuming was healthy: this
-                // is a new outage, so the backoff starts over.
-                if consumed {
-                    backoff = FIRST_RETRY;
-                }
-                shared.broker_connected.store(false, Ordering::Relaxed);
-                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64,
-                    "broker session ended; reconnecting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
+    let (delays, healthy) = reconnect::Delays::new();
+    let session = || async {
+        // A shutdown during the wait ends it at once; do not reconnect then.
+        if shutdown.is_cancelled() {
+            return Ok(());
         }
-    }
+        let mut consumed = false;
+        let ended = session::run_session(&shared, &shutdown, &mut consumed).await;
+        // A session that got as far as consuming was healthy: this is a new
+        // outage, so the delays start over.
+        healthy.store(consumed, Ordering::Relaxed);
+        ended
+    };
+    // Retried for as long as the worker runs: Ok only on shutdown.
+    let _ = session
+        .retry(delays)
+        .sleep(reconnect::UntilShutdown(shutdown.clone()))
+        .notify(|e, delay| {
+            shared.broker_connected.store(false, Ordering::Relaxed);
+            tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                "broker session ended; reconnecting");
+        })
+        .await;
     shared.broker_connected.store(false, Ordering::Relaxed);
     reaper.abort();
     rescuer.abort();

@@ -1,18 +1,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::vars::{self, Vars};
+use super::vars::{self, LogFormat, Vars};
 use super::ConfigError;
-
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/secret_sync";
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub const DEFAULT_HUMANITEC_API_URL: &str = "https://api.humanitec.io";
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
 
 /// How failures are retried: quick in-process HTTP retries, then job-level
 /// retries as delayed redeliveries through the broker.
@@ -224,6 +214,7 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use super::super::vars::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_HUMANITEC_API_URL};
     use super::*;
     use std::collections::HashMap;
 

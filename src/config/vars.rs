@@ -1,6 +1,6 @@
 //! Every environment variable, declared once through clap's `env` feature:
 //! name, default and value parser. Parsers say what is expected in the
-//! words the README uses; `read` turns clap's error back into
+//! words the README uses; `invalid` turns clap's error back into
 //! "VAR is not valid: …".
 
 use std::borrow::Cow;
@@ -12,8 +12,17 @@ use std::time::Duration;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
 
-use super::settings::LogFormat;
 use super::ConfigError;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/secret_sync";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_HUMANITEC_API_URL: &str = "https://api.humanitec.io";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// `JOB_RETRY_DELAYS`: one value holding a list (not clap's repeated values).
 #[derive(Clone, Debug)]
@@ -26,13 +35,13 @@ pub struct DurationList(pub Vec<Duration>);
 #[command(no_binary_name = true)]
 pub struct Vars {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true,
-        default_value = super::settings::DEFAULT_DATABASE_URL)]
+        default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
     #[arg(long, env = "AMQP_URL", hide_env_values = true,
-        default_value = super::settings::DEFAULT_AMQP_URL)]
+        default_value = DEFAULT_AMQP_URL)]
     pub amqp_url: String,
     #[arg(long, env = "HUMANITEC_API_URL",
-        default_value = super::settings::DEFAULT_HUMANITEC_API_URL)]
+        default_value = DEFAULT_HUMANITEC_API_URL)]
     pub humanitec_api_url: String,
     #[arg(long, env = "ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
@@ -215,5 +224,17 @@ mod tests {
             let long = arg.get_long().map(|l| l.to_uppercase().replace('-', "_"));
             assert!(env.is_some() && env == long, "{env:?} vs {long:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_value_counts_as_unset_and_values_are_taken_as_given() {
+        let lookup = |name: &str| match name {
+            "WORKER_CONCURRENCY" => Some(String::new()),
+            "QUEUE_PREFIX" => Some("--looks-like-a-flag".to_string()),
+            _ => None,
+        };
+        let vars = from_lookup(lookup).expect("valid");
+        assert_eq!(vars.worker_concurrency, 8);
+        assert_eq!(vars.queue_prefix, "--looks-like-a-flag");
     }
 }

@@ -131,8 +131,12 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
 /// oldest pending job). Every worker does it: the numbers are global, so
 /// dashboards take `max` over workers.
 async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
-    let every = shared.settings.worker.metrics_refresh;
+    let mut tick = ticker(Duration::ZERO, shared.settings.worker.metrics_refresh);
     loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         match shared.store.sync_status_counts().await {
             Ok(counts) => shared.metrics.set_sync_counts(&counts),
             Err(e) => tracing::debug!(error = %e, "could not count syncs for metrics"),
@@ -145,10 +149,6 @@ async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
                 tracing::debug!(error = %e, "could not read the oldest pending job for metrics")
             }
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
     }
 }
 
@@ -156,10 +156,11 @@ async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
 async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
     let stale_after = shared.settings.worker.stale_after;
     let every = (stale_after / 2).max(Duration::from_secs(1));
+    let mut tick = ticker(every, every);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            _ = tick.tick() => {}
         }
         match shared.store.reap_stale_jobs(stale_after).await {
             Ok(reaped) => {
@@ -171,4 +172,13 @@ async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
             Err(e) => tracing::warn!(error = %e, "could not reap stale jobs"),
         }
     }
+}
+
+/// A periodic ticker (not a retry): first tick after `first`, then every
+/// `period`; a round that overruns delays the next tick instead of causing
+/// a burst of catch-up ticks.
+pub(crate) fn ticker(first: Duration, period: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }

@@ -110,8 +110,9 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
         healthy.store(consumed, Ordering::Relaxed);
         ended
     };
-    // Retried for as long as the worker runs: Ok only on shutdown.
-    let _ = session
+    // Retried for as long as the worker runs (the delays never run out):
+    // it ends on shutdown.
+    let ended = session
         .retry(delays)
         .sleep(reconnect::UntilShutdown(shutdown.clone()))
         .notify(|e, delay| {
@@ -120,6 +121,9 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
                 "broker session ended; reconnecting");
         })
         .await;
+    if let Err(e) = ended {
+        tracing::error!(error = %e, "broker reconnects ran out");
+    }
     shared.broker_connected.store(false, Ordering::Relaxed);
     reaper.abort();
     rescuer.abort();
@@ -177,7 +181,7 @@ async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
 /// A periodic ticker (not a retry): first tick after `first`, then every
 /// `period`; a round that overruns delays the next tick instead of causing
 /// a burst of catch-up ticks.
-pub(crate) fn ticker(first: Duration, period: Duration) -> tokio::time::Interval {
+fn ticker(first: Duration, period: Duration) -> tokio::time::Interval {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick

@@ -1,6 +1,6 @@
 //! The ops dashboard in a real browser: headless Chromium driven over
 //! WebDriver (Debian's `chromium` + `chromium-driver`, installed by
-//! `.ci/run`), against the in-process API, a worker and the sandbox.
+//! `scripts/test`), against the in-process API, a worker and the sandbox.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,7 +36,7 @@ impl Browser {
         assert!(
             std::path::Path::new(&driver_path).exists(),
             "chromedriver not found at {driver_path}: install Debian's `chromium` and \
-             `chromium-driver` (`apt-get install chromium chromium-driver`, as .ci/run does) \
+             `chromium-driver` (`apt-get install chromium chromium-driver`, as scripts/test does) \
              or set CHROMEDRIVER"
         );
         let port = free_port();

@@ -1,7 +1,7 @@
 //! Deployment contracts: the RabbitMQ definitions file is the topology the
 //! worker declares, and the example enqueue clients in Python and Node
 //! publish jobs the worker runs. (The Compose and Kubernetes files are
-//! checked by `scripts/check-deploy.sh`, run by `.ci/run`.)
+//! checked by `scripts/check-deploy.sh`, run by `scripts/test`.)
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -165,7 +165,7 @@ fn run_client(env: &TestEnv, program: &str, script: &str, args: &[&str]) -> Uuid
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "{program} {script} failed (.ci/run installs pika and amqplib: \
+        "{program} {script} failed (scripts/test installs pika and amqplib: \
          `pip install pika`, `npm ci` in examples/clients/node): {stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -37,7 +37,7 @@ fn find_pgbouncer() -> PathBuf {
     candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
         panic!(
             "pgbouncer is not installed, and these tests run the worker through PgBouncer in \
-             transaction mode. Install it (`apt-get install -y pgbouncer`; `.ci/run` does) and run them again."
+             transaction mode. Install it (`apt-get install -y pgbouncer`; `scripts/test` does) and run them again."
         )
     })
 }

@@ -122,6 +122,12 @@ impl From<StoreError> for DashError {
 
 impl From<QueueError> for DashError {
     fn from(e: QueueError) -> DashError {
+        if let QueueError::NoSuchDeadLetter { which, count } = &e {
+            // Counts only the letters this caller may see (see dead.rs).
+            return DashError::not_found(format!(
+                "no dead letter at {which} among the {count} this token may see; reload the list"
+            ));
+        }
         tracing::error!(error = %e, "dashboard: broker error");
         DashError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -574,3 +574,52 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     env.drain_dead_letters().await;
     env.finish().await;
 }
+
+/// `secret-sync token create --role admin` (the real binary): no project
+/// needed, and none accepted; read and write tokens still need one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_tokens_are_made_on_the_command_line_and_see_every_project() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    env.seed.create_project(B_PROJECT, "Bravo").await;
+    let token_create = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"));
+        cmd.args(["token", "create"])
+            .args(args)
+            .envs(env.product_env());
+        cmd.output().expect("secret-sync runs")
+    };
+    let out = token_create(&["--role", "admin", "--name", "platform"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("instance-wide"), "{stderr}");
+    let admin = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    assert!(admin.starts_with("ssk_"));
+
+    for refused in [
+        &["--role", "admin", "--project", "proj"][..],
+        &["--role", "write"][..],
+    ] {
+        let out = token_create(refused);
+        assert!(!out.status.success(), "{refused:?} must be refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--project"));
+    }
+
+    let list = reqwest::Client::new()
+        .get(format!("{base}{SYNCS}?projectId={B_PROJECT}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(list.status(), 200, "an admin reads any project");
+    let tokens = env.store.api_tokens().await.expect("tokens");
+    assert_eq!(tokens.len(), 1, "refused tokens are not stored");
+    assert_eq!(
+        (tokens[0].role.as_str(), tokens[0].project_ids.len()),
+        ("admin", 0)
+    );
+    env.finish().await;
+}

@@ -510,6 +510,9 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         .unwrap_or_default()
         .to_string();
     assert!(flash.contains("requeued%201"), "{flash}");
+    // It runs again (and fails on the conflict again).
+    let rerun = env.wait_job(a_dead).await;
+    assert_eq!(rerun.status, JobStatus::Failed);
     let admin_dead = world.page(&world.admin, "/dead").await;
     assert!(!admin_dead.contains(&a_dead.to_string()), "{admin_dead}");
     for id in [b_dead, poison] {

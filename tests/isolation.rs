@@ -339,6 +339,18 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     )
     .await;
 
+    // An event of project B, attributed by its `projectId`.
+    let b_event = Uuid::new_v4();
+    let event =
+        format!(r#"{{"projectId":"{B_PROJECT}","environment":"production","secretPath":"/app"}}"#);
+    env.publish(
+        &env.names.dead_exchange(),
+        "secret.changed",
+        event.as_bytes(),
+        TestEnv::job_properties(b_event, &[("x-secret-sync-dead-reason", "test")]),
+    )
+    .await;
+
     let revoked = env.api_token(&["proj"], "write").await;
     let newest = env.store.api_tokens().await.expect("tokens")[0].id;
     assert!(env.store.revoke_api_token(newest).await.expect("revoke"));
@@ -373,7 +385,13 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     };
     let b_dead_text = b_dead.to_string();
     let poison_text = poison.to_string();
-    let not_for_a = [b_dead_text.as_str(), poison_text.as_str(), worker.as_str()];
+    let b_event_text = b_event.to_string();
+    let not_for_a = [
+        b_dead_text.as_str(),
+        b_event_text.as_str(),
+        poison_text.as_str(),
+        worker.as_str(),
+    ];
 
     // The table covers what the router mounts, and the router mounts every
     // operation of the served API document.
@@ -489,7 +507,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         "A counts only its own: {a_dead_page}"
     );
     let admin_dead = world.page(&world.admin, "/dead").await;
-    for id in [a_dead, b_dead, poison] {
+    for id in [a_dead, b_dead, b_event, poison] {
         assert!(
             admin_dead.contains(&id.to_string()),
             "admin sees {id}: {admin_dead}"
@@ -517,7 +535,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     assert_eq!(rerun.status, JobStatus::Failed);
     let admin_dead = world.page(&world.admin, "/dead").await;
     assert!(!admin_dead.contains(&a_dead.to_string()), "{admin_dead}");
-    for id in [b_dead, poison] {
+    for id in [b_dead, b_event, poison] {
         assert!(admin_dead.contains(&id.to_string()), "still dead: {id}");
     }
 

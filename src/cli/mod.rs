@@ -115,10 +115,11 @@ enum Command {
 enum TokenCommand {
     /// Create a token; prints it once.
     Create {
-        /// A project the token may access (repeat for more).
-        #[arg(long = "project", required = true)]
+        /// A project the token may access (repeat for more; not for admin).
+        #[arg(long = "project")]
         projects: Vec<String>,
-        /// read: GET only; write: everything.
+        /// read: GET only; write: everything in its projects; admin:
+        /// instance-wide (every project, queues, workers, all dead letters).
         #[arg(long, value_enum)]
         role: RoleArg,
         /// A label to recognise the token by.
@@ -135,6 +136,7 @@ enum TokenCommand {
 enum RoleArg {
     Read,
     Write,
+    Admin,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -258,6 +260,7 @@ pub async fn main(cli: Cli) -> CliResult {
                     let role = match role {
                         RoleArg::Read => crate::web::auth::Role::Read,
                         RoleArg::Write => crate::web::auth::Role::Write,
+                        RoleArg::Admin => crate::web::auth::Role::Admin,
                     };
                     token::create(&store, &projects, role, &name).await
                 }

@@ -10,6 +10,19 @@ pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) 
     let mut projects: Vec<String> = projects.to_vec();
     projects.sort();
     projects.dedup();
+    match (role, projects.is_empty()) {
+        (Role::Admin, false) => {
+            return Err("an admin token is instance-wide: drop --project".into())
+        }
+        (Role::Read | Role::Write, true) => {
+            return Err(format!(
+                "a {} token needs at least one --project (or use --role admin)",
+                role.as_str()
+            )
+            .into())
+        }
+        _ => {}
+    }
     if projects.iter().any(|p| p.trim().is_empty()) {
         return Err("--project must not be empty".into());
     }
@@ -29,7 +42,11 @@ pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) 
         record.id,
         record.name,
         record.role,
-        record.project_ids.join(", ")
+        if record.role == Role::Admin.as_str() {
+            "all, instance-wide".to_string()
+        } else {
+            record.project_ids.join(", ")
+        }
     );
     println!("{token}");
     Ok(())

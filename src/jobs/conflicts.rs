@@ -6,6 +6,10 @@
 use super::key_schema::KeySchema;
 use crate::humanitec::Scope;
 
+/// How a conflicting sync of another project is named to this one's users.
+pub const ANOTHER_PROJECTS_SYNC: &str = "a sync of another project (ask your project's admins \
+     or an instance admin: they can see which one)";
+
 /// A sync as the conflict check sees it.
 #[derive(Clone, Debug)]
 pub struct SyncTarget {

@@ -44,7 +44,8 @@ pub enum JobError {
     Conflict {
         /// This sync, named with its destination.
         this: String,
-        /// Each conflicting sync, named, with the keys both would write.
+        /// Each conflicting sync, named (`sync `x` (id, destination)`, or
+        /// anonymously when of another project), with the keys both would write.
         others: Vec<(String, Vec<String>)>,
     },
     #[error("{}", humanitec_message(.error, .scope))]
@@ -80,7 +81,7 @@ fn conflict_message(this: &str, others: &[(String, Vec<String>)]) -> String {
         .collect::<Vec<_>>()
         .join("; ");
     format!(
-        "Sync {this} conflicts with sync {each}: both write to the same Humanitec values, so each \
+        "Sync {this} conflicts with {each}: both write to the same Humanitec values, so each \
          run would overwrite or delete the other's keys. Give one of them a distinct key schema \
          (for example `PREFIX_{{{{secretKey}}}}`) or another destination; nothing was written"
     )

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use futures::stream::{self, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::conflicts::{colliding_keys, conflicting, SyncTarget};
+use super::conflicts::{colliding_keys, conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::JobError;
@@ -99,10 +99,17 @@ fn check_conflicts(
     let found: Vec<(String, Vec<String>)> = conflicting(&this, &others)
         .into_iter()
         .map(|o| {
-            (
-                format!("`{}` ({}, {})", o.name, o.id, o.scope.label()),
-                colliding_keys(&dest_keys, &o.schema),
-            )
+            let same_project = at_destination
+                .iter()
+                .any(|r| r.id == o.id && r.project_id == sync.project_id);
+            // Another project's sync is not named: its name, id and
+            // destination are that project's business.
+            let named = if same_project {
+                format!("sync `{}` ({}, {})", o.name, o.id, o.scope.label())
+            } else {
+                ANOTHER_PROJECTS_SYNC.to_string()
+            };
+            (named, colliding_keys(&dest_keys, &o.schema))
         })
         .collect();
     if found.is_empty() {

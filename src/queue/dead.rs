@@ -52,6 +52,39 @@ pub struct DeadLetter {
     /// shown as escapes, so a terminal never interprets them).
     pub body_preview: String,
     pub body_bytes: usize,
+    /// Whom it concerns (for showing it only to them); not in `dead list`.
+    #[serde(skip)]
+    pub subject: DeadSubject,
+}
+
+/// Whom a dead letter concerns, as its body says: a job's sync, an event's
+/// project, or nobody (not JSON, no such field): then only an instance
+/// admin may see it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DeadSubject {
+    Sync(uuid::Uuid),
+    Project(String),
+    Unknown,
+}
+
+impl DeadSubject {
+    /// Read leniently (a job with a bad shape still names its sync).
+    pub fn of(routing_key: &str, body: &[u8]) -> DeadSubject {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return DeadSubject::Unknown;
+        };
+        let text = |field: &str| value.get(field).and_then(|v| v.as_str());
+        if routing_key == "secret.changed" {
+            return match text("projectId") {
+                Some(p) if !p.is_empty() => DeadSubject::Project(p.to_string()),
+                _ => DeadSubject::Unknown,
+            };
+        }
+        match text("syncId").and_then(|id| uuid::Uuid::parse_str(id).ok()) {
+            Some(id) => DeadSubject::Sync(id),
+            None => DeadSubject::Unknown,
+        }
+    }
 }
 
 /// A job message sitting in the dead-letter queue (for the rescuer).
@@ -162,6 +195,7 @@ fn describe(position: usize, msg: &BasicGetMessage) -> DeadLetter {
         dead_at: header_text(headers, Headers::DEAD_AT).or_else(|| x_death(headers, "time")),
         body_preview: preview(&msg.delivery.data),
         body_bytes: msg.delivery.data.len(),
+        subject: DeadSubject::of(&original_routing_key(msg), &msg.delivery.data),
     }
 }
 
@@ -250,51 +284,18 @@ impl Broker {
             DeadSelector::Position(n) => *n,
             DeadSelector::All | DeadSelector::MessageId(_) => usize::MAX,
         };
-        let held = Held::take(self, limit).await?;
-        let selected: Vec<usize> = match which {
-            DeadSelector::All => (0..held.messages.len()).collect(),
-            DeadSelector::Position(n) if (1..=held.messages.len()).contains(n) => vec![n - 1],
-            DeadSelector::Position(_) => Vec::new(),
-            DeadSelector::MessageId(id) => held
-                .messages
-                .iter()
-                .position(|m| {
-                    m.delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .map(|s| s.as_str())
-                        == Some(id.as_str())
-                })
-                .into_iter()
-                .collect(),
-        };
-        if selected.is_empty() && *which != DeadSelector::All {
-            let count = held.messages.len();
-            held.release().await?;
-            return Err(QueueError::NoSuchDeadLetter {
-                which: which.to_string(),
-                count,
-            });
-        }
-        let mut done = 0;
-        for &i in &selected {
-            let msg = &held.messages[i];
-            if action == Action::Requeue {
-                if let Err(e) = self.republish(&held.channel, msg).await {
-                    // Not acknowledged: it stays on the dead queue.
-                    held.release().await?;
-                    return Err(e);
-                }
-            }
-            held.channel
-                .basic_ack(msg.delivery.delivery_tag, BasicAckOptions::default())
-                .await
-                .map_err(QueueError::broker("acknowledging a dead letter"))?;
-            done += 1;
-        }
-        held.release_except(&selected).await?;
-        Ok(done)
+        let batch = self.take_dead(limit).await?;
+        let visible = vec![true; batch.held.messages.len()];
+        batch.settle(which, action, &visible).await
+    }
+
+    /// Takes (without acknowledging) at most `limit` dead letters, to be
+    /// filtered by whom they concern, then listed or settled.
+    pub async fn take_dead(&self, limit: usize) -> Result<DeadBatch<'_>, QueueError> {
+        Ok(DeadBatch {
+            broker: self,
+            held: Held::take(self, limit).await?,
+        })
     }
 
     async fn republish(&self, channel: &Channel, msg: &BasicGetMessage) -> Result<(), QueueError> {
@@ -343,6 +344,118 @@ impl Broker {
             )));
         }
         Ok(())
+    }
+}
+
+/// Dead letters taken, not yet handed back: the caller decides which it
+/// may see (`visible`, one flag per message, in `subjects()` order); the
+/// others are neither shown, nor counted, nor settled, and positions count
+/// only the visible ones.
+pub struct DeadBatch<'a> {
+    broker: &'a Broker,
+    held: Held,
+}
+
+impl DeadBatch<'_> {
+    /// Whom each taken message concerns, in queue order.
+    pub fn subjects(&self) -> Vec<DeadSubject> {
+        self.held
+            .messages
+            .iter()
+            .map(|m| DeadSubject::of(&original_routing_key(m), &m.delivery.data))
+            .collect()
+    }
+
+    /// The first `limit` visible letters, numbered among themselves; hands
+    /// everything back.
+    pub async fn list(self, visible: &[bool], limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let listed = self
+            .visible(visible)
+            .into_iter()
+            .take(limit)
+            .enumerate()
+            .map(|(n, i)| describe(n + 1, &self.held.messages[i]))
+            .collect();
+        self.held.release().await?;
+        Ok(listed)
+    }
+
+    pub async fn requeue(
+        self,
+        which: &DeadSelector,
+        visible: &[bool],
+    ) -> Result<usize, QueueError> {
+        self.settle(which, Action::Requeue, visible).await
+    }
+
+    pub async fn discard(
+        self,
+        which: &DeadSelector,
+        visible: &[bool],
+    ) -> Result<usize, QueueError> {
+        self.settle(which, Action::Discard, visible).await
+    }
+
+    /// Indexes of the visible messages.
+    fn visible(&self, visible: &[bool]) -> Vec<usize> {
+        (0..self.held.messages.len())
+            .filter(|&i| visible.get(i).copied().unwrap_or(false))
+            .collect()
+    }
+
+    async fn settle(
+        self,
+        which: &DeadSelector,
+        action: Action,
+        visible: &[bool],
+    ) -> Result<usize, QueueError> {
+        let shown = self.visible(visible);
+        let held = self.held;
+        let selected: Vec<usize> = match which {
+            DeadSelector::All => shown.clone(),
+            DeadSelector::Position(n) if (1..=shown.len()).contains(n) => vec![shown[n - 1]],
+            DeadSelector::Position(_) => Vec::new(),
+            DeadSelector::MessageId(id) => shown
+                .iter()
+                .copied()
+                .find(|&i| {
+                    held.messages[i]
+                        .delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|s| s.as_str())
+                        == Some(id.as_str())
+                })
+                .into_iter()
+                .collect(),
+        };
+        if selected.is_empty() && *which != DeadSelector::All {
+            let count = shown.len();
+            held.release().await?;
+            return Err(QueueError::NoSuchDeadLetter {
+                which: which.to_string(),
+                count,
+            });
+        }
+        let mut done = 0;
+        for &i in &selected {
+            let msg = &held.messages[i];
+            if action == Action::Requeue {
+                if let Err(e) = self.broker.republish(&held.channel, msg).await {
+                    // Not acknowledged: it stays on the dead queue.
+                    held.release().await?;
+                    return Err(e);
+                }
+            }
+            held.channel
+                .basic_ack(msg.delivery.delivery_tag, BasicAckOptions::default())
+                .await
+                .map_err(QueueError::broker("acknowledging a dead letter"))?;
+            done += 1;
+        }
+        held.release_except(&selected).await?;
+        Ok(done)
     }
 }
 
@@ -425,6 +538,33 @@ mod tests {
         assert_eq!(
             DeadSelector::parse("order-42"),
             DeadSelector::MessageId("order-42".into())
+        );
+    }
+
+    #[test]
+    fn subjects_come_from_the_body() {
+        let id = uuid::Uuid::new_v4();
+        let job = format!(r#"{{"syncId":"{id}","type":"sync"}}"#);
+        assert_eq!(
+            DeadSubject::of("sync", job.as_bytes()),
+            DeadSubject::Sync(id)
+        );
+        let bad_shape = format!(r#"{{"syncId":"{id}","type":"bogus"}}"#);
+        assert_eq!(
+            DeadSubject::of("x", bad_shape.as_bytes()),
+            DeadSubject::Sync(id)
+        );
+        let event = br#"{"projectId":"p","environment":"e","secretPath":"/"}"#;
+        assert_eq!(
+            DeadSubject::of("secret.changed", event),
+            DeadSubject::Project("p".into())
+        );
+        // A job body cannot claim a project; garbage names nobody.
+        assert_eq!(DeadSubject::of("sync", event), DeadSubject::Unknown);
+        assert_eq!(DeadSubject::of("sync", b"not json"), DeadSubject::Unknown);
+        assert_eq!(
+            DeadSubject::of("sync", br#"{"syncId":"x"}"#),
+            DeadSubject::Unknown
         );
     }
 

@@ -12,7 +12,7 @@ mod publisher;
 mod topology;
 
 pub use broker::{Broker, Consumer, Incoming, QueueDepths};
-pub use dead::{DeadJob, DeadLetter, DeadSelector};
+pub use dead::{DeadBatch, DeadJob, DeadLetter, DeadSelector, DeadSubject};
 pub use headers::Headers;
 pub use message::{
     decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,

@@ -12,7 +12,7 @@ use super::{Store, StoreError};
 pub struct ApiTokenRecord {
     pub id: Uuid,
     pub name: String,
-    /// `read` or `write`.
+    /// `read`, `write` or `admin` (instance-wide, no projects).
     pub role: String,
     pub project_ids: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -104,6 +104,16 @@ impl Store {
             .await
             .map_err(StoreError::db("checking an API token"))?;
         Ok(row.as_ref().map(token_from_row))
+    }
+
+    /// Every project's id (what an instance-wide admin token sees).
+    pub async fn project_ids(&self) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT id FROM projects ORDER BY id", &[])
+            .await
+            .map_err(StoreError::db("listing projects"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     pub async fn project_exists(&self, project_id: &str) -> Result<bool, StoreError> {

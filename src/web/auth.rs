@@ -1,6 +1,8 @@
 //! Bearer API tokens: 256-bit random strings handed out once by
 //! `secret-sync token create`; only their SHA-256 is stored. Each token
-//! is limited to a set of projects and a role (read: GET only; write: all).
+//! is limited to a set of projects and a role (read: GET only; write: all),
+//! or is an instance-wide `admin` (every project, and what belongs to none:
+//! queue depths, workers, dead letters that name no project).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -21,6 +23,8 @@ pub const TOKEN_PREFIX: &str = "ssk_";
 pub enum Role {
     Read,
     Write,
+    /// Instance-wide: every project, and what belongs to no project.
+    Admin,
 }
 
 impl Role {
@@ -28,12 +32,14 @@ impl Role {
         match self {
             Role::Read => "read",
             Role::Write => "write",
+            Role::Admin => "admin",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "read" => Some(Role::Read),
             "write" => Some(Role::Write),
+            "admin" => Some(Role::Admin),
             _ => None,
         }
     }
@@ -60,13 +66,26 @@ pub fn hash_token(token: &str) -> Vec<u8> {
 pub struct Caller {
     pub token_id: uuid::Uuid,
     pub role: Role,
+    /// The projects it may see (for an admin: every project that exists).
     pub projects: Vec<String>,
 }
 
 impl Caller {
+    /// An instance-wide admin: also sees what names no project.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether anything of `project_id` may be shown to this caller.
+    pub fn sees(&self, project_id: &str) -> bool {
+        self.is_admin() || self.projects.iter().any(|p| p == project_id)
+    }
+
     /// Allows the call when the token may touch `project_id` with `needed`.
     pub fn require(&self, project_id: &str, needed: Role) -> Result<(), ApiError> {
-        if !self.projects.iter().any(|p| p == project_id) {
+        // Writes need `write`; `admin` is about scope, and implies write.
+        let needed = needed.min(Role::Write);
+        if !self.sees(project_id) {
             return Err(ApiError::forbidden(format!(
                 "this API token cannot access project '{}'; it is limited to {}",
                 shorten(project_id),
@@ -131,10 +150,15 @@ pub async fn caller_for_token(state: &ApiState, token: &str) -> Result<Caller, A
             &format!("token {} role `{}`", record.id, record.role),
         )
     })?;
+    let projects = if role == Role::Admin {
+        state.store.project_ids().await?
+    } else {
+        record.project_ids
+    };
     Ok(Caller {
         token_id: record.id,
         role,
-        projects: record.project_ids,
+        projects,
     })
 }
 
@@ -174,5 +198,13 @@ mod tests {
             ..caller
         };
         assert!(writer.require("p", Role::Read).is_ok());
+        let admin = Caller {
+            role: Role::Admin,
+            projects: Vec::new(),
+            ..writer
+        };
+        assert!(admin.require("q", Role::Write).is_ok());
+        assert!(admin.sees("anything") && admin.is_admin());
+        assert!(!writer.is_admin() && !writer.sees("q"));
     }
 }

@@ -9,8 +9,10 @@ pub mod auth;
 mod dashboard;
 mod errors;
 mod router;
+mod routes;
 mod state;
 
 pub use errors::ApiError;
-pub use router::router;
+pub use router::{route_table, router};
+pub use routes::{Area, RouteInfo};
 pub use state::{ApiStartError, ApiState, DashConfig};

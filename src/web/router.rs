@@ -3,23 +3,34 @@
 //! panics turned into 500s, JSON 404/405s.
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::api::validation::BODY_LIMIT;
 use super::errors::{new_req_id, shorten, ApiError, REQ_ID};
+use super::routes::{Area, RouteInfo, Routes};
 use super::state::ApiState;
 use super::{api, dashboard};
 
-pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+/// Every route the router serves (API, dashboard and public).
+fn all_routes() -> Routes {
+    Routes::new()
+        .add(Area::Public, Method::GET, "/healthz", || async { "ok" })
         .merge(api::routes())
         .merge(dashboard::routes())
+}
+
+/// What `router` mounts, for tests that must cover every route.
+pub fn route_table() -> Vec<RouteInfo> {
+    all_routes().table
+}
+
+pub fn router(state: ApiState) -> Router {
+    all_routes()
+        .router
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -293,6 +293,24 @@ impl Store {
             .collect())
     }
 
+    /// Jobs of syncs in `projects` waiting or running: `(pending, running)`
+    /// (a project's share of the queues, without the instance's depths).
+    pub async fn dashboard_open_jobs(&self, projects: &[String]) -> Result<(i64, i64), StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE j.status = 'pending'),
+                        count(*) FILTER (WHERE j.status = 'running')
+                   FROM secret_sync_jobs j
+                  WHERE j.status IN ('pending', 'running')
+                    AND j.sync_id IN (SELECT id FROM secret_syncs WHERE project_id = ANY($1))",
+                &[(&projects, Type::TEXT_ARRAY)],
+            )
+            .await
+            .map_err(StoreError::db("counting open jobs"))?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     /// Workers that started a job in the last `minutes` minutes, with when.
     pub async fn dashboard_recent_workers(
         &self,

@@ -83,6 +83,20 @@ impl Store {
         Ok(row.as_ref().map(sync_from_row))
     }
 
+    /// The project of each of `ids` that still exists (to attribute dead
+    /// letters to projects).
+    pub async fn sync_projects(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, project_id FROM secret_syncs WHERE id = ANY($1)",
+                &[(&ids, Type::UUID_ARRAY)],
+            )
+            .await
+            .map_err(StoreError::db("finding the projects of syncs"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Auto-sync-enabled syncs reading the folder `path` of environment
     /// `environment_slug` in `project_id` (a secret-change event's target).
     pub async fn syncs_for_folder(

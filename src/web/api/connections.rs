@@ -183,6 +183,8 @@ async fn load(state: &ApiState, caller: &Caller, id: Uuid, role: Role) -> ApiRes
         .store
         .connection_api_json(id)
         .await?
+        // Another project's connection answers as a missing one.
+        .filter(|(project_id, _)| caller.sees(project_id))
         .ok_or_else(|| not_found(id))?;
     caller.require(&project_id, role)?;
     Ok(conn)

@@ -7,46 +7,50 @@ mod preview;
 mod syncs;
 pub(super) mod validation;
 
-use axum::routing::{get, post};
-use axum::Router;
+use axum::http::Method;
 
-use super::state::ApiState;
+use super::routes::{Area, Routes};
 
 const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
 const CONNECTIONS: &str = "/api/v1/app-connections/humanitec";
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/api/openapi.json", get(openapi::serve_document))
-        .route(SYNCS, post(syncs::create).get(syncs::list))
-        .route(
-            &format!("{SYNCS}/{{syncId}}"),
-            get(syncs::get).patch(syncs::update).delete(syncs::delete),
+pub fn routes() -> Routes {
+    let sync = |rest: &str| format!("{SYNCS}/{{syncId}}{rest}");
+    let conn = format!("{CONNECTIONS}/{{connectionId}}");
+    Routes::new()
+        .add(
+            Area::Public,
+            Method::GET,
+            "/api/openapi.json",
+            openapi::serve_document,
         )
-        .route(
-            &format!("{SYNCS}/{{syncId}}/sync-secrets"),
-            post(syncs::sync_secrets),
+        .add(Area::Api, Method::POST, SYNCS, syncs::create)
+        .add(Area::Api, Method::GET, SYNCS, syncs::list)
+        .add(Area::Api, Method::GET, &sync(""), syncs::get)
+        .add(Area::Api, Method::PATCH, &sync(""), syncs::update)
+        .add(Area::Api, Method::DELETE, &sync(""), syncs::delete)
+        .add(
+            Area::Api,
+            Method::POST,
+            &sync("/sync-secrets"),
+            syncs::sync_secrets,
         )
-        .route(
-            &format!("{SYNCS}/{{syncId}}/import-secrets"),
-            post(syncs::import_secrets),
+        .add(
+            Area::Api,
+            Method::POST,
+            &sync("/import-secrets"),
+            syncs::import_secrets,
         )
-        .route(
-            &format!("{SYNCS}/{{syncId}}/remove-secrets"),
-            post(syncs::remove_secrets),
+        .add(
+            Area::Api,
+            Method::POST,
+            &sync("/remove-secrets"),
+            syncs::remove_secrets,
         )
-        .route(
-            &format!("{SYNCS}/{{syncId}}/preview"),
-            get(preview::preview),
-        )
-        .route(
-            CONNECTIONS,
-            post(connections::create).get(connections::list),
-        )
-        .route(
-            &format!("{CONNECTIONS}/{{connectionId}}"),
-            get(connections::get)
-                .patch(connections::update)
-                .delete(connections::delete),
-        )
+        .add(Area::Api, Method::GET, &sync("/preview"), preview::preview)
+        .add(Area::Api, Method::POST, CONNECTIONS, connections::create)
+        .add(Area::Api, Method::GET, CONNECTIONS, connections::list)
+        .add(Area::Api, Method::GET, &conn, connections::get)
+        .add(Area::Api, Method::PATCH, &conn, connections::update)
+        .add(Area::Api, Method::DELETE, &conn, connections::delete)
 }

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::syncs::load;
 use super::validation::{PathId, ValidQuery};
 use crate::jobs::{preview_sync, JobContext, JobError};
 use crate::web::auth::{Caller, Role};
@@ -26,12 +27,7 @@ pub async fn preview(
     PathId(id): PathId,
     ValidQuery(q): ValidQuery<PreviewQuery>,
 ) -> ApiResult<Json<Value>> {
-    let sync = state
-        .store
-        .load_sync(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("secret sync {id} not found")))?;
-    caller.require(&sync.project_id, Role::Read)?;
+    let sync = load(&state, &caller, id, Role::Read).await?;
     let ctx = JobContext {
         store: state.store.clone(),
         humanitec: state.humanitec.clone(),

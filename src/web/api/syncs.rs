@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::validation::{check_slug, check_text, PathId, RequestBody, ValidJson, ValidQuery};
 use crate::humanitec::Scope;
-use crate::jobs::conflicts::{conflicting, SyncTarget};
+use crate::jobs::conflicts::{conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use crate::jobs::settings::SyncSettings;
 use crate::model::{normalize_path, ImportBehavior, JobKind};
 use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
@@ -127,6 +127,7 @@ pub async fn create(
     }
     check_conflicts(
         &state,
+        &body.project_id,
         None,
         &body.destination_config,
         &body.sync_options,
@@ -244,6 +245,7 @@ pub async fn update(
     }
     check_conflicts(
         &state,
+        &sync.project_id,
         Some(id),
         &destination,
         &options,
@@ -354,7 +356,7 @@ pub async fn remove_secrets(
 
 // ---- shared steps ----
 
-fn sync_not_found(id: Uuid) -> ApiError {
+pub(super) fn sync_not_found(id: Uuid) -> ApiError {
     ApiError::not_found(format!("secret sync {id} not found"))
 }
 
@@ -367,11 +369,19 @@ fn duplicate_name(name: &str, project_id: &str) -> ApiError {
 }
 
 /// The sync, if the caller may act on it with `role`.
-async fn load(state: &ApiState, caller: &Caller, id: Uuid, role: Role) -> ApiResult<SyncRecord> {
+pub(super) async fn load(
+    state: &ApiState,
+    caller: &Caller,
+    id: Uuid,
+    role: Role,
+) -> ApiResult<SyncRecord> {
     let sync = state
         .store
         .load_sync(id)
         .await?
+        // Another project's sync answers as a missing one: whether an id
+        // exists elsewhere is none of this caller's business.
+        .filter(|s| caller.sees(&s.project_id))
         .ok_or_else(|| sync_not_found(id))?;
     caller.require(&sync.project_id, role)?;
     Ok(sync)
@@ -479,6 +489,7 @@ fn check_settings(destination: &Value, options: &Value, environment: &str) -> Ap
 /// overlapping destinations and key schemas that can produce the same key.
 async fn check_conflicts(
     state: &ApiState,
+    project_id: &str,
     this: Option<Uuid>,
     destination: &Value,
     options: &Value,
@@ -489,32 +500,39 @@ async fn check_conflicts(
     let (org, app) = match &settings.scope {
         Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
     };
-    let others: Vec<SyncTarget> = state
-        .store
-        .syncs_at_destination(org, app)
-        .await?
-        .iter()
-        .filter_map(SyncTarget::of)
-        .collect();
+    let at_destination = state.store.syncs_at_destination(org, app).await?;
+    let others: Vec<SyncTarget> = at_destination.iter().filter_map(SyncTarget::of).collect();
     let target = SyncTarget {
         id: this.unwrap_or_else(Uuid::nil),
         name: String::new(),
         scope: settings.scope.clone(),
         schema: settings.key_schema,
     };
-    match conflicting(&target, &others).first() {
-        None => Ok(()),
-        Some(other) => Err(ApiError::unprocessable(format!(
-            "this sync would write to {} with a key schema that can produce the same keys as \
-             secret sync '{}' ({}, writing to {}): the two would overwrite and delete each \
-             other's keys on every run. Give one of them a distinct keySchema (for example \
-             'PREFIX_{{{{secretKey}}}}') or another destination",
-            settings.scope.label(),
+    let Some(other) = conflicting(&target, &others).into_iter().next() else {
+        return Ok(());
+    };
+    let same_project = at_destination
+        .iter()
+        .any(|r| r.id == other.id && r.project_id == project_id);
+    // Another project's sync is not named: its name, id and destination
+    // are that project's business.
+    let whom = if same_project {
+        format!(
+            "secret sync '{}' ({}, writing to {})",
             shorten(&other.name),
             other.id,
             other.scope.label()
-        ))),
-    }
+        )
+    } else {
+        ANOTHER_PROJECTS_SYNC.to_string()
+    };
+    Err(ApiError::unprocessable(format!(
+        "this sync would write to {} with a key schema that can produce the same keys as \
+         {whom}: the two would overwrite and delete each other's keys on every run. Give one \
+         of them a distinct keySchema (for example 'PREFIX_{{{{secretKey}}}}') or another \
+         destination",
+        settings.scope.label(),
+    )))
 }
 
 async fn enqueue(state: &ApiState, id: Uuid, kind: JobKind) -> ApiResult<Uuid> {

@@ -1,6 +1,11 @@
 //! `/dead`: the dead-letter queue, with why each message is there and an
 //! escaped preview of its body; requeue one or all, discard one. Not
 //! refreshed live: listing takes the messages and hands them back.
+//! A project token sees, counts and settles only its projects' letters (a
+//! job's sync, an event's project); letters naming no project, or a sync
+//! that no longer exists, are for instance admins only.
+
+use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -8,14 +13,19 @@ use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use maud::html;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::html::{csrf_field, layout, or, url_enc};
 use super::session::Viewer;
 use super::{DashError, DashResult};
-use crate::queue::DeadSelector;
+use crate::queue::{DeadSelector, DeadSubject};
+use crate::store::StoreError;
+use crate::web::auth::Caller;
 use crate::web::state::ApiState;
 
 const LIMIT: usize = 200;
+/// Dead letters read to find a project's first `LIMIT`.
+const SCAN: usize = 5_000;
 
 #[derive(Deserialize, Default)]
 pub struct DeadQuery {
@@ -27,8 +37,20 @@ pub async fn page(
     viewer: Viewer,
     Query(q): Query<DeadQuery>,
 ) -> DashResult {
+    let state = &state;
     let broker = state.dashboard.broker().await?;
-    let listed = broker.list_dead(LIMIT).await;
+    let listed = async {
+        let batch = broker.take_dead(SCAN).await?;
+        let visible = visible(state, &viewer.caller, &batch.subjects()).await;
+        match visible {
+            Ok(v) => Ok(batch.list(&v, LIMIT).await?),
+            Err(e) => {
+                batch.list(&[], 0).await?;
+                Err(DashError::from(e))
+            }
+        }
+    }
+    .await;
     broker.close("listed").await;
     let letters = listed?;
     let write = viewer.can_write();
@@ -110,6 +132,39 @@ pub async fn page(
     )))
 }
 
+/// Which of the letters (by whom they concern) `caller` may see.
+async fn visible(
+    state: &ApiState,
+    caller: &Caller,
+    subjects: &[DeadSubject],
+) -> Result<Vec<bool>, StoreError> {
+    if caller.is_admin() {
+        return Ok(vec![true; subjects.len()]);
+    }
+    let mut ids: Vec<Uuid> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            DeadSubject::Sync(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let projects: HashMap<Uuid, String> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        state.store.sync_projects(&ids).await?.into_iter().collect()
+    };
+    Ok(subjects
+        .iter()
+        .map(|s| match s {
+            DeadSubject::Sync(id) => projects.get(id).is_some_and(|p| caller.sees(p)),
+            DeadSubject::Project(p) => caller.sees(p),
+            DeadSubject::Unknown => false,
+        })
+        .collect())
+}
+
 #[derive(Deserialize)]
 pub struct DeadForm {
     #[serde(default)]
@@ -133,11 +188,23 @@ async fn settle(
         ));
     }
     let broker = state.dashboard.broker().await?;
-    let done = if requeue {
-        broker.requeue_dead(&which).await
-    } else {
-        broker.discard_dead(&which).await
-    };
+    let done = async {
+        // Everything there now: positions count only this caller's letters.
+        let batch = broker.take_dead(usize::MAX).await?;
+        let visible = match visible(state, &viewer.caller, &batch.subjects()).await {
+            Ok(v) => v,
+            Err(e) => {
+                batch.list(&[], 0).await?;
+                return Err(DashError::from(e));
+            }
+        };
+        Ok(if requeue {
+            batch.requeue(&which, &visible).await?
+        } else {
+            batch.discard(&which, &visible).await?
+        })
+    }
+    .await;
     broker.close("settled").await;
     let n = done?;
     let verb = if requeue { "requeued" } else { "discarded" };

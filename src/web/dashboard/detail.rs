@@ -55,7 +55,7 @@ pub async fn page(
     let id = parse_id(&id)?;
     let sync = load(&state, &viewer, id).await?;
     let jobs = state.store.dashboard_jobs(id, HISTORY).await?;
-    let live = live_part(&sync, &jobs);
+    let live = live_part(&sync, &jobs, viewer.caller.is_admin());
     if q.fragment.is_some() {
         return Ok(super::page(live));
     }
@@ -101,7 +101,8 @@ fn fields(s: &SyncDetail) -> Markup {
     }
 }
 
-fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> Markup {
+/// `admin`: worker ids (instance-wide) are shown to instance admins only.
+fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow], admin: bool) -> Markup {
     let now = Utc::now();
     let r = &s.row;
     let state_row = |what: &str, status: Option<&str>, message: Option<&str>, when| {
@@ -125,7 +126,7 @@ fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> Markup {
                 }
             }
             @if let Some(holder) = &s.lease_holder {
-                p.muted { "Running on " (holder) }
+                @if admin { p.muted { "Running on " (holder) } } @else { p.muted { "Running" } }
             }
         }
         div.card {
@@ -139,7 +140,7 @@ fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> Markup {
                     }
                 }
                 tbody {
-                    @for j in jobs { (job_row(j)) }
+                    @for j in jobs { (job_row(j, admin)) }
                     @if jobs.is_empty() {
                         tr { td colspan="8" .muted { "No jobs yet." } }
                     }
@@ -149,7 +150,7 @@ fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> Markup {
     }
 }
 
-fn job_row(j: &JobHistoryRow) -> Markup {
+fn job_row(j: &JobHistoryRow, admin: bool) -> Markup {
     let [c, u, d, same, skipped] = j.counts;
     let dash_if_empty = |t: String| if t.is_empty() { "—".to_string() } else { t };
     let wait = dash_if_empty(took(Some(j.enqueued_at), j.started_at));
@@ -160,7 +161,7 @@ fn job_row(j: &JobHistoryRow) -> Markup {
             td { (or(j.trigger.as_deref(), "—")) }
             td { (badge(Some(&j.status))) }
             td { (j.attempt) " of " (j.max_attempts) }
-            td title=(j.worker_id.as_deref().unwrap_or("")) {
+            td title=(if admin { j.worker_id.as_deref().unwrap_or("") } else { "" }) {
                 (at(Some(j.enqueued_at))) " → " (at(j.started_at)) " → " (at(j.finished_at))
                 div.muted.small { "waited " (wait) " · ran " (run) }
             }

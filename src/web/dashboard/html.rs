@@ -58,7 +58,11 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) 
                     }
                     div.session {
                         @if let Some(v) = viewer {
-                            span.who { (v.caller.role.as_str()) " · " (v.caller.projects.join(", ")) }
+                            span.who {
+                                (v.caller.role.as_str()) " · "
+                                @if v.caller.is_admin() { "every project" }
+                                @else { (v.caller.projects.join(", ")) }
+                            }
                             form.inline method="post" action="/logout" {
                                 (csrf_field(v))
                                 button.link type="submit" { "Sign out" }

@@ -14,15 +14,14 @@ mod syncs;
 
 use std::time::Duration;
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 
 use crate::queue::{Broker, QueueError};
 use crate::store::StoreError;
 use crate::web::errors::ApiError;
-use crate::web::state::{ApiState, DashConfig};
+use crate::web::routes::{Area, Routes};
+use crate::web::state::DashConfig;
 
 impl DashConfig {
     /// A short-lived broker connection for one page or action.
@@ -38,22 +37,24 @@ impl DashConfig {
     }
 }
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/", get(syncs::page))
-        .route("/login", get(login::login_page).post(login::login))
-        .route("/logout", post(login::logout))
-        .route("/syncs/{id}", get(detail::page))
-        .route("/syncs/{id}/preview", get(detail::preview))
-        .route("/syncs/{id}/sync", post(detail::sync_now))
-        .route("/syncs/{id}/import", post(detail::import))
-        .route("/syncs/{id}/remove", post(detail::remove))
-        .route("/overview", get(overview::page))
-        .route("/dead", get(dead::page))
-        .route("/dead/requeue", post(dead::requeue))
-        .route("/dead/discard", post(dead::discard))
-        .route("/assets/dashboard.css", get(css))
-        .route("/assets/dashboard.js", get(js))
+pub fn routes() -> Routes {
+    use Area::{Dashboard as D, Public as P};
+    Routes::new()
+        .add(D, Method::GET, "/", syncs::page)
+        .add(P, Method::GET, "/login", login::login_page)
+        .add(P, Method::POST, "/login", login::login)
+        .add(P, Method::POST, "/logout", login::logout)
+        .add(D, Method::GET, "/syncs/{id}", detail::page)
+        .add(D, Method::GET, "/syncs/{id}/preview", detail::preview)
+        .add(D, Method::POST, "/syncs/{id}/sync", detail::sync_now)
+        .add(D, Method::POST, "/syncs/{id}/import", detail::import)
+        .add(D, Method::POST, "/syncs/{id}/remove", detail::remove)
+        .add(D, Method::GET, "/overview", overview::page)
+        .add(D, Method::GET, "/dead", dead::page)
+        .add(D, Method::POST, "/dead/requeue", dead::requeue)
+        .add(D, Method::POST, "/dead/discard", dead::discard)
+        .add(P, Method::GET, "/assets/dashboard.css", css)
+        .add(P, Method::GET, "/assets/dashboard.js", js)
 }
 
 async fn css() -> Response {
@@ -121,6 +122,12 @@ impl From<StoreError> for DashError {
 
 impl From<QueueError> for DashError {
     fn from(e: QueueError) -> DashError {
+        if let QueueError::NoSuchDeadLetter { which, count } = &e {
+            // Counts only the letters this caller may see (see dead.rs).
+            return DashError::not_found(format!(
+                "no dead letter at {which} among the {count} this token may see; reload the list"
+            ));
+        }
         tracing::error!(error = %e, "dashboard: broker error");
         DashError::new(
             StatusCode::SERVICE_UNAVAILABLE,

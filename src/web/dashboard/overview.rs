@@ -1,5 +1,7 @@
 //! `/overview`: syncs per status, jobs per minute by outcome over the last
-//! hour (an inline SVG), queue depths and the workers seen recently.
+//! hour (an inline SVG), queue depths and the workers seen recently. Queue
+//! depths and workers are instance-wide, so only an admin token sees them;
+//! a project token sees its own projects' waiting and running jobs.
 
 use axum::extract::{Query, State};
 use chrono::Utc;
@@ -46,11 +48,20 @@ async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
     let projects = &viewer.caller.projects;
     let counts = state.store.dashboard_status_counts(projects).await?;
     let minutes = state.store.dashboard_jobs_per_minute(projects).await?;
-    let workers = state
-        .store
-        .dashboard_recent_workers(WORKERS_WINDOW_MIN)
-        .await?;
-    let queues = queue_card(state).await;
+    let admin = viewer.caller.is_admin();
+    let workers = if admin {
+        state
+            .store
+            .dashboard_recent_workers(WORKERS_WINDOW_MIN)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let queues = if admin {
+        queue_card(state).await
+    } else {
+        project_queue_card(state, projects).await?
+    };
 
     let count_of = |s: &str| {
         counts
@@ -75,7 +86,11 @@ async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
             (queues)
             div.card {
                 h2 { "Workers seen (last " (WORKERS_WINDOW_MIN) " min)" }
-                @if workers.is_empty() {
+                @if !admin {
+                    p.muted #workers-admin-only {
+                        "Workers serve every project: an instance admin token sees them."
+                    }
+                } @else if workers.is_empty() {
                     p.muted { "No worker started a job in the last " (WORKERS_WINDOW_MIN) " min." }
                 } @else {
                     ul.workers {
@@ -89,6 +104,25 @@ async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
     })
 }
 
+/// The caller's projects' share of the queues, from the database.
+async fn project_queue_card(state: &ApiState, projects: &[String]) -> DashResult<Markup> {
+    let (pending, running) = state.store.dashboard_open_jobs(projects).await?;
+    Ok(html! {
+        div.card {
+            h2 { "Queues (your projects)" }
+            table.queues #queues {
+                tbody {
+                    tr { th { "jobs waiting" } td { (pending) } }
+                    tr { th { "jobs running" } td { (running) } }
+                    tr { th { a href="/dead" { "dead letters" } } td { "see the list" } }
+                }
+            }
+            p.muted.small { "Instance-wide depths are shown to instance admin tokens." }
+        }
+    })
+}
+
+/// The instance's queue depths (admins only).
 async fn queue_card(state: &ApiState) -> Markup {
     let depths = async {
         let broker = state.dashboard.broker().await?;

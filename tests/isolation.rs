@@ -1,0 +1,648 @@
+//! One rule, everywhere (issue 19): every route of the API and the
+//! dashboard, walked from the router's own table, answers a token of
+//! another project, a read token, a revoked token and no credentials as
+//! the rules say, and nothing a project's caller receives names, ids or
+//! counts another project's syncs. Plus the places that used to leak: dead
+//! letters, `/overview`, and the conflict guard's messages.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use secret_sync::web::{route_table, Area, RouteInfo};
+use secret_sync::JobStatus;
+use secret_sync_testkit::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Project B's distinctive names: no response to project A may hold them.
+const B_PROJECT: &str = "bravo-proj-q7";
+const B_SYNC: &str = "bravo-hidden-sync-q7";
+const B_CONN: &str = "bravo-hidden-conn-q7";
+const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
+
+/// Who calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Nobody,
+    Revoked,
+    /// A write token of project A, aimed at project B's ids.
+    Foreign,
+    /// A write token of project A, aimed at ids that do not exist.
+    Missing,
+    /// A read token of project A, aimed at A's own ids.
+    Reader,
+}
+
+/// What a request to one route carries: JSON body, or form fields for the
+/// dashboard's POSTs. `None`: the route is missing from this table.
+#[derive(Clone, Debug)]
+enum Payload {
+    Nothing,
+    Json(Value),
+    Form(Vec<(&'static str, String)>),
+}
+
+/// The ids a request is aimed at.
+struct Target {
+    project: String,
+    sync: String,
+    connection: String,
+    dead: String,
+}
+
+/// The table: every route the router mounts must be here. A route added to
+/// the router and not here fails the test with its name.
+fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
+    let m = route.method.as_str();
+    let form = |extra: Vec<(&'static str, String)>| {
+        let mut fields = vec![("csrf", csrf.to_string())];
+        fields.extend(extra);
+        Some(Payload::Form(fields))
+    };
+    match (m, route.path.as_str()) {
+        ("GET", "/healthz" | "/api/openapi.json" | "/login")
+        | ("GET", "/assets/dashboard.css" | "/assets/dashboard.js") => Some(Payload::Nothing),
+        ("POST", "/login") => Some(Payload::Form(vec![("token", "ssk_nothing".into())])),
+        ("POST", "/logout") => form(vec![]),
+        ("POST", "/api/v1/secret-syncs/humanitec") => Some(Payload::Json(json!({
+            "name": "made-by-a-stranger",
+            "projectId": t.project,
+            "connectionId": t.connection,
+            "environment": "production",
+            "secretPath": "/app",
+            "isAutoSyncEnabled": false,
+            "syncOptions": {"initialSyncBehavior": "overwrite-destination", "keySchema": "ISO_{{secretKey}}"},
+            "destinationConfig": app_scope("elsewhere"),
+        }))),
+        ("POST", "/api/v1/app-connections/humanitec") => Some(Payload::Json(json!({
+            "name": "made-by-a-stranger",
+            "projectId": t.project,
+            "method": "api-token",
+            "credentials": {"apiToken": ADMIN_TOKEN},
+        }))),
+        ("GET", _) | ("DELETE", _) => Some(Payload::Nothing),
+        ("PATCH", _) => Some(Payload::Json(
+            json!({"description": "changed by a stranger"}),
+        )),
+        ("POST", p) if p.ends_with("/import-secrets") => Some(Payload::Json(
+            json!({"importBehavior": "prioritize-source"}),
+        )),
+        ("POST", p) if p.ends_with("/sync-secrets") || p.ends_with("/remove-secrets") => {
+            Some(Payload::Nothing)
+        }
+        ("POST", "/syncs/{id}/sync" | "/syncs/{id}/remove") => form(vec![]),
+        ("POST", "/syncs/{id}/import") => form(vec![("behavior", "prioritize-source".into())]),
+        ("POST", "/dead/requeue" | "/dead/discard") => form(vec![("which", t.dead.clone())]),
+        _ => None,
+    }
+}
+
+/// The path with its placeholders filled, and the list's `projectId`.
+fn url(route: &RouteInfo, t: &Target) -> String {
+    let mut path = route
+        .path
+        .replace("{syncId}", &t.sync)
+        .replace("{id}", &t.sync)
+        .replace("{connectionId}", &t.connection);
+    assert!(
+        !path.contains('{'),
+        "{} {}: a path parameter this test does not know; add it to `url`",
+        route.method,
+        route.path
+    );
+    if route.area == Area::Api && route.method == Method::GET && !route.path.contains('{') {
+        path.push_str(&format!("?projectId={}", t.project));
+    }
+    path
+}
+
+fn has_id(route: &RouteInfo) -> bool {
+    route.path.contains('{')
+}
+
+struct Answer {
+    status: StatusCode,
+    location: String,
+    body: String,
+}
+
+struct World {
+    base: String,
+    http: reqwest::Client,
+    a_writer: String,
+    a_reader: String,
+    revoked: String,
+    admin: String,
+    a: Target,
+    b: Target,
+    a_missing: Target,
+}
+
+impl World {
+    fn token(&self, who: Who) -> Option<&str> {
+        match who {
+            Who::Nobody => None,
+            Who::Revoked => Some(&self.revoked),
+            Who::Foreign | Who::Missing => Some(&self.a_writer),
+            Who::Reader => Some(&self.a_reader),
+        }
+    }
+
+    fn target(&self, who: Who) -> &Target {
+        match who {
+            Who::Foreign => &self.b,
+            Who::Missing => &self.a_missing,
+            _ => &self.a,
+        }
+    }
+
+    async fn csrf(&self, token: &str) -> String {
+        let page = self.page(token, "/").await;
+        page.split("name=\"csrf-token\" content=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("csrf meta")
+            .to_string()
+    }
+
+    async fn page(&self, token: &str, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("secret_sync_session={token}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    async fn call(&self, route: &RouteInfo, who: Who, csrf: &str) -> (String, Answer) {
+        let t = self.target(who);
+        let payload = payload(route, t, csrf).unwrap_or_else(|| {
+            panic!(
+                "{} {} is mounted but missing from the isolation table (`payload`): \
+                 say what a request to it carries",
+                route.method, route.path
+            )
+        });
+        let path = url(route, t);
+        let mut req = self
+            .http
+            .request(route.method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = self.token(who) {
+            req = match route.area {
+                Area::Api => req.bearer_auth(token),
+                _ => req.header("cookie", format!("secret_sync_session={token}")),
+            };
+        }
+        let mut sent = path.clone();
+        req = match payload {
+            Payload::Nothing => req,
+            Payload::Json(v) => {
+                sent.push_str(&v.to_string());
+                req.json(&v)
+            }
+            Payload::Form(f) => {
+                sent.push_str(&format!("{f:?}"));
+                req.form(&f)
+            }
+        };
+        let response = req.send().await.expect("request");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = response.text().await.expect("body");
+        (
+            sent,
+            Answer {
+                status,
+                location,
+                body,
+            },
+        )
+    }
+}
+
+/// A body with the request id and the asked-for id taken out, to compare
+/// "another project's id" with "an id that does not exist".
+fn normalised(body: &str, ids: &[&str]) -> String {
+    let mut text = body.to_string();
+    if let Ok(mut v) = serde_json::from_str::<Value>(body) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("reqId");
+        }
+        text = v.to_string();
+    }
+    for id in ids {
+        text = text.replace(id, "<id>");
+    }
+    text
+}
+
+/// Fails if `body` (an answer to project A's caller) names project B.
+fn assert_no_leak(route: &RouteInfo, who: Who, sent: &str, body: &str, b: &Target, extra: &[&str]) {
+    let mut secrets = vec![
+        B_SYNC,
+        B_CONN,
+        B_PROJECT,
+        b.sync.as_str(),
+        b.connection.as_str(),
+    ];
+    secrets.extend_from_slice(extra);
+    // What the caller itself sent (an id in the path) may be echoed.
+    for s in secrets.into_iter().filter(|s| !sent.contains(s)) {
+        assert!(
+            !body.contains(s),
+            "{} {} as {who:?} leaks `{s}` (another project's, or instance-wide): {body}",
+            route.method,
+            route.path
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_shows_a_caller_only_its_own_projects() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    env.start_worker().await;
+
+    // Project A ("proj") and project B, both writing to app `web` with the
+    // default key schema: the conflict guard trips on A's sync.
+    let a_src = env.source("production", &[("DB_URL", "a")]).await;
+    let a_sync = env.sync(&a_src, "alpha", app_scope("web"), options()).await;
+    env.seed.create_project(B_PROJECT, "Bravo").await;
+    let b_folder = env
+        .seed
+        .create_folder(B_PROJECT, "production", "/app")
+        .await;
+    let b_conn = env
+        .seed
+        .create_connection(B_PROJECT, B_CONN, ADMIN_TOKEN)
+        .await;
+    let b_sync = env
+        .seed
+        .create_sync(
+            B_PROJECT,
+            B_SYNC,
+            b_folder,
+            b_conn,
+            &app_scope("web"),
+            &options(),
+        )
+        .await;
+    // More failed syncs in B than in A: a count of B's would show.
+    for app in ["b-one", "b-two", "b-three"] {
+        env.seed
+            .create_sync(
+                B_PROJECT,
+                &format!("{B_SYNC}-{app}"),
+                b_folder,
+                b_conn,
+                &app_scope(app),
+                &options(),
+            )
+            .await;
+    }
+    env.seed
+        .execute_sql(&format!(
+            "UPDATE secret_syncs SET sync_status = 'failed' WHERE project_id = '{B_PROJECT}'"
+        ))
+        .await;
+
+    // The conflict guard at run time names no sync of B.
+    let job = env.wait_job(env.enqueue(a_sync).await).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    // Worker ids are instance-wide: for admins only.
+    let worker = job.worker_id.clone().expect("the job ran on a worker");
+    let message = job.message.unwrap_or_default();
+    assert!(message.contains("another project"), "{message}");
+    assert!(
+        !message.contains(B_SYNC) && !message.contains(&b_sync.to_string()),
+        "{message}"
+    );
+
+    // Dead letters: one of A's jobs, one of B's, and one naming nobody.
+    let a_dead = env.publish_dead_job(a_sync).await;
+    let b_dead = env.publish_dead_job(b_sync).await;
+    let poison = Uuid::new_v4();
+    env.publish(
+        &env.names.dead_exchange(),
+        "sync",
+        b"\x00 not json at all",
+        TestEnv::job_properties(poison, &[("x-secret-sync-dead-reason", "not JSON")]),
+    )
+    .await;
+
+    // An event of project B, attributed by its `projectId`.
+    let b_event = Uuid::new_v4();
+    let event =
+        format!(r#"{{"projectId":"{B_PROJECT}","environment":"production","secretPath":"/app"}}"#);
+    env.publish(
+        &env.names.dead_exchange(),
+        "secret.changed",
+        event.as_bytes(),
+        TestEnv::job_properties(b_event, &[("x-secret-sync-dead-reason", "test")]),
+    )
+    .await;
+
+    let revoked = env.api_token(&["proj"], "write").await;
+    let newest = env.store.api_tokens().await.expect("tokens")[0].id;
+    assert!(env.store.revoke_api_token(newest).await.expect("revoke"));
+    let world = World {
+        base: base.clone(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        a_writer: env.api_token(&["proj"], "write").await,
+        a_reader: env.api_token(&["proj"], "read").await,
+        revoked,
+        admin: env.api_token(&[], "admin").await,
+        a: Target {
+            project: "proj".into(),
+            sync: a_sync.to_string(),
+            connection: a_src.connection.to_string(),
+            dead: a_dead.to_string(),
+        },
+        b: Target {
+            project: B_PROJECT.into(),
+            sync: b_sync.to_string(),
+            connection: b_conn.to_string(),
+            dead: b_dead.to_string(),
+        },
+        a_missing: Target {
+            project: "proj".into(),
+            sync: Uuid::new_v4().to_string(),
+            connection: Uuid::new_v4().to_string(),
+            dead: Uuid::new_v4().to_string(),
+        },
+    };
+    let b_dead_text = b_dead.to_string();
+    let poison_text = poison.to_string();
+    let b_event_text = b_event.to_string();
+    let not_for_a = [
+        b_dead_text.as_str(),
+        b_event_text.as_str(),
+        poison_text.as_str(),
+        worker.as_str(),
+    ];
+
+    // The table covers what the router mounts, and the router mounts every
+    // operation of the served API document.
+    let routes = route_table();
+    let mounted: BTreeSet<(String, String)> = routes
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.clone()))
+        .collect();
+    let document: Value = world
+        .http
+        .get(format!("{base}/api/openapi.json"))
+        .send()
+        .await
+        .expect("document")
+        .json()
+        .await
+        .expect("json");
+    for (path, ops) in document["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("operations").keys() {
+            let method = method.to_uppercase();
+            if ["GET", "POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str()) {
+                assert!(
+                    mounted.contains(&(method.clone(), path.clone())),
+                    "{method} {path} is documented but not in the route table"
+                );
+            }
+        }
+    }
+    assert!(routes.iter().any(|r| r.area == Area::Dashboard));
+
+    let a_csrf = world.csrf(&world.a_writer).await;
+    let reader_csrf = world.csrf(&world.a_reader).await;
+    for route in &routes {
+        for who in [Who::Nobody, Who::Revoked, Who::Foreign, Who::Reader] {
+            let csrf = if who == Who::Reader {
+                &reader_csrf
+            } else {
+                &a_csrf
+            };
+            let (sent, got) = world.call(route, who, csrf).await;
+            let what = format!(
+                "{} {} as {who:?}: {} {}",
+                route.method, route.path, got.status, got.body
+            );
+            assert!(!got.status.is_server_error(), "{what}");
+            assert_no_leak(route, who, &sent, &got.body, &world.b, &not_for_a);
+            match (route.area, who) {
+                (Area::Public, _) => {}
+                (Area::Api, Who::Nobody | Who::Revoked) => {
+                    assert_eq!(got.status, 401, "{what}")
+                }
+                (Area::Dashboard, Who::Nobody | Who::Revoked) => {
+                    assert_eq!(got.status, 303, "{what}");
+                    assert_eq!(got.location, "/login", "{what}");
+                }
+                (_, Who::Foreign) if has_id(route) => {
+                    // Exactly as an id that does not exist.
+                    let (_, missing) = world.call(route, Who::Missing, &a_csrf).await;
+                    assert_eq!(got.status, missing.status, "{what}");
+                    let t = &world.a_missing;
+                    assert_eq!(
+                        normalised(&got.body, &[&world.b.sync, &world.b.connection]),
+                        normalised(&missing.body, &[&t.sync, &t.connection]),
+                        "{what}"
+                    );
+                    assert!(
+                        !got.status.is_success() && !got.status.is_redirection(),
+                        "{what}"
+                    );
+                }
+                (Area::Api, Who::Foreign) => assert_eq!(got.status, 403, "{what}"),
+                (Area::Dashboard, Who::Foreign) => {
+                    // Lists and dead letters: the caller's own only (checked
+                    // by the leak check and below); B's letter not settled.
+                    if route.method == Method::POST {
+                        assert_eq!(got.status, 404, "B's letter is not found: {what}");
+                    }
+                }
+                (_, Who::Reader) if route.method == Method::GET => {
+                    assert!(![401, 403].contains(&got.status.as_u16()), "{what}")
+                }
+                (_, Who::Reader) => assert_eq!(got.status, 403, "{what}"),
+                (_, Who::Missing) => unreachable!(),
+            }
+        }
+    }
+
+    // Nothing of B changed, nothing was queued for it.
+    let b_row = env.store.load_sync(b_sync).await.expect("load");
+    assert!(b_row.is_some(), "B's sync survived");
+    let b_api = world
+        .http
+        .get(format!("{base}{SYNCS}/{b_sync}"))
+        .bearer_auth(&world.admin)
+        .send()
+        .await
+        .expect("admin get");
+    assert_eq!(b_api.status(), 200, "an admin sees every project");
+    let b_api: Value = b_api.json().await.expect("json");
+    assert_eq!(b_api["secretSync"]["description"], Value::Null);
+    assert!(env
+        .store
+        .recent_jobs(Some(b_sync), 5)
+        .await
+        .expect("jobs")
+        .is_empty());
+
+    // The dead letters: A sees its own, an admin all of them.
+    let a_dead_page = world.page(&world.a_writer, "/dead").await;
+    assert!(a_dead_page.contains(&a_dead.to_string()), "{a_dead_page}");
+    assert!(
+        a_dead_page.contains("1 shown"),
+        "A counts only its own: {a_dead_page}"
+    );
+    let admin_dead = world.page(&world.admin, "/dead").await;
+    for id in [a_dead, b_dead, b_event, poison] {
+        assert!(
+            admin_dead.contains(&id.to_string()),
+            "admin sees {id}: {admin_dead}"
+        );
+    }
+    // A's "requeue all" requeues only A's letter.
+    let requeue = world
+        .http
+        .post(format!("{base}/dead/requeue"))
+        .header("cookie", format!("secret_sync_session={}", world.a_writer))
+        .form(&[("csrf", a_csrf.as_str()), ("which", "all")])
+        .send()
+        .await
+        .expect("requeue");
+    assert_eq!(requeue.status(), 303);
+    let flash = requeue
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(flash.contains("requeued%201"), "{flash}");
+    // It runs again (and fails on the conflict again).
+    let rerun = env.wait_job(a_dead).await;
+    assert_eq!(rerun.status, JobStatus::Failed);
+    let admin_dead = world.page(&world.admin, "/dead").await;
+    assert!(!admin_dead.contains(&a_dead.to_string()), "{admin_dead}");
+    for id in [b_dead, b_event, poison] {
+        assert!(admin_dead.contains(&id.to_string()), "still dead: {id}");
+    }
+
+    // Overview: A's counts only; depths and workers for admins.
+    let a_overview = world.page(&world.a_writer, "/overview?fragment=1").await;
+    assert!(
+        a_overview.contains(r#"id="count-failed">1<"#),
+        "{a_overview}"
+    );
+    assert!(!a_overview.contains("delayed (retries)"), "{a_overview}");
+    assert!(a_overview.contains("workers-admin-only"), "{a_overview}");
+    let admin_overview = world.page(&world.admin, "/overview?fragment=1").await;
+    assert!(
+        admin_overview.contains(r#"id="count-failed">5<"#),
+        "{admin_overview}"
+    );
+    assert!(
+        admin_overview.contains("delayed (retries)"),
+        "{admin_overview}"
+    );
+
+    // The conflict guard in the previews and the API's 422.
+    for path in [
+        format!("{SYNCS}/{a_sync}/preview"),
+        format!("/syncs/{a_sync}/preview"),
+    ] {
+        let body = world.page(&world.a_writer, &path).await;
+        assert!(body.contains("another project"), "{path}: {body}");
+        assert!(
+            !body.contains(B_SYNC) && !body.contains(&b_sync.to_string()),
+            "{path}: {body}"
+        );
+    }
+    let create = world
+        .http
+        .post(format!("{base}{SYNCS}"))
+        .bearer_auth(&world.a_writer)
+        .json(&json!({
+            "name": "alpha-2",
+            "projectId": "proj",
+            "connectionId": a_src.connection,
+            "environment": "production",
+            "secretPath": "/app",
+            "syncOptions": {"initialSyncBehavior": "overwrite-destination", "keySchema": "ISO_{{secretKey}}"},
+            // Only B's sync writes there.
+            "destinationConfig": app_scope("b-one"),
+        }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(create.status(), 422);
+    let body = create.text().await.expect("body");
+    assert!(body.contains("another project"), "{body}");
+    assert!(
+        !body.contains(B_SYNC) && !body.contains(&b_sync.to_string()),
+        "{body}"
+    );
+
+    env.drain_dead_letters().await;
+    env.finish().await;
+}
+
+/// `secret-sync token create --role admin` (the real binary): no project
+/// needed, and none accepted; read and write tokens still need one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_tokens_are_made_on_the_command_line_and_see_every_project() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    env.seed.create_project(B_PROJECT, "Bravo").await;
+    let token_create = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"));
+        cmd.args(["token", "create"])
+            .args(args)
+            .envs(env.product_env());
+        cmd.output().expect("secret-sync runs")
+    };
+    let out = token_create(&["--role", "admin", "--name", "platform"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("instance-wide"), "{stderr}");
+    let admin = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    assert!(admin.starts_with("ssk_"));
+
+    for refused in [
+        &["--role", "admin", "--project", "proj"][..],
+        &["--role", "write"][..],
+    ] {
+        let out = token_create(refused);
+        assert!(!out.status.success(), "{refused:?} must be refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--project"));
+    }
+
+    let list = reqwest::Client::new()
+        .get(format!("{base}{SYNCS}?projectId={B_PROJECT}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(list.status(), 200, "an admin reads any project");
+    let tokens = env.store.api_tokens().await.expect("tokens");
+    assert_eq!(tokens.len(), 1, "refused tokens are not stored");
+    assert_eq!(
+        (tokens[0].role.as_str(), tokens[0].project_ids.len()),
+        ("admin", 0)
+    );
+    env.finish().await;
+}

@@ -11,7 +11,7 @@ use super::auth::{Caller, Role};
 use super::errors::{ApiError, ApiResult};
 use super::router::ApiState;
 use super::validation::{PathId, ValidQuery};
-use crate::jobs::{preview_sync, JobContext, JobError};
+use crate::jobs::{preview_sync, JobContext};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -42,7 +42,7 @@ pub async fn preview(
         .await
         .map_err(|e| match &e {
             // What the run would fail on, the preview refuses the same way.
-            JobError::Conflict { .. } => ApiError::unprocessable(e.to_string()),
+            e if e.is_conflict() => ApiError::unprocessable(e.to_string()),
             e if e.is_transient() => {
                 ApiError::internal("the preview could not be computed now; try again", e)
             }

@@ -15,7 +15,7 @@ use super::session::Viewer;
 use super::syncs::live_controls;
 use super::{DashError, DashResult};
 use crate::api::ApiState;
-use crate::jobs::{preview_sync, JobContext, JobError};
+use crate::jobs::{preview_sync, JobContext};
 use crate::model::{ImportBehavior, JobKind};
 use crate::store::{JobHistoryRow, SyncDetail};
 
@@ -335,7 +335,7 @@ pub async fn preview(
                     list("Not managed (left alone)", p.unmanaged.clone()),
                 )
             }
-            Err(e @ JobError::Conflict { .. }) => {
+            Err(e) if e.is_conflict() => {
                 format!("<p class=\"flash error\">{}</p>", esc(&e.to_string()))
             }
             Err(e) if e.is_transient() => format!(

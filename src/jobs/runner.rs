@@ -15,16 +15,18 @@ use uuid::Uuid;
 use super::admit::{admit, duplicate, Admission};
 use super::context::JobContext;
 use super::decide::{decide, decide_deferral, Deferral, Deferred, Disposition};
-use super::error::JobError;
-use super::report::Report;
+use super::error::{JobError, JobFailure};
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
-use crate::model::{Job, JobEnvelope, JobKind, JobStatus};
-use crate::store::{JobStart, LeaseTake, SyncLease, SyncRecord, TakenMarker};
+use crate::model::{
+    Job, JobEnvelope, JobKind, JobStatus, Report, RetryPolicy, SyncRecord, TakenMarker,
+};
+use crate::store::{JobStart, LeaseTake, SyncLease};
 
 pub struct Runner {
     pub ctx: JobContext,
-    pub retry: RetrySettings,
+    /// How jobs are retried and deferred (see `retry_policy`).
+    pub retry: RetryPolicy,
     pub worker_id: String,
     /// How often a running job renews its heartbeat and its sync's lease.
     pub heartbeat_every: Duration,
@@ -35,6 +37,16 @@ pub struct Runner {
     /// release their lease and hand their job back at once, rather than
     /// leaving the sync locked until the lease expires.
     pub abandon: CancellationToken,
+}
+
+/// The job-level part of the retry settings, as `decide` takes it.
+pub fn retry_policy(retry: &RetrySettings) -> RetryPolicy {
+    RetryPolicy {
+        job_max_attempts: retry.job_max_attempts,
+        job_retry_delays: retry.job_retry_delays.clone(),
+        busy_delay: retry.busy_delay,
+        max_deferrals: retry.max_deferrals,
+    }
 }
 
 /// Why a run stopped before recording its outcome.
@@ -180,7 +192,7 @@ impl Runner {
         envelope: &JobEnvelope,
     ) -> Result<Disposition, JobError> {
         let start = self.start_record(job, envelope, None);
-        let msg = JobError::SyncNotFound(job.sync_id).to_string();
+        let msg = JobFailure::SyncNotFound(job.sync_id).to_string();
         self.ctx
             .store
             .record_unrun_job(&start, JobStatus::Failed, &msg, None)

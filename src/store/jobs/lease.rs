@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::super::conn::Tx;
 use super::super::{Store, StoreError};
-use super::state::{job_state_at, JobState};
+use super::state::job_state_at;
+use crate::model::JobState;
 
 /// Proof of holding a sync's lease: the random token written on the row.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,8 +4,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::super::{Store, StoreError};
-use crate::humanitec::WriteStamp;
-use crate::model::PushedKey;
+use crate::model::{PushedKey, WriteStamp};
 
 impl Store {
     pub async fn pushed_keys(

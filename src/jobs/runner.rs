@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::admit::{admit, duplicate, Admission};
 use super::context::JobContext;
 use super::decide::{decide, decide_deferral, Deferral, Deferred, Disposition};
-use super::error::{JobError, JobFailure};
+use super::error::{InfraError, JobError, JobFailure};
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
 use crate::model::{
@@ -101,7 +101,11 @@ impl Runner {
         }
     }
 
-    async fn try_handle(&self, job: &Job, envelope: &JobEnvelope) -> Result<Disposition, JobError> {
+    async fn try_handle(
+        &self,
+        job: &Job,
+        envelope: &JobEnvelope,
+    ) -> Result<Disposition, InfraError> {
         let store = &self.ctx.store;
         let holder = format!("{} {}", self.worker_id, job.id);
         let attempt = store
@@ -190,7 +194,7 @@ impl Runner {
         &self,
         job: &Job,
         envelope: &JobEnvelope,
-    ) -> Result<Disposition, JobError> {
+    ) -> Result<Disposition, InfraError> {
         let start = self.start_record(job, envelope, None);
         let msg = JobFailure::SyncNotFound(job.sync_id).to_string();
         self.ctx
@@ -225,7 +229,7 @@ impl Runner {
         job: &Job,
         envelope: &JobEnvelope,
         lease: &SyncLease,
-    ) -> Result<Result<Disposition, Stopped>, JobError> {
+    ) -> Result<Result<Disposition, Stopped>, InfraError> {
         let store = &self.ctx.store;
         let view = store
             .open_leased_job(job.sync_id, job.id, job.job_type())

@@ -1,5 +1,8 @@
-//! The domain's own types, shared by every layer (no I/O). Wire formats map
-//! to these in `queue/`; rows map to them in `store/`.
+//! The domain's own types, shared by every layer (no I/O, and no import
+//! from any other module of the crate). Wire formats map to these in
+//! `queue/`; rows map to them in `store/`. Here: jobs, their status and
+//! outcome; in sub-modules: a destination and its listing, a sync, what a
+//! job starts from, the retry policy, what a failed attempt must say.
 
 mod destination;
 mod failure;

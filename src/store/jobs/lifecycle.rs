@@ -9,13 +9,12 @@ use uuid::Uuid;
 
 use tokio_postgres::types::{ToSql, Type};
 
-use super::super::conn::Tx;
-use super::super::{Store, StoreError, ASYNC_COMMIT};
 use super::lease::{release_lease_in, SyncLease};
 use super::state::job_state_at;
 use super::status_columns::StatusStatement;
-use crate::model::JobState;
-use crate::model::{cap_message, Job, JobOutcome, JobStatus, JobType};
+use crate::model::{cap_message, Job, JobOutcome, JobState, JobStatus, JobType};
+use crate::store::conn::Tx;
+use crate::store::{Store, StoreError, ASYNC_COMMIT};
 
 /// A job about to run (or be recorded as skipped).
 #[derive(Clone, Debug)]

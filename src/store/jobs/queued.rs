@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::{Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What enqueuing a sync job came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::syncs::{sync_from_row, SYNC_SELECT};
-use super::super::{Store, StoreError};
 use super::state::job_state_at;
 use crate::model::{JobType, StartView, TakenMarker};
+use crate::store::syncs::{sync_from_row, SYNC_SELECT};
+use crate::store::{Store, StoreError};
 
 impl Store {
     /// Called by the runner holding the sync's lease (so no other run of

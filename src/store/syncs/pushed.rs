@@ -3,8 +3,8 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::{Store, StoreError};
 use crate::model::{PushedKey, WriteStamp};
+use crate::store::{Store, StoreError};
 
 impl Store {
     pub async fn pushed_keys(

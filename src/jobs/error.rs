@@ -88,29 +88,23 @@ pub enum JobError {
     Infra(#[from] InfraError),
 }
 
-impl From<StoreError> for JobError {
-    fn from(e: StoreError) -> Self {
-        JobError::Infra(e.into())
-    }
+/// `?` on an error of a layer below makes the right kind of `JobError`.
+macro_rules! job_error_from {
+    ($($from:ty => $kind:ident),*) => {$(
+        impl From<$from> for JobError {
+            fn from(e: $from) -> Self {
+                JobError::$kind(e.into())
+            }
+        }
+    )*};
 }
 
-impl From<QueueError> for JobError {
-    fn from(e: QueueError) -> Self {
-        JobError::Infra(e.into())
-    }
-}
-
-impl From<SettingsError> for JobError {
-    fn from(e: SettingsError) -> Self {
-        JobError::Failed(e.into())
-    }
-}
-
-impl From<PlanError> for JobError {
-    fn from(e: PlanError) -> Self {
-        JobError::Failed(e.into())
-    }
-}
+job_error_from!(
+    StoreError => Infra,
+    QueueError => Infra,
+    SettingsError => Failed,
+    PlanError => Failed
+);
 
 fn conflict_message(this: &str, others: &[(String, Vec<String>)]) -> String {
     let each = others

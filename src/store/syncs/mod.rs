@@ -1,14 +1,14 @@
 //! Syncs: the rows the jobs read (`SyncRecord`), what the API writes and
 //! reads of them, and what each has pushed to Humanitec.
 
+mod api;
+mod pushed;
+
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
 use crate::model::{FolderRecord, SyncRecord};
-
-mod api;
-mod pushed;
 
 pub use api::{NewSync, SyncChanges};
 

@@ -8,14 +8,13 @@
 //! Humanitec), [`queue`] (the only code that talks to RabbitMQ, and the only
 //! code that sees message bodies), [`store`] (the only code that talks to
 //! Postgres). Built on them: [`enqueue`] (the one way to enqueue a job),
-//! [`worker`] (`secret-sync run`), [`http`] (health and metrics), [`api`]
-//! (`secret-sync api`, the HTTP API) and the command line in `cli`.
+//! [`worker`] (`secret-sync run`), [`http`] (health and metrics), [`web`]
+//! (`secret-sync api`: the JSON API and the ops dashboard in one process)
+//! and the command line in `cli`.
 
-pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crypto;
-pub mod dashboard;
 pub mod enqueue;
 pub mod http;
 pub mod humanitec;
@@ -24,6 +23,7 @@ pub mod model;
 pub mod queue;
 pub mod store;
 mod telemetry;
+pub mod web;
 pub mod worker;
 
 pub use config::Settings;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use secret_sync::api::ApiState;
+use secret_sync::web::ApiState;
 use secret_sync_testkit::{ApiClient, SeedContract, TestEnv, ADMIN_TOKEN};
 use serde_json::{json, Value};
 

@@ -3,8 +3,8 @@
 use tokio_util::sync::CancellationToken;
 
 use super::CliResult;
-use crate::api::{router, ApiState};
 use crate::config::Settings;
+use crate::web::{router, ApiState};
 
 pub async fn run_api(settings: Settings) -> CliResult {
     let listen = settings.api_listen;

@@ -256,8 +256,8 @@ pub async fn main(cli: Cli) -> CliResult {
                     name,
                 } => {
                     let role = match role {
-                        RoleArg::Read => crate::api::auth::Role::Read,
-                        RoleArg::Write => crate::api::auth::Role::Write,
+                        RoleArg::Read => crate::web::auth::Role::Read,
+                        RoleArg::Write => crate::web::auth::Role::Write,
                     };
                     token::create(&store, &projects, role, &name).await
                 }

@@ -3,8 +3,8 @@
 use uuid::Uuid;
 
 use super::CliResult;
-use crate::api::auth::{new_token, Role};
 use crate::store::Store;
+use crate::web::auth::{new_token, Role};
 
 pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) -> CliResult {
     let mut projects: Vec<String> = projects.to_vec();

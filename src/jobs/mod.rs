@@ -32,5 +32,5 @@ pub use context::{JobContext, SetupError};
 pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Disposition};
 pub use error::{InfraError, JobError, JobFailure};
 pub use preview::{Preview, PreviewUpdate};
-pub use runner::{retry_policy, Runner};
+pub use runner::{retry_policy, BeforeRun, Runner};
 pub use sync::preview_sync;

@@ -5,6 +5,7 @@
 //! (one statement). The worker turns the returned `Disposition` into broker
 //! actions; status is always written before the delivery is acknowledged.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -37,6 +38,10 @@ pub struct Runner {
     /// release their lease and hand their job back at once, rather than
     /// leaving the sync locked until the lease expires.
     pub abandon: CancellationToken,
+    /// Called with each job's sync just before its work starts, under the
+    /// lease. Unset in the product; an embedder (the test kit) sets it to
+    /// inject faults into real runs.
+    pub before_run: OnceLock<BeforeRun>,
 }
 
 /// The job-level part of the retry settings, as `decide` takes it.
@@ -48,6 +53,9 @@ pub fn retry_policy(retry: &RetrySettings) -> RetryPolicy {
         max_deferrals: retry.max_deferrals,
     }
 }
+
+/// See [`Runner::before_run`].
+pub type BeforeRun = Arc<dyn Fn(&SyncRecord) + Send + Sync>;
 
 /// Why a run stopped before recording its outcome.
 enum Stopped {
@@ -311,9 +319,8 @@ impl Runner {
     }
 
     async fn run_job(&self, sync: &SyncRecord, kind: JobKind) -> Result<Report, JobError> {
-        #[cfg(feature = "test-hooks")]
-        if sync.name == "test-hook:panic" {
-            panic!("test hook: this sync panics");
+        if let Some(hook) = self.before_run.get() {
+            hook(sync);
         }
         match kind {
             JobKind::Sync { prune_unmanaged } => run_sync(&self.ctx, sync, prune_unmanaged).await,

@@ -72,6 +72,7 @@ impl Shared {
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
             lease_ttl: w.stale_after,
             abandon: CancellationToken::new(),
+            before_run: Default::default(),
         };
         Ok(Shared {
             names: Names::new(&settings.queue_prefix),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use secret_sync::api::openapi::openapi_to_json_schema;
+use secret_sync::web::api::openapi::openapi_to_json_schema;
 use serde_json::{json, Value};
 
 const SEED: &str = include_str!("../../spec/seeds/000_584d836a8dc3914b.txt");

@@ -3,6 +3,7 @@
 //! against the real local Postgres and RabbitMQ. Nothing here is a mock
 //! except Humanitec (the sandbox).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use humanitec_sandbox::{Sandbox, SandboxConfig};
@@ -10,9 +11,9 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::crypto::generate_key;
-use secret_sync::jobs::{preview_sync, JobContext, Preview};
+use secret_sync::jobs::{preview_sync, BeforeRun, JobContext, Preview};
 use secret_sync::queue::Names;
-use secret_sync::store::{JobRow, SyncStatusRow};
+use secret_sync::store::{JobRow, SyncRecord, SyncStatusRow};
 use secret_sync::worker::{self, Shared, WorkerError};
 use secret_sync::{Cipher, JobClient, JobKind, Settings, Store};
 use serde_json::{json, Value};
@@ -126,14 +127,14 @@ impl TestEnv {
     /// Starts the HTTP API in-process on a free port (stopped with the
     /// workers); returns its base URL.
     pub async fn start_api(&mut self) -> String {
-        let state = secret_sync::api::ApiState::build(&self.settings)
+        let state = secret_sync::web::ApiState::build(&self.settings)
             .await
             .expect("API builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let router = secret_sync::api::router(state);
+        let router = secret_sync::web::router(state);
         tokio::spawn(secret_sync::http::serve(
             listener,
             router,
@@ -144,7 +145,7 @@ impl TestEnv {
 
     /// A new API token limited to `projects` with `role` (`read`/`write`).
     pub async fn api_token(&self, projects: &[&str], role: &str) -> String {
-        let (token, hash) = secret_sync::api::auth::new_token();
+        let (token, hash) = secret_sync::web::auth::new_token();
         let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
         self.store
             .create_api_token("test", &hash, role, &projects)
@@ -172,6 +173,14 @@ impl TestEnv {
         let shared = Shared::build(self.settings.clone())
             .await
             .expect("worker builds");
+        // A sync named `test-hook:panic` panics when its job runs: the
+        // product has no such switch; the hook is the test kit's.
+        let panics: BeforeRun = Arc::new(|sync: &SyncRecord| {
+            if sync.name == "test-hook:panic" {
+                panic!("test hook: this sync panics");
+            }
+        });
+        let _ = shared.runner.before_run.set(panics);
         self.metrics = Some(shared.metrics.clone());
         self.worker_store = Some(shared.store.clone());
         self.workers

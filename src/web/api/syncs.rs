@@ -8,17 +8,15 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::auth::{Caller, Role};
-use super::errors::{ApiError, ApiResult};
-use super::router::ApiState;
-use super::validation::{
-    check_slug, check_text, shorten, PathId, RequestBody, ValidJson, ValidQuery,
-};
+use super::validation::{check_slug, check_text, PathId, RequestBody, ValidJson, ValidQuery};
 use crate::humanitec::Scope;
 use crate::jobs::conflicts::{conflicting, SyncTarget};
 use crate::jobs::settings::SyncSettings;
 use crate::model::{normalize_path, ImportBehavior, JobKind};
 use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
+use crate::web::auth::{Caller, Role};
+use crate::web::errors::{shorten, ApiError, ApiResult};
+use crate::web::state::ApiState;
 
 /// The trigger recorded on jobs the API enqueues.
 const TRIGGER: &str = "api";

@@ -1,28 +1,63 @@
-//! `secret-sync api`: the seed's Secret Sync API and the App Connection
-//! API over HTTP, a process of its own sharing the database and broker
-//! with the workers. Documented in `docs/api.md` and `docs/openapi.json`.
-
-pub mod auth;
-mod connections;
-mod errors;
-pub mod openapi;
-mod preview;
-mod router;
-mod syncs;
-mod validation;
+//! What every handler shares, API and dashboard alike, and how it is built
+//! at start: the key checked, the database migrated, the broker connected.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use errors::ApiError;
-pub use router::{router, ApiState};
+use sha2::{Digest, Sha256};
 
+use super::api::openapi::Validators;
 use crate::config::{ConfigError, Settings};
-use crate::crypto::CryptoError;
+use crate::crypto::{Cipher, CryptoError};
 use crate::enqueue::JobClient;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
-use crate::queue::QueueError;
+use crate::queue::{Names, QueueError};
 use crate::store::{Store, StoreError};
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub jobs: Arc<JobClient>,
+    pub cipher: Cipher,
+    pub humanitec: HumanitecClient,
+    pub validators: Arc<Validators>,
+    /// What the ops dashboard needs beyond the API's state.
+    pub dashboard: Arc<DashConfig>,
+}
+
+/// What the dashboard needs beyond the API's state.
+pub struct DashConfig {
+    /// Keys the CSRF tokens (an HMAC of the session cookie). Derived from
+    /// ENCRYPTION_KEY, so every API replica accepts the others' forms.
+    pub(in crate::web) csrf_key: [u8; 32],
+    pub(in crate::web) amqp_url: String,
+    pub(in crate::web) names: Names,
+    /// The delay queues the workers may use (for the queue depths).
+    pub(in crate::web) delays: Vec<Duration>,
+}
+
+impl DashConfig {
+    pub fn new(settings: &Settings) -> Result<DashConfig, ConfigError> {
+        let key = settings.require_encryption_key()?;
+        let csrf_key: [u8; 32] = Sha256::new()
+            .chain_update(b"secret-sync dashboard csrf v1\0")
+            .chain_update(key.as_bytes())
+            .finalize()
+            .into();
+        let retry = &settings.worker.retry;
+        let mut delays = retry.job_retry_delays.clone();
+        delays.push(retry.busy_delay);
+        delays.sort();
+        delays.dedup();
+        Ok(DashConfig {
+            csrf_key,
+            amqp_url: settings.amqp_url.clone(),
+            names: Names::new(&settings.queue_prefix),
+            delays,
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiStartError {
@@ -45,7 +80,7 @@ impl ApiState {
     pub async fn build(settings: &Settings) -> Result<ApiState, ApiStartError> {
         // ENCRYPTION_KEY, and ENCRYPTION_KEY_PREVIOUS during a rotation.
         let cipher = settings.cipher()?;
-        let validators = openapi::Validators::load().map_err(ApiStartError::Document)?;
+        let validators = Validators::load().map_err(ApiStartError::Document)?;
         crate::store::ensure_database(&settings.database_url).await?;
         let store = Store::for_settings(settings, 16)?;
         let applied = store.migrate().await?;
@@ -72,7 +107,7 @@ impl ApiState {
             cipher,
             humanitec,
             validators: Arc::new(validators),
-            dashboard: Arc::new(crate::dashboard::DashConfig::new(settings)?),
+            dashboard: Arc::new(DashConfig::new(settings)?),
         })
     }
 }

@@ -113,4 +113,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Caller-supplied text echoed in a message, cut to a readable length.
+pub(crate) fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() <= MAX {
+        clean
+    } else {
+        format!("{}…", clean.chars().take(MAX).collect::<String>())
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

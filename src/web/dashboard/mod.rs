@@ -1,12 +1,13 @@
 //! The ops dashboard, served by `secret-sync api` at `/`: server-rendered
-//! HTML (every value from the database escaped), one CSS file and a little
-//! JavaScript, all inside the binary. Signs in with an API token (kept in an
+//! HTML (`maud` templates, which escape every value from the database), one
+//! CSS file and a little JavaScript, all inside the binary. Signs in with an API token (kept in an
 //! HttpOnly, SameSite=Strict cookie); actions are CSRF-protected POST forms
 //! that go through the one enqueue path. Documented in `docs/dashboard.md`.
 
 mod dead;
 mod detail;
 mod html;
+mod login;
 mod overview;
 mod session;
 mod syncs;
@@ -17,45 +18,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sha2::{Digest, Sha256};
 
-use crate::api::{ApiError, ApiState};
-use crate::config::{ConfigError, Settings};
-use crate::queue::{Broker, Names, QueueError};
+use crate::queue::{Broker, QueueError};
 use crate::store::StoreError;
-
-/// What the dashboard needs beyond the API's state.
-pub struct DashConfig {
-    /// Keys the CSRF tokens (an HMAC of the session cookie). Derived from
-    /// ENCRYPTION_KEY, so every API replica accepts the others' forms.
-    csrf_key: [u8; 32],
-    amqp_url: String,
-    names: Names,
-    /// The delay queues the workers may use (for the queue depths).
-    delays: Vec<Duration>,
-}
+use crate::web::errors::ApiError;
+use crate::web::state::{ApiState, DashConfig};
 
 impl DashConfig {
-    pub fn new(settings: &Settings) -> Result<DashConfig, ConfigError> {
-        let key = settings.require_encryption_key()?;
-        let csrf_key: [u8; 32] = Sha256::new()
-            .chain_update(b"secret-sync dashboard csrf v1\0")
-            .chain_update(key.as_bytes())
-            .finalize()
-            .into();
-        let retry = &settings.worker.retry;
-        let mut delays = retry.job_retry_delays.clone();
-        delays.push(retry.busy_delay);
-        delays.sort();
-        delays.dedup();
-        Ok(DashConfig {
-            csrf_key,
-            amqp_url: settings.amqp_url.clone(),
-            names: Names::new(&settings.queue_prefix),
-            delays,
-        })
-    }
-
     /// A short-lived broker connection for one page or action.
     async fn broker(&self) -> Result<Broker, DashError> {
         let open = Broker::open(&self.amqp_url, self.names.clone(), "secret-sync dashboard");
@@ -72,8 +41,8 @@ impl DashConfig {
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/", get(syncs::page))
-        .route("/login", get(session::login_page).post(session::login))
-        .route("/logout", post(session::logout))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
         .route("/syncs/{id}", get(detail::page))
         .route("/syncs/{id}/preview", get(detail::preview))
         .route("/syncs/{id}/sync", post(detail::sync_now))
@@ -166,15 +135,21 @@ impl IntoResponse for DashError {
             "Error",
             "",
             None,
-            &format!(
-                "<div class=\"card error\"><h2>{} {}</h2><p>{}</p><p><a href=\"/\">Back to the syncs</a></p></div>",
-                self.status.as_u16(),
-                html::esc(self.status.canonical_reason().unwrap_or("")),
-                html::esc(&self.message)
-            ),
+            maud::html! {
+                div.card.error {
+                    h2 { (self.status.as_u16()) " " (self.status.canonical_reason().unwrap_or("")) }
+                    p { (self.message) }
+                    p { a href="/" { "Back to the syncs" } }
+                }
+            },
         );
-        (self.status, axum::response::Html(body)).into_response()
+        (self.status, page(body)).into_response()
     }
+}
+
+/// A rendered page or fragment as an HTML response.
+fn page(markup: maud::Markup) -> Response {
+    axum::response::Html(markup.into_string()).into_response()
 }
 
 type DashResult<T = Response> = Result<T, DashError>;

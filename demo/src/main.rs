@@ -1,6 +1,6 @@
 //! The demo: the whole pipeline, for real, against the Humanitec sandbox.
 //!
-//! `cargo run --release --example demo`. Needs only local Postgres and
+//! `cargo run --release -p demo`. Needs only local Postgres and
 //! RabbitMQ; uses its own database (`secret_sync_demo`, recreated each run,
 //! or `DEMO_DATABASE_URL`) and its own queue prefix. Not part of the
 //! production binary: it lives here, with the sandbox and the test kit.

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::errors::ApiError;
-use super::router::ApiState;
+use crate::web::errors::{shorten, ApiError};
+use crate::web::state::ApiState;
 
 /// Largest request body accepted (requests here are small JSON objects).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -163,17 +163,6 @@ pub fn check_slug(field: &str, value: &str) -> Result<(), ApiError> {
              with single hyphens between them (like `prod-web-sync`)",
             shorten(value)
         )))
-    }
-}
-
-/// Caller-supplied text echoed in a message, cut to a readable length.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
-    if clean.chars().count() <= MAX {
-        clean
-    } else {
-        format!("{}…", clean.chars().take(MAX).collect::<String>())
     }
 }
 

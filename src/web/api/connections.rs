@@ -9,14 +9,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::auth::{Caller, Role};
-use super::errors::{ApiError, ApiResult};
-use super::router::ApiState;
 use super::syncs::{present, require_project, ProjectQuery};
-use super::validation::{
-    check_slug, check_text, shorten, PathId, RequestBody, ValidJson, ValidQuery,
-};
+use super::validation::{check_slug, check_text, PathId, RequestBody, ValidJson, ValidQuery};
 use crate::store::{ConnectionChanges, Written};
+use crate::web::auth::{Caller, Role};
+use crate::web::errors::{shorten, ApiError, ApiResult};
+use crate::web::state::ApiState;
 
 /// Deliberately not `Debug`: it holds the token.
 #[derive(Deserialize)]

@@ -7,11 +7,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{Caller, Role};
-use super::errors::{ApiError, ApiResult};
-use super::router::ApiState;
 use super::validation::{PathId, ValidQuery};
 use crate::jobs::{preview_sync, JobContext};
+use crate::web::auth::{Caller, Role};
+use crate::web::errors::{ApiError, ApiResult};
+use crate::web::state::ApiState;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

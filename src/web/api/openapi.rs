@@ -8,10 +8,9 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde_json::Value;
 
-use super::errors::ApiError;
-use super::validation::shorten;
+use crate::web::errors::{shorten, ApiError};
 
-pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
+pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
 
 pub async fn serve_document() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], OPENAPI_JSON)

@@ -11,9 +11,8 @@ use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::errors::ApiError;
-use super::router::ApiState;
-use super::validation::shorten;
+use super::errors::{shorten, ApiError};
+use super::state::ApiState;
 
 /// Prefix of every token, so leaked tokens are easy to recognise and scan for.
 pub const TOKEN_PREFIX: &str = "ssk_";

@@ -1,26 +1,23 @@
-//! Signing in with an API token, the session cookie, and the checks every
-//! action passes: same-origin request, CSRF token, role and project.
+//! The session cookie, the signed-in viewer it stands for, and the checks
+//! every action passes: same-origin request, CSRF token, role and project.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
+use axum::extract::FromRequestParts;
+use axum::http::header::{COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
 
-use super::html::{esc, layout};
 use super::{DashError, DashResult};
-use crate::api::auth::{caller_for_token, Caller, Role};
-use crate::api::ApiState;
+use crate::web::auth::{caller_for_token, Caller, Role};
+use crate::web::state::ApiState;
 
-const COOKIE_NAME: &str = "secret_sync_session";
+pub(super) const COOKIE_NAME: &str = "secret_sync_session";
 /// A session lasts a working day; the token itself stays valid until revoked.
-const COOKIE_MAX_AGE: u64 = 12 * 3600;
+pub(super) const COOKIE_MAX_AGE: u64 = 12 * 3600;
 
 /// The signed-in operator of a page.
 pub struct Viewer {
@@ -32,13 +29,6 @@ pub struct Viewer {
 impl Viewer {
     pub fn can_write(&self) -> bool {
         self.caller.role >= Role::Write
-    }
-
-    pub fn csrf_field(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-            esc(&self.csrf)
-        )
     }
 
     /// The checks of every action: same origin, CSRF token, write role and
@@ -72,7 +62,7 @@ impl Viewer {
 }
 
 /// The session's token from the cookie header.
-fn session_token(headers: &HeaderMap) -> Option<String> {
+pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -96,7 +86,7 @@ fn csrf_token(key: &[u8; 32], token: &str) -> String {
     URL_SAFE_NO_PAD.encode(mac(key, token).finalize().into_bytes())
 }
 
-fn csrf_matches(key: &[u8; 32], token: &str, given: &str) -> bool {
+pub(super) fn csrf_matches(key: &[u8; 32], token: &str, given: &str) -> bool {
     if token.is_empty() {
         return false;
     }
@@ -107,7 +97,7 @@ fn csrf_matches(key: &[u8; 32], token: &str, given: &str) -> bool {
 }
 
 /// Refuses requests a browser marks as coming from another site.
-fn check_same_origin(headers: &HeaderMap) -> DashResult<()> {
+pub(super) fn check_same_origin(headers: &HeaderMap) -> DashResult<()> {
     let cross = || DashError::forbidden("cross-site request refused");
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site == "cross-site" || site == "same-site" {
@@ -161,82 +151,6 @@ impl FromRequestParts<ApiState> for Viewer {
             csrf: csrf_token(&state.dashboard.csrf_key, &token),
         })
     }
-}
-
-fn login_form(error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"flash error\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    layout(
-        "Sign in",
-        "",
-        None,
-        &format!(
-            "<div class=\"card login\"><h1>Sign in</h1>{error}\
-             <p>Paste an API token (create one with <code>secret-sync token create</code>). \
-             It is kept in an HttpOnly cookie for this browser only.</p>\
-             <form method=\"post\" action=\"/login\">\
-             <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"off\" \
-             placeholder=\"ssk_…\" required autofocus>\
-             <button type=\"submit\" id=\"sign-in\">Sign in</button></form></div>"
-        ),
-    )
-}
-
-pub async fn login_page() -> Html<String> {
-    Html(login_form(None))
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    token: String,
-}
-
-pub async fn login(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> DashResult {
-    check_same_origin(&headers)?;
-    let token = form.token.trim();
-    if let Err(e) = caller_for_token(&state, token).await {
-        let status = if e.status.is_server_error() {
-            e.status
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        return Ok((status, Html(login_form(Some(&e.message)))).into_response());
-    }
-    let secure = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|p| p.as_bytes() == b"https");
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE}{}",
-        if secure { "; Secure" } else { "" }
-    );
-    Ok(([(SET_COOKIE, cookie)], Redirect::to("/")).into_response())
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
-pub async fn logout(
-    State(state): State<ApiState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> DashResult {
-    check_same_origin(&headers)?;
-    let token = session_token(&headers).unwrap_or_default();
-    if !csrf_matches(&state.dashboard.csrf_key, &token, &form.csrf) {
-        return Err(DashError::forbidden("the form's CSRF token does not match"));
-    }
-    drop(viewer);
-    let cookie = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    Ok(([(SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
 }
 
 #[cfg(test)]

@@ -1,0 +1,348 @@
+//! `/syncs/{id}`: one sync, its last sync/import/remove state and its job
+//! history (refreshing itself), the actions (through the one enqueue path)
+//! and a preview of what the next sync would do.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use axum::Form;
+use chrono::Utc;
+use maud::{html, Markup};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::html::{ago, at, badge, csrf_field, destination, layout, or, source, took, url_enc};
+use super::session::Viewer;
+use super::syncs::live_controls;
+use super::{DashError, DashResult};
+use crate::jobs::{preview_sync, JobContext};
+use crate::model::{ImportBehavior, JobKind};
+use crate::store::{JobHistoryRow, SyncDetail};
+use crate::web::state::ApiState;
+
+/// The trigger recorded on jobs the dashboard enqueues.
+const TRIGGER: &str = "dashboard";
+const HISTORY: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct DetailQuery {
+    fragment: Option<String>,
+    queued: Option<String>,
+}
+
+fn parse_id(id: &str) -> DashResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| DashError::not_found("no such sync (not a sync id)"))
+}
+
+async fn load(state: &ApiState, viewer: &Viewer, id: Uuid) -> DashResult<SyncDetail> {
+    state
+        .store
+        .dashboard_sync(&viewer.caller.projects, id)
+        .await?
+        .ok_or_else(|| {
+            DashError::not_found(format!(
+                "secret sync {id} not found in the projects this token may see"
+            ))
+        })
+}
+
+pub async fn page(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> DashResult {
+    let id = parse_id(&id)?;
+    let sync = load(&state, &viewer, id).await?;
+    let jobs = state.store.dashboard_jobs(id, HISTORY).await?;
+    let live = live_part(&sync, &jobs);
+    if q.fragment.is_some() {
+        return Ok(super::page(live));
+    }
+    let r = &sync.row;
+    let body = html! {
+        p.crumbs { a href="/" { "Syncs" } " / " (r.name) }
+        div.toolbar { h1 { (r.name) } (live_controls()) }
+        @if let Some(job) = &q.queued {
+            p.flash #flash { "Job " code { (job) } " queued." }
+        } @else {
+            p.flash.hidden #flash {}
+        }
+        div.grid {
+            div.card { h2 { "Sync" } (fields(&sync)) }
+            div.card { h2 { "Actions" } (actions(&viewer, &sync)) }
+        }
+        div #live data-live { (live) }
+    };
+    Ok(super::page(layout(&r.name, "syncs", Some(&viewer), body)))
+}
+
+fn fields(s: &SyncDetail) -> Markup {
+    let r = &s.row;
+    let row = |k: &str, v: Markup| html! { tr { th { (k) } td { (v) } } };
+    html! {
+        table.fields {
+            tbody {
+                (row("Id", html! { code { (r.id) } }))
+                (row("Project", html! { (r.project_id) }))
+                (row("Description", html! { (or(s.description.as_deref(), "—")) }))
+                (row("Destination", html! {
+                    (destination(r)) " " span.muted { "(" (or(s.scope.as_deref(), "?")) ")" }
+                }))
+                (row("Source", source(r)))
+                (row("Key schema", html! {
+                    code { (or(s.key_schema.as_deref(), "{{secretKey}}")) }
+                }))
+                (row("Initial behaviour", html! { (or(s.initial_behavior.as_deref(), "—")) }))
+                (row("Auto-sync", html! { @if r.auto_sync { "on" } @else { "off" } }))
+                (row("Created", html! { (s.created_at.to_rfc3339()) }))
+            }
+        }
+    }
+}
+
+fn live_part(s: &SyncDetail, jobs: &[JobHistoryRow]) -> Markup {
+    let now = Utc::now();
+    let r = &s.row;
+    let state_row = |what: &str, status: Option<&str>, message: Option<&str>, when| {
+        html! {
+            tr class={ "state-" (what) } {
+                th { (what) }
+                td { (badge(status)) }
+                td { (ago(when, now)) }
+                td.message { (or(message, "")) }
+            }
+        }
+    };
+    html! {
+        div.card {
+            h2 { "State" }
+            table.state #state {
+                tbody {
+                    (state_row("sync", r.sync_status.as_deref(), r.last_sync_message.as_deref(), r.last_synced_at))
+                    (state_row("import", s.import_status.as_deref(), s.last_import_message.as_deref(), s.last_imported_at))
+                    (state_row("remove", s.remove_status.as_deref(), s.last_remove_message.as_deref(), s.last_removed_at))
+                }
+            }
+            @if let Some(holder) = &s.lease_holder {
+                p.muted { "Running on " (holder) }
+            }
+        }
+        div.card {
+            h2 { "Jobs" }
+            table.jobs #jobs {
+                thead {
+                    tr {
+                        th { "Type" } th { "Trigger" } th { "Status" } th { "Attempt" }
+                        th { "Enqueued → started → finished" } th { "Changes" }
+                        th { "Coalesced" } th { "Message" }
+                    }
+                }
+                tbody {
+                    @for j in jobs { (job_row(j)) }
+                    @if jobs.is_empty() {
+                        tr { td colspan="8" .muted { "No jobs yet." } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn job_row(j: &JobHistoryRow) -> Markup {
+    let [c, u, d, same, skipped] = j.counts;
+    let dash_if_empty = |t: String| if t.is_empty() { "—".to_string() } else { t };
+    let wait = dash_if_empty(took(Some(j.enqueued_at), j.started_at));
+    let run = dash_if_empty(took(j.started_at, j.finished_at));
+    html! {
+        tr data-job-id=(j.id) {
+            td { (j.job_type) }
+            td { (or(j.trigger.as_deref(), "—")) }
+            td { (badge(Some(&j.status))) }
+            td { (j.attempt) " of " (j.max_attempts) }
+            td title=(j.worker_id.as_deref().unwrap_or("")) {
+                (at(Some(j.enqueued_at))) " → " (at(j.started_at)) " → " (at(j.finished_at))
+                div.muted.small { "waited " (wait) " · ran " (run) }
+            }
+            td.small { "+" (c) " ~" (u) " −" (d) " =" (same) " skipped " (skipped) }
+            td { (j.coalesced) }
+            td.message { (or(j.message.as_deref(), "")) }
+        }
+    }
+}
+
+fn actions(viewer: &Viewer, s: &SyncDetail) -> Markup {
+    let id = s.row.id;
+    html! {
+        p { a.button #preview href={ "/syncs/" (id) "/preview" } { "Preview next sync" } }
+        @if !viewer.can_write() {
+            p.muted { "This token is read-only: no actions." }
+        } @else {
+            form.inline method="post" action={ "/syncs/" (id) "/sync" } data-async {
+                (csrf_field(viewer))
+                button type="submit" #sync-now { "Sync now" }
+            }
+            form.inline method="post" action={ "/syncs/" (id) "/import" } data-async {
+                (csrf_field(viewer))
+                select name="behavior" #import-behavior aria-label="Import behaviour" {
+                    option value="prioritize-source" { "keep source values" }
+                    option value="prioritize-destination" { "take Humanitec values" }
+                }
+                button type="submit" #import { "Import" }
+            }
+            form.inline method="post" action={ "/syncs/" (id) "/remove" } data-async
+                data-confirm="Remove every key this sync pushed from Humanitec?" {
+                (csrf_field(viewer))
+                button.danger type="submit" #remove { "Remove" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    behavior: Option<String>,
+}
+
+async fn act(
+    state: &ApiState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    id: &str,
+    form: &ActionForm,
+    kind: JobKind,
+) -> DashResult {
+    let id = parse_id(id)?;
+    let sync = load(state, viewer, id).await?;
+    viewer.check_action(state, headers, &form.csrf, Some(&sync.row.project_id))?;
+    if !matches!(kind, JobKind::Remove { .. }) && sync.row.source_path.is_none() {
+        return Err(DashError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "secret sync '{}' has no source folder (it was deleted); give it one through \
+                 the API first",
+                sync.row.name
+            ),
+        ));
+    }
+    let job = state.jobs.enqueue(id, kind, TRIGGER).await?;
+    tracing::info!(sync_id = %id, job_id = %job, "dashboard enqueued a job");
+    Ok(Redirect::to(&format!("/syncs/{id}?queued={}", url_enc(&job.to_string()))).into_response())
+}
+
+pub async fn sync_now(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> DashResult {
+    act(&state, &viewer, &headers, &id, &form, JobKind::SYNC).await
+}
+
+pub async fn import(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> DashResult {
+    let behavior = match form.behavior.as_deref() {
+        Some("prioritize-source") => ImportBehavior::PrioritizeSource,
+        Some("prioritize-destination") => ImportBehavior::PrioritizeDestination,
+        _ => {
+            return Err(DashError::new(
+                StatusCode::BAD_REQUEST,
+                "choose an import behaviour: prioritize-source or prioritize-destination",
+            ))
+        }
+    };
+    act(
+        &state,
+        &viewer,
+        &headers,
+        &id,
+        &form,
+        JobKind::Import { behavior },
+    )
+    .await
+}
+
+pub async fn remove(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> DashResult {
+    let kind = JobKind::Remove {
+        delete_sync_on_complete: false,
+    };
+    act(&state, &viewer, &headers, &id, &form, kind).await
+}
+
+/// What the next sync job would do: key names only, never values.
+pub async fn preview(
+    State(state): State<ApiState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> DashResult {
+    let id = parse_id(&id)?;
+    let detail = load(&state, &viewer, id).await?;
+    let sync = state
+        .store
+        .load_sync(id)
+        .await?
+        .ok_or_else(|| DashError::not_found(format!("secret sync {id} not found")))?;
+    let ctx = JobContext {
+        store: state.store.clone(),
+        humanitec: state.humanitec.clone(),
+        cipher: state.cipher.clone(),
+        write_concurrency: 1,
+    };
+    let list = |title: &str, keys: &[String]| {
+        html! {
+            div.card {
+                h2 { (title) " (" (keys.len()) ")" }
+                ul.keys {
+                    @for k in keys { li { code { (k) } } }
+                    @if keys.is_empty() { li.muted { "none" } }
+                }
+            }
+        }
+    };
+    let content = match preview_sync(&ctx, &sync, false).await {
+        Ok(p) => {
+            let updates: Vec<String> = p
+                .update
+                .iter()
+                .map(|u| format!("{} — {}", u.key, u.reason.describe()))
+                .collect();
+            html! {
+                p { "Destination " code { (p.destination) } }
+                div.grid {
+                    (list("Create", &p.create))
+                    (list("Update", &updates))
+                    (list("Delete", &p.delete))
+                    (list("Unchanged", &p.unchanged))
+                    (list("Not managed (left alone)", &p.unmanaged))
+                }
+            }
+        }
+        Err(e) if e.is_conflict() => html! { p.flash.error { (e) } },
+        Err(e) if e.is_transient() => html! {
+            p.flash.error { "The preview could not be computed now; try again (" (e) ")" }
+        },
+        Err(e) => html! { p.flash.error { (e) } },
+    };
+    let body = html! {
+        p.crumbs {
+            a href="/" { "Syncs" } " / " a href={ "/syncs/" (id) } { (detail.row.name) } " / preview"
+        }
+        h1 { "Preview of the next sync" }
+        (content)
+    };
+    Ok(super::page(layout("Preview", "syncs", Some(&viewer), body)))
+}

@@ -1,0 +1,16 @@
+//! `secret-sync api`: one HTTP process serving the seed's Secret Sync API
+//! and the App Connection API (`api/`, JSON, documented in `docs/api.md`
+//! and `docs/openapi.json`) and the ops dashboard (`dashboard/`, HTML,
+//! documented in `docs/dashboard.md`). Both share the state, the token
+//! check and the error body defined here; neither names the other.
+
+pub mod api;
+pub mod auth;
+mod dashboard;
+mod errors;
+mod router;
+mod state;
+
+pub use errors::ApiError;
+pub use router::router;
+pub use state::{ApiStartError, ApiState, DashConfig};

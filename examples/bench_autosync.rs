@@ -81,6 +81,7 @@ async fn main() {
         folders[1..].to_vec(),
         stop.clone(),
     ));
+    // Let the background load reach its pace before measuring under it.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let busy = measure(&env, &folders[0]).await;
     stop.cancel();
@@ -106,6 +107,8 @@ async fn measure(env: &TestEnv, (folder, path): &(Uuid, String)) -> Vec<Duration
         env.put_secret(*folder, "A", &value).await;
         let t0 = Instant::now();
         env.client.publish_change(&event).await.expect("publish");
+        // Not `eventually`: this loop is the stopwatch, so it polls every
+        // millisecond instead of backing off.
         let deadline = t0 + Duration::from_secs(60);
         loop {
             let arrived = env
@@ -120,6 +123,7 @@ async fn measure(env: &TestEnv, (folder, path): &(Uuid, String)) -> Vec<Duration
             assert!(Instant::now() < deadline, "value never arrived");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // Pacing between samples; nothing is asserted on it.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     samples

@@ -27,6 +27,13 @@ async fn stored_token(env: &TestEnv, id: &str) -> String {
         .to_string()
 }
 
+/// POSTs a connection of project `proj` with the admin token.
+async fn post_connection(api: &ApiClient, name: &str, method: &str) -> (u16, Value) {
+    let body = json!({"name": name, "projectId": "proj", "method": method,
+                      "credentials": {"apiToken": ADMIN_TOKEN}});
+    api.post(CONNECTIONS, body).await
+}
+
 #[tokio::test]
 async fn connections_are_checked_rotated_listed_and_never_shown() {
     let mut env = TestEnv::new().await;
@@ -37,13 +44,7 @@ async fn connections_are_checked_rotated_listed_and_never_shown() {
     let contract = Arc::new(SeedContract::load());
     let api = ApiClient::new(&base, Some(&writer), contract.clone());
 
-    let (status, body) = api
-        .post(
-            CONNECTIONS,
-            json!({"name": "main", "projectId": "proj", "method": "api-token",
-                   "credentials": {"apiToken": ADMIN_TOKEN}}),
-        )
-        .await;
+    let (status, body) = post_connection(&api, "main", "api-token").await;
     assert_eq!(status, 200, "{body}");
     contract.check_connection(&body);
     let conn = &body["appConnection"];
@@ -58,21 +59,9 @@ async fn connections_are_checked_rotated_listed_and_never_shown() {
     let id = conn["id"].as_str().expect("id").to_string();
 
     // Same name again: 422. Unknown method: 400.
-    let (status, body) = api
-        .post(
-            CONNECTIONS,
-            json!({"name": "main", "projectId": "proj", "method": "api-token",
-                                  "credentials": {"apiToken": ADMIN_TOKEN}}),
-        )
-        .await;
+    let (status, body) = post_connection(&api, "main", "api-token").await;
     assert_eq!(status, 422, "{body}");
-    let (status, _) = api
-        .post(
-            CONNECTIONS,
-            json!({"name": "other", "projectId": "proj", "method": "oauth",
-                                  "credentials": {"apiToken": ADMIN_TOKEN}}),
-        )
-        .await;
+    let (status, _) = post_connection(&api, "other", "oauth").await;
     assert_eq!(status, 400);
 
     // Readers read, never write; nobody ever sees the token.
@@ -120,13 +109,7 @@ async fn connections_are_checked_rotated_listed_and_never_shown() {
     );
 
     // Renaming onto another connection's name: 422.
-    let (status, body) = api
-        .post(
-            CONNECTIONS,
-            json!({"name": "backup", "projectId": "proj", "method": "api-token",
-                                  "credentials": {"apiToken": ADMIN_TOKEN}}),
-        )
-        .await;
+    let (status, body) = post_connection(&api, "backup", "api-token").await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = api
         .patch(&format!("{CONNECTIONS}/{id}"), json!({"name": "backup"}))

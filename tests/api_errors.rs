@@ -147,35 +147,24 @@ async fn every_seed_error_status_with_its_body() {
     assert_eq!(status, 200, "read tokens read");
 
     // 404: each missing piece is named.
-    create_fails(
-        &s,
-        |b| b["projectId"] = json!("ghost"),
-        404,
-        "project 'ghost' not found",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["environment"] = json!("staging"),
-        404,
-        "environment 'staging' not found in project 'proj'",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["secretPath"] = json!("/nope"),
-        404,
-        "folder '/nope' not found in environment 'prod'",
-    )
-    .await;
     let stranger = Uuid::new_v4().to_string();
-    create_fails(
-        &s,
-        |b| b["connectionId"] = json!(stranger),
-        404,
-        "Humanitec connection",
-    )
-    .await;
+    let cases = [
+        ("/projectId", json!("ghost"), "project 'ghost' not found"),
+        (
+            "/environment",
+            json!("staging"),
+            "environment 'staging' not found in project 'proj'",
+        ),
+        (
+            "/secretPath",
+            json!("/nope"),
+            "folder '/nope' not found in environment 'prod'",
+        ),
+        ("/connectionId", json!(stranger), "Humanitec connection"),
+    ];
+    for (field, value, expect) in cases {
+        create_fails(&s, |b| *field_mut(b, field) = value.clone(), 404, expect).await;
+    }
     let (status, body) = api.get(&format!("{SYNCS}/{}", Uuid::new_v4())).await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = api.get("/api/v2/nothing-here").await;
@@ -243,6 +232,11 @@ fn body_id(list: &Value) -> String {
         .to_string()
 }
 
+/// The field at `/a/b` of `body`, made if missing.
+fn field_mut<'a>(body: &'a mut Value, path: &str) -> &'a mut Value {
+    path.split('/').skip(1).fold(body, |v, key| &mut v[key])
+}
+
 #[tokio::test]
 async fn the_request_schema_is_enforced_field_by_field() {
     let s = setup().await;
@@ -266,102 +260,49 @@ async fn the_request_schema_is_enforced_field_by_field() {
         )
         .await;
     }
-    // bounds, enums, formats, unknown fields, the destination union
-    create_fails(&s, |b| b["name"] = json!(""), 400, "/name").await;
-    create_fails(&s, |b| b["name"] = json!("a".repeat(257)), 400, "/name").await;
-    create_fails(
-        &s,
-        |b| b["description"] = json!("d".repeat(257)),
-        400,
-        "/description",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["environment"] = json!("e".repeat(65)),
-        400,
-        "/environment",
-    )
-    .await;
-    create_fails(&s, |b| b["secretPath"] = json!(""), 400, "/secretPath").await;
-    create_fails(
-        &s,
-        |b| b["connectionId"] = json!("not-a-uuid"),
-        400,
-        "/connectionId",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["isAutoSyncEnabled"] = json!("yes"),
-        400,
-        "/isAutoSyncEnabled",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["syncOptions"] = json!({}),
-        400,
-        "initialSyncBehavior",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["syncOptions"]["initialSyncBehavior"] = json!("import-prioritize-source"),
-        400,
-        "/syncOptions/initialSyncBehavior",
-    )
-    .await;
-    create_fails(&s, |b| b["syncOptions"]["extra"] = json!(1), 400, "extra").await;
-    create_fails(&s, |b| b["surprise"] = json!(true), 400, "surprise").await;
-    create_fails(
-        &s,
-        |b| {
-            b["destinationConfig"] =
-                json!({"scope": "application", "org": "o", "app": "a", "env": "e"})
-        },
-        400,
-        "/destinationConfig",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["destinationConfig"] = json!({"scope": "environment", "org": "o", "app": "a"}),
-        400,
-        "/destinationConfig",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["destinationConfig"] = json!({"scope": "application", "org": "", "app": "a"}),
-        400,
-        "/destinationConfig",
-    )
-    .await;
-    // beyond the schema: slug names, key schema, invisible characters
-    create_fails(&s, |b| b["name"] = json!("My Sync"), 400, "slug-friendly").await;
-    create_fails(
-        &s,
-        |b| b["syncOptions"]["keySchema"] = json!("PREFIX_"),
-        400,
-        "{{secretKey}}",
-    )
-    .await;
-    create_fails(&s, |b| b["name"] = json!("web\u{202e}evil"), 400, "U+202E").await;
-    create_fails(
-        &s,
-        |b| b["description"] = json!("nul\u{0}byte"),
-        400,
-        "U+0000",
-    )
-    .await;
-    create_fails(
-        &s,
-        |b| b["destinationConfig"]["app"] = json!("we\u{200b}b"),
-        400,
-        "U+200B",
-    )
-    .await;
+    // bounds, enums, formats, unknown fields, the destination union; then,
+    // beyond the schema, slug names, key schema, invisible characters:
+    // (the field set, its value, what the message names)
+    let cases = [
+        ("/name", json!(""), "/name"),
+        ("/name", json!("a".repeat(257)), "/name"),
+        ("/description", json!("d".repeat(257)), "/description"),
+        ("/environment", json!("e".repeat(65)), "/environment"),
+        ("/secretPath", json!(""), "/secretPath"),
+        ("/connectionId", json!("not-a-uuid"), "/connectionId"),
+        ("/isAutoSyncEnabled", json!("yes"), "/isAutoSyncEnabled"),
+        ("/syncOptions", json!({}), "initialSyncBehavior"),
+        (
+            "/syncOptions/initialSyncBehavior",
+            json!("import-prioritize-source"),
+            "/syncOptions/initialSyncBehavior",
+        ),
+        ("/syncOptions/extra", json!(1), "extra"),
+        ("/surprise", json!(true), "surprise"),
+        (
+            "/destinationConfig",
+            json!({"scope": "application", "org": "o", "app": "a", "env": "e"}),
+            "/destinationConfig",
+        ),
+        (
+            "/destinationConfig",
+            json!({"scope": "environment", "org": "o", "app": "a"}),
+            "/destinationConfig",
+        ),
+        (
+            "/destinationConfig",
+            json!({"scope": "application", "org": "", "app": "a"}),
+            "/destinationConfig",
+        ),
+        ("/name", json!("My Sync"), "slug-friendly"),
+        ("/syncOptions/keySchema", json!("PREFIX_"), "{{secretKey}}"),
+        ("/name", json!("web\u{202e}evil"), "U+202E"),
+        ("/description", json!("nul\u{0}byte"), "U+0000"),
+        ("/destinationConfig/app", json!("we\u{200b}b"), "U+200B"),
+    ];
+    for (field, value, expect) in cases {
+        create_fails(&s, |b| *field_mut(b, field) = value.clone(), 400, expect).await;
+    }
     // description may be null, isAutoSyncEnabled defaults to true
     let mut ok = create_body(&s.connection);
     ok["description"] = Value::Null;

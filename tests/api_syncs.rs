@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secret_sync::store::ConnectionRecord;
 use secret_sync_testkit::{
-    app_scope, env_scope, ApiClient, SeedContract, TestEnv, ADMIN_TOKEN, ORG,
+    app_scope, env_scope, eventually, seen, ApiClient, SeedContract, TestEnv, ADMIN_TOKEN, ORG,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -18,23 +18,15 @@ const CONNECTIONS: &str = "/api/v1/app-connections/humanitec";
 /// GETs the sync until `field` equals `want` (30 s at most); fails early,
 /// with the row, if the job failed instead.
 async fn wait_for(api: &ApiClient, id: &str, field: &str, want: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), || async {
         let (status, body) = api.get(&format!("{SYNCS}/{id}")).await;
         assert_eq!(status, 200, "{body}");
         api.contract.check_sync(&body);
         let sync = body["secretSync"].clone();
-        if sync[field] == want {
-            return sync;
-        }
         assert_ne!(sync[field], "failed", "{field} failed: {sync:#}");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{field} is still {} after 30 s: {sync:#}",
-            sync[field]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        seen(sync, |sync| sync[field] == want)
+    })
+    .await
 }
 
 /// Keys (and values) the sandbox holds at a scope; env scope lists only
@@ -218,8 +210,7 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
 
     // Import: readable values come into the folder (env scope reads the
     // app's values too, as Humanitec does).
-    env.sandbox
-        .put_value(ORG, "web", None, "DEV_LOG_LEVEL", "debug", false, "");
+    env.put_humanitec("web", None, &[("DEV_LOG_LEVEL", "debug", false)]);
     let (status, body) = api
         .post(
             &format!("{SYNCS}/{env_id}/import-secrets"),
@@ -314,20 +305,16 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
     assert_eq!(status, 200, "{body}");
     contract.check_sync(&body);
     assert!(body["secretSync"]["lastRemoveJobId"].is_string(), "{body}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), || async {
         let (status, body) = api.get(&format!("{SYNCS}/{app_id}")).await;
         if status == 404 {
-            break;
+            return Ok(());
         }
         assert_eq!(status, 200, "{body}");
         assert_ne!(body["secretSync"]["removeStatus"], "failed", "{body}");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "sync not deleted: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Err(format!("sync not deleted: {body}"))
+    })
+    .await;
     assert!(
         keys_at(&env, "api", None).is_empty(),
         "removed from Humanitec first"

@@ -4,7 +4,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use secret_sync_testkit::TestEnv;
+use secret_sync_testkit::{eventually, TestEnv};
 
 fn command(env: &TestEnv, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"));
@@ -42,14 +42,11 @@ async fn tokens_are_made_listed_and_revoked_on_the_command_line() {
         .expect("api starts");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the API did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(30), || async {
+        let health = http.get(format!("{base}/healthz")).send().await;
+        health.map_err(|e| format!("the API did not start: {e}"))
+    })
+    .await;
 
     let out = run(
         &env,

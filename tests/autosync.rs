@@ -1,7 +1,6 @@
 //! Auto-sync under event storms: requests for one sync coalesce into at
 //! most one queued job behind the running one; nothing is lost.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use humanitec_sandbox::Faults;
@@ -50,37 +49,35 @@ async fn queued_markers(env: &TestEnv) -> i64 {
     n
 }
 
-/// Waits until the events queue is drained, no sync job is queued and every
-/// job row of `syncs` is final; then once more after a pause, so that a
-/// straggling run would be counted.
-async fn wait_quiet(env: &TestEnv, syncs: &[Uuid]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    for _ in 0..2 {
-        loop {
-            let events = ready_messages(env, &env.names.events_queue()).await;
-            let markers = queued_markers(env).await;
-            let mut open = 0;
-            for sync in syncs {
-                let jobs = env
-                    .store
-                    .recent_jobs(Some(*sync), 1000)
-                    .await
-                    .expect("jobs");
-                open += jobs.iter().filter(|j| !j.status.is_final()).count();
-            }
-            if events == 0 && markers == 0 && open == 0 {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never quiet: {events} events, {markers} queued, {open} open jobs"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits until every one of `events` change events is accounted for in the
+/// job rows of each of `auto` (each event folds into one job per auto-sync),
+/// every such row is final and no sync job is queued: past that point no
+/// run can start, so what is counted then is final without a pause.
+async fn wait_quiet(env: &TestEnv, auto: &[Uuid], events: i32) {
+    eventually(Duration::from_secs(90), || async {
+        let ready = ready_messages(env, &env.names.events_queue()).await;
+        let markers = queued_markers(env).await;
+        let mut absorbed = Vec::new();
+        let mut open = 0;
+        for sync in auto {
+            let jobs = env
+                .store
+                .recent_jobs(Some(*sync), 1000)
+                .await
+                .expect("jobs");
+            open += jobs.iter().filter(|j| !j.status.is_final()).count();
+            absorbed.push(jobs.iter().map(|j| j.coalesced).sum::<i32>());
         }
-        // Longer than the debounce plus the busy delay: a job still on its
-        // way would have shown up by now.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        let all_in = absorbed.iter().all(|n| *n == events);
+        if ready == 0 && markers == 0 && open == 0 && all_in {
+            return Ok(());
+        }
+        Err(format!(
+            "never quiet: {ready} events ready, {markers} queued, {open} open jobs, \
+             {absorbed:?} of {events} events absorbed per auto-sync"
+        ))
+    })
+    .await;
 }
 
 fn list_gets(env: &TestEnv, path_suffix: &str) -> usize {
@@ -129,13 +126,13 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
         env.client.publish_change(&change).await.expect("publish");
     }
     println!("published 500 events in {} ms", t0.elapsed().as_millis());
-    while ready_messages(&env, &env.names.events_queue()).await > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(90), || async {
+        let ready = ready_messages(&env, &env.names.events_queue()).await;
+        seen(ready, |ready| *ready == 0)
+    })
+    .await;
     println!("events drained after {} ms", t0.elapsed().as_millis());
-    let mut all = auto.clone();
-    all.push(manual);
-    wait_quiet(&env, &all).await;
+    wait_quiet(&env, &auto, 500).await;
 
     for (sync, e) in auto.iter().zip(envs) {
         let gets = list_gets(&env, &format!("/apps/web/envs/{e}/values"));
@@ -171,12 +168,7 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
             "{:?}",
             big.message
         );
-        let values: HashMap<String, String> = env
-            .sandbox
-            .values(ORG, "web", Some(e))
-            .into_iter()
-            .map(|v| (v.key, v.value))
-            .collect();
+        let values = env.humanitec_values("web", Some(e));
         assert_eq!(values.get("A").map(String::as_str), Some("500"), "{e}");
         assert_eq!(values.get("B").map(String::as_str), Some("b"), "{e}");
     }
@@ -201,8 +193,7 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
         latency_ms: 300,
         ..Faults::default()
     });
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (src, sync) = env.one_sync().await;
 
     // No worker yet: ten manual or API triggers are one queued job.
     let mut ids = Vec::new();
@@ -235,19 +226,8 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
 
     env.start_worker().await;
     // Wait until the first job runs, then change the source and trigger again.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while env
-        .store
-        .job(ids[0])
-        .await
-        .expect("job")
-        .expect("row")
-        .status
-        != JobStatus::Running
-    {
-        assert!(tokio::time::Instant::now() < deadline, "job never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    env.wait_job_until(ids[0], JOB_WAIT, |row| row.status == JobStatus::Running)
+        .await;
     env.put_secret(src.folder, "A", "2").await;
     let second = env.enqueue(sync).await;
     let third = env.enqueue(sync).await;
@@ -268,8 +248,7 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
 async fn publish_change_command_makes_auto_syncs_catch_up() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (src, sync) = env.one_sync().await;
     env.put_secret(src.folder, "A", "2").await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_secret-sync"))
         .args(["publish-change", &src.project, "production", "app/"])
@@ -284,18 +263,12 @@ async fn publish_change_command_makes_auto_syncs_catch_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("folder /app"), "{stdout}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let job = loop {
+    let job = eventually(Duration::from_secs(20), || async {
         let jobs = env.store.recent_jobs(Some(sync), 10).await.expect("jobs");
-        if let Some(j) = jobs.into_iter().find(|j| j.status.is_final()) {
-            break j;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no auto-sync job ran"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        let job = jobs.into_iter().find(|j| j.status.is_final());
+        job.ok_or("no auto-sync job has run")
+    })
+    .await;
     assert_eq!(
         (job.status, job.trigger.as_deref()),
         (JobStatus::Succeeded, Some("auto-sync"))
@@ -309,8 +282,7 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
     use secret_sync::store::Claim;
     use secret_sync::Job;
     let env = TestEnv::new().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     let window = Duration::from_secs(30);
     let (a, b, c, d) = (
         Uuid::new_v4(),

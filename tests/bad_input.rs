@@ -21,12 +21,8 @@ async fn poison_messages_are_dead_lettered_and_the_worker_keeps_consuming() {
     assert!(reason.contains("syncId"), "{reason}");
 
     // A good job right after still runs.
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(sync).await).await.status,
-        JobStatus::Succeeded
-    );
+    let (_, sync) = env.one_sync().await;
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
     env.finish().await;
 }
 
@@ -35,13 +31,21 @@ async fn unknown_sync_fails_the_job_with_a_clear_message() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
     let missing = Uuid::new_v4();
-    let row = env.wait_job(env.enqueue(missing).await).await;
+    let row = env.run_sync(missing).await;
     assert_eq!(row.status, JobStatus::Failed);
     assert_eq!(
         row.message.as_deref(),
         Some(format!("sync {missing} does not exist (deleted?); nothing to do").as_str())
     );
     env.finish().await;
+}
+
+/// Runs a sync job that must fail; the sync row's message.
+async fn failed_message(env: &TestEnv, sync: Uuid) -> String {
+    let row = env.run_sync(sync).await;
+    assert_eq!(row.status, JobStatus::Failed);
+    let row = env.sync_row(sync).await;
+    row.last_sync_message.unwrap_or_default()
 }
 
 #[tokio::test]
@@ -56,13 +60,7 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
             src.connection
         ))
         .await;
-    let row = env.wait_job(env.enqueue(no_conn).await).await;
-    assert_eq!(row.status, JobStatus::Failed);
-    let msg = env
-        .sync_row(no_conn)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = failed_message(&env, no_conn).await;
     assert!(
         msg.contains("connection") && msg.contains("does not exist"),
         "{msg}"
@@ -78,13 +76,7 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
             src.folder
         ))
         .await;
-    let row = env.wait_job(env.enqueue(no_folder).await).await;
-    assert_eq!(row.status, JobStatus::Failed);
-    let msg = env
-        .sync_row(no_folder)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = failed_message(&env, no_folder).await;
     assert!(msg.contains("source folder no longer exists"), "{msg}");
     assert!(
         env.sandbox.requests().is_empty(),
@@ -93,23 +85,24 @@ async fn missing_connection_or_folder_fail_with_what_to_fix() {
     env.finish().await;
 }
 
+/// Syncs from a source whose connection holds `token`: the job fails at
+/// once; returns the sync's message.
+async fn fails_at_once_with_token(env: &TestEnv, token: &str, from: &str, app: &str) -> String {
+    let src = env.source_with_token(from, &[("A", "1")], token).await;
+    let sync = env
+        .sync(&src, &format!("{from}-{app}"), app_scope(app), options())
+        .await;
+    let row = env.run_sync(sync).await;
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
+    let row = env.sync_row(sync).await;
+    row.last_sync_message.unwrap_or_default()
+}
+
 #[tokio::test]
 async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let bad = env
-        .source_with_token("production", &[("A", "1")], "revoked-token")
-        .await;
-    let sync = env
-        .sync(&bad, "bad-token", app_scope("api"), options())
-        .await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = env
-        .sync_row(sync)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = fails_at_once_with_token(&env, "revoked-token", "production", "api").await;
     assert!(
         msg.contains("401") && msg.contains("check the connection's token"),
         "{msg}"
@@ -119,19 +112,7 @@ async fn rejected_tokens_fail_at_once_and_say_to_check_the_token() {
         "the token never appears in messages"
     );
 
-    let viewer = env
-        .source_with_token("staging", &[("A", "1")], "sandbox-viewer-token")
-        .await;
-    let sync = env
-        .sync(&viewer, "viewer", app_scope("web"), options())
-        .await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = env
-        .sync_row(sync)
-        .await
-        .last_sync_message
-        .unwrap_or_default();
+    let msg = fails_at_once_with_token(&env, "sandbox-viewer-token", "staging", "web").await;
     assert!(
         msg.contains("403") && msg.contains("Developer role"),
         "{msg}"
@@ -147,7 +128,7 @@ async fn keys_humanitec_cannot_hold_fail_the_job_before_any_write() {
         .source("production", &[("GOOD", "1"), ("BAD KEY", "2")])
         .await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Failed);
     let msg = row.message.unwrap_or_default();
     assert!(
@@ -160,45 +141,4 @@ async fn keys_humanitec_cannot_hold_fail_the_job_before_any_write() {
     );
     assert!(env.sandbox.values(ORG, "api", None).is_empty());
     env.finish().await;
-}
-
-/// The README's first command, as built by `cargo test` (examples are
-/// compiled with the tests): it runs to the end and prints the story.
-#[tokio::test]
-async fn the_demo_runs_the_whole_pipeline() {
-    let exe = std::env::current_exe().expect("test binary path");
-    let demo = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join("demo"))
-        .expect("target directory");
-    assert!(
-        demo.exists(),
-        "{} is missing: `cargo test` builds examples",
-        demo.display()
-    );
-    let database = format!(
-        "postgres://postgres@127.0.0.1:5432/demo_test_{}",
-        uuid::Uuid::new_v4().simple()
-    );
-    let out = std::process::Command::new(&demo)
-        .env("DEMO_DATABASE_URL", &database)
-        .output()
-        .expect("run demo");
-    let _ = drop_database(&database).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "demo failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("Demo succeeded"));
-    assert!(
-        stdout.contains("Humanitec calls: 1 in all (1 GET"),
-        "{stdout}"
-    );
-    assert!(
-        !stdout.contains("sk_live_demo"),
-        "secret values never printed"
-    );
 }

@@ -72,20 +72,23 @@ async fn preview_then_run(env_scope_run: bool) {
         )
         .await;
     // At app level: env scope sees it inherited, app scope as it is.
-    env.sandbox
-        .put_value(ORG, app, None, "FOREIGN", "not ours", true, "");
+    env.put_humanitec(app, None, &[("FOREIGN", "not ours", true)]);
     let sync = env.sync(&src, "clobber", destination, options()).await;
-    let first = env.wait_job(env.enqueue(sync).await).await;
+    let first = env.run_sync(sync).await;
     assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.message);
 
     // Every kind of change at once.
     env.put_secret(src.folder, "CHANGED", "1-rotated").await;
     env.seed.delete_secret(src.folder, "DROPPED").await;
     env.put_secret(src.folder, "NEW", "6").await;
-    env.sandbox
-        .put_value(ORG, app, at, "DRIFTED", "edited by hand", true, "");
-    env.sandbox
-        .put_value(ORG, app, at, "MADE_SECRET", "readable now", false, "");
+    env.put_humanitec(
+        app,
+        at,
+        &[
+            ("DRIFTED", "edited by hand", true),
+            ("MADE_SECRET", "readable now", false),
+        ],
+    );
 
     let preview = env.preview(sync, false).await;
     assert_eq!(preview.create, vec!["NEW"]);
@@ -119,7 +122,7 @@ async fn preview_then_run(env_scope_run: bool) {
     );
 
     env.sandbox.clear_requests();
-    let run = env.wait_job(env.enqueue(sync).await).await;
+    let run = env.run_sync(sync).await;
     assert_eq!(run.status, JobStatus::Succeeded, "{:?}", run.message);
     let requests = env.sandbox.requests();
     assert_eq!(
@@ -165,10 +168,14 @@ async fn env_scope_run_does_exactly_what_the_preview_said() {
 async fn a_foreign_key_survives_syncs_and_removes_unless_pruned() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    env.sandbox
-        .put_value(ORG, "api", None, "P_STRAY", "someone else's", true, "");
-    env.sandbox
-        .put_value(ORG, "api", None, "OTHER", "someone else's too", false, "");
+    env.put_humanitec(
+        "api",
+        None,
+        &[
+            ("P_STRAY", "someone else's", true),
+            ("OTHER", "someone else's too", false),
+        ],
+    );
     let src = env.source("prod", &[("A", "1"), ("B", "2")]).await;
     let sync = env
         .sync(
@@ -186,18 +193,18 @@ async fn a_foreign_key_survives_syncs_and_removes_unless_pruned() {
             .collect::<Vec<_>>()
     };
     for _ in 0..2 {
-        let row = env.wait_job(env.enqueue(sync).await).await;
+        let row = env.run_sync(sync).await;
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     }
     env.seed.delete_secret(src.folder, "B").await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 1));
     assert_eq!(keys(), vec!["OTHER", "P_A", "P_STRAY"]);
 
     let remove = JobKind::Remove {
         delete_sync_on_complete: false,
     };
-    let row = env.wait_job(env.enqueue_kind(sync, remove).await).await;
+    let row = env.run_job(sync, remove).await;
     assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 1));
     assert_eq!(
         keys(),
@@ -212,7 +219,7 @@ async fn a_foreign_key_survives_syncs_and_removes_unless_pruned() {
     let prune = JobKind::Sync {
         prune_unmanaged: true,
     };
-    let row = env.wait_job(env.enqueue_kind(sync, prune).await).await;
+    let row = env.run_job(sync, prune).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(
         keys(),
@@ -235,7 +242,7 @@ async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
     let per_env = env
         .sync(&src, "per-env", env_scope("web", "production"), options())
         .await;
-    let row = env.wait_job(env.enqueue(per_env).await).await;
+    let row = env.run_sync(per_env).await;
     assert_eq!(row.status, JobStatus::Failed);
     let message = row.message.unwrap_or_default();
     for needle in [
@@ -263,7 +270,7 @@ async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
             .await;
     }
     for sync in [per_env, app_wide] {
-        let row = env.wait_job(env.enqueue(sync).await).await;
+        let row = env.run_sync(sync).await;
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     }
     env.finish().await;
@@ -275,8 +282,7 @@ async fn the_api_serves_the_workers_preview() {
     env.start_worker().await;
     let base = env.start_api().await;
     let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
-    env.sandbox
-        .put_value(ORG, "web", None, "FOREIGN", "not ours", true, "");
+    env.put_humanitec("web", None, &[("FOREIGN", "not ours", true)]);
     let sync = env
         .sync(&src, "previewed", app_scope("web"), options())
         .await;

@@ -1,6 +1,6 @@
 //! The ops dashboard in a real browser: headless Chromium driven over
 //! WebDriver (Debian's `chromium` + `chromium-driver`, installed by
-//! `.ci/run`), against the in-process API, a worker and the sandbox.
+//! `scripts/test`), against the in-process API, a worker and the sandbox.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,7 +36,7 @@ impl Browser {
         assert!(
             std::path::Path::new(&driver_path).exists(),
             "chromedriver not found at {driver_path}: install Debian's `chromium` and \
-             `chromium-driver` (`apt-get install chromium chromium-driver`, as .ci/run does) \
+             `chromium-driver` (`apt-get install chromium chromium-driver`, as scripts/test does) \
              or set CHROMEDRIVER"
         );
         let port = free_port();
@@ -60,24 +60,15 @@ impl Browser {
             }
         });
         let caps = caps.as_object().expect("object").clone();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let client = loop {
+        let client = eventually(WAIT, || async {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
+            ClientBuilder::new(connector)
                 .capabilities(caps.clone())
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await
-            {
-                Ok(c) => break c,
-                Err(e) => {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "chromedriver on port {port} gave no browser session: {e}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        };
+                .map_err(|e| format!("chromedriver on port {port} gave no browser session: {e}"))
+        })
+        .await;
         Browser {
             client,
             base: base.to_string(),
@@ -156,20 +147,34 @@ impl Browser {
             == json!(true)
     }
 
+    /// Picks `value` in the `<select>` at `css`.
+    async fn select(&self, css: &str, value: &str) {
+        let select = self.client.find(Locator::Css(css)).await.expect(css);
+        select.select_by_value(value).await.expect("select");
+    }
+
+    /// Waits until the detail page's `kind` badge (sync, import, remove)
+    /// shows synced, as the page updates itself.
+    async fn until_synced(&self, kind: &str) {
+        let badge = format!("#state .state-{kind} .badge");
+        let what = format!("the {kind} badge to show synced");
+        self.until(&what, || async { self.text(&badge).await == "synced" })
+            .await;
+    }
+
     /// Polls `check` until it holds (bounded; panics naming `what`).
     async fn until<F, Fut>(&self, what: &str, check: F)
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !check().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
+        eventually(WAIT, || async {
+            check()
+                .await
+                .then_some(())
+                .ok_or_else(|| format!("not yet {what}"))
+        })
+        .await;
     }
 
     async fn screenshot(&self, name: &str) {
@@ -203,9 +208,9 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     let broken = env
         .sync(&bad_src, "broken <b>", app_scope("app-b"), options())
         .await;
-    let done = env.wait_job(env.enqueue(zeta).await).await;
+    let done = env.run_sync(zeta).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.message);
-    let failed = env.wait_job(env.enqueue(broken).await).await;
+    let failed = env.run_sync(broken).await;
     assert_eq!(failed.status, JobStatus::Failed);
     let failure = env
         .sync_row(broken)
@@ -233,13 +238,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.screenshot("syncs").await;
 
     // Filters: by status, then by destination app.
-    b.client
-        .find(Locator::Css("#filter-status"))
-        .await
-        .expect("status filter")
-        .select_by_value("succeeded")
-        .await
-        .expect("select");
+    b.select("#filter-status", "succeeded").await;
     b.click("#filter-apply").await;
     b.until("the status filter", || async {
         b.attrs("#syncs tbody tr", "data-sync-id").await == vec![zeta.to_string()]
@@ -264,10 +263,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
         .await
         .expect("mark the page");
     b.click("#sync-now").await;
-    b.until("the sync badge to show synced", || async {
-        b.text("#state .state-sync .badge").await == "synced"
-    })
-    .await;
+    b.until_synced("sync").await;
     let same = b
         .client
         .execute("return window.__samePage === true;", vec![])
@@ -285,18 +281,9 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.screenshot("sync-detail").await;
 
     // Import, with the behaviour chosen in the form, also without a reload.
-    b.client
-        .find(Locator::Css("#import-behavior"))
-        .await
-        .expect("behaviour")
-        .select_by_value("prioritize-destination")
-        .await
-        .expect("select");
+    b.select("#import-behavior", "prioritize-destination").await;
     b.click("#import").await;
-    b.until("the import badge to show synced", || async {
-        b.text("#state .state-import .badge").await == "synced"
-    })
-    .await;
+    b.until_synced("import").await;
     let jobs = env.store.recent_jobs(Some(alpha), 5).await.expect("jobs");
     assert_eq!(jobs[0].job_type, secret_sync::JobType::Import);
     assert_eq!(jobs[0].status, JobStatus::Succeeded);
@@ -307,10 +294,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
         .accept_alert()
         .await
         .expect("the confirmation dialog");
-    b.until("the remove badge to show synced", || async {
-        b.text("#state .state-remove .badge").await == "synced"
-    })
-    .await;
+    b.until_synced("remove").await;
     assert!(env.sandbox.values(ORG, "web", None).is_empty());
 
     // The preview names keys, never values.
@@ -334,13 +318,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     // The pause control and the interval are remembered across pages.
     b.goto("/").await;
     b.click("#live-pause").await;
-    b.client
-        .find(Locator::Css("#live-interval"))
-        .await
-        .expect("interval")
-        .select_by_value("15")
-        .await
-        .expect("select");
+    b.select("#live-interval", "15").await;
     b.goto("/overview").await;
     assert_eq!(b.text("#live-pause").await, "Resume");
     assert_eq!(b.text("#live-state").await, "paused");

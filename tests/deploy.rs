@@ -1,7 +1,7 @@
 //! Deployment contracts: the RabbitMQ definitions file is the topology the
 //! worker declares, and the example enqueue clients in Python and Node
 //! publish jobs the worker runs. (The Compose and Kubernetes files are
-//! checked by `scripts/check-deploy.sh`, run by `.ci/run`.)
+//! checked by `scripts/check-deploy.sh`, run by `scripts/test`.)
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -68,13 +68,12 @@ fn url_of(vhost: &str) -> String {
 
 /// Waits until the (asynchronous) definitions import made the three queues.
 async fn wait_for_queues(url: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually(Duration::from_secs(20), || async {
         let conn = Connection::connect(url, ConnectionProperties::default())
             .await
             .expect("broker");
         let ch = conn.create_channel().await.expect("channel");
-        let mut all = true;
+        let mut missing = None;
         for q in ["secret-sync.jobs", "secret-sync.events", "secret-sync.dead"] {
             let passive = QueueDeclareOptions {
                 passive: true,
@@ -85,20 +84,17 @@ async fn wait_for_queues(url: &str) {
                 .await
                 .is_err()
             {
-                all = false;
+                missing = Some(q);
                 break;
             }
         }
         let _ = conn.close(200, "ok".into()).await;
-        if all {
-            return;
+        match missing {
+            None => Ok(()),
+            Some(q) => Err(format!("the definitions import has not made {q} yet")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "definitions import made no queues in 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -169,7 +165,7 @@ fn run_client(env: &TestEnv, program: &str, script: &str, args: &[&str]) -> Uuid
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "{program} {script} failed (.ci/run installs pika and amqplib: \
+        "{program} {script} failed (scripts/test installs pika and amqplib: \
          `pip install pika`, `npm ci` in examples/clients/node): {stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -179,8 +175,7 @@ fn run_client(env: &TestEnv, program: &str, script: &str, args: &[&str]) -> Uuid
 #[tokio::test]
 async fn python_and_node_clients_publish_jobs_the_worker_runs() {
     let mut env = TestEnv::new().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (src, sync) = env.one_sync().await;
     let sync_arg = sync.to_string();
     let clients = [
         ("python3", "examples/clients/python/enqueue.py"),

@@ -75,12 +75,7 @@ async fn assert_humanitec_matches_source(env: &TestEnv, fleet: &[Member]) {
             expected.insert(format!("{}{k}", prefix(m.index)), v);
         }
     }
-    let actual: BTreeMap<String, String> = env
-        .sandbox
-        .values(ORG, "api", None)
-        .into_iter()
-        .map(|v| (v.key, v.value))
-        .collect();
+    let actual = env.humanitec_values("api", None);
     assert_eq!(
         actual.len(),
         expected.len(),
@@ -181,6 +176,8 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
                 jobs.push(env.enqueue(m.sync).await);
             }
             rounds_tx.send_replace(round);
+            // Pacing only: spreads the rounds over the run; nothing below
+            // depends on how long this is.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         jobs
@@ -196,18 +193,16 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
             let busy = format!(
                 "SELECT count(*) FROM secret_sync_jobs WHERE status = 'running' AND worker_id LIKE '%:{pid}'"
             );
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while count(&env, &busy).await == 0 {
-                assert!(
-                    Instant::now() < deadline,
-                    "worker {pid} never ran a job; log: {}",
-                    log.display()
-                );
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            // Vary the moment within the run a little.
+            let running = || async {
+                let n = count(&env, &busy).await;
+                seen(n, |n| *n > 0)
+                    .map_err(|_| format!("worker {pid} runs no job; log: {}", log.display()))
+            };
+            eventually(Duration::from_secs(30), running).await;
+            // Vary the moment within the run a little; then kill at once
+            // when a job is seen running, so the kill hits one.
             tokio::time::sleep(Duration::from_millis(10 * kill as u64)).await;
-            interrupted += count(&env, &busy).await;
+            interrupted += eventually(Duration::from_secs(30), running).await;
             worker.kill().await;
             kills_tx.send_replace(kill);
             worker = WorkerProcess::spawn(EXE, &env.settings, &[], &log);
@@ -255,14 +250,20 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
         0,
         "no row left running or pending"
     );
-    assert_every_sync_succeeded(&env, &fleet).await;
-    assert_humanitec_matches_source(&env, &fleet).await;
     // The last round's values are the ones in Humanitec.
     let k = env.sandbox.values(ORG, "api", None);
     assert!(k
         .iter()
         .filter(|v| v.key.ends_with("_K"))
         .all(|v| v.value.starts_with(&format!("k{ROUNDS}-"))));
+    finish_checked(env, &fleet, worker).await;
+}
+
+/// The end of a fleet's run: every sync succeeded and Humanitec holds what
+/// the sources hold; then the worker and the harness stop.
+async fn finish_checked(env: TestEnv, fleet: &[Member], mut worker: WorkerProcess) {
+    assert_every_sync_succeeded(&env, fleet).await;
+    assert_humanitec_matches_source(&env, fleet).await;
     worker.kill().await;
     worker.remove_log();
     env.finish().await;
@@ -277,7 +278,8 @@ fn reconnect_delays(log: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Samples `/readyz` for `hold`; every answer must be 503.
+/// Samples `/readyz` for `hold`; every answer must be 503. (A deadline
+/// loop on purpose: it asserts a state holds for the whole cut.)
 async fn assert_unready_for(worker: &WorkerProcess, hold: Duration) -> usize {
     let until = Instant::now() + hold;
     let mut samples = 0;
@@ -332,11 +334,10 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         // Jobs in flight when the cut comes, and more enqueued during it
         // (the harness talks to the servers directly, not through the proxies).
         jobs.extend(enqueue_all(&env, batches.next().expect("four batches")).await);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let running = count(
-            &env,
-            "SELECT count(*) FROM secret_sync_jobs WHERE status = 'running'",
-        )
+        let running = eventually(Duration::from_secs(30), || async {
+            let sql = "SELECT count(*) FROM secret_sync_jobs WHERE status = 'running'";
+            seen(count(&env, sql).await, |n| *n > 0)
+        })
         .await;
         let cut_at = Instant::now();
         proxy.cut();
@@ -363,6 +364,8 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
     let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     broker_proxy.cut();
     worker.wait_ready_status(503, Duration::from_secs(5)).await;
+    // The outage itself (the reconnect attempts happen in it); what is
+    // asserted is read after the worker is ready again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     broker_proxy.restore();
     let recovered = worker.wait_ready_status(200, Duration::from_secs(60)).await;
@@ -388,11 +391,7 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         db_proxy.refused()
     );
     assert_eq!(rows.len(), 200);
-    assert_every_sync_succeeded(&env, &fleet).await;
-    assert_humanitec_matches_source(&env, &fleet).await;
-    worker.kill().await;
-    worker.remove_log();
-    env.finish().await;
+    finish_checked(env, &fleet, worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,9 +417,12 @@ async fn every_one_of_ten_broker_cuts_is_noticed_and_ridden_out() {
     for _ in 0..CUTS {
         // Jobs in flight at every cut.
         jobs.extend(enqueue_all(&env, &fleet).await);
+        // Pacing: let the worker take some of them; every assertion below
+        // holds whether or not a job is running at the cut.
         tokio::time::sleep(Duration::from_millis(100)).await;
         broker_proxy.cut();
         noticed.push(worker.wait_ready_status(503, Duration::from_secs(10)).await);
+        // The outage itself, 1 s long.
         tokio::time::sleep(Duration::from_secs(1)).await;
         broker_proxy.restore();
         recovered.push(worker.wait_ready_status(200, Duration::from_secs(30)).await);
@@ -442,11 +444,7 @@ async fn every_one_of_ten_broker_cuts_is_noticed_and_ridden_out() {
         rows.len()
     );
     assert!(worker.is_running());
-    assert_every_sync_succeeded(&env, &fleet).await;
-    assert_humanitec_matches_source(&env, &fleet).await;
-    worker.kill().await;
-    worker.remove_log();
-    env.finish().await;
+    finish_checked(env, &fleet, worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ async fn request_counts_no_change_one_change_and_a_500_key_first_sync() {
     let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let src = env.source("production", &pairs).await;
     let big = env.sync(&src, "big", app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(big).await).await;
+    let row = env.run_sync(big).await;
     assert_eq!(
         (row.status, row.created),
         (JobStatus::Succeeded, 500),
@@ -39,7 +39,7 @@ async fn request_counts_no_change_one_change_and_a_500_key_first_sync() {
     assert_eq!(log.iter().filter(|m| *m == "POST").count(), 500);
 
     env.sandbox.clear_requests();
-    let row = env.wait_job(env.enqueue(big).await).await;
+    let row = env.run_sync(big).await;
     assert_eq!(row.unchanged, 500);
     assert_eq!(methods(&env), vec!["GET"], "no change: one request");
 
@@ -55,13 +55,10 @@ async fn request_counts_no_change_one_change_and_a_500_key_first_sync() {
     let small = env
         .sync(&small_src, "small", app_scope("web"), options())
         .await;
-    assert_eq!(
-        env.wait_job(env.enqueue(small).await).await.status,
-        JobStatus::Succeeded
-    );
+    assert_eq!(env.run_sync(small).await.status, JobStatus::Succeeded);
     env.put_secret(small_src.folder, "S_07", "rotated").await;
     env.sandbox.clear_requests();
-    let row = env.wait_job(env.enqueue(small).await).await;
+    let row = env.run_sync(small).await;
     assert_eq!((row.updated, row.unchanged), (1, 49));
     assert_eq!(
         methods(&env),
@@ -91,7 +88,7 @@ async fn the_write_limit_backs_off_when_humanitec_rejects_bursts() {
     let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let src = env.source("production", &pairs).await;
     let sync = env.sync(&src, "burst", app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(
         (row.status, row.created),
         (JobStatus::Succeeded, 200),
@@ -145,14 +142,14 @@ async fn a_no_op_sync_job_sends_eight_statements_to_postgres() {
         let sync = env
             .sync(&src, &format!("s{i}"), app_scope("api"), schema)
             .await;
-        let row = env.wait_job(env.enqueue(sync).await).await;
+        let row = env.run_sync(sync).await;
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
         syncs.push(sync);
     }
     let store = env.worker_store.clone().expect("a worker runs");
     let before = store.statements_sent();
     for &sync in &syncs {
-        let row = env.wait_job(env.enqueue(sync).await).await;
+        let row = env.run_sync(sync).await;
         assert_eq!((row.status, row.unchanged), (JobStatus::Succeeded, 2));
     }
     let sent = store.statements_sent() - before;

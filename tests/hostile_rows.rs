@@ -260,12 +260,7 @@ async fn hostile_rows_fail_their_own_sync_clearly_and_the_worker_keeps_going() {
             case.name
         );
     }
-    let values: std::collections::BTreeMap<String, String> = env
-        .sandbox
-        .values(ORG, "api", None)
-        .into_iter()
-        .map(|v| (v.key, v.value))
-        .collect();
+    let values = env.humanitec_values("api", None);
     assert_eq!(values.get("BIG_BIG").map(String::len), Some(big.len()));
     assert_eq!(values.get("UNICODE_U").map(String::as_str), Some(unicode));
     assert!(
@@ -275,7 +270,7 @@ async fn hostile_rows_fail_their_own_sync_clearly_and_the_worker_keeps_going() {
 
     // The same process still serves a good job.
     let (good, _) = sync_of(&env, "after", &one, ADMIN_TOKEN).await;
-    let row = env.wait_job(env.enqueue(good).await).await;
+    let row = env.run_sync(good).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(worker.pid(), pid);
     assert!(worker.is_running());

@@ -101,18 +101,6 @@ async fn database_leaks(env: &TestEnv, marker: &str) -> (Vec<String>, usize) {
     (leaks, columns.len())
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
     let env = TestEnv::with(|name| match name {
@@ -164,7 +152,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         .sync(&prod, "env", env_scope("web", "production"), owning("E_"))
         .await;
     for sync in [app_sync, env_sync] {
-        let row = env.wait_job(env.enqueue(sync).await).await;
+        let row = env.run_sync(sync).await;
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     }
     assert_eq!(
@@ -184,11 +172,14 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         })
         .await
         .expect("event");
-    wait_until("the event's sync pushes the rotated value", || async {
-        env.sandbox
-            .values(ORG, "api", None)
-            .iter()
-            .any(|v| v.value == secret("api-rotated"))
+    // The event's sync pushes the rotated value.
+    eventually(Duration::from_secs(30), || async {
+        let values = env.sandbox.values(ORG, "api", None);
+        let keys: Vec<_> = values.iter().map(|v| &v.key).collect();
+        let rotated = values.iter().any(|v| v.value == secret("api-rotated"));
+        rotated
+            .then_some(())
+            .ok_or_else(|| format!("no rotated value yet under {keys:?}"))
     })
     .await;
 
@@ -208,7 +199,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
             owning("R_"),
         )
         .await;
-    let row = env.wait_job(env.enqueue(rejected_sync).await).await;
+    let row = env.run_sync(rejected_sync).await;
     assert_eq!(row.status, JobStatus::Failed);
     assert!(row.message.as_deref().is_some_and(|m| m.contains("401")));
 
@@ -231,7 +222,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         }),
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(failing_sync).await).await;
+    let row = env.run_sync(failing_sync).await;
     env.sandbox.set_faults(Faults::default());
     assert_eq!(row.status, JobStatus::Failed);
     assert!(row.message.as_deref().is_some_and(|m| m.contains("500")));
@@ -255,7 +246,7 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         always: Some(Fault::Echo { status: 400 }),
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(echo_sync).await).await;
+    let row = env.run_sync(echo_sync).await;
     env.sandbox.set_faults(Faults::default());
     assert_eq!(row.status, JobStatus::Failed);
     assert!(
@@ -267,22 +258,18 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
 
     // Import: readable Humanitec values (distinctive too) into a folder.
     for (k, what) in [("I_IMPORTED_A", "import-a"), ("I_IMPORTED_B", "import-b")] {
-        env.sandbox
-            .put_value(ORG, "web", None, k, &secret(what), false, "");
+        env.put_humanitec("web", None, &[(k, &secret(what), false)]);
     }
     let imports = env.source_with_token("imports", &[], &good_token).await;
     let import_sync = env
         .sync(&imports, "import", app_scope("web"), owning("I_"))
         .await;
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                import_sync,
-                JobKind::Import {
-                    behavior: ImportBehavior::PrioritizeDestination,
-                },
-            )
-            .await,
+        .run_job(
+            import_sync,
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeDestination,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
@@ -297,14 +284,11 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
 
     // Remove.
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                app_sync,
-                JobKind::Remove {
-                    delete_sync_on_complete: false,
-                },
-            )
-            .await,
+        .run_job(
+            app_sync,
+            JobKind::Remove {
+                delete_sync_on_complete: false,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
@@ -394,8 +378,10 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         .await;
     assert!(status == 200 || status == 202, "{status}: {body}");
     responses.push(body);
-    wait_until("the sync made over HTTP succeeds", || async {
-        api.get(&format!("{SYNCS}/{api_sync}")).await.1["secretSync"]["syncStatus"] == "succeeded"
+    // The sync made over HTTP succeeds.
+    eventually(Duration::from_secs(30), || async {
+        let sync = api.get(&format!("{SYNCS}/{api_sync}")).await.1["secretSync"].clone();
+        seen(sync, |s| s["syncStatus"] == "succeeded")
     })
     .await;
     for path in [

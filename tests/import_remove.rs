@@ -32,16 +32,12 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn key_schema_transforms_keys_and_limits_what_is_managed() {
     let mut env = TestEnv::new().await;
-    env.sandbox
-        .put_value(ORG, "api", None, "OTHER_KEY", "keep me", true, "");
+    env.put_humanitec("api", None, &[("OTHER_KEY", "keep me", true)]);
     env.start_worker().await;
     let src = env.source("prod", &[("DB", "1"), ("OLD", "2")]).await;
     let schema = json!({"initialSyncBehavior": "overwrite-destination", "keySchema": "INFISICAL_{{environment}}_{{secretKey}}"});
     let sync = env.sync(&src, "schema", app_scope("api"), schema).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(sync).await).await.status,
-        JobStatus::Succeeded
-    );
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
     let keys = || {
         env.sandbox
             .values(ORG, "api", None)
@@ -55,13 +51,11 @@ async fn key_schema_transforms_keys_and_limits_what_is_managed() {
     );
 
     env.seed.delete_secret(src.folder, "OLD").await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 1));
     assert_eq!(keys(), vec!["INFISICAL_prod_DB", "OTHER_KEY"]);
 
-    let row = env
-        .wait_job(env.enqueue_kind(sync, remove(false)).await)
-        .await;
+    let row = env.run_job(sync, remove(false)).await;
     assert_eq!(
         (row.status, row.deleted),
         (JobStatus::Succeeded, 1),
@@ -83,21 +77,21 @@ async fn key_schema_transforms_keys_and_limits_what_is_managed() {
 #[tokio::test]
 async fn import_honours_the_behaviour_and_skips_secrets_by_name() {
     let mut env = TestEnv::new().await;
-    env.sandbox
-        .put_value(ORG, "api", None, "PLAIN", "from-humanitec", false, "");
-    env.sandbox
-        .put_value(ORG, "api", None, "NEW_ONE", "new", false, "");
-    env.sandbox
-        .put_value(ORG, "api", None, "HIDDEN", "never-read", true, "");
+    env.put_humanitec(
+        "api",
+        None,
+        &[
+            ("PLAIN", "from-humanitec", false),
+            ("NEW_ONE", "new", false),
+            ("HIDDEN", "never-read", true),
+        ],
+    );
     env.start_worker().await;
     let src = env.source("prod", &[("PLAIN", "from-source")]).await;
     let sync = env.sync(&src, "imp", app_scope("api"), options()).await;
 
     let row = env
-        .wait_job(
-            env.enqueue_kind(sync, import(ImportBehavior::PrioritizeSource))
-                .await,
-        )
+        .run_job(sync, import(ImportBehavior::PrioritizeSource))
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(
@@ -114,10 +108,7 @@ async fn import_honours_the_behaviour_and_skips_secrets_by_name() {
     );
 
     let row = env
-        .wait_job(
-            env.enqueue_kind(sync, import(ImportBehavior::PrioritizeDestination))
-                .await,
-        )
+        .run_job(sync, import(ImportBehavior::PrioritizeDestination))
         .await;
     assert_eq!((row.status, row.updated), (JobStatus::Succeeded, 1));
     assert_eq!(
@@ -134,29 +125,22 @@ async fn import_honours_the_behaviour_and_skips_secrets_by_name() {
 #[tokio::test]
 async fn env_scope_import_reads_overrides_and_inherited_values() {
     let mut env = TestEnv::new().await;
-    env.sandbox
-        .put_value(ORG, "web", None, "INHERITED", "app-value", false, "");
-    env.sandbox
-        .put_value(ORG, "web", None, "OVERRIDE", "app-value", false, "");
-    env.sandbox.put_value(
-        ORG,
+    env.put_humanitec(
         "web",
-        Some("staging"),
-        "OVERRIDE",
-        "env-value",
-        false,
-        "",
+        None,
+        &[
+            ("INHERITED", "app-value", false),
+            ("OVERRIDE", "app-value", false),
+        ],
     );
+    env.put_humanitec("web", Some("staging"), &[("OVERRIDE", "env-value", false)]);
     env.start_worker().await;
     let src = env.source("prod", &[]).await;
     let sync = env
         .sync(&src, "imp", env_scope("web", "staging"), options())
         .await;
     let row = env
-        .wait_job(
-            env.enqueue_kind(sync, import(ImportBehavior::PrioritizeDestination))
-                .await,
-        )
+        .run_job(sync, import(ImportBehavior::PrioritizeDestination))
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert!(row
@@ -173,8 +157,7 @@ async fn env_scope_import_reads_overrides_and_inherited_values() {
 #[tokio::test]
 async fn env_scope_remove_leaves_app_values_and_can_delete_the_sync() {
     let mut env = TestEnv::new().await;
-    env.sandbox
-        .put_value(ORG, "web", None, "SHARED", "app-level", true, "");
+    env.put_humanitec("web", None, &[("SHARED", "app-level", true)]);
     env.start_worker().await;
     let src = env
         .source("prod", &[("SHARED", "override"), ("MINE", "x")])
@@ -182,13 +165,8 @@ async fn env_scope_remove_leaves_app_values_and_can_delete_the_sync() {
     let sync = env
         .sync(&src, "rm", env_scope("web", "production"), options())
         .await;
-    assert_eq!(
-        env.wait_job(env.enqueue(sync).await).await.status,
-        JobStatus::Succeeded
-    );
-    let row = env
-        .wait_job(env.enqueue_kind(sync, remove(true)).await)
-        .await;
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
+    let row = env.run_job(sync, remove(true)).await;
     assert_eq!(
         (row.status, row.deleted),
         (JobStatus::Succeeded, 2),
@@ -265,10 +243,7 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     );
 
     env.start_worker().await;
-    assert_eq!(
-        env.wait_job(env.enqueue(sync).await).await.status,
-        JobStatus::Succeeded
-    );
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
     let view = env
         .store
         .sync_api_json(sync)
@@ -281,10 +256,7 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     let bad = env
         .sync(&src, "view-bad", app_scope("no-such-app"), options())
         .await;
-    assert_eq!(
-        env.wait_job(env.enqueue(bad).await).await.status,
-        JobStatus::Failed
-    );
+    assert_eq!(env.run_sync(bad).await.status, JobStatus::Failed);
     let view = env
         .store
         .sync_api_json(bad)

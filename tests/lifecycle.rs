@@ -5,7 +5,8 @@ use std::time::Duration;
 use humanitec_sandbox::{Fault, Faults};
 use secret_sync::JobStatus;
 use secret_sync_testkit::*;
-use serde_json::json;
+use serde_json::{json, Value};
+use uuid::Uuid;
 
 fn status(code: u16) -> Fault {
     Fault::Status {
@@ -14,24 +15,29 @@ fn status(code: u16) -> Fault {
     }
 }
 
-#[tokio::test]
-async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
-    let mut env = TestEnv::new().await;
-    env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-
+/// With the sandbox answering `script` first, a sync job still succeeds in
+/// its first attempt (retried within the process).
+async fn succeeds_first_time_through(env: &TestEnv, sync: Uuid, script: Vec<Fault>) {
     env.sandbox.set_faults(Faults {
-        script: vec![status(503), status(503)],
+        script,
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(
         (row.status, row.attempt),
         (JobStatus::Succeeded, 1),
         "{:?}",
         row.message
     );
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let (src, sync) = env.one_sync().await;
+
+    succeeds_first_time_through(&env, sync, vec![status(503), status(503)]).await;
     let statuses: Vec<u16> = env.sandbox.requests().iter().map(|r| r.status).collect();
     assert_eq!(
         &statuses[..3],
@@ -48,7 +54,7 @@ async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
         }],
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Succeeded, 1));
     let log = env.sandbox.requests();
     assert_eq!(log[0].status, 429);
@@ -63,19 +69,8 @@ async fn transient_errors_are_retried_in_process_and_retry_after_is_honoured() {
 async fn a_connection_reset_is_retried_in_process() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    env.sandbox.set_faults(Faults {
-        script: vec![Fault::Reset],
-        ..Faults::default()
-    });
-    let row = env.wait_job(env.enqueue(sync).await).await;
-    assert_eq!(
-        (row.status, row.attempt),
-        (JobStatus::Succeeded, 1),
-        "{:?}",
-        row.message
-    );
+    let (_, sync) = env.one_sync().await;
+    succeeds_first_time_through(&env, sync, vec![Fault::Reset]).await;
     let log = env.sandbox.requests();
     assert_eq!(log[0].fault.as_deref(), Some("reset"));
     assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "1");
@@ -92,8 +87,7 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     })
     .await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     env.sandbox.set_faults(Faults {
         always: Some(status(502)),
         ..Faults::default()
@@ -101,23 +95,16 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     let job = env.enqueue(sync).await;
 
     // Between attempts the row says pending, with the error and the next attempt's time.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let pending = loop {
-        let row = env.sync_row(sync).await;
-        if row.sync_status == Some(JobStatus::Pending)
-            && row
-                .last_sync_message
-                .as_deref()
-                .is_some_and(|m| m.contains("Next attempt at"))
-        {
-            break row;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never saw pending: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let pending = eventually(Duration::from_secs(20), || async {
+        seen(env.sync_row(sync).await, |row| {
+            row.sync_status == Some(JobStatus::Pending)
+                && row
+                    .last_sync_message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("Next attempt at"))
+        })
+    })
+    .await;
     let msg = pending.last_sync_message.unwrap_or_default();
     assert!(
         msg.contains("Attempt 1 of 3 failed") && msg.contains("502"),
@@ -142,34 +129,28 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
     env.finish().await;
 }
 
+/// A sync to `destination` whose first job fails for good at once; its message.
+async fn fails_at_once(env: &TestEnv, src: &Source, name: &str, destination: Value) -> String {
+    let sync = env.sync(src, name, destination, options()).await;
+    let row = env.run_sync(sync).await;
+    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
+    row.message.unwrap_or_default()
+}
+
 #[tokio::test]
 async fn permanent_failures_are_not_retried() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
     let src = env.source("production", &[("A", "1")]).await;
 
-    let unknown_app = env
-        .sync(&src, "unknown-app", app_scope("no-such-app"), options())
-        .await;
-    let row = env.wait_job(env.enqueue(unknown_app).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = row.message.unwrap_or_default();
+    let msg = fails_at_once(&env, &src, "unknown-app", app_scope("no-such-app")).await;
     assert!(
         msg.contains("404") && msg.contains("destination_config"),
         "{msg}"
     );
 
-    let malformed = env
-        .sync(
-            &src,
-            "malformed",
-            json!({"scope": "environment", "org": ORG, "app": "web"}),
-            options(),
-        )
-        .await;
-    let row = env.wait_job(env.enqueue(malformed).await).await;
-    assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
-    let msg = row.message.unwrap_or_default();
+    let malformed = json!({"scope": "environment", "org": ORG, "app": "web"});
+    let msg = fails_at_once(&env, &src, "malformed", malformed).await;
     assert!(
         msg.contains("destination_config is invalid") && msg.contains("env"),
         "{msg}"
@@ -183,7 +164,7 @@ async fn permanent_failures_are_not_retried() {
             json!({"initialSyncBehavior": "import-prioritize-source"}),
         )
         .await;
-    let row = env.wait_job(env.enqueue(bad_option).await).await;
+    let row = env.run_sync(bad_option).await;
     assert!(row
         .message
         .unwrap_or_default()
@@ -264,18 +245,8 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
         .spawn()
         .expect("worker starts");
     let job = env.enqueue(sync).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let row = env.store.job(job).await.expect("job");
-        if row.as_ref().is_some_and(|r| r.status == JobStatus::Running) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job never started: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.wait_job_until(job, JOB_WAIT, |row| row.status == JobStatus::Running)
+        .await;
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

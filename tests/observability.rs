@@ -41,19 +41,30 @@ async fn scrape_until(
     what: &str,
     check: impl Fn(&HashMap<String, f64>) -> bool,
 ) -> HashMap<String, f64> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), || async {
         let m = scrape(addr).await;
         if check(&m) {
-            return m;
+            return Ok(m);
         }
-        if tokio::time::Instant::now() > deadline {
-            let mut series: Vec<_> = m.iter().filter(|(k, _)| !k.contains("_bucket")).collect();
-            series.sort_by(|a, b| a.0.cmp(b.0));
-            panic!("metrics never showed {what}: {series:#?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let mut series: Vec<_> = m.iter().filter(|(k, _)| !k.contains("_bucket")).collect();
+        series.sort_by(|a, b| a.0.cmp(b.0));
+        Err(format!("metrics never showed {what}: {series:#?}"))
+    })
+    .await
+}
+
+/// Runs a sync job of `sync` to success, then scrapes: every request the
+/// sandbox saw is counted.
+async fn run_and_scrape(
+    env: &TestEnv,
+    sync: uuid::Uuid,
+    addr: std::net::SocketAddr,
+) -> HashMap<String, f64> {
+    let row = env.run_sync(sync).await;
+    assert_eq!(row.status, JobStatus::Succeeded);
+    let m = scrape(addr).await;
+    assert_requests_match_sandbox(env, &m);
+    m
 }
 
 /// Every (method, status) in the sandbox's log is counted exactly, and the
@@ -104,12 +115,7 @@ async fn metrics_move_by_what_happened() {
     // Requests by method and status, latency: a first sync writes two keys.
     let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
     let s1 = env.sync(&src, "s1", app_scope("api"), options()).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(s1).await).await.status,
-        JobStatus::Succeeded
-    );
-    let m = scrape(addr).await;
-    assert_requests_match_sandbox(&env, &m);
+    let m = run_and_scrape(&env, s1, addr).await;
     assert_eq!(
         get(
             &m,
@@ -129,12 +135,7 @@ async fn metrics_move_by_what_happened() {
         }],
         ..Faults::default()
     });
-    assert_eq!(
-        env.wait_job(env.enqueue(s1).await).await.status,
-        JobStatus::Succeeded
-    );
-    let m = scrape(addr).await;
-    assert_requests_match_sandbox(&env, &m);
+    let m = run_and_scrape(&env, s1, addr).await;
     assert_eq!(
         get(
             &m,
@@ -152,10 +153,7 @@ async fn metrics_move_by_what_happened() {
         .source_with_token("production", &[("C", "3")], "not-a-token")
         .await;
     let s2 = env.sync(&bad, "s2", app_scope("web"), options()).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(s2).await).await.status,
-        JobStatus::Failed
-    );
+    assert_eq!(env.run_sync(s2).await.status, JobStatus::Failed);
     let s3 = env.sync(&src, "s3", app_scope("other"), options()).await;
     scrape_until(addr, "1 succeeded, 1 failed, 1 never", |m| {
         get(m, "secret_sync_syncs{status=\"succeeded\"}") == 1.0

@@ -37,13 +37,13 @@ fn find_pgbouncer() -> PathBuf {
     candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
         panic!(
             "pgbouncer is not installed, and these tests run the worker through PgBouncer in \
-             transaction mode. Install it (`apt-get install -y pgbouncer`; `.ci/run` does) and run them again."
+             transaction mode. Install it (`apt-get install -y pgbouncer`; `scripts/test` does) and run them again."
         )
     })
 }
 
 impl PgBouncer {
-    fn start() -> PgBouncer {
+    async fn start() -> PgBouncer {
         let bin = find_pgbouncer();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -90,13 +90,12 @@ impl PgBouncer {
             .spawn()
             .expect("pgbouncer starts");
         let bouncer = PgBouncer { child, dir, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return bouncer;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("pgbouncer did not listen on port {port}: {}", bouncer.log());
+        eventually(Duration::from_secs(5), || async {
+            let listening = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+            listening.map_err(|e| format!("pgbouncer on port {port}: {e}; {}", bouncer.log()))
+        })
+        .await;
+        bouncer
     }
 
     fn url(&self, database: &str) -> String {
@@ -164,7 +163,7 @@ fn database_of(env: &TestEnv) -> String {
 
 #[tokio::test]
 async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
-    let bouncer = PgBouncer::start();
+    let bouncer = PgBouncer::start().await;
     let mut env = env_through(&bouncer, |name| match name {
         "HTTP_RETRIES" => Some("0".into()),
         "WORKER_CONCURRENCY" => Some("32".into()),
@@ -177,7 +176,7 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
     // Sync.
     let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(env.sandbox.values(ORG, "api", None).len(), 2);
 
@@ -190,7 +189,7 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
         }],
         ..Faults::default()
     });
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(
         (row.status, row.attempt),
         (JobStatus::Succeeded, 2),
@@ -245,14 +244,11 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
     for _ in 0..30 {
         env.client.publish_change(&change).await.expect("publish");
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while value("A").as_deref() != Some("burst") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the burst never synced"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The burst syncs.
+    eventually(Duration::from_secs(30), || async {
+        seen(value("A"), |a| a.as_deref() == Some("burst"))
+    })
+    .await;
     let auto_jobs: Vec<_> = env
         .store
         .recent_jobs(Some(sync), 100)
@@ -272,17 +268,13 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
 
     // Import (non-secret values come back into the folder).
     env.sandbox.set_faults(Faults::default());
-    env.sandbox
-        .put_value(ORG, "api", None, "PLAIN", "from-humanitec", false, "");
+    env.put_humanitec("api", None, &[("PLAIN", "from-humanitec", false)]);
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                sync,
-                JobKind::Import {
-                    behavior: ImportBehavior::PrioritizeDestination,
-                },
-            )
-            .await,
+        .run_job(
+            sync,
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeDestination,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
@@ -294,14 +286,11 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
 
     // Remove, deleting the sync once done.
     let row = env
-        .wait_job(
-            env.enqueue_kind(
-                sync,
-                JobKind::Remove {
-                    delete_sync_on_complete: true,
-                },
-            )
-            .await,
+        .run_job(
+            sync,
+            JobKind::Remove {
+                delete_sync_on_complete: true,
+            },
         )
         .await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
@@ -366,7 +355,7 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
     use secret_sync::model::PushedKey;
     use secret_sync::store::LeaseTake;
     use secret_sync::{JobType, Store};
-    let bouncer = PgBouncer::start();
+    let bouncer = PgBouncer::start().await;
     let env = TestEnv::new().await;
     let src = env.source("production", &[("A", "1")]).await;
     // A comment too, so the rotation's compare-and-swap meets a non-null one.
@@ -453,10 +442,9 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
 /// error says what to set.
 #[tokio::test]
 async fn prepared_statements_behind_pgbouncer_fail_saying_what_to_set() {
-    let bouncer = PgBouncer::start();
+    let bouncer = PgBouncer::start().await;
     let env = TestEnv::new().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     let store = secret_sync::Store::connect(&bouncer.url(&database_of(&env)), 20).expect("pool");
     let mut tasks = Vec::new();
     for _ in 0..20 {

@@ -1,6 +1,6 @@
 //! Property tests of the pure core: the message decoders, the key schema,
 //! the crypto envelope and the sync planner. Cases per property come from
-//! `PROPTEST_CASES` (proptest's default, 256, when unset; `.ci/run` pins it).
+//! `PROPTEST_CASES` (proptest's default, 256, when unset; `scripts/test` pins it).
 
 use std::collections::{BTreeMap, BTreeSet};
 

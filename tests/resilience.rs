@@ -12,7 +12,7 @@ use secret_sync_testkit::*;
 /// After a bad job, a good one still runs: the worker kept consuming.
 async fn worker_still_consumes(env: &TestEnv, src: &Source, name: &str) {
     let sync = env.sync(src, name, app_scope("api"), options()).await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
 }
 
@@ -24,7 +24,7 @@ async fn a_job_that_panics_fails_with_an_internal_error_and_the_worker_goes_on()
     let doomed = env
         .sync(&src, "test-hook:panic", app_scope("web"), options())
         .await;
-    let row = env.wait_job(env.enqueue(doomed).await).await;
+    let row = env.run_sync(doomed).await;
     assert_eq!(row.status, JobStatus::Failed);
     let message = row.message.unwrap_or_default();
     assert!(
@@ -60,7 +60,7 @@ async fn a_job_the_database_refuses_for_good_fails_at_once_with_the_reason() {
                FOR EACH ROW WHEN (NEW.name = 'doomed') EXECUTE FUNCTION refuse_running();",
         )
         .await;
-    let row = env.wait_job(env.enqueue(doomed).await).await;
+    let row = env.run_sync(doomed).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let message = row.message.unwrap_or_default();
     assert!(
@@ -92,9 +92,8 @@ async fn a_job_dead_lettered_by_the_delivery_limit_ends_failed_and_stays_visible
         .await
         .expect("broker");
     let ch = conn.create_channel().await.expect("channel");
-    let mut deliveries = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
+    let deliveries = std::cell::Cell::new(0);
+    eventually(Duration::from_secs(20), || async {
         let got = ch
             .basic_get(
                 env.names.jobs_queue().into(),
@@ -104,7 +103,7 @@ async fn a_job_dead_lettered_by_the_delivery_limit_ends_failed_and_stays_visible
             .expect("basic_get");
         match got {
             Some(message) => {
-                deliveries += 1;
+                deliveries.set(deliveries.get() + 1);
                 message
                     .delivery
                     .acker
@@ -114,11 +113,18 @@ async fn a_job_dead_lettered_by_the_delivery_limit_ends_failed_and_stays_visible
                     })
                     .await
                     .expect("nack");
+                Err(format!(
+                    "delivered {} times, still on the jobs queue",
+                    deliveries.get()
+                ))
             }
-            None if deliveries > 0 => break,
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
+            // Given back and gone: the delivery limit dead-lettered it.
+            None if deliveries.get() > 0 => Ok(()),
+            None => Err("the job message is not on the jobs queue yet".into()),
         }
-    }
+    })
+    .await;
+    let deliveries = deliveries.get();
     let _ = conn.close(200, "ok".into()).await;
     println!("the message was delivered {deliveries} times before RabbitMQ dead-lettered it");
     assert!(deliveries > 1, "the delivery limit was exercised");

@@ -54,7 +54,7 @@ async fn rotation_under_load_leaves_nothing_under_the_old_key() {
     }
     env.start_worker().await;
     for &sync in &syncs {
-        let row = env.wait_job(env.enqueue(sync).await).await;
+        let row = env.run_sync(sync).await;
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     }
 
@@ -132,7 +132,7 @@ async fn rotation_under_load_leaves_nothing_under_the_old_key() {
     env.stop_workers().await;
     env.start_worker().await;
     env.sandbox.clear_requests();
-    let row = env.wait_job(env.enqueue(idle).await).await;
+    let row = env.run_sync(idle).await;
     assert_eq!(
         (row.status, row.unchanged),
         (JobStatus::Succeeded, 20),

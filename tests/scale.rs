@@ -86,6 +86,7 @@ async fn three_processes_64_jobs_each_on_10_connections_run_600_syncs_without_ov
     let peak = Arc::new(AtomicI64::new(0));
     let watcher = {
         let (peak, client) = (peak.clone(), pg(&env.settings.database_url).await);
+        // A sampler, not a wait: it runs until aborted below.
         tokio::spawn(async move {
             loop {
                 let n: i64 = client
@@ -134,10 +135,8 @@ async fn three_processes_64_jobs_each_on_10_connections_run_600_syncs_without_ov
     let mut rows = Vec::new();
     for job in &jobs {
         let row = env
-            .client
-            .wait(*job, Duration::from_secs(120))
-            .await
-            .expect("job finishes");
+            .wait_job_until(*job, Duration::from_secs(120), |row| row.status.is_final())
+            .await;
         rows.push(row);
     }
     println!(
@@ -206,8 +205,7 @@ async fn three_processes_64_jobs_each_on_10_connections_run_600_syncs_without_ov
 async fn a_dead_workers_lease_expires_by_itself_and_the_busy_job_waits_for_it() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
-    let src = env.source("production", &[("A", "1")]).await;
-    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let (_, sync) = env.one_sync().await;
     // A worker took the lease and died: nobody renews or releases it.
     let db = pg(&env.settings.database_url).await;
     let expires: chrono::DateTime<Utc> = db
@@ -220,7 +218,7 @@ async fn a_dead_workers_lease_expires_by_itself_and_the_busy_job_waits_for_it() 
         .await
         .expect("lease")
         .get(0);
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     let started = row.started_at.expect("started");
     assert!(
@@ -256,11 +254,8 @@ async fn a_run_that_loses_its_lease_stops_writing_and_hands_the_job_back() {
     let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
     let job = env.enqueue(sync).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while env.store.job(job).await.expect("job").map(|r| r.status) != Some(JobStatus::Running) {
-        assert!(tokio::time::Instant::now() < deadline, "job never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    env.wait_job_until(job, JOB_WAIT, |row| row.status == JobStatus::Running)
+        .await;
     // Another run takes the lease (as if ours had expired during a pause).
     let db = pg(&env.settings.database_url).await;
     db.execute(
@@ -272,18 +267,11 @@ async fn a_run_that_loses_its_lease_stops_writing_and_hands_the_job_back() {
     .expect("steal");
     let stolen_at = Utc::now();
     // The run notices at its next heartbeat and hands the job back.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let handed_back = loop {
-        let row = env.store.job(job).await.expect("job").expect("row");
-        if row.status == JobStatus::Pending {
-            break row;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never handed back: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let handed_back = env
+        .wait_job_until(job, Duration::from_secs(10), |row| {
+            row.status == JobStatus::Pending
+        })
+        .await;
     assert!(
         handed_back
             .message
@@ -292,8 +280,13 @@ async fn a_run_that_loses_its_lease_stops_writing_and_hands_the_job_back() {
         "{:?}",
         handed_back.message
     );
-    // While the other run holds the lease, this job writes nothing.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // While the other run holds the lease, this job writes nothing: once
+    // the hand-back and two redeliveries that found the sync busy were
+    // counted, the job has been past every point where it could write.
+    eventually(JOB_WAIT, || async {
+        seen(env.jobs_counted("sync", "delayed"), |n| *n >= 3)
+    })
+    .await;
     let writes_while_stolen = env
         .sandbox
         .requests()
@@ -312,13 +305,7 @@ async fn a_run_that_loses_its_lease_stops_writing_and_hands_the_job_back() {
     .expect("release");
     let row = env.wait_job(job).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
-    let mut values: Vec<(String, String)> = env
-        .sandbox
-        .values(ORG, "api", None)
-        .into_iter()
-        .map(|v| (v.key, v.value))
-        .collect();
-    values.sort();
+    let values: Vec<(String, String)> = env.humanitec_values("api", None).into_iter().collect();
     assert_eq!(
         values,
         vec![("A".into(), "1".into()), ("B".into(), "2".into())]
@@ -339,11 +326,8 @@ async fn a_job_cut_off_by_shutdown_is_handed_back_and_runs_at_once_elsewhere() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let worker = spawn_worker(&env, "leaving", &dir, &[("SHUTDOWN_GRACE", "500ms")]);
     let job = env.enqueue(sync).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while env.store.job(job).await.expect("job").map(|r| r.status) != Some(JobStatus::Running) {
-        assert!(tokio::time::Instant::now() < deadline, "job never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    env.wait_job_until(job, JOB_WAIT, |row| row.status == JobStatus::Running)
+        .await;
     let log = stop(worker).await;
     let row = env.store.job(job).await.expect("job").expect("row");
     assert_eq!(row.status, JobStatus::Pending, "{log}");

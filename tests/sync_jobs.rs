@@ -54,7 +54,7 @@ async fn app_scope_sync_leaves_exactly_the_source_in_humanitec() {
 
     // A second run with nothing changed costs one GET and writes nothing.
     env.sandbox.clear_requests();
-    let again = env.wait_job(env.enqueue(sync).await).await;
+    let again = env.run_sync(sync).await;
     assert_eq!(again.status, JobStatus::Succeeded);
     assert_eq!(again.unchanged, 3);
     let calls: Vec<String> = env
@@ -71,18 +71,18 @@ async fn app_scope_sync_leaves_exactly_the_source_in_humanitec() {
 async fn env_scope_sync_overrides_inherited_and_existing_values() {
     let mut env = TestEnv::new().await;
     // Humanitec before: APP_ONLY exists only at app level, OVERRIDDEN has an env override.
-    env.sandbox
-        .put_value(ORG, "web", None, "APP_ONLY", "app-level", true, "");
-    env.sandbox
-        .put_value(ORG, "web", None, "OVERRIDDEN", "app-level", true, "");
-    env.sandbox.put_value(
-        ORG,
+    env.put_humanitec(
+        "web",
+        None,
+        &[
+            ("APP_ONLY", "app-level", true),
+            ("OVERRIDDEN", "app-level", true),
+        ],
+    );
+    env.put_humanitec(
         "web",
         Some("production"),
-        "OVERRIDDEN",
-        "old-override",
-        true,
-        "",
+        &[("OVERRIDDEN", "old-override", true)],
     );
     env.start_worker().await;
     let src = env
@@ -94,7 +94,7 @@ async fn env_scope_sync_overrides_inherited_and_existing_values() {
     let sync = env
         .sync(&src, "env-sync", env_scope("web", "production"), options())
         .await;
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
 
     let view: Vec<(String, String, String)> = env
@@ -152,18 +152,15 @@ async fn removed_keys_are_deleted_unless_deletion_is_disabled() {
         )
         .await;
     for s in [deleting, keeping] {
-        assert_eq!(
-            env.wait_job(env.enqueue(s).await).await.status,
-            JobStatus::Succeeded
-        );
+        assert_eq!(env.run_sync(s).await.status, JobStatus::Succeeded);
     }
     env.seed.delete_secret(src.folder, "GONE").await;
-    let row = env.wait_job(env.enqueue(deleting).await).await;
+    let row = env.run_sync(deleting).await;
     assert_eq!(
         (row.status, row.deleted, row.unchanged),
         (JobStatus::Succeeded, 1, 1)
     );
-    let row = env.wait_job(env.enqueue(keeping).await).await;
+    let row = env.run_sync(keeping).await;
     assert_eq!((row.status, row.deleted), (JobStatus::Succeeded, 0));
 
     let keys = |app: &str| {
@@ -181,15 +178,11 @@ async fn removed_keys_are_deleted_unless_deletion_is_disabled() {
 #[tokio::test]
 async fn a_readable_value_is_replaced_by_a_secret() {
     let mut env = TestEnv::new().await;
-    env.sandbox
-        .put_value(ORG, "api", None, "TOKEN", "readable!", false, "");
+    env.put_humanitec("api", None, &[("TOKEN", "readable!", false)]);
     env.start_worker().await;
     let src = env.source("production", &[("TOKEN", "hidden")]).await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    assert_eq!(
-        env.wait_job(env.enqueue(sync).await).await.status,
-        JobStatus::Succeeded
-    );
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
     let v = &env.sandbox.values(ORG, "api", None)[0];
     assert_eq!(
         (v.key.as_str(), v.value.as_str(), v.is_secret),
@@ -204,20 +197,19 @@ async fn a_value_deleted_and_re_created_by_hand_is_rewritten() {
     env.start_worker().await;
     let src = env.source("production", &[("TOKEN", "from-source")]).await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
-    let first = env.wait_job(env.enqueue(sync).await).await;
+    let first = env.run_sync(sync).await;
     assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.message);
     let before = env.sandbox.values(ORG, "api", None);
     // Someone deletes the secret and creates it again by hand: Humanitec
     // restarts its version, so the version alone looks unchanged.
     env.sandbox.delete_value(ORG, "api", None, "TOKEN");
-    env.sandbox
-        .put_value(ORG, "api", None, "TOKEN", "typed by hand", true, "");
+    env.put_humanitec("api", None, &[("TOKEN", "typed by hand", true)]);
     let after = env.sandbox.values(ORG, "api", None);
     assert_eq!(
         before[0].secret_version, after[0].secret_version,
         "the same version as the one recorded"
     );
-    let row = env.wait_job(env.enqueue(sync).await).await;
+    let row = env.run_sync(sync).await;
     assert_eq!(
         (row.status, row.updated),
         (JobStatus::Succeeded, 1),

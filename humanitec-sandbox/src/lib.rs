@@ -167,7 +167,7 @@ impl Inner {
 
     /// The fault for the next API request, if any.
     pub fn next_fault(&mut self) -> Option<Fault> {
-        use rand::Rng;
+        use rand::RngExt;
         if !self.faults.script.is_empty() {
             return match self.faults.script.remove(0) {
                 Fault::Pass => None,
@@ -175,8 +175,8 @@ impl Inner {
             };
         }
         if let Some(random) = &self.faults.random {
-            if !random.faults.is_empty() && self.rng.gen_bool(random.ratio.clamp(0.0, 1.0)) {
-                let pick = self.rng.gen_range(0..random.faults.len());
+            if !random.faults.is_empty() && self.rng.random_bool(random.ratio.clamp(0.0, 1.0)) {
+                let pick = self.rng.random_range(0..random.faults.len());
                 return Some(random.faults[pick].clone());
             }
         }

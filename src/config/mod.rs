@@ -1,20 +1,23 @@
 //! Configuration from environment variables (the brief's contract plus tuning).
 //!
-//! Every variable is documented in the README. Values are read through a
-//! lookup function so tests can pass a map instead of touching the process
-//! environment.
+//! Every variable is documented in the README and declared once, with its
+//! default and parser, through clap's `env` feature (`vars.rs`). Tests pass
+//! a map instead of touching the process environment (`from_lookup`).
 
 mod settings;
+mod vars;
 
-pub use settings::{
-    redact_url as settings_redact_url, LogFormat, RetrySettings, Settings, WorkerSettings,
-};
+pub use settings::{redact_url as settings_redact_url, RetrySettings, Settings, WorkerSettings};
+pub use vars::LogFormat;
 
 /// A configuration value that could not be used. Never carries secret values.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var} is not valid: {reason}")]
-    Invalid { var: &'static str, reason: String },
+    Invalid {
+        var: std::borrow::Cow<'static, str>,
+        reason: String,
+    },
     #[error(
         "ENCRYPTION_KEY is not set. Generate one with `secret-sync keygen` \
          (or `openssl rand -base64 32`) and export ENCRYPTION_KEY=<key>; every \

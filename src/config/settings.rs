@@ -1,17 +1,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::vars::{self, LogFormat, Vars};
 use super::ConfigError;
-
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/secret_sync";
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub const DEFAULT_HUMANITEC_API_URL: &str = "https://api.humanitec.io";
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
 
 /// How failures are retried: quick in-process HTTP retries, then job-level
 /// retries as delayed redeliveries through the broker.
@@ -127,93 +118,71 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Settings {
-    /// Reads the process environment.
+    /// Reads the process environment (through clap's `env`).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_vars(vars::from_env()?)
     }
 
     /// Reads settings through `lookup` (a variable name to its value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str, default: &str| lookup(name).unwrap_or_else(|| default.to_string());
-        let retry = RetrySettings {
-            http_retries: parse_num(&lookup, "HTTP_RETRIES", 3)?,
-            http_min_delay: parse_duration(&lookup, "HTTP_RETRY_MIN_DELAY", "200ms")?,
-            http_max_delay: parse_duration(&lookup, "HTTP_RETRY_MAX_DELAY", "5s")?,
-            retry_after_cap: parse_duration(&lookup, "RETRY_AFTER_CAP", "30s")?,
-            job_max_attempts: parse_num(&lookup, "JOB_MAX_ATTEMPTS", 5)?,
-            job_retry_delays: parse_durations(&lookup, "JOB_RETRY_DELAYS", "10s,30s,2m,10m")?,
-            busy_delay: parse_duration(&lookup, "SYNC_BUSY_DELAY", "2s")?,
-            max_deferrals: parse_num(&lookup, "JOB_MAX_DEFERRALS", 1000)?,
-        };
-        if retry.job_max_attempts == 0 {
-            return Err(ConfigError::Invalid {
-                var: "JOB_MAX_ATTEMPTS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let concurrency: u16 = parse_num(&lookup, "WORKER_CONCURRENCY", 8)?;
-        if concurrency == 0 {
-            return Err(ConfigError::Invalid {
-                var: "WORKER_CONCURRENCY",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let worker = WorkerSettings {
-            concurrency,
-            write_concurrency: parse_num::<usize>(&lookup, "HUMANITEC_WRITE_CONCURRENCY", 32)?
-                .max(1),
-            write_adaptive: parse_bool(&lookup, "HUMANITEC_WRITE_ADAPTIVE", true)?,
-            http_timeout: parse_duration(&lookup, "HUMANITEC_TIMEOUT", "30s")?,
-            shutdown_grace: parse_duration(&lookup, "SHUTDOWN_GRACE", "30s")?,
-            stale_after: parse_duration(&lookup, "JOB_STALE_AFTER", "2m")?,
-            rescue_every: parse_duration(&lookup, "JOB_RESCUE_EVERY", "30s")?,
-            http_listen: parse_addr(&lookup, "HTTP_LISTEN", "0.0.0.0:9090")?,
-            metrics_refresh: parse_duration(&lookup, "METRICS_REFRESH", "15s")?
-                .max(Duration::from_millis(100)),
-            retry,
-        };
-        let log_format = match get("LOG_FORMAT", "text").as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(ConfigError::Invalid {
-                    var: "LOG_FORMAT",
-                    reason: format!("expected `text` or `json`, got `{other}`"),
+        Self::from_vars(vars::from_lookup(lookup)?)
+    }
+
+    /// Checks what one value alone cannot (bounds) and builds the settings.
+    fn from_vars(v: Vars) -> Result<Self, ConfigError> {
+        let at_least = |var: &'static str, value: usize, least: usize| {
+            if value < least {
+                Err(ConfigError::Invalid {
+                    var: var.into(),
+                    reason: format!("must be at least {least}"),
                 })
+            } else {
+                Ok(())
             }
         };
-        let queue_prefix = get("QUEUE_PREFIX", "");
-        if queue_prefix.len() > 100 || queue_prefix.chars().any(|c| c.is_whitespace()) {
+        at_least("JOB_MAX_ATTEMPTS", v.job_max_attempts as usize, 1)?;
+        at_least("WORKER_CONCURRENCY", usize::from(v.worker_concurrency), 1)?;
+        if v.queue_prefix.len() > 100 || v.queue_prefix.chars().any(|c| c.is_whitespace()) {
             return Err(ConfigError::Invalid {
-                var: "QUEUE_PREFIX",
+                var: "QUEUE_PREFIX".into(),
                 reason: "must be at most 100 characters without spaces".into(),
             });
         }
-        let database_pool_size: usize = parse_num(&lookup, "DATABASE_POOL_SIZE", 10)?;
-        if database_pool_size < 2 {
-            return Err(ConfigError::Invalid {
-                var: "DATABASE_POOL_SIZE",
-                reason: "must be at least 2".into(),
-            });
-        }
+        at_least("DATABASE_POOL_SIZE", v.database_pool_size, 2)?;
+        let retry = RetrySettings {
+            http_retries: v.http_retries,
+            http_min_delay: v.http_retry_min_delay,
+            http_max_delay: v.http_retry_max_delay,
+            retry_after_cap: v.retry_after_cap,
+            job_max_attempts: v.job_max_attempts,
+            job_retry_delays: v.job_retry_delays.0,
+            busy_delay: v.sync_busy_delay,
+            max_deferrals: v.job_max_deferrals,
+        };
+        let worker = WorkerSettings {
+            concurrency: v.worker_concurrency,
+            write_concurrency: v.humanitec_write_concurrency.max(1),
+            write_adaptive: v.humanitec_write_adaptive,
+            http_timeout: v.humanitec_timeout,
+            shutdown_grace: v.shutdown_grace,
+            stale_after: v.job_stale_after,
+            rescue_every: v.job_rescue_every,
+            http_listen: v.http_listen,
+            metrics_refresh: v.metrics_refresh.max(Duration::from_millis(100)),
+            retry,
+        };
         Ok(Settings {
-            database_pool_size,
-            database_prepared_statements: parse_bool(
-                &lookup,
-                "DATABASE_PREPARED_STATEMENTS",
-                true,
-            )?,
-            sync_debounce: parse_duration(&lookup, "SYNC_DEBOUNCE", "250ms")?,
-            database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
-            amqp_url: get("AMQP_URL", DEFAULT_AMQP_URL),
-            humanitec_api_url: get("HUMANITEC_API_URL", DEFAULT_HUMANITEC_API_URL)
-                .trim_end_matches('/')
-                .to_string(),
-            encryption_key: lookup("ENCRYPTION_KEY"),
-            encryption_key_previous: lookup("ENCRYPTION_KEY_PREVIOUS"),
-            queue_prefix,
-            api_listen: parse_addr(&lookup, "API_LISTEN", "0.0.0.0:8080")?,
-            log_format,
+            database_pool_size: v.database_pool_size,
+            database_prepared_statements: v.database_prepared_statements,
+            sync_debounce: v.sync_debounce,
+            database_url: v.database_url,
+            amqp_url: v.amqp_url,
+            humanitec_api_url: v.humanitec_api_url.trim_end_matches('/').to_string(),
+            encryption_key: v.encryption_key,
+            encryption_key_previous: v.encryption_key_previous,
+            queue_prefix: v.queue_prefix,
+            api_listen: v.api_listen,
+            log_format: v.log_format,
             worker,
         })
     }
@@ -224,7 +193,7 @@ impl Settings {
         use crate::crypto::Cipher;
         let key = |var: &'static str, value: &str| {
             Cipher::from_base64_key(value).map_err(|e| ConfigError::Invalid {
-                var,
+                var: var.into(),
                 reason: format!("{e}; make one with `secret-sync keygen`"),
             })
         };
@@ -243,85 +212,9 @@ impl Settings {
     }
 }
 
-fn parse_bool(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match lookup(var).as_deref().map(str::trim) {
-        None => Ok(default),
-        Some("true" | "1" | "yes" | "on") => Ok(true),
-        Some("false" | "0" | "no" | "off") => Ok(false),
-        Some(other) => Err(ConfigError::Invalid {
-            var,
-            reason: format!("expected true or false, got `{other}`"),
-        }),
-    }
-}
-
-fn parse_num<T: std::str::FromStr>(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match lookup(var) {
-        None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
-            var,
-            reason: format!("expected a whole number, got `{raw}`"),
-        }),
-    }
-}
-
-fn parse_duration(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: &str,
-) -> Result<Duration, ConfigError> {
-    let raw = lookup(var).unwrap_or_else(|| default.to_string());
-    humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Invalid {
-        var,
-        reason: format!("expected a duration like `500ms`, `10s` or `2m`, got `{raw}` ({e})"),
-    })
-}
-
-fn parse_durations(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: &str,
-) -> Result<Vec<Duration>, ConfigError> {
-    let raw = lookup(var).unwrap_or_else(|| default.to_string());
-    let delays = raw
-        .split(',')
-        .map(|part| humantime::parse_duration(part.trim()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConfigError::Invalid {
-            var,
-            reason: format!("expected a comma-separated list like `10s,30s,2m`, got `{raw}` ({e})"),
-        })?;
-    if delays.is_empty() {
-        return Err(ConfigError::Invalid {
-            var,
-            reason: "needs at least one delay".into(),
-        });
-    }
-    Ok(delays)
-}
-
-fn parse_addr(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: &str,
-) -> Result<SocketAddr, ConfigError> {
-    let raw = lookup(var).unwrap_or_else(|| default.to_string());
-    raw.trim().parse().map_err(|_| ConfigError::Invalid {
-        var,
-        reason: format!("expected host:port like `0.0.0.0:9090`, got `{raw}`"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::vars::{DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, DEFAULT_HUMANITEC_API_URL};
     use super::*;
     use std::collections::HashMap;
 

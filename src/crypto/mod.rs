@@ -4,12 +4,12 @@
 //! `0x01` (format version) || 12-byte random nonce || AES-256-GCM ciphertext
 //! with its 16-byte tag appended; key = ENCRYPTION_KEY, no associated data.
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
+use rand::Rng;
 use sha2::Sha256;
 
 const FORMAT_V1: u8 = 0x01;
@@ -37,7 +37,8 @@ pub enum CryptoError {
 /// Makes a new random key, base64-encoded, for ENCRYPTION_KEY.
 pub fn generate_key() -> String {
     let mut key = [0u8; 32];
-    OsRng.fill_bytes(&mut key);
+    // The thread's generator is a CSPRNG seeded from the OS.
+    rand::rng().fill_bytes(&mut key);
     BASE64.encode(key)
 }
 
@@ -72,7 +73,7 @@ impl Cipher {
     pub fn from_key(key: [u8; 32]) -> Self {
         // The fingerprint key is derived, so a fingerprint never equals a
         // MAC anyone could compute with the encryption key itself.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(b"secret-sync/fingerprint/v1");
         let fingerprint_key: [u8; 32] = mac.finalize().into_bytes().into();
@@ -104,7 +105,9 @@ impl Cipher {
     }
 
     pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let nonce = Nonce::from(nonce);
         let ciphertext = self
             .aead
             .encrypt(&nonce, plaintext)
@@ -134,9 +137,11 @@ impl Cipher {
         if rest.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::Malformed("it is too short"));
         }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let (nonce, ciphertext) = rest
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or(CryptoError::Malformed("it is too short"))?;
         self.aead
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .decrypt(&Nonce::from(*nonce), ciphertext)
             .map_err(|_| CryptoError::Undecryptable)
     }
 
@@ -152,7 +157,7 @@ impl Cipher {
     /// ("ab","c") and ("a","bc") differ. Never a plain hash: a stolen database
     /// must not let anyone test guesses of a secret.
     pub fn fingerprint(&self, parts: &[&[u8]]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.fingerprint_key)
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.fingerprint_key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -193,7 +198,7 @@ mod tests {
         let aead = Aes256Gcm::new(&key.into());
         let nonce = [9u8; 12];
         let ct = aead
-            .encrypt(Nonce::from_slice(&nonce), b"from-node".as_ref())
+            .encrypt(&Nonce::from(nonce), b"from-node".as_ref())
             .expect("encrypt");
         let mut blob = vec![0x01];
         blob.extend_from_slice(&nonce);

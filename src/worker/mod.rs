@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod events;
+mod reconnect;
 mod rescuer;
 mod session;
 
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
@@ -96,28 +98,32 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
     let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
     let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
-    const FIRST_RETRY: Duration = Duration::from_millis(500);
-    let mut backoff = FIRST_RETRY;
-    while !shutdown.is_cancelled() {
-        let mut consumed = false;
-        match session::run_session(&shared, &shutdown, &mut consumed).await {
-            Ok(()) => break,
-            Err(e) => {
-                // A session that got as far as consuming was healthy: this
-                // is a new outage, so the backoff starts over.
-                if consumed {
-                    backoff = FIRST_RETRY;
-                }
-                shared.broker_connected.store(false, Ordering::Relaxed);
-                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64,
-                    "broker session ended; reconnecting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
+    let (delays, healthy) = reconnect::Delays::new();
+    let session = || async {
+        // A shutdown during the wait ends it at once; do not reconnect then.
+        if shutdown.is_cancelled() {
+            return Ok(());
         }
+        let mut consumed = false;
+        let ended = session::run_session(&shared, &shutdown, &mut consumed).await;
+        // A session that got as far as consuming was healthy: this is a new
+        // outage, so the delays start over.
+        healthy.store(consumed, Ordering::Relaxed);
+        ended
+    };
+    // Retried for as long as the worker runs (the delays never run out):
+    // it ends on shutdown.
+    let ended = session
+        .retry(delays)
+        .sleep(reconnect::UntilShutdown(shutdown.clone()))
+        .notify(|e, delay| {
+            shared.broker_connected.store(false, Ordering::Relaxed);
+            tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                "broker session ended; reconnecting");
+        })
+        .await;
+    if let Err(e) = ended {
+        tracing::error!(error = %e, "broker reconnects ran out");
     }
     shared.broker_connected.store(false, Ordering::Relaxed);
     reaper.abort();
@@ -130,8 +136,12 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
 /// oldest pending job). Every worker does it: the numbers are global, so
 /// dashboards take `max` over workers.
 async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
-    let every = shared.settings.worker.metrics_refresh;
+    let mut tick = ticker(Duration::ZERO, shared.settings.worker.metrics_refresh);
     loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         match shared.store.sync_status_counts().await {
             Ok(counts) => shared.metrics.set_sync_counts(&counts),
             Err(e) => tracing::debug!(error = %e, "could not count syncs for metrics"),
@@ -144,10 +154,6 @@ async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
                 tracing::debug!(error = %e, "could not read the oldest pending job for metrics")
             }
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
     }
 }
 
@@ -155,10 +161,11 @@ async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
 async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
     let stale_after = shared.settings.worker.stale_after;
     let every = (stale_after / 2).max(Duration::from_secs(1));
+    let mut tick = ticker(every, every);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            _ = tick.tick() => {}
         }
         match shared.store.reap_stale_jobs(stale_after).await {
             Ok(reaped) => {
@@ -170,4 +177,13 @@ async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
             Err(e) => tracing::warn!(error = %e, "could not reap stale jobs"),
         }
     }
+}
+
+/// A periodic ticker (not a retry): first tick after `first`, then every
+/// `period`; a round that overruns delays the next tick instead of causing
+/// a burst of catch-up ticks.
+fn ticker(first: Duration, period: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }

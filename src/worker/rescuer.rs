@@ -13,10 +13,11 @@ const SCAN_LIMIT: usize = 1000;
 
 pub async fn rescue_dead_jobs(shared: Shared, shutdown: CancellationToken) {
     let every = shared.settings.worker.rescue_every;
+    let mut tick = super::ticker(every, every);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            _ = tick.tick() => {}
         }
         if let Err(e) = scan(&shared).await {
             tracing::warn!(error = %e, "could not scan the dead-letter queue");

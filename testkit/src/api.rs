@@ -16,7 +16,7 @@ pub fn seed_openapi() -> Value {
     let body = &SEED[start..];
     let body = &body[body.find('\n').expect("block start") + 1..];
     let end = body.find("````").expect("the yaml block ends");
-    serde_yaml::from_str(&body[..end]).expect("the seed's yaml parses")
+    serde_norway::from_str(&body[..end]).expect("the seed's yaml parses")
 }
 
 /// The seed's create operation.

@@ -3,14 +3,17 @@
 //! against the real local Postgres and RabbitMQ. Nothing here is a mock
 //! except Humanitec (the sandbox).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use humanitec_sandbox::{Sandbox, SandboxConfig};
+use lapin::message::Delivery;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::crypto::generate_key;
+use secret_sync::http::metrics::JobLabels;
 use secret_sync::jobs::{preview_sync, BeforeRun, JobContext, Preview};
 use secret_sync::queue::Names;
 use secret_sync::store::{JobRow, SyncRecord, SyncStatusRow};
@@ -21,13 +24,14 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::db::{drop_database, recreate_database};
+use crate::eventually::{eventually, try_eventually};
 use crate::seed::Seeder;
 
 pub const ORG: &str = "demo-org";
 pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
 
 /// How long `wait_job` waits for a job to be final.
-const JOB_TIMEOUT: Duration = Duration::from_secs(30);
+pub const JOB_WAIT: Duration = Duration::from_secs(30);
 
 pub struct TestEnv {
     pub settings: Settings,
@@ -214,6 +218,14 @@ impl TestEnv {
         }
     }
 
+    /// The usual start: a source in `production` holding `A=1`, and a sync
+    /// `s` of it to app `api`.
+    pub async fn one_sync(&self) -> (Source, Uuid) {
+        let src = self.source("production", &[("A", "1")]).await;
+        let sync = self.sync(&src, "s", app_scope("api"), options()).await;
+        (src, sync)
+    }
+
     pub async fn put_secret(&self, folder: Uuid, key: &str, value: &str) {
         self.seed.put_secret(folder, key, value, None).await;
     }
@@ -243,6 +255,33 @@ impl TestEnv {
             .expect("enqueue")
     }
 
+    /// Enqueues a sync job and waits until its row is final.
+    pub async fn run_sync(&self, sync_id: Uuid) -> JobRow {
+        self.run_job(sync_id, JobKind::SYNC).await
+    }
+
+    /// Enqueues a job of `kind` and waits until its row is final.
+    pub async fn run_job(&self, sync_id: Uuid, kind: JobKind) -> JobRow {
+        self.wait_job(self.enqueue_kind(sync_id, kind).await).await
+    }
+
+    /// Puts `(key, value, is_secret)` values in Humanitec (the sandbox, org
+    /// [`ORG`]) at app `app`, or at its environment `env`: what someone
+    /// else wrote there before a test.
+    pub fn put_humanitec(&self, app: &str, env: Option<&str>, values: &[(&str, &str, bool)]) {
+        for (key, value, secret) in values {
+            self.sandbox
+                .put_value(ORG, app, env, key, value, *secret, "");
+        }
+    }
+
+    /// The keys and values Humanitec (the sandbox, org [`ORG`]) holds at app
+    /// `app`, or at its environment `env` (inherited ones included).
+    pub fn humanitec_values(&self, app: &str, env: Option<&str>) -> BTreeMap<String, String> {
+        let values = self.sandbox.values(ORG, app, env).into_iter();
+        values.map(|v| (v.key, v.value)).collect()
+    }
+
     /// What the next sync job of `sync_id` would do (the product's preview).
     pub async fn preview(&self, sync_id: Uuid, prune_unmanaged: bool) -> Preview {
         let ctx =
@@ -260,10 +299,37 @@ impl TestEnv {
 
     /// Waits until the job row is final; panics with the row after 30 s.
     pub async fn wait_job(&self, job_id: Uuid) -> JobRow {
-        match self.client.wait(job_id, JOB_TIMEOUT).await {
-            Ok(row) => row,
-            Err(e) => panic!("{e}"),
-        }
+        self.wait_job_until(job_id, JOB_WAIT, |row| row.status.is_final())
+            .await
+    }
+
+    /// Waits until the job's row exists and meets `done`; panics with the
+    /// last row seen after `timeout`. The one way tests wait for a job.
+    pub async fn wait_job_until(
+        &self,
+        job_id: Uuid,
+        timeout: Duration,
+        done: impl Fn(&JobRow) -> bool,
+    ) -> JobRow {
+        eventually(timeout, || async {
+            match self.store.job(job_id).await.expect("job row") {
+                Some(row) if done(&row) => Ok(row),
+                Some(row) => Err(format!("job {job_id}: {row:?}")),
+                None => Err(format!("job {job_id}: no row yet")),
+            }
+        })
+        .await
+    }
+
+    /// How many jobs of `job_type` the last in-process worker counted with
+    /// `outcome` (`succeeded`, `retry`, `delayed`, ...) in its metrics.
+    pub fn jobs_counted(&self, job_type: &str, outcome: &str) -> u64 {
+        let metrics = self.metrics.as_ref().expect("an in-process worker");
+        let labels = JobLabels {
+            r#type: job_type.into(),
+            status: outcome.into(),
+        };
+        metrics.jobs.get_or_create(&labels).get()
     }
 
     async fn broker(&self) -> Connection {
@@ -343,29 +409,17 @@ impl TestEnv {
     pub async fn take_dead_letter(&self) -> Option<(Vec<u8>, FieldTable)> {
         let conn = self.broker().await;
         let ch = conn.create_channel().await.expect("channel");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let found = loop {
-            let got = ch
-                .basic_get(
-                    self.names.dead_queue().into(),
-                    BasicGetOptions { no_ack: true },
-                )
-                .await
-                .expect("basic_get");
-            if let Some(msg) = got {
-                let headers = msg
-                    .delivery
-                    .properties
-                    .headers()
-                    .clone()
-                    .unwrap_or_default();
-                break Some((msg.delivery.data.clone(), headers));
-            }
-            if tokio::time::Instant::now() > deadline {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let found = try_eventually(Duration::from_secs(10), || async {
+            ch.basic_get(
+                self.names.dead_queue().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic_get")
+            .map(|msg| dead_letter(&msg.delivery))
+        })
+        .await
+        .ok();
         let _ = conn.close(200, "ok".into()).await;
         found
     }
@@ -383,13 +437,7 @@ impl TestEnv {
             .await
             .expect("basic_get")
         {
-            let headers = msg
-                .delivery
-                .properties
-                .headers()
-                .clone()
-                .unwrap_or_default();
-            out.push((msg.delivery.data.clone(), headers));
+            out.push(dead_letter(&msg.delivery));
         }
         let _ = conn.close(200, "ok".into()).await;
         out
@@ -451,6 +499,12 @@ impl TestEnv {
         drop(self.seed);
         let _ = drop_database(&self.settings.database_url).await;
     }
+}
+
+/// A dead letter's body and headers.
+fn dead_letter(delivery: &Delivery) -> (Vec<u8>, FieldTable) {
+    let headers = delivery.properties.headers().clone().unwrap_or_default();
+    (delivery.data.clone(), headers)
 }
 
 pub fn header_text(headers: &FieldTable, name: &str) -> Option<String> {

@@ -5,6 +5,7 @@
 
 mod api;
 mod db;
+mod eventually;
 mod harness;
 mod process;
 mod proxy;
@@ -13,7 +14,10 @@ mod spec;
 
 pub use api::{seed_create_operation, seed_openapi, ApiClient, SeedContract};
 pub use db::{drop_database, recreate_database};
-pub use harness::{app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, ORG};
+pub use eventually::{eventually, seen, try_eventually, Observation};
+pub use harness::{
+    app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, JOB_WAIT, ORG,
+};
 pub use process::{free_port, http_get, worker_env, WorkerProcess};
 pub use proxy::Proxy;
 pub use seed::Seeder;

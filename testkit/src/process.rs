@@ -11,6 +11,8 @@ use secret_sync::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+use crate::eventually::eventually;
+
 pub struct WorkerProcess {
     child: Child,
     pub http: SocketAddr,
@@ -152,18 +154,17 @@ impl WorkerProcess {
     /// Waits until `path` answers `status`; returns how long it took.
     pub async fn wait_status(&self, path: &str, status: u16, timeout: Duration) -> Duration {
         let start = tokio::time::Instant::now();
-        loop {
-            if self.get(path).await.map(|(s, _)| s) == Some(status) {
-                return start.elapsed();
+        eventually(timeout, || async {
+            match self.get(path).await {
+                Some((s, _)) if s == status => Ok(()),
+                last => Err(format!(
+                    "{path} answers {last:?}, not {status}; log: {}",
+                    self.log.display()
+                )),
             }
-            assert!(
-                start.elapsed() < timeout,
-                "{path} did not answer {status} within {timeout:?} (last: {:?}); log: {}",
-                self.get(path).await,
-                self.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+        start.elapsed()
     }
 }
 

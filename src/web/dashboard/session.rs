@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::{DashError, DashResult};
@@ -76,7 +76,7 @@ pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
 
 fn mac(key: &[u8; 32], token: &str) -> Hmac<Sha256> {
     // HMAC takes keys of any length; a 32-byte key cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(token.as_bytes());
     mac

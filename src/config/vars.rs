@@ -1,0 +1,240 @@
+//! Every environment variable, declared once through clap's `env` feature:
+//! name, default and value parser. Parsers say what is expected in the
+//! words the README uses; `invalid` turns clap's error back into
+//! "VAR is not valid: …".
+
+use std::borrow::Cow;
+use std::error::Error as _;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
+
+use super::ConfigError;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/secret_sync";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_HUMANITEC_API_URL: &str = "https://api.humanitec.io";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `JOB_RETRY_DELAYS`: one value holding a list (not clap's repeated values).
+#[derive(Clone, Debug)]
+pub struct DurationList(pub Vec<Duration>);
+
+/// Each variable's flag is its name in kebab case (`--worker-concurrency`
+/// for `WORKER_CONCURRENCY`): that is how an error names the variable.
+/// Not `Debug`: it holds the key and URLs with passwords.
+#[derive(Parser)]
+#[command(no_binary_name = true)]
+pub struct Vars {
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true,
+        default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    #[arg(long, env = "AMQP_URL", hide_env_values = true,
+        default_value = DEFAULT_AMQP_URL)]
+    pub amqp_url: String,
+    #[arg(long, env = "HUMANITEC_API_URL",
+        default_value = DEFAULT_HUMANITEC_API_URL)]
+    pub humanitec_api_url: String,
+    #[arg(long, env = "ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    #[arg(long, env = "ENCRYPTION_KEY_PREVIOUS", hide_env_values = true)]
+    pub encryption_key_previous: Option<String>,
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
+    pub queue_prefix: String,
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value = "8", value_parser = whole_number::<u16>)]
+    pub worker_concurrency: u16,
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "10", value_parser = whole_number::<usize>)]
+    pub database_pool_size: usize,
+    #[arg(long, env = "DATABASE_PREPARED_STATEMENTS", default_value = "true",
+        action = ArgAction::Set, value_parser = boolean)]
+    pub database_prepared_statements: bool,
+    #[arg(long, env = "SYNC_DEBOUNCE", default_value = "250ms", value_parser = duration)]
+    pub sync_debounce: Duration,
+    #[arg(long, env = "HUMANITEC_WRITE_CONCURRENCY", default_value = "32",
+        value_parser = whole_number::<usize>)]
+    pub humanitec_write_concurrency: usize,
+    #[arg(long, env = "HUMANITEC_WRITE_ADAPTIVE", default_value = "true",
+        action = ArgAction::Set, value_parser = boolean)]
+    pub humanitec_write_adaptive: bool,
+    #[arg(long, env = "HUMANITEC_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub humanitec_timeout: Duration,
+    #[arg(long, env = "HTTP_RETRIES", default_value = "3", value_parser = whole_number::<usize>)]
+    pub http_retries: usize,
+    #[arg(long, env = "HTTP_RETRY_MIN_DELAY", default_value = "200ms", value_parser = duration)]
+    pub http_retry_min_delay: Duration,
+    #[arg(long, env = "HTTP_RETRY_MAX_DELAY", default_value = "5s", value_parser = duration)]
+    pub http_retry_max_delay: Duration,
+    #[arg(long, env = "RETRY_AFTER_CAP", default_value = "30s", value_parser = duration)]
+    pub retry_after_cap: Duration,
+    #[arg(long, env = "JOB_MAX_ATTEMPTS", default_value = "5", value_parser = whole_number::<u32>)]
+    pub job_max_attempts: u32,
+    #[arg(long, env = "JOB_RETRY_DELAYS", default_value = "10s,30s,2m,10m",
+        value_parser = durations)]
+    pub job_retry_delays: DurationList,
+    #[arg(long, env = "SYNC_BUSY_DELAY", default_value = "2s", value_parser = duration)]
+    pub sync_busy_delay: Duration,
+    #[arg(long, env = "JOB_MAX_DEFERRALS", default_value = "1000", value_parser = whole_number::<u32>)]
+    pub job_max_deferrals: u32,
+    #[arg(long, env = "JOB_RESCUE_EVERY", default_value = "30s", value_parser = duration)]
+    pub job_rescue_every: Duration,
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "30s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+    #[arg(long, env = "JOB_STALE_AFTER", default_value = "2m", value_parser = duration)]
+    pub job_stale_after: Duration,
+    #[arg(long, env = "HTTP_LISTEN", default_value = "0.0.0.0:9090", value_parser = address)]
+    pub http_listen: SocketAddr,
+    #[arg(long, env = "METRICS_REFRESH", default_value = "15s", value_parser = duration)]
+    pub metrics_refresh: Duration,
+    #[arg(long, env = "API_LISTEN", default_value = "0.0.0.0:8080", value_parser = address)]
+    pub api_listen: SocketAddr,
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = log_format)]
+    pub log_format: LogFormat,
+}
+
+/// Reads the process environment through clap's `env`; an empty variable
+/// counts as unset.
+pub fn from_env() -> Result<Vars, ConfigError> {
+    let command = Vars::command().mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty());
+        // Without its `env`, an empty variable falls back to the default.
+        if empty {
+            arg.env(None::<&'static str>)
+        } else {
+            arg
+        }
+    });
+    parse(command, Vec::new())
+}
+
+/// Reads the variables through `lookup` (a name to its value) and never the
+/// process environment: what tests and embedders pass is all there is.
+pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Vars, ConfigError> {
+    let mut argv: Vec<OsString> = Vec::new();
+    let command = Vars::command().mut_args(|arg| {
+        let value = arg
+            .get_env()
+            .and_then(|name| lookup(&name.to_string_lossy()))
+            .filter(|v| !v.is_empty());
+        if let (Some(value), Some(long)) = (value, arg.get_long()) {
+            argv.push(format!("--{long}={value}").into());
+        }
+        arg.env(None::<&'static str>)
+    });
+    parse(command, argv)
+}
+
+fn parse(mut command: clap::Command, argv: Vec<OsString>) -> Result<Vars, ConfigError> {
+    let matches = command
+        .try_get_matches_from_mut(argv)
+        .map_err(|e| invalid(&e))?;
+    Vars::from_arg_matches(&matches).map_err(|e| invalid(&e))
+}
+
+/// clap's "invalid value … for '--worker-concurrency <…>'" as today's
+/// "WORKER_CONCURRENCY is not valid: expected …".
+fn invalid(error: &clap::Error) -> ConfigError {
+    let var = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(shown)) => shown
+            .split_whitespace()
+            .next()
+            .and_then(|flag| flag.strip_prefix("--"))
+            .map(|long| Cow::Owned(long.to_uppercase().replace('-', "_"))),
+        _ => None,
+    };
+    let reason = match (error.kind(), error.source()) {
+        (ErrorKind::ValueValidation, Some(source)) => source.to_string(),
+        _ => error
+            .kind()
+            .as_str()
+            .unwrap_or("not understood")
+            .to_string(),
+    };
+    ConfigError::Invalid {
+        var: var.unwrap_or(Cow::Borrowed("configuration")),
+        reason,
+    }
+}
+
+fn whole_number<T: std::str::FromStr>(raw: &str) -> Result<T, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("expected a whole number, got `{raw}`"))
+}
+
+fn boolean(raw: &str) -> Result<bool, String> {
+    match raw.trim() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(format!("expected true or false, got `{other}`")),
+    }
+}
+
+fn duration(raw: &str) -> Result<Duration, String> {
+    humantime::parse_duration(raw.trim())
+        .map_err(|e| format!("expected a duration like `500ms`, `10s` or `2m`, got `{raw}` ({e})"))
+}
+
+fn durations(raw: &str) -> Result<DurationList, String> {
+    let delays = raw
+        .split(',')
+        .map(|part| humantime::parse_duration(part.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            format!("expected a comma-separated list like `10s,30s,2m`, got `{raw}` ({e})")
+        })?;
+    if delays.is_empty() {
+        return Err("needs at least one delay".into());
+    }
+    Ok(DurationList(delays))
+}
+
+fn address(raw: &str) -> Result<SocketAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("expected host:port like `0.0.0.0:9090`, got `{raw}`"))
+}
+
+fn log_format(raw: &str) -> Result<LogFormat, String> {
+    match raw {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("expected `text` or `json`, got `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_is_its_variable_in_kebab_case() {
+        for arg in Vars::command().get_arguments() {
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            let long = arg.get_long().map(|l| l.to_uppercase().replace('-', "_"));
+            assert!(env.is_some() && env == long, "{env:?} vs {long:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_value_counts_as_unset_and_values_are_taken_as_given() {
+        let lookup = |name: &str| match name {
+            "WORKER_CONCURRENCY" => Some(String::new()),
+            "QUEUE_PREFIX" => Some("--looks-like-a-flag".to_string()),
+            _ => None,
+        };
+        let vars = from_lookup(lookup).expect("valid");
+        assert_eq!(vars.worker_concurrency, 8);
+        assert_eq!(vars.queue_prefix, "--looks-like-a-flag");
+    }
+}

@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use super::error::HumanitecError;
 use super::limiter::{Limiters, WriteLimit};
-use super::models::{ErrorBody, ValueCreatePayload, ValuePatchPayload, ValueResponse};
-use super::scope::Scope;
+use super::models::{ErrorBody, ValueCreatePayload, ValuePatchPayload};
+use super::scope::{value_path, values_path};
 use super::RequestObserver;
+use crate::model::{Scope, ValueResponse};
 
 /// In-process retry policy for one call (the first tier of retries).
 #[derive(Clone, Debug)]
@@ -107,7 +108,7 @@ impl HumanitecClient {
         token: &SecretString,
         scope: &Scope,
     ) -> Result<Vec<ValueResponse>, HumanitecError> {
-        self.call::<Vec<ValueResponse>, ()>(token, Method::GET, scope.values_path(), None, None)
+        self.call::<Vec<ValueResponse>, ()>(token, Method::GET, values_path(scope), None, None)
             .await
     }
 
@@ -130,7 +131,7 @@ impl HumanitecClient {
         self.call(
             token,
             Method::POST,
-            scope.values_path(),
+            values_path(scope),
             Some(&body),
             Some(value),
         )
@@ -150,7 +151,7 @@ impl HumanitecClient {
         self.call(
             token,
             Method::PATCH,
-            scope.value_path(key),
+            value_path(scope, key),
             Some(&body),
             Some(value),
         )
@@ -164,7 +165,7 @@ impl HumanitecClient {
         scope: &Scope,
         key: &str,
     ) -> Result<(), HumanitecError> {
-        self.call::<IgnoredBody, ()>(token, Method::DELETE, scope.value_path(key), None, None)
+        self.call::<IgnoredBody, ()>(token, Method::DELETE, value_path(scope, key), None, None)
             .await
             .map(|_| ())
     }

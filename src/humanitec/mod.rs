@@ -10,6 +10,7 @@ mod scope;
 pub use client::{HttpPolicy, HumanitecClient};
 pub use error::HumanitecError;
 pub use limiter::{Limiters, WriteLimit};
-pub use models::{is_valid_key, ValueResponse, ValueSource, WriteStamp};
 pub use observer::RequestObserver;
-pub use scope::Scope;
+// The domain's view of a destination, re-exported where callers first
+// found it.
+pub use crate::model::{is_valid_key, Scope, ValueResponse, ValueSource, WriteStamp};

@@ -5,8 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{JobEnvelope, JobStatus, JobType};
-use crate::store::{JobState, StartView};
+use crate::model::{JobEnvelope, JobState, JobStatus, JobType, StartView};
 
 /// What to do with a delivered job, decided under its sync's lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +68,7 @@ pub fn admit(job_type: JobType, envelope: &JobEnvelope, view: &StartView) -> Adm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::TakenMarker;
+    use crate::model::TakenMarker;
     use chrono::TimeZone;
 
     fn at(secs: i64) -> DateTime<Utc> {

@@ -4,7 +4,7 @@
 //! Such a pair would overwrite and delete each other's keys on every run.
 
 use super::key_schema::KeySchema;
-use crate::humanitec::Scope;
+use crate::model::Scope;
 
 /// How a conflicting sync of another project is named to this one's users.
 pub const ANOTHER_PROJECTS_SYNC: &str = "a sync of another project (ask your project's admins \
@@ -18,20 +18,6 @@ pub struct SyncTarget {
     pub scope: Scope,
     /// The key schema with `{{environment}}` filled in for its folder.
     pub schema: KeySchema,
-}
-
-impl SyncTarget {
-    /// A sync row's destination and schema; a row too broken to parse
-    /// cannot write anything, so it cannot conflict.
-    pub fn of(sync: &crate::store::SyncRecord) -> Option<SyncTarget> {
-        let settings = super::context::settings_of(sync).ok()?;
-        Some(SyncTarget {
-            id: sync.id,
-            name: sync.name.clone(),
-            scope: settings.scope,
-            schema: settings.key_schema,
-        })
-    }
 }
 
 /// Whether writes to `a` and to `b` land on the same values.

@@ -1,15 +1,17 @@
 //! What every job needs: the store, the Humanitec client, the cipher.
 
-use super::error::JobError;
+use super::conflicts::SyncTarget;
+use super::error::{JobError, JobFailure};
 use super::settings::SyncSettings;
 use crate::config::{ConfigError, Settings};
 use crate::crypto::{Cipher, CryptoError};
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError, WriteLimit};
+use crate::model::{FolderRecord, SyncRecord};
+use crate::store::Store;
 
 /// Writes in flight per connection before the adaptive limit has learnt
 /// anything (it doubles per clean round trip from here).
 const INITIAL_WRITE_LIMIT: usize = 4;
-use crate::store::{FolderRecord, Store, SyncRecord};
 
 /// Why the job dependencies could not be built from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +66,9 @@ impl JobContext {
 
 /// The folder a job reads, or the error that says it is gone.
 pub fn folder_of(sync: &SyncRecord) -> Result<&FolderRecord, JobError> {
-    sync.folder.as_ref().ok_or(JobError::FolderMissing)
+    sync.folder
+        .as_ref()
+        .ok_or(JobError::Failed(JobFailure::FolderMissing))
 }
 
 /// The sync's JSON columns, parsed for its folder's environment.
@@ -79,4 +83,19 @@ pub fn settings_of(sync: &SyncRecord) -> Result<SyncSettings, JobError> {
         &sync.sync_options,
         env,
     )?)
+}
+
+// Built here, in the shell, so that `conflicts` stays pure.
+impl SyncTarget {
+    /// A sync row's destination and schema; a row too broken to parse
+    /// cannot write anything, so it cannot conflict.
+    pub fn of(sync: &SyncRecord) -> Option<SyncTarget> {
+        let settings = settings_of(sync).ok()?;
+        Some(SyncTarget {
+            id: sync.id,
+            name: sync.name.clone(),
+            scope: settings.scope,
+            schema: settings.key_schema,
+        })
+    }
 }

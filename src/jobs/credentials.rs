@@ -5,8 +5,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::context::JobContext;
-use super::error::JobError;
-use crate::store::SyncRecord;
+use super::error::{JobError, JobFailure};
+use crate::model::SyncRecord;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,8 +23,8 @@ pub async fn connection_token(
         .store
         .load_connection(sync.connection_id)
         .await?
-        .ok_or(JobError::ConnectionNotFound(sync.connection_id))?;
-    let unusable = |reason: String| JobError::ConnectionUnusable {
+        .ok_or(JobFailure::ConnectionNotFound(sync.connection_id))?;
+    let unusable = |reason: String| JobFailure::ConnectionUnusable {
         name: conn.name.clone(),
         reason,
     };
@@ -32,12 +32,13 @@ pub async fn connection_token(
         return Err(unusable(format!(
             "it is a `{}` connection using `{}`; Humanitec syncs need app `humanitec` with method `api-token`",
             conn.app, conn.method
-        )));
+        ))
+        .into());
     }
     let json = ctx
         .cipher
         .decrypt(&conn.encrypted_credentials)
-        .map_err(|source| JobError::Decrypt {
+        .map_err(|source| JobFailure::Decrypt {
             what: format!("the credentials of connection `{}`", conn.name),
             source,
         })?;

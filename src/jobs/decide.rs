@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::error::JobError;
-use super::report::Report;
-use crate::config::RetrySettings;
-use crate::model::{Counts, JobOutcome, JobStatus};
+use crate::model::{AttemptFailure, Counts, JobOutcome, JobStatus, Report, RetryPolicy};
 
 /// What the worker must do with the delivery.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,7 +46,7 @@ pub enum Deferred {
 /// Puts a job back while that may help, and a bounded number of times: a
 /// sync that stays busy or a database that keeps failing ends the job with
 /// a message that says why, instead of cycling for ever.
-pub fn decide_deferral(cause: &Deferral, deferrals: u32, policy: &RetrySettings) -> Deferred {
+pub fn decide_deferral(cause: &Deferral, deferrals: u32, policy: &RetryPolicy) -> Deferred {
     let waited = policy.busy_delay * deferrals;
     match cause {
         Deferral::Unavailable {
@@ -77,11 +74,11 @@ pub fn decide_deferral(cause: &Deferral, deferrals: u32, policy: &RetrySettings)
 }
 
 /// Turns an attempt's result into the rows' outcome and the broker's action.
-pub fn decide(
-    result: Result<Report, JobError>,
+pub fn decide<E: AttemptFailure>(
+    result: Result<Report, E>,
     attempt: u32,
     now: DateTime<Utc>,
-    policy: &RetrySettings,
+    policy: &RetryPolicy,
 ) -> (JobOutcome, Disposition) {
     match result {
         Ok(report) => (
@@ -135,7 +132,7 @@ pub fn decide(
 
 /// Delay before attempt `attempt + 1`: the configured delay for this
 /// attempt (the last one repeats), or Humanitec's Retry-After if longer.
-pub fn retry_delay(retry: &RetrySettings, attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub fn retry_delay(retry: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
     let index = (attempt.max(1) - 1) as usize;
     let configured = retry
         .job_retry_delays
@@ -157,9 +154,8 @@ fn sentence(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::humanitec::HumanitecError;
 
     #[test]
     fn retry_messages_read_as_sentences() {
@@ -167,12 +163,8 @@ mod tests {
         assert_eq!(sentence("Humanitec is failing."), "Humanitec is failing.");
     }
 
-    fn policy() -> RetrySettings {
-        RetrySettings {
-            http_retries: 0,
-            http_min_delay: Duration::ZERO,
-            http_max_delay: Duration::ZERO,
-            retry_after_cap: Duration::ZERO,
+    pub(crate) fn policy() -> RetryPolicy {
+        RetryPolicy {
             job_max_attempts: 4,
             job_retry_delays: vec![Duration::from_secs(1), Duration::from_secs(5)],
             busy_delay: Duration::from_secs(1),
@@ -180,23 +172,28 @@ mod tests {
         }
     }
 
-    fn now() -> DateTime<Utc> {
+    pub(crate) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default()
     }
 
-    fn http(status: u16, retry_after: Option<Duration>) -> JobError {
-        JobError::Humanitec {
-            error: Box::new(HumanitecError::Status {
-                status,
-                method: "GET",
-                path: "/orgs/o/apps/a/values".into(),
-                code: None,
-                message: None,
-                retry_after,
-            }),
-            scope: None,
+    /// Never built: `success_is_final_with_the_report` needs an error type.
+    #[derive(Debug)]
+    struct NoFailure;
+
+    impl std::fmt::Display for NoFailure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("no failure")
+        }
+    }
+
+    impl AttemptFailure for NoFailure {
+        fn is_transient(&self) -> bool {
+            false
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            None
         }
     }
 
@@ -225,50 +222,10 @@ mod tests {
             },
             message: "Synced".into(),
         };
-        let (outcome, disposition) = decide(Ok(report), 1, now(), &policy());
+        let (outcome, disposition) = decide::<NoFailure>(Ok(report), 1, now(), &policy());
         assert_eq!(outcome.status, JobStatus::Succeeded);
         assert_eq!(outcome.counts.created, 2);
         assert_eq!(disposition, Disposition::Done(JobStatus::Succeeded));
-    }
-
-    #[test]
-    fn transient_failures_retry_until_the_budget_is_spent() {
-        let (outcome, disposition) = decide(Err(http(503, None)), 1, now(), &policy());
-        assert_eq!(outcome.status, JobStatus::Pending);
-        assert_eq!(
-            outcome.next_attempt_at,
-            Some(now() + chrono::Duration::seconds(1))
-        );
-        assert!(
-            outcome.message.starts_with("Attempt 1 of 4 failed")
-                && outcome.message.contains("2026-01-02T03:04:06Z"),
-            "{}",
-            outcome.message
-        );
-        assert_eq!(
-            disposition,
-            Disposition::Retry {
-                attempt: 2,
-                delay: Duration::from_secs(1)
-            }
-        );
-        let (_, disposition) = decide(
-            Err(http(429, Some(Duration::from_secs(30)))),
-            2,
-            now(),
-            &policy(),
-        );
-        assert_eq!(
-            disposition,
-            Disposition::Retry {
-                attempt: 3,
-                delay: Duration::from_secs(30)
-            }
-        );
-        let (outcome, disposition) = decide(Err(http(503, None)), 4, now(), &policy());
-        assert_eq!(outcome.status, JobStatus::Failed);
-        assert!(outcome.message.starts_with("Failed after 4 attempt(s)"));
-        assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
     }
 
     #[test]
@@ -313,17 +270,5 @@ mod tests {
         assert!(
             matches!(decide_deferral(&broken, 0, &p), Deferred::Fail(m) if m.starts_with("Failed: database error"))
         );
-    }
-
-    #[test]
-    fn permanent_failures_fail_at_once() {
-        for status in [400, 401, 403, 404, 422] {
-            let (outcome, disposition) = decide(Err(http(status, None)), 1, now(), &policy());
-            assert_eq!(outcome.status, JobStatus::Failed, "{status}");
-            assert!(outcome.message.starts_with("Failed: "), "{status}");
-            assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
-        }
-        let (outcome, _) = decide(Err(JobError::FolderMissing), 1, now(), &policy());
-        assert_eq!(outcome.status, JobStatus::Failed);
     }
 }

@@ -1,3 +1,6 @@
+//! Why a job failed: what its user is told (`JobFailure`), or the
+//! infrastructure under it (`InfraError`); `JobError` is either.
+
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -5,14 +8,15 @@ use uuid::Uuid;
 use super::plan::PlanError;
 use super::settings::SettingsError;
 use crate::crypto::CryptoError;
-use crate::humanitec::{HumanitecError, Scope};
+use crate::humanitec::HumanitecError;
+use crate::model::{AttemptFailure, Scope};
 use crate::queue::QueueError;
 use crate::store::StoreError;
 
-/// Why a job failed. `Display` is the message users see on the sync row:
-/// what failed, which sync or key, and what to do. Never a value or token.
+/// Why a job failed, as its user is told on the rows: what failed, which
+/// sync or key, and what to do. Never a value or token.
 #[derive(Debug, thiserror::Error)]
-pub enum JobError {
+pub enum JobFailure {
     #[error("sync {0} does not exist (deleted?); nothing to do")]
     SyncNotFound(Uuid),
     #[error(
@@ -62,11 +66,46 @@ pub enum JobError {
         transient: bool,
         retry_after: Option<Duration>,
     },
+}
+
+/// The infrastructure under a job failed: the database or the broker.
+/// Whether it may pass decides between a retry and a failure; the row
+/// says what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
     Queue(#[from] QueueError),
 }
+
+/// Why a job attempt failed: the job's own failure, or its infrastructure's.
+/// `Display` is the message on the rows, word for word either's.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Failed(#[from] JobFailure),
+    #[error(transparent)]
+    Infra(#[from] InfraError),
+}
+
+/// `?` on an error of a layer below makes the right kind of `JobError`.
+macro_rules! job_error_from {
+    ($($from:ty => $kind:ident),*) => {$(
+        impl From<$from> for JobError {
+            fn from(e: $from) -> Self {
+                JobError::$kind(e.into())
+            }
+        }
+    )*};
+}
+
+job_error_from!(
+    StoreError => Infra,
+    QueueError => Infra,
+    SettingsError => Failed,
+    PlanError => Failed
+);
 
 fn conflict_message(this: &str, others: &[(String, Vec<String>)]) -> String {
     let each = others
@@ -110,9 +149,9 @@ fn humanitec_message(error: &HumanitecError, scope: &Option<Box<Scope>>) -> Stri
     format!("{error}.{hint}")
 }
 
-impl JobError {
+impl JobFailure {
     pub fn humanitec(error: HumanitecError, scope: &Scope) -> Self {
-        JobError::Humanitec {
+        JobFailure::Humanitec {
             error: Box::new(error),
             scope: Some(Box::new(scope.clone())),
         }
@@ -121,10 +160,8 @@ impl JobError {
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            JobError::Humanitec { error, .. } => error.is_transient(),
-            JobError::Writes { transient, .. } => *transient,
-            JobError::Store(e) => e.is_transient(),
-            JobError::Queue(_) => true,
+            JobFailure::Humanitec { error, .. } => error.is_transient(),
+            JobFailure::Writes { transient, .. } => *transient,
             _ => false,
         }
     }
@@ -132,9 +169,169 @@ impl JobError {
     /// Humanitec's Retry-After, when it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            JobError::Humanitec { error, .. } => error.retry_after(),
-            JobError::Writes { retry_after, .. } => *retry_after,
+            JobFailure::Humanitec { error, .. } => error.retry_after(),
+            JobFailure::Writes { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+}
+
+impl InfraError {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            InfraError::Store(e) => e.is_transient(),
+            InfraError::Queue(_) => true,
+        }
+    }
+}
+
+impl JobError {
+    pub fn humanitec(error: HumanitecError, scope: &Scope) -> Self {
+        JobError::Failed(JobFailure::humanitec(error, scope))
+    }
+
+    /// Two syncs fight over this job's destination: what the run would
+    /// fail on, so a preview refuses the same way.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, JobError::Failed(JobFailure::Conflict { .. }))
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Failed(f) => f.is_transient(),
+            JobError::Infra(e) => e.is_transient(),
+        }
+    }
+
+    /// Humanitec's Retry-After, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            JobError::Failed(f) => f.retry_after(),
+            JobError::Infra(_) => None,
+        }
+    }
+}
+
+impl AttemptFailure for JobError {
+    fn is_transient(&self) -> bool {
+        JobError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        JobError::retry_after(self)
+    }
+}
+
+/// Folds per-key failures into one job error that names the keys.
+pub fn summarize_failures(
+    mut failures: Vec<(String, HumanitecError)>,
+    total: usize,
+    scope: &Scope,
+) -> JobError {
+    let transient = failures.iter().all(|(_, e)| e.is_transient());
+    let retry_after: Option<Duration> = failures.iter().filter_map(|(_, e)| e.retry_after()).max();
+    if failures.len() == 1
+        || failures
+            .iter()
+            .all(|(_, e)| e.status().is_some_and(|s| s == 401 || s == 403))
+    {
+        // One cause: report it with its hint (a bad token fails every key alike).
+        if !failures.is_empty() {
+            let (_, error) = failures.swap_remove(0);
+            return JobError::humanitec(error, scope);
+        }
+    }
+    let details = failures
+        .iter()
+        .map(|(key, e)| format!("{key}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    JobError::Failed(JobFailure::Writes {
+        failed: failures.len(),
+        total,
+        details,
+        transient,
+        retry_after,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decide::tests::{now, policy};
+    use super::super::decide::{decide, Disposition};
+    use super::*;
+    use crate::model::JobStatus;
+
+    fn http(status: u16, retry_after: Option<Duration>) -> JobError {
+        JobError::Failed(JobFailure::Humanitec {
+            error: Box::new(HumanitecError::Status {
+                status,
+                method: "GET",
+                path: "/orgs/o/apps/a/values".into(),
+                code: None,
+                message: None,
+                retry_after,
+            }),
+            scope: None,
+        })
+    }
+
+    #[test]
+    fn transient_failures_retry_until_the_budget_is_spent() {
+        let (outcome, disposition) = decide(Err(http(503, None)), 1, now(), &policy());
+        assert_eq!(outcome.status, JobStatus::Pending);
+        assert_eq!(
+            outcome.next_attempt_at,
+            Some(now() + chrono::Duration::seconds(1))
+        );
+        assert!(
+            outcome.message.starts_with("Attempt 1 of 4 failed")
+                && outcome.message.contains("2026-01-02T03:04:06Z"),
+            "{}",
+            outcome.message
+        );
+        assert_eq!(
+            disposition,
+            Disposition::Retry {
+                attempt: 2,
+                delay: Duration::from_secs(1)
+            }
+        );
+        let (_, disposition) = decide(
+            Err(http(429, Some(Duration::from_secs(30)))),
+            2,
+            now(),
+            &policy(),
+        );
+        assert_eq!(
+            disposition,
+            Disposition::Retry {
+                attempt: 3,
+                delay: Duration::from_secs(30)
+            }
+        );
+        let (outcome, disposition) = decide(Err(http(503, None)), 4, now(), &policy());
+        assert_eq!(outcome.status, JobStatus::Failed);
+        assert!(outcome.message.starts_with("Failed after 4 attempt(s)"));
+        assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
+    }
+
+    #[test]
+    fn permanent_failures_fail_at_once() {
+        for status in [400, 401, 403, 404, 422] {
+            let (outcome, disposition) = decide(Err(http(status, None)), 1, now(), &policy());
+            assert_eq!(outcome.status, JobStatus::Failed, "{status}");
+            assert!(outcome.message.starts_with("Failed: "), "{status}");
+            assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
+        }
+        let (outcome, _) = decide(
+            Err(JobError::Failed(JobFailure::FolderMissing)),
+            1,
+            now(),
+            &policy(),
+        );
+        assert_eq!(outcome.status, JobStatus::Failed);
     }
 }

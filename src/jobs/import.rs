@@ -6,11 +6,9 @@ use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::JobError;
 use super::plan::{merge_import, plan_import};
-use super::report::Report;
 use super::source::load_source;
-use crate::humanitec::ValueSource;
-use crate::model::{Counts, ImportBehavior};
-use crate::store::{EncryptedSecret, SyncRecord};
+use crate::model::{Counts, ImportBehavior, Report, SyncRecord, ValueSource};
+use crate::store::EncryptedSecret;
 
 pub async fn run_import(
     ctx: &JobContext,

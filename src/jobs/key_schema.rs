@@ -1,7 +1,7 @@
 //! `syncOptions.keySchema`: maps source keys to destination keys, and tells
 //! which destination keys a sync manages (only those may be deleted).
 
-use crate::humanitec::is_valid_key;
+use crate::model::is_valid_key;
 
 const SECRET_KEY: &str = "{{secretKey}}";
 const ENVIRONMENT: &str = "{{environment}}";

@@ -8,8 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::key_schema::KeySchema;
-use crate::humanitec::{is_valid_key, ValueResponse, ValueSource};
-use crate::model::{ImportBehavior, PushedKey};
+use crate::model::{is_valid_key, ImportBehavior, PushedKey, ValueResponse, ValueSource};
 
 /// One source secret, as the planner sees it.
 #[derive(Clone, Debug)]
@@ -300,7 +299,7 @@ pub fn merge_import<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::humanitec::WriteStamp;
+    use crate::model::WriteStamp;
 
     fn src(key: &str, fp: u8) -> SourceEntry {
         SourceEntry {

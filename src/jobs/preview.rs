@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::plan::{SyncPlan, WriteKind, WriteReason};
-use crate::humanitec::Scope;
+use crate::model::Scope;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -3,13 +3,11 @@
 
 use super::context::JobContext;
 use super::credentials::connection_token;
-use super::error::JobError;
+use super::error::{summarize_failures, JobError};
 use super::plan::plan_remove;
-use super::report::{summarize_failures, Report};
 use super::settings::parse_scope;
 use super::sync::delete_keys;
-use crate::model::Counts;
-use crate::store::SyncRecord;
+use crate::model::{Counts, Report, SyncRecord};
 
 pub async fn run_remove(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, JobError> {
     // Only the destination matters: what to delete is what this sync

@@ -16,16 +16,18 @@ use uuid::Uuid;
 use super::admit::{admit, duplicate, Admission};
 use super::context::JobContext;
 use super::decide::{decide, decide_deferral, Deferral, Deferred, Disposition};
-use super::error::JobError;
-use super::report::Report;
+use super::error::{InfraError, JobError, JobFailure};
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
-use crate::model::{Job, JobEnvelope, JobKind, JobStatus};
-use crate::store::{JobStart, LeaseTake, SyncLease, SyncRecord, TakenMarker};
+use crate::model::{
+    Job, JobEnvelope, JobKind, JobStatus, Report, RetryPolicy, SyncRecord, TakenMarker,
+};
+use crate::store::{JobStart, LeaseTake, SyncLease};
 
 pub struct Runner {
     pub ctx: JobContext,
-    pub retry: RetrySettings,
+    /// How jobs are retried and deferred (see `retry_policy`).
+    pub retry: RetryPolicy,
     pub worker_id: String,
     /// How often a running job renews its heartbeat and its sync's lease.
     pub heartbeat_every: Duration,
@@ -40,6 +42,16 @@ pub struct Runner {
     /// lease. Unset in the product; an embedder (the test kit) sets it to
     /// inject faults into real runs.
     pub before_run: OnceLock<BeforeRun>,
+}
+
+/// The job-level part of the retry settings, as `decide` takes it.
+pub fn retry_policy(retry: &RetrySettings) -> RetryPolicy {
+    RetryPolicy {
+        job_max_attempts: retry.job_max_attempts,
+        job_retry_delays: retry.job_retry_delays.clone(),
+        busy_delay: retry.busy_delay,
+        max_deferrals: retry.max_deferrals,
+    }
 }
 
 /// See [`Runner::before_run`].
@@ -97,7 +109,11 @@ impl Runner {
         }
     }
 
-    async fn try_handle(&self, job: &Job, envelope: &JobEnvelope) -> Result<Disposition, JobError> {
+    async fn try_handle(
+        &self,
+        job: &Job,
+        envelope: &JobEnvelope,
+    ) -> Result<Disposition, InfraError> {
         let store = &self.ctx.store;
         let holder = format!("{} {}", self.worker_id, job.id);
         let attempt = store
@@ -186,9 +202,9 @@ impl Runner {
         &self,
         job: &Job,
         envelope: &JobEnvelope,
-    ) -> Result<Disposition, JobError> {
+    ) -> Result<Disposition, InfraError> {
         let start = self.start_record(job, envelope, None);
-        let msg = JobError::SyncNotFound(job.sync_id).to_string();
+        let msg = JobFailure::SyncNotFound(job.sync_id).to_string();
         self.ctx
             .store
             .record_unrun_job(&start, JobStatus::Failed, &msg, None)
@@ -221,7 +237,7 @@ impl Runner {
         job: &Job,
         envelope: &JobEnvelope,
         lease: &SyncLease,
-    ) -> Result<Result<Disposition, Stopped>, JobError> {
+    ) -> Result<Result<Disposition, Stopped>, InfraError> {
         let store = &self.ctx.store;
         let view = store
             .open_leased_job(job.sync_id, job.id, job.job_type())

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::key_schema::{KeySchema, KeySchemaError};
-use crate::humanitec::Scope;
+use crate::model::Scope;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SettingsError {

@@ -4,11 +4,11 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::context::JobContext;
-use super::error::JobError;
+use super::error::{JobError, JobFailure};
 use super::key_schema::KeySchema;
 use super::plan::SourceEntry;
 use crate::crypto::Cipher;
-use crate::store::FolderRecord;
+use crate::model::FolderRecord;
 
 /// A source secret, decrypted. No Debug: it holds the value.
 pub struct SourceSecret {
@@ -25,7 +25,7 @@ pub async fn load_source(
     let rows = ctx.store.folder_secrets(folder.id).await?;
     rows.into_iter()
         .map(|row| {
-            let decrypt_err = |source| JobError::Decrypt {
+            let decrypt_err = |source| JobFailure::Decrypt {
                 what: format!("secret `{}` in folder `{}`", row.key, folder.path),
                 source,
             };

@@ -8,15 +8,13 @@ use secrecy::{ExposeSecret, SecretString};
 use super::conflicts::{colliding_keys, conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
-use super::error::JobError;
+use super::error::{summarize_failures, JobError, JobFailure};
 use super::plan::{plan_sync, validate_keys, PlanOptions, SourceEntry, SyncPlan, Write, WriteKind};
 use super::preview::Preview;
-use super::report::{summarize_failures, Report};
 use super::settings::SyncSettings;
 use super::source::{load_source, source_entries, SourceSecret};
-use crate::humanitec::{HumanitecError, Scope, ValueResponse};
-use crate::model::{Counts, PushedKey};
-use crate::store::SyncRecord;
+use crate::humanitec::HumanitecError;
+use crate::model::{Counts, PushedKey, Report, Scope, SyncRecord, ValueResponse};
 
 /// Everything a sync reads before it writes: one Humanitec listing, the
 /// pushed-keys record, and the plan made from them. The run and the preview
@@ -115,10 +113,10 @@ fn check_conflicts(
     if found.is_empty() {
         return Ok(());
     }
-    Err(JobError::Conflict {
+    Err(JobError::Failed(JobFailure::Conflict {
         this: format!("`{}` ({})", sync.name, settings.scope.label()),
         others: found,
-    })
+    }))
 }
 
 /// What the next sync job would do, with one listing and no write.

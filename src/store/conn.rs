@@ -13,6 +13,8 @@ use deadpool_postgres::{Object, Transaction};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Error, Row, Statement};
 
+use super::StoreError;
+
 /// A statement parameter with its Postgres type (types are always given,
 /// so an unnamed statement takes a single round trip).
 pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
@@ -170,9 +172,14 @@ impl Conn {
         }
     }
 
-    pub async fn transaction(&mut self) -> Result<Tx<'_>, Error> {
+    /// Starts a transaction; `action` says what failed if it cannot.
+    pub async fn transaction(&mut self, action: &'static str) -> Result<Tx<'_>, StoreError> {
         Ok(Db {
-            inner: self.inner.transaction().await?,
+            inner: self
+                .inner
+                .transaction()
+                .await
+                .map_err(StoreError::db(action))?,
             prepared: self.prepared,
             sent: self.sent.clone(),
         })
@@ -220,7 +227,8 @@ impl Tx<'_> {
         self.inner.batch_execute(sql).await
     }
 
-    pub async fn commit(self) -> Result<(), Error> {
-        self.inner.commit().await
+    /// Commits; `action` says what failed if it cannot.
+    pub async fn commit(self, action: &'static str) -> Result<(), StoreError> {
+        self.inner.commit().await.map_err(StoreError::db(action))
     }
 }

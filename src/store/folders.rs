@@ -85,9 +85,8 @@ impl Store {
     ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut client = self.client().await?;
         let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting the import transaction"))?;
+            .transaction("starting the import transaction")
+            .await?;
         let (mut created, mut updated) = (Vec::new(), Vec::new());
         for s in secrets {
             // xmax = 0 tells a fresh insert from an update.
@@ -122,9 +121,7 @@ impl Store {
                 None => {}
             }
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the import"))?;
+        tx.commit("committing the import").await?;
         Ok((created, updated))
     }
 }

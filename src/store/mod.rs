@@ -21,16 +21,16 @@ use tokio_postgres::NoTls;
 
 pub use connections::{ConnectionChanges, ConnectionRecord};
 pub use folders::{EncryptedSecret, FolderLookup};
-pub use jobs::{
-    Claim, JobStart, JobState, LeaseAttempt, LeaseTake, StaleJob, StartView, SyncLease, TakenMarker,
-};
+pub use jobs::{Claim, JobStart, LeaseAttempt, LeaseTake, StaleJob, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
 pub use read::{
     JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage,
     SyncStatusRow,
 };
 pub use rotation::{EncryptedRow, FingerprintRow};
-pub use syncs::{FolderRecord, NewSync, SyncChanges, SyncRecord};
+pub use syncs::{NewSync, SyncChanges};
+// Domain types the store reads, re-exported where callers first found them.
+pub use crate::model::{FolderRecord, JobState, StartView, SyncRecord, TakenMarker};
 pub use tokens::ApiTokenRecord;
 pub use written::Written;
 

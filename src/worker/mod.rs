@@ -69,7 +69,7 @@ impl Shared {
         ctx.humanitec = ctx.humanitec.with_observer(Arc::new(metrics.clone()));
         let runner = Runner {
             ctx,
-            retry: w.retry.clone(),
+            retry: crate::jobs::retry_policy(&w.retry),
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
             lease_ttl: w.stale_after,

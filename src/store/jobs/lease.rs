@@ -9,9 +9,10 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::conn::Tx;
-use super::super::{Store, StoreError};
-use super::state::{job_state_at, JobState};
+use super::state::job_state_at;
+use crate::model::JobState;
+use crate::store::conn::Tx;
+use crate::store::{Store, StoreError};
 
 /// Proof of holding a sync's lease: the random token written on the row.
 #[derive(Clone, Debug, PartialEq, Eq)]

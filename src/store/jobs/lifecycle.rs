@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use tokio_postgres::types::{ToSql, Type};
 
-use super::super::conn::Tx;
-use super::super::{Store, StoreError, ASYNC_COMMIT};
 use super::lease::{release_lease_in, SyncLease};
-use super::state::{job_state_at, JobState};
+use super::state::job_state_at;
 use super::status_columns::StatusStatement;
-use crate::model::{cap_message, Job, JobOutcome, JobStatus, JobType};
+use crate::model::{cap_message, Job, JobOutcome, JobState, JobStatus, JobType};
+use crate::store::conn::Tx;
+use crate::store::{Store, StoreError, ASYNC_COMMIT};
 
 /// A job about to run (or be recorded as skipped).
 #[derive(Clone, Debug)]
@@ -317,10 +317,7 @@ impl Store {
         lease: Option<&SyncLease>,
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let tx = client.transaction("starting a transaction").await?;
         upsert_job(
             &tx,
             job,
@@ -338,9 +335,7 @@ impl Store {
         if let Some(lease) = lease {
             release_lease_in(&tx, lease).await?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the unrun job"))
+        tx.commit("committing the unrun job").await
     }
 
     /// Records a job that failed without an outcome of its own (it panicked,
@@ -349,10 +344,7 @@ impl Store {
     pub async fn fail_job(&self, job: &JobStart, message: &str) -> Result<(), StoreError> {
         let message = cap_message(message);
         let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let tx = client.transaction("starting a transaction").await?;
         upsert_job(
             &tx,
             job,
@@ -371,9 +363,7 @@ impl Store {
         )
         .await
         .map_err(StoreError::db("marking the sync failed"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the failed job"))
+        tx.commit("committing the failed job").await
     }
 
     /// Marks a queued job `pending` on its sync row as soon as it is
@@ -381,10 +371,7 @@ impl Store {
     pub async fn record_enqueued(&self, job: &Job) -> Result<(), StoreError> {
         let (job_id, sync_id, job_type) = (job.id, job.sync_id, job.job_type());
         let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let tx = client.transaction("starting a transaction").await?;
         tx.batch_execute(ASYNC_COMMIT)
             .await
             .map_err(StoreError::db("starting a transaction"))?;
@@ -415,10 +402,7 @@ impl Store {
             .await
             .map_err(StoreError::db("recording the queued job"))?;
         if inserted.is_none() {
-            return tx
-                .commit()
-                .await
-                .map_err(StoreError::db("committing the queued job"));
+            return tx.commit("committing the queued job").await;
         }
         tx.execute(
             ENQUEUED.sql(job_type),
@@ -426,9 +410,7 @@ impl Store {
         )
         .await
         .map_err(StoreError::db("marking the sync pending"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the queued job"))
+        tx.commit("committing the queued job").await
     }
 
     /// Refreshes a running job's heartbeat and renews its sync's lease by
@@ -473,10 +455,7 @@ impl Store {
         message: &str,
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let tx = client.transaction("starting a transaction").await?;
         tx.execute(
             "UPDATE secret_sync_jobs SET status = 'pending', heartbeat_at = NULL, message = $3
               WHERE id = $1 AND status = 'running' AND worker_id = $2",
@@ -498,9 +477,7 @@ impl Store {
         )
         .await
         .map_err(StoreError::db("handing the sync status back"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing the hand-back"))
+        tx.commit("committing the hand-back").await
     }
 
     /// Rows left `running` by a worker that died (stale heartbeat) go back
@@ -510,10 +487,7 @@ impl Store {
         stale_after: Duration,
     ) -> Result<Vec<StaleJob>, StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let tx = client.transaction("starting a transaction").await?;
         let secs = stale_after.as_secs_f64();
         let rows = tx
             .query(
@@ -549,9 +523,7 @@ impl Store {
             .await
             .map_err(StoreError::db("reaping a stale sync status"))?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing reaped jobs"))?;
+        tx.commit("committing reaped jobs").await?;
         Ok(stale)
     }
 }

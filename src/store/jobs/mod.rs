@@ -12,6 +12,4 @@ mod status_columns;
 
 pub use lease::{LeaseAttempt, LeaseTake, SyncLease};
 pub use lifecycle::{JobStart, StaleJob};
-pub use queued::{Claim, TakenMarker};
-pub use start::StartView;
-pub use state::JobState;
+pub use queued::Claim;

@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::{Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What enqueuing a sync job came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,15 +17,6 @@ pub enum Claim {
     /// Folded into the queued job `job_id`, which now covers `coalesced`
     /// requests; nothing to publish.
     Folded { job_id: Uuid, coalesced: i32 },
-}
-
-/// A queued job's marker, taken by the runner as the job starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TakenMarker {
-    /// Requests the job absorbed.
-    pub coalesced: i32,
-    /// From now on requests queue a new job: this job covers those before.
-    pub taken_at: DateTime<Utc>,
 }
 
 impl Store {

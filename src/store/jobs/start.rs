@@ -5,24 +5,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::syncs::{sync_from_row, SyncRecord, SYNC_SELECT};
-use super::super::{Store, StoreError};
-use super::queued::TakenMarker;
-use super::state::{job_state_at, JobState};
-use crate::model::JobType;
-
-/// Everything `jobs::admit` and the run need, read under the lease.
-#[derive(Clone, Debug)]
-pub struct StartView {
-    /// The job's row before this start (None: no row yet).
-    pub state: Option<JobState>,
-    /// None when the sync row is gone.
-    pub sync: Option<SyncRecord>,
-    /// The sync's queued marker, if it was this job's (now taken).
-    pub marker: Option<TakenMarker>,
-    /// Start of the latest successful run of this job type for the sync.
-    pub latest_success: Option<DateTime<Utc>>,
-}
+use super::state::job_state_at;
+use crate::model::{JobType, StartView, TakenMarker};
+use crate::store::syncs::{sync_from_row, SYNC_SELECT};
+use crate::store::{Store, StoreError};
 
 impl Store {
     /// Called by the runner holding the sync's lease (so no other run of

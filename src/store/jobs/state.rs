@@ -1,16 +1,6 @@
-//! A job row's state as the runner reads it.
+//! A job row's state, read by the lease and the start alike.
 
-use chrono::{DateTime, Utc};
-
-use crate::model::JobStatus;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct JobState {
-    pub status: JobStatus,
-    pub attempt: i32,
-    /// Set once the job took its sync's queued marker (see `queued.rs`).
-    pub covers_until: Option<DateTime<Utc>>,
-}
+use crate::model::{JobState, JobStatus};
 
 /// The job state in columns `at..at+3` (status, attempt, covers_until) of
 /// `row`; None when the job has no row (the status is NULL).

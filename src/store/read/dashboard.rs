@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::{Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Filters of the sync list; `None` means "any".
 #[derive(Clone, Debug, Default)]

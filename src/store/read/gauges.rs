@@ -1,6 +1,6 @@
 //! Numbers the worker's gauges show, read from Postgres.
 
-use super::super::{Store, StoreError};
+use crate::store::{Store, StoreError};
 
 // Unnamed statements (`*_typed`) even without parameters: PgBouncer in
 // transaction mode cannot keep a named one between transactions.

@@ -5,8 +5,8 @@ use serde::Serialize;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::{Store, StoreError};
 use crate::model::{JobStatus, JobType};
+use crate::store::{Store, StoreError};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncStatusRow {

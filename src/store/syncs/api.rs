@@ -4,8 +4,8 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::written::{is_unique_violation, Written};
-use super::super::{Store, StoreError};
+use crate::store::written::{is_unique_violation, Written};
+use crate::store::{Store, StoreError};
 
 /// A new sync row; JSON columns already validated by the API.
 pub struct NewSync<'a> {

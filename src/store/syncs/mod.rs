@@ -1,36 +1,16 @@
 //! Syncs: the rows the jobs read (`SyncRecord`), what the API writes and
 //! reads of them, and what each has pushed to Humanitec.
 
+mod api;
+mod pushed;
+
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-
-mod api;
-mod pushed;
+use crate::model::{FolderRecord, SyncRecord};
 
 pub use api::{NewSync, SyncChanges};
-
-#[derive(Clone, Debug)]
-pub struct FolderRecord {
-    pub id: Uuid,
-    pub path: String,
-    pub environment_id: Uuid,
-    pub environment_slug: String,
-}
-
-#[derive(Clone, Debug)]
-pub struct SyncRecord {
-    pub id: Uuid,
-    pub name: String,
-    pub project_id: String,
-    pub connection_id: Uuid,
-    /// None when the folder is gone (`folder_id` null).
-    pub folder: Option<FolderRecord>,
-    pub is_auto_sync_enabled: bool,
-    pub sync_options: serde_json::Value,
-    pub destination_config: serde_json::Value,
-}
 
 pub(in crate::store) const SYNC_SELECT: &str = "
     SELECT s.id, s.name, s.project_id, s.connection_id, s.is_auto_sync_enabled,

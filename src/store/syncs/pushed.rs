@@ -3,9 +3,8 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::super::{Store, StoreError};
-use crate::humanitec::WriteStamp;
-use crate::model::PushedKey;
+use crate::model::{PushedKey, WriteStamp};
+use crate::store::{Store, StoreError};
 
 impl Store {
     pub async fn pushed_keys(

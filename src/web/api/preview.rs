@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::syncs::load;
 use super::validation::{PathId, ValidQuery};
-use crate::jobs::{preview_sync, JobContext, JobError};
+use crate::jobs::{preview_sync, JobContext};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{ApiError, ApiResult};
 use crate::web::state::ApiState;
@@ -38,7 +38,7 @@ pub async fn preview(
         .await
         .map_err(|e| match &e {
             // What the run would fail on, the preview refuses the same way.
-            JobError::Conflict { .. } => ApiError::unprocessable(e.to_string()),
+            e if e.is_conflict() => ApiError::unprocessable(e.to_string()),
             e if e.is_transient() => {
                 ApiError::internal("the preview could not be computed now; try again", e)
             }

@@ -15,7 +15,7 @@ use super::html::{ago, at, badge, csrf_field, destination, layout, or, source, t
 use super::session::Viewer;
 use super::syncs::live_controls;
 use super::{DashError, DashResult};
-use crate::jobs::{preview_sync, JobContext, JobError};
+use crate::jobs::{preview_sync, JobContext};
 use crate::model::{ImportBehavior, JobKind};
 use crate::store::{JobHistoryRow, SyncDetail};
 use crate::web::state::ApiState;
@@ -332,7 +332,7 @@ pub async fn preview(
                 }
             }
         }
-        Err(e @ JobError::Conflict { .. }) => html! { p.flash.error { (e) } },
+        Err(e) if e.is_conflict() => html! { p.flash.error { (e) } },
         Err(e) if e.is_transient() => html! {
             p.flash.error { "The preview could not be computed now; try again (" (e) ")" }
         },

@@ -1,9 +1,24 @@
-//! The domain's own types, shared by every layer (no I/O). Wire formats map
-//! to these in `queue/`; rows map to them in `store/`.
+//! The domain's own types, shared by every layer (no I/O, and no import
+//! from any other module of the crate). Wire formats map to these in
+//! `queue/`; rows map to them in `store/`. Here: jobs, their status and
+//! outcome; in sub-modules: a destination and its listing, a sync, what a
+//! job starts from, the retry policy, what a failed attempt must say.
+
+mod destination;
+mod failure;
+mod retry;
+mod start;
+mod sync;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use destination::{is_valid_key, Scope, ValueResponse, ValueSource, WriteStamp};
+pub use failure::AttemptFailure;
+pub use retry::RetryPolicy;
+pub use start::{JobState, StartView, TakenMarker};
+pub use sync::{FolderRecord, SyncRecord};
 
 /// The three kinds of work, as a tag: routing key, status columns, metrics.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
@@ -263,6 +278,25 @@ pub struct JobOutcome {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
+/// A successful job's counts and summary message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub counts: Counts,
+    pub message: String,
+}
+
+impl Report {
+    pub fn sync(c: Counts, destination: &str) -> Report {
+        Report {
+            counts: c,
+            message: format!(
+                "Synced to {destination}: {} created, {} updated, {} deleted, {} unchanged",
+                c.created, c.updated, c.deleted, c.unchanged
+            ),
+        }
+    }
+}
+
 /// What a sync last pushed to one destination key: a keyed fingerprint of
 /// key, value and description, and the `secret_version` Humanitec answered.
 #[derive(Clone, Debug, PartialEq)]
@@ -272,7 +306,7 @@ pub struct PushedKey {
     pub secret_version: Option<String>,
     /// Humanitec's created_at/updated_at after our write (None for keys
     /// recorded before they were kept).
-    pub stamp: Option<crate::humanitec::WriteStamp>,
+    pub stamp: Option<WriteStamp>,
 }
 
 /// Row messages are capped at this many characters (the brief's contract).

@@ -1,0 +1,37 @@
+//! What a delivered job finds when it starts, read under its sync's lease:
+//! its own row, its sync, and the sync's queued marker.
+
+use chrono::{DateTime, Utc};
+
+use super::{JobStatus, SyncRecord};
+
+/// A job row's state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JobState {
+    pub status: JobStatus,
+    pub attempt: i32,
+    /// Set once the job took its sync's queued marker.
+    pub covers_until: Option<DateTime<Utc>>,
+}
+
+/// A queued job's marker, taken by the runner as the job starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TakenMarker {
+    /// Requests the job absorbed.
+    pub coalesced: i32,
+    /// From now on requests queue a new job: this job covers those before.
+    pub taken_at: DateTime<Utc>,
+}
+
+/// Everything `jobs::admit` and the run need, read under the lease.
+#[derive(Clone, Debug)]
+pub struct StartView {
+    /// The job's row before this start (None: no row yet).
+    pub state: Option<JobState>,
+    /// None when the sync row is gone.
+    pub sync: Option<SyncRecord>,
+    /// The sync's queued marker, if it was this job's (now taken).
+    pub marker: Option<TakenMarker>,
+    /// Start of the latest successful run of this job type for the sync.
+    pub latest_success: Option<DateTime<Utc>>,
+}

@@ -3,6 +3,7 @@
 //! Every sync object comes from the `secret_syncs_api` view.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -297,6 +298,7 @@ pub async fn delete(
 ) -> ApiResult<Json<Value>> {
     load(&state, &caller, id, Role::Write).await?;
     if q.remove_secrets {
+        let before = view(&state, id).await?;
         enqueue(
             &state,
             id,
@@ -305,7 +307,13 @@ pub async fn delete(
             },
         )
         .await?;
-        return view(&state, id).await;
+        // A fast worker may have removed the keys and deleted the row
+        // already: the request still succeeded, so answer with the sync
+        // as it was when the remove was queued.
+        return match view(&state, id).await {
+            Err(e) if e.status == StatusCode::NOT_FOUND => Ok(before),
+            shown => shown,
+        };
     }
     let shown = view(&state, id).await?;
     if !state.store.delete_sync(id).await? {

@@ -45,6 +45,16 @@ pub struct WorkerSettings {
     pub retry: RetrySettings,
 }
 
+/// The dashboard's server-side sessions: both ends are checked by the
+/// server on every request, whatever the browser keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSettings {
+    /// From sign-in to the end, however busy (`SESSION_MAX_AGE`).
+    pub max_age: Duration,
+    /// Without a request for this long, the session ends (`SESSION_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+}
+
 #[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
@@ -66,6 +76,7 @@ pub struct Settings {
     /// Sync jobs are published this long after the first request; requests
     /// arriving meanwhile fold into the same job.
     pub sync_debounce: Duration,
+    pub session: SessionSettings,
     pub worker: WorkerSettings,
 }
 
@@ -93,6 +104,7 @@ impl std::fmt::Debug for Settings {
                 &self.database_prepared_statements,
             )
             .field("sync_debounce", &self.sync_debounce)
+            .field("session", &self.session)
             .field("worker", &self.worker)
             .finish()
     }
@@ -159,6 +171,20 @@ impl Settings {
             busy_delay: v.sync_busy_delay,
             max_deferrals: v.job_max_deferrals,
         };
+        let positive = |var: &'static str, value: Duration| {
+            if value < Duration::from_secs(1) {
+                Err(ConfigError::Invalid {
+                    var: var.into(),
+                    reason: "must be at least 1s".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let session = SessionSettings {
+            max_age: positive("SESSION_MAX_AGE", v.session_max_age)?,
+            idle_timeout: positive("SESSION_IDLE_TIMEOUT", v.session_idle_timeout)?,
+        };
         let worker = WorkerSettings {
             concurrency: v.worker_concurrency,
             write_concurrency: v.humanitec_write_concurrency.max(1),
@@ -183,6 +209,7 @@ impl Settings {
             queue_prefix: v.queue_prefix,
             api_listen: v.api_listen,
             log_format: v.log_format,
+            session,
             worker,
         })
     }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::errors::{shorten, ApiError};
 use super::state::ApiState;
+use crate::store::ApiTokenRecord;
 
 /// Prefix of every token, so leaked tokens are easy to recognise and scan for.
 pub const TOKEN_PREFIX: &str = "ssk_";
@@ -125,17 +126,25 @@ pub async fn caller_for_token(state: &ApiState, token: &str) -> Result<Caller, A
         .use_api_token(&hash_token(token))
         .await?
         .ok_or_else(invalid)?;
-    let role = Role::parse(&record.role).ok_or_else(|| {
-        ApiError::internal(
-            "an API token has an unknown role",
-            &format!("token {} role `{}`", record.id, record.role),
-        )
-    })?;
-    Ok(Caller {
-        token_id: record.id,
-        role,
-        projects: record.project_ids,
-    })
+    Caller::from_record(record)
+}
+
+impl Caller {
+    /// The caller a live token's record stands for (the API's bearer
+    /// tokens and the dashboard's sessions alike).
+    pub fn from_record(record: ApiTokenRecord) -> Result<Caller, ApiError> {
+        let role = Role::parse(&record.role).ok_or_else(|| {
+            ApiError::internal(
+                "an API token has an unknown role",
+                &format!("token {} role `{}`", record.id, record.role),
+            )
+        })?;
+        Ok(Caller {
+            token_id: record.id,
+            role,
+            projects: record.project_ids,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod errors;
 mod router;
 mod state;
 
+pub use dashboard::sweep_expired_sessions;
 pub use errors::ApiError;
 pub use router::router;
 pub use state::{ApiStartError, ApiState, DashConfig};

@@ -283,6 +283,20 @@ mod tests {
     }
 
     #[test]
+    fn dashboard_sessions_last_12h_idle_30m_and_at_least_a_second() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.session.max_age, Duration::from_secs(12 * 3600));
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(30 * 60));
+        let s = from(&[("SESSION_MAX_AGE", "8h"), ("SESSION_IDLE_TIMEOUT", "5m")]).expect("valid");
+        assert_eq!(s.session.max_age, Duration::from_secs(8 * 3600));
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(300));
+        let err = from(&[("SESSION_IDLE_TIMEOUT", "0s")])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.starts_with("SESSION_IDLE_TIMEOUT is not valid")));
+    }
+
+    #[test]
     fn database_settings_and_debounce_have_defaults_and_bounds() {
         let s = from(&[]).expect("defaults are valid");
         assert_eq!(s.database_pool_size, 10);

@@ -635,7 +635,8 @@ async fn sessions_end_when_idle_and_at_their_absolute_end() {
     // Idle: a live refresh (a fragment) does not count as activity, so an
     // unattended page times out while it keeps polling.
     let mut env = TestEnv::with(|var| match var {
-        "SESSION_IDLE_TIMEOUT" => Some("2s".into()),
+        // Long enough for the first page on a busy machine.
+        "SESSION_IDLE_TIMEOUT" => Some("3s".into()),
         "SESSION_MAX_AGE" => Some("1h".into()),
         _ => None,
     })
@@ -665,7 +666,7 @@ async fn sessions_end_when_idle_and_at_their_absolute_end() {
     // The sweep deletes it (and would delete no live one).
     let swept = env
         .store
-        .delete_expired_sessions(Duration::from_secs(2), 500)
+        .delete_expired_sessions(Duration::from_secs(3), 500)
         .await
         .expect("sweep");
     assert_eq!(swept, 1);
@@ -680,7 +681,7 @@ async fn sessions_end_when_idle_and_at_their_absolute_end() {
     // Absolute: however busy, the session ends SESSION_MAX_AGE after sign-in.
     let mut env = TestEnv::with(|var| match var {
         "SESSION_IDLE_TIMEOUT" => Some("1h".into()),
-        "SESSION_MAX_AGE" => Some("2s".into()),
+        "SESSION_MAX_AGE" => Some("3s".into()),
         _ => None,
     })
     .await;

@@ -64,8 +64,24 @@ async fn main() {
         .expect("a sync")
         .get(0);
 
-    let http = reqwest::Client::new();
-    let cookie = format!("secret_sync_session={token}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // Sign in once: the cookie holds the session id, not the token.
+    let login = http
+        .post(format!("{base}/login"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
     println!("\n{:<44} {:>9} {:>9} {:>9}", "page", "median", "p95", "max");
     for (label, path) in [
         ("syncs, first page (failed first)", "/".to_string()),

@@ -119,3 +119,99 @@ async fn the_api_command_refuses_to_start_without_an_encryption_key() {
     );
     env.finish().await;
 }
+
+/// The `sessions` column of a token's line in `token list` (the projects,
+/// joined without spaces, come last).
+fn listed_sessions(listed: &str, id: &str) -> String {
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("token {id} listed: {listed}"));
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    cols[cols.len() - 2].to_string()
+}
+
+#[tokio::test]
+async fn dashboard_sessions_are_counted_listed_and_ended_with_their_token() {
+    let mut env = TestEnv::new().await;
+    env.seed.create_project("shop", "Shop").await;
+    let base = env.start_api().await;
+    let out = run(
+        &env,
+        &[
+            "token",
+            "create",
+            "--project",
+            "shop",
+            "--role",
+            "read",
+            "--name",
+            "dash",
+        ],
+    );
+    let token = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    let listed = String::from_utf8(run(&env, &["token", "list"]).stdout).expect("utf-8");
+    let id = listed
+        .lines()
+        .find(|l| l.contains("dash"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the token's id")
+        .to_string();
+    assert_eq!(listed_sessions(&listed, &id), "0", "{listed}");
+
+    // Two browsers sign in.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut cookies = Vec::new();
+    for _ in 0..2 {
+        let res = http
+            .post(format!("{base}/login"))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(res.status(), 303);
+        let set = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("cookie")
+            .to_string();
+        cookies.push(set.split(';').next().expect("name=value").to_string());
+    }
+    let page = |cookie: &str| {
+        http.get(format!("{base}/"))
+            .header("cookie", cookie.to_string())
+            .send()
+    };
+    for c in &cookies {
+        assert_eq!(page(c).await.expect("page").status(), 200);
+    }
+    let listed = String::from_utf8(run(&env, &["token", "list"]).stdout).expect("utf-8");
+    assert_eq!(listed_sessions(&listed, &id), "2", "{listed}");
+    let shown = run(&env, &["token", "sessions", &id]);
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "a header and two sessions: {stdout}"
+    );
+    for c in &cookies {
+        let session_id = c.split_once('=').expect("=").1;
+        assert!(!stdout.contains(session_id), "session ids are never shown");
+    }
+
+    // Revoking ends both at once.
+    run(&env, &["token", "revoke", &id]);
+    for c in &cookies {
+        assert_eq!(page(c).await.expect("page").status(), 303, "to /login");
+    }
+    let listed = String::from_utf8(run(&env, &["token", "list"]).stdout).expect("utf-8");
+    assert_eq!(listed_sessions(&listed, &id), "0", "{listed}");
+    env.finish().await;
+}

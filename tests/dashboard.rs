@@ -190,6 +190,14 @@ impl Browser {
     }
 }
 
+const SESSION_COOKIE: &str = "__Host-secret-sync-session";
+
+/// Signs in over plain HTTP and returns the `Cookie` header value of the
+/// session that opens (the id alone, as a browser would send it).
+async fn http_session(http: &reqwest::Client, base: &str, token: &str) -> String {
+    dashboard_sign_in(http, base, token).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     let mut env = TestEnv::new().await;
@@ -403,9 +411,12 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let post = |token: &str, path: &str, form: Vec<(&'static str, String)>| {
+    // The cookie holds a session id, opened by signing in with the token.
+    let reader = http_session(&http, &base, &reader).await;
+    let writer = http_session(&http, &base, &writer).await;
+    let post = |cookie: &str, path: &str, form: Vec<(&'static str, String)>| {
         http.post(format!("{base}{path}"))
-            .header("cookie", format!("secret_sync_session={token}"))
+            .header("cookie", cookie)
             .form(&form)
     };
     let status = |r: reqwest::Response| r.status().as_u16();
@@ -433,7 +444,7 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
     assert_eq!(status(no_csrf.send().await.expect("post")), 403);
     let page = http
         .get(format!("{base}/syncs/{sync}"))
-        .header("cookie", format!("secret_sync_session={writer}"))
+        .header("cookie", &writer)
         .send()
         .await
         .expect("page")
@@ -473,7 +484,7 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
         .await;
     let get = |path: String| {
         http.get(format!("{base}{path}"))
-            .header("cookie", format!("secret_sync_session={writer}"))
+            .header("cookie", &writer)
             .send()
     };
     let list = get("/".into())
@@ -516,5 +527,174 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
     assert_eq!(status(ok.send().await.expect("post")), 303);
     let jobs = env.store.recent_jobs(Some(sync), 5).await.expect("jobs");
     assert_eq!(jobs.len(), 1);
+    env.finish().await;
+}
+
+/// A token made here, so the test knows its id (to revoke it).
+async fn token_with_id(env: &TestEnv, projects: &[&str], role: &str) -> (String, Uuid) {
+    let (token, hash) = secret_sync::web::auth::new_token();
+    let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
+    let record = env
+        .store
+        .create_api_token("browser", &hash, role, &projects)
+        .await
+        .expect("token");
+    (token, record.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_out_and_revoked_sessions_are_refused_by_the_server() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    let (token, token_id) = token_with_id(&env, &["proj"], "write").await;
+    let src = env.source("production", &[("K", "v")]).await;
+    let sync = env.sync(&src, "alpha", app_scope("web"), options()).await;
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+    // Chromium keeps a Secure __Host- cookie on http://127.0.0.1 (a
+    // trustworthy origin); scripts cannot read it and it is not the token.
+    let cookie = b
+        .client
+        .get_named_cookie(SESSION_COOKIE)
+        .await
+        .expect("the session cookie is set");
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    assert_ne!(cookie.value(), token);
+    assert_eq!(b.js("return document.cookie;", vec![]).await, json!(""));
+    let sessions = env
+        .store
+        .token_sessions(token_id, Duration::from_secs(1800))
+        .await
+        .expect("sessions");
+    assert_eq!(sessions.len(), 1);
+
+    // Sign out, then put the old cookie back: the server has forgotten it.
+    b.click("form[action='/logout'] button").await;
+    b.until("the login page after signing out", || async {
+        b.exists("#token").await
+    })
+    .await;
+    let sessions = env
+        .store
+        .token_sessions(token_id, Duration::from_secs(1800))
+        .await
+        .expect("sessions");
+    assert!(sessions.is_empty(), "{sessions:?}");
+    b.client
+        .add_cookie(cookie.clone())
+        .await
+        .expect("the old cookie is set back");
+    b.goto(&format!("/syncs/{sync}")).await;
+    let url = b.client.current_url().await.expect("url");
+    assert_eq!(url.path(), "/login", "the old session was refused");
+
+    // A fresh session works until its token is revoked: the next click
+    // lands on the login page.
+    b.sign_in(&token).await;
+    b.goto(&format!("/syncs/{sync}")).await;
+    assert!(b.text("h1").await.contains("alpha"));
+    assert!(env.store.revoke_api_token(token_id).await.expect("revoke"));
+    b.click("nav a[href='/overview']").await;
+    b.until("the login page after the token was revoked", || async {
+        b.client
+            .current_url()
+            .await
+            .is_ok_and(|u| u.path() == "/login")
+    })
+    .await;
+    assert!(b.exists("#token").await);
+    b.finish().await;
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_when_idle_and_at_their_absolute_end() {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    // Idle: a live refresh (a fragment) does not count as activity, so an
+    // unattended page times out while it keeps polling.
+    let mut env = TestEnv::with(|var| match var {
+        // Long enough for the first page on a busy machine.
+        "SESSION_IDLE_TIMEOUT" => Some("3s".into()),
+        "SESSION_MAX_AGE" => Some("1h".into()),
+        _ => None,
+    })
+    .await;
+    let base = env.start_api().await;
+    let (token, token_id) = token_with_id(&env, &["proj"], "read").await;
+    let cookie = http_session(&http, &base, &token).await;
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    assert_eq!(status(get("/").await.expect("page")), 200);
+    let started = std::time::Instant::now();
+    eventually(WAIT, || async {
+        match get("/?fragment=1").await.map(status) {
+            Ok(401) => Ok(()),
+            other => Err(format!("the idle session still answers: {other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "ended too early"
+    );
+    assert_eq!(status(get("/").await.expect("page")), 303, "to /login");
+    // The sweep deletes it (and would delete no live one).
+    let swept = env
+        .store
+        .delete_expired_sessions(Duration::from_secs(3), 500)
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1);
+    assert!(env
+        .store
+        .token_sessions(token_id, Duration::from_secs(3600))
+        .await
+        .expect("sessions")
+        .is_empty());
+    env.finish().await;
+
+    // Absolute: however busy, the session ends SESSION_MAX_AGE after sign-in.
+    let mut env = TestEnv::with(|var| match var {
+        "SESSION_IDLE_TIMEOUT" => Some("1h".into()),
+        "SESSION_MAX_AGE" => Some("3s".into()),
+        _ => None,
+    })
+    .await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "read").await;
+    let cookie = http_session(&http, &base, &token).await;
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(status(get("/").await.expect("page")), 200);
+    eventually(WAIT, || async {
+        match get("/").await.map(status) {
+            Ok(303) => Ok(()),
+            other => Err(format!("the session still answers: {other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "ended too early"
+    );
+    // Signing in again opens a new session; the old id stays refused.
+    let fresh = http_session(&http, &base, &token).await;
+    assert_ne!(fresh, cookie);
+    assert_eq!(status(get("/overview").await.expect("page")), 303);
     env.finish().await;
 }

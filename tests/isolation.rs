@@ -5,7 +5,7 @@
 //! counts another project's syncs. Plus the places that used to leak: dead
 //! letters, `/overview`, and the conflict guard's messages.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use reqwest::{Method, StatusCode};
 use secret_sync::web::{route_table, Area, RouteInfo};
@@ -133,12 +133,21 @@ struct World {
     a_reader: String,
     revoked: String,
     admin: String,
+    /// Each token's dashboard session cookie (`name=value`).
+    sessions: HashMap<String, String>,
     a: Target,
     b: Target,
     a_missing: Target,
 }
 
 impl World {
+    fn session(&self, token: &str) -> &str {
+        self.sessions
+            .get(token)
+            .map(String::as_str)
+            .expect("every token signed in")
+    }
+
     fn token(&self, who: Who) -> Option<&str> {
         match who {
             Who::Nobody => None,
@@ -168,7 +177,7 @@ impl World {
     async fn page(&self, token: &str, path: &str) -> String {
         self.http
             .get(format!("{}{path}", self.base))
-            .header("cookie", format!("secret_sync_session={token}"))
+            .header("cookie", self.session(token))
             .bearer_auth(token)
             .send()
             .await
@@ -194,7 +203,13 @@ impl World {
         if let Some(token) = self.token(who) {
             req = match route.area {
                 Area::Api => req.bearer_auth(token),
-                _ => req.header("cookie", format!("secret_sync_session={token}")),
+                // Signing out ends the session it is sent with: spend a
+                // fresh one, not the one the rest of the sweep uses.
+                _ if route.path == "/logout" && !matches!(who, Who::Revoked) => req.header(
+                    "cookie",
+                    dashboard_sign_in(&self.http, &self.base, token).await,
+                ),
+                _ => req.header("cookie", self.session(token)),
             };
         }
         let mut sent = path.clone();
@@ -351,19 +366,33 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     )
     .await;
 
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // The revoked token had a dashboard session open: revoking ends it.
     let revoked = env.api_token(&["proj"], "write").await;
+    let mut sessions = HashMap::new();
+    sessions.insert(
+        revoked.clone(),
+        dashboard_sign_in(&http, &base, &revoked).await,
+    );
     let newest = env.store.api_tokens().await.expect("tokens")[0].id;
     assert!(env.store.revoke_api_token(newest).await.expect("revoke"));
+    let a_writer = env.api_token(&["proj"], "write").await;
+    let a_reader = env.api_token(&["proj"], "read").await;
+    let admin = env.api_token(&[], "admin").await;
+    for token in [&a_writer, &a_reader, &admin] {
+        sessions.insert(token.clone(), dashboard_sign_in(&http, &base, token).await);
+    }
     let world = World {
         base: base.clone(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-        a_writer: env.api_token(&["proj"], "write").await,
-        a_reader: env.api_token(&["proj"], "read").await,
+        http,
+        a_writer,
+        a_reader,
         revoked,
-        admin: env.api_token(&[], "admin").await,
+        admin,
+        sessions,
         a: Target {
             project: "proj".into(),
             sync: a_sync.to_string(),
@@ -517,7 +546,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     let requeue = world
         .http
         .post(format!("{base}/dead/requeue"))
-        .header("cookie", format!("secret_sync_session={}", world.a_writer))
+        .header("cookie", world.session(&world.a_writer))
         .form(&[("csrf", a_csrf.as_str()), ("which", "all")])
         .send()
         .await

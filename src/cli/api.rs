@@ -4,7 +4,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::CliResult;
 use crate::config::Settings;
-use crate::web::{router, ApiState};
+use crate::web::{router, sweep_expired_sessions, ApiState};
 
 pub async fn run_api(settings: Settings) -> CliResult {
     let listen = settings.api_listen;
@@ -15,6 +15,7 @@ pub async fn run_api(settings: Settings) -> CliResult {
     tracing::info!(%listen, "API on http://{listen}/api/v1/…, document at /api/openapi.json");
     let shutdown = CancellationToken::new();
     tokio::spawn(super::run::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(sweep_expired_sessions(state.clone(), shutdown.clone()));
     crate::http::serve(listener, router(state), shutdown).await?;
     tracing::info!("API stopped");
     Ok(())

@@ -126,10 +126,13 @@ enum TokenCommand {
         #[arg(long, default_value = "api-token")]
         name: String,
     },
-    /// List tokens (never their values).
+    /// List tokens (never their values), with their live dashboard sessions.
     List,
-    /// Revoke a token at once.
+    /// Revoke a token at once; its dashboard sessions end with it.
     Revoke { id: Uuid },
+    /// A token's live dashboard sessions (when opened, last seen, ending;
+    /// never their ids).
+    Sessions { id: Uuid },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -264,7 +267,8 @@ pub async fn main(cli: Cli) -> CliResult {
                     };
                     token::create(&store, &projects, role, &name).await
                 }
-                TokenCommand::List => token::list(&store).await,
+                TokenCommand::List => token::list(&store, &settings).await,
+                TokenCommand::Sessions { id } => token::sessions(&store, &settings, id).await,
                 TokenCommand::Revoke { id } => token::revoke(&store, id).await,
             }
         }

@@ -1,8 +1,12 @@
-//! `secret-sync token create|list|revoke`: the API's bearer tokens.
+//! `secret-sync token create|list|revoke|sessions`: the API's bearer
+//! tokens and the dashboard sessions opened with them.
+
+use std::collections::HashMap;
 
 use uuid::Uuid;
 
 use super::CliResult;
+use crate::config::Settings;
 use crate::store::Store;
 use crate::web::auth::{new_token, Role};
 
@@ -52,15 +56,20 @@ pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) 
     Ok(())
 }
 
-pub async fn list(store: &Store) -> CliResult {
+pub async fn list(store: &Store, settings: &Settings) -> CliResult {
     let tokens = store.api_tokens().await?;
+    let counts: HashMap<Uuid, i64> = store
+        .session_counts(settings.session.idle_timeout)
+        .await?
+        .into_iter()
+        .collect();
     println!(
-        "{:<36}  {:<20}  {:<5}  {:<8}  {:<20}  projects",
-        "id", "name", "role", "state", "last used"
+        "{:<36}  {:<20}  {:<5}  {:<8}  {:<20}  {:>8}  projects",
+        "id", "name", "role", "state", "last used", "sessions"
     );
     for t in tokens {
         println!(
-            "{:<36}  {:<20}  {:<5}  {:<8}  {:<20}  {}",
+            "{:<36}  {:<20}  {:<5}  {:<8}  {:<20}  {:>8}  {}",
             t.id,
             t.name,
             t.role,
@@ -72,9 +81,38 @@ pub async fn list(store: &Store) -> CliResult {
             t.last_used_at
                 .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|| "never".into()),
+            counts.get(&t.id).copied().unwrap_or(0),
             t.project_ids.join(",")
         );
     }
+    Ok(())
+}
+
+/// A token's live sessions: when each was opened and last used, and when
+/// it ends (the earlier of its absolute and idle ends).
+pub async fn sessions(store: &Store, settings: &Settings, id: Uuid) -> CliResult {
+    let idle = settings.session.idle_timeout;
+    let sessions = store.token_sessions(id, idle).await?;
+    let idle = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
+    let when = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%d %H:%M:%S").to_string();
+    println!("{:<20}  {:<20}  ends", "opened", "last seen");
+    for s in &sessions {
+        let ends = s.expires_at.min(
+            s.last_seen_at
+                .checked_add_signed(idle)
+                .unwrap_or(s.expires_at),
+        );
+        println!(
+            "{:<20}  {:<20}  {}",
+            when(s.created_at),
+            when(s.last_seen_at),
+            when(ends)
+        );
+    }
+    eprintln!(
+        "{} live dashboard session(s) of token {id}; `secret-sync token revoke {id}` ends them",
+        sessions.len()
+    );
     Ok(())
 }
 

@@ -7,7 +7,9 @@
 mod settings;
 mod vars;
 
-pub use settings::{redact_url as settings_redact_url, RetrySettings, Settings, WorkerSettings};
+pub use settings::{
+    redact_url as settings_redact_url, RetrySettings, SessionSettings, Settings, WorkerSettings,
+};
 pub use vars::LogFormat;
 
 /// A configuration value that could not be used. Never carries secret values.

@@ -45,6 +45,16 @@ pub struct WorkerSettings {
     pub retry: RetrySettings,
 }
 
+/// The dashboard's server-side sessions: both ends are checked by the
+/// server on every request, whatever the browser keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSettings {
+    /// From sign-in to the end, however busy (`SESSION_MAX_AGE`).
+    pub max_age: Duration,
+    /// Without a request for this long, the session ends (`SESSION_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+}
+
 #[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
@@ -66,6 +76,7 @@ pub struct Settings {
     /// Sync jobs are published this long after the first request; requests
     /// arriving meanwhile fold into the same job.
     pub sync_debounce: Duration,
+    pub session: SessionSettings,
     pub worker: WorkerSettings,
 }
 
@@ -93,6 +104,7 @@ impl std::fmt::Debug for Settings {
                 &self.database_prepared_statements,
             )
             .field("sync_debounce", &self.sync_debounce)
+            .field("session", &self.session)
             .field("worker", &self.worker)
             .finish()
     }
@@ -159,6 +171,20 @@ impl Settings {
             busy_delay: v.sync_busy_delay,
             max_deferrals: v.job_max_deferrals,
         };
+        let positive = |var: &'static str, value: Duration| {
+            if value < Duration::from_secs(1) {
+                Err(ConfigError::Invalid {
+                    var: var.into(),
+                    reason: "must be at least 1s".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        let session = SessionSettings {
+            max_age: positive("SESSION_MAX_AGE", v.session_max_age)?,
+            idle_timeout: positive("SESSION_IDLE_TIMEOUT", v.session_idle_timeout)?,
+        };
         let worker = WorkerSettings {
             concurrency: v.worker_concurrency,
             write_concurrency: v.humanitec_write_concurrency.max(1),
@@ -183,6 +209,7 @@ impl Settings {
             queue_prefix: v.queue_prefix,
             api_listen: v.api_listen,
             log_format: v.log_format,
+            session,
             worker,
         })
     }
@@ -253,6 +280,20 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("JOB_RETRY_DELAYS is not valid")));
+    }
+
+    #[test]
+    fn dashboard_sessions_last_12h_idle_30m_and_at_least_a_second() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.session.max_age, Duration::from_secs(12 * 3600));
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(30 * 60));
+        let s = from(&[("SESSION_MAX_AGE", "8h"), ("SESSION_IDLE_TIMEOUT", "5m")]).expect("valid");
+        assert_eq!(s.session.max_age, Duration::from_secs(8 * 3600));
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(300));
+        let err = from(&[("SESSION_IDLE_TIMEOUT", "0s")])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.starts_with("SESSION_IDLE_TIMEOUT is not valid")));
     }
 
     #[test]

@@ -95,6 +95,10 @@ pub struct Vars {
     pub metrics_refresh: Duration,
     #[arg(long, env = "API_LISTEN", default_value = "0.0.0.0:8080", value_parser = address)]
     pub api_listen: SocketAddr,
+    #[arg(long, env = "SESSION_MAX_AGE", default_value = "12h", value_parser = duration)]
+    pub session_max_age: Duration,
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = duration)]
+    pub session_idle_timeout: Duration,
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = log_format)]
     pub log_format: LogFormat,
 }

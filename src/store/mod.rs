@@ -1,7 +1,7 @@
 //! The only module that talks to Postgres. `migrations/` is the schema's
 //! single source; queries live next to the rows they read or write, by
 //! aggregate: `jobs` (jobs and their sync's lease), `syncs`, `connections`,
-//! `folders` (the source secrets), `tokens`, and `read` (the read models of
+//! `folders` (the source secrets), `tokens`, `sessions` (the dashboard's), and `read` (the read models of
 //! the `status` command, the dashboard and the gauges).
 
 mod conn;
@@ -12,6 +12,7 @@ mod jobs;
 mod migrate;
 mod read;
 mod rotation;
+mod sessions;
 mod syncs;
 mod tokens;
 mod written;
@@ -28,6 +29,7 @@ pub use read::{
     SyncStatusRow,
 };
 pub use rotation::{EncryptedRow, FingerprintRow};
+pub use sessions::SessionRecord;
 pub use syncs::{NewSync, SyncChanges};
 // Domain types the store reads, re-exported where callers first found them.
 pub use crate::model::{FolderRecord, JobState, StartView, SyncRecord, TakenMarker};

@@ -22,7 +22,7 @@ pub struct ApiTokenRecord {
 
 const TOKEN_COLUMNS: &str = "id, name, role, project_ids, created_at, last_used_at, revoked_at";
 
-fn token_from_row(r: &tokio_postgres::Row) -> ApiTokenRecord {
+pub(super) fn token_from_row(r: &tokio_postgres::Row) -> ApiTokenRecord {
     ApiTokenRecord {
         id: r.get("id"),
         name: r.get("name"),
@@ -74,17 +74,24 @@ impl Store {
         Ok(rows.iter().map(token_from_row).collect())
     }
 
-    /// Revokes a token; false when there is no such live token.
+    /// Revokes a token and ends its dashboard sessions at once (one
+    /// statement, so there is no moment with a revoked token's session);
+    /// false when there is no such live token.
     pub async fn revoke_api_token(&self, id: Uuid) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        let n = client
-            .execute(
-                "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        let row = client
+            .query_one(
+                "WITH revoked AS (
+                     UPDATE api_tokens SET revoked_at = now()
+                      WHERE id = $1 AND revoked_at IS NULL RETURNING id),
+                 ended AS (
+                     DELETE FROM dashboard_sessions WHERE token_id = $1)
+                 SELECT count(*) AS n FROM revoked",
                 &[(&id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("revoking an API token"))?;
-        Ok(n > 0)
+        Ok(row.get::<_, i64>("n") > 0)
     }
 
     /// The live token with this hash, marking it used.

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::errors::{shorten, ApiError};
 use super::state::ApiState;
+use crate::store::ApiTokenRecord;
 
 /// Prefix of every token, so leaked tokens are easy to recognise and scan for.
 pub const TOKEN_PREFIX: &str = "ssk_";
@@ -144,22 +145,31 @@ pub async fn caller_for_token(state: &ApiState, token: &str) -> Result<Caller, A
         .use_api_token(&hash_token(token))
         .await?
         .ok_or_else(invalid)?;
-    let role = Role::parse(&record.role).ok_or_else(|| {
-        ApiError::internal(
-            "an API token has an unknown role",
-            &format!("token {} role `{}`", record.id, record.role),
-        )
-    })?;
-    let projects = if role == Role::Admin {
-        state.store.project_ids().await?
-    } else {
-        record.project_ids
-    };
-    Ok(Caller {
-        token_id: record.id,
-        role,
-        projects,
-    })
+    Caller::from_record(state, record).await
+}
+
+impl Caller {
+    /// The caller a live token's record stands for (the API's bearer
+    /// tokens and the dashboard's sessions alike). An admin's projects
+    /// are every project there is.
+    pub async fn from_record(state: &ApiState, record: ApiTokenRecord) -> Result<Caller, ApiError> {
+        let role = Role::parse(&record.role).ok_or_else(|| {
+            ApiError::internal(
+                "an API token has an unknown role",
+                &format!("token {} role `{}`", record.id, record.role),
+            )
+        })?;
+        let projects = if role == Role::Admin {
+            state.store.project_ids().await?
+        } else {
+            record.project_ids
+        };
+        Ok(Caller {
+            token_id: record.id,
+            role,
+            projects,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod router;
 mod routes;
 mod state;
 
+pub use dashboard::sweep_expired_sessions;
 pub use errors::ApiError;
 pub use router::{route_table, router};
 pub use routes::{Area, RouteInfo};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::api::openapi::Validators;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, SessionSettings, Settings};
 use crate::crypto::{Cipher, CryptoError};
 use crate::enqueue::JobClient;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
@@ -28,13 +28,15 @@ pub struct ApiState {
 
 /// What the dashboard needs beyond the API's state.
 pub struct DashConfig {
-    /// Keys the CSRF tokens (an HMAC of the session cookie). Derived from
+    /// Keys the CSRF tokens (an HMAC of the session id). Derived from
     /// ENCRYPTION_KEY, so every API replica accepts the others' forms.
     pub(in crate::web) csrf_key: [u8; 32],
     pub(in crate::web) amqp_url: String,
     pub(in crate::web) names: Names,
     /// The delay queues the workers may use (for the queue depths).
     pub(in crate::web) delays: Vec<Duration>,
+    /// How long sessions live (absolute and idle).
+    pub(in crate::web) session: SessionSettings,
 }
 
 impl DashConfig {
@@ -55,6 +57,7 @@ impl DashConfig {
             amqp_url: settings.amqp_url.clone(),
             names: Names::new(&settings.queue_prefix),
             delays,
+            session: settings.session,
         })
     }
 }

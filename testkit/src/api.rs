@@ -204,3 +204,24 @@ impl ApiClient {
         self.call("DELETE", path, None).await
     }
 }
+
+/// Signs in to the dashboard with an API token, as the login form does;
+/// returns the session cookie (`name=value`) to send back. The cookie never
+/// holds the token.
+pub async fn dashboard_sign_in(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let res = http
+        .post(format!("{base}/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(res.status().as_u16(), 303, "signing in redirects");
+    let set = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_string();
+    assert!(!set.contains(token), "the cookie must not hold the token");
+    set.split(';').next().expect("name=value").to_string()
+}

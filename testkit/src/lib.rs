@@ -12,7 +12,7 @@ mod proxy;
 mod seed;
 mod spec;
 
-pub use api::{seed_create_operation, seed_openapi, ApiClient, SeedContract};
+pub use api::{dashboard_sign_in, seed_create_operation, seed_openapi, ApiClient, SeedContract};
 pub use db::{drop_database, recreate_database};
 pub use eventually::{eventually, seen, try_eventually, Observation};
 pub use harness::{

@@ -1,5 +1,5 @@
-//! `/login` and `/logout`: signing in with an API token, which is kept in
-//! the session cookie, and signing out.
+//! `/login` and `/logout`: signing in with an API token opens a server-side
+//! session (the cookie holds only its random id); signing out ends it.
 
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
@@ -12,7 +12,8 @@ use maud::html;
 
 use super::html::layout;
 use super::session::{
-    check_same_origin, csrf_matches, session_token, Viewer, COOKIE_MAX_AGE, COOKIE_NAME,
+    check_same_origin, cleared_cookie, csrf_matches, hash_session_id, new_session_id,
+    session_cookie, session_id, Viewer,
 };
 use super::{DashError, DashResult};
 use crate::web::auth::caller_for_token;
@@ -27,7 +28,8 @@ fn login_form(error: Option<&str>) -> String {
             }
             p {
                 "Paste an API token (create one with " code { "secret-sync token create" } "). \
-                 It is kept in an HttpOnly cookie for this browser only."
+                 It is checked once and not kept: this browser gets a session that \
+                 ends when you sign out, after a while idle, or when the token is revoked."
             }
             form method="post" action="/login" {
                 input type="password" name="token" #token autocomplete="off"
@@ -55,21 +57,38 @@ pub async fn login(
 ) -> DashResult {
     check_same_origin(&headers)?;
     let token = form.token.trim();
-    if let Err(e) = caller_for_token(&state, token).await {
-        let status = if e.status.is_server_error() {
-            e.status
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        return Ok((status, Html(login_form(Some(&e.message)))).into_response());
+    let caller = match caller_for_token(&state, token).await {
+        Ok(caller) => caller,
+        Err(e) => {
+            let status = if e.status.is_server_error() {
+                e.status
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            return Ok((status, Html(login_form(Some(&e.message)))).into_response());
+        }
+    };
+    // Signing in again replaces this browser's session, not adds one.
+    if let Some(old) = session_id(&headers) {
+        state.store.delete_session(&hash_session_id(&old)).await?;
     }
-    let secure = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|p| p.as_bytes() == b"https");
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE}{}",
-        if secure { "; Secure" } else { "" }
-    );
+    let limits = state.dashboard.session;
+    let (id, hash) = new_session_id();
+    if !state
+        .store
+        .create_session(&hash, caller.token_id, limits.max_age)
+        .await?
+    {
+        // Revoked between the check and now.
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            Html(login_form(Some(
+                "the API token is unknown or has been revoked",
+            ))),
+        )
+            .into_response());
+    }
+    let cookie = session_cookie(&id, limits.max_age);
     Ok(([(SET_COOKIE, cookie)], Redirect::to("/")).into_response())
 }
 
@@ -86,11 +105,14 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> DashResult {
     check_same_origin(&headers)?;
-    let token = session_token(&headers).unwrap_or_default();
-    if !csrf_matches(&state.dashboard.csrf_key, &token, &form.csrf) {
+    let session = session_id(&headers).unwrap_or_default();
+    if !csrf_matches(&state.dashboard.csrf_key, &session, &form.csrf) {
         return Err(DashError::forbidden("the form's CSRF token does not match"));
     }
     drop(viewer);
-    let cookie = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    Ok(([(SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+    state
+        .store
+        .delete_session(&hash_session_id(&session))
+        .await?;
+    Ok(([(SET_COOKIE, cleared_cookie())], Redirect::to("/login")).into_response())
 }

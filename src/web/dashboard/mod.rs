@@ -1,7 +1,8 @@
 //! The ops dashboard, served by `secret-sync api` at `/`: server-rendered
 //! HTML (`maud` templates, which escape every value from the database), one
-//! CSS file and a little JavaScript, all inside the binary. Signs in with an API token (kept in an
-//! HttpOnly, SameSite=Strict cookie); actions are CSRF-protected POST forms
+//! CSS file and a little JavaScript, all inside the binary. Signs in with an API token, which
+//! opens a server-side session (the cookie holds only its random id, see
+//! `session`); actions are CSRF-protected POST forms
 //! that go through the one enqueue path. Documented in `docs/dashboard.md`.
 
 mod dead;
@@ -10,7 +11,10 @@ mod html;
 mod login;
 mod overview;
 mod session;
+mod sweep;
 mod syncs;
+
+pub use sweep::sweep_expired_sessions;
 
 use std::time::Duration;
 

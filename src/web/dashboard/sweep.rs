@@ -1,0 +1,37 @@
+//! The API's periodic sweep of expired dashboard sessions. Lookups already
+//! refuse them; the sweep only keeps the table small. Each round deletes
+//! a few small batches, so it never holds many row locks or runs long.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::web::state::ApiState;
+
+/// Rows per statement, and statements per round: at most 10,000 a minute.
+const BATCH: i64 = 500;
+const BATCHES_PER_ROUND: usize = 20;
+const EVERY: Duration = Duration::from_secs(60);
+
+/// Runs until `shutdown`.
+pub async fn sweep_expired_sessions(state: ApiState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let idle = state.dashboard.session.idle_timeout;
+        for _ in 0..BATCHES_PER_ROUND {
+            match state.store.delete_expired_sessions(idle, BATCH).await {
+                Ok(n) if n < BATCH as u64 => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete expired dashboard sessions");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! One rule, everywhere (issue 19): every route of the API and the
 //! dashboard, walked from the router's own table, answers a token of
-//! another project, a read token, a revoked token and no credentials as
-//! the rules say, and nothing a project's caller receives names, ids or
-//! counts another project's syncs. Plus the places that used to leak: dead
-//! letters, `/overview`, and the conflict guard's messages.
+//! another project, a read token, a revoked token, an expired dashboard
+//! session and no credentials as the rules say, and nothing a project's
+//! caller receives names, ids or counts another project's syncs. Plus the
+//! places that used to leak: dead letters, `/overview`, and the conflict
+//! guard's messages.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -31,6 +32,9 @@ enum Who {
     Missing,
     /// A read token of project A, aimed at A's own ids.
     Reader,
+    /// A live write token of project A whose dashboard session has
+    /// expired; the session cookie alone is sent (the API takes none).
+    Expired,
 }
 
 /// What a request to one route carries: JSON body, or form fields for the
@@ -132,6 +136,7 @@ struct World {
     a_writer: String,
     a_reader: String,
     revoked: String,
+    expired: String,
     admin: String,
     /// Each token's dashboard session cookie (`name=value`).
     sessions: HashMap<String, String>,
@@ -154,6 +159,7 @@ impl World {
             Who::Revoked => Some(&self.revoked),
             Who::Foreign | Who::Missing => Some(&self.a_writer),
             Who::Reader => Some(&self.a_reader),
+            Who::Expired => Some(&self.expired),
         }
     }
 
@@ -202,6 +208,7 @@ impl World {
             .request(route.method.clone(), format!("{}{path}", self.base));
         if let Some(token) = self.token(who) {
             req = match route.area {
+                Area::Api if who == Who::Expired => req.header("cookie", self.session(token)),
                 Area::Api => req.bearer_auth(token),
                 // Signing out ends the session it is sent with: spend a
                 // fresh one, not the one the rest of the sweep uses.
@@ -379,6 +386,19 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     );
     let newest = env.store.api_tokens().await.expect("tokens")[0].id;
     assert!(env.store.revoke_api_token(newest).await.expect("revoke"));
+    // A live token whose session ran past its end.
+    let expired = env.api_token(&["proj"], "write").await;
+    sessions.insert(
+        expired.clone(),
+        dashboard_sign_in(&http, &base, &expired).await,
+    );
+    let newest = env.store.api_tokens().await.expect("tokens")[0].id;
+    env.seed
+        .execute_sql(&format!(
+            "UPDATE dashboard_sessions SET expires_at = now() - interval '1 second'
+              WHERE token_id = '{newest}'"
+        ))
+        .await;
     let a_writer = env.api_token(&["proj"], "write").await;
     let a_reader = env.api_token(&["proj"], "read").await;
     let admin = env.api_token(&[], "admin").await;
@@ -391,6 +411,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         a_writer,
         a_reader,
         revoked,
+        expired,
         admin,
         sessions,
         a: Target {
@@ -454,7 +475,13 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     let a_csrf = world.csrf(&world.a_writer).await;
     let reader_csrf = world.csrf(&world.a_reader).await;
     for route in &routes {
-        for who in [Who::Nobody, Who::Revoked, Who::Foreign, Who::Reader] {
+        for who in [
+            Who::Nobody,
+            Who::Revoked,
+            Who::Expired,
+            Who::Foreign,
+            Who::Reader,
+        ] {
             let csrf = if who == Who::Reader {
                 &reader_csrf
             } else {
@@ -469,10 +496,10 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             assert_no_leak(route, who, &sent, &got.body, &world.b, &not_for_a);
             match (route.area, who) {
                 (Area::Public, _) => {}
-                (Area::Api, Who::Nobody | Who::Revoked) => {
+                (Area::Api, Who::Nobody | Who::Revoked | Who::Expired) => {
                     assert_eq!(got.status, 401, "{what}")
                 }
-                (Area::Dashboard, Who::Nobody | Who::Revoked) => {
+                (Area::Dashboard, Who::Nobody | Who::Revoked | Who::Expired) => {
                     assert_eq!(got.status, 303, "{what}");
                     assert_eq!(got.location, "/login", "{what}");
                 }

@@ -8,6 +8,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -183,16 +184,21 @@ impl Runner {
             // The database may be back in a moment: keep trying (doubling
             // from 1 s) while the lease could still block the sync; it
             // expires by itself after that anyway.
-            let (store, lease, ttl) = (self.ctx.store.clone(), lease.clone(), self.lease_ttl);
+            let (store, lease) = (self.ctx.store.clone(), lease.clone());
+            let delays = ExponentialBuilder::new()
+                .with_min_delay(Duration::from_secs(1))
+                .with_factor(2.0)
+                .with_max_delay(self.lease_ttl)
+                .with_total_delay(Some(self.lease_ttl))
+                .without_max_times();
             tokio::spawn(async move {
-                let started = Instant::now();
-                let mut wait = Duration::from_secs(1);
-                while started.elapsed() + wait < ttl {
-                    tokio::time::sleep(wait).await;
-                    if store.release_lease(&lease).await.is_ok() {
-                        return;
-                    }
-                    wait *= 2;
+                let released = (|| store.release_lease(&lease))
+                    .retry(delays)
+                    .sleep(tokio::time::sleep)
+                    .await;
+                if released.is_err() {
+                    tracing::info!(sync_id = %lease.sync_id,
+                        "gave up releasing the sync lease; it has expired by now");
                 }
             });
         }

@@ -12,6 +12,7 @@
 //! (`secret-sync api`: the JSON API and the ops dashboard in one process)
 //! and the command line in `cli`.
 
+#[cfg(feature = "web")]
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -23,6 +24,7 @@ pub mod model;
 pub mod queue;
 pub mod store;
 mod telemetry;
+#[cfg(feature = "web")]
 pub mod web;
 pub mod worker;
 

@@ -128,6 +128,7 @@ impl TestEnv {
         }
     }
 
+    #[cfg(feature = "web")]
     /// Starts the HTTP API in-process on a free port (stopped with the
     /// workers); returns its base URL.
     pub async fn start_api(&mut self) -> String {
@@ -147,6 +148,7 @@ impl TestEnv {
         format!("http://{addr}")
     }
 
+    #[cfg(feature = "web")]
     /// A new API token limited to `projects` with `role` (`read`/`write`).
     pub async fn api_token(&self, projects: &[&str], role: &str) -> String {
         let (token, hash) = secret_sync::web::auth::new_token();

@@ -3,6 +3,7 @@
 //! write in production, and a harness that runs a worker in-process against
 //! the Humanitec sandbox and the real local Postgres and RabbitMQ.
 
+#[cfg(feature = "web")]
 mod api;
 mod db;
 mod eventually;
@@ -10,8 +11,10 @@ mod harness;
 mod process;
 mod proxy;
 mod seed;
+#[cfg(feature = "web")]
 mod spec;
 
+#[cfg(feature = "web")]
 pub use api::{dashboard_sign_in, seed_create_operation, seed_openapi, ApiClient, SeedContract};
 pub use db::{drop_database, recreate_database};
 pub use eventually::{eventually, seen, try_eventually, Observation};
@@ -21,4 +24,5 @@ pub use harness::{
 pub use process::{free_port, http_get, worker_env, WorkerProcess};
 pub use proxy::Proxy;
 pub use seed::Seeder;
+#[cfg(feature = "web")]
 pub use spec::assert_requests_match_spec;

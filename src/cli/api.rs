@@ -15,7 +15,10 @@ pub async fn run_api(settings: Settings) -> CliResult {
     tracing::info!(%listen, "API on http://{listen}/api/v1/…, document at /api/openapi.json");
     let shutdown = CancellationToken::new();
     tokio::spawn(super::run::cancel_on_signal(shutdown.clone()));
-    crate::http::serve(listener, router(state), shutdown).await?;
+    let limits = settings.http_limits.clone();
+    tracing::info!(?limits, "connection limits");
+    let on_timeout = std::sync::Arc::new(crate::web::request_timeout_answer);
+    crate::http::serve_with(listener, router(state), limits, on_timeout, shutdown).await?;
     tracing::info!("API stopped");
     Ok(())
 }

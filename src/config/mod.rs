@@ -7,8 +7,11 @@
 mod settings;
 mod vars;
 
-pub use settings::{redact_url as settings_redact_url, RetrySettings, Settings, WorkerSettings};
-pub use vars::LogFormat;
+pub use settings::{
+    redact_url as settings_redact_url, HttpLimits, RateLimits, RetrySettings, Settings,
+    WorkerSettings,
+};
+pub use vars::{LogFormat, Rate};
 
 /// A configuration value that could not be used. Never carries secret values.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::vars::{self, LogFormat, Vars};
+use super::vars::{self, LogFormat, Rate, Vars};
 use super::ConfigError;
 
 /// How failures are retried: quick in-process HTTP retries, then job-level
@@ -45,6 +45,43 @@ pub struct WorkerSettings {
     pub retry: RetrySettings,
 }
 
+/// What every HTTP listener (API and dashboard, the worker's health and
+/// metrics) holds against slow or greedy clients.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// A request's head must arrive within this (slowloris).
+    pub header_read_timeout: Duration,
+    /// A request must be answered within this, body read included.
+    pub request_timeout: Duration,
+    /// A keep-alive connection without a request is closed after this.
+    pub idle_timeout: Duration,
+    /// Open connections at most; beyond it the oldest without a request
+    /// in progress is closed to make room.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Per-token limits on the API's costly calls.
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    /// Sync, import and remove triggers (API and dashboard).
+    pub triggers: Rate,
+    /// Previews (each spends the connection's Humanitec rate limit).
+    pub previews: Rate,
+    /// Creates, updates and deletes of syncs and connections.
+    pub writes: Rate,
+}
+
 #[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
@@ -66,6 +103,8 @@ pub struct Settings {
     /// Sync jobs are published this long after the first request; requests
     /// arriving meanwhile fold into the same job.
     pub sync_debounce: Duration,
+    pub http_limits: HttpLimits,
+    pub rate_limits: RateLimits,
     pub worker: WorkerSettings,
 }
 
@@ -93,6 +132,8 @@ impl std::fmt::Debug for Settings {
                 &self.database_prepared_statements,
             )
             .field("sync_debounce", &self.sync_debounce)
+            .field("http_limits", &self.http_limits)
+            .field("rate_limits", &self.rate_limits)
             .field("worker", &self.worker)
             .finish()
     }
@@ -149,6 +190,7 @@ impl Settings {
             });
         }
         at_least("DATABASE_POOL_SIZE", v.database_pool_size, 2)?;
+        at_least("HTTP_MAX_CONNECTIONS", v.http_max_connections, 1)?;
         let retry = RetrySettings {
             http_retries: v.http_retries,
             http_min_delay: v.http_retry_min_delay,
@@ -175,6 +217,17 @@ impl Settings {
             database_pool_size: v.database_pool_size,
             database_prepared_statements: v.database_prepared_statements,
             sync_debounce: v.sync_debounce,
+            http_limits: HttpLimits {
+                header_read_timeout: v.http_header_read_timeout,
+                request_timeout: v.http_request_timeout,
+                idle_timeout: v.http_idle_timeout,
+                max_connections: v.http_max_connections,
+            },
+            rate_limits: RateLimits {
+                triggers: v.rate_limit_triggers,
+                previews: v.rate_limit_previews,
+                writes: v.rate_limit_writes,
+            },
             database_url: v.database_url,
             amqp_url: v.amqp_url,
             humanitec_api_url: v.humanitec_api_url.trim_end_matches('/').to_string(),

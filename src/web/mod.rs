@@ -8,9 +8,11 @@ pub mod api;
 pub mod auth;
 mod dashboard;
 mod errors;
+mod headers;
+mod limits;
 mod router;
 mod state;
 
-pub use errors::ApiError;
+pub use errors::{request_timeout_answer, ApiError};
 pub use router::router;
 pub use state::{ApiStartError, ApiState, DashConfig};

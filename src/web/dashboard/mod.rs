@@ -21,7 +21,7 @@ use axum::Router;
 
 use crate::queue::{Broker, QueueError};
 use crate::store::StoreError;
-use crate::web::errors::ApiError;
+use crate::web::errors::{current_req_id, ApiError};
 use crate::web::state::{ApiState, DashConfig};
 
 impl DashConfig {
@@ -101,6 +101,16 @@ impl DashError {
     fn not_found(message: impl Into<String>) -> DashError {
         DashError::new(StatusCode::NOT_FOUND, message)
     }
+    /// Our infrastructure failed: the cause (hosts, users, SQL) goes to the
+    /// log under the request id; the page shows only that id.
+    fn internal(message: &str, cause: &dyn std::fmt::Display) -> DashError {
+        let req_id = current_req_id();
+        tracing::error!(%req_id, error = %cause, "dashboard: {message}");
+        DashError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("internal error: {message}"),
+        )
+    }
 }
 
 impl From<ApiError> for DashError {
@@ -111,21 +121,13 @@ impl From<ApiError> for DashError {
 
 impl From<StoreError> for DashError {
     fn from(e: StoreError) -> DashError {
-        tracing::error!(error = %e, "dashboard: database error");
-        DashError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the database failed: {e}"),
-        )
+        DashError::internal("the database failed; try again", &e)
     }
 }
 
 impl From<QueueError> for DashError {
     fn from(e: QueueError) -> DashError {
-        tracing::error!(error = %e, "dashboard: broker error");
-        DashError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("RabbitMQ failed: {e}"),
-        )
+        DashError::internal("the broker failed; try again", &e)
     }
 }
 
@@ -139,6 +141,7 @@ impl IntoResponse for DashError {
                 div.card.error {
                     h2 { (self.status.as_u16()) " " (self.status.canonical_reason().unwrap_or("")) }
                     p { (self.message) }
+                    p.muted { "Request id: " code { (current_req_id()) } }
                     p { a href="/" { "Back to the syncs" } }
                 }
             },

@@ -345,3 +345,64 @@ async fn every_answer_carries_the_security_headers_and_no_error_echoes_credentia
     api.remove_log();
     env.finish().await;
 }
+
+/// Reads until the server closes the connection; how long that took.
+async fn closed_after(stream: &mut tokio::net::TcpStream) -> Duration {
+    use tokio::io::AsyncReadExt as _;
+    let begun = Instant::now();
+    let mut buf = [0u8; 4096];
+    let closing = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closing)
+        .await
+        .expect("the server closes the connection");
+    begun.elapsed()
+}
+
+#[tokio::test]
+async fn both_listeners_close_slow_heads_and_idle_keep_alive_connections() {
+    let env = TestEnv::new().await;
+    let limits = [
+        ("HTTP_HEADER_READ_TIMEOUT", "1500ms".to_string()),
+        ("HTTP_IDLE_TIMEOUT", "500ms".to_string()),
+    ];
+    let api = start_api(&env, "timeouts", &limits).await;
+    let log = std::env::temp_dir().join(format!("hostile-worker-{}.log", uuid::Uuid::new_v4()));
+    let worker = WorkerProcess::spawn(EXE, &env.settings, &limits, &log);
+    worker
+        .wait_status("/healthz", 200, Duration::from_secs(30))
+        .await;
+    for (name, addr) in [("api", api.http), ("worker", worker.http)] {
+        // A head that never ends.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let took = closed_after(&mut slow).await;
+        println!("{name}: unfinished head closed after {took:?}");
+        assert!(took >= Duration::from_millis(1400), "{name}: {took:?}");
+
+        // A whole request, then nothing: closed once idle (hyper's head
+        // timer also runs while waiting for the next request: the shorter
+        // of the two applies; here the idle timeout).
+        let mut idle = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let took = closed_after(&mut idle).await;
+        println!("{name}: idle keep-alive connection closed after {took:?}");
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_millis(1400),
+            "{name}: {took:?}"
+        );
+    }
+    api.remove_log();
+    worker.remove_log();
+    env.finish().await;
+}

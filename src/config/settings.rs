@@ -53,7 +53,9 @@ pub struct HttpLimits {
     pub header_read_timeout: Duration,
     /// A request must be answered within this, body read included.
     pub request_timeout: Duration,
-    /// A keep-alive connection without a request is closed after this.
+    /// A keep-alive connection without a request is closed after this (or
+    /// after `header_read_timeout`, whichever is shorter: hyper's head timer
+    /// also runs while waiting for the next request).
     pub idle_timeout: Duration,
     /// Open connections at most; beyond it the oldest without a request
     /// in progress is closed to make room.
@@ -326,6 +328,43 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("DATABASE_POOL_SIZE is not valid")));
+    }
+
+    #[test]
+    fn listener_limits_and_rate_limits_have_defaults_and_bounds() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.http_limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.http_limits.request_timeout, Duration::from_secs(60));
+        assert_eq!(s.http_limits.idle_timeout, Duration::from_secs(75));
+        assert_eq!(s.http_limits.max_connections, 1024);
+        assert_eq!(
+            s.rate_limits.triggers,
+            Rate {
+                per_second: 10,
+                burst: 50
+            }
+        );
+        let s = from(&[("RATE_LIMIT_PREVIEWS", " 3/s, 7 ")]).expect("valid");
+        assert_eq!(
+            s.rate_limits.previews,
+            Rate {
+                per_second: 3,
+                burst: 7
+            }
+        );
+        for (var, bad) in [
+            ("RATE_LIMIT_WRITES", "5"),
+            ("RATE_LIMIT_WRITES", "0/s,5"),
+            ("RATE_LIMIT_TRIGGERS", "10/m,5"),
+            ("HTTP_MAX_CONNECTIONS", "0"),
+            ("HTTP_IDLE_TIMEOUT", "soon"),
+        ] {
+            let err = from(&[(var, bad)]).err().map(|e| e.to_string());
+            assert!(
+                err.as_deref().is_some_and(|e| e.starts_with(var)),
+                "{var}={bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -163,6 +163,26 @@ mod tests {
     }
 
     #[test]
+    fn no_violation_quotes_a_value_under_credentials() {
+        let v = Validators::load().expect("the served document compiles");
+        let marker = "MARKER-1b2c";
+        for credentials in [
+            json!(marker),
+            json!([marker]),
+            json!({"apiToken": {"deep": marker}}),
+            json!({"apiToken": marker, "extra": marker}),
+        ] {
+            let body = json!({"name": "c", "projectId": "p", "method": "api-token",
+                              "credentials": credentials, "unknown": marker});
+            let errors = v
+                .check("createHumanitecAppConnection", &body)
+                .expect("checked");
+            assert!(!errors.is_empty(), "{body}");
+            assert!(errors.iter().all(|e| !e.contains(marker)), "{errors:?}");
+        }
+    }
+
+    #[test]
     fn every_body_operation_has_a_compiled_validator() {
         let v = Validators::load().expect("the served document compiles");
         for op in [

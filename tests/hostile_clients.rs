@@ -406,3 +406,51 @@ async fn both_listeners_close_slow_heads_and_idle_keep_alive_connections() {
     worker.remove_log();
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_request_whose_body_never_ends_is_cut_off_with_the_seed_body() {
+    use tokio::io::AsyncReadExt as _;
+    let env = TestEnv::new().await;
+    env.seed.create_project("proj", "Proj").await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = start_api(
+        &env,
+        "request-timeout",
+        &[("HTTP_REQUEST_TIMEOUT", "500ms".to_string())],
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(api.http)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/v1/secret-syncs/humanitec HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\nConnection: close\r\n\r\n{{\"name\""
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let begun = Instant::now();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("answered")
+        .expect("read");
+    let took = begun.elapsed();
+    let text = String::from_utf8_lossy(&raw);
+    println!("cut off after {took:?}");
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    let body: Value = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    assert_eq!(body["statusCode"], 503, "{text}");
+    assert!(
+        body["reqId"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req-")),
+        "{text}"
+    );
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    api.remove_log();
+    env.finish().await;
+}

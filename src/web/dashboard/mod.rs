@@ -86,6 +86,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 pub struct DashError {
     status: StatusCode,
     message: String,
+    /// Seconds, sent as `Retry-After` (rate limits).
+    retry_after: Option<u64>,
 }
 
 impl DashError {
@@ -93,6 +95,7 @@ impl DashError {
         DashError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
     fn forbidden(message: impl Into<String>) -> DashError {
@@ -115,7 +118,10 @@ impl DashError {
 
 impl From<ApiError> for DashError {
     fn from(e: ApiError) -> DashError {
-        DashError::new(e.status, e.message)
+        DashError {
+            retry_after: e.retry_after,
+            ..DashError::new(e.status, e.message)
+        }
     }
 }
 
@@ -146,7 +152,13 @@ impl IntoResponse for DashError {
                 }
             },
         );
-        (self.status, page(body)).into_response()
+        let mut response = (self.status, page(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

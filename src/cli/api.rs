@@ -16,7 +16,10 @@ pub async fn run_api(settings: Settings) -> CliResult {
     let shutdown = CancellationToken::new();
     tokio::spawn(super::run::cancel_on_signal(shutdown.clone()));
     tokio::spawn(sweep_expired_sessions(state.clone(), shutdown.clone()));
-    crate::http::serve(listener, router(state), shutdown).await?;
+    let limits = settings.http_limits.clone();
+    tracing::info!(?limits, "connection limits");
+    let on_timeout = std::sync::Arc::new(crate::web::request_timeout_answer);
+    crate::http::serve_with(listener, router(state), limits, on_timeout, shutdown).await?;
     tracing::info!("API stopped");
     Ok(())
 }

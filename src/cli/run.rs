@@ -23,7 +23,13 @@ pub async fn run_worker(settings: Settings) -> CliResult {
         broker_connected: shared.broker_connected.clone(),
         metrics: shared.metrics.clone(),
     });
-    let http = tokio::spawn(crate::http::serve(listener, router, shutdown.clone()));
+    let http = tokio::spawn(crate::http::serve_with(
+        listener,
+        router,
+        shared.settings.http_limits.clone(),
+        crate::http::plain_timeout_answer(),
+        shutdown.clone(),
+    ));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     worker::run(shared, shutdown.clone()).await?;
     shutdown.cancel();

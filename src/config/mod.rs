@@ -8,9 +8,10 @@ mod settings;
 mod vars;
 
 pub use settings::{
-    redact_url as settings_redact_url, RetrySettings, SessionSettings, Settings, WorkerSettings,
+    redact_url as settings_redact_url, HttpLimits, RateLimits, RetrySettings, SessionSettings,
+    Settings, WorkerSettings,
 };
-pub use vars::LogFormat;
+pub use vars::{LogFormat, Rate};
 
 /// A configuration value that could not be used. Never carries secret values.
 #[derive(Debug, thiserror::Error)]

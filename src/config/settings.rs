@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::vars::{self, LogFormat, Vars};
+use super::vars::{self, LogFormat, Rate, Vars};
 use super::ConfigError;
 
 /// How failures are retried: quick in-process HTTP retries, then job-level
@@ -55,6 +55,45 @@ pub struct SessionSettings {
     pub idle_timeout: Duration,
 }
 
+/// What every HTTP listener (API and dashboard, the worker's health and
+/// metrics) holds against slow or greedy clients.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// A request's head must arrive within this (slowloris).
+    pub header_read_timeout: Duration,
+    /// A request must be answered within this, body read included.
+    pub request_timeout: Duration,
+    /// A keep-alive connection without a request is closed after this (or
+    /// after `header_read_timeout`, whichever is shorter: hyper's head timer
+    /// also runs while waiting for the next request).
+    pub idle_timeout: Duration,
+    /// Open connections at most; beyond it the oldest without a request
+    /// in progress is closed to make room.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Per-token limits on the API's costly calls.
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    /// Sync, import and remove triggers (API and dashboard).
+    pub triggers: Rate,
+    /// Previews (each spends the connection's Humanitec rate limit).
+    pub previews: Rate,
+    /// Creates, updates and deletes of syncs and connections.
+    pub writes: Rate,
+}
+
 #[derive(Clone)]
 pub struct Settings {
     pub database_url: String,
@@ -77,6 +116,8 @@ pub struct Settings {
     /// arriving meanwhile fold into the same job.
     pub sync_debounce: Duration,
     pub session: SessionSettings,
+    pub http_limits: HttpLimits,
+    pub rate_limits: RateLimits,
     pub worker: WorkerSettings,
 }
 
@@ -105,6 +146,8 @@ impl std::fmt::Debug for Settings {
             )
             .field("sync_debounce", &self.sync_debounce)
             .field("session", &self.session)
+            .field("http_limits", &self.http_limits)
+            .field("rate_limits", &self.rate_limits)
             .field("worker", &self.worker)
             .finish()
     }
@@ -161,6 +204,7 @@ impl Settings {
             });
         }
         at_least("DATABASE_POOL_SIZE", v.database_pool_size, 2)?;
+        at_least("HTTP_MAX_CONNECTIONS", v.http_max_connections, 1)?;
         let retry = RetrySettings {
             http_retries: v.http_retries,
             http_min_delay: v.http_retry_min_delay,
@@ -201,6 +245,17 @@ impl Settings {
             database_pool_size: v.database_pool_size,
             database_prepared_statements: v.database_prepared_statements,
             sync_debounce: v.sync_debounce,
+            http_limits: HttpLimits {
+                header_read_timeout: v.http_header_read_timeout,
+                request_timeout: v.http_request_timeout,
+                idle_timeout: v.http_idle_timeout,
+                max_connections: v.http_max_connections,
+            },
+            rate_limits: RateLimits {
+                triggers: v.rate_limit_triggers,
+                previews: v.rate_limit_previews,
+                writes: v.rate_limit_writes,
+            },
             database_url: v.database_url,
             amqp_url: v.amqp_url,
             humanitec_api_url: v.humanitec_api_url.trim_end_matches('/').to_string(),
@@ -314,6 +369,43 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("DATABASE_POOL_SIZE is not valid")));
+    }
+
+    #[test]
+    fn listener_limits_and_rate_limits_have_defaults_and_bounds() {
+        let s = from(&[]).expect("defaults are valid");
+        assert_eq!(s.http_limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.http_limits.request_timeout, Duration::from_secs(60));
+        assert_eq!(s.http_limits.idle_timeout, Duration::from_secs(75));
+        assert_eq!(s.http_limits.max_connections, 1024);
+        assert_eq!(
+            s.rate_limits.triggers,
+            Rate {
+                per_second: 10,
+                burst: 50
+            }
+        );
+        let s = from(&[("RATE_LIMIT_PREVIEWS", " 3/s, 7 ")]).expect("valid");
+        assert_eq!(
+            s.rate_limits.previews,
+            Rate {
+                per_second: 3,
+                burst: 7
+            }
+        );
+        for (var, bad) in [
+            ("RATE_LIMIT_WRITES", "5"),
+            ("RATE_LIMIT_WRITES", "0/s,5"),
+            ("RATE_LIMIT_TRIGGERS", "10/m,5"),
+            ("HTTP_MAX_CONNECTIONS", "0"),
+            ("HTTP_IDLE_TIMEOUT", "soon"),
+        ] {
+            let err = from(&[(var, bad)]).err().map(|e| e.to_string());
+            assert!(
+                err.as_deref().is_some_and(|e| e.starts_with(var)),
+                "{var}={bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -101,6 +101,29 @@ pub struct Vars {
     pub session_idle_timeout: Duration,
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = log_format)]
     pub log_format: LogFormat,
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub http_header_read_timeout: Duration,
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub http_request_timeout: Duration,
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT", default_value = "75s", value_parser = duration)]
+    pub http_idle_timeout: Duration,
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value = "1024",
+        value_parser = whole_number::<usize>)]
+    pub http_max_connections: usize,
+    #[arg(long, env = "RATE_LIMIT_TRIGGERS", default_value = "10/s,50", value_parser = rate)]
+    pub rate_limit_triggers: Rate,
+    #[arg(long, env = "RATE_LIMIT_PREVIEWS", default_value = "2/s,10", value_parser = rate)]
+    pub rate_limit_previews: Rate,
+    #[arg(long, env = "RATE_LIMIT_WRITES", default_value = "5/s,20", value_parser = rate)]
+    pub rate_limit_writes: Rate,
+}
+
+/// A per-token rate: `per_second` requests a second on average, `burst`
+/// at once (`10/s,50`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 /// Reads the process environment through clap's `env`; an empty variable
@@ -207,6 +230,21 @@ fn address(raw: &str) -> Result<SocketAddr, String> {
     raw.trim()
         .parse()
         .map_err(|_| format!("expected host:port like `0.0.0.0:9090`, got `{raw}`"))
+}
+
+fn rate(raw: &str) -> Result<Rate, String> {
+    let expected =
+        || format!("expected `<n>/s,<burst>` like `10/s,50` (both at least 1), got `{raw}`");
+    let (per, burst) = raw.trim().split_once(',').ok_or_else(expected)?;
+    let per = per.trim().strip_suffix("/s").ok_or_else(expected)?;
+    let rate = Rate {
+        per_second: per.trim().parse().map_err(|_| expected())?,
+        burst: burst.trim().parse().map_err(|_| expected())?,
+    };
+    if rate.per_second == 0 || rate.burst == 0 {
+        return Err(expected());
+    }
+    Ok(rate)
 }
 
 fn log_format(raw: &str) -> Result<LogFormat, String> {

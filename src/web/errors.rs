@@ -29,6 +29,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub details: Option<Value>,
+    /// Seconds, sent as `Retry-After` (429s).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -37,6 +39,7 @@ impl ApiError {
             status,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -53,6 +56,10 @@ impl ApiError {
     }
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+    /// Too many calls of one kind from one token: try again after `retry_after`.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message)
     }
     pub fn method_not_allowed() -> Self {
         Self::new(
@@ -84,6 +91,11 @@ impl ApiError {
         )
     }
 
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
@@ -109,7 +121,13 @@ impl IntoResponse for ApiError {
         if let (true, Some(details)) = (details_allowed, self.details) {
             body["details"] = details;
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -122,6 +140,21 @@ pub(crate) fn shorten(s: &str) -> String {
     } else {
         format!("{}…", clean.chars().take(MAX).collect::<String>())
     }
+}
+
+/// The answer to a request that outlived HTTP_REQUEST_TIMEOUT (given to
+/// the server loop, which runs outside the request's scope: a fresh id,
+/// logged here so the caller's reqId can be found).
+pub fn request_timeout_answer() -> Response {
+    let req_id = new_req_id();
+    tracing::warn!(%req_id, "a request outlived HTTP_REQUEST_TIMEOUT and was cut off");
+    REQ_ID.sync_scope(req_id, || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request took too long and was stopped; try again",
+        )
+        .into_response()
+    })
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

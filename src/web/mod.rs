@@ -8,12 +8,14 @@ pub mod api;
 pub mod auth;
 mod dashboard;
 mod errors;
+mod headers;
+mod limits;
 mod router;
 mod routes;
 mod state;
 
 pub use dashboard::sweep_expired_sessions;
-pub use errors::ApiError;
+pub use errors::{request_timeout_answer, ApiError};
 pub use router::{route_table, router};
 pub use routes::{Area, RouteInfo};
 pub use state::{ApiStartError, ApiState, DashConfig};

@@ -1,6 +1,6 @@
 //! The one router, mounting the API's routes and the dashboard's pages, and
-//! the layers every request passes through: request ids, the body limit,
-//! panics turned into 500s, JSON 404/405s.
+//! the layers every request passes through: request ids, security headers,
+//! the body limit, panics turned into 500s, JSON 404/405s.
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method};
@@ -13,7 +13,7 @@ use super::api::validation::BODY_LIMIT;
 use super::errors::{new_req_id, shorten, ApiError, REQ_ID};
 use super::routes::{Area, RouteInfo, Routes};
 use super::state::ApiState;
-use super::{api, dashboard};
+use super::{api, dashboard, headers};
 
 /// Every route the router serves (API, dashboard and public).
 fn all_routes() -> Routes {
@@ -41,6 +41,7 @@ pub fn router(state: ApiState) -> Router {
                     .into_response()
             },
         ))
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(middleware::from_fn(with_request_id))
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::api::openapi::Validators;
+use super::limits::RateLimiters;
 use crate::config::{ConfigError, SessionSettings, Settings};
 use crate::crypto::{Cipher, CryptoError};
 use crate::enqueue::JobClient;
@@ -24,6 +25,8 @@ pub struct ApiState {
     pub validators: Arc<Validators>,
     /// What the ops dashboard needs beyond the API's state.
     pub dashboard: Arc<DashConfig>,
+    /// Per-token limits on triggers, previews and writes.
+    pub limits: Arc<RateLimiters>,
 }
 
 /// What the dashboard needs beyond the API's state.
@@ -111,6 +114,7 @@ impl ApiState {
             humanitec,
             validators: Arc::new(validators),
             dashboard: Arc::new(DashConfig::new(settings)?),
+            limits: Arc::new(RateLimiters::new(&settings.rate_limits)),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! service-user API token, checked against Humanitec (`GET /orgs`) before
 //! anything is stored, stored encrypted, never returned or logged.
 
+use crate::web::limits::Spend;
 use axum::extract::State;
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
@@ -58,6 +59,7 @@ pub async fn create(
     caller: Caller,
     ValidJson(body): ValidJson<CreateConnection>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Write, caller.token_id)?;
     check_slug("name", &body.name)?;
     if let Some(d) = &body.description {
         check_text("description", d, true)?;
@@ -114,6 +116,7 @@ pub async fn update(
     PathId(id): PathId,
     ValidJson(body): ValidJson<UpdateConnection>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Write, caller.token_id)?;
     let current = load(&state, &caller, id, Role::Write).await?;
     if let Some(name) = &body.name {
         check_slug("name", name)?;
@@ -149,6 +152,7 @@ pub async fn delete(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Write, caller.token_id)?;
     let conn = load(&state, &caller, id, Role::Write).await?;
     match state.store.delete_unused_connection(id).await? {
         Ok(true) => {

@@ -99,16 +99,37 @@ impl Validators {
                 } else {
                     path.clone()
                 };
-                if path.starts_with("/credentials/") {
+                if path == "/credentials" || path.starts_with("/credentials/") {
                     // jsonschema quotes the offending value: never echo a token
                     format!(
-                        "{shown}: is not a valid API token (1 to 4096 visible ASCII characters)"
+                        "{shown}: is not valid (credentials must be an object whose apiToken \
+                         is 1 to 4096 visible ASCII characters)"
                     )
+                } else if holds_credentials(e.instance()) && !names_only(e.kind()) {
+                    // The message would quote a value holding the credentials.
+                    format!("{}: does not match the schema", shorten(&shown))
                 } else {
                     format!("{}: {}", shorten(&shown), cut(&e.to_string()))
                 }
             })
             .collect())
+    }
+}
+
+/// Errors whose message names properties but quotes no value.
+fn names_only(kind: &jsonschema::error::ValidationErrorKind) -> bool {
+    use jsonschema::error::ValidationErrorKind as K;
+    matches!(kind, K::AdditionalProperties { .. } | K::Required { .. })
+}
+
+/// Whether `value` has a `credentials` property at any depth.
+pub(crate) fn holds_credentials(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k == "credentials" || holds_credentials(v)),
+        Value::Array(items) => items.iter().any(holds_credentials),
+        _ => false,
     }
 }
 
@@ -139,6 +160,26 @@ mod tests {
             ),
             json!({"properties": {"a": {"anyOf": [{"anyOf": [{"type": "string"}]}, {"type": "null"}]}}})
         );
+    }
+
+    #[test]
+    fn no_violation_quotes_a_value_under_credentials() {
+        let v = Validators::load().expect("the served document compiles");
+        let marker = "MARKER-1b2c";
+        for credentials in [
+            json!(marker),
+            json!([marker]),
+            json!({"apiToken": {"deep": marker}}),
+            json!({"apiToken": marker, "extra": marker}),
+        ] {
+            let body = json!({"name": "c", "projectId": "p", "method": "api-token",
+                              "credentials": credentials, "unknown": marker});
+            let errors = v
+                .check("createHumanitecAppConnection", &body)
+                .expect("checked");
+            assert!(!errors.is_empty(), "{body}");
+            assert!(errors.iter().all(|e| !e.contains(marker)), "{errors:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! worker's own planning step, with one Humanitec listing and no write.
 //! Names only, never values.
 
+use crate::web::limits::Spend;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
@@ -27,6 +28,7 @@ pub async fn preview(
     PathId(id): PathId,
     ValidQuery(q): ValidQuery<PreviewQuery>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Preview, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Read).await?;
     let ctx = JobContext {
         store: state.store.clone(),

@@ -2,6 +2,7 @@
 //! update, delete and the three job triggers, with Infisical's paths.
 //! Every sync object comes from the `secret_syncs_api` view.
 
+use crate::web::limits::Spend;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -99,6 +100,7 @@ pub async fn create(
     caller: Caller,
     ValidJson(body): ValidJson<CreateSync>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Write, caller.token_id)?;
     check_slug("name", &body.name)?;
     if let Some(d) = &body.description {
         check_text("description", d, true)?;
@@ -188,6 +190,7 @@ pub async fn update(
     PathId(id): PathId,
     ValidJson(body): ValidJson<UpdateSync>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Write, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Write).await?;
     if let Some(name) = &body.name {
         check_slug("name", name)?;
@@ -296,6 +299,7 @@ pub async fn delete(
     PathId(id): PathId,
     ValidQuery(q): ValidQuery<DeleteQuery>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Write, caller.token_id)?;
     load(&state, &caller, id, Role::Write).await?;
     if q.remove_secrets {
         let before = view(&state, id).await?;
@@ -328,6 +332,7 @@ pub async fn sync_secrets(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Trigger, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Write).await?;
     require_folder(&sync)?;
     enqueue(&state, id, JobKind::SYNC).await?;
@@ -340,6 +345,7 @@ pub async fn import_secrets(
     PathId(id): PathId,
     ValidJson(body): ValidJson<ImportBody>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Trigger, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Write).await?;
     require_folder(&sync)?;
     let kind = JobKind::Import {
@@ -354,6 +360,7 @@ pub async fn remove_secrets(
     caller: Caller,
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
+    state.limits.check(Spend::Trigger, caller.token_id)?;
     load(&state, &caller, id, Role::Write).await?;
     let kind = JobKind::Remove {
         delete_sync_on_complete: false,
@@ -558,9 +565,11 @@ async fn enqueue(state: &ApiState, id: Uuid, kind: JobKind) -> ApiResult<Uuid> {
 /// the broker is down the change is kept and the row says what to do.
 async fn queue_auto_sync(state: &ApiState, id: Uuid) -> ApiResult<()> {
     if let Err(e) = state.jobs.enqueue(id, JobKind::SYNC, TRIGGER).await {
-        tracing::error!(sync_id = %id, error = %e, "could not queue the sync job");
+        let req_id = crate::web::errors::current_req_id();
+        tracing::error!(%req_id, sync_id = %id, error = %e, "could not queue the sync job");
+        // The broker's error stays in the log: it may name hosts.
         let message = format!(
-            "the sync job could not be queued ({e}); trigger it with \
+            "the sync job could not be queued (internal error, {req_id}); trigger it with \
              POST /api/v1/secret-syncs/humanitec/{id}/sync-secrets"
         );
         state.store.mark_sync_not_enqueued(id, &message).await?;

@@ -78,9 +78,15 @@ impl<T: RequestBody> FromRequest<ApiState> for ValidJson<T> {
             ))
             .with_details(json!(errors)));
         }
-        serde_json::from_value(value)
-            .map(ValidJson)
-            .map_err(|e| ApiError::bad_request(format!("the request body is invalid: {e}")))
+        let holds_credentials = super::openapi::holds_credentials(&value);
+        serde_json::from_value(value).map(ValidJson).map_err(|e| {
+            if holds_credentials {
+                // serde's message may quote a value under `credentials`.
+                ApiError::bad_request("the request body does not match the API document")
+            } else {
+                ApiError::bad_request(format!("the request body is invalid: {e}"))
+            }
+        })
     }
 }
 

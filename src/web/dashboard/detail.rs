@@ -18,6 +18,7 @@ use super::{DashError, DashResult};
 use crate::jobs::{preview_sync, JobContext};
 use crate::model::{ImportBehavior, JobKind};
 use crate::store::{JobHistoryRow, SyncDetail};
+use crate::web::limits::Spend;
 use crate::web::state::ApiState;
 
 /// The trigger recorded on jobs the dashboard enqueues.
@@ -216,6 +217,7 @@ async fn act(
     kind: JobKind,
 ) -> DashResult {
     let id = parse_id(id)?;
+    state.limits.check(Spend::Trigger, viewer.caller.token_id)?;
     let sync = load(state, viewer, id).await?;
     viewer.check_action(state, headers, &form.csrf, Some(&sync.row.project_id))?;
     if !matches!(kind, JobKind::Remove { .. }) && sync.row.source_path.is_none() {
@@ -291,6 +293,7 @@ pub async fn preview(
     Path(id): Path<String>,
 ) -> DashResult {
     let id = parse_id(&id)?;
+    state.limits.check(Spend::Preview, viewer.caller.token_id)?;
     let detail = load(&state, &viewer, id).await?;
     let sync = state
         .store

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::queue::{Broker, QueueError};
 use crate::store::StoreError;
-use crate::web::errors::ApiError;
+use crate::web::errors::{current_req_id, ApiError};
 use crate::web::routes::{Area, Routes};
 use crate::web::state::DashConfig;
 
@@ -91,6 +91,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 pub struct DashError {
     status: StatusCode,
     message: String,
+    /// Seconds, sent as `Retry-After` (rate limits).
+    retry_after: Option<u64>,
 }
 
 impl DashError {
@@ -98,6 +100,7 @@ impl DashError {
         DashError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
     fn forbidden(message: impl Into<String>) -> DashError {
@@ -106,21 +109,30 @@ impl DashError {
     fn not_found(message: impl Into<String>) -> DashError {
         DashError::new(StatusCode::NOT_FOUND, message)
     }
+    /// Our infrastructure failed: the cause (hosts, users, SQL) goes to the
+    /// log under the request id; the page shows only that id.
+    fn internal(message: &str, cause: &dyn std::fmt::Display) -> DashError {
+        let req_id = current_req_id();
+        tracing::error!(%req_id, error = %cause, "dashboard: {message}");
+        DashError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("internal error: {message}"),
+        )
+    }
 }
 
 impl From<ApiError> for DashError {
     fn from(e: ApiError) -> DashError {
-        DashError::new(e.status, e.message)
+        DashError {
+            retry_after: e.retry_after,
+            ..DashError::new(e.status, e.message)
+        }
     }
 }
 
 impl From<StoreError> for DashError {
     fn from(e: StoreError) -> DashError {
-        tracing::error!(error = %e, "dashboard: database error");
-        DashError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the database failed: {e}"),
-        )
+        DashError::internal("the database failed; try again", &e)
     }
 }
 
@@ -132,11 +144,7 @@ impl From<QueueError> for DashError {
                 "no dead letter at {which} among the {count} this token may see; reload the list"
             ));
         }
-        tracing::error!(error = %e, "dashboard: broker error");
-        DashError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("RabbitMQ failed: {e}"),
-        )
+        DashError::internal("the broker failed; try again", &e)
     }
 }
 
@@ -150,11 +158,18 @@ impl IntoResponse for DashError {
                 div.card.error {
                     h2 { (self.status.as_u16()) " " (self.status.canonical_reason().unwrap_or("")) }
                     p { (self.message) }
+                    p.muted { "Request id: " code { (current_req_id()) } }
                     p { a href="/" { "Back to the syncs" } }
                 }
             },
         );
-        (self.status, page(body)).into_response()
+        let mut response = (self.status, page(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

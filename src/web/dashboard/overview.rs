@@ -212,8 +212,8 @@ fn chart(minutes: &[MinuteCount]) -> Markup {
             text x="0" y="10" class="axis" { "max " (max) "/min" }
         }
         div.legend {
-            @for (name, colour) in SERIES {
-                span { i style={ "background:" (colour) } {} (name) }
+            @for (name, _) in SERIES {
+                span { i class={ "swatch " (name) } {} (name) }
             }
             span.muted { (total) " jobs in the last hour" }
         }

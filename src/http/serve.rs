@@ -1,0 +1,243 @@
+//! The one HTTP server loop behind every listener (API and dashboard, the
+//! worker's health and metrics), with what `axum::serve` lacks: a header-read
+//! timeout (slowloris), a request timeout, an idle keep-alive timeout and a
+//! connection cap. At the cap, the oldest connection without a request in
+//! progress (idle, or still dribbling its headers) is closed to make room,
+//! so a flood of half-sent requests cannot lock a normal client out.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt as _;
+
+use crate::config::HttpLimits;
+
+/// What a request that outlived `request_timeout` is answered with.
+pub type TimeoutAnswer = Arc<dyn Fn() -> Response + Send + Sync>;
+
+/// A plain 503 for listeners without an error body of their own.
+pub fn plain_timeout_answer() -> TimeoutAnswer {
+    Arc::new(|| {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the request took too long\n",
+        )
+            .into_response()
+    })
+}
+
+/// Serves `router` on `listener` with the default limits until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_with(
+        listener,
+        router,
+        HttpLimits::default(),
+        plain_timeout_answer(),
+        shutdown,
+    )
+    .await
+}
+
+/// One open connection, as the cap sees it.
+struct Conn {
+    /// Requests in progress (a connection with none may be closed).
+    busy: Arc<AtomicUsize>,
+    close: CancellationToken,
+}
+
+/// The open connections, oldest first (ids grow).
+#[derive(Default)]
+struct Conns {
+    next_id: u64,
+    open: BTreeMap<u64, Conn>,
+}
+
+impl Conns {
+    /// Closes the oldest connection without a request in progress.
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .open
+            .iter()
+            .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
+            .map(|(id, _)| *id);
+        match victim.and_then(|id| self.open.remove(&id)) {
+            Some(conn) => {
+                conn.close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown`, then
+/// lets requests in progress finish.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    on_timeout: TimeoutAnswer,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let conns = Arc::new(Mutex::new(Conns::default()));
+    let tracker = TaskTracker::new();
+    let mut evicted = 0u64;
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors or a reset before accept: wait
+                    // a moment instead of spinning; the listener stays up.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let (id, busy, close) = {
+            let mut guard = conns.lock().unwrap_or_else(|p| p.into_inner());
+            if guard.open.len() >= limits.max_connections {
+                if !guard.evict_one() {
+                    // Every connection is mid-request: refuse the newcomer.
+                    drop(stream);
+                    continue;
+                }
+                evicted += 1;
+                if evicted.is_power_of_two() {
+                    tracing::warn!(
+                        evicted,
+                        max = limits.max_connections,
+                        "at the connection cap: closing idle or slow connections"
+                    );
+                }
+            }
+            let id = guard.next_id;
+            guard.next_id += 1;
+            let conn = Conn {
+                busy: Arc::new(AtomicUsize::new(0)),
+                close: CancellationToken::new(),
+            };
+            let handles = (id, conn.busy.clone(), conn.close.clone());
+            guard.open.insert(id, conn);
+            handles
+        };
+        let _ = stream.set_nodelay(true);
+        let conns = conns.clone();
+        let router = router.clone();
+        let limits = limits.clone();
+        let on_timeout = on_timeout.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            serve_connection(stream, router, &limits, on_timeout, busy, close, shutdown).await;
+            conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open
+                .remove(&id);
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+/// Marks a request in progress; on drop, the connection is idle from now.
+struct Busy {
+    busy: Arc<AtomicUsize>,
+    last: Arc<Mutex<Instant>>,
+}
+
+impl Busy {
+    fn begin(busy: &Arc<AtomicUsize>, last: &Arc<Mutex<Instant>>) -> Busy {
+        busy.fetch_add(1, Ordering::AcqRel);
+        Busy {
+            busy: busy.clone(),
+            last: last.clone(),
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    limits: &HttpLimits,
+    on_timeout: TimeoutAnswer,
+    busy: Arc<AtomicUsize>,
+    close: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    let last = Arc::new(Mutex::new(Instant::now()));
+    let request_timeout = limits.request_timeout;
+    let service = {
+        let (busy, last) = (busy.clone(), last.clone());
+        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let guard = Busy::begin(&busy, &last);
+            let answer = router.clone().oneshot(request);
+            let on_timeout = on_timeout.clone();
+            async move {
+                let response = match tokio::time::timeout(request_timeout, answer).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(_) => on_timeout(),
+                };
+                drop(guard);
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    let mut next_check = Instant::now() + limits.idle_timeout;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            // Evicted at the cap: drop the connection (closes the socket).
+            _ = close.cancelled() => return,
+            _ = shutdown.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep_until(next_check), if !closing => {
+                let idle_since = *last.lock().unwrap_or_else(|p| p.into_inner());
+                if busy.load(Ordering::Acquire) > 0 {
+                    // A request is in progress: look again later.
+                    next_check = Instant::now() + limits.idle_timeout;
+                } else if idle_since.elapsed() >= limits.idle_timeout {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                } else {
+                    next_check = idle_since + limits.idle_timeout;
+                }
+            }
+        }
+    }
+}

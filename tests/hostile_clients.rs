@@ -1,0 +1,456 @@
+//! A server that holds, against the real `secret-sync api` binary: a flood
+//! of connections dribbling their headers does not lock a normal client
+//! out and stays under the connection cap; a burst of triggers from one
+//! token gets 429s (never a 5xx) and folds into one queued job.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use secret_sync_testkit::{eventually, TestEnv, WorkerProcess};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt as _;
+use tokio_util::sync::CancellationToken;
+
+const EXE: &str = env!("CARGO_BIN_EXE_secret-sync");
+const CAP: usize = 1024;
+const SLOW_CLIENTS: usize = 2000;
+/// The process's own descriptors beside connections: database pool (16),
+/// broker, runtime, log (docs/security.md: `ulimit -n` above cap + 64).
+const OWN_FILES: usize = 64;
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+async fn start_api(env: &TestEnv, name: &str, extra: &[(&str, String)]) -> WorkerProcess {
+    let log = std::env::temp_dir().join(format!("hostile-{name}-{}.log", uuid::Uuid::new_v4()));
+    let api = WorkerProcess::spawn_with(EXE, &["api"], &env.settings, extra, &log);
+    api.wait_status("/healthz", 200, Duration::from_secs(30))
+        .await;
+    api
+}
+
+/// Opens a connection and sends a request's head one byte a second until
+/// `stop` (or the server closes it). Counts itself in `started` once its
+/// first byte is out (or it was refused).
+async fn slow_client(
+    addr: std::net::SocketAddr,
+    started: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
+    let head = b"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Padding: ";
+    let mut stream = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(_) => {
+            started.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let mut first = true;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    for byte in head.iter().chain(std::iter::repeat(&b'x')) {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let sent = stream.write_all(&[*byte]).await;
+        if first {
+            started.fetch_add(1, Ordering::Relaxed);
+            first = false;
+        }
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_headers_from_thousands_of_connections_do_not_lock_out_a_normal_client() {
+    let env = TestEnv::new().await;
+    let api = start_api(
+        &env,
+        "slowloris",
+        &[("HTTP_MAX_CONNECTIONS", CAP.to_string())],
+    )
+    .await;
+    let pid = api.pid().expect("the API runs");
+    let baseline = open_files(pid);
+    let addr = api.http;
+
+    let started = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    let attack = tokio_util::task::TaskTracker::new();
+    for _ in 0..SLOW_CLIENTS {
+        attack.spawn(slow_client(addr, started.clone(), stop.clone()));
+    }
+    attack.close();
+    eventually(Duration::from_secs(20), || async {
+        let n = started.load(Ordering::Relaxed);
+        if n == SLOW_CLIENTS {
+            Ok(())
+        } else {
+            Err(format!("{n} of {SLOW_CLIENTS} slow clients started"))
+        }
+    })
+    .await;
+    let during = open_files(pid);
+    println!(
+        "open files: {baseline} before, {during} with {SLOW_CLIENTS} slow clients (cap {CAP})"
+    );
+
+    // A normal client, on fresh connections, several times over.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    for path in ["/healthz", "/api/openapi.json", "/login"] {
+        let begun = Instant::now();
+        let answer = http.get(format!("http://{addr}{path}")).send().await;
+        let took = begun.elapsed();
+        println!("{path} answered in {took:?} under the flood");
+        let status = answer.map(|r| r.status().as_u16());
+        assert_eq!(status.as_ref().ok(), Some(&200), "{path}: {status:?}");
+        assert!(took < Duration::from_secs(1), "{path} took {took:?}");
+    }
+    let after = open_files(pid);
+    println!("open files after the normal client: {after}");
+    for n in [during, after] {
+        assert!(
+            n <= CAP + OWN_FILES,
+            "{n} open files; at most {} expected",
+            CAP + OWN_FILES
+        );
+    }
+
+    stop.cancel();
+    attack.wait().await;
+    api.remove_log();
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_triggers_from_one_token_gets_429s_and_one_queued_job() {
+    let env = TestEnv::new().await;
+    let (src, sync) = env.one_sync().await;
+    let token = env.api_token(&[&src.project], "write").await;
+    let api = start_api(&env, "burst", &[]).await;
+    let url = format!(
+        "http://{}/api/v1/secret-syncs/humanitec/{sync}/sync-secrets",
+        api.http
+    );
+    let http = reqwest::Client::new();
+    const BURST: usize = 5000;
+    let begun = Instant::now();
+    let answers: Vec<(u16, Option<String>, Value)> = futures::stream::iter(0..BURST)
+        .map(|_| {
+            let req = http.post(&url).bearer_auth(&token).send();
+            async move {
+                let resp = req.await.expect("the API answers");
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+                (status, retry_after, body)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let count = |s: u16| answers.iter().filter(|(st, _, _)| *st == s).count();
+    println!(
+        "{BURST} triggers in {:?}: {} accepted, {} refused with 429",
+        begun.elapsed(),
+        count(200),
+        count(429)
+    );
+    let unexpected: Vec<_> = answers
+        .iter()
+        .filter(|(s, _, _)| !matches!(s, 200 | 429))
+        .take(3)
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    assert!(count(200) >= 1 && count(429) >= 1);
+    for (_, retry_after, body) in answers.iter().filter(|(s, _, _)| *s == 429).take(20) {
+        let secs: u64 = retry_after
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After in whole seconds");
+        assert!(secs >= 1);
+        // The seed's error body.
+        let keys: Vec<&str> = body
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys.len(), 4, "{body}");
+        assert_eq!(body["statusCode"], 429, "{body}");
+        assert_eq!(body["error"], "Too Many Requests", "{body}");
+        assert!(body["reqId"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req-")));
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    // No worker runs: every accepted trigger folded into one pending job.
+    let (pending, markers) = pending_jobs(&env, sync).await;
+    println!("pending sync jobs: {pending}, queued markers: {markers}");
+    assert!(
+        pending <= 1 && markers <= 1,
+        "{pending} pending, {markers} queued"
+    );
+    api.remove_log();
+    env.finish().await;
+}
+
+/// Pending job rows and coalescing markers of `sync`.
+async fn pending_jobs(env: &TestEnv, sync: uuid::Uuid) -> (i64, i64) {
+    let (client, conn) = tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
+        .await
+        .expect("database");
+    let task = tokio::spawn(conn);
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let row = client.query_one(sql, &[&sync]).await.expect("count");
+            row.get::<_, i64>(0)
+        }
+    };
+    let pending =
+        count("SELECT count(*) FROM secret_sync_jobs WHERE sync_id = $1 AND status = 'pending'")
+            .await;
+    let markers = count("SELECT count(*) FROM secret_sync_queued WHERE sync_id = $1").await;
+    drop(client);
+    let _ = task.await;
+    (pending, markers)
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_no_error_echoes_credentials() {
+    let env = TestEnv::new().await;
+    env.seed.create_project("proj", "Proj").await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = start_api(&env, "headers", &[]).await;
+    let base = format!("http://{}", api.http);
+    let http = reqwest::Client::new();
+
+    for (path, cacheable) in [
+        ("/login", false),
+        ("/api/openapi.json", false),
+        ("/api/v1/secret-syncs/humanitec?projectId=proj", false),
+        ("/no/such/route", false),
+        ("/assets/dashboard.css", true),
+        ("/assets/dashboard.js", true),
+    ] {
+        let resp = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("answer");
+        let h = resp.headers();
+        let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let csp = header("content-security-policy");
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{path}: CSP {csp:?} lacks {part}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(
+            header("cache-control") == "no-store",
+            !cacheable,
+            "{path}: {}",
+            header("cache-control")
+        );
+    }
+    // The pages and fragments hold no inline script, style or handler.
+    let login = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("text");
+    for inline in [
+        "<script>",
+        "<style",
+        " style=",
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+    ] {
+        assert!(!login.contains(inline), "/login holds {inline}");
+    }
+
+    // `credentials` of every shape: the value never comes back, nor reaches the log.
+    let marker = "SECRET-MARKER-7f3a";
+    let shapes = [
+        serde_json::json!(marker),
+        serde_json::json!(7_777_123_456u64),
+        serde_json::json!([marker]),
+        serde_json::json!({"apiToken": {"nested": marker}}),
+        serde_json::json!({"apiToken": [marker]}),
+        serde_json::json!({"apiToken": format!("{marker}\u{0}")}),
+        serde_json::json!({"apiToken": marker, "extra": marker}),
+        serde_json::json!({"apiToken": 7_777_123_456u64}),
+    ];
+    for credentials in shapes {
+        for extra in [serde_json::json!({}), serde_json::json!({"unknown": 1})] {
+            let mut body = serde_json::json!({"name": "c", "projectId": "proj",
+                "method": "api-token", "credentials": credentials});
+            if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+                b.extend(e.clone());
+            }
+            let resp = http
+                .post(format!("{base}/api/v1/app-connections/humanitec"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .expect("answer");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.expect("text");
+            assert!(
+                !text.contains(marker) && !text.contains("7777123456"),
+                "{body} -> {status} {text}"
+            );
+            let answer: Value = serde_json::from_str(&text).expect("json");
+            assert!(
+                answer["reqId"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("req-")),
+                "{text}"
+            );
+            assert!(status >= 400, "{body} -> {status}");
+        }
+    }
+    let log = std::fs::read_to_string(&api.log).unwrap_or_default();
+    assert!(
+        !log.contains(marker) && !log.contains("7777123456"),
+        "the log echoes credentials"
+    );
+    api.remove_log();
+    env.finish().await;
+}
+
+/// Reads until the server closes the connection; how long that took.
+async fn closed_after(stream: &mut tokio::net::TcpStream) -> Duration {
+    use tokio::io::AsyncReadExt as _;
+    let begun = Instant::now();
+    let mut buf = [0u8; 4096];
+    let closing = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closing)
+        .await
+        .expect("the server closes the connection");
+    begun.elapsed()
+}
+
+#[tokio::test]
+async fn both_listeners_close_slow_heads_and_idle_keep_alive_connections() {
+    let env = TestEnv::new().await;
+    let limits = [
+        ("HTTP_HEADER_READ_TIMEOUT", "1500ms".to_string()),
+        ("HTTP_IDLE_TIMEOUT", "500ms".to_string()),
+    ];
+    let api = start_api(&env, "timeouts", &limits).await;
+    let log = std::env::temp_dir().join(format!("hostile-worker-{}.log", uuid::Uuid::new_v4()));
+    let worker = WorkerProcess::spawn(EXE, &env.settings, &limits, &log);
+    worker
+        .wait_status("/healthz", 200, Duration::from_secs(30))
+        .await;
+    for (name, addr) in [("api", api.http), ("worker", worker.http)] {
+        // A head that never ends.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let took = closed_after(&mut slow).await;
+        println!("{name}: unfinished head closed after {took:?}");
+        assert!(took >= Duration::from_millis(1400), "{name}: {took:?}");
+
+        // A whole request, then nothing: closed once idle (hyper's head
+        // timer also runs while waiting for the next request: the shorter
+        // of the two applies; here the idle timeout).
+        let mut idle = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let took = closed_after(&mut idle).await;
+        println!("{name}: idle keep-alive connection closed after {took:?}");
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_millis(1400),
+            "{name}: {took:?}"
+        );
+    }
+    api.remove_log();
+    worker.remove_log();
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_request_whose_body_never_ends_is_cut_off_with_the_seed_body() {
+    use tokio::io::AsyncReadExt as _;
+    let env = TestEnv::new().await;
+    env.seed.create_project("proj", "Proj").await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = start_api(
+        &env,
+        "request-timeout",
+        &[("HTTP_REQUEST_TIMEOUT", "500ms".to_string())],
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(api.http)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/v1/secret-syncs/humanitec HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\nConnection: close\r\n\r\n{{\"name\""
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let begun = Instant::now();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("answered")
+        .expect("read");
+    let took = begun.elapsed();
+    let text = String::from_utf8_lossy(&raw);
+    println!("cut off after {took:?}");
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    let body: Value = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    assert_eq!(body["statusCode"], 503, "{text}");
+    assert!(
+        body["reqId"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req-")),
+        "{text}"
+    );
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    api.remove_log();
+    env.finish().await;
+}

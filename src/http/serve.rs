@@ -15,6 +15,7 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -94,6 +95,10 @@ pub async fn serve_with(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let conns = Arc::new(Mutex::new(Conns::default()));
+    // One permit per open socket, held until the socket is closed (not
+    // merely told to close): the cap counts file descriptors, so a flood
+    // cannot outrun the evictions.
+    let sockets = Arc::new(Semaphore::new(limits.max_connections));
     let tracker = TaskTracker::new();
     let mut evicted = 0u64;
     loop {
@@ -110,10 +115,11 @@ pub async fn serve_with(
             },
             _ = shutdown.cancelled() => break,
         };
-        let (id, busy, close) = {
-            let mut guard = conns.lock().unwrap_or_else(|p| p.into_inner());
-            if guard.open.len() >= limits.max_connections {
-                if !guard.evict_one() {
+        let permit = match sockets.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let made_room = conns.lock().unwrap_or_else(|p| p.into_inner()).evict_one();
+                if !made_room {
                     // Every connection is mid-request: refuse the newcomer.
                     drop(stream);
                     continue;
@@ -126,7 +132,18 @@ pub async fn serve_with(
                         "at the connection cap: closing idle or slow connections"
                     );
                 }
+                // The evicted socket closes in a moment and hands back its permit.
+                tokio::select! {
+                    permit = sockets.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    _ = shutdown.cancelled() => break,
+                }
             }
+        };
+        let (id, busy, close) = {
+            let mut guard = conns.lock().unwrap_or_else(|p| p.into_inner());
             let id = guard.next_id;
             guard.next_id += 1;
             let conn = Conn {
@@ -150,6 +167,8 @@ pub async fn serve_with(
                 .unwrap_or_else(|p| p.into_inner())
                 .open
                 .remove(&id);
+            // The socket is closed (dropped with the connection): room for one more.
+            drop(permit);
         });
     }
     tracker.close();

@@ -1,8 +1,9 @@
 //! The demo: the whole pipeline, for real, against the Humanitec sandbox.
 //!
-//! `cargo run --release -p demo`. Needs only local Postgres and
-//! RabbitMQ; uses its own database (`secret_sync_demo`, recreated each run,
-//! or `DEMO_DATABASE_URL`) and its own queue prefix. Not part of the
+//! `cargo run --profile demo -p demo` (a profile without the optimiser: the
+//! quickest first build). Needs only local Postgres and RabbitMQ; uses its
+//! own database (`secret_sync_demo`, recreated each run, or
+//! `DEMO_DATABASE_URL`) and its own queue prefix. Not part of the
 //! production binary: it lives here, with the sandbox and the test kit.
 
 use std::time::Duration;

@@ -264,6 +264,18 @@ fn normalised(body: &str, ids: &[&str]) -> String {
     for id in ids {
         text = text.replace(id, "<id>");
     }
+    // Pages carry their request id too (`req-` and 32 hex digits).
+    while let Some(at) = text.find("req-") {
+        let id = at + 4..at + 36;
+        let hex = text
+            .as_bytes()
+            .get(id.clone())
+            .is_some_and(|b| b.iter().all(u8::is_ascii_hexdigit));
+        if !hex {
+            break;
+        }
+        text.replace_range(at..id.end, "<req>");
+    }
     text
 }
 

@@ -3,10 +3,11 @@
 //! demo and the tests all come through here; so does the one helper that
 //! waits for a job's final state.
 //!
-//! Sync jobs coalesce: while a sync job of a sync is queued and not started,
-//! another request for it folds into that job (its `coalesced` count goes up)
-//! instead of publishing a new one, and a new sync job is published
-//! `SYNC_DEBOUNCE` late so that a burst lands in it. The runner takes the
+//! Jobs coalesce: while a job of a sync is queued and not started, another
+//! request of the same kind (type and options) folds into that job (its
+//! `coalesced` count goes up) instead of publishing a new one, and a new
+//! plain sync job is published `SYNC_DEBOUNCE` late so that a burst of
+//! secret changes lands in it. The runner takes the
 //! marker away when the job starts (before reading the source), so a change
 //! during a run queues exactly one more job: at most two runs per burst, and
 //! the last one reads the final source.
@@ -43,9 +44,9 @@ pub enum EnqueueError {
 
 /// Publishes `job` (confirmed by the broker), then marks it `pending` on its
 /// job row and sync row; returns the id of the job that will do the work.
-/// A sync job folds into the sync's queued sync job if there is one (that
-/// job's id is returned, nothing is published); otherwise it is published
-/// `debounce` late. Once published the job will run whatever happens next,
+/// A job folds into the sync's queued job of its kind if there is one (that
+/// job's id is returned, nothing is published); otherwise it is published,
+/// a plain sync job `debounce` late. Once published the job will run whatever happens next,
 /// so a failure to write the `pending` mark is logged, not returned: the
 /// worker writes the rows itself when it picks the job up.
 pub async fn enqueue(
@@ -54,24 +55,28 @@ pub async fn enqueue(
     job: &Job,
     debounce: Duration,
 ) -> Result<Uuid, QueueError> {
-    let mut claimed = false;
-    if job.kind == JobKind::SYNC {
-        match store
-            .claim_queued_sync(job.sync_id, job.id, UNCONFIRMED_MARKER_AFTER)
-            .await
-        {
-            Ok(Claim::Folded { job_id, coalesced }) => {
-                tracing::debug!(%job_id, sync_id = %job.sync_id, coalesced,
-                    "a sync job is already queued for this sync; folded into it");
-                return Ok(job_id);
-            }
-            Ok(Claim::New) => claimed = true,
-            // Coalescing is an optimisation; never lose a request to it.
-            Err(e) => tracing::warn!(sync_id = %job.sync_id, error = %e,
-                "could not check for a queued sync job; publishing one of its own"),
+    let kind = job.kind.coalescing_key();
+    let claimed = match store
+        .claim_queued(job.sync_id, kind, job.id, UNCONFIRMED_MARKER_AFTER)
+        .await
+    {
+        Ok(Claim::Folded { job_id, coalesced }) => {
+            tracing::debug!(%job_id, sync_id = %job.sync_id, kind, coalesced,
+                "a job of this kind is already queued for this sync; folded into it");
+            return Ok(job_id);
         }
-    }
-    let delay = (claimed && !debounce.is_zero()).then_some(debounce);
+        Ok(Claim::New) => true,
+        // Coalescing is an optimisation; never lose a request to it.
+        Err(e) => {
+            tracing::warn!(sync_id = %job.sync_id, kind, error = %e,
+                "could not check for a queued job; publishing one of its own");
+            false
+        }
+    };
+    // Only secret changes come in bursts; an operator's import or remove
+    // starts at once.
+    let debounced = claimed && job.kind == JobKind::SYNC && !debounce.is_zero();
+    let delay = debounced.then_some(debounce);
     if let Err(e) = publisher
         .publish_job(job, JobEnvelope::first(Utc::now()), delay)
         .await

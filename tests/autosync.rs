@@ -7,7 +7,7 @@ use humanitec_sandbox::Faults;
 use lapin::options::QueueDeclareOptions;
 use lapin::{Connection, ConnectionProperties};
 use secret_sync::queue::SecretChanged;
-use secret_sync::{JobKind, JobStatus};
+use secret_sync::{ImportBehavior, JobKind, JobStatus};
 use secret_sync_testkit::*;
 use uuid::Uuid;
 
@@ -187,7 +187,8 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
 }
 
 #[tokio::test]
-async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_queues_one_more() {
+async fn repeated_triggers_of_each_kind_fold_into_its_queued_job_and_a_change_during_a_run_queues_one_more(
+) {
     let mut env = TestEnv::new().await;
     env.sandbox.set_faults(Faults {
         latency_ms: 300,
@@ -213,16 +214,30 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
         (JobStatus::Pending, 10)
     );
 
-    // Other kinds never fold.
-    let import = env
-        .enqueue_kind(
-            sync,
-            JobKind::Remove {
-                delete_sync_on_complete: false,
-            },
-        )
+    // Imports and removes fold too, each into a queued job of its own type
+    // and options, never into a sync job.
+    let remove = JobKind::Remove {
+        delete_sync_on_complete: false,
+    };
+    let removes = [
+        env.enqueue_kind(sync, remove).await,
+        env.enqueue_kind(sync, remove).await,
+    ];
+    assert_eq!(removes[0], removes[1]);
+    assert_ne!(removes[0], ids[0]);
+    let import = |behavior| JobKind::Import { behavior };
+    let mut imports = Vec::new();
+    for _ in 0..3 {
+        imports.push(
+            env.enqueue_kind(sync, import(ImportBehavior::PrioritizeSource))
+                .await,
+        );
+    }
+    assert!(imports.iter().all(|id| *id == imports[0]), "{imports:?}");
+    let other_import = env
+        .enqueue_kind(sync, import(ImportBehavior::PrioritizeDestination))
         .await;
-    assert_ne!(import, ids[0]);
+    assert!(![ids[0], removes[0], imports[0]].contains(&other_import));
 
     env.start_worker().await;
     // Wait until the first job runs, then change the source and trigger again.
@@ -240,7 +255,11 @@ async fn repeated_triggers_fold_into_the_queued_job_and_a_change_during_a_run_qu
     let row = env.wait_job(second).await;
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(row.coalesced, 2);
-    assert_eq!(env.wait_job(import).await.status, JobStatus::Succeeded);
+    for (job, coalesced) in [(removes[0], 2), (imports[0], 3), (other_import, 1)] {
+        let row = env.wait_job(job).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+        assert_eq!(row.coalesced, coalesced);
+    }
     env.finish().await;
 }
 
@@ -294,7 +313,7 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
         let store = env.store.clone();
         async move {
             store
-                .claim_queued_sync(sync, job, window)
+                .claim_queued(sync, "sync", job, window)
                 .await
                 .expect("claim")
         }
@@ -330,5 +349,97 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
     );
     let row = env.store.job(c).await.expect("job").expect("row");
     assert_eq!((row.status, row.coalesced), (JobStatus::Pending, 2));
+    env.finish().await;
+}
+
+/// Two processes that spin on the CPU (the machine has two cores) for as
+/// long as the value lives.
+struct BusyMachine {
+    _loops: Vec<tokio::process::Child>,
+}
+
+impl BusyMachine {
+    fn start() -> BusyMachine {
+        BusyMachine {
+            _loops: (0..2)
+                .map(|_| {
+                    tokio::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .kill_on_drop(true)
+                        .spawn()
+                        .expect("a busy loop starts")
+                })
+                .collect(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_a_busy_machine_still_costs_two_runs_and_a_lone_change_stays_fast() {
+    let mut env = TestEnv::new().await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 50,
+        ..Faults::default()
+    });
+    let src = env.source("production", &[("A", "0"), ("B", "b")]).await;
+    let envs = ["development", "staging"];
+    let mut auto = Vec::new();
+    for e in envs {
+        auto.push(
+            env.sync(&src, &format!("auto-{e}"), env_scope("web", e), options())
+                .await,
+        );
+    }
+    env.start_worker().await;
+    let busy = BusyMachine::start();
+
+    let change = SecretChanged {
+        project_id: src.project.clone(),
+        environment: "production".into(),
+        path: "/app".into(),
+    };
+    let t0 = std::time::Instant::now();
+    for i in 1..=300 {
+        if i % 30 == 0 {
+            env.put_secret(src.folder, "A", &i.to_string()).await;
+        }
+        env.client.publish_change(&change).await.expect("publish");
+    }
+    println!("published 300 events in {} ms", t0.elapsed().as_millis());
+    wait_quiet(&env, &auto, 300).await;
+    println!("quiet after {} ms", t0.elapsed().as_millis());
+
+    for (sync, e) in auto.iter().zip(envs) {
+        let runs = list_gets(&env, &format!("/apps/web/envs/{e}/values"));
+        let jobs = env
+            .store
+            .recent_jobs(Some(*sync), 1000)
+            .await
+            .expect("jobs");
+        println!(
+            "{e}: {runs} runs; jobs (status, requests covered): {:?}",
+            jobs.iter()
+                .map(|j| (j.status, j.coalesced))
+                .collect::<Vec<_>>()
+        );
+        assert!((1..=2).contains(&runs), "{e}: {runs} runs");
+        assert!(jobs.iter().all(|j| j.status == JobStatus::Succeeded));
+        let values = env.humanitec_values("web", Some(e));
+        assert_eq!(values.get("A").map(String::as_str), Some("300"), "{e}");
+    }
+
+    // Once the burst is over, a lone change is as quick as ever.
+    env.put_secret(src.folder, "A", "lone").await;
+    let t1 = std::time::Instant::now();
+    env.client.publish_change(&change).await.expect("publish");
+    eventually(Duration::from_secs(30), || async {
+        let values = env.humanitec_values("web", Some("staging"));
+        seen(values.get("A").cloned(), |a| a.as_deref() == Some("lone"))
+    })
+    .await;
+    let lone = t1.elapsed();
+    println!("a lone change reached Humanitec in {} ms", lone.as_millis());
+    assert!(lone < Duration::from_secs(1), "{lone:?}");
+    drop(busy);
     env.finish().await;
 }

@@ -49,6 +49,8 @@ impl Browser {
             .expect("chromedriver starts");
         let profile = std::env::temp_dir().join(format!("dash-chromium-{}", Uuid::new_v4()));
         let caps = json!({
+            // Keep the console, so tests can read what the page logged.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.into()),
                 "args": [
@@ -177,6 +179,29 @@ impl Browser {
         .await;
     }
 
+    /// What the page logged at error level since the last call (chromedriver
+    /// hands each entry out once): script errors, Content-Security-Policy
+    /// refusals, failed loads.
+    async fn console_errors(&self) -> Vec<String> {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("chromedriver returns the browser log");
+        let entries: Vec<serde_json::Value> = serde_json::from_value(log).expect("log entries");
+        entries
+            .into_iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// The page works under the server's CSP: nothing refused, no script error.
+    async fn assert_no_console_errors(&self, page: &str) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "{page} logged errors: {errors:#?}");
+    }
+
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -187,6 +212,27 @@ impl Browser {
     async fn finish(self) {
         let _ = self.client.close().await;
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// chromedriver's `POST /session/{id}/se/log` for the `browser` log.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
     }
 }
 
@@ -244,6 +290,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     assert!(!source.contains("s3cret-value") && !source.contains("other-secret"));
 
     b.screenshot("syncs").await;
+    b.assert_no_console_errors("the sync list").await;
 
     // Filters: by status, then by destination app.
     b.select("#filter-status", "succeeded").await;
@@ -287,6 +334,8 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     assert_eq!(values.len(), 1);
     assert_eq!(values[0].key, "DB_PASSWORD");
     b.screenshot("sync-detail").await;
+    b.assert_no_console_errors("the sync page and its sync-now")
+        .await;
 
     // Import, with the behaviour chosen in the form, also without a reload.
     b.select("#import-behavior", "prioritize-destination").await;
@@ -312,6 +361,8 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     })
     .await;
     let preview = b.text("main").await;
+    b.assert_no_console_errors("import, remove and the preview")
+        .await;
     assert!(
         preview.contains("Create (1)") && preview.contains("DB_PASSWORD"),
         "{preview}"
@@ -347,6 +398,8 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     assert!(b.exists("#jobs-chart rect").await, "the chart draws bars");
     assert!(b.exists("#queues").await, "queue depths shown");
     b.screenshot("overview").await;
+    b.assert_no_console_errors("the live controls and the overview")
+        .await;
 
     // A dead letter is requeued from the page and its job then runs.
     let dead_job = env.publish_dead_job(zeta).await;
@@ -363,6 +416,28 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     let ran = env.wait_job(dead_job).await;
     assert_eq!(ran.status, JobStatus::Succeeded, "{:?}", ran.message);
     assert!(!b.exists(&row).await);
+    b.assert_no_console_errors("the dead letters and requeue")
+        .await;
+
+    // The policy is enforced, and the console check sees it: an inline
+    // script added to the page is refused and logged.
+    b.js(
+        "const s = document.createElement('script'); s.textContent = 'window.__inline = 1'; \
+         document.head.appendChild(s); return true;",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        b.js("return window.__inline === undefined;", vec![]).await,
+        json!(true)
+    );
+    let refused = b.console_errors().await;
+    assert!(
+        refused
+            .iter()
+            .any(|m| m.contains("Content Security Policy")),
+        "{refused:#?}"
+    );
 
     b.finish().await;
     env.finish().await;

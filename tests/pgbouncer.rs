@@ -405,10 +405,20 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
                 store.load_connection(connection).await?;
                 store.folder_secrets(folder).await?;
                 store.pushed_keys(sync, "demo-org/api").await?;
-                store.open_leased_job(sync, job, JobType::Sync).await?;
+                store
+                    .open_leased_job(
+                        sync,
+                        job,
+                        JobType::Sync,
+                        secret_sync::model::Debounce {
+                            quiet: Duration::from_millis(250),
+                            max_wait: Duration::from_secs(10),
+                        },
+                    )
+                    .await?;
                 store.sync_api_json(sync).await?;
                 store
-                    .claim_queued_sync(sync, Uuid::new_v4(), Duration::from_secs(30))
+                    .claim_queued(sync, "sync", Uuid::new_v4(), Duration::from_secs(30))
                     .await?;
                 let holder = format!("probe {i}");
                 if let LeaseTake::Taken(lease) = store

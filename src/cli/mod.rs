@@ -181,7 +181,7 @@ pub async fn main(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Run => {
-            let settings = Settings::from_env()?;
+            let settings = Settings::from_env_with_key()?;
             crate::telemetry::init(&settings.log_format, "info,lapin=warn");
             run::run_worker(settings).await
         }
@@ -237,15 +237,15 @@ pub async fn main(cli: Cli) -> CliResult {
             prune_unmanaged,
             json,
         } => {
-            let settings = Settings::from_env()?;
+            let settings = Settings::from_env_with_key()?;
             preview::print(&settings, sync_id, prune_unmanaged, json).await
         }
         Command::RotateKey { json } => {
-            let settings = Settings::from_env()?;
+            let settings = Settings::from_env_with_key()?;
             rotate::run(&settings, json).await
         }
         Command::Api => {
-            let settings = Settings::from_env()?;
+            let settings = Settings::from_env_with_key()?;
             crate::telemetry::init(&settings.log_format, "info,lapin=warn");
             api::run_api(settings).await
         }

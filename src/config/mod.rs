@@ -27,4 +27,27 @@ pub enum ConfigError {
          worker, API process and writer of secrets must share the same key"
     )]
     MissingEncryptionKey,
+    /// More than one of the above: every bad setting, each with what is
+    /// expected, found before anything was connected to or changed.
+    #[error("{} settings are not valid; nothing was connected to or changed:\n{}", .0.len(), bullets(.0))]
+    Several(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// One error as itself, several as `Several`; `None` for none.
+    pub fn from_list(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ConfigError::Several(errors)),
+        }
+    }
+}
+
+fn bullets(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  - {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

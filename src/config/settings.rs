@@ -112,9 +112,13 @@ pub struct Settings {
     /// Prepared statements cached per connection (default); false for
     /// PgBouncer in transaction mode before 1.21.
     pub database_prepared_statements: bool,
-    /// Sync jobs are published this long after the first request; requests
-    /// arriving meanwhile fold into the same job.
+    /// Sync jobs are published this long after the first request, and start
+    /// only once no request has folded into them for this long (a trailing
+    /// debounce); requests arriving meanwhile fold into the same job.
     pub sync_debounce: Duration,
+    /// ...but a sync job waits at most this long after its first request,
+    /// so a never-ending stream of changes still syncs.
+    pub sync_debounce_max_wait: Duration,
     pub session: SessionSettings,
     pub http_limits: HttpLimits,
     pub rate_limits: RateLimits,
@@ -145,6 +149,7 @@ impl std::fmt::Debug for Settings {
                 &self.database_prepared_statements,
             )
             .field("sync_debounce", &self.sync_debounce)
+            .field("sync_debounce_max_wait", &self.sync_debounce_max_wait)
             .field("session", &self.session)
             .field("http_limits", &self.http_limits)
             .field("rate_limits", &self.rate_limits)
@@ -173,38 +178,92 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Settings {
-    /// Reads the process environment (through clap's `env`).
+    /// Reads the process environment (through clap's `env`). Every value is
+    /// checked before this returns, so nothing is connected to with a bad
+    /// one; the error lists every bad value at once.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(vars::from_env()?)
+        Self::checked(vars::from_env(), Needs::Nothing)
+    }
+
+    /// As `from_env`, for commands that cannot work without ENCRYPTION_KEY
+    /// (the worker, the API): a missing key is one more error in the list.
+    pub fn from_env_with_key() -> Result<Self, ConfigError> {
+        Self::checked(vars::from_env(), Needs::EncryptionKey)
     }
 
     /// Reads settings through `lookup` (a variable name to its value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_vars(vars::from_lookup(lookup)?)
+        Self::checked(vars::from_lookup(lookup), Needs::Nothing)
     }
 
-    /// Checks what one value alone cannot (bounds) and builds the settings.
-    fn from_vars(v: Vars) -> Result<Self, ConfigError> {
-        let at_least = |var: &'static str, value: usize, least: usize| {
-            if value < least {
-                Err(ConfigError::Invalid {
-                    var: var.into(),
-                    reason: format!("must be at least {least}"),
-                })
-            } else {
-                Ok(())
+    fn checked(read: vars::Read, needs: Needs) -> Result<Self, ConfigError> {
+        let mut errors = read.errors;
+        let settings = read.vars.map(|v| Self::from_vars(v, &mut errors));
+        if let Some(s) = &settings {
+            if needs == Needs::EncryptionKey && s.encryption_key.is_none() {
+                errors.push(ConfigError::MissingEncryptionKey);
             }
-        };
-        at_least("JOB_MAX_ATTEMPTS", v.job_max_attempts as usize, 1)?;
-        at_least("WORKER_CONCURRENCY", usize::from(v.worker_concurrency), 1)?;
-        if v.queue_prefix.len() > 100 || v.queue_prefix.chars().any(|c| c.is_whitespace()) {
-            return Err(ConfigError::Invalid {
-                var: "QUEUE_PREFIX".into(),
-                reason: "must be at most 100 characters without spaces".into(),
-            });
         }
-        at_least("DATABASE_POOL_SIZE", v.database_pool_size, 2)?;
-        at_least("HTTP_MAX_CONNECTIONS", v.http_max_connections, 1)?;
+        match (ConfigError::from_list(errors), settings) {
+            (None, Some(settings)) => Ok(settings),
+            (Some(error), _) => Err(error),
+            (None, None) => Err(ConfigError::Invalid {
+                var: "configuration".into(),
+                reason: "could not be read".into(),
+            }),
+        }
+    }
+
+    /// Checks what one value alone cannot (bounds, URLs, the key) and
+    /// builds the settings; each problem is pushed to `errors`.
+    fn from_vars(v: Vars, errors: &mut Vec<ConfigError>) -> Self {
+        let mut bad = |var: &'static str, reason: String| {
+            errors.push(ConfigError::Invalid {
+                var: var.into(),
+                reason,
+            })
+        };
+        for (var, value, least) in [
+            ("JOB_MAX_ATTEMPTS", v.job_max_attempts as usize, 1),
+            ("WORKER_CONCURRENCY", usize::from(v.worker_concurrency), 1),
+            ("DATABASE_POOL_SIZE", v.database_pool_size, 2),
+            ("HTTP_MAX_CONNECTIONS", v.http_max_connections, 1),
+        ] {
+            if value < least {
+                bad(var, format!("must be at least {least}, got {value}"));
+            }
+        }
+        if v.queue_prefix.len() > 100 || v.queue_prefix.chars().any(|c| c.is_whitespace()) {
+            bad(
+                "QUEUE_PREFIX",
+                "must be at most 100 characters without spaces".into(),
+            );
+        }
+        for (var, value) in [
+            ("SESSION_MAX_AGE", v.session_max_age),
+            ("SESSION_IDLE_TIMEOUT", v.session_idle_timeout),
+        ] {
+            if value < Duration::from_secs(1) {
+                bad(var, "must be at least 1s".into());
+            }
+        }
+        if let Err(reason) = check_database_url(&v.database_url) {
+            bad("DATABASE_URL", reason);
+        }
+        if let Err(reason) = check_amqp_url(&v.amqp_url) {
+            bad("AMQP_URL", reason);
+        }
+        if let Err(reason) = check_http_url(&v.humanitec_api_url) {
+            bad("HUMANITEC_API_URL", reason);
+        }
+        for (var, key) in [
+            ("ENCRYPTION_KEY", &v.encryption_key),
+            ("ENCRYPTION_KEY_PREVIOUS", &v.encryption_key_previous),
+        ] {
+            if let Some(Err(e)) = key.as_deref().map(crate::crypto::Cipher::from_base64_key) {
+                bad(var, e.to_string());
+            }
+        }
         let retry = RetrySettings {
             http_retries: v.http_retries,
             http_min_delay: v.http_retry_min_delay,
@@ -215,19 +274,9 @@ impl Settings {
             busy_delay: v.sync_busy_delay,
             max_deferrals: v.job_max_deferrals,
         };
-        let positive = |var: &'static str, value: Duration| {
-            if value < Duration::from_secs(1) {
-                Err(ConfigError::Invalid {
-                    var: var.into(),
-                    reason: "must be at least 1s".into(),
-                })
-            } else {
-                Ok(value)
-            }
-        };
         let session = SessionSettings {
-            max_age: positive("SESSION_MAX_AGE", v.session_max_age)?,
-            idle_timeout: positive("SESSION_IDLE_TIMEOUT", v.session_idle_timeout)?,
+            max_age: v.session_max_age,
+            idle_timeout: v.session_idle_timeout,
         };
         let worker = WorkerSettings {
             concurrency: v.worker_concurrency,
@@ -241,10 +290,11 @@ impl Settings {
             metrics_refresh: v.metrics_refresh.max(Duration::from_millis(100)),
             retry,
         };
-        Ok(Settings {
+        Settings {
             database_pool_size: v.database_pool_size,
             database_prepared_statements: v.database_prepared_statements,
             sync_debounce: v.sync_debounce,
+            sync_debounce_max_wait: v.sync_debounce_max_wait,
             http_limits: HttpLimits {
                 header_read_timeout: v.http_header_read_timeout,
                 request_timeout: v.http_request_timeout,
@@ -266,7 +316,7 @@ impl Settings {
             log_format: v.log_format,
             session,
             worker,
-        })
+        }
     }
 
     /// The cipher: ENCRYPTION_KEY, plus ENCRYPTION_KEY_PREVIOUS for reading
@@ -276,7 +326,7 @@ impl Settings {
         let key = |var: &'static str, value: &str| {
             Cipher::from_base64_key(value).map_err(|e| ConfigError::Invalid {
                 var: var.into(),
-                reason: format!("{e}; make one with `secret-sync keygen`"),
+                reason: e.to_string(),
             })
         };
         let cipher = key("ENCRYPTION_KEY", self.require_encryption_key()?)?;
@@ -291,6 +341,49 @@ impl Settings {
         self.encryption_key
             .as_deref()
             .ok_or(ConfigError::MissingEncryptionKey)
+    }
+}
+
+/// Which settings a command cannot do without.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Nothing,
+    EncryptionKey,
+}
+
+/// The URL's shape only (no connection): what tokio-postgres would refuse.
+fn check_database_url(url: &str) -> Result<(), String> {
+    url.parse::<tokio_postgres::Config>()
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "expected a URL like postgres://user:password@host:5432/database ({})",
+                redact_url(&e.to_string())
+            )
+        })
+}
+
+fn check_amqp_url(url: &str) -> Result<(), String> {
+    let uri = url.parse::<lapin::uri::AMQPUri>().map_err(|e| {
+        format!(
+            "expected a URL like amqp://user:password@host:5672/vhost, vhost `/` written %2f ({})",
+            redact_url(&e)
+        )
+    })?;
+    match uri.scheme {
+        lapin::uri::AMQPScheme::AMQP => Ok(()),
+        lapin::uri::AMQPScheme::AMQPS => Err(
+            "amqps:// asks for TLS, but this build has no AMQP TLS support; use amqp:// (through a TLS tunnel if needed)".into(),
+        ),
+    }
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    let expected = "expected an http or https URL like https://api.humanitec.io";
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!("{expected}, got scheme `{}`", u.scheme())),
+        Err(e) => Err(format!("{expected} ({e})")),
     }
 }
 
@@ -409,6 +502,51 @@ mod tests {
     }
 
     #[test]
+    fn every_bad_setting_is_listed_at_once_with_what_is_expected() {
+        let err = from(&[
+            ("ENCRYPTION_KEY", "abc"),
+            ("SYNC_DEBOUNCE", "soon"),
+            ("AMQP_URL", "rabbit://nowhere"),
+            ("DATABASE_URL", "postgres://u:hunter2@db:notaport/x"),
+            ("HUMANITEC_API_URL", "ftp://api.humanitec.io"),
+            ("DATABASE_POOL_SIZE", "1"),
+            ("WORKER_CONCURRENCY", "lots"),
+        ])
+        .expect_err("refused");
+        let ConfigError::Several(list) = &err else {
+            panic!("one error only: {err}");
+        };
+        let text = err.to_string();
+        assert_eq!(list.len(), 7, "{text}");
+        for var in [
+            "ENCRYPTION_KEY is not valid: expected the base64 of exactly 32 bytes",
+            "SYNC_DEBOUNCE is not valid: expected a duration",
+            "AMQP_URL is not valid: expected a URL like amqp://",
+            "DATABASE_URL is not valid: expected a URL like postgres://",
+            "HUMANITEC_API_URL is not valid: expected an http or https URL",
+            "DATABASE_POOL_SIZE is not valid: must be at least 2, got 1",
+            "WORKER_CONCURRENCY is not valid: expected a whole number",
+        ] {
+            assert!(text.contains(var), "{var} missing from:\n{text}");
+        }
+        assert_eq!(text.matches("keygen").count(), 1, "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn a_command_that_needs_the_key_lists_its_absence_with_the_rest() {
+        let read = super::vars::from_lookup(|k| (k == "SYNC_DEBOUNCE").then(|| "soon".into()));
+        let err = Settings::checked(read, Needs::EncryptionKey)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("SYNC_DEBOUNCE") && err.contains("ENCRYPTION_KEY is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn retry_delays_parse_in_order() {
         let s = from(&[("JOB_RETRY_DELAYS", "200ms, 1s,2m")]).expect("valid");
         assert_eq!(
@@ -424,12 +562,15 @@ mod tests {
     #[test]
     fn debug_never_shows_the_key_or_passwords() {
         let s = from(&[
-            ("ENCRYPTION_KEY", "c2VjcmV0LWtleQ=="),
+            (
+                "ENCRYPTION_KEY",
+                "c2VjcmV0LWtleS1vZi0zMi1ieXRlcy1leGFjdGx5ISE=",
+            ),
             ("AMQP_URL", "amqp://user:hunter2@broker:5672/%2f"),
         ])
         .expect("valid");
         let shown = format!("{s:?}");
-        assert!(!shown.contains("c2VjcmV0LWtleQ=="));
+        assert!(!shown.contains("c2VjcmV0LWtleS1vZi0zMi1ieXRlcy1leGFjdGx5ISE="));
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("amqp://user:***@broker:5672/%2f"));
     }

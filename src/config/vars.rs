@@ -58,6 +58,8 @@ pub struct Vars {
     pub database_prepared_statements: bool,
     #[arg(long, env = "SYNC_DEBOUNCE", default_value = "250ms", value_parser = duration)]
     pub sync_debounce: Duration,
+    #[arg(long, env = "SYNC_DEBOUNCE_MAX_WAIT", default_value = "10s", value_parser = duration)]
+    pub sync_debounce_max_wait: Duration,
     #[arg(long, env = "HUMANITEC_WRITE_CONCURRENCY", default_value = "32",
         value_parser = whole_number::<usize>)]
     pub humanitec_write_concurrency: usize,
@@ -126,27 +128,35 @@ pub struct Rate {
     pub burst: u32,
 }
 
-/// Reads the process environment through clap's `env`; an empty variable
-/// counts as unset.
-pub fn from_env() -> Result<Vars, ConfigError> {
-    let command = Vars::command().mut_args(|arg| {
-        let empty = arg
-            .get_env()
-            .and_then(std::env::var_os)
-            .is_some_and(|value| value.is_empty());
-        // Without its `env`, an empty variable falls back to the default.
-        if empty {
-            arg.env(None::<&'static str>)
-        } else {
-            arg
+/// What reading the variables gave: the values (a bad one replaced by its
+/// default, so the other checks still run) and every value that was bad.
+pub struct Read {
+    /// `None` only if clap refused something it could not pin on one variable.
+    pub vars: Option<Vars>,
+    pub errors: Vec<ConfigError>,
+}
+
+/// Reads the process environment; an empty variable counts as unset.
+pub fn from_env() -> Read {
+    let mut unreadable = Vec::new();
+    let mut read = from_lookup(|name| match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            unreadable.push(ConfigError::Invalid {
+                var: Cow::Owned(name.to_string()),
+                reason: "is not valid UTF-8".into(),
+            });
+            None
         }
     });
-    parse(command, Vec::new())
+    read.errors.splice(0..0, unreadable);
+    read
 }
 
 /// Reads the variables through `lookup` (a name to its value) and never the
 /// process environment: what tests and embedders pass is all there is.
-pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Vars, ConfigError> {
+pub fn from_lookup(mut lookup: impl FnMut(&str) -> Option<String>) -> Read {
     let mut argv: Vec<OsString> = Vec::new();
     let command = Vars::command().mut_args(|arg| {
         let value = arg
@@ -161,22 +171,45 @@ pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Vars, Conf
     parse(command, argv)
 }
 
-fn parse(mut command: clap::Command, argv: Vec<OsString>) -> Result<Vars, ConfigError> {
-    let matches = command
-        .try_get_matches_from_mut(argv)
-        .map_err(|e| invalid(&e))?;
-    Vars::from_arg_matches(&matches).map_err(|e| invalid(&e))
+/// Parses; after each refusal, drops the refused variable (its default
+/// stands in) and parses again, so one run reports every bad value.
+fn parse(mut command: clap::Command, mut argv: Vec<OsString>) -> Read {
+    let mut errors = Vec::new();
+    loop {
+        let parsed = command
+            .try_get_matches_from_mut(argv.clone())
+            .and_then(|matches| Vars::from_arg_matches(&matches));
+        let error = match parsed {
+            Ok(vars) => {
+                return Read {
+                    vars: Some(vars),
+                    errors,
+                }
+            }
+            Err(e) => e,
+        };
+        let (long, refused) = invalid(&error);
+        errors.push(refused);
+        let before = argv.len();
+        if let Some(long) = long {
+            let prefix = format!("--{long}=");
+            argv.retain(|a| !a.to_string_lossy().starts_with(&prefix));
+        }
+        if argv.len() == before {
+            return Read { vars: None, errors };
+        }
+    }
 }
 
-/// clap's "invalid value … for '--worker-concurrency <…>'" as today's
-/// "WORKER_CONCURRENCY is not valid: expected …".
-fn invalid(error: &clap::Error) -> ConfigError {
-    let var = match error.get(ContextKind::InvalidArg) {
+/// clap's "invalid value … for '--worker-concurrency <…>'" as
+/// "WORKER_CONCURRENCY is not valid: expected …", with the flag refused.
+fn invalid(error: &clap::Error) -> (Option<String>, ConfigError) {
+    let long = match error.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(shown)) => shown
             .split_whitespace()
             .next()
             .and_then(|flag| flag.strip_prefix("--"))
-            .map(|long| Cow::Owned(long.to_uppercase().replace('-', "_"))),
+            .map(str::to_string),
         _ => None,
     };
     let reason = match (error.kind(), error.source()) {
@@ -187,10 +220,12 @@ fn invalid(error: &clap::Error) -> ConfigError {
             .unwrap_or("not understood")
             .to_string(),
     };
-    ConfigError::Invalid {
-        var: var.unwrap_or(Cow::Borrowed("configuration")),
-        reason,
-    }
+    let var = long
+        .as_deref()
+        .map_or(Cow::Borrowed("configuration"), |long| {
+            Cow::Owned(long.to_uppercase().replace('-', "_"))
+        });
+    (long, ConfigError::Invalid { var, reason })
 }
 
 fn whole_number<T: std::str::FromStr>(raw: &str) -> Result<T, String> {
@@ -260,6 +295,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_bad_value_is_reported_and_the_rest_still_read() {
+        let lookup = |name: &str| match name {
+            "WORKER_CONCURRENCY" => Some("many".to_string()),
+            "SYNC_DEBOUNCE" => Some("soon".to_string()),
+            "QUEUE_PREFIX" => Some("ok".to_string()),
+            _ => None,
+        };
+        let read = from_lookup(lookup);
+        let named: Vec<String> = read.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(named.len(), 2, "{named:?}");
+        assert!(named[0].starts_with("WORKER_CONCURRENCY is not valid: expected a whole number"));
+        assert!(named[1].starts_with("SYNC_DEBOUNCE is not valid: expected a duration"));
+        let vars = read.vars.expect("the good values are read");
+        assert_eq!(vars.queue_prefix, "ok");
+        assert_eq!(vars.worker_concurrency, 8);
+    }
+
+    #[test]
     fn every_flag_is_its_variable_in_kebab_case() {
         for arg in Vars::command().get_arguments() {
             let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
@@ -275,7 +328,9 @@ mod tests {
             "QUEUE_PREFIX" => Some("--looks-like-a-flag".to_string()),
             _ => None,
         };
-        let vars = from_lookup(lookup).expect("valid");
+        let read = from_lookup(lookup);
+        assert!(read.errors.is_empty());
+        let vars = read.vars.expect("valid");
         assert_eq!(vars.worker_concurrency, 8);
         assert_eq!(vars.queue_prefix, "--looks-like-a-flag");
     }

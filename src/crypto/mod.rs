@@ -19,7 +19,7 @@ const TAG_LEN: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     #[error(
-        "ENCRYPTION_KEY must be the base64 of exactly 32 bytes ({0}); \
+        "expected the base64 of exactly 32 bytes ({0}); \
          generate one with `secret-sync keygen`"
     )]
     BadKey(String),

@@ -1,7 +1,10 @@
 //! Whether a delivered job runs (pure): a redelivered job that already
 //! finished, or an older copy of a job that moved on to a later attempt, is
 //! acknowledged; a sync job whose requests a later successful run already
-//! read is skipped as superseded; anything else runs.
+//! read is skipped as superseded; a sync job that requests still fold into
+//! waits (the trailing debounce); anything else runs.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -18,6 +21,10 @@ pub enum Admission {
         covers_until: DateTime<Utc>,
         latest: DateTime<Utc>,
     },
+    /// Requests are still folding into this queued sync job: put it back
+    /// for this long without running (its marker stays, so they keep
+    /// folding in).
+    Wait(Duration),
     Run,
 }
 
@@ -44,6 +51,9 @@ pub fn duplicate(envelope: &JobEnvelope, state: Option<JobState>) -> Option<JobS
 pub fn admit(job_type: JobType, envelope: &JobEnvelope, view: &StartView) -> Admission {
     if let Some(status) = duplicate(envelope, view.state) {
         return Admission::Duplicate(status);
+    }
+    if let Some(wait) = view.debounce_wait {
+        return Admission::Wait(wait);
     }
     // A job that just took its sync's queued marker covers requests made
     // after the previous run started: never superseded. One that took it on
@@ -93,6 +103,7 @@ mod tests {
                 taken_at: at(50),
             }),
             latest_success: latest.map(at),
+            debounce_wait: None,
         }
     }
 
@@ -172,6 +183,23 @@ mod tests {
         assert_eq!(
             admit(JobType::Sync, &e, &view(None, false, None)),
             Admission::Run
+        );
+    }
+
+    #[test]
+    fn a_sync_job_that_requests_still_fold_into_waits_unless_already_done() {
+        let wait = Duration::from_millis(180);
+        let mut v = view(None, false, Some(20));
+        v.debounce_wait = Some(wait);
+        assert_eq!(
+            admit(JobType::Sync, &envelope(1, 10), &v),
+            Admission::Wait(wait)
+        );
+        // A finished job's copy is still a duplicate, wait or not.
+        v.state = state(JobStatus::Succeeded, 1, None);
+        assert_eq!(
+            admit(JobType::Sync, &envelope(1, 10), &v),
+            Admission::Duplicate(JobStatus::Succeeded)
         );
     }
 

@@ -21,7 +21,7 @@ use super::error::{InfraError, JobError, JobFailure};
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
 use crate::model::{
-    Job, JobEnvelope, JobKind, JobStatus, Report, RetryPolicy, SyncRecord, TakenMarker,
+    Debounce, Job, JobEnvelope, JobKind, JobStatus, Report, RetryPolicy, SyncRecord, TakenMarker,
 };
 use crate::store::{JobStart, LeaseTake, SyncLease};
 
@@ -29,6 +29,8 @@ pub struct Runner {
     pub ctx: JobContext,
     /// How jobs are retried and deferred (see `retry_policy`).
     pub retry: RetryPolicy,
+    /// When a queued sync job may start (see `Debounce`).
+    pub debounce: Debounce,
     pub worker_id: String,
     /// How often a running job renews its heartbeat and its sync's lease.
     pub heartbeat_every: Duration,
@@ -246,7 +248,7 @@ impl Runner {
     ) -> Result<Result<Disposition, Stopped>, InfraError> {
         let store = &self.ctx.store;
         let view = store
-            .open_leased_job(job.sync_id, job.id, job.job_type())
+            .open_leased_job(job.sync_id, job.id, job.job_type(), self.debounce)
             .await?;
         let start = self.start_record(job, envelope, view.marker);
         match admit(job.job_type(), envelope, &view) {
@@ -264,6 +266,12 @@ impl Runner {
                     .await?;
                 tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "superseded; skipped");
                 return Ok(Ok(Disposition::Done(JobStatus::Skipped)));
+            }
+            Admission::Wait(delay) => {
+                self.release(lease).await;
+                tracing::debug!(job_id = %job.id, sync_id = %job.sync_id, ?delay,
+                    "requests are still folding into this sync job; waiting for them to stop");
+                return Ok(Ok(Disposition::Later { delay }));
             }
             Admission::Run => {}
         }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 pub use destination::{is_valid_key, Scope, ValueResponse, ValueSource, WriteStamp};
 pub use failure::AttemptFailure;
 pub use retry::RetryPolicy;
-pub use start::{JobState, StartView, TakenMarker};
+pub use start::{Debounce, JobState, StartView, TakenMarker};
 pub use sync::{FolderRecord, SyncRecord};
 
 /// The three kinds of work, as a tag: routing key, status columns, metrics.
@@ -90,6 +90,32 @@ impl JobKind {
     pub const SYNC: JobKind = JobKind::Sync {
         prune_unmanaged: false,
     };
+
+    /// Which queued job a request of this kind folds into: the same type
+    /// with the same options (an import that prefers the source never folds
+    /// into one that prefers Humanitec). A plain sync is `sync`.
+    pub fn coalescing_key(self) -> &'static str {
+        match self {
+            JobKind::Sync {
+                prune_unmanaged: false,
+            } => "sync",
+            JobKind::Sync {
+                prune_unmanaged: true,
+            } => "sync+prune",
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeSource,
+            } => "import:prioritize-source",
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeDestination,
+            } => "import:prioritize-destination",
+            JobKind::Remove {
+                delete_sync_on_complete: false,
+            } => "remove",
+            JobKind::Remove {
+                delete_sync_on_complete: true,
+            } => "remove+delete-sync",
+        }
+    }
 
     pub fn job_type(self) -> JobType {
         match self {
@@ -389,6 +415,32 @@ mod tests {
             delete_sync_on_complete: true,
         };
         assert_eq!(remove.job_type(), JobType::Remove);
+    }
+
+    #[test]
+    fn only_requests_with_the_same_options_fold_together() {
+        let kinds = [
+            JobKind::SYNC,
+            JobKind::Sync {
+                prune_unmanaged: true,
+            },
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeSource,
+            },
+            JobKind::Import {
+                behavior: ImportBehavior::PrioritizeDestination,
+            },
+            JobKind::Remove {
+                delete_sync_on_complete: false,
+            },
+            JobKind::Remove {
+                delete_sync_on_complete: true,
+            },
+        ];
+        let keys: std::collections::HashSet<_> = kinds.iter().map(|k| k.coalescing_key()).collect();
+        assert_eq!(keys.len(), kinds.len());
+        // Rows written before other kinds coalesced carry `sync`.
+        assert_eq!(JobKind::SYNC.coalescing_key(), "sync");
     }
 
     #[test]

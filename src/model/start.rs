@@ -1,6 +1,8 @@
 //! What a delivered job finds when it starts, read under its sync's lease:
 //! its own row, its sync, and the sync's queued marker.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use super::{JobStatus, SyncRecord};
@@ -34,4 +36,18 @@ pub struct StartView {
     pub marker: Option<TakenMarker>,
     /// Start of the latest successful run of this job type for the sync.
     pub latest_success: Option<DateTime<Utc>>,
+    /// The marker is this job's, but requests are still folding into it
+    /// (see [`Debounce`]): it was left in place; look again after this.
+    pub debounce_wait: Option<Duration>,
+}
+
+/// The trailing debounce of plain sync jobs: a queued one starts once no
+/// request has folded into it for `quiet` (`SYNC_DEBOUNCE`), or `max_wait`
+/// (`SYNC_DEBOUNCE_MAX_WAIT`) after its first request, whichever is first.
+/// So a burst of changes that outlasts a run costs one more run, not one
+/// per slice of the burst, and a never-ending stream still syncs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Debounce {
+    pub quiet: Duration,
+    pub max_wait: Duration,
 }

@@ -70,6 +70,10 @@ impl Shared {
         let runner = Runner {
             ctx,
             retry: crate::jobs::retry_policy(&w.retry),
+            debounce: crate::model::Debounce {
+                quiet: settings.sync_debounce,
+                max_wait: settings.sync_debounce_max_wait,
+            },
             worker_id: worker_id(),
             heartbeat_every: (w.stale_after / 4).max(Duration::from_millis(200)),
             lease_ttl: w.stale_after,

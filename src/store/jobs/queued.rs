@@ -1,6 +1,8 @@
-//! Coalescing: the per-sync marker "a sync job is queued and not started"
-//! (`secret_sync_queued`). Enqueuing a sync job while one is queued folds
-//! into it; the runner takes the marker away when the job starts (`start.rs`).
+//! Coalescing: the marker "a job of this kind is queued for this sync and
+//! not started" (`secret_sync_queued`, one per sync and
+//! `JobKind::coalescing_key`). Enqueuing a job while one of its kind is
+//! queued folds into it; the runner takes the marker away when the job
+//! starts (`start.rs`).
 
 use std::time::Duration;
 
@@ -9,10 +11,10 @@ use uuid::Uuid;
 
 use crate::store::{Store, StoreError};
 
-/// What enqueuing a sync job came to.
+/// What enqueuing a job came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// No sync job was queued: `job_id` is the marker now; publish it.
+    /// No job of its kind was queued: `job_id` is the marker now; publish it.
     New,
     /// Folded into the queued job `job_id`, which now covers `coalesced`
     /// requests; nothing to publish.
@@ -20,13 +22,15 @@ pub enum Claim {
 }
 
 impl Store {
-    /// Atomically either makes `job_id` the sync's queued job, or folds the
-    /// request into the sync job already queued. A marker whose job the
+    /// Atomically either makes `job_id` the sync's queued job of `kind`
+    /// (a `JobKind::coalescing_key`), or folds the request into the job of
+    /// that kind already queued. A marker whose job the
     /// broker never confirmed within `unconfirmed_after` (its enqueuer
     /// died between the two steps) is taken over rather than folded into.
-    pub async fn claim_queued_sync(
+    pub async fn claim_queued(
         &self,
         sync_id: Uuid,
+        kind: &str,
         job_id: Uuid,
         unconfirmed_after: Duration,
     ) -> Result<Claim, StoreError> {
@@ -36,14 +40,15 @@ impl Store {
         let row = client
             .query_one(
                 "WITH q AS (
-                    INSERT INTO secret_sync_queued AS q (sync_id, job_id) VALUES ($1, $2)
-                    ON CONFLICT (sync_id) DO UPDATE SET
+                    INSERT INTO secret_sync_queued AS q (sync_id, job_id, kind) VALUES ($1, $2, $4)
+                    ON CONFLICT (sync_id, kind) DO UPDATE SET
                         job_id     = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
                                           THEN EXCLUDED.job_id ELSE q.job_id END,
                         coalesced  = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
                                           THEN 1 ELSE q.coalesced + 1 END,
                         created_at = CASE WHEN q.published_at IS NULL AND q.created_at < now() - make_interval(secs => $3)
-                                          THEN now() ELSE q.created_at END
+                                          THEN now() ELSE q.created_at END,
+                        last_request_at = now()
                     RETURNING job_id, coalesced),
                  shown AS (
                     UPDATE secret_sync_jobs j SET coalesced = GREATEST(j.coalesced, q.coalesced)
@@ -53,10 +58,11 @@ impl Store {
                     (&sync_id, Type::UUID),
                     (&job_id, Type::UUID),
                     (&unconfirmed_after.as_secs_f64(), Type::FLOAT8),
+                    (&kind, Type::TEXT),
                 ],
             )
             .await
-            .map_err(StoreError::db("queuing the sync job"))?;
+            .map_err(StoreError::db("queuing the job"))?;
         let (queued, coalesced): (Uuid, i32) = (row.get(0), row.get(1));
         if queued == job_id {
             return Ok(Claim::New);

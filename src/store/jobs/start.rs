@@ -1,44 +1,56 @@
 //! What a job needs, under its sync's lease, to decide whether it runs:
 //! read (and the queued marker taken) in one statement.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::state::job_state_at;
-use crate::model::{JobType, StartView, TakenMarker};
+use crate::model::{Debounce, JobType, StartView, TakenMarker};
 use crate::store::syncs::{sync_from_row, SYNC_SELECT};
 use crate::store::{Store, StoreError};
 
 impl Store {
     /// Called by the runner holding the sync's lease (so no other run of
     /// the sync can finish meanwhile, and a run that finished before is
-    /// visible). For a sync job it also takes the sync's queued marker if it
-    /// is this job's: requests from now on queue a new job, and the job row
+    /// visible). It also takes the sync's queued marker if it is this
+    /// job's: requests from now on queue a new job, and the job row
     /// records how many requests it absorbed and until when, atomically with
     /// the take (a crash cannot lose what the job covers). A finished job
     /// never holds a marker (it took it when it started), so a duplicate
-    /// delivery takes nothing.
+    /// delivery takes nothing. A plain sync job's marker that requests
+    /// still fold into (`debounce`) is left in place, with the time to wait.
     pub async fn open_leased_job(
         &self,
         sync_id: Uuid,
         job_id: Uuid,
         job_type: JobType,
+        debounce: Debounce,
     ) -> Result<StartView, StoreError> {
         let client = self.client().await?;
-        let takes_marker = job_type == JobType::Sync;
         let rows = client.query_async_commit(
             &format!(
-                "WITH m AS (
-                    DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2 AND $3
+                "WITH wait AS (
+                    SELECT extract(epoch FROM least(q.last_request_at + make_interval(secs => $4),
+                                                     q.created_at + make_interval(secs => $5))
+                                              - clock_timestamp())::float8 AS secs
+                      FROM secret_sync_queued q
+                     WHERE q.sync_id = $1 AND q.job_id = $2 AND q.kind = 'sync'),
+                 fresh AS (SELECT secs FROM wait WHERE secs > 0.01),
+                 m AS (
+                    DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2
+                       AND NOT EXISTS (SELECT 1 FROM fresh)
                  RETURNING coalesced, clock_timestamp() AS taken_at),
                  covered AS (
                     UPDATE secret_sync_jobs SET coalesced = m.coalesced, covers_until = m.taken_at
                       FROM m WHERE id = $2)
                  SELECT j.status AS job_status, j.attempt AS job_attempt, j.covers_until AS job_covers_until,
                         m.coalesced AS marker_coalesced, m.taken_at AS marker_taken_at,
+                        (SELECT secs FROM fresh) AS debounce_wait,
                         (SELECT max(started_at) FROM secret_sync_jobs
-                          WHERE sync_id = $1 AND type = $4 AND status = 'succeeded') AS latest_success,
+                          WHERE sync_id = $1 AND type = $3 AND status = 'succeeded') AS latest_success,
                         s.*
                    FROM (SELECT 1) AS one
                    LEFT JOIN secret_sync_jobs j ON j.id = $2
@@ -48,8 +60,9 @@ impl Store {
             &[
                 (&sync_id, Type::UUID),
                 (&job_id, Type::UUID),
-                (&takes_marker, Type::BOOL),
                 (&job_type.as_str(), Type::TEXT),
+                (&debounce.quiet.as_secs_f64(), Type::FLOAT8),
+                (&debounce.max_wait.as_secs_f64(), Type::FLOAT8),
             ],
         )
         .await
@@ -74,6 +87,9 @@ impl Store {
             sync,
             marker,
             latest_success: row.get("latest_success"),
+            debounce_wait: row
+                .get::<_, Option<f64>>("debounce_wait")
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
         })
     }
 }

@@ -43,6 +43,7 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) 
                     meta name="csrf-token" content=(v.csrf);
                 }
                 title { (title) " · secret-sync" }
+                link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
                 link rel="stylesheet" href="/assets/dashboard.css";
                 script src="/assets/dashboard.js" defer {}
             }

@@ -59,6 +59,7 @@ pub fn routes() -> Routes {
         .add(D, Method::POST, "/dead/discard", dead::discard)
         .add(P, Method::GET, "/assets/dashboard.css", css)
         .add(P, Method::GET, "/assets/dashboard.js", js)
+        .add(P, Method::GET, "/assets/favicon.svg", favicon)
 }
 
 async fn css() -> Response {
@@ -73,6 +74,12 @@ async fn js() -> Response {
         "text/javascript; charset=utf-8",
         include_str!("assets/dashboard.js"),
     )
+}
+
+/// Named by every page, so the browser does not ask for a missing
+/// `/favicon.ico` (a 404 in every page's console).
+async fn favicon() -> Response {
+    asset("image/svg+xml", include_str!("assets/favicon.svg"))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -94,10 +94,12 @@ fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
         ("POST", p) if p.ends_with("/import-secrets") => Some(Payload::Json(
             json!({"importBehavior": "prioritize-source"}),
         )),
-        ("POST", "/api/v1/secret-syncs/humanitec/check-destination") => Some(Payload::Json(json!({
-            "projectId": t.project,
-            "destinationConfig": app_scope("web"),
-        }))),
+        ("POST", "/api/v1/secret-syncs/humanitec/check-destination") => {
+            Some(Payload::Json(json!({
+                "projectId": t.project,
+                "destinationConfig": app_scope("web"),
+            })))
+        }
         ("POST", p) if p.ends_with("/sync-secrets") || p.ends_with("/remove-secrets") => {
             Some(Payload::Nothing)
         }

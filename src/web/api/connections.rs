@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::syncs::{present, require_project};
-use super::validation::{
-    check_slug, check_text, page, PathId, RequestBody, ValidJson, ValidQuery,
-};
+use super::validation::{check_slug, check_text, page, PathId, RequestBody, ValidJson, ValidQuery};
 use crate::store::{ConnectionChanges, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};

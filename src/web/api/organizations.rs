@@ -52,17 +52,17 @@ pub async fn organizations(
         }
         other => ApiError::bad_request(other.to_string()),
     })?;
-    let humanitec = &state.humanitec;
+    let (humanitec, token) = (&state.humanitec, &token);
     let orgs = humanitec
-        .list_orgs(&token)
+        .list_orgs(token)
         .await
         .map_err(|e| humanitec_error(&conn.name, e))?;
     let shown = orgs
         .into_iter()
         .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
         .take(usize::try_from(page.limit).unwrap_or(usize::MAX));
-    let with_apps = try_join_all(shown.map(|org| async {
-        let apps = humanitec.list_apps(&token, &org.id).await?;
+    let with_apps = try_join_all(shown.map(|org| async move {
+        let apps = humanitec.list_apps(token, &org.id).await?;
         Ok::<_, HumanitecError>(json!({
             "id": org.id,
             "name": org.name,

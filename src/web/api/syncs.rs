@@ -499,7 +499,11 @@ async fn resolve_folder(
 }
 
 /// The connection must be a Humanitec connection of the same project.
-pub(super) async fn check_connection(state: &ApiState, project_id: &str, id: Uuid) -> ApiResult<()> {
+pub(super) async fn check_connection(
+    state: &ApiState,
+    project_id: &str,
+    id: Uuid,
+) -> ApiResult<()> {
     match state.store.connection_api_json(id).await? {
         Some((owner, conn)) if owner == project_id => {
             if conn["app"] == "humanitec" {

@@ -337,7 +337,11 @@ mod tests {
             })
         );
         assert!(page(Some(5), Some(MAX_LIMIT)).is_ok());
-        for (offset, limit) in [(Some(-1), None), (None, Some(0)), (None, Some(MAX_LIMIT + 1))] {
+        for (offset, limit) in [
+            (Some(-1), None),
+            (None, Some(0)),
+            (None, Some(MAX_LIMIT + 1)),
+        ] {
             let err = page(offset, limit).err().map(|e| e.status.as_u16());
             assert_eq!(err, Some(400), "{offset:?} {limit:?}");
         }

@@ -252,17 +252,7 @@ fn handle(
                 let apps: Vec<Value> = spec.apps.iter().map(|a| app_json(org, a)).collect();
                 Json(apps).into_response()
             }
-            Err(resp) => resp,
-        },
-        ("GET", ["orgs", org, "apps", app, "envs"]) => match visible_org(inner, org, token_org) {
-            Ok(spec) => match spec.apps.iter().find(|a| a.id == *app) {
-                Some(a) => {
-                    let envs: Vec<Value> = a.envs.iter().map(|e| env_json(e, true)).collect();
-                    Json(envs).into_response()
-                }
-                None => error(StatusCode::NOT_FOUND, "Application not found."),
-            },
-            Err(resp) => resp,
+            Err(resp) => *resp,
         },
         ("GET", ["current-user"]) => Json(json!({"id": "sandbox-service-user", "name": "Sandbox service user",
             "created_at": "2020-06-22T09:37:23Z", "type": "service", "properties": {}, "roles": {}}))
@@ -276,31 +266,27 @@ fn handle(
 }
 
 /// The org, if it exists and the token belongs to it (404 / 403 otherwise).
-fn visible_org(inner: &Inner, org: &str, token_org: &str) -> Result<super::OrgSpec, Response> {
+fn visible_org(inner: &Inner, org: &str, token_org: &str) -> Result<super::OrgSpec, Box<Response>> {
     let Some(spec) = inner.config.orgs.iter().find(|o| o.id == org) else {
-        return Err(error(StatusCode::NOT_FOUND, "Organization not found."));
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "Organization not found.",
+        )));
     };
     if spec.id != token_org {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "Token has no access to this organization.",
-        ));
+        )));
     }
     Ok(spec.clone())
 }
 
 const SANDBOX_TIME: &str = "2020-06-22T09:37:23Z";
 
-/// `EnvironmentBaseResponse` (in an app) or `EnvironmentResponse` (listed).
-fn env_json(env: &str, full: bool) -> Value {
-    let mut v = json!({"id": env, "name": env, "type": "development"});
-    if full {
-        v["created_at"] = json!(SANDBOX_TIME);
-        v["created_by"] = json!("sandbox");
-        v["status"] = json!("active");
-        v["status_changed_at"] = json!(SANDBOX_TIME);
-    }
-    v
+/// `EnvironmentBaseResponse`, as an app embeds it.
+fn env_json(env: &str) -> Value {
+    json!({"id": env, "name": env, "type": "development"})
 }
 
 /// `ApplicationResponse`, its environments embedded.
@@ -308,7 +294,7 @@ fn app_json(org: &str, app: &super::AppSpec) -> Value {
     json!({
         "id": app.id, "name": app.id, "org_id": org, "created_at": SANDBOX_TIME,
         "created_by": "sandbox", "status": "active", "status_changed_at": SANDBOX_TIME,
-        "envs": app.envs.iter().map(|e| env_json(e, false)).collect::<Vec<_>>(),
+        "envs": app.envs.iter().map(|e| env_json(e)).collect::<Vec<_>>(),
     })
 }
 

@@ -52,6 +52,9 @@ struct Target {
     sync: String,
     connection: String,
     dead: String,
+    /// For the look-ups by name (issue 20).
+    sync_name: String,
+    connection_name: String,
 }
 
 /// The table: every route the router mounts must be here. A route added to
@@ -91,6 +94,12 @@ fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
         ("POST", p) if p.ends_with("/import-secrets") => Some(Payload::Json(
             json!({"importBehavior": "prioritize-source"}),
         )),
+        ("POST", "/api/v1/secret-syncs/humanitec/check-destination") => {
+            Some(Payload::Json(json!({
+                "projectId": t.project,
+                "destinationConfig": app_scope("web"),
+            })))
+        }
         ("POST", p) if p.ends_with("/sync-secrets") || p.ends_with("/remove-secrets") => {
             Some(Payload::Nothing)
         }
@@ -107,7 +116,9 @@ fn url(route: &RouteInfo, t: &Target) -> String {
         .path
         .replace("{syncId}", &t.sync)
         .replace("{id}", &t.sync)
-        .replace("{connectionId}", &t.connection);
+        .replace("{connectionId}", &t.connection)
+        .replace("{syncName}", &t.sync_name)
+        .replace("{connectionName}", &t.connection_name);
     assert!(
         !path.contains('{'),
         "{} {}: a path parameter this test does not know; add it to `url`",
@@ -116,6 +127,11 @@ fn url(route: &RouteInfo, t: &Target) -> String {
     );
     if route.area == Area::Api && route.method == Method::GET && !route.path.contains('{') {
         path.push_str(&format!("?projectId={}", t.project));
+    }
+    // A name is asked in the caller's own project: another project's sync
+    // name there answers like a name that does not exist.
+    if route.path.contains("{syncName}") {
+        path.push_str("?projectId=proj");
     }
     path
 }
@@ -417,6 +433,13 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     for token in [&a_writer, &a_reader, &admin] {
         sessions.insert(token.clone(), dashboard_sign_in(&http, &base, token).await);
     }
+    let (_, a_conn) = env
+        .store
+        .connection_api_json(a_src.connection)
+        .await
+        .expect("read")
+        .expect("A's connection");
+    let a_conn_name = a_conn["name"].as_str().expect("name").to_string();
     let world = World {
         base: base.clone(),
         http,
@@ -431,18 +454,24 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             sync: a_sync.to_string(),
             connection: a_src.connection.to_string(),
             dead: a_dead.to_string(),
+            sync_name: "alpha".into(),
+            connection_name: a_conn_name,
         },
         b: Target {
             project: B_PROJECT.into(),
             sync: b_sync.to_string(),
             connection: b_conn.to_string(),
             dead: b_dead.to_string(),
+            sync_name: B_SYNC.into(),
+            connection_name: B_CONN.into(),
         },
         a_missing: Target {
             project: "proj".into(),
             sync: Uuid::new_v4().to_string(),
             connection: Uuid::new_v4().to_string(),
             dead: Uuid::new_v4().to_string(),
+            sync_name: "no-such-sync-q7".into(),
+            connection_name: "no-such-conn-q7".into(),
         },
     };
     let b_dead_text = b_dead.to_string();
@@ -520,9 +549,16 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
                     let (_, missing) = world.call(route, Who::Missing, &a_csrf).await;
                     assert_eq!(got.status, missing.status, "{what}");
                     let t = &world.a_missing;
+                    let b = &world.b;
                     assert_eq!(
-                        normalised(&got.body, &[&world.b.sync, &world.b.connection]),
-                        normalised(&missing.body, &[&t.sync, &t.connection]),
+                        normalised(
+                            &got.body,
+                            &[&b.sync, &b.connection, &b.sync_name, &b.connection_name]
+                        ),
+                        normalised(
+                            &missing.body,
+                            &[&t.sync, &t.connection, &t.sync_name, &t.connection_name]
+                        ),
                         "{what}"
                     );
                     assert!(

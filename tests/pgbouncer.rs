@@ -559,7 +559,9 @@ impl Probe<'_> {
             .update_sync(Uuid::new_v4(), &SyncChanges::default())
             .await?;
         assert!(matches!(missing, Written::Missing), "{missing:?}");
-        let listed = store.syncs_api_json(self.project).await?;
+        let listed = store
+            .syncs_api_json(self.project, secret_sync::store::Page::ALL)
+            .await?;
         let mine = listed
             .iter()
             .find(|s| s["name"] == renamed.as_str())
@@ -626,7 +628,10 @@ impl Probe<'_> {
             (self.project, &json!(name))
         );
         assert!(store
-            .connections_api_json(self.project)
+            .connections_api_json(
+                Some(&[self.project.to_string()]),
+                secret_sync::store::Page::ALL,
+            )
             .await?
             .iter()
             .any(|c| c["id"] == json["id"]));

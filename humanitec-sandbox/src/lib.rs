@@ -1,5 +1,6 @@
 //! humanitec-sandbox: a stateful fake of Humanitec's values API (both
-//! scopes, tokens with roles, `GET /orgs`, `GET /current-user`), with fault
+//! scopes, tokens with roles, `GET /orgs`, `GET /orgs/{org}/apps` with each
+//! app's environments, `GET /current-user`), with fault
 //! switches and a request log, for tests and the demo.
 //!
 //! Choices where the public sources leave Humanitec's behaviour open

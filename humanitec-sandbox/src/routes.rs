@@ -247,6 +247,13 @@ fn handle(
                 .collect();
             Json(orgs).into_response()
         }
+        ("GET", ["orgs", org, "apps"]) => match visible_org(inner, org, token_org) {
+            Ok(spec) => {
+                let apps: Vec<Value> = spec.apps.iter().map(|a| app_json(org, a)).collect();
+                Json(apps).into_response()
+            }
+            Err(resp) => *resp,
+        },
         ("GET", ["current-user"]) => Json(json!({"id": "sandbox-service-user", "name": "Sandbox service user",
             "created_at": "2020-06-22T09:37:23Z", "type": "service", "properties": {}, "roles": {}}))
         .into_response(),
@@ -256,6 +263,39 @@ fn handle(
         }
         _ => error(StatusCode::NOT_FOUND, "Not found."),
     }
+}
+
+/// The org, if it exists and the token belongs to it (404 / 403 otherwise).
+fn visible_org(inner: &Inner, org: &str, token_org: &str) -> Result<super::OrgSpec, Box<Response>> {
+    let Some(spec) = inner.config.orgs.iter().find(|o| o.id == org) else {
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "Organization not found.",
+        )));
+    };
+    if spec.id != token_org {
+        return Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "Token has no access to this organization.",
+        )));
+    }
+    Ok(spec.clone())
+}
+
+const SANDBOX_TIME: &str = "2020-06-22T09:37:23Z";
+
+/// `EnvironmentBaseResponse`, as an app embeds it.
+fn env_json(env: &str) -> Value {
+    json!({"id": env, "name": env, "type": "development"})
+}
+
+/// `ApplicationResponse`, its environments embedded.
+fn app_json(org: &str, app: &super::AppSpec) -> Value {
+    json!({
+        "id": app.id, "name": app.id, "org_id": org, "created_at": SANDBOX_TIME,
+        "created_by": "sandbox", "status": "active", "status_changed_at": SANDBOX_TIME,
+        "envs": app.envs.iter().map(|e| env_json(e)).collect::<Vec<_>>(),
+    })
 }
 
 #[derive(Deserialize)]

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::error::HumanitecError;
 use super::limiter::{Limiters, WriteLimit};
-use super::models::{ErrorBody, ValueCreatePayload, ValuePatchPayload};
-use super::scope::{value_path, values_path};
+use super::models::{AppSummary, ErrorBody, OrgSummary, ValueCreatePayload, ValuePatchPayload};
+use super::scope::{apps_path, value_path, values_path};
 use super::RequestObserver;
 use crate::model::{Scope, ValueResponse};
 
@@ -100,6 +100,23 @@ impl HumanitecClient {
         self.call::<serde_json::Value, ()>(token, Method::GET, "/orgs".into(), None, None)
             .await
             .map(|_| ())
+    }
+
+    /// `GET /orgs`: the organizations the token can see.
+    pub async fn list_orgs(&self, token: &SecretString) -> Result<Vec<OrgSummary>, HumanitecError> {
+        self.call::<Vec<OrgSummary>, ()>(token, Method::GET, "/orgs".into(), None, None)
+            .await
+    }
+
+    /// `GET /orgs/{org}/apps`: an organization's apps, each with its
+    /// environments (Humanitec embeds them, so no call per app).
+    pub async fn list_apps(
+        &self,
+        token: &SecretString,
+        org: &str,
+    ) -> Result<Vec<AppSummary>, HumanitecError> {
+        self.call::<Vec<AppSummary>, ()>(token, Method::GET, apps_path(org), None, None)
+            .await
     }
 
     /// `GET .../values`: one call, no pagination.

@@ -10,6 +10,7 @@ mod scope;
 pub use client::{HttpPolicy, HumanitecClient};
 pub use error::HumanitecError;
 pub use limiter::{Limiters, WriteLimit};
+pub use models::{AppSummary, EnvSummary, OrgSummary};
 pub use observer::RequestObserver;
 // The domain's view of a destination, re-exported where callers first
 // found it.

@@ -27,3 +27,26 @@ pub(crate) struct ErrorBody {
     pub error: Option<String>,
     pub message: Option<String>,
 }
+
+/// The part of `OrganizationResponse` the destination picker shows.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct OrgSummary {
+    pub id: String,
+    pub name: String,
+}
+
+/// The part of `EnvironmentBaseResponse` the destination picker shows.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EnvSummary {
+    pub id: String,
+    pub name: String,
+}
+
+/// The part of `ApplicationResponse` the destination picker shows.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct AppSummary {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub envs: Vec<EnvSummary>,
+}

@@ -28,6 +28,11 @@ pub(super) fn values_path(scope: &Scope) -> String {
     }
 }
 
+/// `/orgs/{org}/apps`.
+pub(super) fn apps_path(org: &str) -> String {
+    format!("/orgs/{}/apps", seg(org))
+}
+
 pub(super) fn value_path(scope: &Scope, key: &str) -> String {
     format!("{}/{}", values_path(scope), seg(key))
 }

@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use super::context::JobContext;
 use super::error::{JobError, JobFailure};
+use crate::crypto::Cipher;
 use crate::model::SyncRecord;
+use crate::store::ConnectionRecord;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +26,12 @@ pub async fn connection_token(
         .load_connection(sync.connection_id)
         .await?
         .ok_or(JobFailure::ConnectionNotFound(sync.connection_id))?;
+    decrypt_token(&ctx.cipher, &conn).map_err(Into::into)
+}
+
+/// A connection's API token, decrypted and checked to be sendable; the
+/// one reading of stored credentials (jobs, and the API's live look-ups).
+pub fn decrypt_token(cipher: &Cipher, conn: &ConnectionRecord) -> Result<SecretString, JobFailure> {
     let unusable = |reason: String| JobFailure::ConnectionUnusable {
         name: conn.name.clone(),
         reason,
@@ -32,11 +40,9 @@ pub async fn connection_token(
         return Err(unusable(format!(
             "it is a `{}` connection using `{}`; Humanitec syncs need app `humanitec` with method `api-token`",
             conn.app, conn.method
-        ))
-        .into());
+        )));
     }
-    let json = ctx
-        .cipher
+    let json = cipher
         .decrypt(&conn.encrypted_credentials)
         .map_err(|source| JobFailure::Decrypt {
             what: format!("the credentials of connection `{}`", conn.name),

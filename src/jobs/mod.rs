@@ -29,6 +29,7 @@ mod sync;
 
 pub use crate::model::Report;
 pub use context::{JobContext, SetupError};
+pub use credentials::decrypt_token;
 pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Disposition};
 pub use error::{InfraError, JobError, JobFailure};
 pub use preview::{Preview, PreviewUpdate};

@@ -4,6 +4,7 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::page::Page;
 use super::written::Written;
 use super::{Store, StoreError};
 
@@ -24,10 +25,18 @@ pub struct ConnectionChanges {
     pub encrypted_credentials: Option<Vec<u8>>,
 }
 
-/// A connection as the API shows it (never its credentials).
+/// A connection as the API shows it, in Infisical's shape (its
+/// `SanitizedHumanitecConnectionSchema`): never its credentials
+/// (`credentials: {}`), with the fields Infisical's clients read set to what
+/// is true here. Needs `c` (the connection) and `p` (its project).
 const CONNECTION_JSON: &str = "jsonb_build_object(
         'id', c.id, 'name', c.name, 'description', c.description,
         'projectId', c.project_id, 'app', c.app, 'method', c.method,
+        'credentials', '{}'::jsonb, 'version', c.version,
+        'isPlatformManagedCredentials', false, 'isAutoRotationEnabled', false,
+        'gatewayId', NULL,
+        'project', jsonb_build_object('id', p.id, 'name', p.name, 'slug', p.id,
+                                      'type', 'secret-manager'),
         'createdAt', c.created_at, 'updatedAt', c.updated_at)";
 
 impl Store {
@@ -69,7 +78,7 @@ impl Store {
                         SELECT $1, $2, $3, $4
                          WHERE NOT EXISTS (SELECT 1 FROM app_connections WHERE project_id = $1 AND name = $2)
                         RETURNING *)
-                     SELECT {CONNECTION_JSON} FROM c"
+                     SELECT {CONNECTION_JSON} FROM c JOIN projects p ON p.id = c.project_id"
                 ),
                 &[
                     (&project_id, Type::TEXT),
@@ -95,7 +104,8 @@ impl Store {
         let row = client
             .query_opt(
                 &format!(
-                    "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c WHERE c.id = $1"
+                    "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c
+                      JOIN projects p ON p.id = c.project_id WHERE c.id = $1"
                 ),
                 &[(&connection_id, Type::UUID)],
             )
@@ -104,22 +114,59 @@ impl Store {
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
+    /// One page of connections as API objects, by name: of `projects`, or
+    /// of every project (`None`, for an admin).
     pub async fn connections_api_json(
         &self,
-        project_id: &str,
+        projects: Option<&[String]>,
+        page: Page,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
                 &format!(
                     "SELECT {CONNECTION_JSON} FROM app_connections c
-                      WHERE c.project_id = $1 ORDER BY c.name"
+                       JOIN projects p ON p.id = c.project_id
+                      WHERE ($1::text[] IS NULL OR c.project_id = ANY($1))
+                      ORDER BY c.name, c.project_id, c.id OFFSET $2 LIMIT $3"
                 ),
-                &[(&project_id, Type::TEXT)],
+                &[
+                    (&projects, Type::TEXT_ARRAY),
+                    (&page.offset, Type::INT8),
+                    (&page.limit, Type::INT8),
+                ],
             )
             .await
             .map_err(StoreError::db("listing connections"))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Connections named `name` in `projects` (every project: `None`), at
+    /// most `max` of them, each with its project.
+    pub async fn connections_named(
+        &self,
+        name: &str,
+        projects: Option<&[String]>,
+        max: i64,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c
+                       JOIN projects p ON p.id = c.project_id
+                      WHERE c.name = $1 AND ($2::text[] IS NULL OR c.project_id = ANY($2))
+                      ORDER BY c.project_id LIMIT $3"
+                ),
+                &[
+                    (&name, Type::TEXT),
+                    (&projects, Type::TEXT_ARRAY),
+                    (&max, Type::INT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("finding a connection by name"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     pub async fn update_connection(
@@ -140,13 +187,14 @@ impl Store {
                             name = coalesce($2, name),
                             description = CASE WHEN $3 THEN $4 ELSE description END,
                             encrypted_credentials = coalesce($5, encrypted_credentials),
+                            version = version + 1,
                             updated_at = now()
                          WHERE id = $1
                            AND NOT EXISTS (SELECT 1 FROM app_connections o
                                             WHERE o.project_id = app_connections.project_id
                                               AND o.name = $2 AND o.id <> $1)
                         RETURNING *)
-                     SELECT {CONNECTION_JSON} FROM c"
+                     SELECT {CONNECTION_JSON} FROM c JOIN projects p ON p.id = c.project_id"
                 ),
                 &[
                     (&connection_id, Type::UUID),

@@ -10,6 +10,7 @@ mod connections;
 mod folders;
 mod jobs;
 mod migrate;
+mod page;
 mod read;
 mod rotation;
 mod sessions;
@@ -24,6 +25,7 @@ pub use connections::{ConnectionChanges, ConnectionRecord};
 pub use folders::{EncryptedSecret, FolderLookup};
 pub use jobs::{Claim, JobStart, LeaseAttempt, LeaseTake, StaleJob, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
+pub use page::Page;
 pub use read::{
     JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage,
     SyncStatusRow,

@@ -5,7 +5,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::store::written::{is_unique_violation, Written};
-use crate::store::{Store, StoreError};
+use crate::store::{Page, Store, StoreError};
 
 /// A new sync row; JSON columns already validated by the API.
 pub struct NewSync<'a> {
@@ -83,21 +83,43 @@ impl Store {
         }
     }
 
-    /// The project's syncs as API objects, by name.
+    /// One page of the project's syncs as API objects, by name.
     pub async fn syncs_api_json(
         &self,
         project_id: &str,
+        page: Page,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
                 "SELECT v.secret_sync FROM secret_syncs_api v JOIN secret_syncs s ON s.id = v.id
-                  WHERE s.project_id = $1 ORDER BY s.name",
-                &[(&project_id, Type::TEXT)],
+                  WHERE s.project_id = $1 ORDER BY s.name OFFSET $2 LIMIT $3",
+                &[
+                    (&project_id, Type::TEXT),
+                    (&page.offset, Type::INT8),
+                    (&page.limit, Type::INT8),
+                ],
             )
             .await
             .map_err(StoreError::db("listing syncs"))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The id of the project's sync named `name`.
+    pub async fn sync_id_by_name(
+        &self,
+        project_id: &str,
+        name: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT id FROM secret_syncs WHERE project_id = $1 AND name = $2",
+                &[(&project_id, Type::TEXT), (&name, Type::TEXT)],
+            )
+            .await
+            .map_err(StoreError::db("finding a sync by name"))?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// Applies `changes` and bumps the sync's version.

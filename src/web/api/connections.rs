@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::syncs::{present, require_project, ProjectQuery};
-use super::validation::{check_slug, check_text, PathId, RequestBody, ValidJson, ValidQuery};
+use super::syncs::{present, require_project};
+use super::validation::{check_slug, check_text, page, PathId, RequestBody, ValidJson, ValidQuery};
 use crate::store::{ConnectionChanges, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
@@ -97,15 +97,70 @@ pub async fn get(
     Ok(Json(json!({ "appConnection": conn })))
 }
 
+/// A list of connections: of one project, or (without `projectId`, as
+/// Infisical's clients call it) of every project the caller sees.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectionListQuery {
+    project_id: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/app-connections/humanitec` and Infisical's generic
+/// `GET /api/v1/app-connections` (every app's: here, Humanitec's).
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-    ValidQuery(q): ValidQuery<ProjectQuery>,
+    ValidQuery(q): ValidQuery<ConnectionListQuery>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(&q.project_id, Role::Read)?;
-    require_project(&state, &q.project_id).await?;
-    let conns = state.store.connections_api_json(&q.project_id).await?;
+    let conns = visible_connections(&state, &caller, q).await?;
     Ok(Json(json!({ "appConnections": conns })))
+}
+
+/// `GET /api/v1/app-connections/humanitec/available`: Infisical's slim
+/// list (`{app, name, id}`) of the connections a caller may pick.
+pub async fn available(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ValidQuery(q): ValidQuery<ConnectionListQuery>,
+) -> ApiResult<Json<Value>> {
+    let conns = visible_connections(&state, &caller, q).await?;
+    let slim: Vec<Value> = conns
+        .iter()
+        .map(|c| json!({"app": c["app"], "name": c["name"], "id": c["id"]}))
+        .collect();
+    Ok(Json(json!({ "appConnections": slim })))
+}
+
+async fn visible_connections(
+    state: &ApiState,
+    caller: &Caller,
+    q: ConnectionListQuery,
+) -> ApiResult<Vec<Value>> {
+    let page = page(q.offset, q.limit)?;
+    let projects = match q.project_id {
+        Some(p) => {
+            caller.require(&p, Role::Read)?;
+            require_project(state, &p).await?;
+            Some(vec![p])
+        }
+        None => visible_projects(caller),
+    };
+    Ok(state
+        .store
+        .connections_api_json(projects.as_deref(), page)
+        .await?)
+}
+
+/// The projects a caller's look-ups range over; `None`: every project
+/// (an admin).
+pub(super) fn visible_projects(caller: &Caller) -> Option<Vec<String>> {
+    if caller.is_admin() {
+        None
+    } else {
+        Some(caller.projects.clone())
+    }
 }
 
 /// A new token is checked against Humanitec before it replaces the old one;
@@ -170,7 +225,7 @@ pub async fn delete(
     }
 }
 
-fn not_found(id: Uuid) -> ApiError {
+pub(super) fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found(format!("app connection {id} not found"))
 }
 
@@ -182,7 +237,12 @@ fn duplicate_name(name: &str, project_id: &str) -> ApiError {
     ))
 }
 
-async fn load(state: &ApiState, caller: &Caller, id: Uuid, role: Role) -> ApiResult<Value> {
+pub(super) async fn load(
+    state: &ApiState,
+    caller: &Caller,
+    id: Uuid,
+    role: Role,
+) -> ApiResult<Value> {
     let (project_id, conn) = state
         .store
         .connection_api_json(id)

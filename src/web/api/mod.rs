@@ -2,7 +2,9 @@
 //! with their request validation and the served OpenAPI document.
 
 mod connections;
+mod lookups;
 pub mod openapi;
+mod organizations;
 mod preview;
 mod syncs;
 pub(super) mod validation;
@@ -13,6 +15,9 @@ use super::routes::{Area, Routes};
 
 const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
 const CONNECTIONS: &str = "/api/v1/app-connections/humanitec";
+/// Infisical's generic paths (every destination, every app).
+const ALL_SYNCS: &str = "/api/v1/secret-syncs";
+const ALL_CONNECTIONS: &str = "/api/v1/app-connections";
 
 pub fn routes() -> Routes {
     let sync = |rest: &str| format!("{SYNCS}/{{syncId}}{rest}");
@@ -53,4 +58,49 @@ pub fn routes() -> Routes {
         .add(Area::Api, Method::GET, &conn, connections::get)
         .add(Area::Api, Method::PATCH, &conn, connections::update)
         .add(Area::Api, Method::DELETE, &conn, connections::delete)
+        // Infisical's look-ups, catalogues and generic lists (issue 20).
+        .add(
+            Area::Api,
+            Method::GET,
+            &format!("{SYNCS}/sync-name/{{syncName}}"),
+            lookups::sync_by_name,
+        )
+        .add(
+            Area::Api,
+            Method::POST,
+            &format!("{SYNCS}/check-destination"),
+            lookups::check_destination,
+        )
+        .add(Area::Api, Method::GET, ALL_SYNCS, syncs::list)
+        .add(
+            Area::Api,
+            Method::GET,
+            &format!("{ALL_SYNCS}/options"),
+            lookups::sync_options,
+        )
+        .add(Area::Api, Method::GET, ALL_CONNECTIONS, connections::list)
+        .add(
+            Area::Api,
+            Method::GET,
+            &format!("{ALL_CONNECTIONS}/options"),
+            lookups::connection_options,
+        )
+        .add(
+            Area::Api,
+            Method::GET,
+            &format!("{CONNECTIONS}/connection-name/{{connectionName}}"),
+            lookups::connection_by_name,
+        )
+        .add(
+            Area::Api,
+            Method::GET,
+            &format!("{CONNECTIONS}/available"),
+            connections::available,
+        )
+        .add(
+            Area::Api,
+            Method::GET,
+            &format!("{conn}/organizations"),
+            organizations::organizations,
+        )
 }

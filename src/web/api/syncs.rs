@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::validation::{check_slug, check_text, PathId, RequestBody, ValidJson, ValidQuery};
+use super::validation::{
+    check_slug, check_text, page, OptionalJson, PathId, RequestBody, ValidJson, ValidQuery,
+};
 use crate::humanitec::Scope;
 use crate::jobs::conflicts::{conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use crate::jobs::settings::SyncSettings;
@@ -82,10 +84,20 @@ impl RequestBody for ImportBody {
     const OPERATION: &'static str = "importHumanitecSecretSyncSecrets";
 }
 
+/// `importBehavior` as Infisical sends it: in the query string.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProjectQuery {
+pub struct ImportQuery {
+    import_behavior: Option<ImportBehavior>,
+}
+
+/// A project's list, one page of it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListQuery {
     pub project_id: String,
+    pub offset: Option<i64>,
+    pub limit: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -169,14 +181,17 @@ pub async fn get(
     view(&state, id).await
 }
 
+/// `GET /api/v1/secret-syncs/humanitec` and Infisical's generic
+/// `GET /api/v1/secret-syncs` (every destination's syncs: here, Humanitec's).
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-    ValidQuery(q): ValidQuery<ProjectQuery>,
+    ValidQuery(q): ValidQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
+    let page = page(q.offset, q.limit)?;
     caller.require(&q.project_id, Role::Read)?;
     require_project(&state, &q.project_id).await?;
-    let syncs = state.store.syncs_api_json(&q.project_id).await?;
+    let syncs = state.store.syncs_api_json(&q.project_id, page).await?;
     Ok(Json(json!({ "secretSyncs": syncs })))
 }
 
@@ -339,18 +354,36 @@ pub async fn sync_secrets(
     view(&state, id).await
 }
 
+/// `importBehavior` comes in the query string (as Infisical sends it), in
+/// the body (as this API always took it), or both when they agree.
 pub async fn import_secrets(
     State(state): State<ApiState>,
     caller: Caller,
     PathId(id): PathId,
-    ValidJson(body): ValidJson<ImportBody>,
+    ValidQuery(query): ValidQuery<ImportQuery>,
+    OptionalJson(body): OptionalJson<ImportBody>,
 ) -> ApiResult<Json<Value>> {
+    let behavior = match (query.import_behavior, body.map(|b| b.import_behavior)) {
+        (Some(q), Some(b)) if q != b => {
+            return Err(ApiError::bad_request(format!(
+                "importBehavior is '{}' in the query string but '{}' in the body; send one, \
+                 or the same value in both",
+                q.as_str(),
+                b.as_str()
+            )))
+        }
+        (Some(v), _) | (None, Some(v)) => v,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "importBehavior is required: `?importBehavior=prioritize-source` (or \
+                 `prioritize-destination`) in the query string, or in the JSON body",
+            ))
+        }
+    };
     state.limits.check(Spend::Trigger, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Write).await?;
     require_folder(&sync)?;
-    let kind = JobKind::Import {
-        behavior: body.import_behavior,
-    };
+    let kind = JobKind::Import { behavior };
     enqueue(&state, id, kind).await?;
     view(&state, id).await
 }
@@ -403,7 +436,7 @@ pub(super) async fn load(
 }
 
 /// `{"secretSync": …}` from the API view.
-async fn view(state: &ApiState, id: Uuid) -> ApiResult<Json<Value>> {
+pub(super) async fn view(state: &ApiState, id: Uuid) -> ApiResult<Json<Value>> {
     let sync = state
         .store
         .sync_api_json(id)
@@ -466,7 +499,11 @@ async fn resolve_folder(
 }
 
 /// The connection must be a Humanitec connection of the same project.
-async fn check_connection(state: &ApiState, project_id: &str, id: Uuid) -> ApiResult<()> {
+pub(super) async fn check_connection(
+    state: &ApiState,
+    project_id: &str,
+    id: Uuid,
+) -> ApiResult<()> {
     match state.store.connection_api_json(id).await? {
         Some((owner, conn)) if owner == project_id => {
             if conn["app"] == "humanitec" {

@@ -34,60 +34,119 @@ impl<T: RequestBody> FromRequest<ApiState> for ValidJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" {
-            return Err(ApiError::bad_request(format!(
-                "the request body must be JSON sent with `Content-Type: application/json` (got {})",
-                if content_type.is_empty() {
-                    "no Content-Type".to_string()
-                } else {
-                    format!("`{}`", shorten(content_type))
-                }
-            )));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::bad_request(format!(
-                    "the request body is larger than {} KiB",
-                    BODY_LIMIT / 1024
-                ))
-            } else {
-                ApiError::bad_request(format!("the request body could not be read: {e}"))
-            }
-        })?;
-        let value = parse_json(&bytes)?;
-        let errors = state.validators.check(T::OPERATION, &value)?;
-        if let Some(first) = errors.first() {
-            return Err(ApiError::bad_request(format!(
-                "the request body is invalid: {}{}",
-                first,
-                match errors.len() {
-                    1 => String::new(),
-                    n => format!(" (and {} more, see details)", n - 1),
-                }
-            ))
-            .with_details(json!(errors)));
-        }
-        let holds_credentials = super::openapi::holds_credentials(&value);
-        serde_json::from_value(value).map(ValidJson).map_err(|e| {
-            if holds_credentials {
-                // serde's message may quote a value under `credentials`.
-                ApiError::bad_request("the request body does not match the API document")
-            } else {
-                ApiError::bad_request(format!("the request body is invalid: {e}"))
-            }
-        })
+        let content_type = content_type_of(&req);
+        check_content_type(&content_type)?;
+        let bytes = read_body(req, state).await?;
+        checked_body(&bytes, state).map(ValidJson)
     }
+}
+
+/// A JSON body that may be left out (no body, or only whitespace); when
+/// sent, it passes every check of [`ValidJson`].
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: RequestBody> FromRequest<ApiState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, ApiError> {
+        let content_type = content_type_of(&req);
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        check_content_type(&content_type)?;
+        checked_body(&bytes, state).map(|v| OptionalJson(Some(v)))
+    }
+}
+
+fn content_type_of(req: &Request) -> String {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn check_content_type(content_type: &str) -> Result<(), ApiError> {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "the request body must be JSON sent with `Content-Type: application/json` (got {})",
+        if content_type.is_empty() {
+            "no Content-Type".to_string()
+        } else {
+            format!("`{}`", shorten(content_type))
+        }
+    )))
+}
+
+async fn read_body(req: Request, state: &ApiState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::bad_request(format!(
+                "the request body is larger than {} KiB",
+                BODY_LIMIT / 1024
+            ))
+        } else {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+/// Parses, validates against the operation's schema and deserialises.
+fn checked_body<T: RequestBody>(bytes: &[u8], state: &ApiState) -> Result<T, ApiError> {
+    let value = parse_json(bytes)?;
+    let errors = state.validators.check(T::OPERATION, &value)?;
+    if let Some(first) = errors.first() {
+        return Err(ApiError::bad_request(format!(
+            "the request body is invalid: {}{}",
+            first,
+            match errors.len() {
+                1 => String::new(),
+                n => format!(" (and {} more, see details)", n - 1),
+            }
+        ))
+        .with_details(json!(errors)));
+    }
+    let holds_credentials = super::openapi::holds_credentials(&value);
+    serde_json::from_value(value).map_err(|e| {
+        if holds_credentials {
+            // serde's message may quote a value under `credentials`.
+            ApiError::bad_request("the request body does not match the API document")
+        } else {
+            ApiError::bad_request(format!("the request body is invalid: {e}"))
+        }
+    })
+}
+
+/// Lists answer pages: `offset` (default 0) and `limit` (default
+/// [`DEFAULT_LIMIT`], at most [`MAX_LIMIT`]), as Infisical's lists take them.
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+
+/// The page asked for, or a 400 that says which bound was broken.
+pub fn page(offset: Option<i64>, limit: Option<i64>) -> Result<crate::store::Page, ApiError> {
+    let offset = offset.unwrap_or(0);
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if offset < 0 {
+        return Err(ApiError::bad_request(format!(
+            "offset must be 0 or more (got {offset})"
+        )));
+    }
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT} (got {limit}); page through longer lists \
+             with offset"
+        )));
+    }
+    Ok(crate::store::Page { offset, limit })
 }
 
 /// Parses a body as JSON and rejects invisible characters anywhere in it.
@@ -225,6 +284,27 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// The one name in a path like `/…/sync-name/{syncName}`, checked for
+/// invisible and control characters; errors in the seed's body.
+pub struct PathName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::bad_request(format!("the path is invalid: {}", e.body_text()))
+            })?;
+        check_text("the name in the path", &raw, false)?;
+        if raw.trim().is_empty() {
+            return Err(ApiError::bad_request("the name in the path is empty"));
+        }
+        Ok(PathName(raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +325,26 @@ mod tests {
             assert!(err.is_some_and(|m| m.contains("U+")), "{bad:?}");
         }
         assert!(check_text("name", "héllo wörld ✓", false).is_ok());
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        assert_eq!(
+            page(None, None).ok(),
+            Some(crate::store::Page {
+                offset: 0,
+                limit: DEFAULT_LIMIT
+            })
+        );
+        assert!(page(Some(5), Some(MAX_LIMIT)).is_ok());
+        for (offset, limit) in [
+            (Some(-1), None),
+            (None, Some(0)),
+            (None, Some(MAX_LIMIT + 1)),
+        ] {
+            let err = page(offset, limit).err().map(|e| e.status.as_u16());
+            assert_eq!(err, Some(400), "{offset:?} {limit:?}");
+        }
     }
 
     #[test]

@@ -201,7 +201,22 @@ impl JobClient {
         kind: JobKind,
         trigger: &str,
     ) -> Result<Uuid, QueueError> {
-        let job = Job::new(sync_id, kind, trigger);
+        self.enqueue_as(sync_id, kind, trigger, None).await
+    }
+
+    /// As [`JobClient::enqueue`], naming who asked (`actor`, kept on the
+    /// job row: an API token's name and id, or `cli`).
+    pub async fn enqueue_as(
+        &self,
+        sync_id: Uuid,
+        kind: JobKind,
+        trigger: &str,
+        actor: Option<String>,
+    ) -> Result<Uuid, QueueError> {
+        let job = Job {
+            actor,
+            ..Job::new(sync_id, kind, trigger)
+        };
         // The job id is stable, so a publish repeated after a lost
         // connection still runs the job at most once.
         let (store, job_ref, debounce) = (&self.store, &job, self.debounce);

@@ -112,7 +112,7 @@ async fn every_seed_error_status_with_its_body() {
     let ids = s.env.store.api_tokens().await.expect("tokens");
     s.env
         .store
-        .revoke_api_token(ids[0].id)
+        .revoke_api_token(ids[0].id, &[])
         .await
         .expect("revoke");
     let (status, body) = api

@@ -337,6 +337,7 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
             sync_id: sync,
             kind: JobKind::SYNC,
             trigger: Some("test".into()),
+            actor: None,
         })
         .await
         .expect("record");

@@ -611,7 +611,7 @@ async fn token_with_id(env: &TestEnv, projects: &[&str], role: &str) -> (String,
     let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
     let record = env
         .store
-        .create_api_token("browser", &hash, role, &projects)
+        .create_api_token("browser", &hash, role, &projects, &[])
         .await
         .expect("token");
     (token, record.id)
@@ -671,7 +671,11 @@ async fn signed_out_and_revoked_sessions_are_refused_by_the_server() {
     b.sign_in(&token).await;
     b.goto(&format!("/syncs/{sync}")).await;
     assert!(b.text("h1").await.contains("alpha"));
-    assert!(env.store.revoke_api_token(token_id).await.expect("revoke"));
+    assert!(env
+        .store
+        .revoke_api_token(token_id, &[])
+        .await
+        .expect("revoke"));
     b.click("nav a[href='/overview']").await;
     b.until("the login page after the token was revoked", || async {
         b.client

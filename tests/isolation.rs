@@ -55,6 +55,8 @@ struct Target {
     /// For the look-ups by name (issue 20).
     sync_name: String,
     connection_name: String,
+    /// A job of `sync` (issue 23's job history).
+    job: String,
 }
 
 /// The table: every route the router mounts must be here. A route added to
@@ -118,7 +120,8 @@ fn url(route: &RouteInfo, t: &Target) -> String {
         .replace("{id}", &t.sync)
         .replace("{connectionId}", &t.connection)
         .replace("{syncName}", &t.sync_name)
-        .replace("{connectionName}", &t.connection_name);
+        .replace("{connectionName}", &t.connection_name)
+        .replace("{jobId}", &t.job);
     assert!(
         !path.contains('{'),
         "{} {}: a path parameter this test does not know; add it to `url`",
@@ -377,6 +380,9 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         "{message}"
     );
 
+    let a_job = job.id;
+    let b_job = env.wait_job(env.enqueue(b_sync).await).await.id;
+
     // Dead letters: one of A's jobs, one of B's, and one naming nobody.
     let a_dead = env.publish_dead_job(a_sync).await;
     let b_dead = env.publish_dead_job(b_sync).await;
@@ -413,7 +419,11 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         dashboard_sign_in(&http, &base, &revoked).await,
     );
     let newest = env.store.api_tokens().await.expect("tokens")[0].id;
-    assert!(env.store.revoke_api_token(newest).await.expect("revoke"));
+    assert!(env
+        .store
+        .revoke_api_token(newest, &[])
+        .await
+        .expect("revoke"));
     // A live token whose session ran past its end.
     let expired = env.api_token(&["proj"], "write").await;
     sessions.insert(
@@ -456,6 +466,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             dead: a_dead.to_string(),
             sync_name: "alpha".into(),
             connection_name: a_conn_name,
+            job: a_job.to_string(),
         },
         b: Target {
             project: B_PROJECT.into(),
@@ -464,6 +475,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             dead: b_dead.to_string(),
             sync_name: B_SYNC.into(),
             connection_name: B_CONN.into(),
+            job: b_job.to_string(),
         },
         a_missing: Target {
             project: "proj".into(),
@@ -472,6 +484,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             dead: Uuid::new_v4().to_string(),
             sync_name: "no-such-sync-q7".into(),
             connection_name: "no-such-conn-q7".into(),
+            job: Uuid::new_v4().to_string(),
         },
     };
     let b_dead_text = b_dead.to_string();
@@ -596,12 +609,16 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     assert_eq!(b_api.status(), 200, "an admin sees every project");
     let b_api: Value = b_api.json().await.expect("json");
     assert_eq!(b_api["secretSync"]["description"], Value::Null);
-    assert!(env
+    // Only the job the setup ran for B's history.
+    let b_jobs: Vec<String> = env
         .store
         .recent_jobs(Some(b_sync), 5)
         .await
         .expect("jobs")
-        .is_empty());
+        .iter()
+        .map(|j| j.id.to_string())
+        .collect();
+    assert_eq!(b_jobs, vec![world.b.job.clone()]);
 
     // The dead letters: A sees its own, an admin all of them.
     let a_dead_page = world.page(&world.a_writer, "/dead").await;

@@ -525,16 +525,19 @@ impl Probe<'_> {
         let name = format!("api-{tag}");
         let app = format!("app-{tag}");
         let created = store
-            .insert_sync(&NewSync {
-                name: &name,
-                description: Some("probe"),
-                project_id: self.project,
-                folder_id: self.folder,
-                connection_id: self.connection,
-                is_auto_sync_enabled: false,
-                sync_options: &options(),
-                destination_config: &app_scope(&app),
-            })
+            .insert_sync(
+                &NewSync {
+                    name: &name,
+                    description: Some("probe"),
+                    project_id: self.project,
+                    folder_id: self.folder,
+                    connection_id: self.connection,
+                    is_auto_sync_enabled: false,
+                    sync_options: &options(),
+                    destination_config: &app_scope(&app),
+                },
+                &probe_audit(self.project),
+            )
             .await?;
         let Written::Done(own) = created else {
             panic!("creating sync {name}: {created:?}");
@@ -552,11 +555,12 @@ impl Probe<'_> {
                     sync_options: Some(options()),
                     destination_config: Some(app_scope(&app)),
                 },
+                &probe_audit(self.project),
             )
             .await?;
         assert!(matches!(updated, Written::Done(())), "{updated:?}");
         let missing = store
-            .update_sync(Uuid::new_v4(), &SyncChanges::default())
+            .update_sync(Uuid::new_v4(), &SyncChanges::default(), &[])
             .await?;
         assert!(matches!(missing, Written::Missing), "{missing:?}");
         let listed = store
@@ -581,6 +585,7 @@ impl Probe<'_> {
                 sync_id: own,
                 kind: JobKind::SYNC,
                 trigger: Some("probe".into()),
+                actor: None,
             },
             attempt: 1,
             max_attempts: 1,
@@ -609,7 +614,13 @@ impl Probe<'_> {
         let store = self.store;
         let name = format!("conn-{tag}");
         let created = store
-            .insert_connection(self.project, &name, Some("probe"), b"not a ciphertext")
+            .insert_connection(
+                self.project,
+                &name,
+                Some("probe"),
+                b"not a ciphertext",
+                &probe_audit(self.project),
+            )
             .await?;
         let Written::Done(json) = created else {
             panic!("creating connection {name}: {created:?}");
@@ -619,7 +630,7 @@ impl Probe<'_> {
             .and_then(|s| s.parse().ok())
             .expect("connection id");
         let duplicate = store
-            .insert_connection(self.project, &name, None, b"x")
+            .insert_connection(self.project, &name, None, b"x", &[])
             .await?;
         assert!(matches!(duplicate, Written::DuplicateName), "{duplicate:?}");
         let (project, shown) = store.connection_api_json(id).await?.expect("connection");
@@ -644,6 +655,7 @@ impl Probe<'_> {
                     description: Some(None),
                     encrypted_credentials: Some(b"still not a ciphertext".to_vec()),
                 },
+                &probe_audit(self.project),
             )
             .await?;
         let Written::Done(updated) = updated else {
@@ -654,12 +666,17 @@ impl Probe<'_> {
             (&json!(renamed), &serde_json::Value::Null)
         );
         let missing = store
-            .update_connection(Uuid::new_v4(), &ConnectionChanges::default())
+            .update_connection(Uuid::new_v4(), &ConnectionChanges::default(), &[])
             .await?;
         assert!(matches!(missing, Written::Missing), "{missing:?}");
         assert!(store.syncs_using_connection(id).await?.is_empty());
-        assert_eq!(store.delete_unused_connection(id).await?, Ok(true));
-        let refused = store.delete_unused_connection(self.connection).await?;
+        assert_eq!(
+            store
+                .delete_unused_connection(id, &probe_audit(self.project))
+                .await?,
+            Ok(true)
+        );
+        let refused = store.delete_unused_connection(self.connection, &[]).await?;
         assert!(
             refused
                 .as_ref()
@@ -678,14 +695,15 @@ impl Probe<'_> {
                 &hash,
                 "read",
                 &[self.project.to_string()],
+                &probe_audit(self.project),
             )
             .await?;
         assert_eq!(token.project_ids, vec![self.project.to_string()]);
         let used = store.use_api_token(&hash).await?.expect("live token");
         assert_eq!(used.id, token.id);
         assert!(store.api_tokens().await?.iter().any(|t| t.id == token.id));
-        assert!(store.revoke_api_token(token.id).await?);
-        assert!(!store.revoke_api_token(token.id).await?);
+        assert!(store.revoke_api_token(token.id, &[]).await?);
+        assert!(!store.revoke_api_token(token.id, &[]).await?);
         assert!(store.use_api_token(&hash).await?.is_none());
         assert!(store.project_exists(self.project).await?);
         assert!(!store.project_exists("no-such-project").await?);
@@ -742,4 +760,12 @@ impl Probe<'_> {
         assert!(!store.swap_fingerprint(self.sync, &stale, b"x").await?);
         Ok(())
     }
+}
+
+/// An audit entry, so the probes also write the audit log through PgBouncer.
+fn probe_audit(project: &str) -> Vec<secret_sync::model::AuditEntry> {
+    vec![
+        secret_sync::model::AuditEntry::new(secret_sync::model::Actor::Cli, "probe", "probe")
+            .project(project),
+    ]
 }

@@ -87,6 +87,7 @@ fn job() -> impl Strategy<Value = Job> {
             sync_id: Uuid::from_u128(sync_id),
             kind,
             trigger,
+            actor: None,
         })
 }
 

@@ -3,7 +3,9 @@
 
 use super::CliResult;
 use crate::config::Settings;
+use crate::model::{Actor, AuditEntry};
 use crate::queue::{Broker, DeadLetter, DeadSelector, Names};
+use crate::store::Store;
 
 #[derive(clap::Subcommand)]
 pub enum DeadCommand {
@@ -30,6 +32,7 @@ pub async fn run(settings: &Settings, command: DeadCommand) -> CliResult {
     let broker = Broker::open(&settings.amqp_url, names, "secret-sync dead").await?;
     let result = match command {
         DeadCommand::List { limit, json } => broker.list_dead(limit).await.map(|list| {
+            let settled: Option<(&'static str, String, usize)> = None;
             if json {
                 println!(
                     "{}",
@@ -38,18 +41,45 @@ pub async fn run(settings: &Settings, command: DeadCommand) -> CliResult {
             } else {
                 print_list(&list);
             }
+            settled
         }),
         DeadCommand::Requeue { target } => broker
             .requeue_dead(&DeadSelector::parse(&target))
             .await
-            .map(|n| println!("requeued {n} dead letter(s)")),
+            .map(|n| {
+                println!("requeued {n} dead letter(s)");
+                Some(("dead-letter.requeue", target, n))
+            }),
         DeadCommand::Discard { target } => broker
             .discard_dead(&DeadSelector::parse(&target))
             .await
-            .map(|n| println!("discarded {n} dead letter(s)")),
+            .map(|n| {
+                println!("discarded {n} dead letter(s)");
+                Some(("dead-letter.discard", target, n))
+            }),
     };
     broker.close("done").await;
-    Ok(result?)
+    let settled = result?;
+    if let Some((action, target, n)) = settled {
+        // Instance-wide: the command line acts on every project's letters.
+        let entry = AuditEntry::new(Actor::Cli, action, "dead-letter")
+            .target(target)
+            .changes([format!("{n} message(s)")]);
+        record_cli_audit(settings, &entry).await;
+    }
+    Ok(())
+}
+
+/// Writes a command's audit entry; a failure is reported, not fatal (the
+/// action itself is done).
+pub(super) async fn record_cli_audit(settings: &Settings, entry: &AuditEntry) {
+    let written = match Store::for_settings(settings, 1) {
+        Ok(store) => store.record_audit(entry).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        eprintln!("warning: the action was done, but its audit entry could not be written: {e}");
+    }
 }
 
 fn print_list(list: &[DeadLetter]) {

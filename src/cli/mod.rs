@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::enqueue::JobClient;
-use crate::model::{ImportBehavior, JobKind, JobStatus};
+use crate::model::{Actor, AuditEntry, ImportBehavior, JobKind, JobStatus};
 use crate::store::Store;
 
 #[derive(Parser)]
@@ -214,9 +214,22 @@ pub async fn main(cli: Cli) -> CliResult {
             };
             let settings = Settings::from_env()?;
             let store = Store::for_settings(&settings, 2)?;
+            let project = store.load_sync(sync_id).await?.map(|s| s.project_id);
             let client = JobClient::connect(&settings, store).await?;
-            let job_id = client.enqueue(sync_id, kind, &trigger).await?;
+            let job_id = client
+                .enqueue_as(sync_id, kind, &trigger, Some(Actor::Cli.label()))
+                .await?;
             println!("{job_id}");
+            let action = match kind {
+                JobKind::Sync { .. } => "sync.trigger",
+                JobKind::Import { .. } => "sync.import",
+                JobKind::Remove { .. } => "sync.remove",
+            };
+            let mut entry = AuditEntry::new(Actor::Cli, action, "sync")
+                .target(sync_id)
+                .changes([format!("job:{job_id}")]);
+            entry.project_id = project;
+            dead::record_cli_audit(&settings, &entry).await;
             let result = match wait {
                 None => Ok(()),
                 Some(timeout) => {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::CliResult;
 use crate::config::Settings;
+use crate::model::{Actor, AuditEntry};
 use crate::store::Store;
 use crate::web::auth::{new_token, Role};
 
@@ -38,8 +39,9 @@ pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) 
         }
     }
     let (token, hash) = new_token();
+    let audit = cli_audit(&projects, "token.create", ["name", "role", "projects"]);
     let record = store
-        .create_api_token(name, &hash, role.as_str(), &projects)
+        .create_api_token(name, &hash, role.as_str(), &projects, &audit)
         .await?;
     eprintln!(
         "created API token {} ({}, role {}, projects {}). It is shown once; store it now:",
@@ -117,10 +119,36 @@ pub async fn sessions(store: &Store, settings: &Settings, id: Uuid) -> CliResult
 }
 
 pub async fn revoke(store: &Store, id: Uuid) -> CliResult {
-    if store.revoke_api_token(id).await? {
+    let projects = store
+        .api_tokens()
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .map(|t| t.project_ids)
+        .unwrap_or_default();
+    let audit: Vec<AuditEntry> = cli_audit(&projects, "token.revoke", ["revoked"])
+        .into_iter()
+        .map(|e| e.target(id))
+        .collect();
+    if store.revoke_api_token(id, &audit).await? {
         println!("revoked API token {id}");
         Ok(())
     } else {
         Err(format!("no active API token {id} (see `secret-sync token list`)").into())
     }
+}
+
+/// The command line's audit entries for a token action: one per project of
+/// the token (each project's owners see it), or one instance-wide entry for
+/// an admin token.
+fn cli_audit<const N: usize>(
+    projects: &[String],
+    action: &'static str,
+    changes: [&str; N],
+) -> Vec<AuditEntry> {
+    let entry = AuditEntry::new(Actor::Cli, action, "token").changes(changes);
+    if projects.is_empty() {
+        return vec![entry];
+    }
+    projects.iter().map(|p| entry.clone().project(p)).collect()
 }

@@ -120,6 +120,8 @@ pub struct Settings {
     /// so a never-ending stream of changes still syncs.
     pub sync_debounce_max_wait: Duration,
     pub session: SessionSettings,
+    /// Audit entries older than this are deleted by the API's sweep.
+    pub audit_retention: Duration,
     pub http_limits: HttpLimits,
     pub rate_limits: RateLimits,
     pub worker: WorkerSettings,
@@ -151,6 +153,7 @@ impl std::fmt::Debug for Settings {
             .field("sync_debounce", &self.sync_debounce)
             .field("sync_debounce_max_wait", &self.sync_debounce_max_wait)
             .field("session", &self.session)
+            .field("audit_retention", &self.audit_retention)
             .field("http_limits", &self.http_limits)
             .field("rate_limits", &self.rate_limits)
             .field("worker", &self.worker)
@@ -315,6 +318,7 @@ impl Settings {
             api_listen: v.api_listen,
             log_format: v.log_format,
             session,
+            audit_retention: v.audit_retention,
             worker,
         }
     }

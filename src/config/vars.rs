@@ -101,6 +101,8 @@ pub struct Vars {
     pub session_max_age: Duration,
     #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = duration)]
     pub session_idle_timeout: Duration,
+    #[arg(long, env = "AUDIT_RETENTION", default_value = "90d", value_parser = duration)]
+    pub audit_retention: Duration,
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = log_format)]
     pub log_format: LogFormat,
     #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::model::{AttemptFailure, Counts, JobOutcome, JobStatus, Report, RetryPolicy};
+use crate::model::{
+    AttemptFailure, Counts, JobOutcome, JobStatus, KeyChanges, Report, RetryPolicy,
+};
 
 /// What the worker must do with the delivery.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +88,7 @@ pub fn decide<E: AttemptFailure>(
                 status: JobStatus::Succeeded,
                 message: report.message,
                 counts: report.counts,
+                keys: report.keys,
                 next_attempt_at: None,
             },
             Disposition::Done(JobStatus::Succeeded),
@@ -103,6 +106,7 @@ pub fn decide<E: AttemptFailure>(
                         next.to_rfc3339_opts(SecondsFormat::Secs, true)
                     ),
                     counts: Counts::default(),
+                    keys: KeyChanges::default(),
                     next_attempt_at: Some(next),
                 },
                 Disposition::Retry {
@@ -122,6 +126,7 @@ pub fn decide<E: AttemptFailure>(
                     status: JobStatus::Failed,
                     message,
                     counts: Counts::default(),
+                    keys: KeyChanges::default(),
                     next_attempt_at: None,
                 },
                 Disposition::Done(JobStatus::Failed),
@@ -221,10 +226,15 @@ pub(crate) mod tests {
                 ..Counts::default()
             },
             message: "Synced".into(),
+            keys: KeyChanges {
+                created: vec!["A".into(), "B".into()],
+                ..KeyChanges::default()
+            },
         };
         let (outcome, disposition) = decide::<NoFailure>(Ok(report), 1, now(), &policy());
         assert_eq!(outcome.status, JobStatus::Succeeded);
         assert_eq!(outcome.counts.created, 2);
+        assert_eq!(outcome.keys.created, vec!["A", "B"]);
         assert_eq!(disposition, Disposition::Done(JobStatus::Succeeded));
     }
 

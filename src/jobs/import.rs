@@ -7,7 +7,9 @@ use super::credentials::connection_token;
 use super::error::JobError;
 use super::plan::{merge_import, plan_import};
 use super::source::load_source;
-use crate::model::{Counts, ImportBehavior, Report, SyncRecord, ValueSource};
+use crate::model::{
+    Counts, ImportBehavior, KeyChanges, Report, SyncRecord, UpdatedKey, ValueSource,
+};
 use crate::store::EncryptedSecret;
 
 pub async fn run_import(
@@ -80,5 +82,22 @@ pub async fn run_import(
             plan.skipped_secrets.join(", ")
         ));
     }
-    Ok(Report { counts, message })
+    let keys = KeyChanges {
+        created,
+        updated: updated
+            .into_iter()
+            .map(|key| UpdatedKey {
+                key,
+                reason: "imported".into(),
+            })
+            .collect(),
+        deleted: Vec::new(),
+        skipped: plan.skipped_secrets.clone(),
+    }
+    .sorted();
+    Ok(Report {
+        counts,
+        message,
+        keys,
+    })
 }

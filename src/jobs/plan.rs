@@ -58,6 +58,21 @@ pub enum WriteReason {
     NotPushedBefore,
 }
 
+impl WriteReason {
+    /// The name shown in previews and job key lists (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteReason::New => "new",
+            WriteReason::NoOverride => "no-override",
+            WriteReason::SourceChanged => "source-changed",
+            WriteReason::Drifted => "drifted",
+            WriteReason::DescriptionChanged => "description-changed",
+            WriteReason::MadeSecret => "made-secret",
+            WriteReason::NotPushedBefore => "not-pushed-before",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
     pub dest_key: String,

@@ -7,7 +7,7 @@ use super::error::{summarize_failures, JobError};
 use super::plan::plan_remove;
 use super::settings::parse_scope;
 use super::sync::delete_keys;
-use crate::model::{Counts, Report, SyncRecord};
+use crate::model::{Counts, KeyChanges, Report, SyncRecord};
 
 pub async fn run_remove(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, JobError> {
     // Only the destination matters: what to delete is what this sync
@@ -51,5 +51,10 @@ pub async fn run_remove(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, J
             "Removed {} key(s) this sync pushed from {label}",
             gone.len()
         ),
+        keys: KeyChanges {
+            deleted: gone,
+            ..KeyChanges::default()
+        }
+        .sorted(),
     })
 }

@@ -14,7 +14,9 @@ use super::preview::Preview;
 use super::settings::SyncSettings;
 use super::source::{load_source, source_entries, SourceSecret};
 use crate::humanitec::HumanitecError;
-use crate::model::{Counts, PushedKey, Report, Scope, SyncRecord, ValueResponse};
+use crate::model::{
+    Counts, KeyChanges, PushedKey, Report, Scope, SyncRecord, UpdatedKey, ValueResponse,
+};
 
 /// Everything a sync reads before it writes: one Humanitec listing, the
 /// pushed-keys record, and the plan made from them. The run and the preview
@@ -176,14 +178,24 @@ pub async fn run_sync(
         unchanged: plan.unchanged.len() as i32,
         ..Counts::default()
     };
+    let mut keys = KeyChanges::default();
     let mut recorded = Vec::new();
     let mut failures = Vec::new();
     for (write, i, result) in results {
         match result {
             Ok(response) => {
                 match write.kind {
-                    WriteKind::Create | WriteKind::CreateWithAppBase => counts.created += 1,
-                    WriteKind::Update | WriteKind::Replace => counts.updated += 1,
+                    WriteKind::Create | WriteKind::CreateWithAppBase => {
+                        counts.created += 1;
+                        keys.created.push(write.dest_key.clone());
+                    }
+                    WriteKind::Update | WriteKind::Replace => {
+                        counts.updated += 1;
+                        keys.updated.push(UpdatedKey {
+                            key: write.dest_key.clone(),
+                            reason: write.reason.as_str().to_string(),
+                        });
+                    }
                 }
                 recorded.push(PushedKey {
                     key: write.dest_key.clone(),
@@ -217,7 +229,8 @@ pub async fn run_sync(
             scope,
         ));
     }
-    Ok(Report::sync(counts, &scope.label()))
+    keys.deleted = gone;
+    Ok(Report::sync(counts, &scope.label(), keys))
 }
 
 /// Deletes `keys` (bounded parallel); a key already gone counts as deleted.

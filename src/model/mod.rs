@@ -4,8 +4,10 @@
 //! outcome; in sub-modules: a destination and its listing, a sync, what a
 //! job starts from, the retry policy, what a failed attempt must say.
 
+mod audit;
 mod destination;
 mod failure;
+mod keys;
 mod retry;
 mod start;
 mod sync;
@@ -14,8 +16,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use audit::{Actor, AuditEntry};
 pub use destination::{is_valid_key, Scope, ValueResponse, ValueSource, WriteStamp};
 pub use failure::AttemptFailure;
+pub use keys::{KeyChanges, UpdatedKey};
 pub use retry::RetryPolicy;
 pub use start::{Debounce, JobState, StartView, TakenMarker};
 pub use sync::{FolderRecord, SyncRecord};
@@ -134,6 +138,9 @@ pub struct Job {
     pub kind: JobKind,
     /// Who asked: `manual`, `api`, `auto-sync`, ... (free text, shown to users).
     pub trigger: Option<String>,
+    /// Which API token (by name) or `cli` asked, where the enqueuer knows:
+    /// kept on the job row, never sent over the broker.
+    pub actor: Option<String>,
 }
 
 impl Job {
@@ -144,6 +151,7 @@ impl Job {
             sync_id,
             kind,
             trigger: Some(trigger.into()),
+            actor: None,
         }
     }
 
@@ -301,6 +309,8 @@ pub struct JobOutcome {
     pub status: JobStatus,
     pub message: String,
     pub counts: Counts,
+    /// The keys touched, when the job succeeded.
+    pub keys: KeyChanges,
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
@@ -309,11 +319,13 @@ pub struct JobOutcome {
 pub struct Report {
     pub counts: Counts,
     pub message: String,
+    pub keys: KeyChanges,
 }
 
 impl Report {
-    pub fn sync(c: Counts, destination: &str) -> Report {
+    pub fn sync(c: Counts, destination: &str, keys: KeyChanges) -> Report {
         Report {
+            keys: keys.sorted(),
             counts: c,
             message: format!(
                 "Synced to {destination}: {} created, {} updated, {} deleted, {} unchanged",

@@ -112,6 +112,7 @@ pub fn decode_job(
         sync_id: wire.sync_id,
         kind,
         trigger: wire.trigger,
+        actor: None,
     })
 }
 

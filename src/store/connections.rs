@@ -4,9 +4,11 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::audit::insert_audit;
 use super::page::Page;
 use super::written::Written;
 use super::{Store, StoreError};
+use crate::model::AuditEntry;
 
 #[derive(Clone)]
 pub struct ConnectionRecord {
@@ -68,9 +70,11 @@ impl Store {
         name: &str,
         description: Option<&str>,
         encrypted_credentials: &[u8],
+        audit: &[AuditEntry],
     ) -> Result<Written<serde_json::Value>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let row = tx
             .query_opt(
                 &format!(
                     "WITH c AS (
@@ -89,10 +93,16 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("creating the connection"))?;
-        Ok(match row {
-            Some(r) => Written::Done(r.get(0)),
-            None => Written::DuplicateName,
-        })
+        let Some(r) = row else {
+            return Ok(Written::DuplicateName);
+        };
+        let created: serde_json::Value = r.get(0);
+        let id = created["id"].as_str().unwrap_or_default().to_string();
+        for entry in audit {
+            insert_audit(&tx, &entry.clone().target(&id)).await?;
+        }
+        tx.commit("committing the connection").await?;
+        Ok(Written::Done(created))
     }
 
     /// One connection as an API object, with its project.
@@ -173,13 +183,15 @@ impl Store {
         &self,
         connection_id: Uuid,
         changes: &ConnectionChanges,
+        audit: &[AuditEntry],
     ) -> Result<Written<serde_json::Value>, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
         let (set_description, description) = match &changes.description {
             Some(d) => (true, d.clone()),
             None => (false, None),
         };
-        let row = client
+        let row = tx
             .query_opt(
                 &format!(
                     "WITH c AS (
@@ -207,9 +219,13 @@ impl Store {
             .await
             .map_err(StoreError::db("updating the connection"))?;
         if let Some(r) = row {
+            for entry in audit {
+                insert_audit(&tx, entry).await?;
+            }
+            tx.commit("committing the connection").await?;
             return Ok(Written::Done(r.get(0)));
         }
-        let exists = client
+        let exists = tx
             .query_opt(
                 "SELECT 1 FROM app_connections WHERE id = $1",
                 &[(&connection_id, Type::UUID)],
@@ -244,9 +260,11 @@ impl Store {
     pub async fn delete_unused_connection(
         &self,
         connection_id: Uuid,
+        audit: &[AuditEntry],
     ) -> Result<Result<bool, Vec<String>>, StoreError> {
-        let client = self.client().await?;
-        let n = client
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let n = tx
             .execute(
                 "DELETE FROM app_connections WHERE id = $1
                    AND NOT EXISTS (SELECT 1 FROM secret_syncs WHERE connection_id = $1)",
@@ -255,10 +273,15 @@ impl Store {
             .await
             .map_err(StoreError::db("deleting the connection"))?;
         if n > 0 {
+            for entry in audit {
+                insert_audit(&tx, entry).await?;
+            }
+            tx.commit("committing the deletion").await?;
             return Ok(Ok(true));
         }
         // Back to the pool first: holding one connection while waiting for
         // another deadlocks a busy pool.
+        drop(tx);
         drop(client);
         let users = self.syncs_using_connection(connection_id).await?;
         Ok(if users.is_empty() {

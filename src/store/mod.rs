@@ -4,6 +4,7 @@
 //! `folders` (the source secrets), `tokens`, `sessions` (the dashboard's), and `read` (the read models of
 //! the `status` command, the dashboard and the gauges).
 
+mod audit;
 mod conn;
 mod connect_error;
 mod connections;
@@ -21,14 +22,15 @@ mod written;
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+pub use audit::{AuditFilter, AuditRow};
 pub use connections::{ConnectionChanges, ConnectionRecord};
 pub use folders::{EncryptedSecret, FolderLookup};
 pub use jobs::{Claim, JobStart, LeaseAttempt, LeaseTake, StaleJob, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
 pub use page::Page;
 pub use read::{
-    JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage,
-    SyncStatusRow,
+    HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter,
+    SyncListRow, SyncPage, SyncStatusRow,
 };
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use sessions::SessionRecord;

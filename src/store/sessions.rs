@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::audit::insert_audit;
 use super::tokens::{token_from_row, ApiTokenRecord};
 use super::{Store, StoreError};
+use crate::model::AuditEntry;
 
 /// One session, as listed per token (never its id).
 #[derive(Clone, Debug)]
@@ -31,9 +33,11 @@ impl Store {
         id_hash: &[u8],
         token_id: Uuid,
         max_age: Duration,
+        audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let n = client
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let n = tx
             .execute(
                 "INSERT INTO dashboard_sessions (id_hash, token_id, expires_at)
                  SELECT $1, id, now() + make_interval(secs => $3)
@@ -46,6 +50,12 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("opening a dashboard session"))?;
+        if n > 0 {
+            for entry in audit {
+                insert_audit(&tx, entry).await?;
+            }
+            tx.commit("committing the session").await?;
+        }
         Ok(n > 0)
     }
 
@@ -83,15 +93,26 @@ impl Store {
     }
 
     /// Ends one session (sign-out); false when there was none.
-    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let n = client
+    pub async fn delete_session(
+        &self,
+        id_hash: &[u8],
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let n = tx
             .execute(
                 "DELETE FROM dashboard_sessions WHERE id_hash = $1",
                 &[(&id_hash, Type::BYTEA)],
             )
             .await
             .map_err(StoreError::db("ending a dashboard session"))?;
+        if n > 0 {
+            for entry in audit {
+                insert_audit(&tx, entry).await?;
+            }
+            tx.commit("committing the sign-out").await?;
+        }
         Ok(n > 0)
     }
 

@@ -6,7 +6,9 @@ use serde::Serialize;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::audit::insert_audit;
 use super::{Store, StoreError};
+use crate::model::AuditEntry;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ApiTokenRecord {
@@ -41,9 +43,11 @@ impl Store {
         token_hash: &[u8],
         role: &str,
         project_ids: &[String],
+        audit: &[AuditEntry],
     ) -> Result<ApiTokenRecord, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let row = tx
             .query_one(
                 &format!(
                     "INSERT INTO api_tokens (name, token_hash, role, project_ids)
@@ -58,7 +62,12 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("creating an API token"))?;
-        Ok(token_from_row(&row))
+        let record = token_from_row(&row);
+        for entry in audit {
+            insert_audit(&tx, &entry.clone().target(record.id)).await?;
+        }
+        tx.commit("committing the token").await?;
+        Ok(record)
     }
 
     /// Every token, revoked ones included, newest first.
@@ -77,9 +86,14 @@ impl Store {
     /// Revokes a token and ends its dashboard sessions at once (one
     /// statement, so there is no moment with a revoked token's session);
     /// false when there is no such live token.
-    pub async fn revoke_api_token(&self, id: Uuid) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let row = client
+    pub async fn revoke_api_token(
+        &self,
+        id: Uuid,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let row = tx
             .query_one(
                 "WITH revoked AS (
                      UPDATE api_tokens SET revoked_at = now()
@@ -91,7 +105,14 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("revoking an API token"))?;
-        Ok(row.get::<_, i64>("n") > 0)
+        let revoked = row.get::<_, i64>("n") > 0;
+        if revoked {
+            for entry in audit {
+                insert_audit(&tx, entry).await?;
+            }
+        }
+        tx.commit("committing the revocation").await?;
+        Ok(revoked)
     }
 
     /// The live token with this hash, marking it used.

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::errors::{shorten, ApiError};
 use super::state::ApiState;
+use crate::model::{Actor, AuditEntry};
 use crate::store::ApiTokenRecord;
 
 /// Prefix of every token, so leaked tokens are easy to recognise and scan for.
@@ -66,12 +67,52 @@ pub fn hash_token(token: &str) -> Vec<u8> {
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub token_id: uuid::Uuid,
+    /// The token's label, for the audit log and job rows.
+    pub token_name: String,
     pub role: Role,
     /// The projects it may see (for an admin: every project that exists).
     pub projects: Vec<String>,
 }
 
 impl Caller {
+    /// Who this is, for the audit log.
+    pub fn actor(&self) -> Actor {
+        Actor::Token {
+            id: self.token_id,
+            name: self.token_name.clone(),
+        }
+    }
+
+    /// An audit entry of this caller doing `action` in `project_id`, under
+    /// the request's id.
+    pub fn audit(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+        project_id: &str,
+    ) -> AuditEntry {
+        AuditEntry::new(self.actor(), action, target_type)
+            .project(project_id)
+            .req_id(Some(crate::web::errors::current_req_id()))
+    }
+
+    /// The same action once per project of the token (sign-in, sign-out:
+    /// each project's owners see it); an admin's as one instance-wide entry.
+    pub fn audit_per_project(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+    ) -> Vec<AuditEntry> {
+        if self.is_admin() {
+            return vec![AuditEntry::new(self.actor(), action, target_type)
+                .req_id(Some(crate::web::errors::current_req_id()))];
+        }
+        self.projects
+            .iter()
+            .map(|p| self.audit(action, target_type, p))
+            .collect()
+    }
+
     /// An instance-wide admin: also sees what names no project.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
@@ -166,6 +207,7 @@ impl Caller {
         };
         Ok(Caller {
             token_id: record.id,
+            token_name: record.name,
             role,
             projects,
         })
@@ -191,6 +233,7 @@ mod tests {
     fn write_implies_read_but_not_other_projects() {
         let caller = Caller {
             token_id: uuid::Uuid::nil(),
+            token_name: "t".into(),
             role: Role::Read,
             projects: vec!["p".into()],
         };
@@ -211,7 +254,7 @@ mod tests {
         let admin = Caller {
             role: Role::Admin,
             projects: Vec::new(),
-            ..writer
+            ..writer.clone()
         };
         assert!(admin.require("q", Role::Write).is_ok());
         assert!(admin.sees("anything") && admin.is_admin());

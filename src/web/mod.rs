@@ -13,6 +13,7 @@ mod limits;
 mod router;
 mod routes;
 mod state;
+mod trigger;
 
 pub use dashboard::sweep_expired_sessions;
 pub use errors::{request_timeout_answer, ApiError};

@@ -40,6 +40,8 @@ pub struct DashConfig {
     pub(in crate::web) delays: Vec<Duration>,
     /// How long sessions live (absolute and idle).
     pub(in crate::web) session: SessionSettings,
+    /// Audit entries older than this are deleted (`AUDIT_RETENTION`).
+    pub(in crate::web) audit_retention: Duration,
 }
 
 impl DashConfig {
@@ -61,6 +63,7 @@ impl DashConfig {
             names: Names::new(&settings.queue_prefix),
             delays,
             session: settings.session,
+            audit_retention: settings.audit_retention,
         })
     }
 }

@@ -31,10 +31,23 @@ fn compile(openapi_schema: &Value) -> jsonschema::Validator {
         .expect("schema compiles")
 }
 
+/// A schema of the served document (`components/schemas/<name>`), with
+/// the document's components so its `$ref`s resolve.
+fn compile_served(served: &Value, name: &str) -> jsonschema::Validator {
+    let mut root = json!({ "$ref": format!("#/components/schemas/{name}") });
+    root["components"] = openapi_to_json_schema(&served["components"]);
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("schema compiles")
+}
+
 /// Validators for the seed's 200 body and every error status it lists.
 pub struct SeedContract {
     by_status: HashMap<u16, jsonschema::Validator>,
     connection: jsonschema::Validator,
+    /// The job history, audit log and preview bodies, by their key.
+    served: HashMap<&'static str, jsonschema::Validator>,
 }
 
 impl Default for SeedContract {
@@ -60,9 +73,19 @@ impl SeedContract {
         // Connections are not in the seed: their schema is the served document's.
         let served: Value = serde_json::from_str(SERVED).expect("docs/openapi.json");
         let connection = compile(&served["components"]["schemas"]["AppConnectionResponse"]);
+        let served = [
+            ("jobs", "SyncJobList"),
+            ("job", "SyncJobResponse"),
+            ("auditLogs", "AuditLogList"),
+            ("preview", "SyncPreviewResponse"),
+        ]
+        .into_iter()
+        .map(|(key, schema)| (key, compile_served(&served, schema)))
+        .collect();
         SeedContract {
             by_status,
             connection,
+            served,
         }
     }
 
@@ -109,7 +132,19 @@ impl SeedContract {
                     self.check_connection(&json!({ "appConnection": item }));
                 }
             }
-            _ => panic!("unexpected 200 body: {body}"),
+            other => match self.served.get(other) {
+                Some(validator) => Self::check(validator, other, body),
+                None if body.get("jobs").is_some() || body.get("auditLogs").is_some() => {
+                    // A page: its list and `nextCursor`.
+                    let key = if body.get("jobs").is_some() {
+                        "jobs"
+                    } else {
+                        "auditLogs"
+                    };
+                    Self::check(&self.served[key], key, body);
+                }
+                None => panic!("unexpected 200 body: {body}"),
+            },
         }
     }
 

@@ -154,7 +154,7 @@ impl TestEnv {
         let (token, hash) = secret_sync::web::auth::new_token();
         let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
         self.store
-            .create_api_token("test", &hash, role, &projects)
+            .create_api_token("test", &hash, role, &projects, &[])
             .await
             .expect("token");
         token

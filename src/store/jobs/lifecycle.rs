@@ -83,7 +83,7 @@ macro_rules! finish_after {
                     created_count = $6, updated_count = $7, deleted_count = $8,
                     unchanged_count = $9, skipped_count = $10,
                     finished_at = CASE WHEN $11 THEN now() END,
-                    next_attempt_at = $14, heartbeat_at = NULL
+                    next_attempt_at = $14, heartbeat_at = NULL, keys = $15
               WHERE id = $3 AND EXISTS (SELECT 1 FROM released)
           RETURNING id"
         )
@@ -272,6 +272,11 @@ impl Store {
         let succeeded = outcome.status == JobStatus::Succeeded;
         let shown = outcome.status != JobStatus::Skipped;
         let c = outcome.counts;
+        // Key names only when some key was touched: a no-op run stores none.
+        let keys = (!outcome.keys.is_empty())
+            .then(|| serde_json::to_value(&outcome.keys))
+            .transpose()
+            .map_err(|_| StoreError::Unexpected("encoding the job's key names"))?;
         let sql = if delete_sync && succeeded {
             FINISH_DELETING
         } else {
@@ -296,6 +301,7 @@ impl Store {
                     (&succeeded, Type::BOOL),
                     (&shown, Type::BOOL),
                     (&outcome.next_attempt_at, Type::TIMESTAMPTZ),
+                    (&keys, Type::JSONB),
                 ],
             )
             .await
@@ -388,15 +394,17 @@ impl Store {
         // If our insert wins, its row lock holds the worker's start until we commit.
         let inserted = tx
             .query_opt(
-                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced)
+                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced, actor)
                  VALUES ($1, $2, $3, $4, 'pending',
-                         coalesce((SELECT coalesced FROM secret_sync_queued WHERE sync_id = $2 AND job_id = $1), 1))
+                         coalesce((SELECT coalesced FROM secret_sync_queued WHERE sync_id = $2 AND job_id = $1), 1),
+                         $5)
                  ON CONFLICT (id) DO NOTHING RETURNING id",
                 &[
                     (&job_id, Type::UUID),
                     (&sync_id, Type::UUID),
                     (&job_type.as_str(), Type::TEXT),
                     (&job.trigger, Type::TEXT),
+                    (&job.actor, Type::TEXT),
                 ],
             )
             .await

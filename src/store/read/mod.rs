@@ -3,7 +3,9 @@
 
 mod dashboard;
 mod gauges;
+mod history;
 mod status;
 
 pub use dashboard::{JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage};
+pub use history::{HistoryQuery, JobDetail};
 pub use status::{JobRow, SyncStatusRow};

@@ -43,10 +43,17 @@ pub struct JobRow {
     pub worker_id: Option<String>,
 }
 
-const JOB_SELECT: &str = "SELECT id, sync_id, type, trigger, status, attempt, message,
+/// The columns `job_row` reads, in its order.
+macro_rules! job_columns {
+    () => {
+        "id, sync_id, type, trigger, status, attempt, message,
         created_count, updated_count, deleted_count, unchanged_count, skipped_count,
-        enqueued_at, started_at, finished_at, next_attempt_at, coalesced, worker_id
-   FROM secret_sync_jobs";
+        enqueued_at, started_at, finished_at, next_attempt_at, coalesced, worker_id"
+    };
+}
+pub(super) const JOB_COLUMNS: &str = job_columns!();
+
+const JOB_SELECT: &str = concat!("SELECT ", job_columns!(), " FROM secret_sync_jobs");
 
 impl Store {
     pub async fn sync_statuses(
@@ -113,7 +120,7 @@ fn status_of(column: Option<&str>) -> Option<JobStatus> {
 }
 
 /// A job row; `None` for a type or status the schema's checks rule out.
-fn job_row(r: &tokio_postgres::Row) -> Option<JobRow> {
+pub(super) fn job_row(r: &tokio_postgres::Row) -> Option<JobRow> {
     Some(JobRow {
         id: r.get(0),
         sync_id: r.get(1),

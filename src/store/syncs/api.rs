@@ -4,6 +4,8 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::model::AuditEntry;
+use crate::store::audit::insert_audit;
 use crate::store::written::{is_unique_violation, Written};
 use crate::store::{Page, Store, StoreError};
 
@@ -57,9 +59,14 @@ impl Store {
         Ok(row.is_some())
     }
 
-    pub async fn insert_sync(&self, new: &NewSync<'_>) -> Result<Written<Uuid>, StoreError> {
-        let client = self.client().await?;
-        let result = client
+    pub async fn insert_sync(
+        &self,
+        new: &NewSync<'_>,
+        audit: &[AuditEntry],
+    ) -> Result<Written<Uuid>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let result = tx
             .query_one(
                 "INSERT INTO secret_syncs (name, description, project_id, folder_id, connection_id,
                         is_auto_sync_enabled, sync_options, destination_config)
@@ -76,11 +83,16 @@ impl Store {
                 ],
             )
             .await;
-        match result {
-            Ok(row) => Ok(Written::Done(row.get(0))),
-            Err(e) if is_unique_violation(&e) => Ok(Written::DuplicateName),
-            Err(e) => Err(StoreError::db("creating the sync")(e)),
+        let id: Uuid = match result {
+            Ok(row) => row.get(0),
+            Err(e) if is_unique_violation(&e) => return Ok(Written::DuplicateName),
+            Err(e) => return Err(StoreError::db("creating the sync")(e)),
+        };
+        for entry in audit {
+            insert_audit(&tx, &entry.clone().target(id)).await?;
         }
+        tx.commit("committing the sync").await?;
+        Ok(Written::Done(id))
     }
 
     /// One page of the project's syncs as API objects, by name.
@@ -127,13 +139,15 @@ impl Store {
         &self,
         sync_id: Uuid,
         changes: &SyncChanges,
+        audit: &[AuditEntry],
     ) -> Result<Written<()>, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
         let (set_description, description) = match &changes.description {
             Some(d) => (true, d.clone()),
             None => (false, None),
         };
-        let result = client
+        let result = tx
             .execute(
                 "UPDATE secret_syncs SET
                     name = coalesce($2, name),
@@ -160,11 +174,16 @@ impl Store {
             )
             .await;
         match result {
-            Ok(0) => Ok(Written::Missing),
-            Ok(_) => Ok(Written::Done(())),
-            Err(e) if is_unique_violation(&e) => Ok(Written::DuplicateName),
-            Err(e) => Err(StoreError::db("updating the sync")(e)),
+            Ok(0) => return Ok(Written::Missing),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(Written::DuplicateName),
+            Err(e) => return Err(StoreError::db("updating the sync")(e)),
         }
+        for entry in audit {
+            insert_audit(&tx, entry).await?;
+        }
+        tx.commit("committing the sync").await?;
+        Ok(Written::Done(()))
     }
 
     /// Marks a sync's first job as never enqueued, so its row says why

@@ -7,8 +7,9 @@ mod pushed;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::audit::insert_audit;
 use super::{Store, StoreError};
-use crate::model::{FolderRecord, SyncRecord};
+use crate::model::{AuditEntry, FolderRecord, SyncRecord};
 
 pub use api::{NewSync, SyncChanges};
 
@@ -126,15 +127,26 @@ impl Store {
 
     /// Deletes a sync row (remove jobs with `deleteSyncOnComplete`). Job
     /// history stays.
-    pub async fn delete_sync(&self, sync_id: Uuid) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let n = client
+    pub async fn delete_sync(
+        &self,
+        sync_id: Uuid,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let n = tx
             .execute(
                 "DELETE FROM secret_syncs WHERE id = $1",
                 &[(&sync_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("deleting the sync"))?;
+        if n > 0 {
+            for entry in audit {
+                insert_audit(&tx, entry).await?;
+            }
+            tx.commit("committing the deletion").await?;
+        }
         Ok(n > 0)
     }
 }

@@ -75,6 +75,13 @@ pub async fn create(
             &body.name,
             body.description.as_deref(),
             &sealed,
+            &[caller
+                .audit("connection.create", "connection", &body.project_id)
+                .changes(provided(&[
+                    ("name", true),
+                    ("description", body.description.is_some()),
+                    ("credentials", true),
+                ]))],
         )
         .await?
     {
@@ -188,7 +195,20 @@ pub async fn update(
         description: body.description,
         encrypted_credentials: sealed,
     };
-    match state.store.update_connection(id, &changes).await? {
+    let project = current["projectId"].as_str().unwrap_or_default();
+    let audit = caller
+        .audit("connection.update", "connection", project)
+        .target(id)
+        .changes(provided(&[
+            ("name", changes.name.is_some()),
+            ("description", changes.description.is_some()),
+            ("credentials", changes.encrypted_credentials.is_some()),
+        ]));
+    match state
+        .store
+        .update_connection(id, &changes, &[audit])
+        .await?
+    {
         Written::Done(conn) => {
             tracing::info!(connection_id = %id, token_replaced = changes.encrypted_credentials.is_some(), "app connection updated");
             Ok(Json(json!({ "appConnection": conn })))
@@ -209,7 +229,11 @@ pub async fn delete(
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Write, caller.token_id)?;
     let conn = load(&state, &caller, id, Role::Write).await?;
-    match state.store.delete_unused_connection(id).await? {
+    let project = conn["projectId"].as_str().unwrap_or_default();
+    let audit = caller
+        .audit("connection.delete", "connection", project)
+        .target(id);
+    match state.store.delete_unused_connection(id, &[audit]).await? {
         Ok(true) => {
             tracing::info!(connection_id = %id, "app connection deleted");
             Ok(Json(json!({ "appConnection": conn })))
@@ -274,4 +298,13 @@ async fn check_and_seal(state: &ApiState, credentials: Credentials) -> ApiResult
     }
     let plain = json!({ "apiToken": token.expose_secret() }).to_string();
     Ok(state.cipher.encrypt_str(&plain))
+}
+
+/// The names of the fields a request set (values are never recorded).
+pub(super) fn provided(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+    fields
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect()
 }

@@ -1,7 +1,9 @@
 //! The JSON API: the seed's Secret Sync API and the App Connection API,
 //! with their request validation and the served OpenAPI document.
 
+mod audit;
 mod connections;
+mod history;
 mod lookups;
 pub mod openapi;
 mod organizations;
@@ -18,6 +20,7 @@ const CONNECTIONS: &str = "/api/v1/app-connections/humanitec";
 /// Infisical's generic paths (every destination, every app).
 const ALL_SYNCS: &str = "/api/v1/secret-syncs";
 const ALL_CONNECTIONS: &str = "/api/v1/app-connections";
+const AUDIT_LOGS: &str = "/api/v1/audit-logs";
 
 pub fn routes() -> Routes {
     let sync = |rest: &str| format!("{SYNCS}/{{syncId}}{rest}");
@@ -53,6 +56,9 @@ pub fn routes() -> Routes {
             syncs::remove_secrets,
         )
         .add(Area::Api, Method::GET, &sync("/preview"), preview::preview)
+        .add(Area::Api, Method::GET, &sync("/jobs"), history::list)
+        .add(Area::Api, Method::GET, &sync("/jobs/{jobId}"), history::get)
+        .add(Area::Api, Method::GET, AUDIT_LOGS, audit::list)
         .add(Area::Api, Method::POST, CONNECTIONS, connections::create)
         .add(Area::Api, Method::GET, CONNECTIONS, connections::list)
         .add(Area::Api, Method::GET, &conn, connections::get)

@@ -36,6 +36,12 @@ pub async fn preview(
         cipher: state.cipher.clone(),
         write_concurrency: 1,
     };
+    let audit = caller
+        .audit("sync.preview", "sync", &sync.project_id)
+        .target(id);
+    if let Err(e) = state.store.record_audit(&audit).await {
+        tracing::error!(sync_id = %id, error = %e, "could not write the preview's audit entry");
+    }
     let preview = preview_sync(&ctx, &sync, q.prune_unmanaged)
         .await
         .map_err(|e| match &e {

@@ -10,17 +10,19 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::connections::provided;
 use super::validation::{
     check_slug, check_text, page, OptionalJson, PathId, RequestBody, ValidJson, ValidQuery,
 };
 use crate::humanitec::Scope;
 use crate::jobs::conflicts::{conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use crate::jobs::settings::SyncSettings;
-use crate::model::{normalize_path, ImportBehavior, JobKind};
+use crate::model::{normalize_path, AuditEntry, ImportBehavior, JobKind};
 use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
 use crate::web::state::ApiState;
+use crate::web::trigger::enqueue_for;
 
 /// The trigger recorded on jobs the API enqueues.
 const TRIGGER: &str = "api";
@@ -159,7 +161,19 @@ pub async fn create(
         sync_options: &body.sync_options,
         destination_config: &body.destination_config,
     };
-    let sync_id = match state.store.insert_sync(&new).await? {
+    let audit = caller
+        .audit("sync.create", "sync", &body.project_id)
+        .changes(provided(&[
+            ("name", true),
+            ("description", body.description.is_some()),
+            ("environment", true),
+            ("secretPath", true),
+            ("connectionId", true),
+            ("isAutoSyncEnabled", true),
+            ("syncOptions", true),
+            ("destinationConfig", true),
+        ]));
+    let sync_id = match state.store.insert_sync(&new, &[audit]).await? {
         Written::Done(id) => id,
         Written::DuplicateName | Written::Missing => {
             return Err(duplicate_name(&body.name, &body.project_id))
@@ -167,7 +181,7 @@ pub async fn create(
     };
     tracing::info!(%sync_id, project_id = %body.project_id, "secret sync created");
     if body.is_auto_sync_enabled {
-        queue_auto_sync(&state, sync_id).await?;
+        queue_auto_sync(&state, &caller, sync_id).await?;
     }
     view(&state, sync_id).await
 }
@@ -280,7 +294,19 @@ pub async fn update(
         sync_options: body.sync_options,
         destination_config: body.destination_config,
     };
-    match state.store.update_sync(id, &changes).await? {
+    let audit = caller
+        .audit("sync.update", "sync", &sync.project_id)
+        .target(id)
+        .changes(provided(&[
+            ("name", changes.name.is_some()),
+            ("description", changes.description.is_some()),
+            ("environment/secretPath", changes.folder_id.is_some()),
+            ("connectionId", changes.connection_id.is_some()),
+            ("isAutoSyncEnabled", changes.is_auto_sync_enabled.is_some()),
+            ("syncOptions", changes.sync_options.is_some()),
+            ("destinationConfig", changes.destination_config.is_some()),
+        ]));
+    match state.store.update_sync(id, &changes, &[audit]).await? {
         Written::Done(()) => {}
         Written::Missing => return Err(sync_not_found(id)),
         Written::DuplicateName => {
@@ -301,7 +327,7 @@ pub async fn update(
         .is_auto_sync_enabled
         .unwrap_or(sync.is_auto_sync_enabled);
     if auto && what_syncs_changed && (folder_id.is_some() || current.is_some()) {
-        queue_auto_sync(&state, id).await?;
+        queue_auto_sync(&state, &caller, id).await?;
     }
     view(&state, id).await
 }
@@ -315,17 +341,17 @@ pub async fn delete(
     ValidQuery(q): ValidQuery<DeleteQuery>,
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Write, caller.token_id)?;
-    load(&state, &caller, id, Role::Write).await?;
+    let sync = load(&state, &caller, id, Role::Write).await?;
     if q.remove_secrets {
         let before = view(&state, id).await?;
-        enqueue(
-            &state,
-            id,
-            JobKind::Remove {
-                delete_sync_on_complete: true,
-            },
-        )
-        .await?;
+        let kind = JobKind::Remove {
+            delete_sync_on_complete: true,
+        };
+        let audit = caller
+            .audit("sync.delete", "sync", &sync.project_id)
+            .target(id)
+            .changes(["removeSecrets"]);
+        enqueue(&state, &caller, audit, id, kind).await?;
         // A fast worker may have removed the keys and deleted the row
         // already: the request still succeeded, so answer with the sync
         // as it was when the remove was queued.
@@ -335,7 +361,10 @@ pub async fn delete(
         };
     }
     let shown = view(&state, id).await?;
-    if !state.store.delete_sync(id).await? {
+    let audit = caller
+        .audit("sync.delete", "sync", &sync.project_id)
+        .target(id);
+    if !state.store.delete_sync(id, &[audit]).await? {
         return Err(sync_not_found(id));
     }
     tracing::info!(sync_id = %id, "secret sync deleted");
@@ -350,7 +379,8 @@ pub async fn sync_secrets(
     state.limits.check(Spend::Trigger, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Write).await?;
     require_folder(&sync)?;
-    enqueue(&state, id, JobKind::SYNC).await?;
+    let audit = caller.audit("sync.trigger", "sync", &sync.project_id);
+    enqueue(&state, &caller, audit, id, JobKind::SYNC).await?;
     view(&state, id).await
 }
 
@@ -384,7 +414,10 @@ pub async fn import_secrets(
     let sync = load(&state, &caller, id, Role::Write).await?;
     require_folder(&sync)?;
     let kind = JobKind::Import { behavior };
-    enqueue(&state, id, kind).await?;
+    let audit = caller
+        .audit("sync.import", "sync", &sync.project_id)
+        .changes([behavior.as_str()]);
+    enqueue(&state, &caller, audit, id, kind).await?;
     view(&state, id).await
 }
 
@@ -394,11 +427,12 @@ pub async fn remove_secrets(
     PathId(id): PathId,
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Trigger, caller.token_id)?;
-    load(&state, &caller, id, Role::Write).await?;
+    let sync = load(&state, &caller, id, Role::Write).await?;
     let kind = JobKind::Remove {
         delete_sync_on_complete: false,
     };
-    enqueue(&state, id, kind).await?;
+    let audit = caller.audit("sync.remove", "sync", &sync.project_id);
+    enqueue(&state, &caller, audit, id, kind).await?;
     view(&state, id).await
 }
 
@@ -587,21 +621,35 @@ async fn check_conflicts(
     )))
 }
 
-async fn enqueue(state: &ApiState, id: Uuid, kind: JobKind) -> ApiResult<Uuid> {
-    let job_id = state.jobs.enqueue(id, kind, TRIGGER).await.map_err(|e| {
-        ApiError::internal(
-            "the job could not be queued (nothing was queued; try again)",
-            &e,
-        )
-    })?;
+/// Queues a job for the caller and records `audit` (see `enqueue_for`).
+async fn enqueue(
+    state: &ApiState,
+    caller: &Caller,
+    audit: AuditEntry,
+    id: Uuid,
+    kind: JobKind,
+) -> ApiResult<Uuid> {
+    let job_id = enqueue_for(state, caller, audit, id, kind, TRIGGER)
+        .await
+        .map_err(|e| {
+            ApiError::internal(
+                "the job could not be queued (nothing was queued; try again)",
+                &e,
+            )
+        })?;
     tracing::info!(sync_id = %id, %job_id, job_type = %kind.job_type().as_str(), "job queued");
     Ok(job_id)
 }
 
 /// Queues the sync job an auto-synced sync gets on create and update. If
 /// the broker is down the change is kept and the row says what to do.
-async fn queue_auto_sync(state: &ApiState, id: Uuid) -> ApiResult<()> {
-    if let Err(e) = state.jobs.enqueue(id, JobKind::SYNC, TRIGGER).await {
+async fn queue_auto_sync(state: &ApiState, caller: &Caller, id: Uuid) -> ApiResult<()> {
+    let actor = Some(caller.actor().label());
+    if let Err(e) = state
+        .jobs
+        .enqueue_as(id, JobKind::SYNC, TRIGGER, actor)
+        .await
+    {
         let req_id = crate::web::errors::current_req_id();
         tracing::error!(%req_id, sync_id = %id, error = %e, "could not queue the sync job");
         // The broker's error stays in the log: it may name hosts.

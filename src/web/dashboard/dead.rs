@@ -208,6 +208,17 @@ async fn settle(
     broker.close("settled").await;
     let n = done?;
     let verb = if requeue { "requeued" } else { "discarded" };
+    let action = if requeue {
+        "dead-letter.requeue"
+    } else {
+        "dead-letter.discard"
+    };
+    for entry in viewer.caller.audit_per_project(action, "dead-letter") {
+        let entry = entry.target(&which).changes([format!("{n} message(s)")]);
+        if let Err(e) = state.store.record_audit(&entry).await {
+            tracing::error!(error = %e, "could not write the dead-letter action's audit entry");
+        }
+    }
     tracing::info!(%which, n, "dashboard {verb} dead letters");
     let text = format!("{verb} {n} message(s) ({which})");
     Ok(Redirect::to(&format!("/dead?done={}", url_enc(&text))).into_response())

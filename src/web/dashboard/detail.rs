@@ -20,6 +20,7 @@ use crate::model::{ImportBehavior, JobKind};
 use crate::store::{JobHistoryRow, SyncDetail};
 use crate::web::limits::Spend;
 use crate::web::state::ApiState;
+use crate::web::trigger::enqueue_for;
 
 /// The trigger recorded on jobs the dashboard enqueues.
 const TRIGGER: &str = "dashboard";
@@ -230,7 +231,13 @@ async fn act(
             ),
         ));
     }
-    let job = state.jobs.enqueue(id, kind, TRIGGER).await?;
+    let action = match kind {
+        JobKind::Sync { .. } => "sync.trigger",
+        JobKind::Import { .. } => "sync.import",
+        JobKind::Remove { .. } => "sync.remove",
+    };
+    let audit = viewer.caller.audit(action, "sync", &sync.row.project_id);
+    let job = enqueue_for(state, &viewer.caller, audit, id, kind, TRIGGER).await?;
     tracing::info!(sync_id = %id, job_id = %job, "dashboard enqueued a job");
     Ok(Redirect::to(&format!("/syncs/{id}?queued={}", url_enc(&job.to_string()))).into_response())
 }
@@ -295,6 +302,13 @@ pub async fn preview(
     let id = parse_id(&id)?;
     state.limits.check(Spend::Preview, viewer.caller.token_id)?;
     let detail = load(&state, &viewer, id).await?;
+    let audit = viewer
+        .caller
+        .audit("sync.preview", "sync", &detail.row.project_id)
+        .target(id);
+    if let Err(e) = state.store.record_audit(&audit).await {
+        tracing::error!(sync_id = %id, error = %e, "could not write the preview's audit entry");
+    }
     let sync = state
         .store
         .load_sync(id)

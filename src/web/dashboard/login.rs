@@ -70,13 +70,21 @@ pub async fn login(
     };
     // Signing in again replaces this browser's session, not adds one.
     if let Some(old) = session_id(&headers) {
-        state.store.delete_session(&hash_session_id(&old)).await?;
+        state
+            .store
+            .delete_session(&hash_session_id(&old), &[])
+            .await?;
     }
     let limits = state.dashboard.session;
     let (id, hash) = new_session_id();
     if !state
         .store
-        .create_session(&hash, caller.token_id, limits.max_age)
+        .create_session(
+            &hash,
+            caller.token_id,
+            limits.max_age,
+            &caller.audit_per_project("session.sign-in", "session"),
+        )
         .await?
     {
         // Revoked between the check and now.
@@ -109,10 +117,12 @@ pub async fn logout(
     if !csrf_matches(&state.dashboard.csrf_key, &session, &form.csrf) {
         return Err(DashError::forbidden("the form's CSRF token does not match"));
     }
-    drop(viewer);
+    let audit = viewer
+        .caller
+        .audit_per_project("session.sign-out", "session");
     state
         .store
-        .delete_session(&hash_session_id(&session))
+        .delete_session(&hash_session_id(&session), &audit)
         .await?;
     Ok(([(SET_COOKIE, cleared_cookie())], Redirect::to("/login")).into_response())
 }

@@ -1,6 +1,7 @@
-//! The API's periodic sweep of expired dashboard sessions. Lookups already
-//! refuse them; the sweep only keeps the table small. Each round deletes
-//! a few small batches, so it never holds many row locks or runs long.
+//! The API's periodic sweep of expired dashboard sessions (lookups already
+//! refuse them; the sweep only keeps the table small) and of audit entries
+//! past `AUDIT_RETENTION`. Each round deletes a few small batches, so it
+//! never holds many row locks or runs long.
 
 use std::time::Duration;
 
@@ -23,14 +24,31 @@ pub async fn sweep_expired_sessions(state: ApiState, shutdown: CancellationToken
             _ = tick.tick() => {}
         }
         let idle = state.dashboard.session.idle_timeout;
-        for _ in 0..BATCHES_PER_ROUND {
-            match state.store.delete_expired_sessions(idle, BATCH).await {
-                Ok(n) if n < BATCH as u64 => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not delete expired dashboard sessions");
-                    break;
-                }
+        let retention = state.dashboard.audit_retention;
+        in_batches("expired dashboard sessions", || {
+            state.store.delete_expired_sessions(idle, BATCH)
+        })
+        .await;
+        in_batches("old audit entries", || {
+            state.store.delete_old_audit(retention, BATCH)
+        })
+        .await;
+    }
+}
+
+/// Runs `delete` until it deletes less than a batch (at most a round's worth).
+async fn in_batches<F, Fut>(what: &str, delete: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, crate::store::StoreError>>,
+{
+    for _ in 0..BATCHES_PER_ROUND {
+        match delete().await {
+            Ok(n) if n < BATCH as u64 => break,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete {what}");
+                break;
             }
         }
     }

@@ -1,0 +1,97 @@
+//! A sync's job history as the API shows it: newest first, a page at a
+//! time (a cursor, not an offset, so new jobs do not shift the pages), with
+//! the key names each job touched.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::status::{job_row, JobRow, JOB_COLUMNS};
+use crate::model::{JobStatus, JobType, KeyChanges};
+use crate::store::{Store, StoreError};
+
+/// One job with what only the history shows.
+#[derive(Clone, Debug)]
+pub struct JobDetail {
+    pub row: JobRow,
+    pub max_attempts: i32,
+    /// Who asked, where the enqueuer knew (else the trigger says).
+    pub actor: Option<String>,
+    /// None: it touched no key (or has not finished).
+    pub keys: Option<KeyChanges>,
+}
+
+/// Which jobs, and from where: `before` is the last job of the previous
+/// page (its enqueue time and id).
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    pub job_type: Option<JobType>,
+    pub status: Option<JobStatus>,
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+impl Store {
+    pub async fn job_history(
+        &self,
+        sync_id: Uuid,
+        q: &HistoryQuery,
+    ) -> Result<Vec<JobDetail>, StoreError> {
+        let client = self.client().await?;
+        let (before_at, before_id) = q.before.unzip();
+        let rows = client
+            .query_replanned(
+                &format!(
+                    "SELECT {JOB_COLUMNS}, max_attempts, actor, keys FROM secret_sync_jobs
+                      WHERE sync_id = $1
+                        AND ($2::text IS NULL OR type = $2)
+                        AND ($3::text IS NULL OR status = $3)
+                        AND ($4::timestamptz IS NULL OR (enqueued_at, id) < ($4, $5))
+                      ORDER BY enqueued_at DESC, id DESC
+                      LIMIT $6"
+                ),
+                &[
+                    (&sync_id, Type::UUID),
+                    (&q.job_type.map(JobType::as_str), Type::TEXT),
+                    (&q.status.map(JobStatus::as_str), Type::TEXT),
+                    (&before_at, Type::TIMESTAMPTZ),
+                    (&before_id, Type::UUID),
+                    (&q.limit, Type::INT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("reading the job history"))?;
+        Ok(rows.iter().filter_map(detail).collect())
+    }
+
+    /// One job of `sync_id` (None for a job of another sync).
+    pub async fn job_detail(
+        &self,
+        sync_id: Uuid,
+        job_id: Uuid,
+    ) -> Result<Option<JobDetail>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {JOB_COLUMNS}, max_attempts, actor, keys FROM secret_sync_jobs
+                      WHERE id = $1 AND sync_id = $2"
+                ),
+                &[(&job_id, Type::UUID), (&sync_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("reading a job"))?;
+        Ok(row.as_ref().and_then(detail))
+    }
+}
+
+fn detail(r: &tokio_postgres::Row) -> Option<JobDetail> {
+    Some(JobDetail {
+        row: job_row(r)?,
+        max_attempts: r.get("max_attempts"),
+        actor: r.get("actor"),
+        keys: r
+            .get::<_, Option<serde_json::Value>>("keys")
+            .and_then(|v| serde_json::from_value(v).ok()),
+    })
+}

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::syncs::{present, require_project};
-use super::validation::{check_slug, check_text, page, PathId, RequestBody, ValidJson, ValidQuery};
+use super::validation::{
+    check_slug, check_text, page, provided, PathId, RequestBody, ValidJson, ValidQuery,
+};
 use crate::store::{ConnectionChanges, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
@@ -298,13 +300,4 @@ async fn check_and_seal(state: &ApiState, credentials: Credentials) -> ApiResult
     }
     let plain = json!({ "apiToken": token.expose_secret() }).to_string();
     Ok(state.cipher.encrypt_str(&plain))
-}
-
-/// The names of the fields a request set (values are never recorded).
-pub(super) fn provided(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
-    fields
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| *name)
-        .collect()
 }

@@ -10,9 +10,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::connections::provided;
 use super::validation::{
-    check_slug, check_text, page, OptionalJson, PathId, RequestBody, ValidJson, ValidQuery,
+    check_slug, check_text, page, provided, OptionalJson, PathId, RequestBody, ValidJson,
+    ValidQuery,
 };
 use crate::humanitec::Scope;
 use crate::jobs::conflicts::{conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};

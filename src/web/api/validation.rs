@@ -305,6 +305,15 @@ impl<S: Send + Sync> FromRequestParts<S> for PathName {
     }
 }
 
+/// The names of the fields a request set (values are never recorded).
+pub(super) fn provided(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+    fields
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -328,6 +328,39 @@ async fn an_app_sync_adopts_the_placeholder_of_an_environment_override() {
         Some(&"off".to_string())
     );
 
+    // A pruning app sync does not fight the env sync either: the
+    // placeholder under production's DB_URL override is not its to prune
+    // (deleting it would take the override along); a stranger goes.
+    env.put_humanitec(WEB, None, &[("STRANGER", "x", true)]);
+    let prune = JobKind::Sync {
+        prune_unmanaged: true,
+    };
+    let preview = env.preview(app, true).await;
+    assert_eq!(preview.prune, vec!["STRANGER"]);
+    assert_eq!(preview.unmanaged, vec!["DB_URL", "STRANGER"]);
+    env.sandbox.clear_requests();
+    let row = env.run_job(app, prune).await;
+    assert_eq!(
+        (row.status, row.deleted),
+        (JobStatus::Succeeded, 1),
+        "{:?}",
+        row.message
+    );
+    assert_eq!(
+        writes(&env),
+        vec![(
+            "DELETE".to_string(),
+            format!("/orgs/{ORG}/apps/{WEB}/values/STRANGER")
+        )]
+    );
+    assert_eq!(
+        env_view(&env, "production")["DB_URL"],
+        ("db-prod".to_string(), "env".to_string())
+    );
+    env.sandbox.clear_requests();
+    run_ok(&env, prod).await;
+    assert_eq!(writes(&env), vec![], "nothing to put back");
+
     // Removing the environment sync leaves the app's values (adopted or
     // still a placeholder) in place: env scope never deletes app values.
     let row = env

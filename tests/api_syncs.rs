@@ -170,9 +170,10 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
         .iter()
         .all(|v| v.is_secret));
 
-    // Environment scope of the same app: with the default key schema it
-    // would fight web-app over the same keys, so it is refused, naming it.
-    let fighting = sync_body("web-dev", &conn, "dev", env_scope("web", "development"));
+    // App scope of the same app again: with the default key schema it would
+    // fight web-app over the same app-level keys, so it is refused, naming
+    // it. (Environment scope of the same app is not refused: overrides.)
+    let fighting = sync_body("web-app-2", &conn, "dev", app_scope("web"));
     let (status, body) = api.post(SYNCS, fighting).await;
     assert_eq!(status, 422, "{body}");
     contract.check_error(422, &body);

@@ -236,8 +236,9 @@ async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
     let src = env
         .source("production", &[("DB_URL", "x"), ("API_KEY", "y")])
         .await;
-    let app_wide = env
-        .sync(&src, "app-wide", app_scope("web"), options())
+    // Two syncs of one environment (the same level of Humanitec's values).
+    let first = env
+        .sync(&src, "first", env_scope("web", "production"), options())
         .await;
     let per_env = env
         .sync(&src, "per-env", env_scope("web", "production"), options())
@@ -247,8 +248,8 @@ async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
     let message = row.message.unwrap_or_default();
     for needle in [
         "`per-env`",
-        "`app-wide`",
-        &app_wide.to_string(),
+        "`first`",
+        &first.to_string(),
         "API_KEY, DB_URL",
         "nothing was written",
     ] {
@@ -261,7 +262,7 @@ async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
     );
 
     // Distinct key schemas: no conflict, both run.
-    for (sync, prefix) in [(per_env, "ENV_"), (app_wide, "APP_")] {
+    for (sync, prefix) in [(per_env, "ENV_"), (first, "FIRST_")] {
         env.seed
             .execute_sql(&format!(
                 "UPDATE secret_syncs SET sync_options = jsonb_build_object('initialSyncBehavior', 'overwrite-destination', \
@@ -269,7 +270,7 @@ async fn conflicting_syncs_written_around_the_api_fail_before_any_call() {
             ))
             .await;
     }
-    for sync in [per_env, app_wide] {
+    for sync in [per_env, first] {
         let row = env.run_sync(sync).await;
         assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     }

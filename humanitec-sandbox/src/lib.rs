@@ -6,8 +6,11 @@
 //! Choices where the public sources leave Humanitec's behaviour open
 //! (`shared/humanitec/NOTES.md`): an env-scope POST for a key with no app
 //! value answers 400; PATCH/PUT/DELETE of an env key without an override
-//! answers 404; a missing or unknown token answers 401, a token of another
-//! org or a viewer writing answers 403.
+//! answers 404; deleting an app value deletes its env overrides too (an
+//! override cannot exist without its base); a missing or unknown token
+//! answers 401, a token of another org or a viewer writing answers 403.
+//! An env override is a value of its own (its own `secret_version`, its own
+//! `is_secret`): writing the app value never touches it.
 
 mod routes;
 mod state;

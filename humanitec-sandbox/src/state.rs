@@ -276,4 +276,36 @@ mod tests {
             Err(WriteError::Exists)
         );
     }
+
+    #[test]
+    fn an_override_is_a_value_of_its_own() {
+        let mut v = Values::default();
+        v.create("o", "a", None, "K", "", true, "").expect("base");
+        v.create("o", "a", Some("e"), "K", "env", true, "")
+            .expect("override");
+        // Writing the app value moves neither the override nor its version.
+        let app = v
+            .update("o", "a", None, "K", Some("app"), None)
+            .expect("patch app");
+        assert_eq!(app.secret_version.as_deref(), Some("2"));
+        let env = v.list("o", "a", Some("e"));
+        assert_eq!(
+            (env[0].value.as_str(), env[0].source.as_str()),
+            ("env", "env")
+        );
+        assert_eq!(env[0].secret_version.as_deref(), Some("1"));
+        // Another environment inherits the app value.
+        let other = v.list("o", "a", Some("f"));
+        assert_eq!(
+            (other[0].value.as_str(), other[0].source.as_str()),
+            ("app", "app")
+        );
+        // Deleting the app value takes the override with it.
+        v.delete("o", "a", None, "K").expect("delete app value");
+        assert!(v.list("o", "a", Some("e")).is_empty());
+        assert_eq!(
+            v.delete("o", "a", Some("e"), "K"),
+            Err(WriteError::NotFound)
+        );
+    }
 }

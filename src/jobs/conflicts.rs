@@ -1,7 +1,14 @@
-//! Two syncs fighting over one destination (pure): their destinations
-//! overlap (same org and app, and the same environment or one of them at
-//! app scope) and their key schemas can produce the same destination key.
-//! Such a pair would overwrite and delete each other's keys on every run.
+//! Two syncs fighting over one destination (pure): they write the same
+//! level of Humanitec's shared values (the app-level values of one app, or
+//! the overrides of one environment) and their key schemas can produce the
+//! same destination key. Such a pair would overwrite and delete each
+//! other's keys on every run.
+//!
+//! An app-scope sync and an environment-scope sync of the same app do not
+//! conflict, whatever their schemas: the first writes the app's values, the
+//! second that environment's overrides (other values in Humanitec), and an
+//! environment sync never deletes app-level values. Same keys is the point
+//! of an override.
 
 use super::key_schema::KeySchema;
 use crate::model::Scope;
@@ -20,20 +27,12 @@ pub struct SyncTarget {
     pub schema: KeySchema,
 }
 
-/// Whether writes to `a` and to `b` land on the same values.
-pub fn destinations_overlap(a: &Scope, b: &Scope) -> bool {
-    let parts = |s: &Scope| match s {
-        Scope::App { org, app } => (org.clone(), app.clone(), None),
-        Scope::Env { org, app, env } => (org.clone(), app.clone(), Some(env.clone())),
-    };
-    let (a_org, a_app, a_env) = parts(a);
-    let (b_org, b_app, b_env) = parts(b);
-    a_org == b_org
-        && a_app == b_app
-        && match (a_env, b_env) {
-            (Some(x), Some(y)) => x == y,
-            _ => true,
-        }
+/// Whether writes to `a` and to `b` land on the same Humanitec values:
+/// both at app scope of one app, or both in the same environment of one app.
+/// App scope and an environment of the same app are different levels (app
+/// defaults and environment overrides), so they never share a value.
+pub fn same_level(a: &Scope, b: &Scope) -> bool {
+    a == b
 }
 
 /// The syncs among `others` that conflict with `this` (never itself).
@@ -41,7 +40,7 @@ pub fn conflicting<'a>(this: &SyncTarget, others: &'a [SyncTarget]) -> Vec<&'a S
     others
         .iter()
         .filter(|o| o.id != this.id)
-        .filter(|o| destinations_overlap(&this.scope, &o.scope))
+        .filter(|o| same_level(&this.scope, &o.scope))
         .filter(|o| this.schema.can_collide_with(&o.schema))
         .collect()
 }
@@ -87,33 +86,59 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_destinations() {
-        assert!(destinations_overlap(&app("web"), &app("web")));
-        assert!(destinations_overlap(&app("web"), &env("web", "prod")));
-        assert!(destinations_overlap(
-            &env("web", "prod"),
-            &env("web", "prod")
-        ));
-        assert!(!destinations_overlap(
-            &env("web", "prod"),
-            &env("web", "dev")
-        ));
-        assert!(!destinations_overlap(&app("web"), &app("api")));
+    fn same_level_is_same_app_scope_or_same_environment() {
+        assert!(same_level(&app("web"), &app("web")));
+        assert!(same_level(&env("web", "prod"), &env("web", "prod")));
+        // App defaults and an environment's overrides: two levels.
+        assert!(!same_level(&app("web"), &env("web", "prod")));
+        assert!(!same_level(&env("web", "prod"), &app("web")));
+        assert!(!same_level(&env("web", "prod"), &env("web", "dev")));
+        assert!(!same_level(&app("web"), &app("api")));
+        assert!(!same_level(&env("web", "prod"), &env("api", "prod")));
+        let other_org = Scope::App {
+            org: "p".into(),
+            app: "web".into(),
+        };
+        assert!(!same_level(&app("web"), &other_org));
+    }
+
+    fn names(v: Vec<&SyncTarget>) -> Vec<String> {
+        v.iter().map(|t| t.name.clone()).collect()
     }
 
     #[test]
-    fn default_schemas_on_one_app_conflict_and_distinct_ones_do_not() {
+    fn app_defaults_and_environment_overrides_with_default_schemas_do_not_conflict() {
         let a = target("a", app("web"), None);
         let b = target("b", env("web", "prod"), None);
         let c = target("c", env("web", "dev"), None);
         let others = vec![a.clone(), b.clone(), c.clone()];
-        let names = |v: Vec<&SyncTarget>| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(conflicting(&a, &others)), vec!["b", "c"]);
-        assert_eq!(names(conflicting(&b, &others)), vec!["a"]);
-        let x = target("x", app("web"), Some("X_{{secretKey}}"));
+        for t in [&a, &b, &c] {
+            assert!(conflicting(t, &others).is_empty(), "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn two_syncs_at_one_level_conflict_unless_their_schemas_are_distinct() {
+        let a = target("a", app("web"), None);
+        let a2 = target("a2", app("web"), Some("APP_{{secretKey}}"));
+        let b = target("b", env("web", "prod"), None);
+        let b2 = target("b2", env("web", "prod"), Some("{{secretKey}}_PROD"));
+        let others = vec![a.clone(), a2.clone(), b.clone(), b2.clone()];
+        assert_eq!(names(conflicting(&a, &others)), vec!["a2"]);
+        assert_eq!(names(conflicting(&a2, &others)), vec!["a"]);
+        assert_eq!(names(conflicting(&b, &others)), vec!["b2"]);
+        assert_eq!(names(conflicting(&b2, &others)), vec!["b"]);
+        // Distinct schemas at one level: no key in common, no conflict.
+        let x = target("x", env("web", "prod"), Some("X_{{secretKey}}"));
         let y = target("y", env("web", "prod"), Some("Y_{{secretKey}}"));
         assert!(conflicting(&x, std::slice::from_ref(&y)).is_empty());
         assert!(conflicting(&y, &[x]).is_empty());
+    }
+
+    #[test]
+    fn a_sync_never_conflicts_with_itself() {
+        let a = target("a", app("web"), None);
+        assert!(conflicting(&a, std::slice::from_ref(&a)).is_empty());
     }
 
     #[test]

@@ -228,6 +228,24 @@ pub fn plan_sync(
     Ok(plan)
 }
 
+/// App scope: takes out of the prunes the keys that are the app-level base
+/// of another sync's environment override (`bases`). Humanitec has no
+/// override without its base, so pruning one would take the overrides with
+/// it and their sync would put it back as a placeholder on its next run: an
+/// app sync and an environment sync fighting. The key stays, unmanaged.
+pub fn spare_override_bases(mut plan: SyncPlan, bases: &[String]) -> SyncPlan {
+    let spared: BTreeSet<String> = bases
+        .iter()
+        .filter(|k| plan.prunes.contains(k))
+        .cloned()
+        .collect();
+    // A pruned key is never also one of the sync's own deletes (those are
+    // keys it pushed), so dropping it from `deletes` drops only the prune.
+    plan.prunes.retain(|k| !spared.contains(k));
+    plan.deletes.retain(|k| !spared.contains(k));
+    plan
+}
+
 /// Plans a remove: the keys this sync pushed that are still in Humanitec.
 /// Keys it never pushed stay, whatever their name; env scope never deletes
 /// an app-level value.
@@ -538,6 +556,30 @@ mod tests {
         let pruned = plan_sync(&[a], &d, &[], &schema, prune).expect("plan");
         assert_eq!(pruned.prunes, vec!["S_STRANGER"]);
         assert_eq!(pruned.deletes, vec!["S_STRANGER"]);
+    }
+
+    #[test]
+    fn an_app_prune_spares_the_bases_of_environment_overrides() {
+        let d = [
+            dest("OURS_GONE", true, ValueSource::App, Some("1")),
+            dest("PLACEHOLDER", true, ValueSource::App, Some("1")),
+            dest("STRANGER", true, ValueSource::App, Some("1")),
+        ];
+        let prune = PlanOptions {
+            prune_unmanaged: true,
+            ..APP
+        };
+        let p = plan(&[], &d, &[pushed("OURS_GONE", 1, "1")], prune);
+        assert_eq!(p.deletes, vec!["OURS_GONE", "PLACEHOLDER", "STRANGER"]);
+        let bases = vec!["PLACEHOLDER".to_string(), "OURS_GONE".to_string()];
+        let p = spare_override_bases(p, &bases);
+        assert_eq!(p.prunes, vec!["STRANGER"]);
+        assert_eq!(
+            p.deletes,
+            vec!["OURS_GONE", "STRANGER"],
+            "its own key still goes"
+        );
+        assert_eq!(p.unmanaged, vec!["PLACEHOLDER", "STRANGER"]);
     }
 
     #[test]

@@ -9,7 +9,10 @@ use super::conflicts::{colliding_keys, conflicting, SyncTarget, ANOTHER_PROJECTS
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::{summarize_failures, JobError, JobFailure};
-use super::plan::{plan_sync, validate_keys, PlanOptions, SourceEntry, SyncPlan, Write, WriteKind};
+use super::plan::{
+    plan_sync, spare_override_bases, validate_keys, PlanOptions, SourceEntry, SyncPlan, Write,
+    WriteKind,
+};
 use super::preview::Preview;
 use super::settings::SyncSettings;
 use super::source::{load_source, source_entries, SourceSecret};
@@ -59,7 +62,7 @@ pub(super) async fn prepare(
     );
     let listing = listing.map_err(|e| JobError::humanitec(e, scope))?;
     let pushed = pushed?;
-    let plan = plan_sync(
+    let mut plan = plan_sync(
         &entries,
         &listing,
         &pushed,
@@ -70,6 +73,14 @@ pub(super) async fn prepare(
             prune_unmanaged,
         },
     )?;
+    // Only a pruning app-scope job reads this (the usual run does not).
+    if !scope.is_env() && !plan.prunes.is_empty() {
+        let bases = ctx
+            .store
+            .overridden_keys(sync.id, org, app, &plan.prunes)
+            .await?;
+        plan = spare_override_bases(plan, &bases);
+    }
     Ok(Prepared {
         token,
         secrets,

@@ -39,6 +39,39 @@ impl Store {
             .collect())
     }
 
+    /// The keys among `keys` that another sync pushed as an override in an
+    /// environment of `org`/`app`: the app-level values those overrides rest
+    /// on. Read only when an app-scope job is about to prune.
+    pub async fn overridden_keys(
+        &self,
+        sync_id: Uuid,
+        org: &str,
+        app: &str,
+        keys: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Labels are `org/app/env`; org and app are slugs (no `/`).
+        let prefix = format!("{org}/{app}/");
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT key FROM secret_sync_pushed_keys
+                  WHERE sync_id <> $1 AND key = ANY($2)
+                    AND left(destination, length($3)) = $3
+                  ORDER BY key",
+                &[
+                    (&sync_id, Type::UUID),
+                    (&keys, Type::TEXT_ARRAY),
+                    (&prefix, Type::TEXT),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("finding overridden keys"))?;
+        Ok(rows.iter().map(|r| r.get("key")).collect())
+    }
+
     /// Records pushes and forgets deleted keys, in one statement each.
     pub async fn record_pushes(
         &self,

@@ -572,7 +572,8 @@ fn check_settings(destination: &Value, options: &Value, environment: &str) -> Ap
 }
 
 /// Refuses a sync that would fight another over the same Humanitec values:
-/// overlapping destinations and key schemas that can produce the same key.
+/// the same level (app scope of one app, or one environment) and key schemas
+/// that can produce the same key (`jobs::conflicts`).
 async fn check_conflicts(
     state: &ApiState,
     project_id: &str,

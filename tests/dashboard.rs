@@ -777,3 +777,65 @@ async fn sessions_end_when_idle_and_at_their_absolute_end() {
     assert_eq!(status(get("/overview").await.expect("page")), 303);
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_shows_who_did_what_filters_and_pages() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let src = env.source("production", &[("K", "v4lue")]).await;
+    let sync = env.sync(&src, "audited", app_scope("web"), options()).await;
+    // Another project's entry, which this token must not see.
+    let stranger = env.api_token(&["other"], "write").await;
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+    b.goto(&format!("/syncs/{sync}")).await;
+    b.click("#sync-now").await;
+    b.until_synced("sync").await;
+    b.goto("/audit").await;
+    let actions = b.attrs("#audit tbody tr", "data-action").await;
+    assert_eq!(
+        actions,
+        vec!["sync.trigger", "session.sign-in"],
+        "newest first"
+    );
+    let row = b.text("#audit tbody tr:first-child").await;
+    assert!(
+        row.contains("test") && row.contains(&sync.to_string()),
+        "{row}"
+    );
+    assert!(!b.client.source().await.expect("source").contains("v4lue"));
+    b.screenshot("audit").await;
+    b.assert_no_console_errors("the audit page").await;
+
+    // The filters narrow it, and they are in the URL.
+    b.client
+        .find(Locator::Css("#audit-action"))
+        .await
+        .expect("action filter")
+        .send_keys("session.sign-in")
+        .await
+        .expect("type");
+    b.click("#audit-apply").await;
+    b.until("the action filter", || async {
+        b.attrs("#audit tbody tr", "data-action").await == vec!["session.sign-in"]
+    })
+    .await;
+    let url = b.client.current_url().await.expect("url");
+    assert!(url
+        .query()
+        .is_some_and(|q| q.contains("action=session.sign-in")));
+
+    // The stranger's sign-in is theirs alone.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    dashboard_sign_in(&http, &base, &stranger).await;
+    b.goto("/audit").await;
+    assert_eq!(b.attrs("#audit tbody tr", "data-action").await.len(), 2);
+    b.finish().await;
+    env.finish().await;
+}

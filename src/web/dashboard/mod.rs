@@ -5,6 +5,7 @@
 //! `session`); actions are CSRF-protected POST forms
 //! that go through the one enqueue path. Documented in `docs/dashboard.md`.
 
+mod audit;
 mod dead;
 mod detail;
 mod html;
@@ -55,6 +56,7 @@ pub fn routes() -> Routes {
         .add(D, Method::POST, "/syncs/{id}/remove", detail::remove)
         .add(D, Method::GET, "/overview", overview::page)
         .add(D, Method::GET, "/dead", dead::page)
+        .add(D, Method::GET, "/audit", audit::page)
         .add(D, Method::POST, "/dead/requeue", dead::requeue)
         .add(D, Method::POST, "/dead/discard", dead::discard)
         .add(P, Method::GET, "/assets/dashboard.css", css)

@@ -6,6 +6,8 @@
 #  - the Kubernetes manifests validate against the Kubernetes schemas
 #    (kubernetes-validate, from PyPI), and each Deployment's
 #    terminationGracePeriodSeconds is above SHUTDOWN_GRACE;
+#  - the Prometheus alerting rules pass `promtool check rules`, and the
+#    Grafana dashboard is well-formed JSON;
 #  - the RabbitMQ definitions are well-formed JSON.
 # That the definitions are exactly the worker's topology is checked by
 # `cargo test --test deploy` (it imports them into a fresh vhost).
@@ -73,6 +75,12 @@ for name in ("worker.yaml", "api.yaml"):
         assert probes == {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}, probes
         print(f"{name}: grace {period}s > SHUTDOWN_GRACE {grace}s; probes {probes}")
 PY
+
+echo "== prometheus rules"
+# The rules' syntax and expressions (Debian's `prometheus` package); that
+# they fire on a real worker's series is `cargo test --test alerts`.
+promtool check rules deploy/prometheus/alerts.yaml
+python3 -c 'import json; d = json.load(open("deploy/grafana/secret-sync.json")); print("grafana dashboard:", len(d["panels"]), "panels")'
 
 echo "== rabbitmq definitions"
 python3 -c 'import json; d = json.load(open("deploy/rabbitmq/definitions.json")); print(len(d["exchanges"]), "exchanges,", len(d["queues"]), "queues,", len(d["bindings"]), "bindings")'

@@ -119,6 +119,8 @@ pub struct Settings {
     /// ...but a sync job waits at most this long after its first request,
     /// so a never-ending stream of changes still syncs.
     pub sync_debounce_max_wait: Duration,
+    /// Every auto-synced sync is re-run this often (drift repair); zero: off.
+    pub sync_reconcile_interval: Duration,
     pub session: SessionSettings,
     /// Audit entries older than this are deleted by the API's sweep.
     pub audit_retention: Duration,
@@ -152,6 +154,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("sync_debounce", &self.sync_debounce)
             .field("sync_debounce_max_wait", &self.sync_debounce_max_wait)
+            .field("sync_reconcile_interval", &self.sync_reconcile_interval)
             .field("session", &self.session)
             .field("audit_retention", &self.audit_retention)
             .field("http_limits", &self.http_limits)
@@ -298,6 +301,7 @@ impl Settings {
             database_prepared_statements: v.database_prepared_statements,
             sync_debounce: v.sync_debounce,
             sync_debounce_max_wait: v.sync_debounce_max_wait,
+            sync_reconcile_interval: v.sync_reconcile_interval,
             http_limits: HttpLimits {
                 header_read_timeout: v.http_header_read_timeout,
                 request_timeout: v.http_request_timeout,

@@ -60,6 +60,8 @@ pub struct Vars {
     pub sync_debounce: Duration,
     #[arg(long, env = "SYNC_DEBOUNCE_MAX_WAIT", default_value = "10s", value_parser = duration)]
     pub sync_debounce_max_wait: Duration,
+    #[arg(long, env = "SYNC_RECONCILE_INTERVAL", default_value = "1h", value_parser = duration)]
+    pub sync_reconcile_interval: Duration,
     #[arg(long, env = "HUMANITEC_WRITE_CONCURRENCY", default_value = "32",
         value_parser = whole_number::<usize>)]
     pub humanitec_write_concurrency: usize,

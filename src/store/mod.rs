@@ -14,6 +14,7 @@ mod migrate;
 mod page;
 mod read;
 mod rotation;
+mod schedule;
 mod sessions;
 mod syncs;
 mod tokens;
@@ -33,6 +34,7 @@ pub use read::{
     SyncListRow, SyncPage, SyncStatusRow,
 };
 pub use rotation::{EncryptedRow, FingerprintRow};
+pub use schedule::DueSyncs;
 pub use sessions::SessionRecord;
 pub use syncs::{NewSync, SyncChanges};
 // Domain types the store reads, re-exported where callers first found them.

@@ -10,6 +10,7 @@ mod deliveries;
 mod events;
 mod reconnect;
 mod rescuer;
+mod schedule;
 mod session;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +103,10 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
     let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
     let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
+    let schedule = tokio::spawn(schedule::reconcile_on_schedule(
+        shared.clone(),
+        shutdown.clone(),
+    ));
     let (delays, healthy) = reconnect::Delays::new();
     let session = || async {
         // A shutdown during the wait ends it at once; do not reconnect then.
@@ -133,6 +138,7 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     reaper.abort();
     rescuer.abort();
     gauges.abort();
+    schedule.abort();
     Ok(())
 }
 

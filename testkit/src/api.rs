@@ -10,6 +10,11 @@ use serde_json::{json, Value};
 const SEED: &str = include_str!("../../spec/seeds/000_584d836a8dc3914b.txt");
 const SERVED: &str = include_str!("../../docs/openapi.json");
 
+/// A YAML document as JSON (deployment files, rules).
+pub fn yaml(text: &str) -> Value {
+    serde_norway::from_str(text).expect("valid YAML")
+}
+
 /// The seed's OpenAPI snippet (a YAML block in a Markdown page), as JSON.
 pub fn seed_openapi() -> Value {
     let start = SEED.find("````yaml").expect("the seed has a yaml block");

@@ -100,6 +100,9 @@ impl TestEnv {
                 "JOB_RETRY_DELAYS" => Some("300ms".into()),
                 "SYNC_BUSY_DELAY" => Some("200ms".into()),
                 "HUMANITEC_TIMEOUT" => Some("5s".into()),
+                // Scheduled reconciles only where a test asks for them: a
+                // slot falling inside another test would add a run to it.
+                "SYNC_RECONCILE_INTERVAL" => Some("0s".into()),
                 _ => None,
             })
         })

@@ -15,7 +15,9 @@ mod seed;
 mod spec;
 
 #[cfg(feature = "web")]
-pub use api::{dashboard_sign_in, seed_create_operation, seed_openapi, ApiClient, SeedContract};
+pub use api::{
+    dashboard_sign_in, seed_create_operation, seed_openapi, yaml, ApiClient, SeedContract,
+};
 pub use db::{drop_database, recreate_database};
 pub use eventually::{eventually, seen, try_eventually, Observation};
 pub use harness::{

@@ -54,6 +54,10 @@ pub fn worker_env(settings: &Settings) -> Vec<(&'static str, String)> {
                 .join(","),
         ),
         ("SYNC_BUSY_DELAY", millis(r.busy_delay)),
+        (
+            "SYNC_RECONCILE_INTERVAL",
+            millis(settings.sync_reconcile_interval),
+        ),
     ]
 }
 

@@ -21,6 +21,7 @@ pub mod http;
 pub mod humanitec;
 pub mod jobs;
 pub mod model;
+pub mod notify;
 pub mod queue;
 pub mod store;
 mod telemetry;

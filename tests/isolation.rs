@@ -57,6 +57,8 @@ struct Target {
     connection_name: String,
     /// A job of `sync` (issue 23's job history).
     job: String,
+    /// A notification channel of the project (issue 22).
+    channel: String,
 }
 
 /// The table: every route the router mounts must be here. A route added to
@@ -82,6 +84,12 @@ fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
             "isAutoSyncEnabled": false,
             "syncOptions": {"initialSyncBehavior": "overwrite-destination", "keySchema": "ISO_{{secretKey}}"},
             "destinationConfig": app_scope("elsewhere"),
+        }))),
+        ("POST", "/api/v1/notification-channels") => Some(Payload::Json(json!({
+            "projectId": t.project,
+            "name": "made-by-a-stranger",
+            "type": "webhook",
+            "url": "https://203.0.113.10/hook",
         }))),
         ("POST", "/api/v1/app-connections/humanitec") => Some(Payload::Json(json!({
             "name": "made-by-a-stranger",
@@ -121,7 +129,8 @@ fn url(route: &RouteInfo, t: &Target) -> String {
         .replace("{connectionId}", &t.connection)
         .replace("{syncName}", &t.sync_name)
         .replace("{connectionName}", &t.connection_name)
-        .replace("{jobId}", &t.job);
+        .replace("{jobId}", &t.job)
+        .replace("{channelId}", &t.channel);
     assert!(
         !path.contains('{'),
         "{} {}: a path parameter this test does not know; add it to `url`",
@@ -381,6 +390,22 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     );
 
     let a_job = job.id;
+    let channel_of = |project: &'static str| {
+        let store = env.store.clone();
+        let url = env.cipher().encrypt_str("https://203.0.113.10/hook");
+        async move {
+            match store
+                .insert_channel(project, "hook", "slack", &url, None, &[])
+                .await
+                .expect("channel")
+            {
+                secret_sync::store::Written::Done(c) => c.id,
+                other => panic!("channel: {other:?}"),
+            }
+        }
+    };
+    let a_channel = channel_of("proj").await;
+    let b_channel = channel_of(B_PROJECT).await;
     let b_job = env.wait_job(env.enqueue(b_sync).await).await.id;
 
     // Dead letters: one of A's jobs, one of B's, and one naming nobody.
@@ -467,6 +492,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             sync_name: "alpha".into(),
             connection_name: a_conn_name,
             job: a_job.to_string(),
+            channel: a_channel.to_string(),
         },
         b: Target {
             project: B_PROJECT.into(),
@@ -476,6 +502,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             sync_name: B_SYNC.into(),
             connection_name: B_CONN.into(),
             job: b_job.to_string(),
+            channel: b_channel.to_string(),
         },
         a_missing: Target {
             project: "proj".into(),
@@ -485,6 +512,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             sync_name: "no-such-sync-q7".into(),
             connection_name: "no-such-conn-q7".into(),
             job: Uuid::new_v4().to_string(),
+            channel: Uuid::new_v4().to_string(),
         },
     };
     let b_dead_text = b_dead.to_string();
@@ -566,11 +594,25 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
                     assert_eq!(
                         normalised(
                             &got.body,
-                            &[&b.sync, &b.connection, &b.sync_name, &b.connection_name]
+                            &[
+                                &b.sync,
+                                &b.connection,
+                                &b.sync_name,
+                                &b.connection_name,
+                                &b.job,
+                                &b.channel
+                            ]
                         ),
                         normalised(
                             &missing.body,
-                            &[&t.sync, &t.connection, &t.sync_name, &t.connection_name]
+                            &[
+                                &t.sync,
+                                &t.connection,
+                                &t.sync_name,
+                                &t.connection_name,
+                                &t.job,
+                                &t.channel
+                            ]
                         ),
                         "{what}"
                     );

@@ -121,6 +121,13 @@ pub struct Settings {
     pub sync_debounce_max_wait: Duration,
     /// Every auto-synced sync is re-run this often (drift repair); zero: off.
     pub sync_reconcile_interval: Duration,
+    /// Notifications of one channel wait this long for others to join them
+    /// in one digest.
+    pub notify_digest_window: Duration,
+    /// Lets notification channels target loopback and private addresses.
+    pub notify_allow_private_targets: bool,
+    /// Where the dashboard is, for links in notifications.
+    pub dashboard_url: Option<String>,
     pub session: SessionSettings,
     /// Audit entries older than this are deleted by the API's sweep.
     pub audit_retention: Duration,
@@ -155,6 +162,12 @@ impl std::fmt::Debug for Settings {
             .field("sync_debounce", &self.sync_debounce)
             .field("sync_debounce_max_wait", &self.sync_debounce_max_wait)
             .field("sync_reconcile_interval", &self.sync_reconcile_interval)
+            .field("notify_digest_window", &self.notify_digest_window)
+            .field(
+                "notify_allow_private_targets",
+                &self.notify_allow_private_targets,
+            )
+            .field("dashboard_url", &self.dashboard_url)
             .field("session", &self.session)
             .field("audit_retention", &self.audit_retention)
             .field("http_limits", &self.http_limits)
@@ -262,6 +275,9 @@ impl Settings {
         if let Err(reason) = check_http_url(&v.humanitec_api_url) {
             bad("HUMANITEC_API_URL", reason);
         }
+        if let Some(Err(reason)) = v.dashboard_url.as_deref().map(check_http_url) {
+            bad("DASHBOARD_URL", reason);
+        }
         for (var, key) in [
             ("ENCRYPTION_KEY", &v.encryption_key),
             ("ENCRYPTION_KEY_PREVIOUS", &v.encryption_key_previous),
@@ -302,6 +318,9 @@ impl Settings {
             sync_debounce: v.sync_debounce,
             sync_debounce_max_wait: v.sync_debounce_max_wait,
             sync_reconcile_interval: v.sync_reconcile_interval,
+            notify_digest_window: v.notify_digest_window,
+            notify_allow_private_targets: v.notify_allow_private_targets,
+            dashboard_url: v.dashboard_url.map(|u| u.trim_end_matches('/').to_string()),
             http_limits: HttpLimits {
                 header_read_timeout: v.http_header_read_timeout,
                 request_timeout: v.http_request_timeout,

@@ -62,6 +62,13 @@ pub struct Vars {
     pub sync_debounce_max_wait: Duration,
     #[arg(long, env = "SYNC_RECONCILE_INTERVAL", default_value = "1h", value_parser = duration)]
     pub sync_reconcile_interval: Duration,
+    #[arg(long, env = "NOTIFY_DIGEST_WINDOW", default_value = "30s", value_parser = duration)]
+    pub notify_digest_window: Duration,
+    #[arg(long, env = "NOTIFY_ALLOW_PRIVATE_TARGETS", default_value = "false",
+        action = ArgAction::Set, value_parser = boolean)]
+    pub notify_allow_private_targets: bool,
+    #[arg(long, env = "DASHBOARD_URL")]
+    pub dashboard_url: Option<String>,
     #[arg(long, env = "HUMANITEC_WRITE_CONCURRENCY", default_value = "32",
         value_parser = whole_number::<usize>)]
     pub humanitec_write_concurrency: usize,

@@ -11,6 +11,7 @@ mod connections;
 mod folders;
 mod jobs;
 mod migrate;
+mod notify;
 mod page;
 mod read;
 mod rotation;
@@ -28,6 +29,7 @@ pub use connections::{ConnectionChanges, ConnectionRecord};
 pub use folders::{EncryptedSecret, FolderLookup};
 pub use jobs::{Claim, JobStart, LeaseAttempt, LeaseTake, StaleJob, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
+pub use notify::{AttemptRecord, ChannelRecord, Delivery, OutboxEvent};
 pub use page::Page;
 pub use read::{
     HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter,

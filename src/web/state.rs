@@ -42,6 +42,8 @@ pub struct DashConfig {
     pub(in crate::web) session: SessionSettings,
     /// Audit entries older than this are deleted (`AUDIT_RETENTION`).
     pub(in crate::web) audit_retention: Duration,
+    /// `NOTIFY_ALLOW_PRIVATE_TARGETS`: channels may target internal addresses.
+    pub(in crate::web) allow_private_targets: bool,
 }
 
 impl DashConfig {
@@ -64,6 +66,7 @@ impl DashConfig {
             delays,
             session: settings.session,
             audit_retention: settings.audit_retention,
+            allow_private_targets: settings.notify_allow_private_targets,
         })
     }
 }

@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod events;
+mod notify;
 mod reconnect;
 mod rescuer;
 mod schedule;
@@ -107,6 +108,10 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
         shared.clone(),
         shutdown.clone(),
     ));
+    let notifier = tokio::spawn(notify::dispatch_notifications(
+        shared.clone(),
+        shutdown.clone(),
+    ));
     let (delays, healthy) = reconnect::Delays::new();
     let session = || async {
         // A shutdown during the wait ends it at once; do not reconnect then.
@@ -139,6 +144,7 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     rescuer.abort();
     gauges.abort();
     schedule.abort();
+    notifier.abort();
     Ok(())
 }
 

@@ -83,6 +83,9 @@ impl SeedContract {
             ("job", "SyncJobResponse"),
             ("auditLogs", "AuditLogList"),
             ("preview", "SyncPreviewResponse"),
+            ("notificationChannel", "NotificationChannelResponse"),
+            ("notificationChannels", "NotificationChannelList"),
+            ("deliveries", "NotificationDeliveries"),
         ]
         .into_iter()
         .map(|(key, schema)| (key, compile_served(&served, schema)))
@@ -137,19 +140,15 @@ impl SeedContract {
                     self.check_connection(&json!({ "appConnection": item }));
                 }
             }
-            other => match self.served.get(other) {
-                Some(validator) => Self::check(validator, other, body),
-                None if body.get("jobs").is_some() || body.get("auditLogs").is_some() => {
-                    // A page: its list and `nextCursor`.
-                    let key = if body.get("jobs").is_some() {
-                        "jobs"
-                    } else {
-                        "auditLogs"
-                    };
-                    Self::check(&self.served[key], key, body);
-                }
-                None => panic!("unexpected 200 body: {body}"),
-            },
+            _ => {
+                // The document's own bodies, by the key that names them
+                // (a page also carries `nextCursor`).
+                let key = body
+                    .as_object()
+                    .and_then(|m| m.keys().find(|k| self.served.contains_key(k.as_str())))
+                    .unwrap_or_else(|| panic!("unexpected 200 body: {body}"));
+                Self::check(&self.served[key.as_str()], key, body);
+            }
         }
     }
 

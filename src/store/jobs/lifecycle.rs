@@ -75,10 +75,15 @@ static START: StatusStatement = StatusStatement::new(concat!(
 /// lease token, and the job row is only written if that matched.
 macro_rules! finish_after {
     ($step:expr) => {
+        finish_after!($step, "")
+    };
+    ($step:expr, $also:expr) => {
         concat!(
             "WITH released AS (",
             $step,
-            ")
+            ")",
+            $also,
+            "
              UPDATE secret_sync_jobs SET status = $4, message = $5,
                     created_count = $6, updated_count = $7, deleted_count = $8,
                     unchanged_count = $9, skipped_count = $10,
@@ -99,25 +104,52 @@ macro_rules! mine {
     };
 }
 
+/// The notification outbox rows of a finish that changes the sync's state
+/// for this job type ($16): failed after its last attempt where the last
+/// finished job of the type did not fail, or succeeded where it did
+/// (recovered); one row per channel of the sync's project, in the statement
+/// that records the outcome. Without channels it is one index probe.
+macro_rules! notify_outbox {
+    () => {
+        ", noted AS (
+            INSERT INTO notification_outbox
+                (channel_id, project_id, sync_id, job_id, job_type, event, message)
+            SELECT c.id, c.project_id, $1, $3, $16::text,
+                   CASE WHEN $4 = 'failed' THEN 'failed' ELSE 'recovered' END, $5
+              FROM released, notification_channels c
+             WHERE c.project_id = (SELECT project_id FROM secret_syncs WHERE id = $1)
+               AND $4 IN ('failed', 'succeeded')
+               AND ($4 = 'failed') = (coalesce(
+                     (SELECT p.status FROM secret_sync_jobs p
+                       WHERE p.sync_id = $1 AND p.type = $16 AND p.id <> $3
+                         AND p.status IN ('failed', 'succeeded')
+                       ORDER BY p.finished_at DESC NULLS LAST LIMIT 1),
+                     'succeeded') <> 'failed'))"
+    };
+}
+
 /// `finish_job`: release the lease and write the status columns.
-static FINISH: StatusStatement = StatusStatement::new(finish_after!(concat!(
-    "UPDATE secret_syncs
+static FINISH: StatusStatement = StatusStatement::new(finish_after!(
+    concat!(
+        "UPDATE secret_syncs
         SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
             {status} = CASE WHEN ",
-    mine!(),
-    " THEN $4 ELSE {status} END,
+        mine!(),
+        " THEN $4 ELSE {status} END,
             {message} = CASE WHEN ",
-    mine!(),
-    " THEN $5 ELSE {message} END,
+        mine!(),
+        " THEN $5 ELSE {message} END,
             {at} = CASE WHEN ",
-    mine!(),
-    " AND $12 THEN now() ELSE {at} END,
+        mine!(),
+        " AND $12 THEN now() ELSE {at} END,
             updated_at = CASE WHEN ",
-    mine!(),
-    " THEN now() ELSE updated_at END
+        mine!(),
+        " THEN now() ELSE updated_at END
       WHERE id = $1 AND lease_token = $2
   RETURNING id"
-)));
+    ),
+    notify_outbox!()
+));
 
 /// `finish_job` of a successful remove that deletes its sync.
 const FINISH_DELETING: &str =
@@ -302,6 +334,7 @@ impl Store {
                     (&shown, Type::BOOL),
                     (&outcome.next_attempt_at, Type::TIMESTAMPTZ),
                     (&keys, Type::JSONB),
+                    (&job_type.as_str(), Type::TEXT),
                 ],
             )
             .await

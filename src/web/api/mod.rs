@@ -2,6 +2,7 @@
 //! with their request validation and the served OpenAPI document.
 
 mod audit;
+mod channels;
 mod connections;
 mod history;
 mod lookups;
@@ -21,10 +22,12 @@ const CONNECTIONS: &str = "/api/v1/app-connections/humanitec";
 const ALL_SYNCS: &str = "/api/v1/secret-syncs";
 const ALL_CONNECTIONS: &str = "/api/v1/app-connections";
 const AUDIT_LOGS: &str = "/api/v1/audit-logs";
+const CHANNELS: &str = "/api/v1/notification-channels";
 
 pub fn routes() -> Routes {
     let sync = |rest: &str| format!("{SYNCS}/{{syncId}}{rest}");
     let conn = format!("{CONNECTIONS}/{{connectionId}}");
+    let channel = |rest: &str| format!("{CHANNELS}/{{channelId}}{rest}");
     Routes::new()
         .add(
             Area::Public,
@@ -59,6 +62,16 @@ pub fn routes() -> Routes {
         .add(Area::Api, Method::GET, &sync("/jobs"), history::list)
         .add(Area::Api, Method::GET, &sync("/jobs/{jobId}"), history::get)
         .add(Area::Api, Method::GET, AUDIT_LOGS, audit::list)
+        .add(Area::Api, Method::POST, CHANNELS, channels::create)
+        .add(Area::Api, Method::GET, CHANNELS, channels::list)
+        .add(Area::Api, Method::GET, &channel(""), channels::get)
+        .add(Area::Api, Method::DELETE, &channel(""), channels::delete)
+        .add(
+            Area::Api,
+            Method::GET,
+            &channel("/deliveries"),
+            channels::deliveries,
+        )
         .add(Area::Api, Method::POST, CONNECTIONS, connections::create)
         .add(Area::Api, Method::GET, CONNECTIONS, connections::list)
         .add(Area::Api, Method::GET, &conn, connections::get)

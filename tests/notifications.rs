@@ -1,0 +1,342 @@
+//! Never silent (issue 22): a local receiver stands in for a team's webhook.
+//! One message per transition (failed after the last attempt, recovered),
+//! signed; a burst of failures is one digest; a receiver that fails gets
+//! the message again under the same delivery id; a worker killed between
+//! the outcome and the send still delivers after a restart; internal
+//! addresses are refused.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{KeyInit, Mac};
+use secret_sync::JobStatus;
+use secret_sync_testkit::*;
+use serde_json::{json, Value};
+
+const EXE: &str = env!("CARGO_BIN_EXE_secret-sync");
+
+/// What the receiver got: headers and JSON body of each request.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+    /// Answer 500 to this many requests first.
+    fail_first: Arc<Mutex<usize>>,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> (Receiver, String) {
+        let r = Receiver {
+            fail_first: Arc::new(Mutex::new(fail_first)),
+            ..Receiver::default()
+        };
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    state.got.lock().expect("lock").push((headers, value));
+                    let mut left = state.fail_first.lock().expect("lock");
+                    if *left > 0 {
+                        *left -= 1;
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, url)
+    }
+
+    fn messages(&self) -> Vec<(HeaderMap, Value)> {
+        self.got.lock().expect("lock").clone()
+    }
+}
+
+fn settings(name: &str, window: &'static str) -> Option<String> {
+    match name {
+        "NOTIFY_ALLOW_PRIVATE_TARGETS" => Some("true".into()),
+        "NOTIFY_DIGEST_WINDOW" => Some(window.into()),
+        "DASHBOARD_URL" => Some("https://dash.example".into()),
+        _ => None,
+    }
+}
+
+/// Checks the documented signature: HMAC-SHA256 over `<t>.<body>`.
+fn verify(secret: &str, headers: &HeaderMap, raw_body: &str) -> bool {
+    let Some(sig) = headers
+        .get("x-secret-sync-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut t = "";
+    let mut v1 = "";
+    for part in sig.split(',') {
+        match part.split_once('=') {
+            Some(("t", x)) => t = x,
+            Some(("v1", x)) => v1 = x,
+            _ => {}
+        }
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{t}.{raw_body}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex == v1
+}
+
+async fn create_channel(api: &ApiClient, url: &str) -> (String, String) {
+    let (status, body) = api
+        .post(
+            "/api/v1/notification-channels",
+            json!({"projectId": "proj", "name": "team-hook", "type": "webhook", "url": url}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["notificationChannel"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let secret = body["signingSecret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_string();
+    (id, secret)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_signed_message_when_a_sync_fails_and_one_when_it_recovers() {
+    let mut env = TestEnv::with(|n| settings(n, "500ms")).await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    // The connection's token is revoked: the sync fails at once, twice.
+    let bad = env
+        .source_with_token("production", &[("K", "v4lue")], "revoked-token")
+        .await;
+    let (receiver, url) = Receiver::start(0).await;
+    let (channel, secret) = create_channel(&api, &url).await;
+    let (_, shown) = api
+        .get(&format!("/api/v1/notification-channels/{channel}"))
+        .await;
+    assert!(!shown.to_string().contains(&url) && !shown.to_string().contains(&secret));
+    let sync = env.sync(&bad, "broken", app_scope("web"), options()).await;
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Failed);
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Failed);
+    let got = eventually(Duration::from_secs(30), || async {
+        let m = receiver.messages();
+        seen(m, |m| !m.is_empty())
+    })
+    .await;
+    let (headers, body) = &got[0];
+    assert_eq!(body["type"], "failed", "{body}");
+    assert_eq!(body["events"][0]["syncName"], "broken");
+    assert_eq!(body["events"][0]["projectId"], "proj");
+    assert_eq!(body["events"][0]["destination"], "demo-org/web");
+    assert_eq!(
+        body["events"][0]["link"],
+        json!(format!("https://dash.example/syncs/{sync}"))
+    );
+    assert!(body["events"][0]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("token")));
+    assert!(!body.to_string().contains("v4lue"));
+    assert!(verify(&secret, headers, &body.to_string()), "signature");
+    assert!(!verify("another-secret-xx", headers, &body.to_string()));
+    assert_eq!(
+        headers
+            .get("x-secret-sync-delivery")
+            .and_then(|v| v.to_str().ok()),
+        body["id"].as_str()
+    );
+
+    // Fixed: the next run succeeds and says so, once.
+    let (status, _) = api
+        .patch(
+            &format!("/api/v1/app-connections/humanitec/{}", bad.connection),
+            json!({"credentials": {"apiToken": ADMIN_TOKEN}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
+    assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
+    let got = eventually(Duration::from_secs(30), || async {
+        let m = receiver.messages();
+        seen(m, |m| m.len() >= 2)
+    })
+    .await;
+    assert_eq!(got[1].1["type"], "recovered", "{}", got[1].1);
+    let pending = env
+        .seed
+        .numbers("SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL")
+        .await;
+    assert_eq!(pending, vec![0.0]);
+    assert_eq!(receiver.messages().len(), 2, "one message per transition");
+    let (_, deliveries) = api
+        .get(&format!(
+            "/api/v1/notification-channels/{channel}/deliveries"
+        ))
+        .await;
+    assert_eq!(deliveries["deliveries"].as_array().map(Vec::len), Some(2));
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_failures_at_once_are_one_digest_and_a_failing_receiver_gets_it_again() {
+    let mut env = TestEnv::with(|n| settings(n, "8s")).await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    // The receiver fails three times: the fourth try delivers.
+    let bad = env
+        .source_with_token("production", &[("K", "v")], "revoked-token")
+        .await;
+    let (receiver, url) = Receiver::start(3).await;
+    let (channel, _) = create_channel(&api, &url).await;
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO secret_syncs (project_id, name, folder_id, connection_id,
+                                       destination_config, sync_options)
+             SELECT 'proj', 'many-' || g, '{}', '{}',
+                    jsonb_build_object('scope', 'application', 'org', 'demo-org', 'app', 'many-' || g),
+                    '{{\"initialSyncBehavior\": \"overwrite-destination\"}}'
+               FROM generate_series(1, 200) g",
+            bad.folder, bad.connection
+        ))
+        .await;
+    let ids: Vec<uuid::Uuid> = env
+        .seed
+        .client()
+        .query("SELECT id FROM secret_syncs WHERE name LIKE 'many-%'", &[])
+        .await
+        .expect("syncs")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids.len(), 200);
+    for id in &ids {
+        env.enqueue(*id).await;
+    }
+    env.start_worker().await;
+    let got = eventually(Duration::from_secs(60), || async {
+        let m = receiver.messages();
+        seen(m, |m| m.len() >= 4)
+    })
+    .await;
+    let ids_sent: Vec<&Value> = got.iter().map(|(_, b)| &b["id"]).collect();
+    assert!(
+        ids_sent.iter().all(|i| *i == ids_sent[0]),
+        "one delivery id: {ids_sent:?}"
+    );
+    let digest = &got[3].1;
+    assert_eq!(digest["type"], "digest");
+    assert_eq!(digest["events"].as_array().map(Vec::len), Some(200));
+    let (_, deliveries) = api
+        .get(&format!(
+            "/api/v1/notification-channels/{channel}/deliveries"
+        ))
+        .await;
+    let codes: Vec<&Value> = deliveries["deliveries"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| &a["statusCode"])
+        .collect();
+    assert_eq!(
+        codes,
+        vec![&json!(200), &json!(500), &json!(500), &json!(500)]
+    );
+    assert_eq!(receiver.messages().len(), 4);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn internal_targets_are_refused_unless_the_operator_allows_them() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let _folder = env.source("production", &[("K", "v")]).await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/x",
+        "http://[::1]/x",
+        "ftp://example.com/x",
+    ] {
+        let (status, body) = api
+            .post(
+                "/api/v1/notification-channels",
+                json!({"projectId": "proj", "name": "internal", "type": "webhook", "url": url}),
+            )
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not allowed")),
+            "{body}"
+        );
+    }
+    let none = env
+        .seed
+        .numbers("SELECT count(*) FROM notification_channels")
+        .await;
+    assert_eq!(none, vec![0.0]);
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_between_the_outcome_and_the_send_still_delivers() {
+    let mut env = TestEnv::with(|n| settings(n, "3s")).await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    let bad = env
+        .source_with_token("production", &[("K", "v")], "revoked-token")
+        .await;
+    let (receiver, url) = Receiver::start(0).await;
+    create_channel(&api, &url).await;
+    let sync = env.sync(&bad, "broken", app_scope("web"), options()).await;
+    let extra = [
+        ("NOTIFY_ALLOW_PRIVATE_TARGETS", "true".to_string()),
+        ("NOTIFY_DIGEST_WINDOW", "3s".to_string()),
+    ];
+    let log = std::env::temp_dir().join(format!("notify-{}.log", uuid::Uuid::new_v4()));
+    let mut worker = WorkerProcess::spawn(EXE, &env.settings, &extra, &log);
+    let job = env.wait_job(env.enqueue(sync).await).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    // The outcome and its outbox row are written; the digest window holds
+    // the send: SIGKILL now.
+    let waiting = env
+        .seed
+        .numbers("SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL")
+        .await;
+    assert_eq!(waiting, vec![1.0]);
+    worker.kill().await;
+    assert!(receiver.messages().is_empty(), "sent before the kill");
+    let mut worker = WorkerProcess::spawn(EXE, &env.settings, &extra, &log);
+    let got = eventually(Duration::from_secs(30), || async {
+        let m = receiver.messages();
+        seen(m, |m| !m.is_empty())
+    })
+    .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1["type"], "failed");
+    worker.kill().await;
+    worker.remove_log();
+    env.finish().await;
+}

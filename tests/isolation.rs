@@ -52,6 +52,7 @@ struct Target {
     sync: String,
     connection: String,
     dead: String,
+    job: String,
 }
 
 /// The table: every route the router mounts must be here. A route added to
@@ -97,6 +98,10 @@ fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
         ("POST", "/syncs/{id}/sync" | "/syncs/{id}/remove") => form(vec![]),
         ("POST", "/syncs/{id}/import") => form(vec![("behavior", "prioritize-source".into())]),
         ("POST", "/dead/requeue" | "/dead/discard") => form(vec![("which", t.dead.clone())]),
+        ("POST", "/syncs/{id}/auto-sync") => form(vec![("enabled", "off".into())]),
+        ("POST", "/syncs/{id}/delete") => form(vec![("keys", "keep".into())]),
+        // The view of a project: another project's answers as a missing one.
+        ("POST", "/retry-failed") => form(vec![("project", t.project.clone())]),
         _ => None,
     }
 }
@@ -107,6 +112,7 @@ fn url(route: &RouteInfo, t: &Target) -> String {
         .path
         .replace("{syncId}", &t.sync)
         .replace("{id}", &t.sync)
+        .replace("{jobId}", &t.job)
         .replace("{connectionId}", &t.connection);
     assert!(
         !path.contains('{'),
@@ -349,6 +355,15 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         ))
         .await;
 
+    // A finished job of B's sync, for the job page (seeded, never queued).
+    let b_job = Uuid::new_v4();
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO secret_sync_jobs (id, sync_id, type, status, message, finished_at)
+             VALUES ('{b_job}', '{b_sync}', 'sync', 'failed', 'B failed', now())"
+        ))
+        .await;
+
     // The conflict guard at run time names no sync of B.
     let job = env.wait_job(env.enqueue(a_sync).await).await;
     assert_eq!(job.status, JobStatus::Failed);
@@ -431,18 +446,21 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
             sync: a_sync.to_string(),
             connection: a_src.connection.to_string(),
             dead: a_dead.to_string(),
+            job: job.id.to_string(),
         },
         b: Target {
             project: B_PROJECT.into(),
             sync: b_sync.to_string(),
             connection: b_conn.to_string(),
             dead: b_dead.to_string(),
+            job: b_job.to_string(),
         },
         a_missing: Target {
             project: "proj".into(),
             sync: Uuid::new_v4().to_string(),
             connection: Uuid::new_v4().to_string(),
             dead: Uuid::new_v4().to_string(),
+            job: Uuid::new_v4().to_string(),
         },
     };
     let b_dead_text = b_dead.to_string();
@@ -521,8 +539,11 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
                     assert_eq!(got.status, missing.status, "{what}");
                     let t = &world.a_missing;
                     assert_eq!(
-                        normalised(&got.body, &[&world.b.sync, &world.b.connection]),
-                        normalised(&missing.body, &[&t.sync, &t.connection]),
+                        normalised(
+                            &got.body,
+                            &[&world.b.sync, &world.b.connection, &world.b.job]
+                        ),
+                        normalised(&missing.body, &[&t.sync, &t.connection, &t.job]),
                         "{what}"
                     );
                     assert!(
@@ -560,12 +581,27 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     assert_eq!(b_api.status(), 200, "an admin sees every project");
     let b_api: Value = b_api.json().await.expect("json");
     assert_eq!(b_api["secretSync"]["description"], Value::Null);
-    assert!(env
+    let b_jobs: Vec<Uuid> = env
         .store
         .recent_jobs(Some(b_sync), 5)
         .await
         .expect("jobs")
-        .is_empty());
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(b_jobs, vec![b_job], "only the seeded job of B");
+    // B's sync is still failed and auto-synced (no retry, no toggle).
+    let b_record = env
+        .store
+        .load_sync(b_sync)
+        .await
+        .expect("load")
+        .expect("B's sync");
+    assert!(b_record.is_auto_sync_enabled, "auto-sync left on");
+    assert_eq!(
+        env.sync_row(b_sync).await.sync_status,
+        Some(JobStatus::Failed)
+    );
 
     // The dead letters: A sees its own, an admin all of them.
     let a_dead_page = world.page(&world.a_writer, "/dead").await;

@@ -25,8 +25,8 @@ pub use folders::{EncryptedSecret, FolderLookup};
 pub use jobs::{Claim, JobStart, LeaseAttempt, LeaseTake, StaleJob, SyncLease};
 pub use migrate::{ensure_database, MIGRATIONS};
 pub use read::{
-    JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage,
-    SyncStatusRow,
+    JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncOrder,
+    SyncPage, SyncSort, SyncStatusRow,
 };
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use sessions::SessionRecord;

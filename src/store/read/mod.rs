@@ -5,5 +5,8 @@ mod dashboard;
 mod gauges;
 mod status;
 
-pub use dashboard::{JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage};
+pub use dashboard::{
+    JobDetail, JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncOrder,
+    SyncPage, SyncSort,
+};
 pub use status::{JobRow, SyncStatusRow};

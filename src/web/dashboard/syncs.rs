@@ -122,8 +122,10 @@ pub async fn page(
         .dashboard_filtered_counts(projects, &filter)
         .await?;
     let live = html! {
-        (status_counts(&counts, &filter, order))
-        (retry_form(&viewer, &counts, &filter))
+        div.view-bar {
+            (status_counts(&counts, &filter, order))
+            (retry_form(&viewer, &counts, &filter))
+        }
         (table(&viewer, &list.rows, list.total, page, &filter, order))
     };
     if q.fragment.is_some() {
@@ -396,7 +398,7 @@ pub(super) fn auto_sync_control(viewer: &Viewer, write: bool, r: &SyncListRow) -
 pub(super) fn copy_id(id: uuid::Uuid) -> Markup {
     html! {
         button.copy.link type="button" data-copy=(id) aria-label={ "Copy id " (id) } title=(id) {
-            code { (id.to_string().get(..8).unwrap_or_default()) "…" }
+            code { (id.to_string().get(..8).unwrap_or_default()) "…" } " " span.small { "copy" }
         }
     }
 }

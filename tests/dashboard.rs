@@ -202,6 +202,56 @@ impl Browser {
         assert!(errors.is_empty(), "{page} logged errors: {errors:#?}");
     }
 
+    /// Runs axe-core (installed by scripts/test into tests/browser) in the
+    /// page through WebDriver, so the dashboard's CSP stays as it is, and
+    /// fails on any serious or critical violation.
+    async fn assert_accessible(&self, page: &str) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/browser/node_modules/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run `(cd tests/browser && npm ci)` (scripts/test does)",
+                path.display()
+            )
+        });
+        self.js(&format!("{axe}\n; return typeof axe;"), vec![])
+            .await;
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                    .then(r => done(r.violations
+                        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                        .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at '
+                             + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', '))))
+                    .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .expect("axe runs");
+        let violations: Vec<String> = serde_json::from_value(result).expect("a list");
+        assert!(
+            violations.is_empty(),
+            "{page}: accessibility violations: {violations:#?}"
+        );
+    }
+
+    /// The page is no wider than the window (no horizontal scroll).
+    async fn assert_no_horizontal_scroll(&self, page: &str) {
+        let widths = self
+            .js(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await;
+        let widths: Vec<i64> = serde_json::from_value(widths).expect("numbers");
+        assert!(
+            widths[0] <= widths[1],
+            "{page} scrolls sideways: {widths:?}"
+        );
+    }
+
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -460,7 +510,13 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
     b.goto(&format!("/syncs/{sync}")).await;
     assert!(b.text("h1").await.contains("alpha"));
     assert!(!b.exists("form[method=post][action^='/syncs']").await);
-    assert!(!b.exists("#sync-now, #import, #remove").await);
+    assert!(
+        !b.exists("#sync-now, #import, #remove, #delete, button.toggle")
+            .await
+    );
+    b.goto("/").await;
+    assert!(!b.exists("form[method=post]:not([action='/logout'])").await);
+    assert!(b.exists(&format!("button[data-copy='{sync}']")).await);
     b.goto("/dead").await;
     assert!(
         b.exists(&format!("#dead tr[data-message-id='{dead_job}']"))
@@ -778,6 +834,408 @@ async fn sessions_end_when_idle_and_at_their_absolute_end() {
     env.finish().await;
 }
 
+/// The sync list's rows, as their sync ids.
+async fn listed(b: &Browser) -> Vec<String> {
+    b.attrs("#syncs tbody tr", "data-sync-id").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+
+    let src = env
+        .source(
+            "production",
+            &[("DB_PASSWORD", "s3cret-value"), ("API_KEY", "k3y")],
+        )
+        .await;
+    env.seed
+        .execute_sql(&format!(
+            "UPDATE app_connections SET name = 'payments-conn' WHERE id = '{}'",
+            src.connection
+        ))
+        .await;
+    let alpha = env.sync(&src, "alpha", app_scope("web"), options()).await;
+    let gamma = env.sync(&src, "gamma", app_scope("api"), options()).await;
+    let bad_src = env
+        .source_with_token("staging", &[("API_KEY", "other-secret")], "wrong-token")
+        .await;
+    // "aaa-old" fails first, "zzz-new" a moment later: newest failure first,
+    // though the names say otherwise.
+    let old = env
+        .sync(&bad_src, "aaa-old", app_scope("app-old"), options())
+        .await;
+    let new = env
+        .sync(&bad_src, "zzz-new", app_scope("app-new"), options())
+        .await;
+    for id in [alpha, gamma] {
+        let done = env.run_sync(id).await;
+        assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.message);
+    }
+    assert_eq!(env.run_sync(old).await.status, JobStatus::Failed);
+    assert_eq!(env.run_sync(new).await.status, JobStatus::Failed);
+    let (alpha_s, gamma_s, old_s, new_s) = (
+        alpha.to_string(),
+        gamma.to_string(),
+        old.to_string(),
+        new.to_string(),
+    );
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+
+    // Default order: failed first, the most recent failure first.
+    assert_eq!(
+        listed(&b).await,
+        vec![
+            new_s.clone(),
+            old_s.clone(),
+            alpha_s.clone(),
+            gamma_s.clone()
+        ]
+    );
+    assert_eq!(b.text("#count-failed").await, "2");
+    assert_eq!(b.text("#count-succeeded").await, "2");
+    assert_eq!(b.text("#count-all").await, "4");
+    b.screenshot("syncs").await;
+    b.assert_no_console_errors("the sync list").await;
+    b.assert_accessible("the sync list").await;
+
+    // Sort by a column: a header click sorts, a second click reverses,
+    // and the order is in the URL.
+    b.click("a.sort[data-sort='name']").await;
+    b.until("the list sorted by name", || async {
+        listed(&b).await
+            == vec![
+                old_s.clone(),
+                alpha_s.clone(),
+                gamma_s.clone(),
+                new_s.clone(),
+            ]
+    })
+    .await;
+    assert_eq!(
+        b.attrs("th[aria-sort]", "aria-sort").await,
+        vec!["ascending".to_string()]
+    );
+    b.click("a.sort[data-sort='name']").await;
+    b.until("the list sorted by name, reversed", || async {
+        listed(&b).await
+            == vec![
+                new_s.clone(),
+                gamma_s.clone(),
+                alpha_s.clone(),
+                old_s.clone(),
+            ]
+    })
+    .await;
+    let url = b.client.current_url().await.expect("url");
+    assert!(
+        url.query()
+            .unwrap_or_default()
+            .contains("sort=name&dir=desc"),
+        "{url}"
+    );
+    b.goto("/?sort=destination&dir=asc").await;
+    // api, app-new, app-old, web
+    assert_eq!(
+        listed(&b).await,
+        vec![
+            gamma_s.clone(),
+            new_s.clone(),
+            old_s.clone(),
+            alpha_s.clone()
+        ]
+    );
+    b.goto("/?sort=last-failure").await;
+    assert_eq!(listed(&b).await[..2], [new_s.clone(), old_s.clone()]);
+    b.goto("/?sort=status&dir=desc").await;
+    assert_eq!(listed(&b).await[2..], [old_s.clone(), new_s.clone()]);
+
+    // Search: destination, source environment, source path, connection.
+    for (q, expect) in [
+        ("demo-org/web", vec![alpha_s.clone()]),
+        ("ORG/API", vec![gamma_s.clone()]),
+        ("staging", vec![new_s.clone(), old_s.clone()]),
+        ("payments", vec![alpha_s.clone(), gamma_s.clone()]),
+        (
+            "/app",
+            vec![
+                new_s.clone(),
+                old_s.clone(),
+                alpha_s.clone(),
+                gamma_s.clone(),
+            ],
+        ),
+    ] {
+        b.goto(&format!("/?q={}", q.replace('/', "%2F"))).await;
+        assert_eq!(listed(&b).await, expect, "search {q}");
+    }
+    // Typed into the box: the search lands in the URL, shareable.
+    b.goto("/").await;
+    let field = b
+        .client
+        .find(Locator::Css("#filter-q"))
+        .await
+        .expect("search");
+    field.send_keys("payments").await.expect("type");
+    b.click("#filter-apply").await;
+    b.until("the search to apply", || async {
+        listed(&b).await == vec![alpha_s.clone(), gamma_s.clone()]
+    })
+    .await;
+    let url = b.client.current_url().await.expect("url");
+    assert!(
+        url.query().unwrap_or_default().contains("q=payments"),
+        "{url}"
+    );
+    assert_eq!(b.text("#count-all").await, "2", "counts follow the search");
+
+    // A count filters on click.
+    b.goto("/").await;
+    b.click("#status-counts a[data-status='failed']").await;
+    b.until("the failed filter", || async {
+        listed(&b).await == vec![new_s.clone(), old_s.clone()]
+    })
+    .await;
+    let url = b.client.current_url().await.expect("url");
+    assert!(
+        url.query().unwrap_or_default().contains("status=failed"),
+        "{url}"
+    );
+
+    // Retry failed: the count is asked about first, then one job per sync.
+    assert_eq!(b.text("#retry-failed").await, "Retry 2 failed");
+    b.click("#retry-failed").await;
+    let question = b.client.get_alert_text().await.expect("a confirmation");
+    assert!(question.contains("2 failed syncs"), "{question}");
+    b.client.accept_alert().await.expect("confirm");
+    b.until("the retry to be confirmed", || async {
+        b.text("#flash")
+            .await
+            .contains("each of the 2 failed syncs")
+    })
+    .await;
+    for id in [old, new] {
+        let jobs = env.store.recent_jobs(Some(id), 5).await.expect("jobs");
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert_eq!(jobs[0].trigger.as_deref(), Some("dashboard"));
+        let again = env.wait_job(jobs[0].id).await;
+        assert_eq!(again.status, JobStatus::Failed, "the token is still wrong");
+    }
+    b.assert_no_console_errors("sorting, searching and retrying")
+        .await;
+
+    // Auto-sync off, then on again (which queues a sync job at once).
+    b.goto("/").await;
+    let toggle = format!("tr[data-sync-id='{alpha}'] button.toggle");
+    assert_eq!(b.text(&toggle).await, "on");
+    let auto = |id| {
+        let store = env.store.clone();
+        async move {
+            store
+                .load_sync(id)
+                .await
+                .expect("load")
+                .expect("the sync")
+                .is_auto_sync_enabled
+        }
+    };
+    assert!(auto(alpha).await);
+    b.click(&toggle).await;
+    b.until("auto-sync off on the page", || async {
+        b.text(&toggle).await == "off"
+    })
+    .await;
+    assert!(!auto(alpha).await, "auto-sync off in Postgres");
+    let before = env
+        .store
+        .recent_jobs(Some(alpha), 10)
+        .await
+        .expect("jobs")
+        .len();
+    b.click(&toggle).await;
+    b.until("auto-sync on again", || async {
+        b.text(&toggle).await == "on"
+    })
+    .await;
+    assert!(auto(alpha).await, "auto-sync on in Postgres");
+    let jobs = env.store.recent_jobs(Some(alpha), 10).await.expect("jobs");
+    assert_eq!(jobs.len(), before + 1, "turning it on queued a sync");
+    assert_eq!(jobs[0].trigger.as_deref(), Some("dashboard"));
+    env.wait_job(jobs[0].id).await;
+
+    // Copy id.
+    b.click(&format!("button[data-copy='{alpha}']")).await;
+    b.until("the copy to be confirmed", || async {
+        b.text("#flash").await.contains(&alpha_s)
+    })
+    .await;
+
+    // A job's page, from the history: timeline, counts, message.
+    let first = env
+        .store
+        .recent_jobs(Some(alpha), 10)
+        .await
+        .expect("jobs")
+        .last()
+        .expect("the first job")
+        .id;
+    b.goto(&format!("/syncs/{alpha}")).await;
+    b.click(&format!("#jobs a[href='/jobs/{first}']")).await;
+    b.until("the job page", || async { b.exists("#timeline").await })
+        .await;
+    let timeline = b.text("#timeline").await;
+    for step in ["Enqueued", "Started", "Finished"] {
+        assert!(timeline.contains(step), "{timeline}");
+    }
+    assert!(!timeline.contains("not yet"), "{timeline}");
+    let counts = b.text("#job-counts").await;
+    assert!(
+        counts.contains("Created\t2") || counts.contains("Created 2"),
+        "{counts}"
+    );
+    assert!(b.text("#job-fields").await.contains("synced"));
+    assert!(b.exists("#job-keys").await, "a place for the key names");
+    b.screenshot("job").await;
+    b.assert_no_console_errors("the job page").await;
+    b.assert_accessible("the job page").await;
+    // A failed job shows its error.
+    let failed_job = env.store.recent_jobs(Some(new), 5).await.expect("jobs")[0].id;
+    b.goto(&format!("/jobs/{failed_job}")).await;
+    let failure = env
+        .sync_row(new)
+        .await
+        .last_sync_message
+        .expect("a message");
+    assert!(b.text("#timeline").await.contains(&failure));
+    assert!(b.text("#job-message").await.contains(&failure));
+    b.assert_accessible("a failed job's page").await;
+
+    // Delete, keeping the keys: the row goes, Humanitec keeps its values.
+    assert_eq!(env.sandbox.values(ORG, "api", None).len(), 2);
+    b.goto(&format!("/syncs/{gamma}")).await;
+    assert!(b
+        .text("#delete-form")
+        .await
+        .contains("also remove its 2 keys from Humanitec"));
+    b.assert_accessible("the sync page").await;
+    b.screenshot("sync-actions").await;
+    b.click("#delete-keep").await;
+    b.click("#delete").await;
+    b.client.accept_alert().await.expect("confirm");
+    b.until("the list after deleting", || async {
+        b.text("#flash").await.contains("Sync deleted")
+    })
+    .await;
+    assert!(env.store.load_sync(gamma).await.expect("load").is_none());
+    assert_eq!(env.sandbox.values(ORG, "api", None).len(), 2);
+    assert!(!listed(&b).await.contains(&gamma_s));
+
+    // Delete, removing the keys: a remove job empties the destination and
+    // then deletes the row.
+    assert_eq!(env.sandbox.values(ORG, "web", None).len(), 2);
+    b.goto(&format!("/syncs/{alpha}")).await;
+    // Without a choice the form does not go (the choice is explicit).
+    b.click("#delete").await;
+    if b.client.get_alert_text().await.is_ok() {
+        b.client.dismiss_alert().await.expect("dismiss");
+    }
+    assert!(env.store.load_sync(alpha).await.expect("load").is_some());
+    b.click("#delete-remove").await;
+    b.click("#delete").await;
+    b.client.accept_alert().await.expect("confirm");
+    b.until("the list after the remove was queued", || async {
+        b.text("#flash").await.contains("Removing")
+    })
+    .await;
+    eventually(WAIT, || async {
+        match env.store.load_sync(alpha).await {
+            Ok(None) => Ok(()),
+            other => Err(format!(
+                "the sync is still there: {:?}",
+                other.map(|s| s.is_some())
+            )),
+        }
+    })
+    .await;
+    assert!(env.sandbox.values(ORG, "web", None).is_empty());
+    b.assert_no_console_errors("toggling, copying, the job page and deleting")
+        .await;
+
+    // Every other page passes the accessibility check too.
+    b.goto(&format!("/syncs/{new}")).await;
+    b.assert_accessible("a failed sync's page").await;
+    b.goto(&format!("/syncs/{new}/preview")).await;
+    b.assert_accessible("the preview").await;
+    b.goto("/overview").await;
+    b.assert_accessible("the overview").await;
+    b.goto("/dead").await;
+    b.assert_accessible("the dead letters").await;
+    b.goto(&format!("/syncs/{}", Uuid::new_v4())).await;
+    b.assert_accessible("an error page").await;
+    // The 404 of that page is the one thing logged.
+    let logged = b.console_errors().await;
+    assert!(
+        logged.len() == 1 && logged[0].contains("404"),
+        "{logged:#?}"
+    );
+
+    // A phone: one-line top bar, the list as cards, no sideways scroll.
+    b.client.set_window_size(390, 844).await.expect("resize");
+    b.goto("/").await;
+    let inner = b.js("return window.innerWidth;", vec![]).await;
+    assert!(inner.as_i64().is_some_and(|w| w <= 400), "{inner}");
+    b.screenshot("syncs-phone").await;
+    b.assert_no_horizontal_scroll("the sync list on a phone")
+        .await;
+    let header = b
+        .js(
+            "return document.querySelector('header').getBoundingClientRect().height;",
+            vec![],
+        )
+        .await;
+    assert!(
+        header.as_f64().is_some_and(|h| h < 60.0),
+        "top bar {header}px high"
+    );
+    let display = b
+        .js(
+            "return getComputedStyle(document.querySelector('#syncs tbody tr')).display;",
+            vec![],
+        )
+        .await;
+    assert_eq!(display, json!("block"), "rows are cards");
+    b.screenshot("syncs-phone").await;
+    b.assert_accessible("the sync list on a phone").await;
+    for page in [
+        format!("/syncs/{new}"),
+        format!("/jobs/{failed_job}"),
+        "/overview".into(),
+        "/dead".into(),
+    ] {
+        b.goto(&page).await;
+        b.assert_no_horizontal_scroll(&page).await;
+    }
+    b.goto(&format!("/syncs/{new}")).await;
+    b.screenshot("sync-detail-phone").await;
+    b.assert_no_console_errors("the phone layout").await;
+
+    // Sign-in page.
+    b.client.set_window_size(1280, 900).await.expect("resize");
+    b.click("form[action='/logout'] button").await;
+    b.until("the login page", || async { b.exists("#token").await })
+        .await;
+    b.assert_accessible("the login page").await;
+
+    b.finish().await;
+    env.drain_dead_letters().await;
+    env.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_page_shows_who_did_what_filters_and_pages() {
     let mut env = TestEnv::new().await;
@@ -794,6 +1252,19 @@ async fn the_audit_page_shows_who_did_what_filters_and_pages() {
     b.goto(&format!("/syncs/{sync}")).await;
     b.click("#sync-now").await;
     b.until_synced("sync").await;
+    // The job's page names the keys it wrote, never their values.
+    let job = env.store.recent_jobs(Some(sync), 1).await.expect("jobs")[0].id;
+    b.goto(&format!("/jobs/{job}")).await;
+    assert_eq!(b.attrs("#keys-created li", "data-key").await, vec!["K"]);
+    assert!(!b.client.source().await.expect("source").contains("v4lue"));
+    b.js(
+        "document.getElementById('job-keys').scrollIntoView(); return true;",
+        vec![],
+    )
+    .await;
+    b.screenshot("job-detail").await;
+    b.assert_no_console_errors("the job page").await;
+
     b.goto("/audit").await;
     let actions = b.attrs("#audit tbody tr", "data-action").await;
     assert_eq!(

@@ -116,6 +116,10 @@ fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
         ("POST", "/syncs/{id}/sync" | "/syncs/{id}/remove") => form(vec![]),
         ("POST", "/syncs/{id}/import") => form(vec![("behavior", "prioritize-source".into())]),
         ("POST", "/dead/requeue" | "/dead/discard") => form(vec![("which", t.dead.clone())]),
+        ("POST", "/syncs/{id}/auto-sync") => form(vec![("enabled", "off".into())]),
+        ("POST", "/syncs/{id}/delete") => form(vec![("keys", "keep".into())]),
+        // The view of a project: another project's answers as a missing one.
+        ("POST", "/retry-failed") => form(vec![("project", t.project.clone())]),
         _ => None,
     }
 }
@@ -377,6 +381,15 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         ))
         .await;
 
+    // A finished job of B's sync, for the job page (seeded, never queued).
+    let b_job = Uuid::new_v4();
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO secret_sync_jobs (id, sync_id, type, status, message, finished_at)
+             VALUES ('{b_job}', '{b_sync}', 'sync', 'failed', 'B failed', now())"
+        ))
+        .await;
+
     // The conflict guard at run time names no sync of B.
     let job = env.wait_job(env.enqueue(a_sync).await).await;
     assert_eq!(job.status, JobStatus::Failed);
@@ -406,7 +419,6 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     };
     let a_channel = channel_of("proj").await;
     let b_channel = channel_of(B_PROJECT).await;
-    let b_job = env.wait_job(env.enqueue(b_sync).await).await.id;
 
     // Dead letters: one of A's jobs, one of B's, and one naming nobody.
     let a_dead = env.publish_dead_job(a_sync).await;
@@ -651,16 +663,27 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     assert_eq!(b_api.status(), 200, "an admin sees every project");
     let b_api: Value = b_api.json().await.expect("json");
     assert_eq!(b_api["secretSync"]["description"], Value::Null);
-    // Only the job the setup ran for B's history.
-    let b_jobs: Vec<String> = env
+    let b_jobs: Vec<Uuid> = env
         .store
         .recent_jobs(Some(b_sync), 5)
         .await
         .expect("jobs")
         .iter()
-        .map(|j| j.id.to_string())
+        .map(|j| j.id)
         .collect();
-    assert_eq!(b_jobs, vec![world.b.job.clone()]);
+    assert_eq!(b_jobs, vec![b_job], "only the seeded job of B");
+    // B's sync is still failed and auto-synced (no retry, no toggle).
+    let b_record = env
+        .store
+        .load_sync(b_sync)
+        .await
+        .expect("load")
+        .expect("B's sync");
+    assert!(b_record.is_auto_sync_enabled, "auto-sync left on");
+    assert_eq!(
+        env.sync_row(b_sync).await.sync_status,
+        Some(JobStatus::Failed)
+    );
 
     // The dead letters: A sees its own, an admin all of them.
     let a_dead_page = world.page(&world.a_writer, "/dead").await;

@@ -5,6 +5,10 @@
 //! own database (`secret_sync_demo`, recreated each run, or
 //! `DEMO_DATABASE_URL`) and its own queue prefix. Not part of the
 //! production binary: it lives here, with the sandbox and the test kit.
+//!
+//! `-- --serve`: after the story, keep the sandbox, the worker and the API
+//! (with the dashboard) running, print the dashboard's URL and a read and a
+//! write token, and stop cleanly on Ctrl-C.
 
 use std::time::Duration;
 
@@ -30,6 +34,17 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let serve = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--serve") => true,
+        Some(other) => {
+            return Err(format!("unknown argument `{other}`; the only one is --serve").into())
+        }
+    };
+    #[cfg(not(feature = "serve"))]
+    if serve {
+        return with_serve_feature().await;
+    }
     println!("== secret-sync demo ==");
     let database_url =
         std::env::var("DEMO_DATABASE_URL").unwrap_or_else(|_| DEMO_DATABASE_URL.into());
@@ -159,6 +174,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    #[cfg(feature = "serve")]
+    if serve && ok {
+        serve_dashboard(&mut env).await?;
+    }
     // Keep the database so `secret-sync status` can read it afterwards.
     env.stop().await;
     if ok {
@@ -167,6 +186,63 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Err("demo failed: a job did not succeed (see above)".into())
     }
+}
+
+/// The plain demo is built without the API (a smaller first build);
+/// `--serve` runs it again through Cargo with the `serve` feature (built
+/// once, then cached). Ctrl-C reaches both processes; this one waits for
+/// the other to stop and exits as it did.
+#[cfg(not(feature = "serve"))]
+async fn with_serve_feature() -> Result<(), Box<dyn std::error::Error>> {
+    let cargo = std::env::var("CARGO").map_err(|_| {
+        "`--serve` needs the demo's `serve` feature: run `cargo run --profile demo -p demo \
+         --features serve -- --serve`"
+    })?;
+    println!("Building the demo with the API and dashboard (the first time only)...");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let mut child = tokio::process::Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "--profile",
+            "demo",
+            "--manifest-path",
+            manifest,
+        ])
+        .args(["-p", "demo", "--features", "serve", "--", "--serve"])
+        .spawn()?;
+    // Ctrl-C is the other process's to handle; this one only waits.
+    tokio::spawn(async {
+        loop {
+            if tokio::signal::ctrl_c().await.is_err() {
+                break;
+            }
+        }
+    });
+    let status = child.wait().await?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the demo with --serve ended with {status}").into())
+    }
+}
+
+#[cfg(feature = "serve")]
+/// Keeps the sandbox and the worker running, starts the API (the router
+/// `secret-sync api` serves, dashboard included) and waits for Ctrl-C.
+async fn serve_dashboard(env: &mut TestEnv) -> Result<(), Box<dyn std::error::Error>> {
+    let base = env.start_api().await;
+    let read = env.api_token(&["demo-project"], "read").await;
+    let write = env.api_token(&["demo-project"], "write").await;
+    println!("\nServing (sandbox, worker and API keep running):");
+    println!("  Dashboard:   {base}/");
+    println!("  Read token:  {read}");
+    println!("  Write token: {write}");
+    println!("  Sign in with a token (demo tokens of project demo-project, made for this run).");
+    println!("  Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    println!("\nStopping: the worker finishes its jobs, then the sandbox and the API stop.");
+    Ok(())
 }
 
 /// Auto-sync: a burst of secret-change events for the folder costs the

@@ -32,8 +32,8 @@ pub use migrate::{ensure_database, MIGRATIONS};
 pub use notify::{AttemptRecord, ChannelRecord, Delivery, OutboxEvent};
 pub use page::Page;
 pub use read::{
-    HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail, SyncFilter,
-    SyncListRow, SyncPage, SyncStatusRow,
+    HistoryJob, HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail,
+    SyncFilter, SyncListRow, SyncOrder, SyncPage, SyncSort, SyncStatusRow,
 };
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use schedule::DueSyncs;

@@ -16,8 +16,86 @@ pub struct SyncFilter {
     pub project: Option<String>,
     pub app: Option<String>,
     pub env: Option<String>,
-    /// Part of the name, case-insensitive.
+    /// Part of the name, the destination (`org/app/env`), the source
+    /// environment or path, or the connection's name; case-insensitive.
     pub search: Option<String>,
+}
+
+/// A column the sync list sorts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncSort {
+    /// Failed first, the most recent failure first, then by name.
+    #[default]
+    Default,
+    Status,
+    Name,
+    Destination,
+    LastSynced,
+    LastFailure,
+}
+
+impl SyncSort {
+    pub const ALL: [SyncSort; 6] = [
+        SyncSort::Default,
+        SyncSort::Status,
+        SyncSort::Name,
+        SyncSort::Destination,
+        SyncSort::LastSynced,
+        SyncSort::LastFailure,
+    ];
+
+    /// The name in the URL (`?sort=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncSort::Default => "default",
+            SyncSort::Status => "status",
+            SyncSort::Name => "name",
+            SyncSort::Destination => "destination",
+            SyncSort::LastSynced => "last-synced",
+            SyncSort::LastFailure => "last-failure",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SyncSort> {
+        SyncSort::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The `ORDER BY` of this column (static text, never from the request).
+    fn order_by(self, descending: bool) -> &'static str {
+        match (self, descending) {
+            (SyncSort::Default, _) => {
+                "s.sync_status IS DISTINCT FROM 'failed', lf.at DESC NULLS LAST, s.name, s.id"
+            }
+            (SyncSort::Status, false) => "status_rank, lf.at DESC NULLS LAST, s.name, s.id",
+            (SyncSort::Status, true) => "status_rank DESC, s.name, s.id",
+            (SyncSort::Name, false) => "s.name, s.id",
+            (SyncSort::Name, true) => "s.name DESC, s.id",
+            (SyncSort::Destination, false) => "dest, s.name, s.id",
+            (SyncSort::Destination, true) => "dest DESC, s.name, s.id",
+            (SyncSort::LastSynced, false) => "s.last_synced_at NULLS FIRST, s.name, s.id",
+            (SyncSort::LastSynced, true) => "s.last_synced_at DESC NULLS LAST, s.name, s.id",
+            (SyncSort::LastFailure, false) => "lf.at NULLS LAST, s.name, s.id",
+            (SyncSort::LastFailure, true) => "lf.at DESC NULLS LAST, s.name, s.id",
+        }
+    }
+}
+
+/// How the sync list is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncOrder {
+    pub sort: SyncSort,
+    pub descending: bool,
+}
+
+/// One job with what its page shows besides the history row.
+#[derive(Clone, Debug)]
+pub struct JobDetail {
+    pub job: JobHistoryRow,
+    pub sync_id: Uuid,
+    pub sync_name: String,
+    pub project_id: String,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
 }
 
 /// One row of the sync list.
@@ -36,6 +114,9 @@ pub struct SyncListRow {
     pub last_synced_at: Option<DateTime<Utc>>,
     pub last_sync_message: Option<String>,
     pub auto_sync: bool,
+    /// When a job of this sync last failed (any type).
+    pub last_failed_at: Option<DateTime<Utc>>,
+    pub connection_name: Option<String>,
 }
 
 /// A page of the sync list and how many rows match in all.
@@ -94,11 +175,38 @@ pub struct MinuteCount {
 
 const LIST_COLUMNS: &str = "s.id, s.name, s.project_id, s.destination_config->>'org',
     s.destination_config->>'app', s.destination_config->>'env', e.slug, f.path,
-    s.sync_status, s.last_synced_at, s.last_sync_message, s.is_auto_sync_enabled";
+    s.sync_status, s.last_synced_at, s.last_sync_message, s.is_auto_sync_enabled,
+    lf.at, c.name";
 
+/// The number of `LIST_COLUMNS`.
+const LIST_WIDTH: usize = 14;
+
+/// The last failure of a sync: one probe of `secret_sync_jobs_failed_idx`.
 const LIST_FROM: &str = "FROM secret_syncs s
     LEFT JOIN secret_folders f ON f.id = s.folder_id
-    LEFT JOIN environments e ON e.id = f.environment_id";
+    LEFT JOIN environments e ON e.id = f.environment_id
+    LEFT JOIN app_connections c ON c.id = s.connection_id
+    LEFT JOIN LATERAL (SELECT j.finished_at AS at FROM secret_sync_jobs j
+                        WHERE j.sync_id = s.id AND j.status = 'failed'
+                          AND j.finished_at IS NOT NULL
+                        ORDER BY j.finished_at DESC LIMIT 1) lf ON true";
+
+/// The filters ($1 projects, $2 status, $3 project, $4 app, $5 env, $6 search).
+const LIST_WHERE: &str = "WHERE s.project_id = ANY($1)
+    AND ($2::text IS NULL OR coalesce(s.sync_status, 'never') = $2)
+    AND ($3::text IS NULL OR s.project_id = $3)
+    AND ($4::text IS NULL OR s.destination_config->>'app' = $4)
+    AND ($5::text IS NULL OR s.destination_config->>'env' = $5)
+    AND ($6::text IS NULL OR s.name ILIKE $6
+         OR concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
+                      s.destination_config->>'env') ILIKE $6
+         OR e.slug ILIKE $6 OR f.path ILIKE $6 OR c.name ILIKE $6)";
+
+/// The joins the filters need (the search reads the folder and connection).
+const FILTER_FROM: &str = "FROM secret_syncs s
+    LEFT JOIN secret_folders f ON f.id = s.folder_id
+    LEFT JOIN environments e ON e.id = f.environment_id
+    LEFT JOIN app_connections c ON c.id = s.connection_id";
 
 /// `%` and `_` typed in the search box match themselves.
 fn like_pattern(text: &str) -> String {
@@ -123,30 +231,53 @@ fn list_row(r: &tokio_postgres::Row) -> SyncListRow {
         last_synced_at: r.get(9),
         last_sync_message: r.get(10),
         auto_sync: r.get(11),
+        last_failed_at: r.get(12),
+        connection_name: r.get(13),
+    }
+}
+
+/// A job history row from the first 17 columns of a jobs query.
+fn history_row(r: &tokio_postgres::Row) -> JobHistoryRow {
+    JobHistoryRow {
+        id: r.get(0),
+        job_type: r.get(1),
+        trigger: r.get(2),
+        status: r.get(3),
+        attempt: r.get(4),
+        max_attempts: r.get(5),
+        message: r.get(6),
+        counts: [r.get(7), r.get(8), r.get(9), r.get(10), r.get(11)],
+        coalesced: r.get(12),
+        enqueued_at: r.get(13),
+        started_at: r.get(14),
+        finished_at: r.get(15),
+        worker_id: r.get(16),
     }
 }
 
 impl Store {
-    /// A page of syncs in `projects`, failed first, then by name.
+    /// A page of syncs in `projects`, in `order`.
     pub async fn dashboard_syncs(
         &self,
         projects: &[String],
         filter: &SyncFilter,
+        order: SyncOrder,
         limit: i64,
         offset: i64,
     ) -> Result<SyncPage, StoreError> {
         let client = self.client().await?;
         let search = filter.search.as_deref().map(like_pattern);
         let sql = format!(
-            "SELECT {LIST_COLUMNS}, count(*) OVER () {LIST_FROM}
-              WHERE s.project_id = ANY($1)
-                AND ($2::text IS NULL OR coalesce(s.sync_status, 'never') = $2)
-                AND ($3::text IS NULL OR s.project_id = $3)
-                AND ($4::text IS NULL OR s.destination_config->>'app' = $4)
-                AND ($5::text IS NULL OR s.destination_config->>'env' = $5)
-                AND ($6::text IS NULL OR s.name ILIKE $6)
-              ORDER BY s.sync_status IS DISTINCT FROM 'failed', s.name, s.id
-              LIMIT $7 OFFSET $8"
+            "SELECT {LIST_COLUMNS}, count(*) OVER (),
+                    CASE coalesce(s.sync_status, 'never') WHEN 'failed' THEN 0 WHEN 'pending' THEN 1
+                         WHEN 'running' THEN 2 WHEN 'never' THEN 3 ELSE 4 END AS status_rank,
+                    concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
+                              s.destination_config->>'env') AS dest
+               {LIST_FROM}
+              {LIST_WHERE}
+              ORDER BY {}
+              LIMIT $7 OFFSET $8",
+            order.sort.order_by(order.descending)
         );
         let rows = client
             .query_replanned(
@@ -164,11 +295,132 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("listing syncs for the dashboard"))?;
-        let total = rows.first().map(|r| r.get::<_, i64>(12)).unwrap_or(0);
+        let total = rows
+            .first()
+            .map(|r| r.get::<_, i64>(LIST_WIDTH))
+            .unwrap_or(0);
         Ok(SyncPage {
             rows: rows.iter().map(list_row).collect(),
             total,
         })
+    }
+
+    /// Syncs per status (`never` for a sync that never ran) among those
+    /// `filter` matches, whatever its status filter says.
+    pub async fn dashboard_filtered_counts(
+        &self,
+        projects: &[String],
+        filter: &SyncFilter,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let client = self.client().await?;
+        let search = filter.search.as_deref().map(like_pattern);
+        let none: Option<String> = None;
+        let sql = format!(
+            "SELECT coalesce(s.sync_status, 'never'), count(*) {FILTER_FROM} {LIST_WHERE} GROUP BY 1"
+        );
+        let rows = client
+            .query_replanned(
+                &sql,
+                &[
+                    (&projects, Type::TEXT_ARRAY),
+                    (&none, Type::TEXT),
+                    (&filter.project, Type::TEXT),
+                    (&filter.app, Type::TEXT),
+                    (&filter.env, Type::TEXT),
+                    (&search, Type::TEXT),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("counting the listed syncs per status"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The failed syncs `filter` matches that have a source folder (the
+    /// ones a sync job can retry), at most `limit`, and how many failed
+    /// syncs match in all (with or without a folder).
+    pub async fn dashboard_failed_syncs(
+        &self,
+        projects: &[String],
+        filter: &SyncFilter,
+        limit: i64,
+    ) -> Result<(Vec<Uuid>, i64), StoreError> {
+        let client = self.client().await?;
+        let search = filter.search.as_deref().map(like_pattern);
+        let failed = Some("failed".to_string());
+        let sql = format!(
+            "SELECT s.id, s.folder_id IS NOT NULL, count(*) OVER () {FILTER_FROM} {LIST_WHERE}
+              ORDER BY s.folder_id IS NULL, s.name, s.id LIMIT $7"
+        );
+        let rows = client
+            .query_replanned(
+                &sql,
+                &[
+                    (&projects, Type::TEXT_ARRAY),
+                    (&failed, Type::TEXT),
+                    (&filter.project, Type::TEXT),
+                    (&filter.app, Type::TEXT),
+                    (&filter.env, Type::TEXT),
+                    (&search, Type::TEXT),
+                    (&limit, Type::INT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("listing the failed syncs to retry"))?;
+        let total = rows.first().map(|r| r.get::<_, i64>(2)).unwrap_or(0);
+        let ids = rows
+            .iter()
+            .filter(|r| r.get::<_, bool>(1))
+            .map(|r| r.get(0))
+            .collect();
+        Ok((ids, total))
+    }
+
+    /// One job, if its sync is in `projects` (a job of a deleted sync
+    /// belongs to no project any more and is not shown).
+    pub async fn dashboard_job(
+        &self,
+        projects: &[String],
+        job_id: Uuid,
+    ) -> Result<Option<JobDetail>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT j.id, j.type, j.trigger, j.status, j.attempt, j.max_attempts, j.message,
+                        j.created_count, j.updated_count, j.deleted_count, j.unchanged_count,
+                        j.skipped_count, j.coalesced, j.enqueued_at, j.started_at, j.finished_at,
+                        j.worker_id, s.id, s.name, s.project_id, j.next_attempt_at, j.heartbeat_at
+                   FROM secret_sync_jobs j JOIN secret_syncs s ON s.id = j.sync_id
+                  WHERE j.id = $1 AND s.project_id = ANY($2)",
+                &[(&job_id, Type::UUID), (&projects, Type::TEXT_ARRAY)],
+            )
+            .await
+            .map_err(StoreError::db("reading a job for the dashboard"))?;
+        Ok(row.map(|r| JobDetail {
+            job: history_row(&r),
+            sync_id: r.get(17),
+            sync_name: r.get(18),
+            project_id: r.get(19),
+            next_attempt_at: r.get(20),
+            heartbeat_at: r.get(21),
+        }))
+    }
+
+    /// How many keys a sync recorded pushing to `destination` (what a
+    /// remove job would delete).
+    pub async fn dashboard_pushed_key_count(
+        &self,
+        sync_id: Uuid,
+        destination: &str,
+    ) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM secret_sync_pushed_keys WHERE sync_id = $1 AND destination = $2",
+                &[(&sync_id, Type::UUID), (&destination, Type::TEXT)],
+            )
+            .await
+            .map_err(StoreError::db("counting a sync's pushed keys"))?;
+        Ok(row.get(0))
     }
 
     /// One sync, if it is in `projects`.
@@ -191,21 +443,22 @@ impl Store {
             .query_opt(&sql, &[(&id, Type::UUID), (&projects, Type::TEXT_ARRAY)])
             .await
             .map_err(StoreError::db("reading a sync for the dashboard"))?;
+        let at = |i: usize| LIST_WIDTH + i;
         Ok(row.map(|r| SyncDetail {
             row: list_row(&r),
-            description: r.get(12),
-            scope: r.get(13),
-            key_schema: r.get(14),
-            initial_behavior: r.get(15),
-            import_status: r.get(16),
-            last_import_message: r.get(17),
-            last_imported_at: r.get(18),
-            remove_status: r.get(19),
-            last_remove_message: r.get(20),
-            last_removed_at: r.get(21),
-            lease_holder: r.get(22),
-            created_at: r.get(23),
-            updated_at: r.get(24),
+            description: r.get(at(0)),
+            scope: r.get(at(1)),
+            key_schema: r.get(at(2)),
+            initial_behavior: r.get(at(3)),
+            import_status: r.get(at(4)),
+            last_import_message: r.get(at(5)),
+            last_imported_at: r.get(at(6)),
+            remove_status: r.get(at(7)),
+            last_remove_message: r.get(at(8)),
+            last_removed_at: r.get(at(9)),
+            lease_holder: r.get(at(10)),
+            created_at: r.get(at(11)),
+            updated_at: r.get(at(12)),
         }))
     }
 
@@ -227,24 +480,7 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("listing a sync's jobs"))?;
-        Ok(rows
-            .iter()
-            .map(|r| JobHistoryRow {
-                id: r.get(0),
-                job_type: r.get(1),
-                trigger: r.get(2),
-                status: r.get(3),
-                attempt: r.get(4),
-                max_attempts: r.get(5),
-                message: r.get(6),
-                counts: [r.get(7), r.get(8), r.get(9), r.get(10), r.get(11)],
-                coalesced: r.get(12),
-                enqueued_at: r.get(13),
-                started_at: r.get(14),
-                finished_at: r.get(15),
-                worker_id: r.get(16),
-            })
-            .collect())
+        Ok(rows.iter().map(history_row).collect())
     }
 
     /// Syncs per status (`never` for a sync that never ran) in `projects`.

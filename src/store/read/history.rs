@@ -12,7 +12,7 @@ use crate::store::{Store, StoreError};
 
 /// One job with what only the history shows.
 #[derive(Clone, Debug)]
-pub struct JobDetail {
+pub struct HistoryJob {
     pub row: JobRow,
     pub max_attempts: i32,
     /// Who asked, where the enqueuer knew (else the trigger says).
@@ -36,7 +36,7 @@ impl Store {
         &self,
         sync_id: Uuid,
         q: &HistoryQuery,
-    ) -> Result<Vec<JobDetail>, StoreError> {
+    ) -> Result<Vec<HistoryJob>, StoreError> {
         let client = self.client().await?;
         let (before_at, before_id) = q.before.unzip();
         let rows = client
@@ -69,7 +69,7 @@ impl Store {
         &self,
         sync_id: Uuid,
         job_id: Uuid,
-    ) -> Result<Option<JobDetail>, StoreError> {
+    ) -> Result<Option<HistoryJob>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -85,8 +85,8 @@ impl Store {
     }
 }
 
-fn detail(r: &tokio_postgres::Row) -> Option<JobDetail> {
-    Some(JobDetail {
+fn detail(r: &tokio_postgres::Row) -> Option<HistoryJob> {
+    Some(HistoryJob {
         row: job_row(r)?,
         max_attempts: r.get("max_attempts"),
         actor: r.get("actor"),

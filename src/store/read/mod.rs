@@ -6,6 +6,9 @@ mod gauges;
 mod history;
 mod status;
 
-pub use dashboard::{JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncPage};
-pub use history::{HistoryQuery, JobDetail};
+pub use dashboard::{
+    JobDetail, JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncOrder,
+    SyncPage, SyncSort,
+};
+pub use history::{HistoryJob, HistoryQuery};
 pub use status::{JobRow, SyncStatusRow};

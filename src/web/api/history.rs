@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::syncs::load;
 use super::validation::{PathId, ValidQuery};
 use crate::model::{JobStatus, JobType, KeyChanges};
-use crate::store::{HistoryQuery, JobDetail};
+use crate::store::{HistoryJob, HistoryQuery};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
 use crate::web::state::ApiState;
@@ -136,7 +136,7 @@ fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
     Ok((at.with_timezone(&Utc), id))
 }
 
-fn job_json(j: &JobDetail) -> Value {
+fn job_json(j: &HistoryJob) -> Value {
     let r = &j.row;
     let keys = j.keys.clone().unwrap_or_default();
     json!({

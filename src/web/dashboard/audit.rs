@@ -102,7 +102,7 @@ fn filters(viewer: &Viewer, q: &AuditQuery, project: Option<&str>) -> Markup {
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     html! {
         form.filters #audit-filters method="get" action="/audit" {
-            label { span.sr-only { "Project" }
+            label { span.visually-hidden { "Project" }
                 select name="project" #audit-project {
                     option value="" { "All my projects" }
                     @for p in &viewer.caller.projects {
@@ -110,13 +110,13 @@ fn filters(viewer: &Viewer, q: &AuditQuery, project: Option<&str>) -> Markup {
                     }
                 }
             }
-            label { span.sr-only { "Actor" }
+            label { span.visually-hidden { "Actor" }
                 input name="actor" #audit-actor placeholder="actor: token name, cli" value=(value(&q.actor));
             }
-            label { span.sr-only { "Action" }
+            label { span.visually-hidden { "Action" }
                 input name="action" #audit-action placeholder="action, e.g. sync.update" value=(value(&q.action));
             }
-            label { span.sr-only { "Target id" }
+            label { span.visually-hidden { "Target id" }
                 input name="target" #audit-target placeholder="target id" value=(value(&q.target));
             }
             label { "From " input type="date" name="since" #audit-since value=(value(&q.since)); }

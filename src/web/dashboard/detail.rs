@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::html::{ago, at, badge, csrf_field, destination, layout, or, source, took, url_enc};
 use super::session::Viewer;
-use super::syncs::live_controls;
+use super::syncs::{auto_sync_control, copy_id, live_controls};
 use super::{DashError, DashResult};
 use crate::jobs::{preview_sync, JobContext};
 use crate::model::{ImportBehavior, JobKind};
@@ -23,7 +23,7 @@ use crate::web::state::ApiState;
 use crate::web::trigger::enqueue_for;
 
 /// The trigger recorded on jobs the dashboard enqueues.
-const TRIGGER: &str = "dashboard";
+pub(super) const TRIGGER: &str = "dashboard";
 const HISTORY: i64 = 50;
 
 #[derive(Deserialize, Default)]
@@ -32,11 +32,11 @@ pub struct DetailQuery {
     queued: Option<String>,
 }
 
-fn parse_id(id: &str) -> DashResult<Uuid> {
+pub(super) fn parse_id(id: &str) -> DashResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| DashError::not_found("no such sync (not a sync id)"))
 }
 
-async fn load(state: &ApiState, viewer: &Viewer, id: Uuid) -> DashResult<SyncDetail> {
+pub(super) async fn load(state: &ApiState, viewer: &Viewer, id: Uuid) -> DashResult<SyncDetail> {
     state
         .store
         .dashboard_sync(&viewer.caller.projects, id)
@@ -57,6 +57,17 @@ pub async fn page(
     let id = parse_id(&id)?;
     let sync = load(&state, &viewer, id).await?;
     let jobs = state.store.dashboard_jobs(id, HISTORY).await?;
+    // What "also remove its keys" would delete: the keys this sync recorded
+    // pushing to its current destination.
+    let keys = match crate::jobs::settings::parse_scope(&sync_config(&state, id).await?) {
+        Ok(scope) => Some(
+            state
+                .store
+                .dashboard_pushed_key_count(id, &scope.label())
+                .await?,
+        ),
+        Err(_) => None,
+    };
     let live = live_part(&sync, &jobs, viewer.caller.is_admin());
     if q.fragment.is_some() {
         return Ok(super::page(live));
@@ -72,7 +83,7 @@ pub async fn page(
         }
         div.grid {
             div.card { h2 { "Sync" } (fields(&sync)) }
-            div.card { h2 { "Actions" } (actions(&viewer, &sync)) }
+            div.card { h2 { "Actions" } (actions(&viewer, &sync, keys)) }
         }
         div #live data-live { (live) }
     };
@@ -159,7 +170,7 @@ fn job_row(j: &JobHistoryRow, admin: bool) -> Markup {
     let run = dash_if_empty(took(j.started_at, j.finished_at));
     html! {
         tr data-job-id=(j.id) {
-            td { (j.job_type) }
+            td { a href={ "/jobs/" (j.id) } aria-label={ (j.job_type) " job " (j.id) } { (j.job_type) } }
             td { (or(j.trigger.as_deref(), "—")) }
             td { (badge(Some(&j.status))) }
             td { (j.attempt) " of " (j.max_attempts) }
@@ -174,10 +185,29 @@ fn job_row(j: &JobHistoryRow, admin: bool) -> Markup {
     }
 }
 
-fn actions(viewer: &Viewer, s: &SyncDetail) -> Markup {
+/// The destination settings of a sync (for the scope its keys are at).
+async fn sync_config(state: &ApiState, id: Uuid) -> DashResult<serde_json::Value> {
+    Ok(state
+        .store
+        .load_sync(id)
+        .await?
+        .map(|s| s.destination_config)
+        .unwrap_or_default())
+}
+
+fn actions(viewer: &Viewer, s: &SyncDetail, keys: Option<i64>) -> Markup {
     let id = s.row.id;
+    let keys_text = match keys {
+        Some(1) => "its 1 key".to_string(),
+        Some(n) => format!("its {n} keys"),
+        None => "its keys".to_string(),
+    };
     html! {
-        p { a.button #preview href={ "/syncs/" (id) "/preview" } { "Preview next sync" } }
+        p {
+            a.button #preview href={ "/syncs/" (id) "/preview" } { "Preview next sync" }
+            " "
+            (copy_id(id))
+        }
         @if !viewer.can_write() {
             p.muted { "This token is read-only: no actions." }
         } @else {
@@ -197,6 +227,25 @@ fn actions(viewer: &Viewer, s: &SyncDetail) -> Markup {
                 data-confirm="Remove every key this sync pushed from Humanitec?" {
                 (csrf_field(viewer))
                 button.danger type="submit" #remove { "Remove" }
+            }
+            div.auto-sync-line {
+                "Auto-sync: " (auto_sync_control(viewer, true, &s.row))
+            }
+            form.delete #delete-form method="post" action={ "/syncs/" (id) "/delete" }
+                data-confirm={ "Delete the sync " (s.row.name) "? This cannot be undone." } {
+                (csrf_field(viewer))
+                fieldset {
+                    legend { "Delete this sync" }
+                    label {
+                        input type="radio" name="keys" value="keep" #delete-keep required;
+                        " keep " (keys_text) " in Humanitec"
+                    }
+                    label {
+                        input type="radio" name="keys" value="remove" #delete-remove required;
+                        " also remove " (keys_text) " from Humanitec"
+                    }
+                    button.danger type="submit" #delete { "Delete sync" }
+                }
             }
         }
     }

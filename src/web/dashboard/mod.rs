@@ -5,10 +5,12 @@
 //! `session`); actions are CSRF-protected POST forms
 //! that go through the one enqueue path. Documented in `docs/dashboard.md`.
 
+mod actions;
 mod audit;
 mod dead;
 mod detail;
 mod html;
+mod job;
 mod login;
 mod overview;
 mod session;
@@ -54,6 +56,10 @@ pub fn routes() -> Routes {
         .add(D, Method::POST, "/syncs/{id}/sync", detail::sync_now)
         .add(D, Method::POST, "/syncs/{id}/import", detail::import)
         .add(D, Method::POST, "/syncs/{id}/remove", detail::remove)
+        .add(D, Method::POST, "/syncs/{id}/auto-sync", actions::auto_sync)
+        .add(D, Method::POST, "/syncs/{id}/delete", actions::delete)
+        .add(D, Method::POST, "/retry-failed", actions::retry_failed)
+        .add(D, Method::GET, "/jobs/{jobId}", job::page)
         .add(D, Method::GET, "/overview", overview::page)
         .add(D, Method::GET, "/dead", dead::page)
         .add(D, Method::GET, "/audit", audit::page)

@@ -21,16 +21,55 @@
       method: "POST", credentials: "same-origin",
       body: new URLSearchParams(new FormData(form))
     }).then(function (res) {
-      var queued = new URL(res.url).searchParams.get("queued");
-      if (!res.ok) throw new Error("HTTP " + res.status);
+      var params = new URL(res.url).searchParams;
+      var queued = params.get("queued");
+      var retried = params.get("retried");
+      if (!res.ok) {
+        // The server's own words (an error page), without its markup.
+        return res.text().then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var p = doc.querySelector(".card.error p");
+          throw new Error("HTTP " + res.status + (p ? ": " + p.textContent : ""));
+        });
+      }
       if (flash) {
-        flash.textContent = queued ? "Job " + queued + " queued." : "Done.";
+        flash.textContent = queued ? "Job " + queued + " queued."
+          : retried !== null ? "Queued a sync job for each of the " + retried + " failed syncs (coalesced with any already queued)."
+          : (form.getAttribute("data-done") || "Done.");
         flash.className = "flash";
       }
       refreshNow();
     }).catch(function (e) {
       if (flash) { flash.textContent = "The action failed (" + e.message + "); reload and try again."; flash.className = "flash error"; }
     });
+  });
+
+  // "Copy id" buttons: the id to the clipboard, and say so.
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest && ev.target.closest("button[data-copy]");
+    if (!button) return;
+    var id = button.getAttribute("data-copy");
+    var flash = document.getElementById("flash");
+    function said(text) {
+      if (flash) { flash.textContent = text; flash.className = "flash"; }
+    }
+    function fallback() {
+      var area = document.createElement("textarea");
+      area.value = id;
+      area.setAttribute("readonly", "");
+      area.className = "offscreen";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      said(ok ? "Copied " + id + "." : "Copy this id: " + id);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(id).then(function () { said("Copied " + id + "."); }, fallback);
+    } else {
+      fallback();
+    }
   });
 
   var live = document.querySelector("[data-live]");

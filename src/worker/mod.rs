@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::http::Metrics;
 use crate::jobs::{JobContext, Runner};
-use crate::queue::Names;
+use crate::queue::{Names, Nodes};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,8 @@ pub struct Shared {
     pub store: Store,
     pub metrics: Metrics,
     pub broker_connected: Arc<AtomicBool>,
+    /// The nodes of `AMQP_URL` and the one to try next.
+    pub nodes: Nodes,
 }
 
 impl Shared {
@@ -86,6 +88,7 @@ impl Shared {
             store,
             metrics,
             broker_connected: Arc::new(AtomicBool::new(false)),
+            nodes: Nodes::parse(&settings.amqp_url),
             settings,
         })
     }

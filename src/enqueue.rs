@@ -187,7 +187,7 @@ impl JobClient {
     {
         let c = self.connection().await?;
         match op(c.clone()).await {
-            Err(e @ (QueueError::Connect { .. } | QueueError::Broker { .. })) => {
+            Err(e) if e.is_outage() => {
                 tracing::warn!(error = %e, node = %c.broker.node(),
                     "broker connection lost; reconnecting once, to the next node that answers");
                 self.nodes.lost(c.broker.node_index());

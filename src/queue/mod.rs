@@ -54,6 +54,19 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// The broker (or every node of it) is unreachable or failed mid-call:
+    /// worth trying again later, unlike a bad message or a missing dead letter.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            QueueError::Connect { .. }
+                | QueueError::NoNode(_)
+                | QueueError::Broker { .. }
+                | QueueError::NotConfirmed(_)
+                | QueueError::ConsumerClosed(_)
+        )
+    }
+
     pub(crate) fn broker(action: impl Into<String>) -> impl FnOnce(lapin::Error) -> QueueError {
         let action = action.into();
         move |source| QueueError::Broker { action, source }

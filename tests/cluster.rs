@@ -182,8 +182,8 @@ async fn three_workers_and_the_api_ride_out_killing_the_queue_leader_then_anothe
     let jobs_queue = env.names.jobs_queue();
     let first = cluster.leader(&jobs_queue).await;
     let done_before = succeeded(&env, &jobs).await;
-    let kill1 = Utc::now();
     cluster.kill(first).await;
+    let kill1 = Utc::now();
     println!("killed node {first} (jobs queue leader) with {done_before} of {JOBS} jobs done");
     eventually(Duration::from_secs(120), || async {
         let n = succeeded(&env, &jobs).await;
@@ -210,8 +210,8 @@ async fn three_workers_and_the_api_ride_out_killing_the_queue_leader_then_anothe
         done_before2 < JOBS,
         "all jobs ended before the second kill: make the run longer"
     );
-    let kill2 = Utc::now();
     cluster.kill(second).await;
+    let kill2 = Utc::now();
     println!("killed node {second} with {done_before2} of {JOBS} jobs done");
 
     let mut rows = Vec::new();

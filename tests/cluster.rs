@@ -180,6 +180,13 @@ async fn three_workers_and_the_api_ride_out_killing_the_queue_leader_then_anothe
         stop.clone(),
     ));
     let jobs_queue = env.names.jobs_queue();
+    // Every queue, the delayed ones included, is replicated to all three.
+    let delayed = env
+        .names
+        .delay_queue(secret_sync::JobType::Sync, env.settings.sync_debounce);
+    for queue in [&jobs_queue, &env.names.events_queue(), &delayed] {
+        assert_eq!(cluster.replicas(queue).await, 3, "replicas of {queue}");
+    }
     let first = cluster.leader(&jobs_queue).await;
     let done_before = succeeded(&env, &jobs).await;
     cluster.kill(first).await;
@@ -197,14 +204,18 @@ async fn three_workers_and_the_api_ride_out_killing_the_queue_leader_then_anothe
     cluster.restart(first).await;
     println!("node {first} restarted");
 
-    // Kill 2: another node (the jobs queue's leader now, unless that is
-    // the node just restarted), still mid-run.
-    let leader = cluster.leader(&jobs_queue).await;
-    let second = if leader != first {
-        leader
-    } else {
-        first % 3 + 1
-    };
+    // Kill 2: another node, still mid-run: the one the first worker is on
+    // (never the node just restarted: it was down when the workers on it
+    // moved), so that at least one worker has to move.
+    let mut before = Vec::new();
+    for w in &workers {
+        before.push(node_of(w).await);
+    }
+    println!("workers are on nodes {before:?} before the second kill");
+    let second = (1..=3)
+        .find(|n| cluster.node_label(*n) == before[0])
+        .expect("the first worker is on a node of the cluster");
+    assert_ne!(second, first);
     let done_before2 = succeeded(&env, &jobs).await;
     assert!(
         done_before2 < JOBS,

@@ -109,6 +109,16 @@ impl RabbitCluster {
     }
 }
 
+impl RabbitCluster {
+    /// How many nodes hold a replica of quorum queue `queue`.
+    pub async fn replicas(&self, queue: &str) -> usize {
+        self.script(&["members", queue])
+            .await
+            .parse()
+            .expect("a count")
+    }
+}
+
 impl Drop for RabbitCluster {
     fn drop(&mut self) {
         let _ = Command::new(script("rabbitmq-cluster"))

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::model::{Job, JobEnvelope, JobKind};
-use crate::queue::{Broker, Names, Publisher, QueueError, SecretChanged};
+use crate::queue::{Broker, Names, Nodes, Publisher, QueueError, SecretChanged};
 use crate::store::{Claim, JobRow, Store, StoreError};
 
 /// A queued-job marker the broker never confirmed within this long belongs
@@ -123,11 +123,12 @@ pub async fn wait_for_job(
 }
 
 /// A long-lived handle for processes other than the worker (CLI, API,
-/// demo, tests): one broker connection, reopened once if it was lost.
+/// demo, tests): one broker connection, reopened once if it was lost (on
+/// the next node of `AMQP_URL` that answers, when it lists several).
 pub struct JobClient {
     store: Store,
     debounce: Duration,
-    amqp_url: String,
+    nodes: Nodes,
     names: Names,
     connected: Mutex<Option<Arc<Connected>>>,
 }
@@ -144,7 +145,7 @@ impl JobClient {
         let client = JobClient {
             store,
             debounce: settings.sync_debounce,
-            amqp_url: settings.amqp_url.clone(),
+            nodes: Nodes::parse(&settings.amqp_url),
             names: Names::new(&settings.queue_prefix),
             connected: Mutex::new(None),
         };
@@ -156,12 +157,21 @@ impl JobClient {
         &self.store
     }
 
+    /// `host:port` of the RabbitMQ node this client is connected to.
+    pub async fn node(&self) -> Option<String> {
+        let guard = self.connected.lock().await;
+        guard.as_ref().map(|c| c.broker.node().to_string())
+    }
+
     async fn connection(&self) -> Result<Arc<Connected>, QueueError> {
         let mut guard = self.connected.lock().await;
         if let Some(c) = guard.as_ref() {
             return Ok(c.clone());
         }
-        let broker = Broker::open(&self.amqp_url, self.names.clone(), "secret-sync client").await?;
+        let broker = self
+            .nodes
+            .open(self.names.clone(), "secret-sync client")
+            .await?;
         let publisher = broker.publisher().await?;
         let c = Arc::new(Connected { broker, publisher });
         *guard = Some(c.clone());
@@ -177,8 +187,10 @@ impl JobClient {
     {
         let c = self.connection().await?;
         match op(c.clone()).await {
-            Err(e @ (QueueError::Connect { .. } | QueueError::Broker { .. })) => {
-                tracing::warn!(error = %e, "broker connection lost; reconnecting once");
+            Err(e) if e.is_outage() => {
+                tracing::warn!(error = %e, node = %c.broker.node(),
+                    "broker connection lost; reconnecting once, to the next node that answers");
+                self.nodes.lost(c.broker.node_index());
                 let mut guard = self.connected.lock().await;
                 if guard
                     .as_ref()

@@ -179,6 +179,11 @@ impl std::fmt::Debug for Settings {
 
 /// Replaces the password of a URL's userinfo with `***`.
 pub fn redact_url(url: &str) -> String {
+    // A list of nodes (`AMQP_URL`), or a Postgres URL with several hosts:
+    // each part on its own (a part without `scheme://` passes as it is).
+    if url.contains(',') {
+        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -390,10 +395,31 @@ fn check_database_url(url: &str) -> Result<(), String> {
         })
 }
 
+/// One URL, or a comma-separated list of the nodes of one cluster: each
+/// is checked, and a bad one is named by its place in the list.
 fn check_amqp_url(url: &str) -> Result<(), String> {
+    let nodes: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if nodes.is_empty() {
+        return Err("expected a URL like amqp://user:password@host:5672/vhost, or a comma-separated list of the nodes of one cluster".into());
+    }
+    let many = nodes.len() > 1;
+    for (i, node) in nodes.iter().enumerate() {
+        check_amqp_node(node).map_err(|e| match many {
+            true => format!("node {} of {}: {e}", i + 1, nodes.len()),
+            false => e,
+        })?;
+    }
+    Ok(())
+}
+
+fn check_amqp_node(url: &str) -> Result<(), String> {
     let uri = url.parse::<lapin::uri::AMQPUri>().map_err(|e| {
         format!(
-            "expected a URL like amqp://user:password@host:5672/vhost, vhost `/` written %2f ({})",
+            "expected a URL like amqp://user:password@host:5672/vhost, vhost `/` written %2f, or a comma-separated list of such URLs (a comma in a password written %2C) ({})",
             redact_url(&e)
         )
     })?;
@@ -558,6 +584,42 @@ mod tests {
         }
         assert_eq!(text.matches("keygen").count(), 1, "{text}");
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn amqp_url_takes_a_list_of_nodes_and_names_the_bad_one() {
+        let list = "amqp://u:hunter2@mq1:5672/%2f, amqp://u:hunter2@mq2:5672/%2f,amqp://u:hunter2@mq3:5672/%2f";
+        let s = from(&[("AMQP_URL", list)]).expect("a list of nodes is valid");
+        assert_eq!(s.amqp_url, list);
+        let err = from(&[(
+            "AMQP_URL",
+            "amqp://u:hunter2@mq1:5672/%2f,rabbit://u:hunter2@mq2/x",
+        )])
+        .expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("AMQP_URL is not valid: node 2 of 2:"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        let err = from(&[("AMQP_URL", " , ")]).expect_err("an empty list is refused");
+        assert!(err.to_string().contains("AMQP_URL"), "{err}");
+        assert_eq!(
+            redact_url("amqp://u:a@mq1/%2f,amqp://u:b@mq2/%2f"),
+            "amqp://u:***@mq1/%2f,amqp://u:***@mq2/%2f"
+        );
+        assert_eq!(
+            redact_url("postgres://u:a@db1:5432,db2:5433/x?target_session_attrs=read-write"),
+            "postgres://u:***@db1:5432,db2:5433/x?target_session_attrs=read-write"
+        );
+    }
+
+    #[test]
+    fn database_url_takes_several_hosts() {
+        let url =
+            "postgres://postgres@db1:5432,db2:5433/secret_sync?target_session_attrs=read-write";
+        let s = from(&[("DATABASE_URL", url)]).expect("several hosts are valid");
+        assert_eq!(s.database_url, url);
     }
 
     #[test]

@@ -38,7 +38,12 @@ async fn ready(State(state): State<HealthState>) -> impl IntoResponse {
     };
     (
         status,
-        Json(serde_json::json!({"database": database, "broker": broker})),
+        Json(serde_json::json!({
+            "database": database,
+            "broker": broker,
+            // `host:port` of the RabbitMQ node this process is on.
+            "brokerNode": state.metrics.broker_node().filter(|_| broker),
+        })),
     )
 }
 

@@ -44,6 +44,12 @@ pub struct QueueLabel {
     pub queue: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabel {
+    /// `host:port` of a RabbitMQ node of `AMQP_URL`.
+    pub node: String,
+}
+
 /// Cheap to clone; all handles share one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -64,6 +70,11 @@ pub struct Metrics {
     pub oldest_pending_seconds: Gauge<f64, AtomicU64>,
     /// Ready messages per queue, refreshed from the broker.
     pub queue_messages: Family<QueueLabel, Gauge>,
+    /// 1 for the RabbitMQ node this process is connected to, 0 for nodes
+    /// it was connected to before.
+    pub broker_node: Family<NodeLabel, Gauge>,
+    /// That node (`None` while not connected), for `/readyz`.
+    current_node: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -152,7 +163,15 @@ impl Metrics {
             "Messages ready in the jobs, events, delay and dead queues (refreshed from RabbitMQ)",
             queue_messages.clone(),
         );
+        let broker_node = Family::<NodeLabel, Gauge>::default();
+        registry.register(
+            "broker_node",
+            "1 for the RabbitMQ node (host:port of AMQP_URL) this process is connected to",
+            broker_node.clone(),
+        );
         Metrics {
+            broker_node,
+            current_node: Default::default(),
             registry: Arc::new(registry),
             jobs,
             job_seconds,
@@ -166,6 +185,35 @@ impl Metrics {
             syncs,
             oldest_pending_seconds,
             queue_messages,
+        }
+    }
+
+    /// The RabbitMQ node this process is on now (`None`: not connected).
+    pub fn set_broker_node(&self, node: Option<&str>) {
+        let mut current = match self.current_node.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(old) = current.take() {
+            self.broker_node
+                .get_or_create(&NodeLabel { node: old })
+                .set(0);
+        }
+        if let Some(node) = node {
+            self.broker_node
+                .get_or_create(&NodeLabel {
+                    node: node.to_string(),
+                })
+                .set(1);
+            *current = Some(node.to_string());
+        }
+    }
+
+    /// The RabbitMQ node this process is on (`None`: not connected).
+    pub fn broker_node(&self) -> Option<String> {
+        match self.current_node.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 

@@ -14,7 +14,7 @@ use lapin::{Channel, Connection, ConnectionProperties};
 
 use super::headers::envelope_of;
 use super::message::{decode_event, decode_job, MessageError, SecretChanged};
-use super::{declare_topology, Names, Publisher, QueueError};
+use super::{declare_topology, Names, Nodes, Publisher, QueueError};
 use crate::model::{Job, JobEnvelope, JobType};
 
 /// One connection to RabbitMQ, named after the process role (shown in
@@ -26,10 +26,36 @@ use crate::model::{Job, JobEnvelope, JobType};
 pub struct Broker {
     connection: Connection,
     names: Names,
+    /// `host:port` of the node this connection is on.
+    node: String,
+    /// Its place in `AMQP_URL`'s list.
+    node_index: usize,
 }
 
 impl Broker {
+    /// A connection to one of `url`'s nodes (a list, see [`Nodes`]),
+    /// starting at a random one. A long-lived process keeps one [`Nodes`]
+    /// instead, so that it moves on from a node it lost.
     pub async fn open(url: &str, names: Names, role: &str) -> Result<Broker, QueueError> {
+        Nodes::parse(url).open(names, role).await
+    }
+
+    /// `host:port` of the node this connection is on.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The node's place in `AMQP_URL` (for [`Nodes::lost`]).
+    pub fn node_index(&self) -> usize {
+        self.node_index
+    }
+
+    pub(super) async fn open_node(
+        url: &str,
+        names: Names,
+        role: &str,
+        node_index: usize,
+    ) -> Result<Broker, QueueError> {
         if url.starts_with("amqps://") {
             // lapin is built without TLS here: refuse rather than connect in clear.
             return Err(QueueError::TlsUnsupported {
@@ -40,7 +66,12 @@ impl Broker {
         let connection = Connection::connect(url, props)
             .await
             .map_err(|source| super::connect_error::connect_failed(url, source))?;
-        let broker = Broker { connection, names };
+        let broker = Broker {
+            connection,
+            names,
+            node: super::nodes::node_label(url),
+            node_index,
+        };
         let setup = broker.channel("opening a channel").await?;
         declare_topology(&setup, &broker.names).await?;
         let _ = setup.close(200, "topology declared".into()).await;

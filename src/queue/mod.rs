@@ -8,6 +8,7 @@ mod connect_error;
 mod dead;
 mod headers;
 mod message;
+mod nodes;
 mod publisher;
 mod topology;
 
@@ -17,6 +18,7 @@ pub use headers::Headers;
 pub use message::{
     decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,
 };
+pub use nodes::{node_label, split_urls, Nodes, NODE_CONNECT_TIMEOUT};
 pub use publisher::Publisher;
 pub use topology::{Names, DELIVERY_LIMIT};
 
@@ -33,6 +35,8 @@ pub enum QueueError {
     },
     #[error("cannot connect to RabbitMQ ({target}): AMQP_URL asks for TLS (amqps://) but this build has no AMQP TLS support. To fix: use amqp:// on a trusted network, or a TLS-terminating proxy (stunnel, a service mesh) in front of RabbitMQ")]
     TlsUnsupported { target: String },
+    #[error("cannot connect to any RabbitMQ node of AMQP_URL: {0}")]
+    NoNode(String),
     #[error("RabbitMQ {action} failed: {source}")]
     Broker {
         action: String,
@@ -50,6 +54,19 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// The broker (or every node of it) is unreachable or failed mid-call:
+    /// worth trying again later, unlike a bad message or a missing dead letter.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            QueueError::Connect { .. }
+                | QueueError::NoNode(_)
+                | QueueError::Broker { .. }
+                | QueueError::NotConfirmed(_)
+                | QueueError::ConsumerClosed(_)
+        )
+    }
+
     pub(crate) fn broker(action: impl Into<String>) -> impl FnOnce(lapin::Error) -> QueueError {
         let action = action.into();
         move |source| QueueError::Broker { action, source }

@@ -45,10 +45,14 @@ impl Names {
         format!("{}secret-sync.dead", self.prefix)
     }
     /// One queue per job type and delay: its TTL expires messages back to
-    /// the jobs exchange under the job type's routing key.
+    /// the jobs exchange under the job type's routing key. Quorum queues
+    /// (replicated like the jobs queue); the classic `secret-sync.delay.*`
+    /// queues of earlier versions had other arguments, which cannot be
+    /// changed in place, so these have a name of their own (the old ones
+    /// drain by themselves and may then be deleted).
     pub fn delay_queue(&self, job_type: JobType, delay: Duration) -> String {
         format!(
-            "{}secret-sync.delay.{}.{}ms",
+            "{}secret-sync.delayed.{}.{}ms",
             self.prefix,
             job_type,
             delay.as_millis()
@@ -129,9 +133,11 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> Result<(), Qu
     Ok(())
 }
 
-/// Declares the delay queue for `delay` (classic, durable): messages wait out
+/// Declares the delay queue for `delay` (a quorum queue): messages wait out
 /// their TTL there, holding no worker slot, then dead-letter back to the jobs
-/// exchange with their original routing key.
+/// exchange with their original routing key, at least once (RabbitMQ keeps
+/// a message until the jobs queue has confirmed it), so losing a node
+/// loses no waiting job.
 pub async fn declare_delay_queue(
     channel: &Channel,
     names: &Names,
@@ -165,6 +171,21 @@ pub async fn delay_queue_depth(
 
 fn delay_args(names: &Names, job_type: JobType, delay: Duration) -> FieldTable {
     let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    // At-least-once dead-lettering needs `reject-publish` overflow (a
+    // queue over a length limit refuses publishes instead of dropping its
+    // head); there is no length limit, so it never refuses.
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    args.insert(
+        "x-dead-letter-strategy".into(),
+        AMQPValue::LongString("at-least-once".into()),
+    );
     let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
     args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
     args.insert(

@@ -80,6 +80,20 @@ impl ApiError {
         )
     }
 
+    /// Our broker could not take a job (a node died and the next one did
+    /// not answer in time): nothing was queued, the caller may try again.
+    /// The cause is logged with the request id, as for `internal`.
+    pub fn unavailable(message: impl Into<String>, cause: &dyn std::fmt::Display) -> Self {
+        let message = message.into();
+        let req_id = current_req_id();
+        tracing::warn!(%req_id, error = %cause, "{message}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{message} (the cause is in the API log under {req_id})"),
+        )
+        .with_retry_after(1)
+    }
+
     /// A failure of a service the caller configured (Humanitec): the cause
     /// helps them, so it is shown. It never holds secrets.
     pub fn upstream(message: impl Into<String>, cause: &dyn std::fmt::Display) -> Self {

@@ -12,7 +12,7 @@ use crate::config::{ConfigError, SessionSettings, Settings};
 use crate::crypto::{Cipher, CryptoError};
 use crate::enqueue::JobClient;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
-use crate::queue::{Names, QueueError};
+use crate::queue::{Names, Nodes, QueueError};
 use crate::store::{Store, StoreError};
 
 /// What handlers share. Cheap to clone.
@@ -34,7 +34,8 @@ pub struct DashConfig {
     /// Keys the CSRF tokens (an HMAC of the session id). Derived from
     /// ENCRYPTION_KEY, so every API replica accepts the others' forms.
     pub(in crate::web) csrf_key: [u8; 32],
-    pub(in crate::web) amqp_url: String,
+    /// The nodes of `AMQP_URL`; the next page starts at the last one that answered.
+    pub(in crate::web) nodes: Nodes,
     pub(in crate::web) names: Names,
     /// The delay queues the workers may use (for the queue depths).
     pub(in crate::web) delays: Vec<Duration>,
@@ -61,7 +62,7 @@ impl DashConfig {
         delays.dedup();
         Ok(DashConfig {
             csrf_key,
-            amqp_url: settings.amqp_url.clone(),
+            nodes: Nodes::parse(&settings.amqp_url),
             names: Names::new(&settings.queue_prefix),
             delays,
             session: settings.session,

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::http::Metrics;
 use crate::jobs::{JobContext, Runner};
-use crate::queue::Names;
+use crate::queue::{Names, Nodes};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,8 @@ pub struct Shared {
     pub store: Store,
     pub metrics: Metrics,
     pub broker_connected: Arc<AtomicBool>,
+    /// The nodes of `AMQP_URL` and the one to try next.
+    pub nodes: Nodes,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Shared {
             store,
             metrics,
             broker_connected: Arc::new(AtomicBool::new(false)),
+            nodes: Nodes::parse(&settings.amqp_url),
             settings,
         })
     }
@@ -192,7 +195,76 @@ async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
             }
             Err(e) => tracing::warn!(error = %e, "could not reap stale jobs"),
         }
+        republish_orphans(&shared, stale_after * ORPHAN_AFTER_STALE).await;
     }
+}
+
+/// A `pending` row untouched for this many `JOB_STALE_AFTER` is taken for
+/// an orphan (see [`republish_orphans`]).
+pub const ORPHAN_AFTER_STALE: u32 = 5;
+
+/// Orphans claimed per round.
+const ORPHANS_PER_ROUND: i64 = 500;
+
+/// Publishes again the jobs whose rows stayed `pending` far longer than a
+/// queued job waits: a failover of Postgres that lost the outcome of a job
+/// RabbitMQ had already been told about (acknowledged) leaves such a row
+/// with no message behind it; this way it still ends. A job whose message
+/// is in fact still queued (a long backlog) runs once: the later copy
+/// finds the row final and is skipped.
+async fn republish_orphans(shared: &Shared, orphan_after: Duration) {
+    let orphans = match shared
+        .store
+        .claim_orphaned_jobs(orphan_after, ORPHANS_PER_ROUND)
+        .await
+    {
+        Ok(orphans) if orphans.is_empty() => return,
+        Ok(orphans) => orphans,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for orphaned jobs");
+            return;
+        }
+    };
+    let broker = match shared
+        .nodes
+        .open(shared.names.clone(), "secret-sync reaper")
+        .await
+    {
+        Ok(broker) => broker,
+        Err(e) => {
+            tracing::warn!(error = %e, count = orphans.len(),
+                "could not publish orphaned jobs again; they are claimed again later");
+            return;
+        }
+    };
+    match broker.publisher().await {
+        Ok(publisher) => {
+            for orphan in &orphans {
+                let kind = match orphan.job_type {
+                    crate::model::JobType::Remove => crate::model::JobKind::Remove {
+                        delete_sync_on_complete: false,
+                    },
+                    _ => crate::model::JobKind::SYNC,
+                };
+                let job = crate::model::Job {
+                    id: orphan.job_id,
+                    sync_id: orphan.sync_id,
+                    kind,
+                    trigger: Some("republished".into()),
+                    actor: None,
+                };
+                let envelope = crate::model::JobEnvelope::first(chrono::Utc::now());
+                match publisher.publish_job(&job, envelope, None).await {
+                    Ok(()) => tracing::warn!(job_id = %job.id, sync_id = %job.sync_id,
+                        "job stayed pending with no worker on it; published it again"),
+                    Err(e) => tracing::warn!(job_id = %job.id, error = %e,
+                        "could not publish an orphaned job again; it is claimed again later"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not open a publisher for orphaned jobs"),
+    }
+    broker.close("orphans published").await;
 }
 
 /// A periodic ticker (not a retry): first tick after `first`, then every

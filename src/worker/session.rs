@@ -51,12 +51,29 @@ pub async fn run_session(
     shutdown: &CancellationToken,
     consumed: &mut bool,
 ) -> Result<(), QueueError> {
-    let broker = Broker::open(
-        &shared.settings.amqp_url,
-        shared.names.clone(),
-        "secret-sync worker",
-    )
-    .await?;
+    // The first node of AMQP_URL that answers, starting where the last
+    // session's node left off.
+    let broker = shared
+        .nodes
+        .open(shared.names.clone(), "secret-sync worker")
+        .await?;
+    let node_index = broker.node_index();
+    let ended = consume(shared, shutdown, consumed, broker).await;
+    shared.metrics.set_broker_node(None);
+    if ended.is_err() {
+        // Lost (or never got going): the next session starts at the next
+        // node, not waiting on this one first.
+        shared.nodes.lost(node_index);
+    }
+    ended
+}
+
+async fn consume(
+    shared: &Shared,
+    shutdown: &CancellationToken,
+    consumed: &mut bool,
+    broker: Broker,
+) -> Result<(), QueueError> {
     let publisher = Arc::new(broker.publisher().await?);
     let concurrency = shared.settings.worker.concurrency;
     let mut jobs = broker
@@ -66,8 +83,9 @@ pub async fn run_session(
         .consumer(&shared.names.events_queue(), EVENTS_PREFETCH)
         .await?;
     shared.broker_connected.store(true, Ordering::Relaxed);
+    shared.metrics.set_broker_node(Some(broker.node()));
     *consumed = true;
-    tracing::info!(queue = %shared.names.jobs_queue(), concurrency, "consuming jobs");
+    tracing::info!(queue = %shared.names.jobs_queue(), concurrency, node = %broker.node(), "consuming jobs");
 
     let tracker = TaskTracker::new();
     let mut depth_tick = tokio::time::interval(shared.settings.worker.metrics_refresh);

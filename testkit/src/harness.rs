@@ -337,10 +337,16 @@ impl TestEnv {
         metrics.jobs.get_or_create(&labels).get()
     }
 
+    /// A connection to the first node of `AMQP_URL` that answers.
     async fn broker(&self) -> Connection {
-        Connection::connect(&self.settings.amqp_url, ConnectionProperties::default())
-            .await
-            .expect("broker")
+        let mut last = None;
+        for url in secret_sync::queue::split_urls(&self.settings.amqp_url) {
+            match Connection::connect(&url, ConnectionProperties::default()).await {
+                Ok(conn) => return conn,
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("no broker node answers: {last:?}")
     }
 
     /// Publishes raw bytes to the jobs exchange (for poison messages).

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "web")]
 mod api;
+mod cluster;
 mod db;
 mod eventually;
 mod harness;
@@ -17,6 +18,9 @@ mod spec;
 #[cfg(feature = "web")]
 pub use api::{
     dashboard_sign_in, seed_create_operation, seed_openapi, yaml, ApiClient, SeedContract,
+};
+pub use cluster::{
+    read_job_audit, AuditEvent, AuditReport, PostgresPair, RabbitCluster, JOB_AUDIT_SQL,
 };
 pub use db::{drop_database, recreate_database};
 pub use eventually::{eventually, seen, try_eventually, Observation};

@@ -523,6 +523,49 @@ impl Store {
 
     /// Rows left `running` by a worker that died (stale heartbeat) go back
     /// to `pending`: the broker redelivers their message to another worker.
+    /// Claims `pending` sync and remove jobs nobody has touched for
+    /// `orphan_after` past their enqueue (or their scheduled next attempt):
+    /// jobs whose message is likely gone, as after a database failover that
+    /// lost an outcome the broker had already been told about (the message
+    /// acknowledged, the row back to `pending` or `running`). Each claim
+    /// moves `next_attempt_at` on by `orphan_after`, so a job is claimed at
+    /// most once per `orphan_after`; the caller publishes it again (a
+    /// duplicate of a message still queued is recognised and skipped).
+    /// Import jobs are left alone: their behaviour is in the message only.
+    pub async fn claim_orphaned_jobs(
+        &self,
+        orphan_after: Duration,
+        limit: i64,
+    ) -> Result<Vec<StaleJob>, StoreError> {
+        let client = self.client().await?;
+        let secs = orphan_after.as_secs_f64();
+        let rows = client
+            .query(
+                "UPDATE secret_sync_jobs SET next_attempt_at = now() + make_interval(secs => $1)
+                  WHERE id IN (
+                        SELECT id FROM secret_sync_jobs
+                         WHERE status = 'pending' AND heartbeat_at IS NULL
+                           AND type IN ('sync', 'remove')
+                           AND coalesce(next_attempt_at, enqueued_at) < now() - make_interval(secs => $1)
+                         ORDER BY enqueued_at LIMIT $2
+                           FOR UPDATE SKIP LOCKED)
+                RETURNING id, sync_id, type",
+                &[(&secs, Type::FLOAT8), (&limit, Type::INT8)],
+            )
+            .await
+            .map_err(StoreError::db("claiming orphaned jobs"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(StaleJob {
+                    job_id: r.get(0),
+                    sync_id: r.get(1),
+                    job_type: JobType::parse(r.get(2))?,
+                })
+            })
+            .collect())
+    }
+
     pub async fn reap_stale_jobs(
         &self,
         stale_after: Duration,

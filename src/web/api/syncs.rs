@@ -632,11 +632,17 @@ async fn enqueue(
 ) -> ApiResult<Uuid> {
     let job_id = enqueue_for(state, caller, audit, id, kind, TRIGGER)
         .await
-        .map_err(|e| {
-            ApiError::internal(
+        .map_err(|e| match e.is_outage() {
+            // A node died and the next did not take it either: say so,
+            // and that trying again is the thing to do.
+            true => ApiError::unavailable(
+                "the job could not be queued: RabbitMQ is unavailable (nothing was queued; try again)",
+                &e,
+            ),
+            false => ApiError::internal(
                 "the job could not be queued (nothing was queued; try again)",
                 &e,
-            )
+            ),
         })?;
     tracing::info!(sync_id = %id, %job_id, job_type = %kind.job_type().as_str(), "job queued");
     Ok(job_id)

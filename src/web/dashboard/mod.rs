@@ -33,7 +33,7 @@ use crate::web::state::DashConfig;
 impl DashConfig {
     /// A short-lived broker connection for one page or action.
     async fn broker(&self) -> Result<Broker, DashError> {
-        let open = Broker::open(&self.amqp_url, self.names.clone(), "secret-sync dashboard");
+        let open = self.nodes.open(self.names.clone(), "secret-sync dashboard");
         match tokio::time::timeout(Duration::from_secs(5), open).await {
             Ok(broker) => Ok(broker?),
             Err(_) => Err(DashError::new(

@@ -1264,6 +1264,7 @@ async fn the_audit_page_shows_who_did_what_filters_and_pages() {
     .await;
     b.screenshot("job-detail").await;
     b.assert_no_console_errors("the job page").await;
+    b.assert_accessible("the job page with its keys").await;
 
     b.goto("/audit").await;
     let actions = b.attrs("#audit tbody tr", "data-action").await;
@@ -1280,6 +1281,7 @@ async fn the_audit_page_shows_who_did_what_filters_and_pages() {
     assert!(!b.client.source().await.expect("source").contains("v4lue"));
     b.screenshot("audit").await;
     b.assert_no_console_errors("the audit page").await;
+    b.assert_accessible("the audit page").await;
 
     // The filters narrow it, and they are in the URL.
     b.client
@@ -1307,6 +1309,75 @@ async fn the_audit_page_shows_who_did_what_filters_and_pages() {
     dashboard_sign_in(&http, &base, &stranger).await;
     b.goto("/audit").await;
     assert_eq!(b.attrs("#audit tbody tr", "data-action").await.len(), 2);
+    b.finish().await;
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_listed_with_a_failing_one_marked_and_syncs_show_their_next_run() {
+    let mut env =
+        TestEnv::with(|name| (name == "SYNC_RECONCILE_INTERVAL").then(|| "1h".into())).await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "read").await;
+    let src = env.source("production", &[("K", "v")]).await;
+    let sync = env
+        .sync(&src, "scheduled", app_scope("web"), options())
+        .await;
+    let url = "https://203.0.113.10/hooks/t0ken-in-the-path";
+    let sealed = env.cipher().encrypt_str(url);
+    let channel = match env
+        .store
+        .insert_channel("proj", "team-hook", "webhook", &sealed, None, &[])
+        .await
+        .expect("channel")
+    {
+        secret_sync::store::Written::Done(c) => c.id,
+        other => panic!("{other:?}"),
+    };
+    env.seed
+        .execute_sql(&format!(
+            "UPDATE notification_channels SET failing_since = now() - interval '5 minutes',
+                    last_error = 'the receiver answered HTTP 500' WHERE id = '{channel}';
+             INSERT INTO notification_attempts (channel_id, delivery_id, events, status_code, error)
+             VALUES ('{channel}', gen_random_uuid(), 3, 500, 'the receiver answered HTTP 500')"
+        ))
+        .await;
+    // The schedule gives the sync a slot within its first tick.
+    eventually(Duration::from_secs(30), || async {
+        env.store.next_reconcile(sync).await.ok().flatten()
+    })
+    .await;
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+    b.click("nav a[href='/channels']").await;
+    b.until("the channels page", || async { b.exists(".channel").await })
+        .await;
+    let card = format!(".channel[data-channel-id='{channel}']");
+    assert_eq!(b.attrs(&card, "data-failing").await, vec!["true"]);
+    assert_eq!(b.text(&format!("{card} .channel-state")).await, "failing");
+    assert!(b
+        .text(&card)
+        .await
+        .contains("the receiver answered HTTP 500"));
+    assert!(!b
+        .client
+        .source()
+        .await
+        .expect("source")
+        .contains("t0ken-in-the-path"));
+    b.screenshot("channels").await;
+    b.assert_no_console_errors("the channels page").await;
+    b.assert_accessible("the channels page").await;
+
+    b.goto(&format!("/syncs/{sync}")).await;
+    assert!(
+        b.text("#next-run").await.contains("UTC"),
+        "{}",
+        b.text("#next-run").await
+    );
+    b.assert_no_console_errors("the sync page").await;
     b.finish().await;
     env.finish().await;
 }

@@ -72,6 +72,7 @@ pub async fn page(
     if q.fragment.is_some() {
         return Ok(super::page(live));
     }
+    let next_run = state.store.next_reconcile(id).await?;
     let r = &sync.row;
     let body = html! {
         p.crumbs { a href="/" { "Syncs" } " / " (r.name) }
@@ -82,7 +83,7 @@ pub async fn page(
             p.flash.hidden #flash {}
         }
         div.grid {
-            div.card { h2 { "Sync" } (fields(&sync)) }
+            div.card { h2 { "Sync" } (fields(&sync, next_run)) }
             div.card { h2 { "Actions" } (actions(&viewer, &sync, keys)) }
         }
         div #live data-live { (live) }
@@ -90,7 +91,7 @@ pub async fn page(
     Ok(super::page(layout(&r.name, "syncs", Some(&viewer), body)))
 }
 
-fn fields(s: &SyncDetail) -> Markup {
+fn fields(s: &SyncDetail, next_run: Option<chrono::DateTime<Utc>>) -> Markup {
     let r = &s.row;
     let row = |k: &str, v: Markup| html! { tr { th { (k) } td { (v) } } };
     html! {
@@ -108,6 +109,15 @@ fn fields(s: &SyncDetail) -> Markup {
                 }))
                 (row("Initial behaviour", html! { (or(s.initial_behavior.as_deref(), "—")) }))
                 (row("Auto-sync", html! { @if r.auto_sync { "on" } @else { "off" } }))
+                (row("Next scheduled run", html! {
+                    @match (r.auto_sync, next_run) {
+                        (true, Some(t)) => span #next-run title=(t.to_rfc3339()) {
+                            (t.format("%Y-%m-%d %H:%M:%S UTC"))
+                        },
+                        (true, None) => span.muted #next-run { "not scheduled yet" },
+                        (false, _) => span.muted #next-run { "— (auto-sync is off)" },
+                    }
+                }))
                 (row("Created", html! { (s.created_at.to_rfc3339()) }))
             }
         }

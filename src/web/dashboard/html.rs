@@ -55,6 +55,7 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) 
                             (nav("/", "Syncs", "syncs"))
                             (nav("/overview", "Overview", "overview"))
                             (nav("/dead", "Dead letters", "dead"))
+                            (nav("/channels", "Channels", "channels"))
                             (nav("/audit", "Audit", "audit"))
                         }
                     }

@@ -7,6 +7,7 @@
 
 mod actions;
 mod audit;
+mod channels;
 mod dead;
 mod detail;
 mod html;
@@ -63,6 +64,7 @@ pub fn routes() -> Routes {
         .add(D, Method::GET, "/overview", overview::page)
         .add(D, Method::GET, "/dead", dead::page)
         .add(D, Method::GET, "/audit", audit::page)
+        .add(D, Method::GET, "/channels", channels::page)
         .add(D, Method::POST, "/dead/requeue", dead::requeue)
         .add(D, Method::POST, "/dead/discard", dead::discard)
         .add(P, Method::GET, "/assets/dashboard.css", css)

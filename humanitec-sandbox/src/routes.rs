@@ -1,7 +1,6 @@
 //! HTTP handlers: the values API, plus `/_sandbox/*` admin endpoints.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};

@@ -6,17 +6,24 @@
 //! WORKER_CONCURRENCY 8, 32 and 128 (2,000 unchanged syncs queued before
 //! it starts), with the CPU each part of the pipeline spent per job and the
 //! worker's peak RSS; job latency p50/p95/p99 from enqueue to status
-//! written; Humanitec requests per job; a 500-key first sync at 50 ms per Humanitec call
-//! with the adaptive write limit, a fixed limit of 4 and writes in sequence
-//! (the old worker's behaviour); and the same with a Humanitec that answers
-//! 429 to more than 20 requests in flight.
+//! written; Humanitec requests per job; a 500-key first sync at 50 ms per
+//! Humanitec call, against a constant-latency sandbox and one whose latency
+//! rises with the requests in flight, with the adaptive write limit, fixed
+//! limits of 4 and 32 (the best fixed limit on both, by the simulation in
+//! `src/humanitec/window_sim.rs`) and writes in sequence (the old worker's
+//! behaviour); the same against a Humanitec that answers 429 to more than
+//! 20 requests in flight; and one secret change reaching 200 auto-synced
+//! apps of one connection. `-- --writes` runs only the write cases.
 
 use std::time::{Duration, Instant};
 
 use humanitec_sandbox::{AppSpec, Faults, OrgSpec, Role, SandboxConfig, TokenSpec};
 use secret_sync::config::LogFormat;
+use secret_sync::queue::SecretChanged;
 use secret_sync::JobKind;
-use secret_sync_testkit::{eventually, options, TestEnv, WorkerProcess, ADMIN_TOKEN, ORG};
+use secret_sync_testkit::{
+    app_scope, eventually, options, TestEnv, WorkerProcess, ADMIN_TOKEN, ORG,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -25,17 +32,26 @@ async fn main() {
     secret_sync::init_logging(&LogFormat::Text, "error");
     let quick = std::env::args().any(|a| a == "--quick");
     let syncs = if quick { 400 } else { 2000 };
+    let writes_only = std::env::args().any(|a| a == "--writes");
     println!("== secret-sync benchmark ({} syncs) ==", syncs);
-    throughput(syncs).await;
+    if !writes_only {
+        throughput(syncs).await;
+    }
     big_syncs(if quick { 100 } else { 500 }).await;
+    fan_out(if quick { 50 } else { 200 }).await;
 }
 
 /// 100 apps, each with a `production` environment; one admin token.
 fn many_apps() -> SandboxConfig {
+    apps(100)
+}
+
+/// `count` apps, each with a `production` environment; one admin token.
+fn apps(count: usize) -> SandboxConfig {
     SandboxConfig {
         orgs: vec![OrgSpec {
             id: ORG.into(),
-            apps: (0..100)
+            apps: (0..count)
                 .map(|i| AppSpec {
                     id: format!("app-{i:03}"),
                     envs: vec!["production".into()],
@@ -319,14 +335,10 @@ async fn throughput(n: usize) {
 async fn one_big_sync(
     keys: usize,
     vars: &'static [(&'static str, &'static str)],
-    max_in_flight: Option<usize>,
+    faults: Faults,
 ) -> (Duration, usize, usize, String) {
     let mut env = env_with(SandboxConfig::demo(), vars).await;
-    env.sandbox.set_faults(Faults {
-        latency_ms: 50,
-        max_in_flight,
-        ..Faults::default()
-    });
+    env.sandbox.set_faults(faults);
     let pairs: Vec<(String, String)> = (0..keys)
         .map(|i| (format!("KEY_{i:04}"), format!("value-{i}")))
         .collect();
@@ -368,46 +380,179 @@ async fn one_big_sync(
     (took, requests.len(), rejected, limit)
 }
 
-/// A write-limit setting: its name, its variables, and the sandbox's
-/// in-flight ceiling (429 above it).
-type Case = (
-    &'static str,
-    &'static [(&'static str, &'static str)],
-    Option<usize>,
+/// A write-limit setting: its name and its variables.
+type Case = (&'static str, &'static [(&'static str, &'static str)]);
+
+const ADAPTIVE: Case = ("adaptive (default, cap 32)", &[]);
+const FIXED_4: Case = (
+    "fixed at 4",
+    &[
+        ("HUMANITEC_WRITE_ADAPTIVE", "false"),
+        ("HUMANITEC_WRITE_CONCURRENCY", "4"),
+    ],
+);
+const FIXED_32: Case = (
+    "fixed at 32 (best fixed)",
+    &[
+        ("HUMANITEC_WRITE_ADAPTIVE", "false"),
+        ("HUMANITEC_WRITE_CONCURRENCY", "32"),
+    ],
+);
+const SEQUENTIAL: Case = (
+    "in sequence (the old worker)",
+    &[
+        ("HUMANITEC_WRITE_ADAPTIVE", "false"),
+        ("HUMANITEC_WRITE_CONCURRENCY", "1"),
+    ],
 );
 
+fn sandbox_latency(per_in_flight_us: u64) -> Faults {
+    Faults {
+        latency_ms: 50,
+        latency_per_in_flight_us: per_in_flight_us,
+        ..Faults::default()
+    }
+}
+
 async fn big_syncs(keys: usize) {
-    println!("\na first sync of {keys} keys, 50 ms per Humanitec call:");
+    let servers = [
+        ("50 ms", sandbox_latency(0)),
+        ("50 ms + 1 ms per request in flight", sandbox_latency(1_000)),
+    ];
+    for (server, faults) in servers {
+        println!("\na first sync of {keys} keys, Humanitec answering in {server}:");
+        println!("  write limit                        time      requests  429s  final limit");
+        for (name, vars) in [ADAPTIVE, FIXED_4, FIXED_32, SEQUENTIAL] {
+            let (took, requests, rejected, limit) = one_big_sync(keys, vars, faults.clone()).await;
+            println!(
+                "  {name:<32}  {:>6.2} s  {requests:>8}  {rejected:>4}  {limit}",
+                took.as_secs_f64()
+            );
+        }
+    }
+    println!("\na first sync of {keys} keys, 50 ms, 429 above 20 in flight:");
     println!("  write limit                        time      requests  429s  final limit");
-    let cases: [Case; 4] = [
-        ("adaptive (default, cap 32)", &[], None),
+    let capped = Faults {
+        max_in_flight: Some(20),
+        ..sandbox_latency(0)
+    };
+    let cases: [Case; 3] = [
+        ("adaptive (default, cap 32)", &[("HTTP_RETRIES", "8")]),
+        FIXED_4,
         (
-            "fixed at 4",
+            "fixed at 20 (best fixed)",
             &[
                 ("HUMANITEC_WRITE_ADAPTIVE", "false"),
-                ("HUMANITEC_WRITE_CONCURRENCY", "4"),
+                ("HUMANITEC_WRITE_CONCURRENCY", "20"),
             ],
-            None,
-        ),
-        (
-            "in sequence (the old worker)",
-            &[
-                ("HUMANITEC_WRITE_ADAPTIVE", "false"),
-                ("HUMANITEC_WRITE_CONCURRENCY", "1"),
-            ],
-            None,
-        ),
-        (
-            "adaptive, 429 above 20 in flight",
-            &[("HTTP_RETRIES", "8")],
-            Some(20),
         ),
     ];
-    for (name, vars, max_in_flight) in cases {
-        let (took, requests, rejected, limit) = one_big_sync(keys, vars, max_in_flight).await;
+    for (name, vars) in cases {
+        let (took, requests, rejected, limit) = one_big_sync(keys, vars, capped.clone()).await;
         println!(
             "  {name:<32}  {:>6.2} s  {requests:>8}  {rejected:>4}  {limit}",
             took.as_secs_f64()
         );
     }
+}
+
+/// One secret change reaching `apps` auto-synced apps of one connection,
+/// 50 ms per Humanitec call: from the event to the last app holding the
+/// new value (SYNC_DEBOUNCE, 250 ms by default, included).
+async fn fan_out(apps_count: usize) {
+    println!(
+        "\none secret change, {apps_count} auto-synced apps of one connection, 50 ms per call:"
+    );
+    println!("  setting                                          time");
+    let cases: [Case; 4] = [
+        ("default (WORKER_CONCURRENCY 64, adaptive)", &[]),
+        (
+            "WORKER_CONCURRENCY 8 (the old default)",
+            &[("WORKER_CONCURRENCY", "8")],
+        ),
+        (
+            "WORKER_CONCURRENCY 64, fixed at 32 (best fixed)",
+            &[
+                ("HUMANITEC_WRITE_ADAPTIVE", "false"),
+                ("HUMANITEC_WRITE_CONCURRENCY", "32"),
+            ],
+        ),
+        (
+            "in sequence (concurrency 1, limit 1)",
+            &[
+                ("WORKER_CONCURRENCY", "1"),
+                ("HUMANITEC_WRITE_ADAPTIVE", "false"),
+                ("HUMANITEC_WRITE_CONCURRENCY", "1"),
+            ],
+        ),
+    ];
+    for (name, vars) in cases {
+        let took = one_change_to_many_apps(apps_count, vars).await;
+        println!("  {name:<47}  {:>6.2} s", took.as_secs_f64());
+    }
+}
+
+async fn one_change_to_many_apps(
+    apps_count: usize,
+    vars: &'static [(&'static str, &'static str)],
+) -> Duration {
+    let mut env = env_with(apps(apps_count), vars).await;
+    env.sandbox.set_faults(sandbox_latency(0));
+    let project = "proj";
+    env.seed.create_project(project, "Project").await;
+    let connection = env
+        .seed
+        .create_connection(project, "conn", ADMIN_TOKEN)
+        .await;
+    let folder = env.seed.create_folder(project, "production", "/fan").await;
+    env.put_secret(folder, "A", "0").await;
+    let options = json!({"initialSyncBehavior": "overwrite-destination"});
+    let names: Vec<String> = (0..apps_count).map(|i| format!("app-{i:03}")).collect();
+    for (i, app) in names.iter().enumerate() {
+        env.seed
+            .create_sync(
+                project,
+                &format!("s{i}"),
+                folder,
+                connection,
+                &app_scope(app),
+                &options,
+            )
+            .await;
+    }
+    env.start_worker().await;
+    let event = SecretChanged {
+        project_id: project.into(),
+        environment: "production".into(),
+        path: "/fan".into(),
+    };
+    let arrived = |env: &TestEnv, value: &str| {
+        names.iter().all(|app| {
+            env.sandbox
+                .values(ORG, app, None)
+                .iter()
+                .any(|v| v.key == "A" && v.value == value)
+        })
+    };
+    // The first event makes every app hold the secret; not measured.
+    env.client.publish_change(&event).await.expect("publish");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !arrived(&env, "0") {
+        assert!(Instant::now() < deadline, "the first fan-out never landed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    env.put_secret(folder, "A", "1").await;
+    let t0 = Instant::now();
+    env.client.publish_change(&event).await.expect("publish");
+    // Not `eventually`: this loop is the stopwatch.
+    while !arrived(&env, "1") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the change never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = t0.elapsed();
+    env.finish().await;
+    took
 }

@@ -12,6 +12,7 @@
 //! An env override is a value of its own (its own `secret_version`, its own
 //! `is_secret`): writing the app value never touches it.
 
+mod directory;
 mod routes;
 mod state;
 
@@ -109,6 +110,10 @@ pub struct RequestRecord {
 pub struct Faults {
     /// Added to every API request.
     pub latency_ms: u64,
+    /// Added to an API request for every request in flight when it
+    /// arrives (itself included): a server that slows under load, as real
+    /// ones do. 0 keeps the latency constant.
+    pub latency_per_in_flight_us: u64,
     /// Consumed first-in first-out, one per API request.
     pub script: Vec<Fault>,
     /// Applied to every API request while `script` is empty.
@@ -116,10 +121,23 @@ pub struct Faults {
     /// While `script` is empty: each API request gets one of these faults
     /// with probability `ratio` (before `always` is considered).
     pub random: Option<RandomFaults>,
-    /// Answer 429 (no Retry-After) to a request that arrives while this
-    /// many are already in flight: a rate-limited, shared API.
+    /// A hard in-flight cap: answer 429 (no Retry-After) to a request that
+    /// arrives while this many are already in flight, as a rate-limited,
+    /// shared API does.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+}
+
+impl Faults {
+    /// How long a request that arrives with `in_flight` requests in flight
+    /// (itself included) waits before it is answered.
+    pub fn latency(&self, in_flight: usize) -> std::time::Duration {
+        std::time::Duration::from_millis(self.latency_ms)
+            + std::time::Duration::from_micros(
+                self.latency_per_in_flight_us
+                    .saturating_mul(in_flight as u64),
+            )
+    }
 }
 
 /// Probabilistic faults, reproducible from `seed` (the same seed gives the
@@ -151,7 +169,8 @@ pub enum Fault {
 }
 
 pub(crate) struct Inner {
-    pub config: SandboxConfig,
+    /// The configuration, indexed by id.
+    pub directory: directory::Directory,
     pub values: Values,
     pub requests: Vec<RequestRecord>,
     pub faults: Faults,
@@ -202,7 +221,7 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Mutex::new(Inner {
-            config,
+            directory: directory::Directory::new(config),
             values: Values::default(),
             requests: Vec::new(),
             faults: Faults::default(),
@@ -281,7 +300,7 @@ impl Sandbox {
 
     /// Accepts one more token from now on.
     pub fn add_token(&self, token: TokenSpec) {
-        self.lock().config.tokens.push(token);
+        self.lock().directory.add_token(token);
     }
 
     pub fn shutdown(&self) {
@@ -302,7 +321,7 @@ mod tests {
 
     fn inner() -> Inner {
         Inner {
-            config: SandboxConfig::demo(),
+            directory: directory::Directory::new(SandboxConfig::demo()),
             values: Values::default(),
             requests: Vec::new(),
             faults: Faults::default(),
@@ -357,6 +376,22 @@ mod tests {
         .expect("partial faults JSON");
         assert!(f.script.is_empty() && f.always.is_none() && f.latency_ms == 0);
         assert_eq!(f.random.map(|r| r.faults.len()), Some(1));
+    }
+
+    #[test]
+    fn latency_rises_with_the_requests_in_flight_when_asked_to() {
+        let constant = Faults {
+            latency_ms: 50,
+            ..Faults::default()
+        };
+        assert_eq!(constant.latency(1), constant.latency(100));
+        let loaded = Faults {
+            latency_ms: 50,
+            latency_per_in_flight_us: 1_000,
+            ..Faults::default()
+        };
+        assert_eq!(loaded.latency(1).as_millis(), 51);
+        assert_eq!(loaded.latency(32).as_millis(), 82);
     }
 
     #[test]

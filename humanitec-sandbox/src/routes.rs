@@ -1,7 +1,6 @@
 //! HTTP handlers: the values API, plus `/_sandbox/*` admin endpoints.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -14,6 +13,7 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::directory::Org;
 use super::state::{StoredValue, WriteError};
 use super::{lock, Fault, Faults, Inner, RequestRecord, Role};
 
@@ -97,7 +97,7 @@ async fn api(
             .faults
             .max_in_flight
             .is_some_and(|max| inner.in_flight > max);
-        (inner.faults.latency_ms, fault, overloaded)
+        (inner.faults.latency(inner.in_flight), fault, overloaded)
     };
     let fault = if overloaded {
         Some(Fault::Status {
@@ -107,8 +107,8 @@ async fn api(
     } else {
         fault
     };
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let token = headers
         .get("authorization")
@@ -160,17 +160,11 @@ async fn api(
             let mut inner = lock(&s);
             let auth = token
                 .as_deref()
-                .and_then(|t| inner.config.tokens.iter().find(|k| k.token == t).cloned());
+                .and_then(|t| inner.directory.token(t))
+                .map(|(org, role)| (org.to_string(), role));
             let response = match &auth {
                 None => error(StatusCode::UNAUTHORIZED, "Could not validate token."),
-                Some(tok) => handle(
-                    &mut inner,
-                    &method,
-                    &path,
-                    &body,
-                    tok.org.as_str(),
-                    tok.role,
-                ),
+                Some((org, role)) => handle(&mut inner, &method, &path, &body, org, *role),
             };
             (response, auth.is_some(), None)
         }
@@ -238,18 +232,17 @@ fn handle(
     match (method.as_str(), segs.as_slice()) {
         ("GET", ["orgs"]) => {
             let orgs: Vec<Value> = inner
-                .config
-                .orgs
-                .iter()
-                .filter(|o| o.id == token_org)
-                .map(|o| json!({"id": o.id, "name": o.id, "created_at": "2020-06-22T09:37:23.523Z",
+                .directory
+                .org(token_org)
+                .map(|_| json!({"id": token_org, "name": token_org, "created_at": "2020-06-22T09:37:23.523Z",
                     "created_by": "sandbox", "trial_expires_at": null, "logo": {"dark_url": null, "light_url": null}}))
+                .into_iter()
                 .collect();
             Json(orgs).into_response()
         }
         ("GET", ["orgs", org, "apps"]) => match visible_org(inner, org, token_org) {
             Ok(spec) => {
-                let apps: Vec<Value> = spec.apps.iter().map(|a| app_json(org, a)).collect();
+                let apps: Vec<Value> = spec.apps().iter().map(|a| app_json(org, a)).collect();
                 Json(apps).into_response()
             }
             Err(resp) => *resp,
@@ -266,20 +259,20 @@ fn handle(
 }
 
 /// The org, if it exists and the token belongs to it (404 / 403 otherwise).
-fn visible_org(inner: &Inner, org: &str, token_org: &str) -> Result<super::OrgSpec, Box<Response>> {
-    let Some(spec) = inner.config.orgs.iter().find(|o| o.id == org) else {
+fn visible_org<'a>(inner: &'a Inner, org: &str, token_org: &str) -> Result<&'a Org, Box<Response>> {
+    let Some(spec) = inner.directory.org(org) else {
         return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "Organization not found.",
         )));
     };
-    if spec.id != token_org {
+    if org != token_org {
         return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "Token has no access to this organization.",
         )));
     }
-    Ok(spec.clone())
+    Ok(spec)
 }
 
 const SANDBOX_TIME: &str = "2020-06-22T09:37:23Z";
@@ -324,20 +317,15 @@ fn values(
     token_org: &str,
     role: Role,
 ) -> Response {
-    let Some(org_spec) = inner.config.orgs.iter().find(|o| o.id == org).cloned() else {
-        return error(StatusCode::NOT_FOUND, "Organization not found.");
+    let org_spec = match visible_org(inner, org, token_org) {
+        Ok(spec) => spec,
+        Err(resp) => return *resp,
     };
-    if org_spec.id != token_org {
-        return error(
-            StatusCode::FORBIDDEN,
-            "Token has no access to this organization.",
-        );
-    }
-    let Some(app_spec) = org_spec.apps.iter().find(|a| a.id == app) else {
+    let Some(app_spec) = org_spec.app(app) else {
         return error(StatusCode::NOT_FOUND, "Application not found.");
     };
     if let Some(e) = env {
-        if !app_spec.envs.iter().any(|x| x == e) {
+        if !app_spec.has_env(e) {
             return error(StatusCode::BAD_REQUEST, "Environment does not exist.");
         }
     }

@@ -1,6 +1,6 @@
 //! The sandbox's values and their semantics (pure).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,18 +26,19 @@ struct Entry {
     updated_at: DateTime<Utc>,
 }
 
-/// (org, app, env or "") -> key -> entry
+type Scope = BTreeMap<String, Entry>;
+
+/// One app's values: its own, and each environment's overrides.
 #[derive(Default)]
-pub struct Values {
-    scopes: BTreeMap<(String, String, String), BTreeMap<String, Entry>>,
+struct AppValues {
+    base: Scope,
+    envs: HashMap<String, Scope>,
 }
 
-fn scope_key(org: &str, app: &str, env: Option<&str>) -> (String, String, String) {
-    (
-        org.to_string(),
-        app.to_string(),
-        env.unwrap_or("").to_string(),
-    )
+/// org -> app -> values, each level found by id (no search, no copy).
+#[derive(Default)]
+pub struct Values {
+    orgs: HashMap<String, HashMap<String, AppValues>>,
 }
 
 impl Entry {
@@ -66,6 +67,35 @@ pub enum WriteError {
 }
 
 impl Values {
+    fn scope(&self, org: &str, app: &str, env: Option<&str>) -> Option<&Scope> {
+        let values = self.orgs.get(org)?.get(app)?;
+        match env {
+            None => Some(&values.base),
+            Some(env) => values.envs.get(env),
+        }
+    }
+
+    fn scope_mut(&mut self, org: &str, app: &str, env: Option<&str>) -> Option<&mut Scope> {
+        let values = self.orgs.get_mut(org)?.get_mut(app)?;
+        match env {
+            None => Some(&mut values.base),
+            Some(env) => values.envs.get_mut(env),
+        }
+    }
+
+    fn scope_or_new(&mut self, org: &str, app: &str, env: Option<&str>) -> &mut Scope {
+        let values = self
+            .orgs
+            .entry(org.to_string())
+            .or_default()
+            .entry(app.to_string())
+            .or_default();
+        match env {
+            None => &mut values.base,
+            Some(env) => values.envs.entry(env.to_string()).or_default(),
+        }
+    }
+
     /// A scope's listing: app values, or app values merged with env overrides.
     pub fn list(&self, org: &str, app: &str, env: Option<&str>) -> Vec<StoredValue> {
         self.list_inner(org, app, env, true)
@@ -84,14 +114,11 @@ impl Values {
         reveal: bool,
     ) -> Vec<StoredValue> {
         let empty = BTreeMap::new();
-        let base = self
-            .scopes
-            .get(&scope_key(org, app, None))
-            .unwrap_or(&empty);
+        let base = self.scope(org, app, None).unwrap_or(&empty);
         match env {
             None => base.iter().map(|(k, e)| e.view(k, "app", reveal)).collect(),
             Some(_) => {
-                let overrides = self.scopes.get(&scope_key(org, app, env)).unwrap_or(&empty);
+                let overrides = self.scope(org, app, env).unwrap_or(&empty);
                 base.iter()
                     .map(|(k, e)| match overrides.get(k) {
                         Some(o) => o.view(k, "env", reveal),
@@ -110,8 +137,7 @@ impl Values {
         key: &str,
         reveal: bool,
     ) -> Option<StoredValue> {
-        self.scopes
-            .get(&scope_key(org, app, env))?
+        self.scope(org, app, env)?
             .get(key)
             .map(|e| e.view(key, if env.is_some() { "env" } else { "app" }, reveal))
     }
@@ -129,7 +155,7 @@ impl Values {
         description: &str,
     ) {
         let now = Utc::now();
-        let scope = self.scopes.entry(scope_key(org, app, env)).or_default();
+        let scope = self.scope_or_new(org, app, env);
         let entry = scope.entry(key.to_string()).or_insert_with(|| Entry {
             value: String::new(),
             is_secret,
@@ -178,8 +204,7 @@ impl Values {
         description: Option<&str>,
     ) -> Result<StoredValue, WriteError> {
         let entry = self
-            .scopes
-            .get_mut(&scope_key(org, app, env))
+            .scope_mut(org, app, env)
             .and_then(|s| s.get_mut(key))
             .ok_or(WriteError::NotFound)?;
         if let Some(v) = value {
@@ -202,15 +227,14 @@ impl Values {
         key: &str,
     ) -> Result<(), WriteError> {
         let removed = self
-            .scopes
-            .get_mut(&scope_key(org, app, env))
+            .scope_mut(org, app, env)
             .and_then(|s| s.remove(key))
             .ok_or(WriteError::NotFound)?;
         drop(removed);
         if env.is_none() {
             // An app value takes its env overrides with it.
-            for ((o, a, e), scope) in self.scopes.iter_mut() {
-                if o == org && a == app && !e.is_empty() {
+            if let Some(values) = self.orgs.get_mut(org).and_then(|o| o.get_mut(app)) {
+                for scope in values.envs.values_mut() {
                     scope.remove(key);
                 }
             }
@@ -226,8 +250,7 @@ impl Values {
         env: Option<&str>,
         key: &str,
     ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        self.scopes
-            .get(&scope_key(org, app, env))?
+        self.scope(org, app, env)?
             .get(key)
             .map(|e| (e.created_at, e.updated_at))
     }

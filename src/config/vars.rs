@@ -49,7 +49,7 @@ pub struct Vars {
     pub encryption_key_previous: Option<String>,
     #[arg(long, env = "QUEUE_PREFIX", default_value = "")]
     pub queue_prefix: String,
-    #[arg(long, env = "WORKER_CONCURRENCY", default_value = "8", value_parser = whole_number::<u16>)]
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value = "64", value_parser = whole_number::<u16>)]
     pub worker_concurrency: u16,
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "10", value_parser = whole_number::<usize>)]
     pub database_pool_size: usize,
@@ -320,7 +320,7 @@ mod tests {
         assert!(named[1].starts_with("SYNC_DEBOUNCE is not valid: expected a duration"));
         let vars = read.vars.expect("the good values are read");
         assert_eq!(vars.queue_prefix, "ok");
-        assert_eq!(vars.worker_concurrency, 8);
+        assert_eq!(vars.worker_concurrency, 64);
     }
 
     #[test]
@@ -342,7 +342,7 @@ mod tests {
         let read = from_lookup(lookup);
         assert!(read.errors.is_empty());
         let vars = read.vars.expect("valid");
-        assert_eq!(vars.worker_concurrency, 8);
+        assert_eq!(vars.worker_concurrency, 64);
         assert_eq!(vars.queue_prefix, "--looks-like-a-flag");
     }
 }

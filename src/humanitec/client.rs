@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::HumanitecError;
-use super::limiter::{Limiters, WriteLimit};
+use super::limiter::{Limiters, Outcome, WriteLimit};
 use super::models::{AppSummary, ErrorBody, OrgSummary, ValueCreatePayload, ValuePatchPayload};
 use super::scope::{apps_path, value_path, values_path};
 use super::RequestObserver;
@@ -211,11 +211,13 @@ impl HumanitecClient {
                 Some(l) => Some(l.acquire().await),
                 None => None,
             };
+            // Time on the wire only: the wait for the permit is not latency.
+            let sent = std::time::Instant::now();
             let result = self
                 .send_once(token, method.clone(), &path, body, value)
                 .await;
             if let Some(permit) = permit {
-                permit.done(load_signal(&result));
+                permit.done(load_signal(&result), sent.elapsed());
             }
             result
         };
@@ -322,13 +324,16 @@ impl HumanitecClient {
 }
 
 /// What an attempt says about the server's load: congested (429, 503, a
-/// timeout), fine (answered), or nothing (the connection broke).
-fn load_signal<T>(result: &Result<T, HumanitecError>) -> Option<bool> {
+/// timeout), fine (answered), or nothing (another error status, a broken
+/// connection).
+fn load_signal<T>(result: &Result<T, HumanitecError>) -> Outcome {
     match result {
-        Ok(_) => Some(false),
-        Err(HumanitecError::Status { status, .. }) => Some(matches!(status, 429 | 503)),
-        Err(HumanitecError::Transport { timeout: true, .. }) => Some(true),
-        Err(_) => None,
+        Ok(_) => Outcome::Answered,
+        Err(HumanitecError::Status {
+            status: 429 | 503, ..
+        }) => Outcome::Congested,
+        Err(HumanitecError::Transport { timeout: true, .. }) => Outcome::Congested,
+        Err(_) => Outcome::Unknown,
     }
 }
 

@@ -1,117 +1,16 @@
 //! Adaptive write concurrency per Humanitec connection (per API token),
-//! shared by every job of that connection in the process: additive increase
-//! while answers are fast and clean (after a slow start), halve on 429/503
-//! or timeouts, back off when latency climbs well above the best seen. The
-//! state machine is pure (`Window`); `Limiter` adds waiting and locking.
+//! shared by every job of that connection in the process. The window itself
+//! is pure (`super::window`); `Limiter` adds waiting, locking and the clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use super::window::Outcome;
+use super::window::{Ticket, Window};
+
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
-
-/// How one request ended, as congestion control sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
-    /// Answered (any status that says nothing about load).
-    Ok(Duration),
-    /// 429, 503 or a timeout: the server is overloaded.
-    Congested,
-}
-
-/// The congestion window (pure).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Window {
-    limit: f64,
-    cap: f64,
-    /// Slow start (doubling per round trip) below this; additive above.
-    threshold: f64,
-    best_latency: Option<Duration>,
-    last_decrease: Option<Instant>,
-    /// The limit at which Humanitec last said "too much", and when: growth
-    /// stays below it for a while instead of hitting it again every cycle.
-    ceiling: Option<(f64, Instant)>,
-}
-
-/// Latency this many times the best seen counts as queueing.
-const LATENCY_FACTOR: u32 = 3;
-/// After a 429/503, growth stops at this share of the limit that caused it...
-const CEILING_SHARE: f64 = 0.85;
-/// ...for this long; then the window probes upwards again.
-const CEILING_FOR: Duration = Duration::from_secs(30);
-
-impl Window {
-    pub fn new(initial: usize, cap: usize) -> Window {
-        let cap = cap.max(1) as f64;
-        Window {
-            limit: (initial.max(1) as f64).min(cap),
-            cap,
-            threshold: cap,
-            best_latency: None,
-            last_decrease: None,
-            ceiling: None,
-        }
-    }
-
-    /// Requests allowed in flight now.
-    pub fn allowed(&self) -> usize {
-        self.limit.floor().max(1.0) as usize
-    }
-
-    pub fn limit(&self) -> f64 {
-        self.limit
-    }
-
-    pub fn observe(&mut self, signal: Signal, now: Instant) {
-        match signal {
-            Signal::Congested => {
-                if self.decrease(0.5, now) {
-                    let hit = self.limit * 2.0;
-                    self.ceiling = Some((hit * CEILING_SHARE, now));
-                }
-            }
-            Signal::Ok(latency) => {
-                let best = *self.best_latency.get_or_insert(latency);
-                if latency < best {
-                    self.best_latency = Some(latency);
-                }
-                if latency > best * LATENCY_FACTOR && best > Duration::ZERO {
-                    self.decrease(0.8, now);
-                    return;
-                }
-                let step = if self.limit < self.threshold {
-                    1.0
-                } else {
-                    1.0 / self.limit
-                };
-                let top = match self.ceiling {
-                    Some((ceiling, at)) if now.duration_since(at) < CEILING_FOR => {
-                        self.cap.min(ceiling.max(1.0))
-                    }
-                    _ => self.cap,
-                };
-                self.limit = (self.limit + step).min(top.max(self.limit));
-            }
-        }
-    }
-
-    /// At most one decrease per round trip: the answers of one burst all
-    /// say the same thing.
-    fn decrease(&mut self, factor: f64, now: Instant) -> bool {
-        let round_trip = self.best_latency.unwrap_or(Duration::from_millis(100));
-        if self
-            .last_decrease
-            .is_some_and(|at| now.duration_since(at) < round_trip)
-        {
-            return false;
-        }
-        self.limit = (self.limit * factor).max(1.0);
-        self.threshold = self.limit;
-        self.last_decrease = Some(now);
-        true
-    }
-}
 
 /// One connection's limit, with waiting.
 pub struct Limiter {
@@ -123,7 +22,7 @@ pub struct Limiter {
 /// A slot for one request; give it back with `done`.
 pub struct Permit<'a> {
     limiter: &'a Limiter,
-    started: Instant,
+    ticket: Ticket,
     done: bool,
 }
 
@@ -148,9 +47,11 @@ impl Limiter {
                 let mut state = self.lock();
                 if state.1 < state.0.allowed() {
                     state.1 += 1;
+                    let in_flight = state.1;
+                    let ticket = state.0.send(in_flight);
                     return Permit {
                         limiter: self,
-                        started: Instant::now(),
+                        ticket,
                         done: false,
                     };
                 }
@@ -163,12 +64,12 @@ impl Limiter {
         self.lock().0.limit()
     }
 
-    fn release(&self, signal: Option<Signal>) {
+    fn release(&self, ticket: Ticket, round_trip: Duration, outcome: Outcome) {
         {
             let mut state = self.lock();
             state.1 = state.1.saturating_sub(1);
-            if let Some(signal) = signal.filter(|_| self.adaptive) {
-                state.0.observe(signal, Instant::now());
+            if self.adaptive {
+                state.0.observe(ticket, round_trip, outcome, Instant::now());
             }
         }
         self.freed.notify_waiters();
@@ -176,25 +77,20 @@ impl Limiter {
 }
 
 impl Permit<'_> {
-    /// Gives the slot back, telling how the request went (`None`: it says
-    /// nothing about load, e.g. a 404).
-    pub fn done(mut self, congested: Option<bool>) {
+    /// Gives the slot back, telling how the request went and how long it
+    /// spent on the wire (from sending to the answer, not counting the wait
+    /// for this permit).
+    pub fn done(mut self, outcome: Outcome, round_trip: Duration) {
         self.done = true;
-        let signal = congested.map(|c| {
-            if c {
-                Signal::Congested
-            } else {
-                Signal::Ok(self.started.elapsed())
-            }
-        });
-        self.limiter.release(signal);
+        self.limiter.release(self.ticket, round_trip, outcome);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.limiter.release(None);
+            self.limiter
+                .release(self.ticket, Duration::ZERO, Outcome::Unknown);
         }
     }
 }
@@ -265,82 +161,32 @@ impl Limiters {
 mod tests {
     use super::*;
 
-    const MS: Duration = Duration::from_millis(1);
-
-    #[test]
-    fn slow_start_doubles_per_round_trip_then_grows_by_one() {
-        let mut w = Window::new(4, 64);
-        let t = Instant::now();
-        for _ in 0..4 {
-            w.observe(Signal::Ok(50 * MS), t);
-        }
-        assert_eq!(w.allowed(), 8, "one round trip of 4 answers doubles");
-        w.observe(Signal::Congested, t);
-        assert_eq!(w.allowed(), 4);
-        let later = t + 200 * MS;
-        for _ in 0..4 {
-            w.observe(Signal::Ok(50 * MS), later);
-        }
-        assert_eq!(w.allowed(), 4, "after a loss, about +1 per round trip");
-        for _ in 0..4 {
-            w.observe(Signal::Ok(50 * MS), later);
-        }
-        assert_eq!(w.allowed(), 5);
-    }
-
-    #[test]
-    fn congestion_halves_once_per_round_trip_and_never_below_one() {
-        let mut w = Window::new(32, 32);
-        let t = Instant::now();
-        w.observe(Signal::Ok(50 * MS), t);
-        w.observe(Signal::Congested, t);
-        w.observe(Signal::Congested, t + MS);
-        assert_eq!(w.allowed(), 16, "a burst of 429s is one signal");
-        for i in 1..20 {
-            w.observe(Signal::Congested, t + i * 100 * MS);
-        }
-        assert_eq!(w.allowed(), 1);
-    }
-
-    #[test]
-    fn after_a_rejection_growth_stays_below_where_it_hurt() {
-        let mut w = Window::new(8, 64);
-        let t = Instant::now();
-        w.observe(Signal::Ok(10 * MS), t);
-        w.observe(Signal::Congested, t);
-        let after = t + 20 * MS;
-        for _ in 0..500 {
-            w.observe(Signal::Ok(10 * MS), after);
-        }
-        assert!(w.limit() < 9.0 * CEILING_SHARE + 0.01, "{}", w.limit());
-        let much_later = t + CEILING_FOR + MS;
-        for _ in 0..500 {
-            w.observe(Signal::Ok(10 * MS), much_later);
-        }
-        assert!(w.limit() > 9.0, "probes again later: {}", w.limit());
-    }
-
-    #[test]
-    fn rising_latency_backs_off_and_the_cap_holds() {
-        let mut w = Window::new(10, 12);
-        let t = Instant::now();
-        w.observe(Signal::Ok(10 * MS), t);
-        assert_eq!(w.allowed(), 11);
-        w.observe(Signal::Ok(10 * MS), t);
-        w.observe(Signal::Ok(10 * MS), t);
-        assert_eq!(w.allowed(), 12, "capped");
-        w.observe(Signal::Ok(100 * MS), t + 50 * MS);
-        assert_eq!(w.allowed(), 9, "queueing shows as latency");
-    }
-
     #[tokio::test]
     async fn permits_wait_for_a_free_slot() {
         let limiter = Limiter::new(Window::new(1, 1), true);
         let first = limiter.acquire().await;
         let second = tokio::time::timeout(Duration::from_millis(50), limiter.acquire()).await;
         assert!(second.is_err(), "the one slot is taken");
-        first.done(Some(false));
+        first.done(Outcome::Answered, Duration::from_millis(5));
         let third = tokio::time::timeout(Duration::from_millis(50), limiter.acquire()).await;
         assert!(third.is_ok(), "freed");
+    }
+
+    #[tokio::test]
+    async fn one_connection_shares_one_limit_across_callers() {
+        let limits = Limiters::new(WriteLimit {
+            cap: 2,
+            adaptive: false,
+            initial: 2,
+        });
+        let a = limits.for_token("token-a");
+        let again = limits.for_token("token-a");
+        let other = limits.for_token("token-b");
+        let _one = a.acquire().await;
+        let _two = again.acquire().await;
+        let third = tokio::time::timeout(Duration::from_millis(50), a.acquire()).await;
+        assert!(third.is_err(), "both callers draw on the same two slots");
+        let elsewhere = tokio::time::timeout(Duration::from_millis(50), other.acquire()).await;
+        assert!(elsewhere.is_ok(), "another token has its own");
     }
 }

@@ -6,6 +6,9 @@ mod limiter;
 mod models;
 mod observer;
 mod scope;
+mod window;
+#[cfg(test)]
+mod window_sim;
 
 pub use client::{HttpPolicy, HumanitecClient};
 pub use error::HumanitecError;

@@ -340,3 +340,51 @@ async fn a_worker_killed_between_the_outcome_and_the_send_still_delivers() {
     worker.remove_log();
     env.finish().await;
 }
+
+#[tokio::test]
+async fn old_attempts_and_delivered_notifications_are_deleted() {
+    let env = TestEnv::new().await;
+    let src = env.source("production", &[("K", "v")]).await;
+    let sealed = env.cipher().encrypt_str("https://203.0.113.10/hook");
+    let channel = match env
+        .store
+        .insert_channel("proj", "old", "slack", &sealed, None, &[])
+        .await
+        .expect("channel")
+    {
+        secret_sync::store::Written::Done(c) => c.id,
+        other => panic!("{other:?}"),
+    };
+    let sync = env.sync(&src, "s", app_scope("web"), options()).await;
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO notification_attempts (channel_id, delivery_id, events, status_code, at)
+             VALUES ('{channel}', gen_random_uuid(), 1, 200, now() - interval '100 days'),
+                    ('{channel}', gen_random_uuid(), 1, 200, now());
+             INSERT INTO notification_outbox (channel_id, project_id, sync_id, job_id, job_type,
+                                              event, message, delivered_at)
+             VALUES ('{channel}', 'proj', '{sync}', gen_random_uuid(), 'sync', 'failed', 'm',
+                     now() - interval '100 days'),
+                    ('{channel}', 'proj', '{sync}', gen_random_uuid(), 'sync', 'failed', 'm', NULL)"
+        ))
+        .await;
+    let gone = env
+        .store
+        .delete_old_deliveries(Duration::from_secs(90 * 86_400), 500)
+        .await
+        .expect("delete");
+    assert_eq!(gone, 2);
+    let left = env
+        .seed
+        .numbers(
+            "SELECT (SELECT count(*) FROM notification_attempts)
+                  + (SELECT count(*) FROM notification_outbox)",
+        )
+        .await;
+    assert_eq!(
+        left,
+        vec![2.0],
+        "the recent attempt and the undelivered event stay"
+    );
+    env.finish().await;
+}

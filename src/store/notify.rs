@@ -290,6 +290,35 @@ impl Store {
         Ok(deliveries)
     }
 
+    /// Deletes up to `batch` delivery attempts and delivered outbox rows
+    /// older than `keep`; returns how many went.
+    pub async fn delete_old_deliveries(
+        &self,
+        keep: Duration,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "WITH a AS (
+                    DELETE FROM notification_attempts WHERE id IN (
+                        SELECT id FROM notification_attempts
+                         WHERE at < now() - make_interval(secs => $1) ORDER BY at LIMIT $2)
+                    RETURNING 1),
+                 o AS (
+                    DELETE FROM notification_outbox WHERE id IN (
+                        SELECT id FROM notification_outbox
+                         WHERE delivered_at < now() - make_interval(secs => $1)
+                         ORDER BY delivered_at LIMIT $2)
+                    RETURNING 1)
+                 SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM o)",
+                &[(&keep.as_secs_f64(), Type::FLOAT8), (&batch, Type::INT8)],
+            )
+            .await
+            .map_err(StoreError::db("deleting old notification deliveries"))?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     /// Records an attempt: delivered, or put back until `retry_at`.
     pub async fn record_attempt(
         &self,

@@ -33,6 +33,12 @@ pub async fn sweep_expired_sessions(state: ApiState, shutdown: CancellationToken
             state.store.delete_old_audit(retention, BATCH)
         })
         .await;
+        // Delivery attempts and delivered notifications: kept as long as
+        // the audit log, for the channels' pages.
+        in_batches("old notification deliveries", || {
+            state.store.delete_old_deliveries(retention, BATCH)
+        })
+        .await;
     }
 }
 

@@ -267,9 +267,14 @@ impl Runner {
                 tracing::info!(job_id = %job.id, sync_id = %job.sync_id, "superseded; skipped");
                 return Ok(Ok(Disposition::Done(JobStatus::Skipped)));
             }
-            Admission::Wait(delay) => {
+            Admission::Wait(left) => {
                 self.release(lease).await;
-                tracing::debug!(job_id = %job.id, sync_id = %job.sync_id, ?delay,
+                // Put back for a whole quiet period, not the exact rest of
+                // it: every wait then shares the debounce's one delay queue
+                // (a delay queue per distinct delay would be a quorum queue
+                // each), and a burst that goes on is looked at again later.
+                let delay = self.debounce.quiet.max(Duration::from_millis(10));
+                tracing::debug!(job_id = %job.id, sync_id = %job.sync_id, ?left, ?delay,
                     "requests are still folding into this sync job; waiting for them to stop");
                 return Ok(Ok(Disposition::Later { delay }));
             }

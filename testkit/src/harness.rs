@@ -485,10 +485,11 @@ impl TestEnv {
         let conn = self.broker().await;
         if let Ok(ch) = conn.create_channel().await {
             let retry = &self.settings.worker.retry;
+            // The debounce's delay queue too: every sync job goes through it.
             let delays = retry
                 .job_retry_delays
                 .iter()
-                .chain(std::iter::once(&retry.busy_delay));
+                .chain([&retry.busy_delay, &self.settings.sync_debounce]);
             let delay_queues = delays
                 .flat_map(|d| secret_sync::JobType::ALL.map(|t| self.names.delay_queue(t, *d)));
             for q in [

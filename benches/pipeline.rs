@@ -33,12 +33,23 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let syncs = if quick { 400 } else { 2000 };
     let writes_only = std::env::args().any(|a| a == "--writes");
+    let scale_only = std::env::args().any(|a| a == "--scale");
     println!("== secret-sync benchmark ({} syncs) ==", syncs);
-    if !writes_only {
+    if !writes_only && !scale_only {
         throughput(syncs).await;
     }
-    big_syncs(if quick { 100 } else { 500 }).await;
-    fan_out(if quick { 50 } else { 200 }).await;
+    if !writes_only {
+        at_scale(if quick {
+            &[400, 2_000]
+        } else {
+            &[2_000, 10_000, 50_000]
+        })
+        .await;
+    }
+    if !scale_only {
+        big_syncs(if quick { 100 } else { 500 }).await;
+        fan_out(if quick { 50 } else { 200 }).await;
+    }
 }
 
 /// 100 apps, each with a `production` environment; one admin token.
@@ -46,14 +57,20 @@ fn many_apps() -> SandboxConfig {
     apps(100)
 }
 
-/// `count` apps, each with a `production` environment; one admin token.
+/// `count` apps `app-000`…, each with a `production` environment; one admin
+/// token.
 fn apps(count: usize) -> SandboxConfig {
+    apps_named((0..count).map(|i| format!("app-{i:03}")))
+}
+
+/// One app per name, each with a `production` environment; one admin token.
+fn apps_named(names: impl Iterator<Item = String>) -> SandboxConfig {
     SandboxConfig {
         orgs: vec![OrgSpec {
             id: ORG.into(),
-            apps: (0..count)
-                .map(|i| AppSpec {
-                    id: format!("app-{i:03}"),
+            apps: names
+                .map(|id| AppSpec {
+                    id,
                     envs: vec!["production".into()],
                 })
                 .collect(),
@@ -216,13 +233,18 @@ async fn busy_seconds(env: &TestEnv, trigger: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Enqueues a sync job for each of `syncs` through the one enqueue path,
+/// 16 at a time (as many API requests would).
 async fn enqueue_all(env: &TestEnv, syncs: &[Uuid], trigger: &str) {
-    for &sync in syncs {
-        env.client
-            .enqueue(sync, JobKind::SYNC, trigger)
-            .await
-            .expect("enqueue");
-    }
+    use futures::StreamExt;
+    futures::stream::iter(syncs)
+        .for_each_concurrent(16, |&sync| async move {
+            env.client
+                .enqueue(sync, JobKind::SYNC, trigger)
+                .await
+                .expect("enqueue");
+        })
+        .await;
 }
 
 async fn throughput(n: usize) {
@@ -327,6 +349,89 @@ async fn throughput(n: usize) {
         percentile(&latencies, 0.95),
         percentile(&latencies, 0.99)
     );
+    let _ = std::fs::remove_file(&log);
+    env.finish().await;
+}
+
+/// No-op throughput as the service grows: at each size every sync (each to
+/// its own app, in a sandbox that holds the largest size's apps from the
+/// start) is queued before the worker starts, and the job table keeps every
+/// earlier phase's rows, so queue depth and table size both grow.
+async fn at_scale(sizes: &[usize]) {
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let env = env_with(
+        apps_named((1..=largest).map(|g| format!("sync-{g}"))),
+        &[("SYNC_DEBOUNCE", "0ms")],
+    )
+    .await;
+    env.seed.create_project("bench", "Bench").await;
+    let connection = env
+        .seed
+        .create_connection("bench", "conn", ADMIN_TOKEN)
+        .await;
+    let folder = env.seed.create_folder("bench", "production", "/").await;
+    env.seed.put_secret(folder, "VALUE", "v", None).await;
+    let log = std::env::temp_dir().join(format!("secret-sync-scale-{}.log", std::process::id()));
+    println!(
+        "\nno-op sync jobs at scale (every sync queued before the worker starts; one `secret-sync run` process at concurrency {}):",
+        env.settings.worker.concurrency
+    );
+    println!("  queued syncs   job rows before   enqueue/s   jobs/s   busy      CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS");
+    let mut ids: Vec<Uuid> = Vec::with_capacity(largest);
+    for &n in sizes {
+        let first = ids.len() as i32 + 1;
+        let new = env
+            .seed
+            .create_syncs("bench", "sync-", folder, connection, ORG, first..=n as i32)
+            .await;
+        // Their first sync (one new key each) makes the measured run a no-op.
+        let trigger = format!("first-{n}");
+        enqueue_all(&env, &new, &trigger).await;
+        let mut worker = WorkerProcess::spawn(
+            WORKER_EXE,
+            &env.settings,
+            &[("RUST_LOG", "warn".to_string())],
+            &log,
+        );
+        wait_trigger(&env, &trigger, new.len(), &worker).await;
+        worker.terminate(Duration::from_secs(30)).await;
+        ids.extend(new);
+
+        env.seed.execute_sql("VACUUM ANALYZE").await;
+        let rows = env
+            .seed
+            .numbers("SELECT count(*) FROM secret_sync_jobs")
+            .await
+            .first()
+            .copied()
+            .unwrap_or(0.0);
+        let trigger = format!("noop-{n}");
+        let started = Instant::now();
+        enqueue_all(&env, &ids, &trigger).await;
+        let enqueue_rate = n as f64 / started.elapsed().as_secs_f64();
+        let mut worker = WorkerProcess::spawn(
+            WORKER_EXE,
+            &env.settings,
+            &[("RUST_LOG", "warn".to_string())],
+            &log,
+        );
+        let pid = worker.pid().expect("worker pid");
+        let meter = CpuMeter::start(pid);
+        wait_trigger(&env, &trigger, n, &worker).await;
+        let cpu = meter.per_job(n);
+        let rss = peak_rss_kb(pid);
+        worker.terminate(Duration::from_secs(30)).await;
+        let busy = busy_seconds(&env, &trigger).await;
+        println!(
+            "  {n:>12}   {rows:>15.0}   {enqueue_rate:>9.0}   {:>6.0}   {busy:>6.2}s  {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB",
+            n as f64 / busy,
+            cpu[0],
+            cpu[1],
+            cpu[2],
+            cpu[3],
+            rss as f64 / 1024.0,
+        );
+    }
     let _ = std::fs::remove_file(&log);
     env.finish().await;
 }

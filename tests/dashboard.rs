@@ -1202,6 +1202,19 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
         header.as_f64().is_some_and(|h| h < 60.0),
         "top bar {header}px high"
     );
+    // Every link of the top bar is in view, none cut off or scrolled away.
+    let hidden = b
+        .js(
+            "return [...document.querySelectorAll('header nav a, header .session button')]
+               .filter(a => { const r = a.getBoundingClientRect();
+                              const box = a.closest('nav, .session').getBoundingClientRect();
+                              return r.width === 0 || r.left < Math.max(0, box.left) - 0.5
+                                  || r.right > Math.min(window.innerWidth, box.right) + 0.5; })
+               .map(a => a.textContent);",
+            vec![],
+        )
+        .await;
+    assert_eq!(hidden, json!([]), "top bar links out of view on a phone");
     let display = b
         .js(
             "return getComputedStyle(document.querySelector('#syncs tbody tr')).display;",

@@ -127,8 +127,11 @@ async fn the_write_limit_backs_off_when_humanitec_rejects_bursts() {
 #[tokio::test]
 async fn a_no_op_sync_job_sends_eight_statements_to_postgres() {
     let mut env = TestEnv::with(|name| match name {
-        // No background tick (gauges, rescuer, reaper) inside the window.
-        "METRICS_REFRESH" | "JOB_RESCUE_EVERY" | "JOB_STALE_AFTER" => Some("1h".into()),
+        // No background tick (gauges, rescuer, reaper, notification
+        // outbox) inside the window.
+        "METRICS_REFRESH" | "JOB_RESCUE_EVERY" | "JOB_STALE_AFTER" | "NOTIFY_POLL_EVERY" => {
+            Some("1h".into())
+        }
         "SYNC_DEBOUNCE" => Some("0ms".into()),
         _ => None,
     })

@@ -742,6 +742,25 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         admin_overview.contains("delayed (retries)"),
         "{admin_overview}"
     );
+    // The jobs-per-minute chart counts A's jobs for A, every job for an admin.
+    let hour = |project: Option<&str>| {
+        format!(
+            "SELECT count(*) FROM secret_sync_jobs j
+              WHERE j.finished_at > date_trunc('minute', now()) - interval '59 minutes'
+                AND ({} OR j.sync_id IN (SELECT id FROM secret_syncs WHERE project_id = '{}'))",
+            project.is_none(),
+            project.unwrap_or_default()
+        )
+    };
+    let a_hour = env.seed.numbers(&hour(Some(&world.a.project))).await[0];
+    let all_hour = env.seed.numbers(&hour(None)).await[0];
+    assert!(0.0 < a_hour && a_hour < all_hour, "{a_hour} of {all_hour}");
+    for (page, n) in [(&a_overview, a_hour), (&admin_overview, all_hour)] {
+        assert!(
+            page.contains(&format!("{n} jobs in the last hour")),
+            "{n}: {page}"
+        );
+    }
 
     // The conflict guard in the previews and the API's 422.
     for path in [

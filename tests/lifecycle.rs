@@ -110,6 +110,10 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
         msg.contains("Attempt 1 of 3 failed") && msg.contains("502"),
         "{msg}"
     );
+    // An attempt that will be retried is no failure of the sync yet.
+    let last_failed =
+        format!("SELECT count(*) FROM secret_syncs WHERE id = '{sync}' AND last_failed_at IS NULL");
+    assert_eq!(env.seed.numbers(&last_failed).await, vec![1.0]);
 
     let row = env.wait_job(job).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Failed, 3));
@@ -124,6 +128,12 @@ async fn a_job_that_keeps_failing_goes_pending_between_attempts_then_failed() {
         env.sync_row(sync).await.sync_status,
         Some(JobStatus::Failed)
     );
+    // The sync's last failure (what the dashboard sorts by) is this job's end.
+    let last_failed = format!(
+        "SELECT count(*) FROM secret_syncs s JOIN secret_sync_jobs j ON j.sync_id = s.id
+          WHERE s.id = '{sync}' AND j.id = '{job}' AND s.last_failed_at = j.finished_at"
+    );
+    assert_eq!(env.seed.numbers(&last_failed).await, vec![1.0]);
     // One GET per attempt, nothing else.
     assert_eq!(env.sandbox.requests().len(), 3);
     env.finish().await;

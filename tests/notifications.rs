@@ -206,26 +206,17 @@ async fn many_failures_at_once_are_one_digest_and_a_failing_receiver_gets_it_aga
         .await;
     let (receiver, url) = Receiver::start(3).await;
     let (channel, _) = create_channel(&api, &url).await;
-    env.seed
-        .execute_sql(&format!(
-            "INSERT INTO secret_syncs (project_id, name, folder_id, connection_id,
-                                       destination_config, sync_options)
-             SELECT 'proj', 'many-' || g, '{}', '{}',
-                    jsonb_build_object('scope', 'application', 'org', 'demo-org', 'app', 'many-' || g),
-                    '{{\"initialSyncBehavior\": \"overwrite-destination\"}}'
-               FROM generate_series(1, 200) g",
-            bad.folder, bad.connection
-        ))
-        .await;
-    let ids: Vec<uuid::Uuid> = env
+    let ids = env
         .seed
-        .client()
-        .query("SELECT id FROM secret_syncs WHERE name LIKE 'many-%'", &[])
-        .await
-        .expect("syncs")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .create_syncs(
+            "proj",
+            "many-",
+            bad.folder,
+            bad.connection,
+            "demo-org",
+            1..=200,
+        )
+        .await;
     assert_eq!(ids.len(), 200);
     for id in &ids {
         env.enqueue(*id).await;

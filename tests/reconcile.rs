@@ -57,15 +57,14 @@ async fn a_thousand_syncs_on_a_one_minute_interval_are_spread_over_it() {
     let env = TestEnv::new().await;
     let src = env.source("production", &[("K", "v")]).await;
     env.seed
-        .execute_sql(&format!(
-            "INSERT INTO secret_syncs (project_id, name, folder_id, connection_id,
-                                       destination_config, sync_options)
-             SELECT '{}', 'bulk-' || g, '{}', '{}',
-                    jsonb_build_object('scope', 'application', 'org', 'demo-org', 'app', 'bulk-' || g),
-                    '{{\"initialSyncBehavior\": \"overwrite-destination\"}}'
-               FROM generate_series(1, 1000) g",
-            src.project, src.folder, src.connection
-        ))
+        .create_syncs(
+            &src.project,
+            "bulk-",
+            src.folder,
+            src.connection,
+            "demo-org",
+            1..=1000,
+        )
         .await;
     let every = Duration::from_secs(60);
     let scheduled = env.store.schedule_new_syncs(every).await.expect("schedule");

@@ -124,6 +124,8 @@ pub struct Settings {
     /// Notifications of one channel wait this long for others to join them
     /// in one digest.
     pub notify_digest_window: Duration,
+    /// How often each worker looks in the outbox for notifications to send.
+    pub notify_poll_every: Duration,
     /// Lets notification channels target loopback and private addresses.
     pub notify_allow_private_targets: bool,
     /// Where the dashboard is, for links in notifications.
@@ -163,6 +165,7 @@ impl std::fmt::Debug for Settings {
             .field("sync_debounce_max_wait", &self.sync_debounce_max_wait)
             .field("sync_reconcile_interval", &self.sync_reconcile_interval)
             .field("notify_digest_window", &self.notify_digest_window)
+            .field("notify_poll_every", &self.notify_poll_every)
             .field(
                 "notify_allow_private_targets",
                 &self.notify_allow_private_targets,
@@ -263,12 +266,27 @@ impl Settings {
                 "must be at most 100 characters without spaces".into(),
             );
         }
-        for (var, value) in [
-            ("SESSION_MAX_AGE", v.session_max_age),
-            ("SESSION_IDLE_TIMEOUT", v.session_idle_timeout),
+        // Periods of a ticking task cannot be zero (it would spin).
+        let ms = Duration::from_millis(1);
+        for (var, value, least, text) in [
+            (
+                "SESSION_MAX_AGE",
+                v.session_max_age,
+                Duration::from_secs(1),
+                "1s",
+            ),
+            (
+                "SESSION_IDLE_TIMEOUT",
+                v.session_idle_timeout,
+                Duration::from_secs(1),
+                "1s",
+            ),
+            ("METRICS_REFRESH", v.metrics_refresh, ms, "1ms"),
+            ("JOB_RESCUE_EVERY", v.job_rescue_every, ms, "1ms"),
+            ("NOTIFY_POLL_EVERY", v.notify_poll_every, ms, "1ms"),
         ] {
-            if value < Duration::from_secs(1) {
-                bad(var, "must be at least 1s".into());
+            if value < least {
+                bad(var, format!("must be at least {text}"));
             }
         }
         if let Err(reason) = check_database_url(&v.database_url) {
@@ -324,6 +342,7 @@ impl Settings {
             sync_debounce_max_wait: v.sync_debounce_max_wait,
             sync_reconcile_interval: v.sync_reconcile_interval,
             notify_digest_window: v.notify_digest_window,
+            notify_poll_every: v.notify_poll_every,
             notify_allow_private_targets: v.notify_allow_private_targets,
             dashboard_url: v.dashboard_url.map(|u| u.trim_end_matches('/').to_string()),
             http_limits: HttpLimits {
@@ -452,6 +471,20 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_zero_period_is_refused_by_name() {
+        for var in ["METRICS_REFRESH", "JOB_RESCUE_EVERY", "NOTIFY_POLL_EVERY"] {
+            let err = from(&[(var, "0s")]).expect_err(var).to_string();
+            assert!(err.contains(var) && err.contains("at least 1ms"), "{err}");
+        }
+        assert_eq!(
+            from(&[("NOTIFY_POLL_EVERY", "250ms")])
+                .expect("valid")
+                .notify_poll_every,
+            Duration::from_millis(250)
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Vars {
     pub sync_reconcile_interval: Duration,
     #[arg(long, env = "NOTIFY_DIGEST_WINDOW", default_value = "30s", value_parser = duration)]
     pub notify_digest_window: Duration,
+    #[arg(long, env = "NOTIFY_POLL_EVERY", default_value = "1s", value_parser = duration)]
+    pub notify_poll_every: Duration,
     #[arg(long, env = "NOTIFY_ALLOW_PRIVATE_TARGETS", default_value = "false",
         action = ArgAction::Set, value_parser = boolean)]
     pub notify_allow_private_targets: bool,

@@ -15,7 +15,6 @@ use super::Shared;
 use crate::notify::{self, target::check_target, Event};
 use crate::store::Delivery;
 
-const TICK: Duration = Duration::from_secs(1);
 /// A claimed delivery is another worker's to retry after this.
 const CLAIM_FOR: Duration = Duration::from_secs(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +33,7 @@ pub async fn dispatch_notifications(shared: Shared, shutdown: CancellationToken)
             return;
         }
     };
-    let mut tick = tokio::time::interval(TICK);
+    let mut tick = tokio::time::interval(shared.settings.notify_poll_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -164,6 +164,44 @@ impl Seeder {
             .get(0)
     }
 
+    /// Syncs `{prefix}{g}` for every `g` in `range`, made in one statement,
+    /// each to its own application of the same name in `org`
+    /// (overwrite-destination): many syncs without a round trip each.
+    pub async fn create_syncs(
+        &self,
+        project_id: &str,
+        prefix: &str,
+        folder_id: Uuid,
+        connection_id: Uuid,
+        org: &str,
+        range: std::ops::RangeInclusive<i32>,
+    ) -> Vec<Uuid> {
+        self.client
+            .query(
+                "INSERT INTO secret_syncs (project_id, name, folder_id, connection_id,
+                                           destination_config, sync_options)
+                 SELECT $1, $2 || g, $3, $4,
+                        jsonb_build_object('scope', 'application', 'org', $5::text, 'app', $2 || g),
+                        '{\"initialSyncBehavior\": \"overwrite-destination\"}'::jsonb
+                   FROM generate_series($6::int, $7::int) g
+                 RETURNING id",
+                &[
+                    &project_id,
+                    &prefix,
+                    &folder_id,
+                    &connection_id,
+                    &org,
+                    range.start(),
+                    range.end(),
+                ],
+            )
+            .await
+            .expect("sync rows")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// The first column of every row of `sql`, as numbers (counts, timings).
     pub async fn numbers(&self, sql: &str) -> Vec<f64> {
         self.client

@@ -21,6 +21,23 @@ pub struct SyncFilter {
     pub search: Option<String>,
 }
 
+/// The sync row's status in the order the status column sorts by: failed,
+/// queued, syncing, never run, synced.
+macro_rules! status_rank {
+    () => {
+        "CASE coalesce(s.sync_status, 'never') WHEN 'failed' THEN 0 WHEN 'pending' THEN 1
+              WHEN 'running' THEN 2 WHEN 'never' THEN 3 ELSE 4 END"
+    };
+}
+
+/// The sync row's destination as shown: `org/app/env`.
+macro_rules! destination {
+    () => {
+        "concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
+                   s.destination_config->>'env')"
+    };
+}
+
 /// A column the sync list sorts by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SyncSort {
@@ -60,22 +77,26 @@ impl SyncSort {
         SyncSort::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// The `ORDER BY` of this column (static text, never from the request).
+    /// The `ORDER BY` of this column (static text, never from the request),
+    /// in expressions of the sync row `s` only, so that the sort reads no
+    /// more than it orders by.
     fn order_by(self, descending: bool) -> &'static str {
         match (self, descending) {
             (SyncSort::Default, _) => {
-                "s.sync_status IS DISTINCT FROM 'failed', lf.at DESC NULLS LAST, s.name, s.id"
+                "s.sync_status IS DISTINCT FROM 'failed', s.last_failed_at DESC NULLS LAST, s.name, s.id"
             }
-            (SyncSort::Status, false) => "status_rank, lf.at DESC NULLS LAST, s.name, s.id",
-            (SyncSort::Status, true) => "status_rank DESC, s.name, s.id",
+            (SyncSort::Status, false) => {
+                concat!(status_rank!(), ", s.last_failed_at DESC NULLS LAST, s.name, s.id")
+            }
+            (SyncSort::Status, true) => concat!(status_rank!(), " DESC, s.name, s.id"),
             (SyncSort::Name, false) => "s.name, s.id",
             (SyncSort::Name, true) => "s.name DESC, s.id",
-            (SyncSort::Destination, false) => "dest, s.name, s.id",
-            (SyncSort::Destination, true) => "dest DESC, s.name, s.id",
+            (SyncSort::Destination, false) => concat!(destination!(), ", s.name, s.id"),
+            (SyncSort::Destination, true) => concat!(destination!(), " DESC, s.name, s.id"),
             (SyncSort::LastSynced, false) => "s.last_synced_at NULLS FIRST, s.name, s.id",
             (SyncSort::LastSynced, true) => "s.last_synced_at DESC NULLS LAST, s.name, s.id",
-            (SyncSort::LastFailure, false) => "lf.at NULLS LAST, s.name, s.id",
-            (SyncSort::LastFailure, true) => "lf.at DESC NULLS LAST, s.name, s.id",
+            (SyncSort::LastFailure, false) => "s.last_failed_at NULLS LAST, s.name, s.id",
+            (SyncSort::LastFailure, true) => "s.last_failed_at DESC NULLS LAST, s.name, s.id",
         }
     }
 }
@@ -176,46 +197,34 @@ pub struct MinuteCount {
 const LIST_COLUMNS: &str = "s.id, s.name, s.project_id, s.destination_config->>'org',
     s.destination_config->>'app', s.destination_config->>'env', e.slug, f.path,
     s.sync_status, s.last_synced_at, s.last_sync_message, s.is_auto_sync_enabled,
-    lf.at, c.name";
+    s.last_failed_at, c.name";
 
 /// The number of `LIST_COLUMNS`.
 const LIST_WIDTH: usize = 14;
 
-/// The last failure of a sync: one probe of `secret_sync_jobs_failed_idx`.
-const LIST_FROM: &str = "FROM secret_syncs s
-    LEFT JOIN secret_folders f ON f.id = s.folder_id
-    LEFT JOIN environments e ON e.id = f.environment_id
-    LEFT JOIN app_connections c ON c.id = s.connection_id
-    LEFT JOIN LATERAL (SELECT j.finished_at AS at FROM secret_sync_jobs j
-                        WHERE j.sync_id = s.id AND j.status = 'failed'
-                          AND j.finished_at IS NOT NULL
-                        ORDER BY j.finished_at DESC LIMIT 1) lf ON true";
-
-/// The filters ($1 projects, $2 status, $3 project, $4 app, $5 env, $6 search).
-const LIST_WHERE: &str = "WHERE s.project_id = ANY($1)
+/// The filters ($1 projects, $2 status, $3 project, $4 app, $5 env, $6
+/// search). The search is a case-insensitive substring of one text made of
+/// the name, the destination (`org/app/env`), the source environment and
+/// path and the connection's name, joined by a character nobody types (so
+/// a match never spans two of them); `%` and `_` match themselves. One
+/// `strpos` per row instead of five `ILIKE`s: a third faster at 10,000 syncs.
+const LIST_WHERE: &str = concat!(
+    "WHERE s.project_id = ANY($1)
     AND ($2::text IS NULL OR coalesce(s.sync_status, 'never') = $2)
     AND ($3::text IS NULL OR s.project_id = $3)
     AND ($4::text IS NULL OR s.destination_config->>'app' = $4)
     AND ($5::text IS NULL OR s.destination_config->>'env' = $5)
-    AND ($6::text IS NULL OR s.name ILIKE $6
-         OR concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
-                      s.destination_config->>'env') ILIKE $6
-         OR e.slug ILIKE $6 OR f.path ILIKE $6 OR c.name ILIKE $6)";
+    AND ($6::text IS NULL OR strpos(lower(concat_ws(chr(1), s.name, ",
+    destination!(),
+    ", e.slug, f.path, c.name)), lower($6)) > 0)"
+);
 
-/// The joins the filters need (the search reads the folder and connection).
-const FILTER_FROM: &str = "FROM secret_syncs s
+/// The joins the list and its filters need (the search reads the folder
+/// and connection). A sync's last failure is on its row (migration 0021).
+const LIST_FROM: &str = "FROM secret_syncs s
     LEFT JOIN secret_folders f ON f.id = s.folder_id
     LEFT JOIN environments e ON e.id = f.environment_id
     LEFT JOIN app_connections c ON c.id = s.connection_id";
-
-/// `%` and `_` typed in the search box match themselves.
-fn like_pattern(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
 
 fn list_row(r: &tokio_postgres::Row) -> SyncListRow {
     SyncListRow {
@@ -266,18 +275,22 @@ impl Store {
         offset: i64,
     ) -> Result<SyncPage, StoreError> {
         let client = self.client().await?;
-        let search = filter.search.as_deref().map(like_pattern);
+        let search = &filter.search;
+        // The page's ids first, sorted on the sort key alone; the shown
+        // columns (JSON fields, the message) are read for those 50 rows
+        // only, not for every sync that matches: 65 ms to 25 ms for page
+        // 100 of 10,000 syncs.
+        let order_by = order.sort.order_by(order.descending);
         let sql = format!(
-            "SELECT {LIST_COLUMNS}, count(*) OVER (),
-                    CASE coalesce(s.sync_status, 'never') WHEN 'failed' THEN 0 WHEN 'pending' THEN 1
-                         WHEN 'running' THEN 2 WHEN 'never' THEN 3 ELSE 4 END AS status_rank,
-                    concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
-                              s.destination_config->>'env') AS dest
-               {LIST_FROM}
-              {LIST_WHERE}
-              ORDER BY {}
-              LIMIT $7 OFFSET $8",
-            order.sort.order_by(order.descending)
+            "WITH page AS (
+                 SELECT s.id, count(*) OVER () AS total
+                   {LIST_FROM}
+                  {LIST_WHERE}
+                  ORDER BY {order_by}
+                  LIMIT $7 OFFSET $8)
+             SELECT {LIST_COLUMNS}, page.total
+               {LIST_FROM} JOIN page ON page.id = s.id
+              ORDER BY {order_by}"
         );
         let rows = client
             .query_replanned(
@@ -288,7 +301,7 @@ impl Store {
                     (&filter.project, Type::TEXT),
                     (&filter.app, Type::TEXT),
                     (&filter.env, Type::TEXT),
-                    (&search, Type::TEXT),
+                    (search, Type::TEXT),
                     (&limit, Type::INT8),
                     (&offset, Type::INT8),
                 ],
@@ -313,10 +326,10 @@ impl Store {
         filter: &SyncFilter,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let client = self.client().await?;
-        let search = filter.search.as_deref().map(like_pattern);
+        let search = &filter.search;
         let none: Option<String> = None;
         let sql = format!(
-            "SELECT coalesce(s.sync_status, 'never'), count(*) {FILTER_FROM} {LIST_WHERE} GROUP BY 1"
+            "SELECT coalesce(s.sync_status, 'never'), count(*) {LIST_FROM} {LIST_WHERE} GROUP BY 1"
         );
         let rows = client
             .query_replanned(
@@ -327,7 +340,7 @@ impl Store {
                     (&filter.project, Type::TEXT),
                     (&filter.app, Type::TEXT),
                     (&filter.env, Type::TEXT),
-                    (&search, Type::TEXT),
+                    (search, Type::TEXT),
                 ],
             )
             .await
@@ -345,10 +358,10 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<Uuid>, i64), StoreError> {
         let client = self.client().await?;
-        let search = filter.search.as_deref().map(like_pattern);
+        let search = &filter.search;
         let failed = Some("failed".to_string());
         let sql = format!(
-            "SELECT s.id, s.folder_id IS NOT NULL, count(*) OVER () {FILTER_FROM} {LIST_WHERE}
+            "SELECT s.id, s.folder_id IS NOT NULL, count(*) OVER () {LIST_FROM} {LIST_WHERE}
               ORDER BY s.folder_id IS NULL, s.name, s.id LIMIT $7"
         );
         let rows = client
@@ -360,7 +373,7 @@ impl Store {
                     (&filter.project, Type::TEXT),
                     (&filter.app, Type::TEXT),
                     (&filter.env, Type::TEXT),
-                    (&search, Type::TEXT),
+                    (search, Type::TEXT),
                     (&limit, Type::INT8),
                 ],
             )
@@ -508,12 +521,13 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                // Grouped by calendar minute first (cheap), aged after.
+                // Grouped by calendar minute first (cheap), aged after; the
+                // job's project is in the index read (migration 0022).
                 "SELECT floor(extract(epoch FROM now() - m) / 60)::int8, status, n
                    FROM (SELECT date_trunc('minute', j.finished_at) AS m, j.status, count(*) AS n
                            FROM secret_sync_jobs j
                           WHERE j.finished_at > date_trunc('minute', now()) - interval '59 minutes'
-                            AND j.sync_id IN (SELECT id FROM secret_syncs WHERE project_id = ANY($1))
+                            AND j.project_id = ANY($1)
                           GROUP BY 1, 2) per_minute",
                 &[(&projects, Type::TEXT_ARRAY)],
             )
@@ -564,15 +578,5 @@ impl Store {
             .await
             .map_err(StoreError::db("listing recent workers"))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn search_wildcards_match_themselves() {
-        assert_eq!(like_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
     }
 }

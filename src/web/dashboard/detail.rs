@@ -118,7 +118,7 @@ fn fields(s: &SyncDetail, next_run: Option<chrono::DateTime<Utc>>) -> Markup {
                         (false, _) => span.muted #next-run { "— (auto-sync is off)" },
                     }
                 }))
-                (row("Created", html! { (s.created_at.to_rfc3339()) }))
+                (row("Created", html! { (s.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }))
             }
         }
     }

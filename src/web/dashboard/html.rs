@@ -30,8 +30,16 @@ pub fn csrf_field(viewer: &Viewer) -> Markup {
 
 /// The page frame: navigation, who is signed in, the CSRF token for forms.
 pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
-    let nav = |href: &str, label: &str, key: &str| {
-        html! { a href=(href) class=[(key == active).then_some("active")] { (label) } }
+    // `more` is left out on a phone so that every link fits on one line;
+    // the accessible name stays whole.
+    let nav = |href: &str, label: &str, more: &str, key: &str| {
+        html! {
+            a href=(href) class=[(key == active).then_some("active")]
+              aria-label=[(!more.is_empty()).then(|| format!("{label}{more}"))] {
+                (label)
+                @if !more.is_empty() { span.wide { (more) } }
+            }
+        }
     };
     html! {
         (DOCTYPE)
@@ -52,11 +60,11 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) 
                     span.brand { "secret-sync" }
                     nav {
                         @if viewer.is_some() {
-                            (nav("/", "Syncs", "syncs"))
-                            (nav("/overview", "Overview", "overview"))
-                            (nav("/dead", "Dead letters", "dead"))
-                            (nav("/channels", "Channels", "channels"))
-                            (nav("/audit", "Audit", "audit"))
+                            (nav("/", "Syncs", "", "syncs"))
+                            (nav("/overview", "Overview", "", "overview"))
+                            (nav("/dead", "Dead", " letters", "dead"))
+                            (nav("/channels", "Channels", "", "channels"))
+                            (nav("/audit", "Audit", "", "audit"))
                         }
                     }
                     div.session {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::html::{ago, layout, status_label};
 use super::session::Viewer;
 use super::syncs::live_controls;
-use super::DashResult;
+use super::{DashError, DashResult};
 use crate::store::MinuteCount;
 use crate::web::state::ApiState;
 
@@ -46,22 +46,32 @@ pub async fn page(
 
 async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
     let projects = &viewer.caller.projects;
-    let counts = state.store.dashboard_status_counts(projects).await?;
-    let minutes = state.store.dashboard_jobs_per_minute(projects).await?;
     let admin = viewer.caller.is_admin();
-    let workers = if admin {
-        state
-            .store
-            .dashboard_recent_workers(WORKERS_WINDOW_MIN)
-            .await?
-    } else {
-        Vec::new()
-    };
-    let queues = if admin {
-        queue_card(state).await
-    } else {
-        project_queue_card(state, projects).await?
-    };
+    // Independent reads, side by side: the page waits for the slowest one
+    // (the per-minute counts), not for their sum.
+    let (counts, minutes, workers, queues) = tokio::try_join!(
+        async { Ok::<_, DashError>(state.store.dashboard_status_counts(projects).await?) },
+        async { Ok::<_, DashError>(state.store.dashboard_jobs_per_minute(projects).await?) },
+        async {
+            if admin {
+                Ok::<_, DashError>(
+                    state
+                        .store
+                        .dashboard_recent_workers(WORKERS_WINDOW_MIN)
+                        .await?,
+                )
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if admin {
+                Ok(queue_card(state).await)
+            } else {
+                project_queue_card(state, projects).await
+            }
+        },
+    )?;
 
     let count_of = |s: &str| {
         counts

@@ -836,7 +836,8 @@ async fn sessions_end_when_idle_and_at_their_absolute_end() {
 
 /// The sync list's rows, as their sync ids.
 async fn listed(b: &Browser) -> Vec<String> {
-    b.attrs("#syncs tbody tr", "data-sync-id").await
+    b.attrs("#syncs tbody tr[data-sync-id]", "data-sync-id")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -961,6 +962,10 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
         ("ORG/API", vec![gamma_s.clone()]),
         ("staging", vec![new_s.clone(), old_s.clone()]),
         ("payments", vec![alpha_s.clone(), gamma_s.clone()]),
+        ("PAYMENTS", vec![alpha_s.clone(), gamma_s.clone()]),
+        // Typed wildcards match themselves (nothing here has them).
+        ("%", vec![]),
+        ("_", vec![]),
         (
             "/app",
             vec![
@@ -971,7 +976,11 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
             ],
         ),
     ] {
-        b.goto(&format!("/?q={}", q.replace('/', "%2F"))).await;
+        b.goto(&format!(
+            "/?q={}",
+            q.replace('%', "%25").replace('/', "%2F")
+        ))
+        .await;
         assert_eq!(listed(&b).await, expect, "search {q}");
     }
     // Typed into the box: the search lands in the URL, shareable.

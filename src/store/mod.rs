@@ -93,8 +93,11 @@ pub(crate) const ASYNC_COMMIT: &str = "SET LOCAL synchronous_commit = off";
 /// fell from 724/s at 2,000 queued syncs to 515/s at 10,000, and each
 /// enqueue scanned every queued marker. Every statement of the job path is
 /// a lookup by key, so plans are made with an index whenever one serves;
-/// queries without one (the dashboard's list) still scan.
-const PLAN_BY_INDEX: &str = "SET enable_seqscan = off";
+/// queries without one still scan. JIT compilation goes off with it: the
+/// penalty that steers plans away from scans also pushes their cost above
+/// `jit_above_cost`, and compiling took 600 ms for a query that finds
+/// nothing (it never pays on statements of a few rows anyway).
+const PLAN_BY_INDEX: &str = "SET enable_seqscan = off; SET jit = off";
 
 impl StoreError {
     pub(crate) fn db(action: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {

@@ -45,11 +45,9 @@ macro_rules! upsert_job {
     INSERT INTO secret_sync_jobs
         (id, sync_id, type, trigger, status, attempt, max_attempts, enqueued_at,
          started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at, coalesced,
-         covers_until, project_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9, $10, $11, NULL, $12, $13,
-            (SELECT project_id FROM secret_syncs WHERE id = $2))
+         covers_until)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9, $10, $11, NULL, $12, $13)
     ON CONFLICT (id) DO UPDATE SET
-        project_id = coalesce(secret_sync_jobs.project_id, EXCLUDED.project_id),
         status = EXCLUDED.status, attempt = EXCLUDED.attempt,
         max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,
         started_at = now(), heartbeat_at = now(), worker_id = EXCLUDED.worker_id,
@@ -430,11 +428,10 @@ impl Store {
         // If our insert wins, its row lock holds the worker's start until we commit.
         let inserted = tx
             .query_opt(
-                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced, actor,
-                                               project_id)
+                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced, actor)
                  VALUES ($1, $2, $3, $4, 'pending',
                          coalesce((SELECT coalesced FROM secret_sync_queued WHERE sync_id = $2 AND job_id = $1), 1),
-                         $5, (SELECT project_id FROM secret_syncs WHERE id = $2))
+                         $5)
                  ON CONFLICT (id) DO NOTHING RETURNING id",
                 &[
                     (&job_id, Type::UUID),

@@ -9,8 +9,7 @@ use crate::web::{router, sweep_expired_sessions, ApiState};
 pub async fn run_api(settings: Settings) -> CliResult {
     let listen = settings.api_listen;
     let state = ApiState::build(&settings).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = crate::http::listen(listen)
         .map_err(|e| format!("cannot listen on API_LISTEN {listen}: {e}"))?;
     tracing::info!(%listen, "API on http://{listen}/api/v1/…, document at /api/openapi.json");
     let shutdown = CancellationToken::new();

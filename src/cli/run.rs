@@ -11,12 +11,10 @@ pub async fn run_worker(settings: Settings) -> CliResult {
     let listen = settings.worker.http_listen;
     let shared = Shared::build(settings).await?;
     let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| worker::WorkerError::Listen {
-            addr: listen,
-            source,
-        })?;
+    let listener = crate::http::listen(listen).map_err(|source| worker::WorkerError::Listen {
+        addr: listen,
+        source,
+    })?;
     tracing::info!(%listen, "health and metrics on http://{listen}/healthz, /readyz, /metrics");
     let router = crate::http::health_router(crate::http::HealthState {
         store: shared.store.clone(),

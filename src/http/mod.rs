@@ -7,4 +7,4 @@ mod serve;
 pub use health::{health_router, HealthState};
 pub use metrics::Metrics;
 
-pub use serve::{plain_timeout_answer, serve, serve_with, TimeoutAnswer};
+pub use serve::{listen, plain_timeout_answer, serve, serve_with, TimeoutAnswer};

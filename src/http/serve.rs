@@ -23,6 +23,24 @@ use tower::ServiceExt as _;
 
 use crate::config::HttpLimits;
 
+/// Connections the kernel may hold finished but not yet accepted (it caps
+/// this at `net.core.somaxconn`). Tokio's default of 1,024 is below the
+/// connection cap plus a flood: a full queue drops a normal client's SYN
+/// and it waits a full second to retry.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Binds a listener for [`serve_with`], with room in the accept queue.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// What a request that outlived `request_timeout` is answered with.
 pub type TimeoutAnswer = Arc<dyn Fn() -> Response + Send + Sync>;
 

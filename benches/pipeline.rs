@@ -221,6 +221,31 @@ async fn wait_trigger(env: &TestEnv, trigger: &str, n: usize, worker: &WorkerPro
 }
 
 /// Seconds from the first job's start to the last job's finish.
+/// What one worker spent draining a phase's `n` queued jobs.
+struct Drained {
+    /// Seconds from the first start to the last finish.
+    busy: f64,
+    /// CPU µs per job: worker, Postgres, RabbitMQ, sandbox and bench.
+    cpu: [f64; 4],
+    /// The worker's peak resident set, in kB.
+    rss: u64,
+}
+
+/// Runs `worker` until every job of `trigger` has ended, then stops it.
+async fn drain(env: &TestEnv, trigger: &str, n: usize, mut worker: WorkerProcess) -> Drained {
+    let pid = worker.pid().expect("worker pid");
+    let meter = CpuMeter::start(pid);
+    wait_trigger(env, trigger, n, &worker).await;
+    let cpu = meter.per_job(n);
+    let rss = peak_rss_kb(pid);
+    worker.terminate(Duration::from_secs(30)).await;
+    Drained {
+        busy: busy_seconds(env, trigger).await,
+        cpu,
+        rss,
+    }
+}
+
 async fn busy_seconds(env: &TestEnv, trigger: &str) -> f64 {
     env.seed
         .numbers(&format!(
@@ -299,14 +324,8 @@ async fn throughput(n: usize) {
         env.seed.execute_sql("VACUUM ANALYZE").await;
         env.sandbox.clear_requests();
         enqueue_all(&env, &ids, &trigger).await;
-        let mut worker = spawn_worker(&env, concurrency, &log);
-        let pid = worker.pid().expect("worker pid");
-        let meter = CpuMeter::start(pid);
-        wait_trigger(&env, &trigger, n, &worker).await;
-        let cpu = meter.per_job(n);
-        let rss = peak_rss_kb(pid);
-        worker.terminate(Duration::from_secs(30)).await;
-        let busy = busy_seconds(&env, &trigger).await;
+        let Drained { busy, cpu, rss } =
+            drain(&env, &trigger, n, spawn_worker(&env, concurrency, &log)).await;
         println!(
             "  {concurrency:>11}   {:>6.0}   {busy:>5.2}s  {:>8.2}        {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB",
             n as f64 / busy,
@@ -409,19 +428,13 @@ async fn at_scale(sizes: &[usize]) {
         let started = Instant::now();
         enqueue_all(&env, &ids, &trigger).await;
         let enqueue_rate = n as f64 / started.elapsed().as_secs_f64();
-        let mut worker = WorkerProcess::spawn(
+        let worker = WorkerProcess::spawn(
             WORKER_EXE,
             &env.settings,
             &[("RUST_LOG", "warn".to_string())],
             &log,
         );
-        let pid = worker.pid().expect("worker pid");
-        let meter = CpuMeter::start(pid);
-        wait_trigger(&env, &trigger, n, &worker).await;
-        let cpu = meter.per_job(n);
-        let rss = peak_rss_kb(pid);
-        worker.terminate(Duration::from_secs(30)).await;
-        let busy = busy_seconds(&env, &trigger).await;
+        let Drained { busy, cpu, rss } = drain(&env, &trigger, n, worker).await;
         println!(
             "  {n:>12}   {rows:>15.0}   {enqueue_rate:>9.0}   {:>6.0}   {busy:>6.2}s  {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB",
             n as f64 / busy,

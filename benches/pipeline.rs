@@ -277,8 +277,9 @@ async fn enqueue_all(env: &TestEnv, syncs: &[Uuid], trigger: &str) {
         .await;
 }
 
-async fn throughput(n: usize) {
-    let env = env_with(many_apps(), &[("SYNC_DEBOUNCE", "0ms")]).await;
+/// Project `bench` with one connection (the admin token) and a `production`
+/// folder holding one secret, `VALUE`: the source of every no-op sync.
+async fn bench_project(env: &TestEnv) -> (Uuid, Uuid) {
     env.seed.create_project("bench", "Bench").await;
     let connection = env
         .seed
@@ -286,6 +287,12 @@ async fn throughput(n: usize) {
         .await;
     let folder = env.seed.create_folder("bench", "production", "/").await;
     env.seed.put_secret(folder, "VALUE", "v", None).await;
+    (connection, folder)
+}
+
+async fn throughput(n: usize) {
+    let env = env_with(many_apps(), &[("SYNC_DEBOUNCE", "0ms")]).await;
+    let (connection, folder) = bench_project(&env).await;
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let options = json!({"initialSyncBehavior": "overwrite-destination",
@@ -388,13 +395,7 @@ async fn at_scale(sizes: &[usize]) {
         &[("SYNC_DEBOUNCE", "0ms")],
     )
     .await;
-    env.seed.create_project("bench", "Bench").await;
-    let connection = env
-        .seed
-        .create_connection("bench", "conn", ADMIN_TOKEN)
-        .await;
-    let folder = env.seed.create_folder("bench", "production", "/").await;
-    env.seed.put_secret(folder, "VALUE", "v", None).await;
+    let (connection, folder) = bench_project(&env).await;
     let log = std::env::temp_dir().join(format!("secret-sync-scale-{}.log", std::process::id()));
     println!(
         "\nno-op sync jobs at scale (every sync queued before the worker starts; one `secret-sync run` process at concurrency {}):",

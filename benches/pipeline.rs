@@ -397,9 +397,9 @@ async fn at_scale(sizes: &[usize]) {
     .await;
     let (connection, folder) = bench_project(&env).await;
     let log = std::env::temp_dir().join(format!("secret-sync-scale-{}.log", std::process::id()));
+    let concurrency = env.settings.worker.concurrency;
     println!(
-        "\nno-op sync jobs at scale (every sync queued before the worker starts; one `secret-sync run` process at concurrency {}):",
-        env.settings.worker.concurrency
+        "\nno-op sync jobs at scale (every sync queued before the worker starts; one `secret-sync run` process at concurrency {concurrency}):"
     );
     println!("  queued syncs   job rows before   enqueue/s   jobs/s   busy      CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS");
     let mut ids: Vec<Uuid> = Vec::with_capacity(largest);
@@ -412,12 +412,7 @@ async fn at_scale(sizes: &[usize]) {
         // Their first sync (one new key each) makes the measured run a no-op.
         let trigger = format!("first-{n}");
         enqueue_all(&env, &new, &trigger).await;
-        let mut worker = WorkerProcess::spawn(
-            WORKER_EXE,
-            &env.settings,
-            &[("RUST_LOG", "warn".to_string())],
-            &log,
-        );
+        let mut worker = spawn_worker(&env, concurrency, &log);
         wait_trigger(&env, &trigger, new.len(), &worker).await;
         worker.terminate(Duration::from_secs(30)).await;
         ids.extend(new);
@@ -434,12 +429,7 @@ async fn at_scale(sizes: &[usize]) {
         let started = Instant::now();
         enqueue_all(&env, &ids, &trigger).await;
         let enqueue_rate = n as f64 / started.elapsed().as_secs_f64();
-        let worker = WorkerProcess::spawn(
-            WORKER_EXE,
-            &env.settings,
-            &[("RUST_LOG", "warn".to_string())],
-            &log,
-        );
+        let worker = spawn_worker(&env, concurrency, &log);
         let Drained { busy, cpu, rss } = drain(&env, &trigger, n, worker).await;
         println!(
             "  {n:>12}   {rows:>15.0}   {enqueue_rate:>9.0}   {:>6.0}   {busy:>6.2}s  {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB",

@@ -39,12 +39,22 @@ async fn main() {
         throughput(syncs).await;
     }
     if !writes_only {
-        at_scale(if quick {
-            &[400, 2_000]
-        } else {
-            &[2_000, 10_000, 50_000]
-        })
-        .await;
+        // `--sizes 10000,50000` measures only those sizes (profiling one).
+        let sizes: Vec<usize> = match std::env::args().skip_while(|a| a != "--sizes").nth(1) {
+            Some(list) => list
+                .split(',')
+                .map(|n| match n.trim().parse() {
+                    Ok(size) => size,
+                    Err(_) => {
+                        eprintln!("--sizes takes queue sizes like 10000,50000; `{n}` is not one");
+                        std::process::exit(2)
+                    }
+                })
+                .collect(),
+            None if quick => vec![400, 2_000],
+            None => vec![2_000, 10_000, 50_000],
+        };
+        at_scale(&sizes).await;
     }
     if !scale_only {
         big_syncs(if quick { 100 } else { 500 }).await;

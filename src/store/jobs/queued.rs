@@ -37,6 +37,10 @@ impl Store {
         let client = self.client().await?;
         // One statement: the marker upsert, and the count shown on the
         // waiting job's row (the runner copies the final count at start).
+        // The job row is found by its id as a scalar (`= (SELECT ...)`),
+        // never by joining the marker: a cached plan made while the table
+        // was near empty joined by scanning every pending job, once per
+        // enqueue (enqueue/s fell with the queue's length).
         let row = client
             .query_one(
                 "WITH q AS (
@@ -51,8 +55,8 @@ impl Store {
                         last_request_at = now()
                     RETURNING job_id, coalesced),
                  shown AS (
-                    UPDATE secret_sync_jobs j SET coalesced = GREATEST(j.coalesced, q.coalesced)
-                      FROM q WHERE j.id = q.job_id AND q.job_id <> $2 AND j.status = 'pending')
+                    UPDATE secret_sync_jobs j SET coalesced = GREATEST(j.coalesced, (SELECT coalesced FROM q))
+                     WHERE j.id = (SELECT job_id FROM q WHERE job_id <> $2) AND j.status = 'pending')
                  SELECT job_id, coalesced FROM q",
                 &[
                     (&sync_id, Type::UUID),

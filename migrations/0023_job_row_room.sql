@@ -1,0 +1,11 @@
+-- Room on each page of the job table for a row's next versions. A job row
+-- is written four times (enqueued, its queued marker taken, started,
+-- finished). Rows were packed full when inserted, so even the write that
+-- changes no indexed column (the marker taken: `coalesced`,
+-- `covers_until`) moved the row to another page and added an entry to
+-- every index. With free space on the page it is an in-place (HOT) update,
+-- and the later versions stay on the row's page, near its index entries.
+--
+-- Only pages written from now on keep the room: no rewrite of the table
+-- holds up the upgrade.
+ALTER TABLE secret_sync_jobs SET (fillfactor = 70);

@@ -413,6 +413,7 @@ async fn at_scale(sizes: &[usize]) {
     );
     println!("  queued syncs   job rows before   enqueue/s   jobs/s   busy      CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS");
     let mut ids: Vec<Uuid> = Vec::with_capacity(largest);
+    let mut enqueue_cpu = Vec::with_capacity(sizes.len());
     for &n in sizes {
         let first = ids.len() as i32 + 1;
         let new = env
@@ -437,8 +438,11 @@ async fn at_scale(sizes: &[usize]) {
             .unwrap_or(0.0);
         let trigger = format!("noop-{n}");
         let started = Instant::now();
+        // The enqueuer is this process: its column is the first and the last.
+        let meter = CpuMeter::start(std::process::id());
         enqueue_all(&env, &ids, &trigger).await;
         let enqueue_rate = n as f64 / started.elapsed().as_secs_f64();
+        enqueue_cpu.push((n, enqueue_rate, meter.per_job(n)));
         let worker = spawn_worker(&env, concurrency, &log);
         let Drained { busy, cpu, rss } = drain(&env, &trigger, n, worker).await;
         println!(
@@ -449,6 +453,15 @@ async fn at_scale(sizes: &[usize]) {
             cpu[2],
             cpu[3],
             rss as f64 / 1024.0,
+        );
+    }
+    // Cores busy under 2 (this machine's) means the enqueuers mostly wait.
+    println!("\n  enqueue of those phases (16 at a time, no worker running): CPU per job (µs): enqueuer  Postgres  RabbitMQ   cores busy");
+    for (n, rate, cpu) in enqueue_cpu {
+        let cores = rate * (cpu[0] + cpu[1] + cpu[2]) / 1e6;
+        println!(
+            "  {n:>12}   {:>75.0}  {:>8.0}  {:>8.0}   {cores:>10.2}",
+            cpu[0], cpu[1], cpu[2]
         );
     }
     let _ = std::fs::remove_file(&log);

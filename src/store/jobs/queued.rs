@@ -37,10 +37,12 @@ impl Store {
         let client = self.client().await?;
         // One statement: the marker upsert, and the count shown on the
         // waiting job's row (the runner copies the final count at start).
-        // The job row is found by its id as a scalar (`= (SELECT ...)`),
-        // never by joining the marker: a cached plan made while the table
-        // was near empty joined by scanning every pending job, once per
-        // enqueue (enqueue/s fell with the queue's length).
+        // The job row is found by its id alone (a scalar, `= (SELECT ...)`),
+        // and whether it is still pending is checked on the row, not in
+        // the `WHERE`: a plan cached while no job was pending otherwise
+        // reads every pending job through `status_idx` (by joining the
+        // marker, or filtering them by id), once per enqueue, and
+        // enqueue/s fell with the queue's length.
         let row = client
             .query_one(
                 "WITH q AS (
@@ -55,8 +57,11 @@ impl Store {
                         last_request_at = now()
                     RETURNING job_id, coalesced),
                  shown AS (
-                    UPDATE secret_sync_jobs j SET coalesced = GREATEST(j.coalesced, (SELECT coalesced FROM q))
-                     WHERE j.id = (SELECT job_id FROM q WHERE job_id <> $2) AND j.status = 'pending')
+                    UPDATE secret_sync_jobs j
+                       SET coalesced = CASE WHEN j.status = 'pending'
+                                            THEN GREATEST(j.coalesced, (SELECT coalesced FROM q))
+                                            ELSE j.coalesced END
+                     WHERE j.id = (SELECT job_id FROM q WHERE job_id <> $2))
                  SELECT job_id, coalesced FROM q",
                 &[
                     (&sync_id, Type::UUID),

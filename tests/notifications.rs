@@ -179,18 +179,15 @@ async fn one_signed_message_when_a_sync_fails_and_one_when_it_recovers() {
     })
     .await;
     assert_eq!(got[1].1["type"], "recovered", "{}", got[1].1);
+    // The receiver has its answer before the worker records the attempt.
+    let codes = delivery_codes(&api, &channel, 2).await;
+    assert_eq!(codes, vec![json!(200), json!(200)]);
     let pending = env
         .seed
         .numbers("SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL")
         .await;
     assert_eq!(pending, vec![0.0]);
     assert_eq!(receiver.messages().len(), 2, "one message per transition");
-    let (_, deliveries) = api
-        .get(&format!(
-            "/api/v1/notification-channels/{channel}/deliveries"
-        ))
-        .await;
-    assert_eq!(deliveries["deliveries"].as_array().map(Vec::len), Some(2));
     env.finish().await;
 }
 
@@ -235,23 +232,29 @@ async fn many_failures_at_once_are_one_digest_and_a_failing_receiver_gets_it_aga
     let digest = &got[3].1;
     assert_eq!(digest["type"], "digest");
     assert_eq!(digest["events"].as_array().map(Vec::len), Some(200));
-    let (_, deliveries) = api
-        .get(&format!(
-            "/api/v1/notification-channels/{channel}/deliveries"
-        ))
-        .await;
-    let codes: Vec<&Value> = deliveries["deliveries"]
-        .as_array()
-        .expect("attempts")
-        .iter()
-        .map(|a| &a["statusCode"])
-        .collect();
-    assert_eq!(
-        codes,
-        vec![&json!(200), &json!(500), &json!(500), &json!(500)]
-    );
+    let codes = delivery_codes(&api, &channel, 4).await;
+    assert_eq!(codes, vec![json!(200), json!(500), json!(500), json!(500)]);
     assert_eq!(receiver.messages().len(), 4);
     env.finish().await;
+}
+
+/// The status codes of the channel's delivery attempts, newest first, once
+/// at least `n` are recorded (the receiver has its answer before the worker
+/// writes the attempt down).
+async fn delivery_codes(api: &ApiClient, channel: &str, n: usize) -> Vec<Value> {
+    eventually(Duration::from_secs(30), || async {
+        let (_, deliveries) = api
+            .get(&format!(
+                "/api/v1/notification-channels/{channel}/deliveries"
+            ))
+            .await;
+        let codes: Vec<Value> = deliveries["deliveries"]
+            .as_array()
+            .map(|a| a.iter().map(|d| d["statusCode"].clone()).collect())
+            .unwrap_or_default();
+        seen(codes, |c| c.len() >= n)
+    })
+    .await
 }
 
 #[tokio::test]

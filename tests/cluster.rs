@@ -289,7 +289,10 @@ async fn three_workers_and_the_api_ride_out_killing_the_queue_leader_then_anothe
     }
 
     // Exactly once, never twice at once, nothing left behind.
-    let report = AuditReport::from_events(&read_job_audit(&env.settings.database_url).await);
+    let report = AuditReport::from_events(
+        &read_job_audit(&env.settings.database_url).await,
+        env.settings.worker.stale_after,
+    );
     for job in &jobs {
         assert_eq!(
             report.succeeded.get(job).copied().unwrap_or(0),

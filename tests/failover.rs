@@ -3,7 +3,10 @@
 //! test), three worker processes on a `DATABASE_URL` listing both with
 //! `target_session_attrs=read-write`. The primary is killed (SIGKILL)
 //! mid-run and the standby promoted: every job ends `succeeded` exactly
-//! once, none is left `pending` or `running`. Then rows an acknowledged
+//! once, none is left `pending` or `running`, and no run of a sync starts
+//! while another may still hold its lease (a run that lost its outcome
+//! write in the kill holds it at most `JOB_STALE_AFTER` past its last
+//! heartbeat). Then rows an acknowledged
 //! job can leave behind when a failover loses its outcome (`pending` or
 //! `running` with no message in the broker) still end: the worker
 //! publishes them again.
@@ -18,6 +21,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 const JOBS: usize = 300;
+/// `JOB_STALE_AFTER`: how long a sync's lease outlives its last renewal.
+const LEASE_TTL: Duration = Duration::from_secs(2);
 
 /// A fresh connection per call: it finds whichever node takes writes now.
 async fn pg(url: &str) -> Result<tokio_postgres::Client, String> {
@@ -55,7 +60,7 @@ async fn workers_on_a_multi_host_url_ride_out_a_primary_failover() {
     let env = TestEnv::named(&url, &prefix, |name| match name {
         // Short, so that the orphaned rows below are noticed quickly: a
         // `pending` row is taken for an orphan after 5 x this.
-        "JOB_STALE_AFTER" => Some("2s".into()),
+        "JOB_STALE_AFTER" => Some(format!("{}s", LEASE_TTL.as_secs())),
         _ => None,
     })
     .await;
@@ -134,7 +139,7 @@ async fn workers_on_a_multi_host_url_ride_out_a_primary_failover() {
     );
     assert_eq!(count(&final_counts, "succeeded"), JOBS, "{final_counts:?}");
 
-    let report = AuditReport::from_events(&read_job_audit(&url).await);
+    let report = AuditReport::from_events(&read_job_audit(&url).await, LEASE_TTL);
     for job in &jobs {
         assert_eq!(
             report.succeeded.get(job).copied().unwrap_or(0),

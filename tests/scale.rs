@@ -313,6 +313,69 @@ async fn a_run_that_loses_its_lease_stops_writing_and_hands_the_job_back() {
     env.finish().await;
 }
 
+/// A failover can lose the lease's take (an asynchronous commit) while the
+/// run goes on: the run must find that out before its first write, not at
+/// its next heartbeat (30 s away with the default `JOB_STALE_AFTER`).
+#[tokio::test]
+async fn a_run_checks_its_lease_durably_before_its_first_write() {
+    let mut env = TestEnv::new().await;
+    env.sandbox.set_faults(Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    });
+    env.start_worker().await;
+    let src = env.source("production", &[("A", "1"), ("B", "2")]).await;
+    let sync = env.sync(&src, "s", app_scope("api"), options()).await;
+    let job = env.enqueue(sync).await;
+    env.wait_job_until(job, JOB_WAIT, |row| row.status == JobStatus::Running)
+        .await;
+    // While the run lists Humanitec, the lease becomes another run's: what
+    // a promoted standby that never got the take looks like to a second
+    // worker, which then takes it.
+    let db = pg(&env.settings.database_url).await;
+    db.execute(
+        "UPDATE secret_syncs SET lease_token = gen_random_uuid(), lease_holder = 'after-failover',
+                lease_expires_at = clock_timestamp() + interval '1 hour' WHERE id = $1",
+        &[&sync],
+    )
+    .await
+    .expect("take the lease");
+    let handed_back = env
+        .wait_job_until(job, Duration::from_secs(10), |row| {
+            row.status == JobStatus::Pending
+        })
+        .await;
+    assert!(
+        handed_back
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("lost its sync's lease")),
+        "{:?}",
+        handed_back.message
+    );
+    let writes: Vec<String> = env
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "the run wrote without its lease: {writes:?}"
+    );
+    db.execute(
+        "UPDATE secret_syncs SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL WHERE id = $1",
+        &[&sync],
+    )
+    .await
+    .expect("release");
+    let row = env.wait_job(job).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert_eq!(env.humanitec_values("api", None).len(), 2);
+    env.finish().await;
+}
+
 #[tokio::test]
 async fn a_job_cut_off_by_shutdown_is_handed_back_and_runs_at_once_elsewhere() {
     let mut env = TestEnv::new().await;

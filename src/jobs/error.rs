@@ -87,6 +87,10 @@ pub enum JobError {
     Failed(#[from] JobFailure),
     #[error(transparent)]
     Infra(#[from] InfraError),
+    /// Before its first write the run found its sync's lease gone (lost in
+    /// a failover, or expired): it stops and hands the job back.
+    #[error("this run lost its sync's lease before writing; the job runs again later")]
+    LeaseLost,
 }
 
 /// `?` on an error of a layer below makes the right kind of `JobError`.
@@ -202,6 +206,7 @@ impl JobError {
         match self {
             JobError::Failed(f) => f.is_transient(),
             JobError::Infra(e) => e.is_transient(),
+            JobError::LeaseLost => true,
         }
     }
 
@@ -209,7 +214,7 @@ impl JobError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             JobError::Failed(f) => f.retry_after(),
-            JobError::Infra(_) => None,
+            JobError::Infra(_) | JobError::LeaseLost => None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::JobError;
+use super::fence::LeaseFence;
 use super::plan::{merge_import, plan_import};
 use super::source::load_source;
 use crate::model::{
@@ -14,6 +15,7 @@ use crate::store::EncryptedSecret;
 
 pub async fn run_import(
     ctx: &JobContext,
+    fence: &LeaseFence<'_>,
     sync: &SyncRecord,
     behavior: ImportBehavior,
 ) -> Result<Report, JobError> {
@@ -44,6 +46,9 @@ pub async fn run_import(
             encrypted_comment: None,
         })
         .collect();
+    if !to_write.is_empty() {
+        fence.hold().await?;
+    }
     let (created, updated) = ctx.store.upsert_secrets(folder.id, &to_write, true).await?;
     let counts = Counts {
         created: created.len() as i32,

@@ -7,7 +7,8 @@
 //! Shells (they read and write through `store` and `humanitec`, and
 //! convert at that edge): `sync`, `import`, `remove`, `runner` (the
 //! lifecycle), `credentials` and `source` (loading and decrypting),
-//! `context` (the dependencies), `error` (what a user is told, and the
+//! `context` (the dependencies), `fence` (the lease check before a
+//! run's first write), `error` (what a user is told, and the
 //! infrastructure's errors).
 
 mod admit;
@@ -16,6 +17,7 @@ mod context;
 mod credentials;
 mod decide;
 mod error;
+mod fence;
 mod import;
 pub mod key_schema;
 pub mod plan;

@@ -4,12 +4,17 @@
 use super::context::JobContext;
 use super::credentials::connection_token;
 use super::error::{summarize_failures, JobError};
+use super::fence::LeaseFence;
 use super::plan::plan_remove;
 use super::settings::parse_scope;
 use super::sync::delete_keys;
 use crate::model::{Counts, KeyChanges, Report, SyncRecord};
 
-pub async fn run_remove(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, JobError> {
+pub async fn run_remove(
+    ctx: &JobContext,
+    fence: &LeaseFence<'_>,
+    sync: &SyncRecord,
+) -> Result<Report, JobError> {
     // Only the destination matters: what to delete is what this sync
     // recorded pushing there, so a gone folder or bad options do not block it.
     let scope = &parse_scope(&sync.destination_config)?;
@@ -28,6 +33,7 @@ pub async fn run_remove(ctx: &JobContext, sync: &SyncRecord) -> Result<Report, J
         .await
         .map_err(|e| JobError::humanitec(e, scope))?;
     let keys = plan_remove(&pushed, &listing, scope.is_env());
+    fence.hold().await?;
     let (gone, failures) = delete_keys(ctx, &token, scope, &keys).await;
     // Forget every pushed key that is no longer there, deleted now or before.
     let forgotten: Vec<String> = pushed

@@ -18,6 +18,7 @@ use super::admit::{admit, duplicate, Admission};
 use super::context::JobContext;
 use super::decide::{decide, decide_deferral, Deferral, Deferred, Disposition};
 use super::error::{InfraError, JobError, JobFailure};
+use super::fence::LeaseFence;
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
 use crate::model::{
@@ -297,7 +298,15 @@ impl Runner {
         let result = {
             let heartbeat = self.heartbeat(job.id, lease);
             tokio::pin!(heartbeat);
-            let work = self.run_job(&sync, job.kind).instrument(span.clone());
+            let fence = LeaseFence {
+                store,
+                job_id: job.id,
+                lease,
+                ttl: self.lease_ttl,
+            };
+            let work = self
+                .run_job(&fence, &sync, job.kind)
+                .instrument(span.clone());
             tokio::pin!(work);
             tokio::select! {
                 result = &mut work => result,
@@ -306,6 +315,11 @@ impl Runner {
                 () = self.abandon.cancelled() => return Ok(Err(Stopped::Abandoned)),
             }
         };
+        if let Err(JobError::LeaseLost) = result {
+            return Ok(Err(Stopped::LeaseLost(
+                "the lease was no longer this run's when it was about to write",
+            )));
+        }
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (mut outcome, disposition) = decide(result, envelope.attempt, Utc::now(), &self.retry);
         if start.coalesced > 1 {
@@ -337,39 +351,45 @@ impl Runner {
         Ok(Ok(disposition))
     }
 
-    async fn run_job(&self, sync: &SyncRecord, kind: JobKind) -> Result<Report, JobError> {
+    async fn run_job(
+        &self,
+        fence: &LeaseFence<'_>,
+        sync: &SyncRecord,
+        kind: JobKind,
+    ) -> Result<Report, JobError> {
         if let Some(hook) = self.before_run.get() {
             hook(sync);
         }
+        let ctx = &self.ctx;
         match kind {
-            JobKind::Sync { prune_unmanaged } => run_sync(&self.ctx, sync, prune_unmanaged).await,
-            JobKind::Import { behavior } => run_import(&self.ctx, sync, behavior).await,
-            JobKind::Remove { .. } => run_remove(&self.ctx, sync).await,
+            JobKind::Sync { prune_unmanaged } => run_sync(ctx, fence, sync, prune_unmanaged).await,
+            JobKind::Import { behavior } => run_import(ctx, fence, sync, behavior).await,
+            JobKind::Remove { .. } => run_remove(ctx, fence, sync).await,
         }
     }
 
     /// Refreshes the job's heartbeat and renews the sync's lease until
     /// dropped; returns if the lease is lost (taken by another run, or not
-    /// renewed for so long that it may have expired).
+    /// renewed for so long that it may have expired). The run stops a beat
+    /// before the lease can expire however long a renewal hangs: another
+    /// worker may take the sync the moment it does.
     async fn heartbeat(&self, job_id: Uuid, lease: &SyncLease) -> Stopped {
-        let mut renewed = Instant::now();
+        let mut renewed = lease.asked_at;
         loop {
             tokio::time::sleep(self.heartbeat_every).await;
-            match self
-                .ctx
-                .store
-                .heartbeat(job_id, lease, self.lease_ttl)
-                .await
-            {
-                Ok(true) => renewed = Instant::now(),
-                Ok(false) => return Stopped::LeaseLost("the lease was taken by another run"),
-                Err(e) => {
+            let stop_by = renewed + self.lease_ttl.saturating_sub(self.heartbeat_every);
+            let asked = Instant::now();
+            let beat = self.ctx.store.heartbeat(job_id, lease, self.lease_ttl);
+            match tokio::time::timeout_at(stop_by.into(), beat).await {
+                Ok(Ok(true)) => renewed = asked,
+                Ok(Ok(false)) => return Stopped::LeaseLost("the lease was taken by another run"),
+                Ok(Err(e)) => {
                     tracing::warn!(%job_id, error = %e, "could not renew the job heartbeat and sync lease");
-                    // Stop before the lease can expire under us.
-                    if renewed.elapsed() + self.heartbeat_every >= self.lease_ttl {
+                    if Instant::now() + self.heartbeat_every >= stop_by {
                         return Stopped::LeaseLost("the lease could not be renewed in time");
                     }
                 }
+                Err(_) => return Stopped::LeaseLost("the lease could not be renewed in time"),
             }
         }
     }

@@ -9,6 +9,7 @@ use super::conflicts::{colliding_keys, conflicting, SyncTarget, ANOTHER_PROJECTS
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::{summarize_failures, JobError, JobFailure};
+use super::fence::LeaseFence;
 use super::plan::{
     plan_sync, spare_override_bases, validate_keys, PlanOptions, SourceEntry, SyncPlan, Write,
     WriteKind,
@@ -144,6 +145,7 @@ pub async fn preview_sync(
 
 pub async fn run_sync(
     ctx: &JobContext,
+    fence: &LeaseFence<'_>,
     sync: &SyncRecord,
     prune_unmanaged: bool,
 ) -> Result<Report, JobError> {
@@ -154,6 +156,9 @@ pub async fn run_sync(
         settings,
         plan,
     } = prepare(ctx, sync, prune_unmanaged).await?;
+    if !plan.writes.is_empty() || !plan.deletes.is_empty() {
+        fence.hold().await?;
+    }
     let scope = &settings.scope;
     let destination_label = scope.label();
 

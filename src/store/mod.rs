@@ -77,10 +77,11 @@ pub enum StoreError {
 }
 
 /// Makes the current transaction's commit return without waiting for the
-/// WAL flush. Only for writes that the job's final, durable commit (its
-/// outcome, before the ack) makes durable anyway: the WAL is flushed in
-/// order, so a crash can lose such a write only together with everything
-/// after it, and the job then runs again. Transaction-local, so it works
+/// WAL flush. Only for writes that a later durable commit makes durable
+/// before anything depends on them (the lease check before a run's first
+/// write, `jobs/fence.rs`; its outcome, before the ack): the WAL is flushed in order,
+/// so a crash can lose such a write only together with everything after
+/// it, and the job then runs again. Transaction-local, so it works
 /// through PgBouncer in transaction mode. Saves an fsync per write: the
 /// no-op job rate is bounded by commits, not by CPU.
 pub(crate) const ASYNC_COMMIT: &str = "SET LOCAL synchronous_commit = off";

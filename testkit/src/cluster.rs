@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -193,7 +194,9 @@ impl Drop for PostgresPair {
 }
 
 /// Records every status a job row takes (and every restart of a run) in
-/// `job_audit`, with the time it was written.
+/// `job_audit`, with the time it was written, and each heartbeat of a
+/// running job as the status `heartbeat` (it renews the sync's lease in the
+/// same statement).
 pub const JOB_AUDIT_SQL: &str = "
     CREATE TABLE job_audit (
         seq bigserial PRIMARY KEY, job_id uuid NOT NULL, sync_id uuid NOT NULL,
@@ -204,6 +207,9 @@ pub const JOB_AUDIT_SQL: &str = "
          OR (NEW.status = 'running' AND NEW.started_at IS DISTINCT FROM OLD.started_at) THEN
         INSERT INTO job_audit (job_id, sync_id, status, worker_id)
         VALUES (NEW.id, NEW.sync_id, NEW.status, NEW.worker_id);
+      ELSIF NEW.status = 'running' AND NEW.heartbeat_at IS DISTINCT FROM OLD.heartbeat_at THEN
+        INSERT INTO job_audit (job_id, sync_id, status, worker_id)
+        VALUES (NEW.id, NEW.sync_id, 'heartbeat', NEW.worker_id);
       END IF;
       RETURN NEW;
     END $$ LANGUAGE plpgsql;
@@ -224,14 +230,17 @@ pub struct AuditEvent {
 pub struct AuditReport {
     /// Times each job's row turned `succeeded`.
     pub succeeded: HashMap<Uuid, usize>,
-    /// Syncs with a run that started while another run of it was going.
+    /// Syncs with a run that started while another run of it still held,
+    /// or could still hold, the sync's lease.
     pub overlapping: Vec<Uuid>,
     /// When each `succeeded` was written, in order.
     pub success_times: Vec<DateTime<Utc>>,
 }
 
 impl AuditReport {
-    pub fn from_events(events: &[AuditEvent]) -> AuditReport {
+    /// `lease_ttl` is the workers' `JOB_STALE_AFTER`: how long a run's
+    /// lease lasts past its start or last heartbeat.
+    pub fn from_events(events: &[AuditEvent], lease_ttl: Duration) -> AuditReport {
         let mut report = AuditReport::default();
         let mut by_sync: BTreeMap<Uuid, Vec<&AuditEvent>> = BTreeMap::new();
         for e in events {
@@ -242,18 +251,27 @@ impl AuditReport {
             }
         }
         report.success_times.sort();
+        let ttl = chrono::Duration::from_std(lease_ttl).expect("a lease TTL in range");
         for (sync, mut list) in by_sync {
             list.sort_by_key(|e| e.at);
             // A run opens with `running` and closes with any other status;
-            // two opens in a row are two runs at once.
-            let mut open = false;
+            // until then it may hold the lease up to `ttl` past its start or
+            // last heartbeat. A run that ended without writing its outcome
+            // (its database went away) never closes, and its lease expires:
+            // a run after that is not at the same time as it.
+            let mut held_until: Option<DateTime<Utc>> = None;
             for e in list {
-                let running = e.status == "running";
-                if running && open {
-                    report.overlapping.push(sync);
-                    break;
+                match e.status.as_str() {
+                    "running" => {
+                        if held_until.is_some_and(|until| e.at < until) {
+                            report.overlapping.push(sync);
+                            break;
+                        }
+                        held_until = Some(e.at + ttl);
+                    }
+                    "heartbeat" => held_until = held_until.map(|_| e.at + ttl),
+                    _ => held_until = None,
                 }
-                open = running;
             }
         }
         report
@@ -295,4 +313,64 @@ pub async fn read_job_audit(database_url: &str) -> Vec<AuditEvent> {
             at: r.get(3),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(sync: Uuid, status: &str, ms: i64) -> AuditEvent {
+        AuditEvent {
+            job_id: sync,
+            sync_id: sync,
+            status: status.into(),
+            at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(ms),
+        }
+    }
+
+    fn overlapping(events: &[(&str, i64)]) -> bool {
+        let sync = Uuid::new_v4();
+        let events: Vec<AuditEvent> = events.iter().map(|(s, ms)| event(sync, s, *ms)).collect();
+        !AuditReport::from_events(&events, Duration::from_secs(2))
+            .overlapping
+            .is_empty()
+    }
+
+    #[test]
+    fn a_run_that_starts_while_another_may_hold_the_lease_overlaps() {
+        assert!(overlapping(&[("running", 0), ("running", 1_999)]));
+        // A heartbeat renews the lease: 2 s from the last one.
+        assert!(overlapping(&[
+            ("running", 0),
+            ("heartbeat", 1_500),
+            ("running", 3_000)
+        ]));
+    }
+
+    #[test]
+    fn runs_one_after_another_or_after_a_lease_expired_do_not_overlap() {
+        assert!(!overlapping(&[
+            ("running", 0),
+            ("succeeded", 100),
+            ("running", 200)
+        ]));
+        assert!(!overlapping(&[
+            ("running", 0),
+            ("pending", 100),
+            ("running", 150)
+        ]));
+        // The first run never wrote its outcome; its lease ran out.
+        assert!(!overlapping(&[
+            ("running", 0),
+            ("heartbeat", 500),
+            ("running", 2_600)
+        ]));
+        // A heartbeat of a closed run opens nothing.
+        assert!(!overlapping(&[
+            ("running", 0),
+            ("succeeded", 100),
+            ("heartbeat", 150),
+            ("running", 200)
+        ]));
+    }
 }

@@ -4,7 +4,7 @@
 //! talks to Humanitec, no session state is used (so it works through
 //! PgBouncer in transaction mode), and a dead worker's lease expires by itself.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::types::Type;
 use uuid::Uuid;
@@ -19,6 +19,9 @@ use crate::store::{Store, StoreError};
 pub struct SyncLease {
     pub sync_id: Uuid,
     pub token: Uuid,
+    /// When the statement that took it was sent: the database sets the
+    /// expiry a little later, so the lease lasts at least `ttl` from here.
+    pub asked_at: Instant,
 }
 
 /// The answer to "may I run a job of this sync now?".
@@ -55,6 +58,7 @@ impl Store {
     ) -> Result<LeaseAttempt, StoreError> {
         let client = self.client().await?;
         let token = Uuid::new_v4();
+        let asked_at = Instant::now();
         let rows = client
             .query_async_commit(
                 "WITH taken AS (
@@ -83,7 +87,11 @@ impl Store {
             });
         };
         let take = match (row.get::<_, bool>(0), row.get::<_, bool>(1)) {
-            (true, _) => LeaseTake::Taken(SyncLease { sync_id, token }),
+            (true, _) => LeaseTake::Taken(SyncLease {
+                sync_id,
+                token,
+                asked_at,
+            }),
             (false, true) => LeaseTake::Busy,
             (false, false) => LeaseTake::NoSuchSync,
         };

@@ -40,7 +40,14 @@ async fn main() {
     }
     if !writes_only {
         // `--sizes 10000,50000` measures only those sizes (profiling one).
-        let sizes: Vec<usize> = match std::env::args().skip_while(|a| a != "--sizes").nth(1) {
+        let mut after_flag = std::env::args().skip_while(|a| a != "--sizes");
+        let asked = after_flag.next().is_some();
+        // `cargo bench` appends `--bench`: a flag is not a value.
+        let sizes: Vec<usize> = match after_flag.next().filter(|v| !v.starts_with("--")) {
+            None if asked => {
+                eprintln!("--sizes takes queue sizes like 10000,50000; none were given");
+                std::process::exit(2)
+            }
             Some(list) => list
                 .split(',')
                 .map(|n| match n.trim().parse() {

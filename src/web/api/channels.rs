@@ -10,10 +10,11 @@ use axum::Json;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::syncs::require_project;
-use super::validation::{check_slug, check_text, provided, RequestBody, ValidJson, ValidQuery};
+use super::validation::{
+    check_slug, check_text, path_uuid, provided, RequestBody, ValidJson, ValidQuery,
+};
 use crate::notify::target::check_target;
 use crate::store::{AttemptRecord, ChannelRecord, Written};
 use crate::web::auth::{Caller, Role};
@@ -151,12 +152,7 @@ async fn load(
     raw: &str,
     role: Role,
 ) -> ApiResult<ChannelRecord> {
-    let id = Uuid::parse_str(raw).map_err(|_| {
-        ApiError::bad_request(format!(
-            "the id in the path must be a UUID, got `{}`",
-            shorten(raw)
-        ))
-    })?;
+    let id = path_uuid(raw)?;
     let channel = state
         .store
         .channel(id)

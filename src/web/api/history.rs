@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::syncs::load;
-use super::validation::{PathId, ValidQuery};
+use super::validation::{path_uuid, PathId, ValidQuery};
 use crate::model::{JobStatus, JobType, KeyChanges};
 use crate::store::{HistoryJob, HistoryQuery};
 use crate::web::auth::{Caller, Role};
@@ -74,15 +74,6 @@ pub async fn get(
             ApiError::not_found(format!("job {job_id} of secret sync {sync_id} not found"))
         })?;
     Ok(Json(json!({ "job": job_json(&job) })))
-}
-
-fn path_uuid(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::bad_request(format!(
-            "the id in the path must be a UUID, got `{}`",
-            shorten(raw)
-        ))
-    })
 }
 
 fn parse_type(raw: &str) -> ApiResult<JobType> {

@@ -275,13 +275,19 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .map_err(|e| {
                 ApiError::bad_request(format!("the path is invalid: {}", e.body_text()))
             })?;
-        Uuid::parse_str(&raw).map(PathId).map_err(|_| {
-            ApiError::bad_request(format!(
-                "the id in the path must be a UUID, got `{}`",
-                shorten(&raw)
-            ))
-        })
+        path_uuid(&raw).map(PathId)
     }
+}
+
+/// An id taken from a path segment; a 400 that shows (a shortened copy of)
+/// what was given when it is not a UUID.
+pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::bad_request(format!(
+            "the id in the path must be a UUID, got `{}`",
+            shorten(raw)
+        ))
+    })
 }
 
 /// The one name in a path like `/…/sync-name/{syncName}`, checked for

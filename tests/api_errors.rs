@@ -447,9 +447,15 @@ async fn hostile_requests_get_a_clear_400_never_a_500() {
     assert!(message(&body).contains("projectId"));
     let (status, body) = api.get(&format!("{SYNCS}?projectId=pr%00oj")).await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = api.get(&format!("{SYNCS}/not-a-uuid")).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(message(&body).contains("must be a UUID"));
+    for path in [
+        format!("{SYNCS}/not-a-uuid"),
+        format!("{SYNCS}/{}/jobs/not-a-uuid", Uuid::new_v4()),
+        "/api/v1/notification-channels/not-a-uuid".to_string(),
+    ] {
+        let (status, body) = api.get(&path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(message(&body).contains("must be a UUID"), "{path}: {body}");
+    }
     let (status, body) = api
         .delete(&format!("{SYNCS}/{}?removeSecrets=maybe", Uuid::new_v4()))
         .await;

@@ -3,13 +3,14 @@
 //! signed; a burst of failures is one digest; a receiver that fails gets
 //! the message again under the same delivery id; a worker killed between
 //! the outcome and the send still delivers after a restart; internal
-//! addresses are refused.
+//! addresses are refused; a job that could not run at all is reported too.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{KeyInit, Mac};
+use secret_sync::store::LeaseTake;
 use secret_sync::JobStatus;
 use secret_sync_testkit::*;
 use serde_json::{json, Value};
@@ -380,5 +381,55 @@ async fn old_attempts_and_delivered_notifications_are_deleted() {
         vec![2.0],
         "the recent attempt and the undelivered event stay"
     );
+    env.finish().await;
+}
+
+/// A job that fails without running (its sync stayed busy for every try)
+/// is a failure the team hears of too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_could_not_run_for_too_long_is_reported_as_failed() {
+    let mut env = TestEnv::with(|n| match n {
+        "SYNC_BUSY_DELAY" => Some("100ms".into()),
+        "JOB_MAX_DEFERRALS" => Some("2".into()),
+        _ => settings(n, "500ms"),
+    })
+    .await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    let src = env.source("production", &[("K", "v4lue")]).await;
+    let sync = env.sync(&src, "held", app_scope("web"), options()).await;
+    let (receiver, url) = Receiver::start(0).await;
+    create_channel(&api, &url).await;
+    // Another run holds the sync's lease for longer than the job will wait.
+    let held = env
+        .store
+        .try_lease_sync(
+            sync,
+            uuid::Uuid::new_v4(),
+            "another run",
+            Duration::from_secs(600),
+        )
+        .await
+        .expect("lease");
+    assert!(matches!(held.take, LeaseTake::Taken(_)), "{held:?}");
+    env.start_worker().await;
+    let job = env.run_sync(sync).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    let got = eventually(Duration::from_secs(30), || async {
+        let m = receiver.messages();
+        seen(m, |m| !m.is_empty())
+    })
+    .await;
+    let body = &got[0].1;
+    assert_eq!(body["type"], "failed", "{body}");
+    assert_eq!(body["events"][0]["syncName"], "held");
+    assert!(
+        body["events"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stayed busy")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("v4lue"));
     env.finish().await;
 }

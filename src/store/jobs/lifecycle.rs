@@ -163,6 +163,21 @@ static FAIL: StatusStatement = StatusStatement::new(
       WHERE id = $1 AND ({job} IS NULL OR {job} = $2)",
 );
 
+/// `fail_job`'s notification outbox rows: as `notify_outbox!`, for a job
+/// that failed without running ($1 sync, $2 job, $3 type, $4 message).
+const FAIL_NOTICE: &str = "
+    INSERT INTO notification_outbox
+        (channel_id, project_id, sync_id, job_id, job_type, event, message)
+    SELECT c.id, c.project_id, $1, $2, $3::text, 'failed', $4
+      FROM notification_channels c
+     WHERE c.project_id = (SELECT project_id FROM secret_syncs WHERE id = $1)
+       AND coalesce(
+             (SELECT p.status FROM secret_sync_jobs p
+               WHERE p.sync_id = $1 AND p.type = $3 AND p.id <> $2
+                 AND p.status IN ('failed', 'succeeded')
+               ORDER BY p.finished_at DESC NULLS LAST LIMIT 1),
+             'succeeded') <> 'failed'";
+
 /// `record_enqueued`: never overwrites a run in progress (it will report
 /// its own status).
 static ENQUEUED: StatusStatement = StatusStatement::new(
@@ -385,6 +400,19 @@ impl Store {
         let message = cap_message(message);
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        // Before the job's own row is written, so "the last finished job of
+        // the type" is the one before it.
+        tx.execute(
+            FAIL_NOTICE,
+            &[
+                (&job.job.sync_id, Type::UUID),
+                (&job.job.id, Type::UUID),
+                (&job.job.job_type().as_str(), Type::TEXT),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(StoreError::db("noting the failure for notification"))?;
         upsert_job(
             &tx,
             job,

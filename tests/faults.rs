@@ -447,6 +447,72 @@ async fn every_one_of_ten_broker_cuts_is_noticed_and_ridden_out() {
     finish_checked(env, &fleet, worker).await;
 }
 
+/// The API cut off from RabbitMQ: a trigger answers 503 with Retry-After
+/// and a message that says what to do, and queues nothing (no job row, no
+/// queued marker left on the sync). Once the broker is back, the same
+/// trigger queues a job that runs (a marker left behind would have folded
+/// it into the job that was never published, and it would never run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_while_rabbitmq_is_unreachable_answers_503_and_queues_nothing() {
+    let mut env = TestEnv::new().await;
+    let (src, sync) = env.one_sync().await;
+    env.start_worker().await;
+    let (broker_proxy, amqp_url) = Proxy::in_front_of(&env.settings.amqp_url).await;
+    env.settings.amqp_url = amqp_url;
+    let base = env.start_api().await;
+    let token = env.api_token(&[&src.project], "write").await;
+    let http = reqwest::Client::new();
+    let trigger = || {
+        http.post(format!(
+            "{base}/api/v1/secret-syncs/humanitec/{sync}/sync-secrets"
+        ))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+    };
+
+    broker_proxy.cut();
+    let response = trigger().await.expect("the API answers");
+    assert_eq!(response.status().as_u16(), 503);
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    assert_eq!(retry_after.as_ref().map(|v| v.as_bytes()), Some(&b"1"[..]));
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("RabbitMQ is unavailable") && message.contains("nothing was queued"),
+        "{body}"
+    );
+    assert_eq!(body["statusCode"], 503, "{body}");
+    let sql = "SELECT count(*) FROM secret_sync_jobs";
+    assert_eq!(
+        count(&env, sql).await,
+        0,
+        "no job row for a refused trigger"
+    );
+
+    broker_proxy.restore();
+    let response = trigger().await.expect("the API answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.expect("a JSON body");
+    let job = body["secretSync"]["lastSyncJobId"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_else(|| panic!("a 200 names its job: {body}"));
+    let row = env.wait_job(job).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert_eq!(
+        env.humanitec_values("api", None)
+            .get("A")
+            .map(String::as_str),
+        Some("1")
+    );
+    println!(
+        "broker cut: the trigger answered 503 ({message}); after restore 200 and job {job} succeeded; proxy refused {} connection(s)",
+        broker_proxy.refused()
+    );
+    env.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_percent_429_and_503_still_gets_every_job_done() {
     let mut env = TestEnv::with(|name| match name {

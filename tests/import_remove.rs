@@ -22,6 +22,11 @@ async fn folder_values(env: &TestEnv, folder: Uuid) -> BTreeMap<String, String> 
     env.seed.folder_values(folder).await
 }
 
+async fn sync_is_gone(env: &TestEnv, sync: Uuid) -> bool {
+    let rows = env.store.sync_statuses(Some(sync)).await.expect("rows");
+    rows.is_empty()
+}
+
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -187,13 +192,53 @@ async fn env_scope_remove_leaves_app_values_and_can_delete_the_sync() {
         ],
         "overrides are gone; app-level values stay"
     );
+    assert!(sync_is_gone(&env, sync).await, "sync row deleted");
+    env.finish().await;
+}
+
+/// A job whose message was lost (a Postgres failover kept its `pending`
+/// row; the broker no longer has it) is published again as it was asked:
+/// an import keeps its behaviour, and a remove that deletes its sync still
+/// deletes it.
+#[tokio::test]
+async fn orphaned_imports_and_removes_are_published_again_as_they_were_asked() {
+    // An orphan is a `pending` row untouched for 5 x JOB_STALE_AFTER.
+    let mut env = TestEnv::with(|name| (name == "JOB_STALE_AFTER").then(|| "1s".into())).await;
+    env.put_humanitec("api", None, &[("PLAIN", "from-humanitec", false)]);
+    env.start_worker().await;
+    let src = env.source("prod", &[("PLAIN", "from-source")]).await;
+    let imported = env.sync(&src, "imp", app_scope("api"), options()).await;
+    let removed = env.sync(&src, "rm", app_scope("web"), options()).await;
+    assert_eq!(env.run_sync(removed).await.status, JobStatus::Succeeded);
+    assert_eq!(env.humanitec_values("web", None).len(), 1);
+
+    let (import_job, remove_job) = (Uuid::new_v4(), Uuid::new_v4());
+    env.seed
+        .client()
+        .execute(
+            "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, enqueued_at, kind)
+             VALUES ($1, $2, 'import', 'test', 'pending', now() - interval '1 hour',
+                     'import:prioritize-destination'),
+                    ($3, $4, 'remove', 'test', 'pending', now() - interval '1 hour',
+                     'remove+delete-sync')",
+            &[&import_job, &imported, &remove_job, &removed],
+        )
+        .await
+        .expect("orphaned rows");
+
+    let row = env.wait_job(import_job).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert_eq!(
+        folder_values(&env, src.folder).await,
+        map(&[("PLAIN", "from-humanitec")]),
+        "the import ran with the behaviour it was queued with"
+    );
+    let row = env.wait_job(remove_job).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert!(env.humanitec_values("web", None).is_empty());
     assert!(
-        env.store
-            .sync_statuses(Some(sync))
-            .await
-            .expect("rows")
-            .is_empty(),
-        "sync row deleted"
+        sync_is_gone(&env, removed).await,
+        "the remove deleted its sync, as it was asked to"
     );
     env.finish().await;
 }

@@ -95,6 +95,32 @@ impl JobKind {
         prune_unmanaged: false,
     };
 
+    /// Every kind, each with its own `coalescing_key`.
+    pub const ALL: [JobKind; 6] = [
+        JobKind::SYNC,
+        JobKind::Sync {
+            prune_unmanaged: true,
+        },
+        JobKind::Import {
+            behavior: ImportBehavior::PrioritizeSource,
+        },
+        JobKind::Import {
+            behavior: ImportBehavior::PrioritizeDestination,
+        },
+        JobKind::Remove {
+            delete_sync_on_complete: false,
+        },
+        JobKind::Remove {
+            delete_sync_on_complete: true,
+        },
+    ];
+
+    /// The kind a `coalescing_key` names (kept on the job row, so that a
+    /// job whose message was lost can be published again as it was asked).
+    pub fn from_key(key: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|k| k.coalescing_key() == key)
+    }
+
     /// Which queued job a request of this kind folds into: the same type
     /// with the same options (an import that prefers the source never folds
     /// into one that prefers Humanitec). A plain sync is `sync`.
@@ -431,28 +457,20 @@ mod tests {
 
     #[test]
     fn only_requests_with_the_same_options_fold_together() {
-        let kinds = [
-            JobKind::SYNC,
-            JobKind::Sync {
-                prune_unmanaged: true,
-            },
-            JobKind::Import {
-                behavior: ImportBehavior::PrioritizeSource,
-            },
-            JobKind::Import {
-                behavior: ImportBehavior::PrioritizeDestination,
-            },
-            JobKind::Remove {
-                delete_sync_on_complete: false,
-            },
-            JobKind::Remove {
-                delete_sync_on_complete: true,
-            },
-        ];
+        let kinds = JobKind::ALL;
         let keys: std::collections::HashSet<_> = kinds.iter().map(|k| k.coalescing_key()).collect();
         assert_eq!(keys.len(), kinds.len());
         // Rows written before other kinds coalesced carry `sync`.
         assert_eq!(JobKind::SYNC.coalescing_key(), "sync");
+    }
+
+    #[test]
+    fn a_kind_is_read_back_from_its_key() {
+        for kind in JobKind::ALL {
+            assert_eq!(JobKind::from_key(kind.coalescing_key()), Some(kind));
+        }
+        assert_eq!(JobKind::from_key("import"), None);
+        assert_eq!(JobKind::from_key(""), None);
     }
 
     #[test]

@@ -240,16 +240,10 @@ async fn republish_orphans(shared: &Shared, orphan_after: Duration) {
     match broker.publisher().await {
         Ok(publisher) => {
             for orphan in &orphans {
-                let kind = match orphan.job_type {
-                    crate::model::JobType::Remove => crate::model::JobKind::Remove {
-                        delete_sync_on_complete: false,
-                    },
-                    _ => crate::model::JobKind::SYNC,
-                };
                 let job = crate::model::Job {
                     id: orphan.job_id,
                     sync_id: orphan.sync_id,
-                    kind,
+                    kind: orphan.kind,
                     trigger: Some("republished".into()),
                     actor: None,
                 };

@@ -54,6 +54,11 @@ pub fn worker_env(settings: &Settings) -> Vec<(&'static str, String)> {
                 .join(","),
         ),
         ("SYNC_BUSY_DELAY", millis(r.busy_delay)),
+        ("SYNC_DEBOUNCE", millis(settings.sync_debounce)),
+        (
+            "SYNC_DEBOUNCE_MAX_WAIT",
+            millis(settings.sync_debounce_max_wait),
+        ),
         (
             "SYNC_RECONCILE_INTERVAL",
             millis(settings.sync_reconcile_interval),

@@ -12,7 +12,7 @@ use tokio_postgres::types::{ToSql, Type};
 use super::lease::{release_lease_in, SyncLease};
 use super::state::job_state_at;
 use super::status_columns::StatusStatement;
-use crate::model::{cap_message, Job, JobOutcome, JobState, JobStatus, JobType};
+use crate::model::{cap_message, Job, JobKind, JobOutcome, JobState, JobStatus, JobType};
 use crate::store::conn::Tx;
 use crate::store::{Store, StoreError, ASYNC_COMMIT};
 
@@ -35,6 +35,29 @@ pub struct StaleJob {
     pub job_id: Uuid,
     pub sync_id: Uuid,
     pub job_type: JobType,
+}
+
+/// A job row that stayed `pending` with no message behind it, and the kind
+/// to publish it again as.
+#[derive(Clone, Debug)]
+pub struct OrphanedJob {
+    pub job_id: Uuid,
+    pub sync_id: Uuid,
+    pub kind: JobKind,
+}
+
+/// The kind an orphaned row is published again as: the one it was queued
+/// as, or for a row queued before kinds were kept, its type's plain kind
+/// (an import's behaviour cannot be guessed: such rows are not claimed).
+fn orphan_kind(key: Option<&str>, job_type: JobType) -> Option<JobKind> {
+    match (key.and_then(JobKind::from_key), job_type) {
+        (Some(kind), _) => Some(kind),
+        (None, JobType::Sync) => Some(JobKind::SYNC),
+        (None, JobType::Remove) => Some(JobKind::Remove {
+            delete_sync_on_complete: false,
+        }),
+        (None, JobType::Import) => None,
+    }
 }
 
 /// Inserts or resets a job row ($1 to $13, see `UpsertValues`). A macro so
@@ -456,10 +479,10 @@ impl Store {
         // If our insert wins, its row lock holds the worker's start until we commit.
         let inserted = tx
             .query_opt(
-                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced, actor)
+                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced, actor, kind)
                  VALUES ($1, $2, $3, $4, 'pending',
                          coalesce((SELECT coalesced FROM secret_sync_queued WHERE sync_id = $2 AND job_id = $1), 1),
-                         $5)
+                         $5, $6)
                  ON CONFLICT (id) DO NOTHING RETURNING id",
                 &[
                     (&job_id, Type::UUID),
@@ -467,6 +490,7 @@ impl Store {
                     (&job_type.as_str(), Type::TEXT),
                     (&job.trigger, Type::TEXT),
                     (&job.actor, Type::TEXT),
+                    (&job.kind.coalescing_key(), Type::TEXT),
                 ],
             )
             .await
@@ -565,7 +589,7 @@ impl Store {
         &self,
         orphan_after: Duration,
         limit: i64,
-    ) -> Result<Vec<StaleJob>, StoreError> {
+    ) -> Result<Vec<OrphanedJob>, StoreError> {
         let client = self.client().await?;
         let secs = orphan_after.as_secs_f64();
         let rows = client
@@ -574,11 +598,11 @@ impl Store {
                   WHERE id IN (
                         SELECT id FROM secret_sync_jobs
                          WHERE status = 'pending' AND heartbeat_at IS NULL
-                           AND type IN ('sync', 'remove')
+                           AND (type IN ('sync', 'remove') OR kind IS NOT NULL)
                            AND coalesce(next_attempt_at, enqueued_at) < now() - make_interval(secs => $1)
                          ORDER BY enqueued_at LIMIT $2
                            FOR UPDATE SKIP LOCKED)
-                RETURNING id, sync_id, type",
+                RETURNING id, sync_id, type, kind",
                 &[(&secs, Type::FLOAT8), (&limit, Type::INT8)],
             )
             .await
@@ -586,10 +610,10 @@ impl Store {
         Ok(rows
             .iter()
             .filter_map(|r| {
-                Some(StaleJob {
+                Some(OrphanedJob {
                     job_id: r.get(0),
                     sync_id: r.get(1),
-                    job_type: JobType::parse(r.get(2))?,
+                    kind: orphan_kind(r.get(3), JobType::parse(r.get(2))?)?,
                 })
             })
             .collect())
@@ -638,5 +662,30 @@ impl Store {
         }
         tx.commit("committing reaped jobs").await?;
         Ok(stale)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_orphan_is_published_again_as_it_was_queued() {
+        let prune = JobKind::Sync {
+            prune_unmanaged: true,
+        };
+        assert_eq!(orphan_kind(Some("sync+prune"), JobType::Sync), Some(prune));
+        let import = JobKind::Import {
+            behavior: crate::model::ImportBehavior::PrioritizeDestination,
+        };
+        let key = Some("import:prioritize-destination");
+        assert_eq!(orphan_kind(key, JobType::Import), Some(import));
+        // Rows queued before kinds were kept.
+        assert_eq!(orphan_kind(None, JobType::Sync), Some(JobKind::SYNC));
+        let remove = JobKind::Remove {
+            delete_sync_on_complete: false,
+        };
+        assert_eq!(orphan_kind(None, JobType::Remove), Some(remove));
+        assert_eq!(orphan_kind(None, JobType::Import), None);
     }
 }

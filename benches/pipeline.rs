@@ -250,20 +250,36 @@ struct Drained {
     cpu: [f64; 4],
     /// The worker's peak resident set, in kB.
     rss: u64,
+    /// Bytes of WAL Postgres wrote per job: what each job's row writes
+    /// cost, steady from run to run where CPU times vary with the machine.
+    wal: f64,
+}
+
+/// Postgres's current WAL position, in bytes.
+async fn wal_position(env: &TestEnv) -> f64 {
+    env.seed
+        .numbers("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+        .await
+        .first()
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 /// Runs `worker` until every job of `trigger` has ended, then stops it.
 async fn drain(env: &TestEnv, trigger: &str, n: usize, mut worker: WorkerProcess) -> Drained {
     let pid = worker.pid().expect("worker pid");
     let meter = CpuMeter::start(pid);
+    let wal_before = wal_position(env).await;
     wait_trigger(env, trigger, n, &worker).await;
     let cpu = meter.per_job(n);
+    let wal = (wal_position(env).await - wal_before) / n as f64;
     let rss = peak_rss_kb(pid);
     worker.terminate(Duration::from_secs(30)).await;
     Drained {
         busy: busy_seconds(env, trigger).await,
         cpu,
         rss,
+        wal,
     }
 }
 
@@ -353,7 +369,7 @@ async fn throughput(n: usize) {
         env.seed.execute_sql("VACUUM ANALYZE").await;
         env.sandbox.clear_requests();
         enqueue_all(&env, &ids, &trigger).await;
-        let Drained { busy, cpu, rss } =
+        let Drained { busy, cpu, rss, .. } =
             drain(&env, &trigger, n, spawn_worker(&env, concurrency, &log)).await;
         println!(
             "  {concurrency:>11}   {:>6.0}   {busy:>5.2}s  {:>8.2}        {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB",
@@ -418,7 +434,7 @@ async fn at_scale(sizes: &[usize]) {
     println!(
         "\nno-op sync jobs at scale (every sync queued before the worker starts; one `secret-sync run` process at concurrency {concurrency}):"
     );
-    println!("  queued syncs   job rows before   enqueue/s   jobs/s   busy      CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS");
+    println!("  queued syncs   job rows before   enqueue/s   jobs/s   busy      CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS   WAL per job");
     let mut ids: Vec<Uuid> = Vec::with_capacity(largest);
     let mut enqueue_cpu = Vec::with_capacity(sizes.len());
     for &n in sizes {
@@ -451,9 +467,14 @@ async fn at_scale(sizes: &[usize]) {
         let enqueue_rate = n as f64 / started.elapsed().as_secs_f64();
         enqueue_cpu.push((n, enqueue_rate, meter.per_job(n)));
         let worker = spawn_worker(&env, concurrency, &log);
-        let Drained { busy, cpu, rss } = drain(&env, &trigger, n, worker).await;
+        let Drained {
+            busy,
+            cpu,
+            rss,
+            wal,
+        } = drain(&env, &trigger, n, worker).await;
         println!(
-            "  {n:>12}   {rows:>15.0}   {enqueue_rate:>9.0}   {:>6.0}   {busy:>6.2}s  {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB",
+            "  {n:>12}   {rows:>15.0}   {enqueue_rate:>9.0}   {:>6.0}   {busy:>6.2}s  {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB   {wal:>7.0} B",
             n as f64 / busy,
             cpu[0],
             cpu[1],

@@ -742,6 +742,10 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         admin_overview.contains("delayed (retries)"),
         "{admin_overview}"
     );
+    assert!(
+        admin_overview.contains(worker.as_str()),
+        "the admin sees the worker that ran A's job: {admin_overview}"
+    );
     // The jobs-per-minute chart counts A's jobs for A, every job for an admin.
     let hour = |project: Option<&str>| {
         format!(

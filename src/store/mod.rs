@@ -19,6 +19,7 @@ mod schedule;
 mod sessions;
 mod syncs;
 mod tokens;
+mod workers;
 mod written;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -152,7 +152,8 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
 }
 
 /// Keeps the gauges read from Postgres current (syncs by status, the
-/// oldest pending job). Every worker does it: the numbers are global, so
+/// oldest pending job), and marks this worker seen for the overview's
+/// list of workers. Every worker does it: the numbers are global, so
 /// dashboards take `max` over workers.
 async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
     let mut tick = ticker(Duration::ZERO, shared.settings.worker.metrics_refresh);
@@ -160,6 +161,13 @@ async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        if let Err(e) = shared
+            .store
+            .mark_worker_seen(&shared.runner.worker_id)
+            .await
+        {
+            tracing::debug!(error = %e, "could not mark this worker seen");
         }
         match shared.store.sync_status_counts().await {
             Ok(counts) => shared.metrics.set_sync_counts(&counts),

@@ -561,7 +561,7 @@ impl Store {
         Ok((row.get(0), row.get(1)))
     }
 
-    /// Workers that started a job in the last `minutes` minutes, with when.
+    /// Workers seen alive in the last `minutes` minutes, with when.
     pub async fn dashboard_recent_workers(
         &self,
         minutes: i64,
@@ -569,10 +569,9 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT worker_id, max(started_at) FROM secret_sync_jobs
-                  WHERE started_at > now() - make_interval(mins => $1::int4)
-                    AND worker_id IS NOT NULL
-                  GROUP BY 1 ORDER BY 2 DESC LIMIT 50",
+                "SELECT worker_id, seen_at FROM secret_sync_workers
+                  WHERE seen_at > now() - make_interval(mins => $1::int4)
+                  ORDER BY seen_at DESC, worker_id LIMIT 50",
                 &[(&(minutes as i32), Type::INT4)],
             )
             .await

@@ -101,7 +101,7 @@ async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
                         "Workers serve every project: an instance admin token sees them."
                     }
                 } @else if workers.is_empty() {
-                    p.muted { "No worker started a job in the last " (WORKERS_WINDOW_MIN) " min." }
+                    p.muted { "No worker was seen in the last " (WORKERS_WINDOW_MIN) " min." }
                 } @else {
                     ul.workers {
                         @for (w, seen) in &workers {

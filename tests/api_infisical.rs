@@ -674,7 +674,13 @@ async fn import_takes_its_behaviour_from_the_query_and_organizations_are_read_li
     // Infisical's call: the query parameter, no body.
     let (status, body) = import("?importBehavior=prioritize-destination", None).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["secretSync"]["importStatus"], "pending");
+    // The answer is the sync as it stands: a quick worker may have started
+    // (or finished) the import before the answer was read.
+    assert!(
+        ["pending", "running", "succeeded"]
+            .contains(&body["secretSync"]["importStatus"].as_str().unwrap_or("")),
+        "{body}"
+    );
     let job: Uuid = body["secretSync"]["lastImportJobId"]
         .as_str()
         .and_then(|s| s.parse().ok())

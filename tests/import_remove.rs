@@ -199,7 +199,7 @@ async fn env_scope_remove_leaves_app_values_and_can_delete_the_sync() {
 /// A job whose message was lost (a Postgres failover kept its `pending`
 /// row; the broker no longer has it) is published again as it was asked:
 /// an import keeps its behaviour, and a remove that deletes its sync still
-/// deletes it.
+/// deletes it; one that cannot run as it was asked is failed, saying so.
 #[tokio::test]
 async fn orphaned_imports_and_removes_are_published_again_as_they_were_asked() {
     // An orphan is a `pending` row untouched for 5 x JOB_STALE_AFTER.
@@ -212,7 +212,14 @@ async fn orphaned_imports_and_removes_are_published_again_as_they_were_asked() {
     assert_eq!(env.run_sync(removed).await.status, JobStatus::Succeeded);
     assert_eq!(env.humanitec_values("web", None).len(), 1);
 
+    // Two that cannot run as asked: an import queued before kinds were
+    // kept (its behaviour is unknown) and a kind from a newer version.
+    let old_import = env.sync(&src, "old", app_scope("old"), options()).await;
+    let future = env
+        .sync(&src, "future", app_scope("future"), options())
+        .await;
     let (import_job, remove_job) = (Uuid::new_v4(), Uuid::new_v4());
+    let (old_import_job, future_job) = (Uuid::new_v4(), Uuid::new_v4());
     env.seed
         .client()
         .execute(
@@ -220,8 +227,19 @@ async fn orphaned_imports_and_removes_are_published_again_as_they_were_asked() {
              VALUES ($1, $2, 'import', 'test', 'pending', now() - interval '1 hour',
                      'import:prioritize-destination'),
                     ($3, $4, 'remove', 'test', 'pending', now() - interval '1 hour',
-                     'remove+delete-sync')",
-            &[&import_job, &imported, &remove_job, &removed],
+                     'remove+delete-sync'),
+                    ($5, $6, 'import', 'test', 'pending', now() - interval '1 hour', NULL),
+                    ($7, $8, 'sync', 'test', 'pending', now() - interval '1 hour', 'sync+teleport')",
+            &[
+                &import_job,
+                &imported,
+                &remove_job,
+                &removed,
+                &old_import_job,
+                &old_import,
+                &future_job,
+                &future,
+            ],
         )
         .await
         .expect("orphaned rows");
@@ -240,7 +258,48 @@ async fn orphaned_imports_and_removes_are_published_again_as_they_were_asked() {
         sync_is_gone(&env, removed).await,
         "the remove deleted its sync, as it was asked to"
     );
+
+    // Failed, saying what to do, on the job and on the sync: never claimed
+    // again and again with nothing run.
+    for (job, sync, field, says) in [
+        (
+            old_import_job,
+            old_import,
+            "import",
+            "trigger the import again",
+        ),
+        (future_job, future, "sync", "'sync+teleport'"),
+    ] {
+        let row = env.wait_job(job).await;
+        assert_eq!(row.status, JobStatus::Failed, "{:?}", row.message);
+        let message = row.message.unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+        let view = env
+            .store
+            .sync_api_json(sync)
+            .await
+            .expect("view")
+            .expect("row");
+        assert_eq!(view[format!("{field}Status")], "failed", "{view}");
+        assert_eq!(
+            view[format!("last{}Message", capitalise(field))],
+            message.as_str()
+        );
+    }
+    assert!(
+        env.humanitec_values("old", None).is_empty()
+            && env.humanitec_values("future", None).is_empty(),
+        "neither ran"
+    );
     env.finish().await;
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]

@@ -31,7 +31,9 @@ use tokio_postgres::NoTls;
 pub use audit::{AuditFilter, AuditRow};
 pub use connections::{ConnectionChanges, ConnectionRecord};
 pub use folders::{EncryptedSecret, FolderLookup};
-pub use jobs::{Claim, JobStart, LeaseAttempt, LeaseTake, OrphanedJob, StaleJob, SyncLease};
+pub use jobs::{
+    Claim, JobStart, LeaseAttempt, LeaseTake, OrphanFate, OrphanedJob, StaleJob, SyncLease,
+};
 pub use migrate::{ensure_database, MIGRATIONS};
 pub use notify::{AttemptRecord, ChannelRecord, Delivery, OutboxEvent};
 pub use page::Page;

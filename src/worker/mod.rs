@@ -25,7 +25,7 @@ use crate::config::Settings;
 use crate::http::Metrics;
 use crate::jobs::{JobContext, Runner};
 use crate::queue::{Names, Nodes};
-use crate::store::Store;
+use crate::store::{OrphanFate, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -219,7 +219,8 @@ const ORPHANS_PER_ROUND: i64 = 500;
 /// RabbitMQ had already been told about (acknowledged) leaves such a row
 /// with no message behind it; this way it still ends. A job whose message
 /// is in fact still queued (a long backlog) runs once: the later copy
-/// finds the row final and is skipped.
+/// finds the row final and is skipped. One that cannot be published as it
+/// was asked (its kind unknown to this version) is failed, saying so.
 async fn republish_orphans(shared: &Shared, orphan_after: Duration) {
     let orphans = match shared
         .store
@@ -233,6 +234,21 @@ async fn republish_orphans(shared: &Shared, orphan_after: Duration) {
             return;
         }
     };
+    let mut republish = Vec::with_capacity(orphans.len());
+    for orphan in orphans {
+        match &orphan.fate {
+            OrphanFate::Republish(kind) => republish.push((orphan.job_id, orphan.sync_id, *kind)),
+            OrphanFate::Fail(message) => match shared.store.fail_orphan(&orphan, message).await {
+                Ok(()) => tracing::warn!(job_id = %orphan.job_id, sync_id = %orphan.sync_id,
+                    message = %message, "job stayed pending with no worker on it and cannot run as asked; failed it"),
+                Err(e) => tracing::warn!(job_id = %orphan.job_id, error = %e,
+                    "could not fail an orphaned job; it is claimed again later"),
+            },
+        }
+    }
+    if republish.is_empty() {
+        return;
+    }
     let broker = match shared
         .nodes
         .open(shared.names.clone(), "secret-sync reaper")
@@ -240,18 +256,18 @@ async fn republish_orphans(shared: &Shared, orphan_after: Duration) {
     {
         Ok(broker) => broker,
         Err(e) => {
-            tracing::warn!(error = %e, count = orphans.len(),
+            tracing::warn!(error = %e, count = republish.len(),
                 "could not publish orphaned jobs again; they are claimed again later");
             return;
         }
     };
     match broker.publisher().await {
         Ok(publisher) => {
-            for orphan in &orphans {
+            for (id, sync_id, kind) in republish {
                 let job = crate::model::Job {
-                    id: orphan.job_id,
-                    sync_id: orphan.sync_id,
-                    kind: orphan.kind,
+                    id,
+                    sync_id,
+                    kind,
                     trigger: Some("republished".into()),
                     actor: None,
                 };

@@ -37,26 +37,49 @@ pub struct StaleJob {
     pub job_type: JobType,
 }
 
-/// A job row that stayed `pending` with no message behind it, and the kind
-/// to publish it again as.
+/// A job row that stayed `pending` with no message behind it, and what
+/// becomes of it.
 #[derive(Clone, Debug)]
 pub struct OrphanedJob {
     pub job_id: Uuid,
     pub sync_id: Uuid,
-    pub kind: JobKind,
+    pub job_type: JobType,
+    pub fate: OrphanFate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrphanFate {
+    /// Published again as the kind it was queued as.
+    Republish(JobKind),
+    /// It cannot be run as it was asked: it is failed with this message,
+    /// rather than claimed again every round and never run.
+    Fail(String),
 }
 
 /// The kind an orphaned row is published again as: the one it was queued
-/// as, or for a row queued before kinds were kept, its type's plain kind
-/// (an import's behaviour cannot be guessed: such rows are not claimed).
-fn orphan_kind(key: Option<&str>, job_type: JobType) -> Option<JobKind> {
-    match (key.and_then(JobKind::from_key), job_type) {
-        (Some(kind), _) => Some(kind),
-        (None, JobType::Sync) => Some(JobKind::SYNC),
-        (None, JobType::Remove) => Some(JobKind::Remove {
+/// as, or for a row queued before kinds were kept, its type's plain kind.
+/// An import of that age (its behaviour cannot be guessed) or a kind this
+/// version does not know (queued by a newer one) is failed, saying so.
+fn orphan_fate(key: Option<&str>, job_type: JobType) -> OrphanFate {
+    match (key, job_type) {
+        (Some(key), _) => match JobKind::from_key(key) {
+            Some(kind) if kind.job_type() == job_type => OrphanFate::Republish(kind),
+            _ => OrphanFate::Fail(cap_message(&format!(
+                "this {} job was queued as '{key}', which this version of secret-sync does not \
+                 run (was it queued by a newer version?), and its message was lost; it did not \
+                 run: trigger it again",
+                job_type.as_str()
+            ))),
+        },
+        (None, JobType::Sync) => OrphanFate::Republish(JobKind::SYNC),
+        (None, JobType::Remove) => OrphanFate::Republish(JobKind::Remove {
             delete_sync_on_complete: false,
         }),
-        (None, JobType::Import) => None,
+        (None, JobType::Import) => OrphanFate::Fail(
+            "this import was queued by a version of secret-sync that did not keep the import's \
+             behaviour, and its message was lost; it did not run: trigger the import again"
+                .into(),
+        ),
     }
 }
 
@@ -574,9 +597,7 @@ impl Store {
         tx.commit("committing the hand-back").await
     }
 
-    /// Rows left `running` by a worker that died (stale heartbeat) go back
-    /// to `pending`: the broker redelivers their message to another worker.
-    /// Claims `pending` sync and remove jobs nobody has touched for
+    /// Claims `pending` jobs nobody has touched for
     /// `orphan_after` past their enqueue (or their scheduled next attempt):
     /// jobs whose message is likely gone, as after a database failover that
     /// lost an outcome the broker had already been told about (the message
@@ -584,7 +605,8 @@ impl Store {
     /// moves `next_attempt_at` on by `orphan_after`, so a job is claimed at
     /// most once per `orphan_after`; the caller publishes it again (a
     /// duplicate of a message still queued is recognised and skipped).
-    /// Import jobs are left alone: their behaviour is in the message only.
+    /// A row that cannot be published again as it was asked is returned
+    /// with its failure (see `orphan_fate`) for `fail_orphan`.
     pub async fn claim_orphaned_jobs(
         &self,
         orphan_after: Duration,
@@ -598,7 +620,6 @@ impl Store {
                   WHERE id IN (
                         SELECT id FROM secret_sync_jobs
                          WHERE status = 'pending' AND heartbeat_at IS NULL
-                           AND (type IN ('sync', 'remove') OR kind IS NOT NULL)
                            AND coalesce(next_attempt_at, enqueued_at) < now() - make_interval(secs => $1)
                          ORDER BY enqueued_at LIMIT $2
                            FOR UPDATE SKIP LOCKED)
@@ -610,15 +631,63 @@ impl Store {
         Ok(rows
             .iter()
             .filter_map(|r| {
+                let job_type = JobType::parse(r.get(2))?;
                 Some(OrphanedJob {
                     job_id: r.get(0),
                     sync_id: r.get(1),
-                    kind: orphan_kind(r.get(3), JobType::parse(r.get(2))?)?,
+                    job_type,
+                    fate: orphan_fate(r.get(3), job_type),
                 })
             })
             .collect())
     }
 
+    /// Fails an orphaned row that cannot be published again (still
+    /// `pending`), its sync row unless a newer job owns it, and notifies
+    /// as any failed job does.
+    pub async fn fail_orphan(&self, orphan: &OrphanedJob, message: &str) -> Result<(), StoreError> {
+        let message = cap_message(message);
+        let (job_id, sync_id, job_type) = (orphan.job_id, orphan.sync_id, orphan.job_type);
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let failed = tx
+            .execute(
+                "UPDATE secret_sync_jobs SET status = 'failed', message = $2, finished_at = now()
+                  WHERE id = $1 AND status = 'pending'",
+                &[(&job_id, Type::UUID), (&message, Type::TEXT)],
+            )
+            .await
+            .map_err(StoreError::db("failing an orphaned job"))?;
+        if failed == 0 {
+            // A worker took it meanwhile: its run speaks for itself.
+            return tx.commit("committing the orphaned job").await;
+        }
+        tx.execute(
+            FAIL_NOTICE,
+            &[
+                (&sync_id, Type::UUID),
+                (&job_id, Type::UUID),
+                (&job_type.as_str(), Type::TEXT),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(StoreError::db("noting the failure for notification"))?;
+        tx.execute(
+            FAIL.sql(job_type),
+            &[
+                (&sync_id, Type::UUID),
+                (&job_id.to_string(), Type::TEXT),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(StoreError::db("marking the sync failed"))?;
+        tx.commit("committing the orphaned job").await
+    }
+
+    /// Rows left `running` by a worker that died (stale heartbeat) go back
+    /// to `pending`: the broker redelivers their message to another worker.
     pub async fn reap_stale_jobs(
         &self,
         stale_after: Duration,
@@ -671,21 +740,45 @@ mod tests {
 
     #[test]
     fn an_orphan_is_published_again_as_it_was_queued() {
+        let republish = |key, job_type| match orphan_fate(key, job_type) {
+            OrphanFate::Republish(kind) => Some(kind),
+            OrphanFate::Fail(_) => None,
+        };
         let prune = JobKind::Sync {
             prune_unmanaged: true,
         };
-        assert_eq!(orphan_kind(Some("sync+prune"), JobType::Sync), Some(prune));
+        assert_eq!(republish(Some("sync+prune"), JobType::Sync), Some(prune));
         let import = JobKind::Import {
             behavior: crate::model::ImportBehavior::PrioritizeDestination,
         };
         let key = Some("import:prioritize-destination");
-        assert_eq!(orphan_kind(key, JobType::Import), Some(import));
+        assert_eq!(republish(key, JobType::Import), Some(import));
         // Rows queued before kinds were kept.
-        assert_eq!(orphan_kind(None, JobType::Sync), Some(JobKind::SYNC));
+        assert_eq!(republish(None, JobType::Sync), Some(JobKind::SYNC));
         let remove = JobKind::Remove {
             delete_sync_on_complete: false,
         };
-        assert_eq!(orphan_kind(None, JobType::Remove), Some(remove));
-        assert_eq!(orphan_kind(None, JobType::Import), None);
+        assert_eq!(republish(None, JobType::Remove), Some(remove));
+    }
+
+    #[test]
+    fn an_orphan_that_cannot_run_as_asked_is_failed_saying_what_to_do() {
+        let failure = |key, job_type| match orphan_fate(key, job_type) {
+            OrphanFate::Fail(message) => message,
+            OrphanFate::Republish(kind) => panic!("{kind:?} republished"),
+        };
+        let old_import = failure(None, JobType::Import);
+        assert!(
+            old_import.contains("trigger the import again"),
+            "{old_import}"
+        );
+        let unknown = failure(Some("sync+teleport"), JobType::Sync);
+        assert!(unknown.contains("'sync+teleport'"), "{unknown}");
+        assert!(unknown.contains("trigger it again"), "{unknown}");
+        // A known kind on a row of another type was not queued by us.
+        let mismatch = failure(Some("remove+delete-sync"), JobType::Sync);
+        assert!(mismatch.contains("sync job"), "{mismatch}");
+        let long = "x".repeat(5000);
+        assert!(failure(Some(&long), JobType::Sync).chars().count() <= crate::model::MESSAGE_CAP);
     }
 }

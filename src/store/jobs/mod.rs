@@ -11,5 +11,5 @@ mod state;
 mod status_columns;
 
 pub use lease::{LeaseAttempt, LeaseTake, SyncLease};
-pub use lifecycle::{JobStart, OrphanedJob, StaleJob};
+pub use lifecycle::{JobStart, OrphanFate, OrphanedJob, StaleJob};
 pub use queued::Claim;

@@ -513,6 +513,137 @@ async fn a_trigger_while_rabbitmq_is_unreachable_answers_503_and_queues_nothing(
     env.finish().await;
 }
 
+/// Turning auto-sync on while RabbitMQ is unreachable, through the API or
+/// the dashboard's switch: the change stands (it is not an error to the
+/// person who made it), and the sync says its job was not queued and how to
+/// queue it. With the broker back, Sync now runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_sync_turned_on_while_rabbitmq_is_unreachable_stands_and_says_to_sync_now() {
+    let mut env = TestEnv::new().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let by_api = env.sync(&src, "api", app_scope("api"), options()).await;
+    let by_switch = env.sync(&src, "switch", app_scope("web"), options()).await;
+    env.seed
+        .execute_sql("UPDATE secret_syncs SET is_auto_sync_enabled = false")
+        .await;
+    env.start_worker().await;
+    let (broker_proxy, amqp_url) = Proxy::in_front_of(&env.settings.amqp_url).await;
+    env.settings.amqp_url = amqp_url;
+    let base = env.start_api().await;
+    let token = env.api_token(&[&src.project], "write").await;
+    // Redirects are read, not followed.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let cookie = dashboard_sign_in(&http, &base, &token).await;
+    let page = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let sync_page = page(format!("/syncs/{by_switch}"))
+        .await
+        .expect("the sync's page")
+        .text()
+        .await
+        .expect("body");
+    let csrf = sync_page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf meta")
+        .to_string();
+
+    broker_proxy.cut();
+    let response = http
+        .patch(format!("{base}/api/v1/secret-syncs/humanitec/{by_api}"))
+        .bearer_auth(&token)
+        .json(&json!({"isAutoSyncEnabled": true}))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["secretSync"]["isAutoSyncEnabled"], true, "{body}");
+
+    let response = http
+        .post(format!("{base}/syncs/{by_switch}/auto-sync"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("enabled", "on")])
+        .send()
+        .await
+        .expect("the dashboard answers");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("/syncs/{by_switch}").as_str()),
+        "the switch goes back to the sync's page: {}",
+        response.text().await.unwrap_or_default()
+    );
+
+    for sync in [by_api, by_switch] {
+        let view = env
+            .store
+            .sync_api_json(sync)
+            .await
+            .expect("view")
+            .expect("row");
+        assert_eq!(view["isAutoSyncEnabled"], true, "the change stands: {view}");
+        assert_eq!(view["syncStatus"], "failed", "{view}");
+        let message = view["lastSyncMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("could not be queued") && message.contains("Sync now"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("127.0.0.1"),
+            "no broker address: {message}"
+        );
+    }
+    let shown = page(format!("/syncs/{by_switch}"))
+        .await
+        .expect("the sync's page")
+        .text()
+        .await
+        .expect("body");
+    assert!(shown.contains("could not be queued"), "the page says it");
+    let sql = "SELECT count(*) FROM secret_sync_jobs";
+    assert_eq!(count(&env, sql).await, 0, "nothing was queued");
+
+    // Back: Sync now (the API's trigger here) runs it.
+    broker_proxy.restore();
+    let response = http
+        .post(format!(
+            "{base}/api/v1/secret-syncs/humanitec/{by_switch}/sync-secrets"
+        ))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.expect("a JSON body");
+    let job = body["secretSync"]["lastSyncJobId"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_else(|| panic!("a 200 names its job: {body}"));
+    assert_eq!(env.wait_job(job).await.status, JobStatus::Succeeded);
+    assert_eq!(
+        env.humanitec_values("web", None)
+            .get("A")
+            .map(String::as_str),
+        Some("1")
+    );
+    env.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_percent_429_and_503_still_gets_every_job_done() {
     let mut env = TestEnv::with(|name| match name {

@@ -22,7 +22,7 @@ use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
 use crate::web::state::ApiState;
-use crate::web::trigger::enqueue_for;
+use crate::web::trigger::{enqueue_for, queue_auto_sync};
 
 /// The trigger recorded on jobs the API enqueues.
 const TRIGGER: &str = "api";
@@ -181,7 +181,7 @@ pub async fn create(
     };
     tracing::info!(%sync_id, project_id = %body.project_id, "secret sync created");
     if body.is_auto_sync_enabled {
-        queue_auto_sync(&state, &caller, sync_id).await?;
+        queue_auto_sync(&state, &caller, sync_id, TRIGGER).await?;
     }
     view(&state, sync_id).await
 }
@@ -327,7 +327,7 @@ pub async fn update(
         .is_auto_sync_enabled
         .unwrap_or(sync.is_auto_sync_enabled);
     if auto && what_syncs_changed && (folder_id.is_some() || current.is_some()) {
-        queue_auto_sync(&state, &caller, id).await?;
+        queue_auto_sync(&state, &caller, id, TRIGGER).await?;
     }
     view(&state, id).await
 }
@@ -646,25 +646,4 @@ async fn enqueue(
         })?;
     tracing::info!(sync_id = %id, %job_id, job_type = %kind.job_type().as_str(), "job queued");
     Ok(job_id)
-}
-
-/// Queues the sync job an auto-synced sync gets on create and update. If
-/// the broker is down the change is kept and the row says what to do.
-async fn queue_auto_sync(state: &ApiState, caller: &Caller, id: Uuid) -> ApiResult<()> {
-    let actor = Some(caller.actor().label());
-    if let Err(e) = state
-        .jobs
-        .enqueue_as(id, JobKind::SYNC, TRIGGER, actor)
-        .await
-    {
-        let req_id = crate::web::errors::current_req_id();
-        tracing::error!(%req_id, sync_id = %id, error = %e, "could not queue the sync job");
-        // The broker's error stays in the log: it may name hosts.
-        let message = format!(
-            "the sync job could not be queued (internal error, {req_id}); trigger it with \
-             POST /api/v1/secret-syncs/humanitec/{id}/sync-secrets"
-        );
-        state.store.mark_sync_not_enqueued(id, &message).await?;
-    }
-    Ok(())
 }

@@ -20,7 +20,7 @@ use crate::model::JobKind;
 use crate::store::{SyncChanges, SyncOrder, Written};
 use crate::web::limits::Spend;
 use crate::web::state::ApiState;
-use crate::web::trigger::enqueue_for;
+use crate::web::trigger::{enqueue_for, queue_auto_sync};
 
 /// At most this many syncs are retried by one "retry failed".
 pub const RETRY_AT_MOST: i64 = 500;
@@ -34,7 +34,8 @@ pub struct AutoSyncForm {
 
 /// Turns auto-sync on or off, as the API's update does: the change is
 /// stored (the version goes up) and, when auto-sync is turned on, a sync
-/// job is queued at once.
+/// job is queued at once (or, with the broker down, the sync says it was
+/// not and the change stands).
 pub async fn auto_sync(
     State(state): State<ApiState>,
     viewer: Viewer,
@@ -75,12 +76,8 @@ pub async fn auto_sync(
     }
     tracing::info!(sync_id = %id, auto_sync = on, "dashboard changed auto-sync");
     if on && !sync.row.auto_sync && sync.row.source_path.is_some() {
-        let actor = Some(viewer.caller.actor().label());
-        let job = state
-            .jobs
-            .enqueue_as(id, JobKind::SYNC, TRIGGER, actor)
-            .await?;
-        tracing::info!(sync_id = %id, job_id = %job, "auto-sync turned on: sync job queued");
+        // The switch is on either way; the sync's page says if no job was.
+        queue_auto_sync(&state, &viewer.caller, id, TRIGGER).await?;
     }
     Ok(Redirect::to(&format!("/syncs/{id}")).into_response())
 }

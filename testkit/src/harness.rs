@@ -504,6 +504,10 @@ impl TestEnv {
                     .queue_delete(q.into(), QueueDeleteOptions::default())
                     .await;
             }
+            // Closed here, not dropped: a dropped channel is closed in the
+            // background, racing the connection's close below (lapin then
+            // logs "invalid channel state: Closing").
+            let _ = ch.close(200, "ok".into()).await;
         }
         let _ = conn.close(200, "ok".into()).await;
         self.client.close().await;

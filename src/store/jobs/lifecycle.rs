@@ -66,8 +66,8 @@ fn orphan_fate(key: Option<&str>, job_type: JobType) -> OrphanFate {
             Some(kind) if kind.job_type() == job_type => OrphanFate::Republish(kind),
             _ => OrphanFate::Fail(cap_message(&format!(
                 "this {} job was queued as '{key}', which this version of secret-sync does not \
-                 run (was it queued by a newer version?), and its message was lost; it did not \
-                 run: trigger it again",
+                 run (was it queued by a newer version?), and no worker took it in time (its \
+                 message is taken to be lost); it did not run: trigger it again",
                 job_type.as_str()
             ))),
         },
@@ -76,8 +76,9 @@ fn orphan_fate(key: Option<&str>, job_type: JobType) -> OrphanFate {
             delete_sync_on_complete: false,
         }),
         (None, JobType::Import) => OrphanFate::Fail(
-            "this import was queued by a version of secret-sync that did not keep the import's \
-             behaviour, and its message was lost; it did not run: trigger the import again"
+            "this import was queued by a version of secret-sync that did not record the import's \
+             behaviour, and no worker took it in time (its message is taken to be lost); it \
+             did not run: trigger the import again"
                 .into(),
         ),
     }

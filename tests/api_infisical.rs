@@ -710,12 +710,7 @@ async fn import_takes_its_behaviour_from_the_query_and_organizations_are_read_li
         env.wait_job(job).await;
     }
     let last_import = || async move {
-        let shown = env
-            .store
-            .sync_api_json(sync)
-            .await
-            .expect("read")
-            .expect("sync");
+        let shown = env.sync_view(sync).await;
         shown["lastImportJobId"].clone()
     };
     let before = last_import().await;

@@ -582,12 +582,7 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
         .text()
         .await
         .expect("body");
-    let writer_csrf = page
-        .split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("csrf meta")
-        .to_string();
+    let writer_csrf = csrf_token(&page);
     let foreign = post(
         &writer,
         &format!("/syncs/{sync}/sync"),

@@ -537,23 +537,17 @@ async fn auto_sync_turned_on_while_rabbitmq_is_unreachable_stands_and_says_to_sy
         .build()
         .expect("client");
     let cookie = dashboard_sign_in(&http, &base, &token).await;
-    let page = |path: String| {
-        http.get(format!("{base}{path}"))
+    let sync_page = || async {
+        http.get(format!("{base}/syncs/{by_switch}"))
             .header("cookie", &cookie)
             .send()
+            .await
+            .expect("the sync's page")
+            .text()
+            .await
+            .expect("body")
     };
-    let sync_page = page(format!("/syncs/{by_switch}"))
-        .await
-        .expect("the sync's page")
-        .text()
-        .await
-        .expect("body");
-    let csrf = sync_page
-        .split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("csrf meta")
-        .to_string();
+    let csrf = csrf_token(&sync_page().await);
 
     broker_proxy.cut();
     let response = http
@@ -589,12 +583,7 @@ async fn auto_sync_turned_on_while_rabbitmq_is_unreachable_stands_and_says_to_sy
     );
 
     for sync in [by_api, by_switch] {
-        let view = env
-            .store
-            .sync_api_json(sync)
-            .await
-            .expect("view")
-            .expect("row");
+        let view = env.sync_view(sync).await;
         assert_eq!(view["isAutoSyncEnabled"], true, "the change stands: {view}");
         assert_eq!(view["syncStatus"], "failed", "{view}");
         let message = view["lastSyncMessage"].as_str().unwrap_or_default();
@@ -607,13 +596,10 @@ async fn auto_sync_turned_on_while_rabbitmq_is_unreachable_stands_and_says_to_sy
             "no broker address: {message}"
         );
     }
-    let shown = page(format!("/syncs/{by_switch}"))
-        .await
-        .expect("the sync's page")
-        .text()
-        .await
-        .expect("body");
-    assert!(shown.contains("could not be queued"), "the page says it");
+    assert!(
+        sync_page().await.contains("could not be queued"),
+        "the page says it"
+    );
     let sql = "SELECT count(*) FROM secret_sync_jobs";
     assert_eq!(count(&env, sql).await, 0, "nothing was queued");
 

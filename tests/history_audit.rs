@@ -266,12 +266,7 @@ async fn every_action_through_api_dashboard_and_cli_leaves_one_entry_with_its_ac
         .text()
         .await
         .expect("html");
-    let csrf = page
-        .split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("csrf")
-        .to_string();
+    let csrf = csrf_token(&page);
     let origin = base.clone();
     let sent = http
         .post(format!("{base}/syncs/{sync}/sync"))

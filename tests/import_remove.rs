@@ -274,12 +274,7 @@ async fn orphaned_imports_and_removes_are_published_again_as_they_were_asked() {
         assert_eq!(row.status, JobStatus::Failed, "{:?}", row.message);
         let message = row.message.unwrap_or_default();
         assert!(message.contains(says), "{message}");
-        let view = env
-            .store
-            .sync_api_json(sync)
-            .await
-            .expect("view")
-            .expect("row");
+        let view = env.sync_view(sync).await;
         assert_eq!(view[format!("{field}Status")], "failed", "{view}");
         assert_eq!(
             view[format!("last{}Message", capitalise(field))],
@@ -320,12 +315,7 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     };
     let src = env.source("prod", &[("A", "1")]).await;
     let sync = env.sync(&src, "view", app_scope("api"), options()).await;
-    let view = env
-        .store
-        .sync_api_json(sync)
-        .await
-        .expect("view")
-        .expect("row");
+    let view = env.sync_view(sync).await;
     assert_eq!(view["folder"]["path"], "/app");
     assert_eq!(view["environment"]["slug"], "prod");
     assert_eq!(view["connection"]["app"], "humanitec");
@@ -337,23 +327,11 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
             "UPDATE secret_syncs SET sync_status = 'running' WHERE id = '{sync}'"
         ))
         .await;
-    check(
-        "running",
-        env.store
-            .sync_api_json(sync)
-            .await
-            .expect("view")
-            .expect("row"),
-    );
+    check("running", env.sync_view(sync).await);
 
     env.start_worker().await;
     assert_eq!(env.run_sync(sync).await.status, JobStatus::Succeeded);
-    let view = env
-        .store
-        .sync_api_json(sync)
-        .await
-        .expect("view")
-        .expect("row");
+    let view = env.sync_view(sync).await;
     assert_eq!(view["syncStatus"], "succeeded");
     check("succeeded", view);
 
@@ -361,12 +339,7 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
         .sync(&src, "view-bad", app_scope("no-such-app"), options())
         .await;
     assert_eq!(env.run_sync(bad).await.status, JobStatus::Failed);
-    let view = env
-        .store
-        .sync_api_json(bad)
-        .await
-        .expect("view")
-        .expect("row");
+    let view = env.sync_view(bad).await;
     assert_eq!(view["syncStatus"], "failed");
     check("failed", view);
 
@@ -376,12 +349,7 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
             src.folder
         ))
         .await;
-    let view = env
-        .store
-        .sync_api_json(sync)
-        .await
-        .expect("view")
-        .expect("row");
+    let view = env.sync_view(sync).await;
     assert_eq!(
         (view["folder"].clone(), view["folderId"].clone()),
         (Value::Null, Value::Null)

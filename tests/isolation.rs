@@ -205,11 +205,7 @@ impl World {
 
     async fn csrf(&self, token: &str) -> String {
         let page = self.page(token, "/").await;
-        page.split("name=\"csrf-token\" content=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("csrf meta")
-            .to_string()
+        csrf_token(&page)
     }
 
     async fn page(&self, token: &str, path: &str) -> String {

@@ -43,12 +43,7 @@ async fn app_scope_sync_leaves_exactly_the_source_in_humanitec() {
     assert_eq!(sync_row.sync_status, Some(JobStatus::Succeeded));
     assert!(sync_row.last_synced_at.is_some());
     // As the API layer reads it.
-    let view = env
-        .store
-        .sync_api_json(sync)
-        .await
-        .expect("view")
-        .expect("row");
+    let view = env.sync_view(sync).await;
     assert_eq!(view["lastSyncJobId"], job.to_string());
     assert_requests_match_spec(&env.sandbox);
 

@@ -244,6 +244,16 @@ impl ApiClient {
     }
 }
 
+/// The CSRF token a dashboard page carries (its `csrf-token` meta tag),
+/// which every dashboard form posts back.
+pub fn csrf_token(page: &str) -> String {
+    page.split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the page's csrf-token meta tag")
+        .to_string()
+}
+
 /// Signs in to the dashboard with an API token, as the login form does;
 /// returns the session cookie (`name=value`) to send back. The cookie never
 /// holds the token.

@@ -454,6 +454,16 @@ impl TestEnv {
         out
     }
 
+    /// The sync as the API shows it (`secret_syncs_api`): the `secretSync`
+    /// object.
+    pub async fn sync_view(&self, sync_id: Uuid) -> Value {
+        self.store
+            .sync_api_json(sync_id)
+            .await
+            .expect("reading the API view")
+            .expect("the sync's row")
+    }
+
     pub async fn sync_row(&self, sync_id: Uuid) -> SyncStatusRow {
         self.store
             .sync_statuses(Some(sync_id))

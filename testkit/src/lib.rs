@@ -17,7 +17,8 @@ mod spec;
 
 #[cfg(feature = "web")]
 pub use api::{
-    dashboard_sign_in, seed_create_operation, seed_openapi, yaml, ApiClient, SeedContract,
+    csrf_token, dashboard_sign_in, seed_create_operation, seed_openapi, yaml, ApiClient,
+    SeedContract,
 };
 pub use cluster::{
     read_job_audit, AuditEvent, AuditReport, PostgresPair, RabbitCluster, JOB_AUDIT_SQL,

@@ -298,6 +298,55 @@ impl<'a> UpsertValues<'a> {
     }
 }
 
+/// The job a failure is recorded for: what `note_failure` and
+/// `fail_sync_row` need of it.
+struct FailedJob {
+    sync_id: Uuid,
+    id: Uuid,
+    job_type: JobType,
+}
+
+impl From<&Job> for FailedJob {
+    fn from(job: &Job) -> FailedJob {
+        FailedJob {
+            sync_id: job.sync_id,
+            id: job.id,
+            job_type: job.job_type(),
+        }
+    }
+}
+
+/// Queues the failure's notifications (`FAIL_NOTICE`).
+async fn note_failure(tx: &Tx<'_>, job: &FailedJob, message: &str) -> Result<(), StoreError> {
+    tx.execute(
+        FAIL_NOTICE,
+        &[
+            (&job.sync_id, Type::UUID),
+            (&job.id, Type::UUID),
+            (&job.job_type.as_str(), Type::TEXT),
+            (&message, Type::TEXT),
+        ],
+    )
+    .await
+    .map_err(StoreError::db("noting the failure for notification"))?;
+    Ok(())
+}
+
+/// Marks the sync failed by this job unless a newer job owns its row.
+async fn fail_sync_row(tx: &Tx<'_>, job: &FailedJob, message: &str) -> Result<(), StoreError> {
+    tx.execute(
+        FAIL.sql(job.job_type),
+        &[
+            (&job.sync_id, Type::UUID),
+            (&job.id.to_string(), Type::TEXT),
+            (&message, Type::TEXT),
+        ],
+    )
+    .await
+    .map_err(StoreError::db("marking the sync failed"))?;
+    Ok(())
+}
+
 /// Inserts or resets the job row for a (re)start or an unrun job.
 async fn upsert_job(
     client: &Tx<'_>,
@@ -449,17 +498,8 @@ impl Store {
         let tx = client.transaction("starting a transaction").await?;
         // Before the job's own row is written, so "the last finished job of
         // the type" is the one before it.
-        tx.execute(
-            FAIL_NOTICE,
-            &[
-                (&job.job.sync_id, Type::UUID),
-                (&job.job.id, Type::UUID),
-                (&job.job.job_type().as_str(), Type::TEXT),
-                (&message, Type::TEXT),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("noting the failure for notification"))?;
+        let failed = FailedJob::from(&job.job);
+        note_failure(&tx, &failed, &message).await?;
         upsert_job(
             &tx,
             job,
@@ -468,16 +508,7 @@ impl Store {
             Some(Utc::now()),
         )
         .await?;
-        tx.execute(
-            FAIL.sql(job.job.job_type()),
-            &[
-                (&job.job.sync_id, Type::UUID),
-                (&job.job.id.to_string(), Type::TEXT),
-                (&message, Type::TEXT),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("marking the sync failed"))?;
+        fail_sync_row(&tx, &failed, &message).await?;
         tx.commit("committing the failed job").await
     }
 
@@ -648,14 +679,18 @@ impl Store {
     /// as any failed job does.
     pub async fn fail_orphan(&self, orphan: &OrphanedJob, message: &str) -> Result<(), StoreError> {
         let message = cap_message(message);
-        let (job_id, sync_id, job_type) = (orphan.job_id, orphan.sync_id, orphan.job_type);
+        let job = FailedJob {
+            sync_id: orphan.sync_id,
+            id: orphan.job_id,
+            job_type: orphan.job_type,
+        };
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let failed = tx
             .execute(
                 "UPDATE secret_sync_jobs SET status = 'failed', message = $2, finished_at = now()
                   WHERE id = $1 AND status = 'pending'",
-                &[(&job_id, Type::UUID), (&message, Type::TEXT)],
+                &[(&job.id, Type::UUID), (&message, Type::TEXT)],
             )
             .await
             .map_err(StoreError::db("failing an orphaned job"))?;
@@ -663,27 +698,8 @@ impl Store {
             // A worker took it meanwhile: its run speaks for itself.
             return tx.commit("committing the orphaned job").await;
         }
-        tx.execute(
-            FAIL_NOTICE,
-            &[
-                (&sync_id, Type::UUID),
-                (&job_id, Type::UUID),
-                (&job_type.as_str(), Type::TEXT),
-                (&message, Type::TEXT),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("noting the failure for notification"))?;
-        tx.execute(
-            FAIL.sql(job_type),
-            &[
-                (&sync_id, Type::UUID),
-                (&job_id.to_string(), Type::TEXT),
-                (&message, Type::TEXT),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("marking the sync failed"))?;
+        note_failure(&tx, &job, &message).await?;
+        fail_sync_row(&tx, &job, &message).await?;
         tx.commit("committing the orphaned job").await
     }
 

@@ -190,9 +190,10 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
                 .await
                 .expect("enqueuer runs");
             let pid = worker.pid().expect("worker runs");
-            let busy = format!(
-                "SELECT count(*) FROM secret_sync_jobs WHERE status = 'running' AND worker_id LIKE '%:{pid}'"
-            );
+            // A job in its run holds its sync's lease (`<worker id> <job id>`)
+            // from before its first read until its outcome is written.
+            let busy =
+                format!("SELECT count(*) FROM secret_syncs WHERE lease_holder LIKE '%:{pid} %'");
             let running = || async {
                 let n = count(&env, &busy).await;
                 seen(n, |n| *n > 0)
@@ -335,7 +336,7 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         // (the harness talks to the servers directly, not through the proxies).
         jobs.extend(enqueue_all(&env, batches.next().expect("four batches")).await);
         let running = eventually(Duration::from_secs(30), || async {
-            let sql = "SELECT count(*) FROM secret_sync_jobs WHERE status = 'running'";
+            let sql = "SELECT count(*) FROM secret_syncs WHERE lease_token IS NOT NULL";
             seen(count(&env, sql).await, |n| *n > 0)
         })
         .await;

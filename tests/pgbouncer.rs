@@ -593,6 +593,7 @@ impl Probe<'_> {
             worker_id: format!("probe {tag}"),
             coalesced: 1,
             covers_until: None,
+            started_at: None,
         };
         store.fail_job(&failed, "probe: failed").await?;
         let row = &store.sync_statuses(Some(own)).await?[0];

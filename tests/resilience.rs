@@ -51,7 +51,7 @@ async fn a_job_the_database_refuses_for_good_fails_at_once_with_the_reason() {
         .execute_sql(
             "CREATE FUNCTION refuse_running() RETURNS trigger AS $$
              BEGIN
-               IF NEW.sync_status = 'running' THEN
+               IF NEW.lease_token IS NOT NULL THEN
                  RAISE EXCEPTION 'this database refuses to run sync %', NEW.name;
                END IF;
                RETURN NEW;

@@ -104,6 +104,7 @@ mod tests {
             }),
             latest_success: latest.map(at),
             debounce_wait: None,
+            opened_at: at(60),
         }
     }
 

@@ -35,5 +35,5 @@ pub use credentials::decrypt_token;
 pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Disposition};
 pub use error::{InfraError, JobError, JobFailure};
 pub use preview::{Preview, PreviewUpdate};
-pub use runner::{retry_policy, BeforeRun, Runner};
+pub use runner::{retry_policy, BeforeRun, Runner, SHOW_RUNNING_AFTER};
 pub use sync::preview_sync;

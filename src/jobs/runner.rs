@@ -1,10 +1,12 @@
 //! The lifecycle of one job delivery (the shell around `admit` and
 //! `decide`): take the sync's lease (one statement), open the job under it
-//! (one statement: marker, sync, supersession facts), admit, mark it
-//! running (one statement), run, record the outcome and release the lease
-//! (one statement). The worker turns the returned `Disposition` into broker
+//! (one statement: marker, sync, supersession facts), admit, run, record
+//! the outcome and release the lease (one statement, which writes the whole
+//! job row). A run still going after `SHOW_RUNNING_AFTER` is marked
+//! `running` (one statement) for people watching. The worker turns the returned `Disposition` into broker
 //! actions; status is always written before the delivery is acknowledged.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -22,7 +24,7 @@ use super::fence::LeaseFence;
 use super::{import::run_import, remove::run_remove, sync::run_sync};
 use crate::config::RetrySettings;
 use crate::model::{
-    Debounce, Job, JobEnvelope, JobKind, JobStatus, Report, RetryPolicy, SyncRecord, TakenMarker,
+    Debounce, Job, JobEnvelope, JobKind, JobStatus, Report, RetryPolicy, StartView, SyncRecord,
 };
 use crate::store::{JobStart, LeaseTake, SyncLease};
 
@@ -47,6 +49,13 @@ pub struct Runner {
     /// inject faults into real runs.
     pub before_run: OnceLock<BeforeRun>,
 }
+
+/// How long a run goes before its job and sync show `running`. Most runs
+/// (nothing to change) are over sooner, and record their outcome in one
+/// statement instead of two: a write to the job row and the sync row
+/// fewer per job (about 15% of the database's work for a no-op job). A
+/// person watching a longer run still sees it running.
+pub const SHOW_RUNNING_AFTER: Duration = Duration::from_millis(200);
 
 /// The job-level part of the retry settings, as `decide` takes it.
 pub fn retry_policy(retry: &RetrySettings) -> RetryPolicy {
@@ -222,12 +231,15 @@ impl Runner {
         Ok(Disposition::Done(JobStatus::Failed))
     }
 
+    /// The job row's values for this delivery; `opened` is what its run
+    /// read under the lease (None: recorded without a run).
     fn start_record(
         &self,
         job: &Job,
         envelope: &JobEnvelope,
-        marker: Option<TakenMarker>,
+        opened: Option<&StartView>,
     ) -> JobStart {
+        let marker = opened.and_then(|view| view.marker);
         JobStart {
             job: job.clone(),
             attempt: i32::try_from(envelope.attempt).unwrap_or(i32::MAX),
@@ -236,6 +248,7 @@ impl Runner {
             worker_id: self.worker_id.clone(),
             coalesced: marker.map_or(1, |m| m.coalesced),
             covers_until: marker.map(|m| m.taken_at),
+            started_at: opened.map(|view| view.opened_at),
         }
     }
 
@@ -251,7 +264,7 @@ impl Runner {
         let view = store
             .open_leased_job(job.sync_id, job.id, job.job_type(), self.debounce)
             .await?;
-        let start = self.start_record(job, envelope, view.marker);
+        let start = self.start_record(job, envelope, Some(&view));
         match admit(job.job_type(), envelope, &view) {
             Admission::Duplicate(status) => {
                 self.release(lease).await;
@@ -285,7 +298,6 @@ impl Runner {
             return self.sync_not_found(job, envelope).await.map(Ok);
         };
 
-        store.start_job(&start).await?;
         let span = tracing::info_span!("job", job_id = %job.id, sync_id = %sync.id, sync = %sync.name,
             r#type = job.job_type().as_str(), attempt = envelope.attempt, coalesced = start.coalesced,
             trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
@@ -295,7 +307,19 @@ impl Runner {
             span.record("parent_span_id", trace.parent_id_hex());
         }
         let started = Instant::now();
-        let result = {
+        // Shows the run `running` if it is still going after a while. It
+        // runs beside the work (never holding it up: the work may hold pool
+        // connections the write waits for), and once sent it is waited for
+        // before anything else is written, so it cannot land after them.
+        let running_sent = AtomicBool::new(false);
+        let mark_running = async {
+            tokio::time::sleep(SHOW_RUNNING_AFTER).await;
+            running_sent.store(true, Ordering::Relaxed);
+            store.start_job(&start).await
+        };
+        tokio::pin!(mark_running);
+        let mut marking = true;
+        let ended = {
             let heartbeat = self.heartbeat(job.id, lease);
             tokio::pin!(heartbeat);
             let fence = LeaseFence {
@@ -308,12 +332,25 @@ impl Runner {
                 .run_job(&fence, &sync, job.kind)
                 .instrument(span.clone());
             tokio::pin!(work);
-            tokio::select! {
-                result = &mut work => result,
-                // Dropping `work` stops its Humanitec calls at once.
-                lost = &mut heartbeat => return Ok(Err(lost)),
-                () = self.abandon.cancelled() => return Ok(Err(Stopped::Abandoned)),
+            loop {
+                tokio::select! {
+                    result = &mut work => break Ok(result),
+                    // Dropping `work` stops its Humanitec calls at once.
+                    lost = &mut heartbeat => break Err(lost),
+                    () = self.abandon.cancelled() => break Err(Stopped::Abandoned),
+                    marked = &mut mark_running, if marking => {
+                        marking = false;
+                        marked?;
+                    }
+                }
             }
+        };
+        if marking && running_sent.load(Ordering::Relaxed) {
+            mark_running.await?;
+        }
+        let result = match ended {
+            Ok(result) => result,
+            Err(stopped) => return Ok(Err(stopped)),
         };
         if let Err(JobError::LeaseLost) = result {
             return Ok(Err(Stopped::LeaseLost(
@@ -333,14 +370,7 @@ impl Runner {
                 delete_sync_on_complete: true,
             };
         let recorded = store
-            .finish_job(
-                job.id,
-                sync.id,
-                job.job_type(),
-                &outcome,
-                lease,
-                delete_sync,
-            )
+            .finish_job(&start, &outcome, lease, delete_sync)
             .await?;
         if !recorded {
             return Ok(Err(Stopped::LeaseLost(

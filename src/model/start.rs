@@ -39,6 +39,9 @@ pub struct StartView {
     /// The marker is this job's, but requests are still folding into it
     /// (see [`Debounce`]): it was left in place; look again after this.
     pub debounce_wait: Option<Duration>,
+    /// The database's clock when this was read: the run's start, as the
+    /// supersede rule compares it (never later than the run's first read).
+    pub opened_at: DateTime<Utc>,
 }
 
 /// The trailing debounce of plain sync jobs: a queued one starts once no

@@ -193,21 +193,29 @@ impl Drop for PostgresPair {
     }
 }
 
-/// Records every status a job row takes (and every restart of a run) in
-/// `job_audit`, with the time it was written, and each heartbeat of a
-/// running job as the status `heartbeat` (it renews the sync's lease in the
-/// same statement).
+/// Records every status a job row takes in `job_audit`, with the time it
+/// was written; each start of a run as `running` at the run's `started_at`
+/// (a short run writes it with its outcome, a longer one first when it
+/// shows `running`); and each heartbeat of a running job as the status
+/// `heartbeat` (it renews the sync's lease in the same statement).
 pub const JOB_AUDIT_SQL: &str = "
     CREATE TABLE job_audit (
         seq bigserial PRIMARY KEY, job_id uuid NOT NULL, sync_id uuid NOT NULL,
         status text NOT NULL, worker_id text, at timestamptz NOT NULL DEFAULT clock_timestamp());
     CREATE FUNCTION audit_job() RETURNS trigger AS $$
+    DECLARE
+      started boolean := NEW.started_at IS NOT NULL
+        AND (TG_OP = 'INSERT' OR NEW.started_at IS DISTINCT FROM OLD.started_at);
     BEGIN
-      IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status
-         OR (NEW.status = 'running' AND NEW.started_at IS DISTINCT FROM OLD.started_at) THEN
+      IF started THEN
+        INSERT INTO job_audit (job_id, sync_id, status, worker_id, at)
+        VALUES (NEW.id, NEW.sync_id, 'running', NEW.worker_id, NEW.started_at);
+      END IF;
+      IF NEW.status <> 'running' AND (TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status) THEN
         INSERT INTO job_audit (job_id, sync_id, status, worker_id)
         VALUES (NEW.id, NEW.sync_id, NEW.status, NEW.worker_id);
-      ELSIF NEW.status = 'running' AND NEW.heartbeat_at IS DISTINCT FROM OLD.heartbeat_at THEN
+      ELSIF NEW.status = 'running' AND NOT started AND TG_OP = 'UPDATE'
+            AND NEW.heartbeat_at IS DISTINCT FROM OLD.heartbeat_at THEN
         INSERT INTO job_audit (job_id, sync_id, status, worker_id)
         VALUES (NEW.id, NEW.sync_id, 'heartbeat', NEW.worker_id);
       END IF;

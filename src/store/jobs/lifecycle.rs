@@ -28,6 +28,10 @@ pub struct JobStart {
     pub coalesced: i32,
     /// When the job stopped absorbing requests (its queued marker was taken).
     pub covers_until: Option<DateTime<Utc>>,
+    /// When its run opened it under the sync's lease, by the database's
+    /// clock (`StartView::opened_at`); None for a job recorded without a
+    /// run (the write's own time is used).
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]
@@ -84,7 +88,7 @@ fn orphan_fate(key: Option<&str>, job_type: JobType) -> OrphanFate {
     }
 }
 
-/// Inserts or resets a job row ($1 to $13, see `UpsertValues`). A macro so
+/// Inserts or resets a job row ($1 to $14, see `UpsertValues`). A macro so
 /// that statements can embed it with `concat!`.
 macro_rules! upsert_job {
     () => {
@@ -93,11 +97,12 @@ macro_rules! upsert_job {
         (id, sync_id, type, trigger, status, attempt, max_attempts, enqueued_at,
          started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at, coalesced,
          covers_until)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9, $10, $11, NULL, $12, $13)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($14, now()), now(), $9, $10, $11, NULL, $12,
+            $13)
     ON CONFLICT (id) DO UPDATE SET
         status = EXCLUDED.status, attempt = EXCLUDED.attempt,
         max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,
-        started_at = now(), heartbeat_at = now(), worker_id = EXCLUDED.worker_id,
+        started_at = EXCLUDED.started_at, heartbeat_at = now(), worker_id = EXCLUDED.worker_id,
         message = EXCLUDED.message, finished_at = EXCLUDED.finished_at,
         next_attempt_at = NULL,
         coalesced = GREATEST(secret_sync_jobs.coalesced, EXCLUDED.coalesced),
@@ -118,9 +123,12 @@ static START: StatusStatement = StatusStatement::new(concat!(
             updated_at = now() FROM job WHERE secret_syncs.id = $2"
 ));
 
-/// `finish_job`'s job row write, after `$step` (on the sync row) returned
-/// a row: $1 sync, $2 lease token, $3 job; the sync row is fenced by the
-/// lease token, and the job row is only written if that matched.
+/// `finish_job`'s job row write, after `$step` (on the sync row, returning
+/// its `id` and `project_id`) returned a row: $1 sync, $2 lease token, $3
+/// job; the sync row is fenced by the lease token, and the job row is only
+/// written if that matched. The whole row is written (an upsert, as
+/// `start_job`'s), so a run too short to have shown `running` is recorded
+/// in this one statement.
 macro_rules! finish_after {
     ($step:expr) => {
         finish_after!($step, "")
@@ -132,23 +140,30 @@ macro_rules! finish_after {
             ")",
             $also,
             "
-             UPDATE secret_sync_jobs SET status = $4, message = $5,
-                    created_count = $6, updated_count = $7, deleted_count = $8,
-                    unchanged_count = $9, skipped_count = $10,
-                    finished_at = CASE WHEN $11 THEN now() END,
-                    next_attempt_at = $14, heartbeat_at = NULL, keys = $15
-              WHERE id = $3 AND EXISTS (SELECT 1 FROM released)
+             INSERT INTO secret_sync_jobs AS j
+                 (id, sync_id, project_id, type, trigger, status, attempt, max_attempts,
+                  enqueued_at, started_at, heartbeat_at, worker_id, message, finished_at,
+                  next_attempt_at, coalesced, covers_until, created_count, updated_count,
+                  deleted_count, unchanged_count, skipped_count, keys)
+             SELECT $3, $1, released.project_id, $16, $17, $4, $18, $19,
+                    $20, coalesce($24, now()), NULL, $21, $5, CASE WHEN $11 THEN now() END,
+                    $14, $22, $23, $6, $7,
+                    $8, $9, $10, $15
+               FROM released
+             ON CONFLICT (id) DO UPDATE SET
+                 status = EXCLUDED.status, attempt = EXCLUDED.attempt,
+                 max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,
+                 started_at = EXCLUDED.started_at, heartbeat_at = NULL,
+                 worker_id = EXCLUDED.worker_id, message = EXCLUDED.message,
+                 finished_at = EXCLUDED.finished_at, next_attempt_at = EXCLUDED.next_attempt_at,
+                 coalesced = GREATEST(j.coalesced, EXCLUDED.coalesced),
+                 covers_until = coalesce(j.covers_until, EXCLUDED.covers_until),
+                 created_count = EXCLUDED.created_count, updated_count = EXCLUDED.updated_count,
+                 deleted_count = EXCLUDED.deleted_count,
+                 unchanged_count = EXCLUDED.unchanged_count,
+                 skipped_count = EXCLUDED.skipped_count, keys = EXCLUDED.keys
           RETURNING id"
         )
-    };
-}
-
-/// Whether the sync row's status columns are this job's to write ($13:
-/// shown), evaluated on the row as locked, so an enqueue that just made a
-/// newer job the sync's latest is respected.
-macro_rules! mine {
-    () => {
-        "($13 AND ({job} IS NULL OR {job} = $3::text))"
     };
 }
 
@@ -164,9 +179,8 @@ macro_rules! notify_outbox {
                 (channel_id, project_id, sync_id, job_id, job_type, event, message)
             SELECT c.id, c.project_id, $1, $3, $16::text,
                    CASE WHEN $4 = 'failed' THEN 'failed' ELSE 'recovered' END, $5
-              FROM released, notification_channels c
-             WHERE c.project_id = (SELECT project_id FROM secret_syncs WHERE id = $1)
-               AND $4 IN ('failed', 'succeeded')
+              FROM released JOIN notification_channels c ON c.project_id = released.project_id
+             WHERE $4 IN ('failed', 'succeeded')
                AND ($4 = 'failed') = (coalesce(
                      (SELECT p.status FROM secret_sync_jobs p
                        WHERE p.sync_id = $1 AND p.type = $16 AND p.id <> $3
@@ -176,32 +190,26 @@ macro_rules! notify_outbox {
     };
 }
 
-/// `finish_job`: release the lease and write the status columns.
+/// `finish_job`: release the lease and show the outcome in the job type's
+/// status columns ($13: shown), claiming them for this job as `start_job`
+/// does (a run too short to have shown `running` never claimed them).
 static FINISH: StatusStatement = StatusStatement::new(finish_after!(
-    concat!(
-        "UPDATE secret_syncs
+    "UPDATE secret_syncs
         SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
-            {status} = CASE WHEN ",
-        mine!(),
-        " THEN $4 ELSE {status} END,
-            {message} = CASE WHEN ",
-        mine!(),
-        " THEN $5 ELSE {message} END,
-            {at} = CASE WHEN ",
-        mine!(),
-        " AND $12 THEN now() ELSE {at} END,
-            updated_at = CASE WHEN ",
-        mine!(),
-        " THEN now() ELSE updated_at END
+            {status} = CASE WHEN $13 THEN $4 ELSE {status} END,
+            {job} = CASE WHEN $13 THEN $3::text ELSE {job} END,
+            {message} = CASE WHEN $13 THEN $5 ELSE {message} END,
+            {at} = CASE WHEN $13 AND $12 THEN now() ELSE {at} END,
+            updated_at = CASE WHEN $13 THEN now() ELSE updated_at END
       WHERE id = $1 AND lease_token = $2
-  RETURNING id"
-    ),
+  RETURNING id, project_id",
     notify_outbox!()
 ));
 
 /// `finish_job` of a successful remove that deletes its sync.
-const FINISH_DELETING: &str =
-    finish_after!("DELETE FROM secret_syncs WHERE id = $1 AND lease_token = $2 RETURNING id");
+const FINISH_DELETING: &str = finish_after!(
+    "DELETE FROM secret_syncs WHERE id = $1 AND lease_token = $2 RETURNING id, project_id"
+);
 
 /// `fail_job`: the sync row, unless a newer job owns it.
 static FAIL: StatusStatement = StatusStatement::new(
@@ -253,7 +261,7 @@ static REAPED: StatusStatement = StatusStatement::new(concat!(
       WHERE id = $1 AND {job} = $2 AND {status} = 'running'"
 ));
 
-/// The values `UPSERT_JOB` binds, $1 to $13.
+/// The values `UPSERT_JOB` binds, $1 to $14.
 struct UpsertValues<'a> {
     job: &'a JobStart,
     job_type: &'static str,
@@ -278,7 +286,7 @@ impl<'a> UpsertValues<'a> {
         }
     }
 
-    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 13] {
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 14] {
         let job = self.job;
         [
             (&job.job.id, Type::UUID),
@@ -294,6 +302,7 @@ impl<'a> UpsertValues<'a> {
             (&self.finished_at, Type::TIMESTAMPTZ),
             (&job.coalesced, Type::INT4),
             (&job.covers_until, Type::TIMESTAMPTZ),
+            (&job.started_at, Type::TIMESTAMPTZ),
         ]
     }
 }
@@ -376,7 +385,9 @@ impl Store {
         Ok(row.as_ref().and_then(|r| job_state_at(r, 0)))
     }
 
-    /// Marks the job and its sync `running`, in one statement. The sync
+    /// Marks the job and its sync `running`, in one statement, for a run
+    /// that goes on long enough to be watched (`SHOW_RUNNING_AFTER`; a
+    /// shorter one is recorded by `finish_job` alone). The sync
     /// row is joined to the job row's upsert so that it is locked after
     /// the job row, the order `record_enqueued` uses (the other order can
     /// deadlock with an enqueue of the same job).
@@ -392,24 +403,24 @@ impl Store {
         Ok(())
     }
 
-    /// Records how the attempt ended on the job row and (unless skipped) on
+    /// Records how the attempt ended on the job row (the whole row: a run
+    /// too short to have called `start_job` is recorded here alone) and on
     /// the sync row, and releases the sync's lease, in one statement, with
-    /// a durable commit (the delivery is acknowledged after this). The sync
-    /// row's status is only touched if this job is still its latest of the
-    /// type. With `delete_sync` (a remove job's `deleteSyncOnComplete`), a
-    /// success deletes the sync row instead, in the same statement, so
-    /// nobody sees the job succeeded with the row still there. Returns
-    /// false, writing nothing, if the lease is no longer ours: another run
-    /// took it, so this run must not write its outcome.
+    /// a durable commit (the delivery is acknowledged after this).
+    /// With `delete_sync` (a remove job's
+    /// `deleteSyncOnComplete`), a success deletes the sync row instead, in
+    /// the same statement, so nobody sees the job succeeded with the row
+    /// still there. Returns false, writing nothing, if the lease is no
+    /// longer ours: another run took it, so this run must not write its
+    /// outcome.
     pub async fn finish_job(
         &self,
-        job_id: Uuid,
-        sync_id: Uuid,
-        job_type: JobType,
+        job: &JobStart,
         outcome: &JobOutcome,
         lease: &SyncLease,
         delete_sync: bool,
     ) -> Result<bool, StoreError> {
+        let job_type = job.job.job_type();
         let message = cap_message(&outcome.message);
         let status = outcome.status.as_str();
         let finished = outcome.status.is_final();
@@ -431,9 +442,9 @@ impl Store {
             .query(
                 sql,
                 &[
-                    (&sync_id, Type::UUID),
+                    (&job.job.sync_id, Type::UUID),
                     (&lease.token, Type::UUID),
-                    (&job_id, Type::UUID),
+                    (&job.job.id, Type::UUID),
                     (&status, Type::TEXT),
                     (&message, Type::TEXT),
                     (&c.created, Type::INT4),
@@ -447,12 +458,19 @@ impl Store {
                     (&outcome.next_attempt_at, Type::TIMESTAMPTZ),
                     (&keys, Type::JSONB),
                     (&job_type.as_str(), Type::TEXT),
+                    (&job.job.trigger, Type::TEXT),
+                    (&job.attempt, Type::INT4),
+                    (&job.max_attempts, Type::INT4),
+                    (&job.enqueued_at, Type::TIMESTAMPTZ),
+                    (&job.worker_id, Type::TEXT),
+                    (&job.coalesced, Type::INT4),
+                    (&job.covers_until, Type::TIMESTAMPTZ),
+                    (&job.started_at, Type::TIMESTAMPTZ),
                 ],
             )
             .await
             .map_err(StoreError::db("writing the job result"))?;
-        // No job row means the fence failed (the runner always writes the
-        // row before running), so nothing was written.
+        // No row written means the fence failed, so nothing was written.
         Ok(!written.is_empty())
     }
 

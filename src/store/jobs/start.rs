@@ -49,6 +49,7 @@ impl Store {
                  SELECT j.status AS job_status, j.attempt AS job_attempt, j.covers_until AS job_covers_until,
                         m.coalesced AS marker_coalesced, m.taken_at AS marker_taken_at,
                         (SELECT secs FROM fresh) AS debounce_wait,
+                        clock_timestamp() AS opened_at,
                         (SELECT max(started_at) FROM secret_sync_jobs
                           WHERE sync_id = $1 AND type = $3 AND status = 'succeeded') AS latest_success,
                         s.*
@@ -90,6 +91,7 @@ impl Store {
             debounce_wait: row
                 .get::<_, Option<f64>>("debounce_wait")
                 .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
+            opened_at: row.get("opened_at"),
         })
     }
 }

@@ -273,3 +273,127 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
     assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "1");
     env.finish().await;
 }
+
+/// Pending lock waits in the test's database.
+async fn lock_waiters(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        &[],
+    )
+    .await
+    .expect("pg_stat_activity")
+    .get(0)
+}
+
+/// A fast worker can open a job (taking its queued marker) before the
+/// enqueuer hears the broker's confirm, and write the outcome while the
+/// enqueuer records the job `pending`. The outcome locks the sync row,
+/// then writes the job row; the enqueuer must never hold the job row while
+/// it waits for the sync row. If it did, Postgres would break the deadlock
+/// after a second by failing one of them, and the job would run again.
+/// The interleaving is forced: the test holds the sync row until the
+/// outcome waits for it, lets the enqueuer go, then releases it.
+#[tokio::test]
+async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlock() {
+    use secret_sync::model::{Counts, Debounce, Job, JobKind, JobOutcome, JobType, KeyChanges};
+    use secret_sync::store::{Claim, JobStart, LeaseTake};
+
+    let env = TestEnv::new().await;
+    let (_, sync) = env.one_sync().await;
+    let store = env.store.clone();
+    let job = Job::new(sync, JobKind::SYNC, "test");
+    let marker_for = Duration::from_secs(30);
+    let claim = store
+        .claim_queued(sync, job.kind.coalescing_key(), job.id, marker_for)
+        .await
+        .expect("queued marker");
+    assert_eq!(claim, Claim::New);
+    // The worker: the lease, then the open (which takes the marker).
+    let attempt = store
+        .try_lease_sync(sync, job.id, "test-worker", Duration::from_secs(30))
+        .await
+        .expect("lease");
+    let LeaseTake::Taken(lease) = attempt.take else {
+        panic!("the lease was not taken: {:?}", attempt.take);
+    };
+    let no_debounce = Debounce {
+        quiet: Duration::ZERO,
+        max_wait: Duration::ZERO,
+    };
+    let view = store
+        .open_leased_job(sync, job.id, JobType::Sync, no_debounce)
+        .await
+        .expect("open");
+    assert!(view.marker.is_some(), "the open took the job's marker");
+
+    let (mut holder, conn) =
+        tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
+            .await
+            .expect("database");
+    tokio::spawn(conn);
+    let (watcher, conn) =
+        tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
+            .await
+            .expect("database");
+    tokio::spawn(conn);
+    let hold = holder.transaction().await.expect("begin");
+    hold.execute(
+        "SELECT 1 FROM secret_syncs WHERE id = $1 FOR NO KEY UPDATE",
+        &[&sync],
+    )
+    .await
+    .expect("lock the sync row");
+
+    let start = JobStart {
+        job: job.clone(),
+        attempt: 1,
+        max_attempts: 3,
+        enqueued_at: chrono::Utc::now(),
+        worker_id: "test-worker".into(),
+        coalesced: 1,
+        covers_until: view.marker.map(|m| m.taken_at),
+        started_at: Some(view.opened_at),
+    };
+    let outcome = JobOutcome {
+        status: JobStatus::Succeeded,
+        message: "in sync".into(),
+        counts: Counts::default(),
+        keys: KeyChanges::default(),
+        next_attempt_at: None,
+    };
+    let finish = tokio::spawn({
+        let store = store.clone();
+        async move { store.finish_job(&start, &outcome, &lease, false).await }
+    });
+    eventually(Duration::from_secs(10), || async {
+        (lock_waiters(&watcher).await == 1).then_some(())
+    })
+    .await;
+    let enqueued = tokio::spawn({
+        let (store, job) = (store.clone(), job.clone());
+        async move { store.record_enqueued(&job).await }
+    });
+    // Done, or (the deadlock's first half) waiting for the sync row too.
+    eventually(Duration::from_secs(10), || async {
+        (enqueued.is_finished() || lock_waiters(&watcher).await >= 2).then_some(())
+    })
+    .await;
+    hold.commit().await.expect("release the sync row");
+
+    let written = finish.await.expect("finish task");
+    assert!(
+        matches!(written, Ok(true)),
+        "the outcome was written: {written:?}"
+    );
+    let recorded = enqueued.await.expect("enqueue task");
+    assert!(recorded.is_ok(), "the enqueue was recorded: {recorded:?}");
+    let row = env.wait_job(job.id).await;
+    assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+    assert_eq!(
+        env.sync_row(sync).await.sync_status,
+        Some(JobStatus::Succeeded),
+        "the sync shows the outcome, not pending"
+    );
+    env.finish().await;
+}

@@ -540,13 +540,17 @@ impl Store {
             .await
             .map_err(StoreError::db("starting a transaction"))?;
         // The broker confirmed it: the marker (if any) is no longer at risk
-        // of pointing at a job that was never published.
-        tx.execute(
-            "UPDATE secret_sync_queued SET published_at = now() WHERE sync_id = $1 AND job_id = $2",
-            &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
-        )
-        .await
-        .map_err(StoreError::db("marking the queued job published"))?;
+        // of pointing at a job that was never published. Holding it also
+        // holds the job's run at its open (which takes the marker) until we
+        // commit.
+        let marker_held = tx
+            .execute(
+                "UPDATE secret_sync_queued SET published_at = now() WHERE sync_id = $1 AND job_id = $2",
+                &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("marking the queued job published"))?
+            > 0;
         // If the worker already wrote this job's row (it can finish before
         // we get here), the job speaks for itself: leave the sync row alone.
         // If our insert wins, its row lock holds the worker's start until we commit.
@@ -568,7 +572,11 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("recording the queued job"))?;
-        if inserted.is_none() {
+        // Without the marker, a worker has already opened the job and may be
+        // finishing it: its outcome locks the sync row, then waits for our
+        // job row, so waiting here for the sync row would deadlock. The run
+        // reports its own status.
+        if inserted.is_none() || !marker_held {
             return tx.commit("committing the queued job").await;
         }
         tx.execute(

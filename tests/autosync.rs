@@ -35,17 +35,12 @@ async fn ready_messages(env: &TestEnv, queue: &str) -> u32 {
 
 /// Sync jobs queued and not started (coalescing markers).
 async fn queued_markers(env: &TestEnv) -> i64 {
-    let (client, conn) = tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
-        .await
-        .expect("database");
-    let task = tokio::spawn(conn);
+    let client = env.sql().await;
     let n: i64 = client
         .query_one("SELECT count(*) FROM secret_sync_queued", &[])
         .await
         .expect("count")
         .get(0);
-    drop(client);
-    let _ = task.await;
     n
 }
 

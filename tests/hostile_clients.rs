@@ -225,10 +225,7 @@ async fn a_burst_of_triggers_from_one_token_gets_429s_and_one_queued_job_of_each
 
 /// Pending job rows by type, and coalescing markers, of `sync`.
 async fn pending_jobs(env: &TestEnv, sync: uuid::Uuid) -> (Vec<(String, i64)>, i64) {
-    let (client, conn) = tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
-        .await
-        .expect("database");
-    let task = tokio::spawn(conn);
+    let client = env.sql().await;
     let pending = client
         .query(
             "SELECT type, count(*) FROM secret_sync_jobs
@@ -248,8 +245,6 @@ async fn pending_jobs(env: &TestEnv, sync: uuid::Uuid) -> (Vec<(String, i64)>, i
         .await
         .expect("markers")
         .get::<_, i64>(0);
-    drop(client);
-    let _ = task.await;
     (pending, markers)
 }
 

@@ -327,16 +327,8 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
         .expect("open");
     assert!(view.marker.is_some(), "the open took the job's marker");
 
-    let (mut holder, conn) =
-        tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
-            .await
-            .expect("database");
-    tokio::spawn(conn);
-    let (watcher, conn) =
-        tokio_postgres::connect(&env.settings.database_url, tokio_postgres::NoTls)
-            .await
-            .expect("database");
-    tokio::spawn(conn);
+    let mut holder = env.sql().await;
+    let watcher = env.sql().await;
     let hold = holder.transaction().await.expect("begin");
     hold.execute(
         "SELECT 1 FROM secret_syncs WHERE id = $1 FOR NO KEY UPDATE",
@@ -395,5 +387,6 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
         Some(JobStatus::Succeeded),
         "the sync shows the outcome, not pending"
     );
+    drop(store);
     env.finish().await;
 }

@@ -281,3 +281,45 @@ async fn a_traceparent_header_continues_the_trace_in_the_job_logs() {
     assert_eq!(span["parent_span_id"], parent);
     env.finish().await;
 }
+
+/// The names the product's Postgres connections carry in
+/// `pg_stat_activity` (where an operator looks for who holds a lock).
+async fn connection_names(env: &TestEnv) -> Vec<String> {
+    let client = env.sql().await;
+    let names = client
+        .query(
+            "SELECT DISTINCT application_name FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    names
+}
+
+/// An operator looking at `pg_stat_activity` sees which connections are
+/// this service's: `secret-sync`, or the name DATABASE_URL gives.
+#[tokio::test]
+async fn the_products_database_connections_say_whose_they_are() {
+    let env = TestEnv::new().await;
+    env.store.ping().await.expect("ping");
+    let names = connection_names(&env).await;
+    assert!(
+        names
+            .iter()
+            .any(|n| n == secret_sync::store::APPLICATION_NAME),
+        "{names:?}"
+    );
+    let base = &env.settings.database_url;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}application_name=secret-sync-eu");
+    let named = secret_sync::Store::connect(&url, 2).expect("pool");
+    named.ping().await.expect("ping");
+    let names = connection_names(&env).await;
+    assert!(names.iter().any(|n| n == "secret-sync-eu"), "{names:?}");
+    drop(named);
+    env.finish().await;
+}

@@ -128,6 +128,9 @@ impl StoreError {
     }
 }
 
+/// What the store's connections are called in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "secret-sync";
+
 /// A pool of Postgres connections. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -145,6 +148,13 @@ impl Store {
     pub fn connect(database_url: &str, max_size: usize) -> Result<Store, StoreError> {
         let mut cfg = deadpool_postgres::Config::new();
         cfg.url = Some(database_url.to_string());
+        // Names its connections in `pg_stat_activity`, unless DATABASE_URL does.
+        let named = database_url
+            .parse::<tokio_postgres::Config>()
+            .is_ok_and(|c| c.get_application_name().is_some());
+        if !named {
+            cfg.application_name = Some(APPLICATION_NAME.into());
+        }
         cfg.manager = Some(ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         });

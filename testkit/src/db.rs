@@ -1,25 +1,70 @@
 //! Whole databases: one per test (and one for the demo), dropped after.
 
+use std::time::Duration;
+
 use tokio_postgres::NoTls;
+
+use crate::eventually::{seen, try_eventually};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Runs `sql` on the server's `postgres` database; returns the name of the
-/// database `database_url` points at, quoted for SQL.
-async fn on_admin_db(database_url: &str, sql: impl Fn(&str) -> String) -> Result<(), BoxError> {
+/// A connection to the server's `postgres` database, and the name of the
+/// database `database_url` points at.
+async fn admin_client(
+    database_url: &str,
+) -> Result<(tokio_postgres::Client, String, tokio::task::JoinHandle<()>), BoxError> {
     let config: tokio_postgres::Config = database_url.parse()?;
     let name = config
         .get_dbname()
         .ok_or("the database URL names no database")?
-        .replace('"', "\"\"");
+        .to_string();
     let mut admin = config.clone();
     admin.dbname("postgres");
     let (client, connection) = admin.connect(NoTls).await?;
-    let task = tokio::spawn(connection);
-    let result = client.batch_execute(&sql(&format!("\"{name}\""))).await;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, name, task))
+}
+
+/// Runs `sql` on the server's `postgres` database, given the name of the
+/// database `database_url` points at, quoted for SQL.
+async fn on_admin_db(database_url: &str, sql: impl Fn(&str) -> String) -> Result<(), BoxError> {
+    let (client, name, task) = admin_client(database_url).await?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let result = client.batch_execute(&sql(&quoted)).await;
     drop(client);
     task.abort();
     Ok(result?)
+}
+
+/// The deadlocks Postgres broke in the database `database_url` names. Read
+/// once the product's connections to it (`application_name` `secret-sync`)
+/// are gone, for at most `wait`: a backend reports its counts by the time
+/// it exits.
+pub async fn deadlocks(database_url: &str, wait: Duration) -> Result<i64, BoxError> {
+    let (client, name, task) = admin_client(database_url).await?;
+    let _ = try_eventually(wait, || async {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = $1 AND application_name = 'secret-sync'",
+                &[&name],
+            )
+            .await?;
+        let connected: i64 = row.get(0);
+        Ok::<_, BoxError>(seen(connected, |n| *n == 0)?)
+    })
+    .await;
+    let row = client
+        .query_opt(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = $1",
+            &[&name],
+        )
+        .await?;
+    drop(client);
+    task.abort();
+    Ok(row.map_or(0, |r| r.get(0)))
 }
 
 /// Drops the database `database_url` names, if it exists.

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::db::{drop_database, recreate_database};
+use crate::db::{deadlocks, drop_database, recreate_database};
 use crate::eventually::{eventually, try_eventually};
 use crate::seed::Seeder;
 
@@ -464,6 +464,20 @@ impl TestEnv {
             .expect("the sync's row")
     }
 
+    /// A plain connection to this test's database, for what a test reads or
+    /// locks by hand (not one of the product's: it is not named
+    /// `secret-sync`). Closes when dropped.
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        let (client, conn) =
+            tokio_postgres::connect(&self.settings.database_url, tokio_postgres::NoTls)
+                .await
+                .expect("a connection to the test's database");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    }
+
     pub async fn sync_row(&self, sync_id: Uuid) -> SyncStatusRow {
         self.store
             .sync_statuses(Some(sync_id))
@@ -522,8 +536,17 @@ impl TestEnv {
         let _ = conn.close(200, "ok".into()).await;
         self.client.close().await;
         drop(self.store);
+        drop(self.worker_store);
         drop(self.seed);
-        let _ = drop_database(&self.settings.database_url).await;
+        // Postgres breaks a deadlock after a second by failing one of the
+        // statements: two writers locked the same rows in opposite orders.
+        // Whatever the test asserted, that is a bug.
+        let url = &self.settings.database_url;
+        let deadlocks = deadlocks(url, Duration::from_secs(3)).await;
+        let _ = drop_database(url).await;
+        if let Ok(n @ 1..) = deadlocks {
+            panic!("Postgres broke {n} deadlock(s) in this test's database: two statements locked rows in opposite orders (the Postgres log names them)");
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use secret_sync::store::APPLICATION_NAME;
 use tokio_postgres::NoTls;
 
 use crate::eventually::{seen, try_eventually};
@@ -39,7 +40,7 @@ async fn on_admin_db(database_url: &str, sql: impl Fn(&str) -> String) -> Result
 }
 
 /// The deadlocks Postgres broke in the database `database_url` names. Read
-/// once the product's connections to it (`application_name` `secret-sync`)
+/// once the product's connections to it (named [`APPLICATION_NAME`])
 /// are gone, for at most `wait`: a backend reports its counts by the time
 /// it exits.
 pub async fn deadlocks(database_url: &str, wait: Duration) -> Result<i64, BoxError> {
@@ -48,8 +49,8 @@ pub async fn deadlocks(database_url: &str, wait: Duration) -> Result<i64, BoxErr
         let row = client
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = $1 AND application_name = 'secret-sync'",
-                &[&name],
+                  WHERE datname = $1 AND application_name = $2",
+                &[&name, &APPLICATION_NAME],
             )
             .await?;
         let connected: i64 = row.get(0);

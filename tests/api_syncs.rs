@@ -334,3 +334,99 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
     assert_eq!(status, 404);
     env.finish().await;
 }
+
+/// A worker can open a job before the broker confirms it to the API; the
+/// sync row is then left to the run, which writes it only once it has gone
+/// on for a while or ended. The trigger's answer must still name the job it
+/// queued. A trigger in this test's database takes each queued marker away
+/// the moment it is written, as such a worker does, so the interleaving
+/// happens every time.
+#[tokio::test]
+async fn a_trigger_names_the_job_it_queued_when_a_worker_opened_it_before_the_confirm() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    let (src, sync) = env.one_sync().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    let sql = env.sql().await;
+    sql.batch_execute(
+        "CREATE FUNCTION take_markers() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN DELETE FROM secret_sync_queued; RETURN NULL; END $$;
+         CREATE TRIGGER a_quick_worker AFTER INSERT ON secret_sync_queued
+           FOR EACH STATEMENT EXECUTE FUNCTION take_markers();",
+    )
+    .await
+    .expect("installing the quick worker");
+
+    // Creating an auto-synced sync queues its first job; then each trigger.
+    let create = sync_body(
+        "web",
+        &src.connection.to_string(),
+        "production",
+        app_scope("web"),
+    );
+    for (path, body, id_field, status_field, job_type) in [
+        (
+            SYNCS.to_string(),
+            create,
+            "lastSyncJobId",
+            "syncStatus",
+            "sync",
+        ),
+        (
+            format!("{SYNCS}/{sync}/sync-secrets"),
+            json!({}),
+            "lastSyncJobId",
+            "syncStatus",
+            "sync",
+        ),
+        (
+            format!("{SYNCS}/{sync}/remove-secrets"),
+            json!({}),
+            "lastRemoveJobId",
+            "removeStatus",
+            "remove",
+        ),
+    ] {
+        let (status, body) = api.post(&path, body).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        api.contract.check_sync(&body);
+        let shown = &body["secretSync"];
+        let sync: Uuid = shown["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("id");
+        let job_id = shown[id_field]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .unwrap_or_else(|| panic!("{path} names no job: {body}"));
+        assert_eq!(shown[status_field], "pending", "{path}: {body}");
+        let recorded = sql
+            .query_one(
+                "SELECT type, status FROM secret_sync_jobs WHERE id = $1 AND sync_id = $2",
+                &[&job_id, &sync],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{path}: no job row {job_id}: {e}"));
+        assert_eq!(recorded.get::<_, String>(0), job_type, "{path}");
+        assert_eq!(recorded.get::<_, String>(1), "pending", "{path}");
+    }
+    // Deleting with removeSecrets queues a remove job the same way.
+    let (status, body) = api
+        .delete(&format!("{SYNCS}/{sync}?removeSecrets=true"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let job_id: Uuid = body["secretSync"]["lastRemoveJobId"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the delete names no job: {body}"));
+    let kind = sql
+        .query_one(
+            "SELECT kind FROM secret_sync_jobs WHERE id = $1 AND type = 'remove'",
+            &[&job_id],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no remove job row {job_id}: {e}"));
+    assert_eq!(kind.get::<_, String>(0), "remove+delete-sync");
+    env.finish().await;
+}

@@ -286,22 +286,20 @@ async fn lock_waiters(db: &tokio_postgres::Client) -> i64 {
     .get(0)
 }
 
-/// A fast worker can open a job (taking its queued marker) before the
-/// enqueuer hears the broker's confirm, and write the outcome while the
-/// enqueuer records the job `pending`. The outcome locks the sync row,
-/// then writes the job row; the enqueuer must never hold the job row while
-/// it waits for the sync row. If it did, Postgres would break the deadlock
-/// after a second by failing one of them, and the job would run again.
-/// The interleaving is forced: the test holds the sync row until the
-/// outcome waits for it, lets the enqueuer go, then releases it.
-#[tokio::test]
-async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlock() {
-    use secret_sync::model::{Counts, Debounce, Job, JobKind, JobOutcome, JobType, KeyChanges};
+/// A sync job as a worker has it just before its work: queued (the
+/// marker), its sync leased, and opened (the marker taken).
+async fn opened_job(
+    env: &TestEnv,
+    sync: Uuid,
+) -> (
+    secret_sync::model::Job,
+    secret_sync::store::SyncLease,
+    secret_sync::store::JobStart,
+) {
+    use secret_sync::model::{Debounce, Job, JobKind, JobType};
     use secret_sync::store::{Claim, JobStart, LeaseTake};
 
-    let env = TestEnv::new().await;
-    let (_, sync) = env.one_sync().await;
-    let store = env.store.clone();
+    let store = &env.store;
     let job = Job::new(sync, JobKind::SYNC, "test");
     let marker_for = Duration::from_secs(30);
     let claim = store
@@ -309,7 +307,6 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
         .await
         .expect("queued marker");
     assert_eq!(claim, Claim::New);
-    // The worker: the lease, then the open (which takes the marker).
     let attempt = store
         .try_lease_sync(sync, job.id, "test-worker", Duration::from_secs(30))
         .await
@@ -326,6 +323,35 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
         .await
         .expect("open");
     assert!(view.marker.is_some(), "the open took the job's marker");
+    let start = JobStart {
+        job: job.clone(),
+        attempt: 1,
+        max_attempts: 3,
+        enqueued_at: chrono::Utc::now(),
+        worker_id: "test-worker".into(),
+        coalesced: 1,
+        covers_until: view.marker.map(|m| m.taken_at),
+        started_at: Some(view.opened_at),
+    };
+    (job, lease, start)
+}
+
+/// A fast worker can open a job (taking its queued marker) before the
+/// enqueuer hears the broker's confirm, and write the outcome while the
+/// enqueuer records the job `pending`. The outcome locks the sync row,
+/// then writes the job row; the enqueuer must never hold the job row while
+/// it waits for the sync row. If it did, Postgres would break the deadlock
+/// after a second by failing one of them, and the job would run again.
+/// The interleaving is forced: the test holds the sync row until the
+/// outcome waits for it, lets the enqueuer go, then releases it.
+#[tokio::test]
+async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlock() {
+    use secret_sync::model::{Counts, JobOutcome, KeyChanges};
+
+    let env = TestEnv::new().await;
+    let (_, sync) = env.one_sync().await;
+    let store = env.store.clone();
+    let (job, lease, start) = opened_job(&env, sync).await;
 
     let mut holder = env.sql().await;
     let watcher = env.sql().await;
@@ -337,16 +363,6 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
     .await
     .expect("lock the sync row");
 
-    let start = JobStart {
-        job: job.clone(),
-        attempt: 1,
-        max_attempts: 3,
-        enqueued_at: chrono::Utc::now(),
-        worker_id: "test-worker".into(),
-        coalesced: 1,
-        covers_until: view.marker.map(|m| m.taken_at),
-        started_at: Some(view.opened_at),
-    };
     let outcome = JobOutcome {
         status: JobStatus::Succeeded,
         message: "in sync".into(),
@@ -386,6 +402,86 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
         env.sync_row(sync).await.sync_status,
         Some(JobStatus::Succeeded),
         "the sync shows the outcome, not pending"
+    );
+    drop(store);
+    env.finish().await;
+}
+
+/// The reaper can meet any writer of a stale job's rows: a late heartbeat
+/// (sync row, then job row), a new run's start, an outcome. It must never
+/// wait for one: waiting on a row while holding the other is half of a
+/// deadlock. A job whose rows are held is reaped in a later round.
+#[tokio::test]
+async fn the_reaper_passes_over_a_stale_job_whose_rows_are_held_and_reaps_it_later() {
+    let env = TestEnv::new().await;
+    let (_, sync) = env.one_sync().await;
+    let store = env.store.clone();
+    let (job, _lease, start) = opened_job(&env, sync).await;
+    store.start_job(&start).await.expect("start");
+    let sql = env.sql().await;
+    sql.execute(
+        "UPDATE secret_sync_jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+        &[&job.id],
+    )
+    .await
+    .expect("age the heartbeat");
+    let stale_after = Duration::from_secs(60);
+
+    for (held, lock) in [
+        (
+            "the sync row",
+            "SELECT 1 FROM secret_syncs WHERE id = $1 FOR NO KEY UPDATE",
+        ),
+        (
+            "the job row",
+            "SELECT 1 FROM secret_sync_jobs WHERE sync_id = $1 FOR UPDATE",
+        ),
+    ] {
+        let mut holder = env.sql().await;
+        let hold = holder.transaction().await.expect("begin");
+        hold.execute(lock, &[&sync]).await.expect("hold the row");
+        // Bounded only so that a reaper that waits fails here instead of
+        // hanging the suite: it returns at once when it passes over.
+        let reaped =
+            tokio::time::timeout(Duration::from_secs(20), store.reap_stale_jobs(stale_after))
+                .await
+                .unwrap_or_else(|_| panic!("the reaper waited for {held}"))
+                .expect("reap");
+        assert!(
+            reaped.is_empty(),
+            "reaped while {held} was held: {reaped:?}"
+        );
+        hold.rollback().await.expect("release");
+        let status: String = sql
+            .query_one(
+                "SELECT status FROM secret_sync_jobs WHERE id = $1",
+                &[&job.id],
+            )
+            .await
+            .expect("job row")
+            .get(0);
+        assert_eq!(status, "running", "left as it was while {held} was held");
+    }
+
+    let reaped = store.reap_stale_jobs(stale_after).await.expect("reap");
+    assert_eq!(
+        reaped.iter().map(|j| j.job_id).collect::<Vec<_>>(),
+        vec![job.id]
+    );
+    let row = sql
+        .query_one(
+            "SELECT status, message FROM secret_sync_jobs WHERE id = $1",
+            &[&job.id],
+        )
+        .await
+        .expect("job row");
+    assert_eq!(row.get::<_, String>(0), "pending");
+    assert!(row
+        .get::<_, String>(1)
+        .contains("worker running this job stopped"));
+    assert_eq!(
+        env.sync_row(sync).await.sync_status,
+        Some(JobStatus::Pending)
     );
     drop(store);
     env.finish().await;

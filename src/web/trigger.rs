@@ -36,13 +36,13 @@ pub async fn enqueue_for(
 /// create or update call, or the dashboard's switch). The change it follows
 /// is already stored: if the broker is down it stands, and the sync's row
 /// says the job was not queued and how to queue it. Only a database error
-/// is returned.
+/// is returned; the job's id when one was queued.
 pub async fn queue_auto_sync(
     state: &ApiState,
     caller: &Caller,
     sync_id: Uuid,
     trigger: &str,
-) -> Result<(), StoreError> {
+) -> Result<Option<Uuid>, StoreError> {
     let actor = Some(caller.actor().label());
     let error = match state
         .jobs
@@ -51,7 +51,7 @@ pub async fn queue_auto_sync(
     {
         Ok(job_id) => {
             tracing::info!(%sync_id, %job_id, "auto-sync on: sync job queued");
-            return Ok(());
+            return Ok(Some(job_id));
         }
         Err(e) => e,
     };
@@ -62,5 +62,9 @@ pub async fn queue_auto_sync(
         "the sync job could not be queued (internal error, {req_id}); queue it with Sync now \
          on the dashboard, or POST /api/v1/secret-syncs/humanitec/{sync_id}/sync-secrets"
     );
-    state.store.mark_sync_not_enqueued(sync_id, &message).await
+    state
+        .store
+        .mark_sync_not_enqueued(sync_id, &message)
+        .await?;
+    Ok(None)
 }

@@ -1,6 +1,13 @@
 //! A job's life on its rows: started, finished, failed, unrun, enqueued,
 //! beating, handed back, reaped (`secret_sync_jobs` and the job type's
 //! status columns of `secret_syncs`).
+//!
+//! Lock order: a writer that locks more than one of a job's rows locks
+//! its sync's queued marker, then the sync row, then the job row. Two
+//! writers that took them in opposite orders would deadlock (Postgres
+//! breaks that by failing one, and the job runs again). The reaper, which
+//! may meet any of them, never waits: it skips a locked row until its next
+//! round.
 
 use std::time::Duration;
 
@@ -233,6 +240,9 @@ const FAIL_NOTICE: &str = "
                ORDER BY p.finished_at DESC NULLS LAST LIMIT 1),
              'succeeded') <> 'failed'";
 
+/// Locks the sync row ($1) ahead of the job row (see the lock order).
+const LOCK_SYNC_ROW: &str = "SELECT 1 FROM secret_syncs WHERE id = $1 FOR NO KEY UPDATE";
+
 /// `record_enqueued`: never overwrites a run in progress (it will report
 /// its own status).
 static ENQUEUED: StatusStatement = StatusStatement::new(
@@ -385,22 +395,27 @@ impl Store {
         Ok(row.as_ref().and_then(|r| job_state_at(r, 0)))
     }
 
-    /// Marks the job and its sync `running`, in one statement, for a run
-    /// that goes on long enough to be watched (`SHOW_RUNNING_AFTER`; a
-    /// shorter one is recorded by `finish_job` alone). The sync
-    /// row is joined to the job row's upsert so that it is locked after
-    /// the job row, the order `record_enqueued` uses (the other order can
-    /// deadlock with an enqueue of the same job).
+    /// Marks the job and its sync `running`, for a run that goes on long
+    /// enough to be watched (`SHOW_RUNNING_AFTER`; a shorter one is
+    /// recorded by `finish_job` alone). The sync row is locked first (the
+    /// lock order): the run's heartbeat, beside it, locks the sync row and
+    /// then the job row.
     pub async fn start_job(&self, job: &JobStart) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .query_async_commit(
-                START.sql(job.job.job_type()),
-                &UpsertValues::new(job, JobStatus::Running, None, None).params(),
-            )
+        let mut client = self.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        tx.batch_execute(ASYNC_COMMIT)
             .await
-            .map_err(StoreError::db("marking the job and its sync running"))?;
-        Ok(())
+            .map_err(StoreError::db("starting a transaction"))?;
+        tx.execute(LOCK_SYNC_ROW, &[(&job.job.sync_id, Type::UUID)])
+            .await
+            .map_err(StoreError::db("locking the sync row"))?;
+        tx.execute(
+            START.sql(job.job.job_type()),
+            &UpsertValues::new(job, JobStatus::Running, None, None).params(),
+        )
+        .await
+        .map_err(StoreError::db("marking the job and its sync running"))?;
+        tx.commit("committing the running job").await
     }
 
     /// Records how the attempt ended on the job row (the whole row: a run
@@ -487,14 +502,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
-        upsert_job(
-            &tx,
-            job,
-            status,
-            Some(cap_message(message)),
-            Some(Utc::now()),
-        )
-        .await?;
+        // Marker, sync row, job row: the lock order.
         tx.execute(
             "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2",
             &[(&job.job.sync_id, Type::UUID), (&job.job.id, Type::UUID)],
@@ -504,6 +512,14 @@ impl Store {
         if let Some(lease) = lease {
             release_lease_in(&tx, lease).await?;
         }
+        upsert_job(
+            &tx,
+            job,
+            status,
+            Some(cap_message(message)),
+            Some(Utc::now()),
+        )
+        .await?;
         tx.commit("committing the unrun job").await
     }
 
@@ -518,6 +534,8 @@ impl Store {
         // the type" is the one before it.
         let failed = FailedJob::from(&job.job);
         note_failure(&tx, &failed, &message).await?;
+        // The sync row, then the job row: the lock order.
+        fail_sync_row(&tx, &failed, &message).await?;
         upsert_job(
             &tx,
             job,
@@ -526,7 +544,6 @@ impl Store {
             Some(Utc::now()),
         )
         .await?;
-        fail_sync_row(&tx, &failed, &message).await?;
         tx.commit("committing the failed job").await
     }
 
@@ -542,15 +559,20 @@ impl Store {
         // The broker confirmed it: the marker (if any) is no longer at risk
         // of pointing at a job that was never published. Holding it also
         // holds the job's run at its open (which takes the marker) until we
-        // commit.
-        let marker_held = tx
-            .execute(
-                "UPDATE secret_sync_queued SET published_at = now() WHERE sync_id = $1 AND job_id = $2",
+        // commit. With the marker, the sync row is locked here, before the
+        // job row is written (the lock order).
+        let marker_held = !tx
+            .query(
+                "WITH m AS (
+                    UPDATE secret_sync_queued SET published_at = now()
+                     WHERE sync_id = $1 AND job_id = $2 RETURNING sync_id)
+                 SELECT 1 FROM secret_syncs s JOIN m ON s.id = m.sync_id
+                    FOR NO KEY UPDATE OF s",
                 &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("marking the queued job published"))?
-            > 0;
+            .is_empty();
         // If the worker already wrote this job's row (it can finish before
         // we get here), the job speaks for itself: leave the sync row alone.
         // If our insert wins, its row lock holds the worker's start until we commit.
@@ -575,7 +597,7 @@ impl Store {
         // Without the marker, a worker has already opened the job and may be
         // finishing it: its outcome locks the sync row, then waits for our
         // job row, so waiting here for the sync row would deadlock. The run
-        // reports its own status.
+        // reports its own status (and the API's answer names the job).
         if inserted.is_none() || !marker_held {
             return tx.commit("committing the queued job").await;
         }
@@ -590,6 +612,8 @@ impl Store {
 
     /// Refreshes a running job's heartbeat and renews its sync's lease by
     /// `ttl`, in one statement. False when the lease is no longer ours.
+    /// The sync row is locked first: the job row's update, a `WITH` the
+    /// statement does not read, runs after it (the lock order).
     pub async fn heartbeat(
         &self,
         job_id: Uuid,
@@ -631,6 +655,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        // The sync row, then the job row: the lock order.
+        tx.execute(
+            HANDED_BACK.sql(job_type),
+            &[
+                (&sync_id, Type::UUID),
+                (&job_id.to_string(), Type::TEXT),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(StoreError::db("handing the sync status back"))?;
         tx.execute(
             "UPDATE secret_sync_jobs SET status = 'pending', heartbeat_at = NULL, message = $3
               WHERE id = $1 AND status = 'running' AND worker_id = $2",
@@ -642,16 +677,6 @@ impl Store {
         )
         .await
         .map_err(StoreError::db("handing the job back"))?;
-        tx.execute(
-            HANDED_BACK.sql(job_type),
-            &[
-                (&sync_id, Type::UUID),
-                (&job_id.to_string(), Type::TEXT),
-                (&message, Type::TEXT),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("handing the sync status back"))?;
         tx.commit("committing the hand-back").await
     }
 
@@ -712,6 +737,9 @@ impl Store {
         };
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        tx.execute(LOCK_SYNC_ROW, &[(&job.sync_id, Type::UUID)])
+            .await
+            .map_err(StoreError::db("locking the sync row"))?;
         let failed = tx
             .execute(
                 "UPDATE secret_sync_jobs SET status = 'failed', message = $2, finished_at = now()
@@ -731,37 +759,63 @@ impl Store {
 
     /// Rows left `running` by a worker that died (stale heartbeat) go back
     /// to `pending`: the broker redelivers their message to another worker.
+    /// One transaction per job, taking the sync row and then the job row
+    /// (the lock order) without waiting for either: a row someone holds
+    /// belongs to a writer that is busy with it (a late heartbeat, an
+    /// outcome, a new run's start), and is looked at again next round.
     pub async fn reap_stale_jobs(
         &self,
         stale_after: Duration,
     ) -> Result<Vec<StaleJob>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction("starting a transaction").await?;
         let secs = stale_after.as_secs_f64();
-        let rows = tx
+        let mut client = self.client().await?;
+        let rows = client
             .query(
-                concat!(
-                    "UPDATE secret_sync_jobs
-                        SET status = 'pending', heartbeat_at = NULL, message = '",
-                    reaped_message!(),
-                    "' WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
-                  RETURNING id, sync_id, type"
-                ),
+                "SELECT id, sync_id, type FROM secret_sync_jobs
+                  WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)",
                 &[(&secs, Type::FLOAT8)],
             )
             .await
-            .map_err(StoreError::db("reaping stale jobs"))?;
-        let stale: Vec<StaleJob> = rows
-            .iter()
-            .filter_map(|r| {
-                Some(StaleJob {
-                    job_id: r.get(0),
-                    sync_id: r.get(1),
-                    job_type: JobType::parse(r.get(2))?,
-                })
+            .map_err(StoreError::db("finding stale jobs"))?;
+        let stale = rows.iter().filter_map(|r| {
+            Some(StaleJob {
+                job_id: r.get(0),
+                sync_id: r.get(1),
+                job_type: JobType::parse(r.get(2))?,
             })
-            .collect();
-        for job in &stale {
+        });
+        let mut reaped = Vec::new();
+        for job in stale {
+            let tx = client.transaction("starting a transaction").await?;
+            let sync_row = tx
+                .query(
+                    "SELECT 1 FROM secret_syncs WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+                    &[(&job.sync_id, Type::UUID)],
+                )
+                .await
+                .map_err(StoreError::db("locking a stale job's sync row"))?;
+            let job_row = match sync_row.is_empty() {
+                true => 0,
+                false => tx
+                    .execute(
+                        concat!(
+                            "UPDATE secret_sync_jobs
+                                SET status = 'pending', heartbeat_at = NULL, message = '",
+                            reaped_message!(),
+                            "' WHERE id = (SELECT id FROM secret_sync_jobs
+                                  WHERE id = $1 AND status = 'running'
+                                    AND heartbeat_at < now() - make_interval(secs => $2)
+                                    FOR UPDATE SKIP LOCKED)"
+                        ),
+                        &[(&job.job_id, Type::UUID), (&secs, Type::FLOAT8)],
+                    )
+                    .await
+                    .map_err(StoreError::db("reaping a stale job"))?,
+            };
+            if job_row == 0 {
+                tx.commit("committing reaped jobs").await?;
+                continue;
+            }
             tx.execute(
                 REAPED.sql(job.job_type),
                 &[
@@ -771,9 +825,10 @@ impl Store {
             )
             .await
             .map_err(StoreError::db("reaping a stale sync status"))?;
+            tx.commit("committing reaped jobs").await?;
+            reaped.push(job);
         }
-        tx.commit("committing reaped jobs").await?;
-        Ok(stale)
+        Ok(reaped)
     }
 }
 

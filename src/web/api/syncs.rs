@@ -17,7 +17,7 @@ use super::validation::{
 use crate::humanitec::Scope;
 use crate::jobs::conflicts::{conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use crate::jobs::settings::SyncSettings;
-use crate::model::{normalize_path, AuditEntry, ImportBehavior, JobKind};
+use crate::model::{normalize_path, AuditEntry, ImportBehavior, JobKind, JobStatus, JobType};
 use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
@@ -181,7 +181,9 @@ pub async fn create(
     };
     tracing::info!(%sync_id, project_id = %body.project_id, "secret sync created");
     if body.is_auto_sync_enabled {
-        queue_auto_sync(&state, &caller, sync_id, TRIGGER).await?;
+        if let Some(job_id) = queue_auto_sync(&state, &caller, sync_id, TRIGGER).await? {
+            return queued_view(&state, sync_id, JobType::Sync, job_id).await;
+        }
     }
     view(&state, sync_id).await
 }
@@ -327,7 +329,9 @@ pub async fn update(
         .is_auto_sync_enabled
         .unwrap_or(sync.is_auto_sync_enabled);
     if auto && what_syncs_changed && (folder_id.is_some() || current.is_some()) {
-        queue_auto_sync(&state, &caller, id, TRIGGER).await?;
+        if let Some(job_id) = queue_auto_sync(&state, &caller, id, TRIGGER).await? {
+            return queued_view(&state, id, JobType::Sync, job_id).await;
+        }
     }
     view(&state, id).await
 }
@@ -351,14 +355,15 @@ pub async fn delete(
             .audit("sync.delete", "sync", &sync.project_id)
             .target(id)
             .changes(["removeSecrets"]);
-        enqueue(&state, &caller, audit, id, kind).await?;
+        let job_id = enqueue(&state, &caller, audit, id, kind).await?;
         // A fast worker may have removed the keys and deleted the row
         // already: the request still succeeded, so answer with the sync
         // as it was when the remove was queued.
-        return match view(&state, id).await {
-            Err(e) if e.status == StatusCode::NOT_FOUND => Ok(before),
-            shown => shown,
+        let shown = match view(&state, id).await {
+            Err(e) if e.status == StatusCode::NOT_FOUND => before,
+            shown => shown?,
         };
+        return name_queued_job(&state, shown, JobType::Remove, job_id).await;
     }
     let shown = view(&state, id).await?;
     let audit = caller
@@ -380,8 +385,8 @@ pub async fn sync_secrets(
     let sync = load(&state, &caller, id, Role::Write).await?;
     require_folder(&sync)?;
     let audit = caller.audit("sync.trigger", "sync", &sync.project_id);
-    enqueue(&state, &caller, audit, id, JobKind::SYNC).await?;
-    view(&state, id).await
+    let job_id = enqueue(&state, &caller, audit, id, JobKind::SYNC).await?;
+    queued_view(&state, id, JobType::Sync, job_id).await
 }
 
 /// `importBehavior` comes in the query string (as Infisical sends it), in
@@ -417,8 +422,8 @@ pub async fn import_secrets(
     let audit = caller
         .audit("sync.import", "sync", &sync.project_id)
         .changes([behavior.as_str()]);
-    enqueue(&state, &caller, audit, id, kind).await?;
-    view(&state, id).await
+    let job_id = enqueue(&state, &caller, audit, id, kind).await?;
+    queued_view(&state, id, JobType::Import, job_id).await
 }
 
 pub async fn remove_secrets(
@@ -432,8 +437,8 @@ pub async fn remove_secrets(
         delete_sync_on_complete: false,
     };
     let audit = caller.audit("sync.remove", "sync", &sync.project_id);
-    enqueue(&state, &caller, audit, id, kind).await?;
-    view(&state, id).await
+    let job_id = enqueue(&state, &caller, audit, id, kind).await?;
+    queued_view(&state, id, JobType::Remove, job_id).await
 }
 
 // ---- shared steps ----
@@ -467,6 +472,57 @@ pub(super) async fn load(
         .ok_or_else(|| sync_not_found(id))?;
     caller.require(&sync.project_id, role)?;
     Ok(sync)
+}
+
+/// `{"secretSync": …}` right after this request queued `job_id` on it.
+async fn queued_view(
+    state: &ApiState,
+    id: Uuid,
+    job_type: JobType,
+    job_id: Uuid,
+) -> ApiResult<Json<Value>> {
+    let shown = view(state, id).await?;
+    name_queued_job(state, shown, job_type, job_id).await
+}
+
+/// Makes `shown` name the job this request queued. A worker can open a
+/// job before the broker confirms it to us, and then the sync row is left
+/// to the run (`Store::record_enqueued`), which writes it only once it has
+/// gone on for a while or ended: until then the row still names the job
+/// before. The job's own row says where it is.
+async fn name_queued_job(
+    state: &ApiState,
+    mut shown: Json<Value>,
+    job_type: JobType,
+    job_id: Uuid,
+) -> ApiResult<Json<Value>> {
+    let sync = &mut shown.0["secretSync"];
+    let (id_field, _) = job_fields(job_type);
+    if sync[id_field] != job_id.to_string().as_str() {
+        let status = state
+            .store
+            .job_state(job_id)
+            .await?
+            .map_or(JobStatus::Pending, |job| job.status);
+        show_job(sync, job_type, job_id, status);
+    }
+    Ok(shown)
+}
+
+/// The API's fields for a type's last job: its id and its status.
+fn job_fields(job_type: JobType) -> (&'static str, &'static str) {
+    match job_type {
+        JobType::Sync => ("lastSyncJobId", "syncStatus"),
+        JobType::Import => ("lastImportJobId", "importStatus"),
+        JobType::Remove => ("lastRemoveJobId", "removeStatus"),
+    }
+}
+
+/// Shows `job_id` as the sync's last job of its type, at `status`.
+fn show_job(sync: &mut Value, job_type: JobType, job_id: Uuid, status: JobStatus) {
+    let (id_field, status_field) = job_fields(job_type);
+    sync[id_field] = json!(job_id);
+    sync[status_field] = json!(status.as_str());
 }
 
 /// `{"secretSync": …}` from the API view.
@@ -646,4 +702,25 @@ async fn enqueue(
         })?;
     tracing::info!(sync_id = %id, %job_id, job_type = %kind.job_type().as_str(), "job queued");
     Ok(job_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_job_is_shown_in_its_types_fields_only() {
+        let before = Uuid::new_v4().to_string();
+        let mut sync = json!({
+            "lastSyncJobId": before, "syncStatus": "succeeded", "lastSyncMessage": "Synced",
+            "lastRemoveJobId": null, "removeStatus": null,
+        });
+        let job = Uuid::new_v4();
+        show_job(&mut sync, JobType::Remove, job, JobStatus::Pending);
+        assert_eq!(sync["lastRemoveJobId"], job.to_string().as_str());
+        assert_eq!(sync["removeStatus"], "pending");
+        assert_eq!(sync["lastSyncJobId"], before.as_str());
+        assert_eq!(sync["syncStatus"], "succeeded");
+        assert_eq!(sync["lastSyncMessage"], "Synced");
+    }
 }

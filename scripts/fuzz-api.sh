@@ -100,10 +100,14 @@ values = ["/app"]
 values = ["$CONNECTION_ID"]
 [dictionaries.syncs]
 values = ["$SYNC_ID"]
+# Dot names cover the path builder's refusals (issue 36): `.`, `..` and
+# their encodings must answer 400, never reach Humanitec as path steps.
 [dictionaries.apps]
-values = ["web"]
+values = ["web", "web", "web", ".", "..", "%2e", ".%2E"]
 [dictionaries.orgs]
-values = ["demo-org"]
+values = ["demo-org", "demo-org", "demo-org", ".."]
+[dictionaries.envs]
+values = ["production", "production", "..", "."]
 
 [parameters]
 "query.projectId" = { dictionary = "projects", probability = 0.8 }
@@ -113,6 +117,7 @@ values = ["demo-org"]
 "body.connectionId" = { dictionary = "connections", probability = 0.8 }
 "body.destinationConfig.org" = { dictionary = "orgs", probability = 0.8 }
 "body.destinationConfig.app" = { dictionary = "apps", probability = 0.8 }
+"body.destinationConfig.env" = { dictionary = "envs", probability = 0.8 }
 "path.syncId" = { dictionary = "syncs", probability = 0.6 }
 "path.connectionId" = { dictionary = "connections", probability = 0.6 }
 TOML

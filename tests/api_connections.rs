@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use secret_sync::crypto::{Aad, Column};
 use secret_sync::web::ApiState;
 use secret_sync_testkit::{ApiClient, SeedContract, TestEnv, ADMIN_TOKEN};
 use serde_json::{json, Value};
@@ -19,7 +20,10 @@ async fn stored_token(env: &TestEnv, id: &str) -> String {
         .expect("row");
     let plain = env
         .cipher()
-        .decrypt_string(&row.encrypted_credentials)
+        .decrypt_string(
+            &row.encrypted_credentials,
+            Aad::new(&row.project_id, Column::ConnectionCredentials),
+        )
         .expect("decrypts");
     serde_json::from_str::<Value>(&plain).expect("json")["apiToken"]
         .as_str()

@@ -299,6 +299,19 @@ async fn the_request_schema_is_enforced_field_by_field() {
         ("/name", json!("web\u{202e}evil"), "U+202E"),
         ("/description", json!("nul\u{0}byte"), "U+0000"),
         ("/destinationConfig/app", json!("we\u{200b}b"), "U+200B"),
+        // Dot segments: a URL parser would climb out of the value's path
+        // (`DELETE …/envs/../values/K` writes app-level values).
+        (
+            "/destinationConfig",
+            json!({"scope": "environment", "org": "o", "app": "a", "env": ".."}),
+            "`env` cannot be `..`",
+        ),
+        ("/destinationConfig/app", json!("."), "`app` cannot be `.`"),
+        (
+            "/destinationConfig/org",
+            json!(".."),
+            "`org` cannot be `..`",
+        ),
     ];
     for (field, value, expect) in cases {
         create_fails(&s, |b| *field_mut(b, field) = value.clone(), 400, expect).await;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secret_sync::crypto::{Aad, Column};
 use secret_sync::store::ConnectionRecord;
 use secret_sync_testkit::{
     app_scope, env_scope, eventually, seen, ApiClient, SeedContract, TestEnv, ADMIN_TOKEN, ORG,
@@ -117,9 +118,17 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
         .expect("store")
         .expect("row");
     assert!(!String::from_utf8_lossy(&stored.encrypted_credentials).contains(ADMIN_TOKEN));
+    assert_eq!(
+        stored.encrypted_credentials.first(),
+        Some(&0x02),
+        "layout 0x02"
+    );
     let plain = env
         .cipher()
-        .decrypt_string(&stored.encrypted_credentials)
+        .decrypt_string(
+            &stored.encrypted_credentials,
+            Aad::new("proj", Column::ConnectionCredentials),
+        )
         .expect("decrypts");
     assert_eq!(
         serde_json::from_str::<Value>(&plain).expect("json"),
@@ -428,5 +437,82 @@ async fn a_trigger_names_the_job_it_queued_when_a_worker_opened_it_before_the_co
         .await
         .unwrap_or_else(|e| panic!("no remove job row {job_id}: {e}"));
     assert_eq!(kind.get::<_, String>(0), "remove+delete-sync");
+    env.finish().await;
+}
+
+/// Issue 36: the conflict check and the insert are one transaction under
+/// the destination's lock, so racing creates cannot both pass; and a
+/// destination the connection's token cannot read is refused at create.
+#[tokio::test]
+async fn racing_creates_on_one_destination_let_exactly_one_through() {
+    let mut env = TestEnv::new().await;
+    let base = env.start_api().await;
+    let src = env.source("prod", &[("A", "1")]).await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    let connection = src.connection.to_string();
+    let body = |name: &str, destination: Value| {
+        let mut b = sync_body(name, &connection, "prod", destination);
+        b["isAutoSyncEnabled"] = json!(false);
+        b
+    };
+
+    let racers = (0..8).map(|i| api.post(SYNCS, body(&format!("race-{i}"), app_scope("web"))));
+    let answers = futures::future::join_all(racers).await;
+    let created = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(created, 1, "exactly one create wins: {answers:#?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(*status, 422, "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("can produce the same keys"), "{message}");
+    }
+    let rows = env
+        .sql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM secret_syncs WHERE destination_config->>'app' = 'web'",
+            &[],
+        )
+        .await
+        .expect("count");
+    assert_eq!(rows.get::<_, i64>(0), 1, "one row at the destination");
+
+    // Destinations the connection's token cannot read: 422 naming what to
+    // check, and nothing stored.
+    for (destination, expect) in [
+        (app_scope("no-such-app"), "Humanitec has no"),
+        (env_scope("api", "production"), "Humanitec has no"),
+        (
+            json!({"scope": "application", "org": "other-org", "app": "web"}),
+            "Humanitec has no",
+        ),
+    ] {
+        let (status, answer) = api
+            .post(SYNCS, body("unreachable", destination.clone()))
+            .await;
+        assert_eq!(status, 422, "{destination} -> {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expect), "{destination} -> {message}");
+    }
+    // A PATCH to such a destination is refused the same way.
+    let id = answers
+        .iter()
+        .find(|(status, _)| *status == 200)
+        .and_then(|(_, b)| b["secretSync"]["id"].as_str().map(str::to_string))
+        .expect("the winner's id");
+    let (status, answer) = api
+        .patch(
+            &format!("{SYNCS}/{id}"),
+            json!({"destinationConfig": app_scope("no-such-app")}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let count = env
+        .sql()
+        .await
+        .query_one("SELECT count(*) FROM secret_syncs", &[])
+        .await
+        .expect("count");
+    assert_eq!(count.get::<_, i64>(0), 1, "nothing else stored");
     env.finish().await;
 }

@@ -26,6 +26,45 @@ async fn poison_messages_are_dead_lettered_and_the_worker_keeps_consuming() {
     env.finish().await;
 }
 
+/// Issue 36: a message naming sync B with the `jobId` of sync A's job
+/// once overwrote A's job row. It is refused and dead-lettered with the
+/// reason; A's job and B's sync are untouched and nothing reaches Humanitec.
+#[tokio::test]
+async fn a_job_id_of_another_sync_is_dead_lettered_and_that_job_is_untouched() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let (src, a) = env.one_sync().await;
+    let b = env.sync(&src, "other", app_scope("web"), options()).await;
+    let done = env.run_sync(a).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.message);
+    env.sandbox.clear_requests();
+
+    let body = format!(r#"{{"jobId":"{}","syncId":"{b}","type":"sync"}}"#, done.id);
+    env.publish_raw("sync", body.as_bytes()).await;
+    let (dead, headers) = env.take_dead_letter().await.expect("dead letter");
+    assert_eq!(dead, body.as_bytes());
+    let reason = header_text(&headers, "x-secret-sync-dead-reason").unwrap_or_default();
+    assert!(reason.contains("belongs to another sync"), "{reason}");
+
+    let after = env.wait_job(done.id).await;
+    assert_eq!(
+        (after.sync_id, after.status, &after.message, after.attempt),
+        (a, JobStatus::Succeeded, &done.message, done.attempt),
+        "sync A's job row is as it was"
+    );
+    assert!(
+        env.sync_view(b).await["lastSyncJobId"].is_null(),
+        "sync B names no job"
+    );
+    assert!(
+        env.sandbox.requests().is_empty(),
+        "nothing reached Humanitec"
+    );
+    // The worker goes on.
+    assert_eq!(env.run_sync(b).await.status, JobStatus::Succeeded);
+    env.finish().await;
+}
+
 #[tokio::test]
 async fn unknown_sync_fails_the_job_with_a_clear_message() {
     let mut env = TestEnv::new().await;

@@ -44,15 +44,21 @@ async fn pg(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// The RabbitMQ node a worker's `/readyz` names.
+/// The RabbitMQ node a ready worker is on, as its `/metrics` names it
+/// (`/readyz` names no address).
 async fn node_of(worker: &WorkerProcess) -> String {
     eventually(Duration::from_secs(60), || async {
         let (status, body) = worker.get("/readyz").await.ok_or("no answer")?;
-        let body: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-        match (status, body["brokerNode"].as_str()) {
-            (200, Some(node)) => Ok(node.to_string()),
-            _ => Err(format!("{status} {body}")),
+        if status != 200 {
+            return Err(format!("/readyz {status} {body}"));
         }
+        let (_, metrics) = worker.get("/metrics").await.ok_or("no answer")?;
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("secret_sync_broker_node{") && l.ends_with(" 1"))
+            .find_map(|l| l.split("node=\"").nth(1)?.split('"').next())
+            .map(str::to_string)
+            .ok_or_else(|| "no current broker node in /metrics".to_string())
     })
     .await
 }

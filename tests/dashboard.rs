@@ -404,7 +404,9 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.until_synced("remove").await;
     assert!(env.sandbox.values(ORG, "web", None).is_empty());
 
-    // The preview names keys, never values.
+    // The preview names keys, never values; a key no Humanitec URL can
+    // address is listed as skipped, with why.
+    env.put_secret(src.folder, "..", "dots").await;
     b.click("#preview").await;
     b.until("the preview", || async {
         b.text("h1").await.contains("Preview")
@@ -417,6 +419,11 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
         preview.contains("Create (1)") && preview.contains("DB_PASSWORD"),
         "{preview}"
     );
+    assert!(
+        preview.contains("Skipped (1)") && preview.contains(".. — no Humanitec URL can address"),
+        "{preview}"
+    );
+    b.screenshot("preview").await;
     assert!(!b
         .client
         .source()
@@ -1342,7 +1349,8 @@ async fn channels_are_listed_with_a_failing_one_marked_and_syncs_show_their_next
         .sync(&src, "scheduled", app_scope("web"), options())
         .await;
     let url = "https://203.0.113.10/hooks/t0ken-in-the-path";
-    let sealed = env.cipher().encrypt_str(url);
+    let at = secret_sync::crypto::Aad::new("proj", secret_sync::crypto::Column::ChannelUrl);
+    let sealed = env.cipher().encrypt_str(url, at);
     let channel = match env
         .store
         .insert_channel("proj", "team-hook", "webhook", &sealed, None, &[])

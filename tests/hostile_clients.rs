@@ -1,7 +1,9 @@
 //! A server that holds, against the real `secret-sync api` binary: a flood
-//! of connections dribbling their headers does not lock a normal client
-//! out and stays under the connection cap; a burst of triggers from one
-//! token gets 429s (never a 5xx) and folds into one queued job of each type.
+//! of connections dribbling their headers, or their bodies, does not lock a
+//! normal client out and stays under the connection cap; a body that does
+//! not arrive in time gets a 408 and its connection is closed; a burst of
+//! triggers from one token gets 429s (never a 5xx) and folds into one
+//! queued job of each type.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +21,48 @@ const SLOW_CLIENTS: usize = 2000;
 /// The process's own descriptors beside connections: database pool (16),
 /// broker, runtime, log (docs/security.md: `ulimit -n` above cap + 64).
 const OWN_FILES: usize = 64;
+
+/// Descriptors this test process needs beside its slow clients' sockets.
+const TEST_FILES: u64 = 512;
+
+/// Raises this process's soft limit on open files to `needed` (the API it
+/// starts inherits it) if it is lower, up to the hard limit, with
+/// util-linux's `prlimit`; fails saying what to do if it cannot.
+fn ensure_open_file_limit(needed: u64) {
+    let limits = || -> Option<(u64, u64)> {
+        let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+        let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+        let mut fields = line.split_whitespace().skip(3);
+        let parse = |v: Option<&str>| match v? {
+            "unlimited" => Some(u64::MAX),
+            n => n.parse().ok(),
+        };
+        Some((parse(fields.next())?, parse(fields.next())?))
+    };
+    let Some((soft, hard)) = limits() else {
+        return;
+    };
+    if soft >= needed {
+        return;
+    }
+    let raised = needed.min(hard);
+    let hard_text = if hard == u64::MAX {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    let _ = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={raised}:{hard_text}"))
+        .status();
+    let now = limits().map_or(0, |(soft, _)| soft);
+    assert!(
+        now >= needed,
+        "this test needs {needed} open files, the soft limit is {now} (hard {hard_text}): \
+         raise it (`ulimit -n {needed}`) and run again"
+    );
+    println!("raised the open-file limit from {soft} to {now}");
+}
 
 fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -70,6 +114,7 @@ async fn slow_client(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_headers_from_thousands_of_connections_do_not_lock_out_a_normal_client() {
+    ensure_open_file_limit(SLOW_CLIENTS as u64 + TEST_FILES);
     let env = TestEnv::new().await;
     let api = start_api(
         &env,
@@ -130,6 +175,261 @@ async fn slow_headers_from_thousands_of_connections_do_not_lock_out_a_normal_cli
 
     stop.cancel();
     attack.wait().await;
+    api.remove_log();
+    env.finish().await;
+}
+
+/// How a slow-body client dribbles: one byte of its body this often.
+const BODY_BYTE_EVERY: Duration = Duration::from_secs(2);
+
+/// Opens a connection, sends a whole `POST /login` head announcing a body
+/// of 1,000 bytes (under the body limit, so the handler waits for it),
+/// then one byte of the body every `BODY_BYTE_EVERY` until `stop`. Cut off
+/// by the server (a write fails, or it answers), it counts the cut and
+/// connects again: the pressure never lets up. Counts itself in `started`
+/// once its first head is out (or its first connect was refused).
+async fn slow_body_client(
+    addr: std::net::SocketAddr,
+    started: Arc<AtomicUsize>,
+    cut: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
+    use tokio::io::AsyncReadExt as _;
+    let head = b"POST /login HTTP/1.1\r\nHost: slow\r\n\
+        Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken=";
+    let mut first = true;
+    let mut tick = tokio::time::interval(BODY_BYTE_EVERY);
+    while !stop.is_cancelled() {
+        let connected = tokio::select! {
+            _ = stop.cancelled() => return,
+            c = tokio::net::TcpStream::connect(addr) => c,
+        };
+        let sent = match connected {
+            Ok(mut stream) => match stream.write_all(head).await {
+                Ok(()) => Some(stream),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        if first {
+            started.fetch_add(1, Ordering::Relaxed);
+            first = false;
+        }
+        let Some(mut stream) = sent else {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => continue,
+            }
+        };
+        let (mut reader, mut writer) = stream.split();
+        let mut answer = [0u8; 64];
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                // Any answer (a 408) or a close ends this connection.
+                _ = reader.read(&mut answer) => break,
+                _ = tick.tick() => {
+                    if writer.write_all(b"x").await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        cut.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_bodies_from_thousands_of_connections_do_not_lock_out_a_normal_client() {
+    ensure_open_file_limit(SLOW_CLIENTS as u64 + TEST_FILES);
+    let env = TestEnv::new().await;
+    // A body deadline longer than the test: what lets the normal client in
+    // is the cap closing connections still sending their bodies.
+    let api = start_api(
+        &env,
+        "slow-bodies",
+        &[
+            ("HTTP_MAX_CONNECTIONS", CAP.to_string()),
+            ("HTTP_BODY_READ_TIMEOUT", "5m".to_string()),
+            ("HTTP_REQUEST_TIMEOUT", "5m".to_string()),
+        ],
+    )
+    .await;
+    let pid = api.pid().expect("the API runs");
+    let baseline = open_files(pid);
+    let addr = api.http;
+
+    let flood_begun = Instant::now();
+    let started = Arc::new(AtomicUsize::new(0));
+    let cut = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    let attack = tokio_util::task::TaskTracker::new();
+    for _ in 0..SLOW_CLIENTS {
+        attack.spawn(slow_body_client(
+            addr,
+            started.clone(),
+            cut.clone(),
+            stop.clone(),
+        ));
+    }
+    attack.close();
+    eventually(Duration::from_secs(20), || async {
+        let n = started.load(Ordering::Relaxed);
+        if n == SLOW_CLIENTS {
+            Ok(())
+        } else {
+            Err(format!("{n} of {SLOW_CLIENTS} slow-body clients started"))
+        }
+    })
+    .await;
+    // The server is at its cap, and past it the newest heads closed the
+    // oldest slow bodies.
+    eventually(Duration::from_secs(20), || async {
+        let (n, files) = (cut.load(Ordering::Relaxed), open_files(pid));
+        if n > 0 && files >= CAP {
+            Ok(())
+        } else {
+            Err(format!(
+                "{n} slow-body connections closed, {files} open files (cap {CAP})"
+            ))
+        }
+    })
+    .await;
+    let during = open_files(pid);
+    println!(
+        "open files: {baseline} before, {during} with {SLOW_CLIENTS} slow-body clients (cap {CAP}), \
+         {} slow-body connections closed by the server so far, {:?} into the flood",
+        cut.load(Ordering::Relaxed),
+        flood_begun.elapsed()
+    );
+
+    // A normal client, on fresh connections: pages, and a whole body.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("client");
+    for path in ["/healthz", "/api/openapi.json", "/login"] {
+        let begun = Instant::now();
+        let answer = http.get(format!("http://{addr}{path}")).send().await;
+        println!(
+            "{path} answered in {:?} under the slow-body flood",
+            begun.elapsed()
+        );
+        let status = answer.map(|r| r.status().as_u16());
+        assert_eq!(status.as_ref().ok(), Some(&200), "{path}: {status:?}");
+    }
+    let begun = Instant::now();
+    let answer = http
+        .post(format!("http://{addr}/login"))
+        .form(&[("token", "not-a-token")])
+        .send()
+        .await;
+    println!(
+        "POST /login answered in {:?} under the slow-body flood",
+        begun.elapsed()
+    );
+    let status = answer.map(|r| r.status().as_u16());
+    assert_eq!(status.as_ref().ok(), Some(&401), "POST /login: {status:?}");
+
+    let after = open_files(pid);
+    println!(
+        "open files after the normal client: {after}; {} slow-body connections closed in all",
+        cut.load(Ordering::Relaxed)
+    );
+    for n in [during, after] {
+        assert!(
+            n <= CAP + OWN_FILES,
+            "{n} open files; at most {} expected",
+            CAP + OWN_FILES
+        );
+    }
+    stop.cancel();
+    attack.wait().await;
+    println!("the slow-body flood lasted {:?}", flood_begun.elapsed());
+    api.remove_log();
+    env.finish().await;
+}
+
+/// Sends `head` (and whatever body it carries), then reads the answer to
+/// the end (the server closes); the answer and how long it took.
+async fn answer_after(
+    addr: std::net::SocketAddr,
+    head: &str,
+    rest: Option<(Duration, &str)>,
+) -> (String, Duration) {
+    use tokio::io::AsyncReadExt as _;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let begun = Instant::now();
+    if let Some((after, rest)) = rest {
+        tokio::time::sleep(after).await;
+        stream.write_all(rest.as_bytes()).await.expect("write");
+    }
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers and closes")
+        .expect("read");
+    (String::from_utf8_lossy(&raw).into_owned(), begun.elapsed())
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes() {
+    let env = TestEnv::new().await;
+    let api = start_api(
+        &env,
+        "body-timeout",
+        &[("HTTP_BODY_READ_TIMEOUT", "1s".to_string())],
+    )
+    .await;
+    let form = |length: usize, close: &str| {
+        format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {length}\r\n{close}\r\n"
+        )
+    };
+    // 100 bytes announced, 6 sent, keep-alive asked for: 408 once the
+    // deadline passed, and the server closes the connection.
+    let (text, took) = answer_after(api.http, &format!("{}token=", form(100, "")), None).await;
+    println!(
+        "an unfinished body: {:?} after {took:?}",
+        text.lines().next()
+    );
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // A slow body that arrives within the deadline is answered as usual
+    // (a wrong token: 401).
+    let body = "token=not-a-token";
+    let (first, last) = body.split_at(6);
+    let (text, took) = answer_after(
+        api.http,
+        &format!("{}{first}", form(body.len(), "Connection: close\r\n")),
+        Some((Duration::from_millis(300), last)),
+    )
+    .await;
+    println!(
+        "a slow body in time: {:?} after {took:?}",
+        text.lines().next()
+    );
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+
+    // A request without a body is answered as before.
+    let (text, _) = answer_after(
+        api.http,
+        "GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        None,
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     api.remove_log();
     env.finish().await;
 }
@@ -469,5 +769,76 @@ async fn a_request_whose_body_never_ends_is_cut_off_with_the_seed_body() {
     );
     assert!(took >= Duration::from_millis(400), "{took:?}");
     api.remove_log();
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn the_health_listener_is_loopback_by_default_and_readyz_names_no_address() {
+    use secret_sync_testkit::Proxy;
+    let env = TestEnv::new().await;
+    // HTTP_LISTEN unset (empty counts as unset): the default is loopback.
+    let log = std::env::temp_dir().join(format!("hostile-default-{}.log", uuid::Uuid::new_v4()));
+    let mut default =
+        WorkerProcess::spawn(EXE, &env.settings, &[("HTTP_LISTEN", String::new())], &log);
+    let said = eventually(Duration::from_secs(30), || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        // "health and metrics on http://127.0.0.1:9090/...", or, if another
+        // process holds the port, the error naming the address it tried.
+        match text.lines().find(|l| l.contains(":9090")) {
+            Some(line) => Ok(line.to_string()),
+            None => Err(format!("the worker has not said where it listens: {text}")),
+        }
+    })
+    .await;
+    println!("with HTTP_LISTEN unset: {said}");
+    assert!(said.contains("127.0.0.1:9090"), "{said}");
+    assert!(!said.contains("0.0.0.0"), "{said}");
+    default.kill().await;
+    let _ = std::fs::remove_file(&log);
+
+    // Through a proxy, so the broker's address is one only this test uses.
+    let (broker, amqp_url) = Proxy::in_front_of(&env.settings.amqp_url).await;
+    let log = std::env::temp_dir().join(format!("hostile-readyz-{}.log", uuid::Uuid::new_v4()));
+    let worker = WorkerProcess::spawn(EXE, &env.settings, &[("AMQP_URL", amqp_url)], &log);
+    worker.wait_ready_status(200, Duration::from_secs(30)).await;
+    let no_address = |body: &str| {
+        let broker_port = broker.port().to_string();
+        for needle in [
+            "127.0.0.1",
+            "localhost",
+            ":5672",
+            ":5432",
+            "amqp",
+            "postgres",
+            &broker_port,
+        ] {
+            assert!(!body.contains(needle), "/readyz shows {needle}: {body}");
+        }
+    };
+    let (status, body) = worker.get("/readyz").await.expect("/readyz answers");
+    println!("/readyz when ready: {status} {body}");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(json!({"database": true, "broker": true}))
+    );
+    no_address(&body);
+
+    // The broker goes away: /readyz says which dependency, not where it is.
+    broker.cut();
+    let body = eventually(Duration::from_secs(30), || async {
+        match worker.get("/readyz").await {
+            Some((503, body)) => Ok(body),
+            other => Err(format!("/readyz: {other:?}")),
+        }
+    })
+    .await;
+    println!("/readyz with the broker cut: 503 {body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).ok(),
+        Some(json!({"database": true, "broker": false}))
+    );
+    no_address(&body);
+    worker.remove_log();
     env.finish().await;
 }

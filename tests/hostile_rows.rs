@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use secret_sync::crypto::generate_key;
+use secret_sync::crypto::{generate_key, Aad, Column};
 use secret_sync::store::JobRow;
 use secret_sync::{Cipher, JobStatus};
 use secret_sync_testkit::*;
@@ -104,6 +104,19 @@ async fn hostile_rows_fail_their_own_sync_clearly_and_the_worker_keeps_going() {
             json!({"scope": "application", "org": 5, "app": ["api"]}),
             &["destination_config"],
         ),
+        // Dot segments would climb out of the values' path (issue 36).
+        (
+            "dest-dot-env",
+            "destination_config",
+            json!({"scope": "environment", "org": ORG, "app": "web", "env": ".."}),
+            &["destination_config", "`env` cannot be `..`"],
+        ),
+        (
+            "dest-dot-app",
+            "destination_config",
+            json!({"scope": "application", "org": ORG, "app": "."}),
+            &["destination_config", "`app` cannot be `.`"],
+        ),
         (
             "opts-string",
             "sync_options",
@@ -128,13 +141,15 @@ async fn hostile_rows_fail_their_own_sync_clearly_and_the_worker_keeps_going() {
 
     // Ciphertexts: truncated, under another key, not a ciphertext at all.
     let other = Cipher::from_base64_key(&generate_key()).expect("key");
-    let sealed = env.cipher().encrypt_str("a value");
+    let value_at = Aad::new("proj", Column::SecretValue);
+    let creds_at = Aad::new("proj", Column::ConnectionCredentials);
+    let sealed = env.cipher().encrypt_str("a value", value_at);
     let secret_sql = "UPDATE secrets SET encrypted_value = $1 WHERE folder_id = $2";
     for (name, bytes, words) in [
         ("value-truncated", sealed[..20].to_vec(), &["A"][..]),
         (
             "value-other-key",
-            other.encrypt_str("a value"),
+            other.encrypt_str("a value", value_at),
             &["A", "ENCRYPTION_KEY"],
         ),
         ("value-empty", Vec::new(), &["A"]),
@@ -156,17 +171,17 @@ async fn hostile_rows_fail_their_own_sync_clearly_and_the_worker_keeps_going() {
         ),
         (
             "creds-other-key",
-            other.encrypt_str(r#"{"apiToken":"t"}"#),
+            other.encrypt_str(r#"{"apiToken":"t"}"#, creds_at),
             &["connection", "ENCRYPTION_KEY"],
         ),
         (
             "creds-not-json",
-            env.cipher().encrypt_str("not json"),
+            env.cipher().encrypt_str("not json", creds_at),
             &["connection"],
         ),
         (
             "creds-no-token",
-            env.cipher().encrypt_str(r#"{"token":"t"}"#),
+            env.cipher().encrypt_str(r#"{"token":"t"}"#, creds_at),
             &["connection"],
         ),
     ] {

@@ -478,7 +478,15 @@ async fn no_secret_value_or_token_appears_anywhere_the_product_writes() {
         .get(0);
     let new_cipher = secret_sync::Cipher::from_base64_key(&new_key).expect("key");
     assert_eq!(
-        new_cipher.decrypt_string(&rotated).ok(),
+        new_cipher
+            .decrypt_string(
+                &rotated,
+                secret_sync::crypto::Aad::new(
+                    &prod.project,
+                    secret_sync::crypto::Column::SecretValue
+                ),
+            )
+            .ok(),
         Some(secret("db")),
         "rotate-key re-encrypted under the new key"
     );

@@ -333,6 +333,10 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     let mut env = TestEnv::new().await;
     let base = env.start_api().await;
     env.start_worker().await;
+    // Destinations the creates below name (each is read at create).
+    for app in ["elsewhere", "b-one"] {
+        env.add_humanitec_app(app, &["production"]);
+    }
 
     // Project A ("proj") and project B, both writing to app `web` with the
     // default key schema: the conflict guard trips on A's sync.
@@ -401,7 +405,8 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     let a_job = job.id;
     let channel_of = |project: &'static str| {
         let store = env.store.clone();
-        let url = env.cipher().encrypt_str("https://203.0.113.10/hook");
+        let at = secret_sync::crypto::Aad::new(project, secret_sync::crypto::Column::ChannelUrl);
+        let url = env.cipher().encrypt_str("https://203.0.113.10/hook", at);
         async move {
             match store
                 .insert_channel(project, "hook", "slack", &url, None, &[])
@@ -711,7 +716,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    assert!(flash.contains("requeued%201"), "{flash}");
+    assert!(flash.ends_with("/dead?done=requeued&n=1"), "{flash}");
     // It runs again (and fails on the conflict again).
     let rerun = env.wait_job(a_dead).await;
     assert_eq!(rerun.status, JobStatus::Failed);

@@ -4,13 +4,19 @@
 //! the message again under the same delivery id; a worker killed between
 //! the outcome and the send still delivers after a restart; internal
 //! addresses are refused; a job that could not run at all is reported too.
+//! Fair and bounded (issue 36): 500 silent receivers of one project do not
+//! hold up another project's notification; a claim held while a send runs
+//! is never sent twice; a delivery that keeps failing is given up and the
+//! channel says why; a project's channels are capped.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{KeyInit, Mac};
-use secret_sync::store::LeaseTake;
+use secret_sync::crypto::{Aad, Column};
+use secret_sync::store::{ClaimLimits, LeaseTake};
 use secret_sync::JobStatus;
 use secret_sync_testkit::*;
 use serde_json::{json, Value};
@@ -271,6 +277,21 @@ async fn internal_targets_are_refused_unless_the_operator_allows_them() {
         "http://10.0.0.1/x",
         "http://[::1]/x",
         "ftp://example.com/x",
+        // issue 36: each was accepted before.
+        "http://198.18.0.1/x",
+        "http://0.1.2.3/x",
+        "http://240.0.0.1/x",
+        "http://255.255.255.255/x",
+        "http://224.0.0.1/x",
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[2002:7f00:1::]/x",
+        "http://[::127.0.0.1]/x",
+        "http://[::ffff:169.254.169.254]/x",
+        "http://[fe80::1]/x",
+        "http://[fd00::1]/x",
+        // A name that resolves to loopback: refused without saying where
+        // it points.
+        "http://localhost:9/hook",
     ] {
         let (status, body) = api
             .post(
@@ -279,10 +300,31 @@ async fn internal_targets_are_refused_unless_the_operator_allows_them() {
             )
             .await;
         assert_eq!(status, 400, "{url}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("not allowed"), "{body}");
+        if url.contains("localhost") {
+            for address in ["127.0.0.1", "::1", "127."] {
+                assert!(!message.contains(address), "{url}: {message}");
+            }
+        }
+    }
+    // A slack channel only to Slack.
+    for url in [
+        "https://example.com/services/T/B/x",
+        "https://hooks.slack.com.example.com/services/T/B/x",
+        "http://hooks.slack.com/services/T/B/x",
+    ] {
+        let (status, body) = api
+            .post(
+                "/api/v1/notification-channels",
+                json!({"projectId": "proj", "name": "slack", "type": "slack", "url": url}),
+            )
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
         assert!(
             body["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("not allowed")),
+                .is_some_and(|m| m.contains("https://hooks.slack.com/")),
             "{body}"
         );
     }
@@ -340,7 +382,8 @@ async fn a_worker_killed_between_the_outcome_and_the_send_still_delivers() {
 async fn old_attempts_and_delivered_notifications_are_deleted() {
     let env = TestEnv::new().await;
     let src = env.source("production", &[("K", "v")]).await;
-    let sealed = env.cipher().encrypt_str("https://203.0.113.10/hook");
+    let at = secret_sync::crypto::Aad::new("proj", secret_sync::crypto::Column::ChannelUrl);
+    let sealed = env.cipher().encrypt_str("https://203.0.113.10/hook", at);
     let channel = match env
         .store
         .insert_channel("proj", "old", "slack", &sealed, None, &[])
@@ -431,5 +474,330 @@ async fn a_job_that_could_not_run_for_too_long_is_reported_as_failed() {
         "{body}"
     );
     assert!(!body.to_string().contains("v4lue"));
+    env.finish().await;
+}
+
+/// A channel of `project` to `url`, written straight to the store (past
+/// the API's target check, which refuses the tests' loopback receivers
+/// unless the operator allows them).
+async fn store_channel(env: &TestEnv, project: &str, name: &str, url: &str) -> uuid::Uuid {
+    let sealed = env
+        .cipher()
+        .encrypt_str(url, Aad::new(project, Column::ChannelUrl));
+    match env
+        .store
+        .insert_channel(project, name, "webhook", &sealed, None, &[])
+        .await
+        .expect("channel")
+    {
+        secret_sync::store::Written::Done(c) => c.id,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// One `failed` event waiting for every channel of `project` (as a job's
+/// outcome writes it).
+async fn queue_events(env: &TestEnv, project: &str) {
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO notification_outbox (channel_id, project_id, sync_id, job_id, job_type,
+                                              event, message)
+             SELECT id, project_id, gen_random_uuid(), gen_random_uuid(), 'sync', 'failed', 'm'
+               FROM notification_channels WHERE project_id = '{project}'"
+        ))
+        .await;
+}
+
+/// A receiver that accepts connections and never answers (holds them
+/// open); counts the connections.
+async fn silent_receiver() -> (Arc<AtomicUsize>, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (accepted, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_silent_receivers_do_not_hold_up_another_projects_notification() {
+    const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+    let mut env = TestEnv::with(|n| match n {
+        "NOTIFY_SEND_TIMEOUT" => Some("5s".into()),
+        "NOTIFY_POLL_EVERY" => Some("100ms".into()),
+        _ => settings(n, "0s"),
+    })
+    .await;
+    let project_cap = env.settings.notify.project_concurrency;
+    env.seed.create_project("proj", "Project").await;
+    env.seed.create_project("other", "Other").await;
+    let (accepted, silent) = silent_receiver().await;
+    for i in 0..500 {
+        store_channel(&env, "proj", &format!("silent-{i}"), &silent).await;
+    }
+    let (receiver, url) = Receiver::start(0).await;
+    store_channel(&env, "other", "team-hook", &url).await;
+    queue_events(&env, "proj").await;
+    env.start_worker().await;
+    // Every slot the project may hold is taken by a send that will not be
+    // answered before its timeout.
+    eventually(Duration::from_secs(30), || async {
+        seen(accepted.load(Ordering::SeqCst), |n| *n >= project_cap)
+    })
+    .await;
+    let started = Instant::now();
+    queue_events(&env, "other").await;
+    let got = eventually(Duration::from_secs(30), || async {
+        seen(receiver.messages(), |m| !m.is_empty())
+    })
+    .await;
+    let delay = started.elapsed();
+    println!(
+        "another project's notification arrived {delay:?} after it was queued, while 500 \
+         channels of one project pointed at a server that never answers \
+         (NOTIFY_SEND_TIMEOUT {SEND_TIMEOUT:?}, NOTIFY_PROJECT_CONCURRENCY {project_cap}, \
+         {} silent connections so far)",
+        accepted.load(Ordering::SeqCst)
+    );
+    assert!(delay < SEND_TIMEOUT, "held up for {delay:?}");
+    assert_eq!(got[0].1["events"][0]["projectId"], "other");
+    // The silent project never holds more than its share at once.
+    let held = env
+        .seed
+        .numbers(
+            "SELECT count(DISTINCT delivery_id) FROM notification_outbox
+              WHERE project_id = 'proj' AND claimed_until >= now()",
+        )
+        .await;
+    assert!(held[0] <= project_cap as f64, "{held:?}");
+    env.finish().await;
+}
+
+/// A receiver that holds every request until `release` is notified;
+/// records the delivery id of each request.
+async fn held_receiver() -> (Arc<Mutex<Vec<String>>>, Arc<tokio::sync::Notify>, String) {
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (state, gate) = (got.clone(), release.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let (state, gate) = (state.clone(), gate.clone());
+            async move {
+                let id = headers
+                    .get("x-secret-sync-delivery")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let released = gate.notified();
+                state.lock().expect("lock").push(id);
+                released.await;
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (got, release, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_outlasts_its_claim_keeps_it_and_is_never_sent_twice() {
+    // The claim is 600 ms; the receiver answers only when told, long after.
+    let mut env = TestEnv::with(|n| match n {
+        "NOTIFY_CLAIM_FOR" => Some("600ms".into()),
+        "NOTIFY_SEND_TIMEOUT" => Some("60s".into()),
+        "NOTIFY_POLL_EVERY" => Some("50ms".into()),
+        _ => settings(n, "0s"),
+    })
+    .await;
+    env.seed.create_project("proj", "Project").await;
+    let (got, release, url) = held_receiver().await;
+    store_channel(&env, "proj", "slow", &url).await;
+    queue_events(&env, "proj").await;
+    // Two dispatchers compete for the delivery.
+    env.start_worker().await;
+    env.start_worker().await;
+    eventually(Duration::from_secs(30), || async {
+        seen(got.lock().expect("lock").len(), |n| *n >= 1)
+    })
+    .await;
+    let claimed_until = |sql: &'static str| {
+        let seed = &env.seed;
+        async move { seed.numbers(sql).await }
+    };
+    let first = claimed_until(
+        "SELECT extract(epoch FROM max(claimed_until))::float8 FROM notification_outbox",
+    )
+    .await;
+    // The claim is extended while the send runs: wait until it reaches
+    // more than five claim lengths past the first one.
+    eventually(Duration::from_secs(30), || async {
+        let now = claimed_until(
+            "SELECT extract(epoch FROM max(claimed_until))::float8 FROM notification_outbox
+              WHERE delivered_at IS NULL",
+        )
+        .await;
+        seen(now, |n| {
+            n.first()
+                .zip(first.first())
+                .is_some_and(|(n, f)| n - f >= 3.0)
+        })
+    })
+    .await;
+    let attempts = env
+        .seed
+        .numbers("SELECT count(*) FROM notification_attempts")
+        .await;
+    assert_eq!(attempts, vec![0.0], "still the first send");
+    assert_eq!(
+        got.lock().expect("lock").len(),
+        1,
+        "sent again while its claim was held"
+    );
+    release.notify_waiters();
+    eventually(Duration::from_secs(30), || async {
+        let n = env
+            .seed
+            .numbers(
+                "SELECT count(*) FROM notification_outbox
+                  WHERE delivered_at IS NOT NULL AND claimed_by IS NULL",
+            )
+            .await;
+        seen(n, |n| n == &vec![1.0])
+    })
+    .await;
+    let attempts = env
+        .seed
+        .numbers("SELECT count(*) FROM notification_attempts WHERE status_code = 200")
+        .await;
+    assert_eq!(attempts, vec![1.0]);
+    assert_eq!(got.lock().expect("lock").len(), 1, "one request in all");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_keeps_failing_is_given_up_and_the_channel_says_why() {
+    let mut env = TestEnv::with(|n| match n {
+        "NOTIFY_GIVE_UP_AFTER" => Some("1s".into()),
+        "NOTIFY_POLL_EVERY" => Some("100ms".into()),
+        _ => settings(n, "0s"),
+    })
+    .await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    env.seed.create_project("proj", "Project").await;
+    let (receiver, url) = Receiver::start(usize::MAX).await;
+    let channel = store_channel(&env, "proj", "down", &url).await;
+    queue_events(&env, "proj").await;
+    env.start_worker().await;
+    let list = eventually(Duration::from_secs(30), || async {
+        let (_, list) = api
+            .get("/api/v1/notification-channels?projectId=proj")
+            .await;
+        seen(list, |l| {
+            l["notificationChannels"][0]["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("stopped retrying"))
+        })
+    })
+    .await;
+    let shown = &list["notificationChannels"][0];
+    assert_eq!(shown["failing"], true, "{shown}");
+    let error = shown["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("answered 5xx") && error.contains("NOTIFY_GIVE_UP_AFTER"),
+        "{error}"
+    );
+    assert!(!error.contains("127.0.0.1"), "{error}");
+    let given_up = env
+        .seed
+        .numbers("SELECT count(*) FROM notification_outbox WHERE given_up_at IS NOT NULL")
+        .await;
+    assert_eq!(given_up, vec![1.0]);
+    // No claim takes it again.
+    let claimed = env
+        .store
+        .claim_deliveries(ClaimLimits {
+            window: Duration::ZERO,
+            claim_for: Duration::from_secs(60),
+            take: 100,
+            per_channel: 100,
+            per_project: 100,
+        })
+        .await
+        .expect("claim");
+    assert!(claimed.is_empty(), "{claimed:?}");
+    let tries = receiver.messages().len();
+    let (_, deliveries) = api
+        .get(&format!(
+            "/api/v1/notification-channels/{channel}/deliveries"
+        ))
+        .await;
+    assert_eq!(
+        deliveries["deliveries"].as_array().map(Vec::len),
+        Some(tries),
+        "{deliveries}"
+    );
+    for d in deliveries["deliveries"].as_array().into_iter().flatten() {
+        assert_eq!(d["statusCode"], 500);
+        assert!(
+            d["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("the receiver answered 5xx")),
+            "{d}"
+        );
+    }
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_project_has_at_most_its_channel_limit() {
+    let mut env = TestEnv::with(|n| match n {
+        "NOTIFY_MAX_CHANNELS_PER_PROJECT" => Some("2".into()),
+        _ => settings(n, "1s"),
+    })
+    .await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    env.seed.create_project("proj", "Project").await;
+    for name in ["one", "two", "three"] {
+        let (status, body) = api
+            .post(
+                "/api/v1/notification-channels",
+                json!({"projectId": "proj", "name": name, "type": "webhook",
+                       "url": "http://127.0.0.1:9/hook"}),
+            )
+            .await;
+        if name == "three" {
+            assert_eq!(status, 422, "{body}");
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("already has 2 notification channels")
+                    && message.contains("NOTIFY_MAX_CHANNELS_PER_PROJECT"),
+                "{body}"
+            );
+        } else {
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    let count = env
+        .seed
+        .numbers("SELECT count(*) FROM notification_channels")
+        .await;
+    assert_eq!(count, vec![2.0]);
     env.finish().await;
 }

@@ -369,3 +369,383 @@ async fn an_unreachable_humanitec_is_named_in_the_job_message_with_the_fix() {
     }
     env.finish().await;
 }
+
+/// Ready messages in `queue`, as the broker counts them.
+async fn ready(env: &TestEnv, queue: &str) -> u32 {
+    let url = secret_sync::queue::split_urls(&env.settings.amqp_url)
+        .into_iter()
+        .next()
+        .expect("AMQP_URL");
+    let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .expect("broker");
+    let ch = conn.create_channel().await.expect("channel");
+    let declared = ch
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .expect("the queue exists");
+    let _ = conn.close(200, "ok".into()).await;
+    declared.message_count()
+}
+
+/// Waits until `queue` holds `n` ready messages.
+async fn wait_ready(env: &TestEnv, queue: &str, n: u32) {
+    eventually(Duration::from_secs(10), || async {
+        match ready(env, queue).await {
+            got if got == n => Ok(()),
+            got => Err(format!("{queue} holds {got}, not {n}")),
+        }
+    })
+    .await
+}
+
+/// `secret-sync api` as its own process (its sockets can be counted).
+async fn api_process(env: &TestEnv, name: &str, extra: &[(&str, String)]) -> WorkerProcess {
+    let log = std::env::temp_dir().join(format!("operator-{name}-{}.log", Uuid::new_v4()));
+    let api = WorkerProcess::spawn_with(
+        env!("CARGO_BIN_EXE_secret-sync"),
+        &["api"],
+        &env.settings,
+        extra,
+        &log,
+    );
+    api.wait_status("/healthz", 200, Duration::from_secs(30))
+        .await;
+    api
+}
+
+/// A dashboard user: a client that does not follow redirects, signed in.
+struct Dashboard {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Dashboard {
+    async fn sign_in(api: &WorkerProcess, token: &str) -> Dashboard {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let base = format!("http://{}", api.http);
+        let cookie = dashboard_sign_in(&http, &base, token).await;
+        Dashboard { http, base, cookie }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("answer");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// Posts a dead-letter form; the status and where it redirects.
+    async fn post(&self, path: &str, csrf: &str, which: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(&[("csrf", csrf), ("which", which)])
+            .send()
+            .await
+            .expect("answer");
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (resp.status().as_u16(), location)
+    }
+}
+
+#[tokio::test]
+async fn requeue_all_on_more_dead_letters_than_a_page_works_in_pages() {
+    const LETTERS: usize = 25;
+    // No worker: requeued jobs wait in the jobs queue, where they are counted.
+    let env = TestEnv::new().await;
+    let (_, sync) = env.one_sync().await;
+    let (dead_queue, jobs_queue) = (env.names.dead_queue(), env.names.jobs_queue());
+    let jobs_before = ready(&env, &jobs_queue).await;
+
+    // The command line: one `requeue all`, read and settled 10 at a time.
+    for _ in 0..LETTERS {
+        env.publish_dead_job(sync).await;
+    }
+    wait_dead_count(&env, LETTERS).await;
+    let out = cli(
+        Some(&env),
+        &[("DEAD_LETTER_PAGE_SIZE", "10")],
+        &["dead", "requeue", "all"],
+    );
+    let (stdout, stderr) = text(&out);
+    println!("{stdout}");
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("requeued 25 dead letter(s) in 3 pages of at most 10"),
+        "{stdout}"
+    );
+    wait_ready(&env, &dead_queue, 0).await;
+    wait_ready(&env, &jobs_queue, jobs_before + LETTERS as u32).await;
+
+    // The dashboard: each "requeue all" settles one page of 10; the rest
+    // stays, there for any reader at once.
+    for _ in 0..LETTERS {
+        env.publish_dead_job(sync).await;
+    }
+    wait_dead_count(&env, LETTERS).await;
+    let api = api_process(&env, "pages", &[("DEAD_LETTER_PAGE_SIZE", "10".into())]).await;
+    let admin = env.api_token(&[], "admin").await;
+    let user = Dashboard::sign_in(&api, &admin).await;
+    let (_, page) = user.get("/dead").await;
+    let csrf = csrf_token(&page);
+    for (step, (n, more, left)) in [(10, true, 15), (10, true, 5), (5, false, 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let (status, location) = user.post("/dead/requeue", &csrf, "all").await;
+        let expected = format!(
+            "/dead?done=requeued&n={n}{}",
+            if more { "&more=1" } else { "" }
+        );
+        println!("requeue all #{}: {status} {location}", step + 1);
+        assert_eq!(status, 303);
+        assert!(location.ends_with(&expected), "{location}");
+        // No waiting: another process lists what is left right away.
+        assert_eq!(
+            dead_list(&env).len(),
+            left,
+            "after requeue all #{}",
+            step + 1
+        );
+    }
+    wait_ready(&env, &jobs_queue, jobs_before + 2 * LETTERS as u32).await;
+    let (_, page) = user.get("/dead?done=requeued&n=10&more=1").await;
+    assert!(
+        page.contains("requeued 10 message(s). More remain"),
+        "{page}"
+    );
+    api.remove_log();
+    env.finish().await;
+}
+
+/// Issue 36: a dead-letter action is audited once per project whose
+/// letters it settled, with that project's count, never under the other
+/// projects of the token.
+#[tokio::test]
+async fn a_dead_letter_action_is_audited_only_where_its_letters_belong() {
+    let env = TestEnv::new().await;
+    let (_, sync) = env.one_sync().await;
+    env.seed.create_project("quiet", "Quiet").await;
+    for _ in 0..2 {
+        env.publish_dead_job(sync).await;
+    }
+    wait_dead_count(&env, 2).await;
+    let api = api_process(&env, "audit", &[]).await;
+    let both = env.api_token(&["proj", "quiet"], "write").await;
+    let user = Dashboard::sign_in(&api, &both).await;
+    let (_, page) = user.get("/dead").await;
+    let csrf = csrf_token(&page);
+    let (status, location) = user.post("/dead/requeue", &csrf, "all").await;
+    assert_eq!(status, 303);
+    assert!(location.ends_with("/dead?done=requeued&n=2"), "{location}");
+    let rows = env
+        .sql()
+        .await
+        .query(
+            "SELECT project_id, changes::text FROM audit_log
+              WHERE action = 'dead-letter.requeue' ORDER BY project_id",
+            &[],
+        )
+        .await
+        .expect("audit rows");
+    let got: Vec<(Option<String>, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got.len(), 1, "one entry, for the letters' project: {got:?}");
+    assert_eq!(got[0].0.as_deref(), Some("proj"));
+    assert!(got[0].1.contains("2 message(s)"), "{got:?}");
+    api.remove_log();
+    env.finish().await;
+}
+
+/// Local ports of `pid`'s established TCP connections to `port`.
+fn connections_to(pid: u32, port: u16) -> std::collections::BTreeSet<String> {
+    let sockets: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    Some(
+                        link.strip_prefix("socket:[")?
+                            .strip_suffix(']')?
+                            .to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = std::collections::BTreeSet::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(2), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let remote_port = remote
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if remote_port == Some(port) && *state == "01" && sockets.contains(*inode) {
+                found.insert((*local).to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn looking_at_dead_letters_holds_none_past_the_request_on_one_shared_connection() {
+    const LETTERS: usize = 30;
+    let env = TestEnv::new().await;
+    let (_, sync) = env.one_sync().await;
+    let mut ids = Vec::new();
+    for _ in 0..LETTERS {
+        ids.push(env.publish_dead_job(sync).await);
+    }
+    wait_dead_count(&env, LETTERS).await;
+    let broker_port: u16 = secret_sync::queue::node_label(&env.settings.amqp_url)
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the broker's port");
+    let api = api_process(
+        &env,
+        "dead-view",
+        &[("RATE_LIMIT_DEAD_LETTERS", "1/s,8".into())],
+    )
+    .await;
+    let pid = api.pid().expect("the API runs");
+    let admin = env.api_token(&[], "admin").await;
+    let user = Dashboard::sign_in(&api, &admin).await;
+    let before = connections_to(pid, broker_port);
+
+    let (status, page) = user.get("/dead").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("{LETTERS} shown")), "{page}");
+    assert!(ids.iter().all(|id| page.contains(&id.to_string())));
+    // Handed back before the page was answered: a second viewer (another
+    // process, its own connection) and the broker's count see all of them
+    // at once, without waiting.
+    assert_eq!(dead_list(&env).len(), LETTERS, "the second viewer sees all");
+    assert_eq!(ready(&env, &env.names.dead_queue()).await, LETTERS as u32);
+    let shared = connections_to(pid, broker_port);
+    println!("broker connections of the API: {before:?} before /dead, {shared:?} after");
+    assert_eq!(
+        shared.len(),
+        before.len() + 1,
+        "one connection for dead letters, kept open"
+    );
+
+    // Two viewers at once take turns on that connection: neither finds
+    // letters hidden by the other; no new connection is opened.
+    let (one, two) = tokio::join!(user.get("/dead"), user.get("/dead"));
+    for (status, page) in [one, two] {
+        assert_eq!(status, 200);
+        assert!(page.contains(&format!("{LETTERS} shown")), "{page}");
+    }
+    for _ in 0..3 {
+        assert_eq!(user.get("/dead").await.0, 200);
+    }
+    assert_eq!(
+        connections_to(pid, broker_port),
+        shared,
+        "the same connection"
+    );
+    assert_eq!(dead_list(&env).len(), LETTERS);
+
+    // Rate-limited per token (1/s, burst 8): a quick run of looks gets a 429.
+    let mut refused = None;
+    for _ in 0..10 {
+        let resp = user
+            .http
+            .get(format!("{}/dead", user.base))
+            .header("cookie", &user.cookie)
+            .send()
+            .await
+            .expect("answer");
+        if resp.status().as_u16() == 429 {
+            refused = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            break;
+        }
+    }
+    println!("refused with Retry-After {refused:?}");
+    assert!(refused.is_some_and(|s| s >= 1), "no 429 with Retry-After");
+    assert_eq!(dead_list(&env).len(), LETTERS, "nothing lost");
+    api.remove_log();
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn the_dead_letter_flash_shows_fixed_text_never_the_url() {
+    let env = TestEnv::new().await;
+    let (_, sync) = env.one_sync().await;
+    let api = api_process(&env, "flash", &[]).await;
+    let admin = env.api_token(&[], "admin").await;
+    let user = Dashboard::sign_in(&api, &admin).await;
+    let marker = "INJECTED-7f3a";
+    for (query, shown) in [
+        ("done=requeued&n=3", Some("requeued 3 message(s).")),
+        ("done=discarded&n=1", Some("discarded 1 message(s).")),
+        (&*format!("done={marker}&n=3"), None),
+        (&*format!("done=requeued&n=3%20{marker}"), None),
+        (&*format!("done=requeued&n={marker}"), None),
+        (&*format!("done=requeued%20{marker}&n=3"), None),
+        (
+            &*format!("done=requeued&n=1&more={marker}"),
+            Some("requeued 1 message(s)."),
+        ),
+    ] {
+        let (status, page) = user.get(&format!("/dead?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        assert!(!page.contains(marker), "/dead?{query} reflects the URL");
+        match shown {
+            Some(text) => assert!(page.contains(text), "/dead?{query}: {page}"),
+            None => assert!(!page.contains("id=\"flash\""), "/dead?{query}: {page}"),
+        }
+    }
+    // A sync's page shows a queued job's id only if it is one.
+    for (query, shown) in [
+        (format!("queued={sync}"), true),
+        (format!("queued={marker}"), false),
+        (format!("queued=%3Cb%3E{marker}"), false),
+    ] {
+        let (status, page) = user.get(&format!("/syncs/{sync}?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        assert!(!page.contains(marker), "?{query} reflects the URL");
+        assert_eq!(
+            page.contains(&format!("Job <code>{sync}</code> queued.")),
+            shown,
+            "?{query}"
+        );
+    }
+    api.remove_log();
+    env.finish().await;
+}

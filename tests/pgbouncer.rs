@@ -501,7 +501,9 @@ type StoreResult = Result<(), secret_sync::store::StoreError>;
 
 impl Probe<'_> {
     async fn api_syncs(&self, tag: &str) -> StoreResult {
-        use secret_sync::store::{FolderLookup, JobStart, NewSync, SyncChanges, Written};
+        use secret_sync::store::{
+            DestinationCheck, FolderLookup, JobStart, NewSync, SyncChanges, Written,
+        };
         use secret_sync::{Job, JobKind};
         let store = self.store;
         assert_eq!(
@@ -536,6 +538,12 @@ impl Probe<'_> {
                     sync_options: &options(),
                     destination_config: &app_scope(&app),
                 },
+                // The destination's lock and read, through the pooler.
+                &DestinationCheck {
+                    org: ORG,
+                    app: &app,
+                    refuse: &|_| None,
+                },
                 &probe_audit(self.project),
             )
             .await?;
@@ -555,12 +563,13 @@ impl Probe<'_> {
                     sync_options: Some(options()),
                     destination_config: Some(app_scope(&app)),
                 },
+                None,
                 &probe_audit(self.project),
             )
             .await?;
         assert!(matches!(updated, Written::Done(())), "{updated:?}");
         let missing = store
-            .update_sync(Uuid::new_v4(), &SyncChanges::default(), &[])
+            .update_sync(Uuid::new_v4(), &SyncChanges::default(), None, &[])
             .await?;
         assert!(matches!(missing, Written::Missing), "{missing:?}");
         let listed = store
@@ -718,22 +727,37 @@ impl Probe<'_> {
         assert!(store.oldest_pending_job_age().await? >= 0.0);
         // Compare-and-swap every row onto itself: it lands (the row still
         // holds what was read) and changes nothing other tasks could see.
-        let secrets = store.secrets_after(None, 1000).await?;
-        assert!(secrets.iter().any(|s| s.second.is_some()));
-        assert!(secrets.iter().any(|s| s.second.is_none()));
+        use secret_sync::crypto::Column;
+        let (table, columns) = ("secrets", [Column::SecretValue, Column::SecretComment]);
+        let secrets = store
+            .encrypted_rows_after(table, &columns, None, 1000)
+            .await?;
+        assert!(secrets.iter().any(|s| s.cells[1].is_some()));
+        assert!(secrets.iter().any(|s| s.cells[1].is_none()));
         for s in &secrets {
-            assert!(store.swap_secret(s, s).await?, "secret {} swapped", s.id);
+            let swapped = store.swap_encrypted(table, &columns, s, s).await?;
+            assert!(swapped, "secret {} swapped", s.id);
         }
         let last = secrets.last().map(|s| s.id);
-        assert!(store.secrets_after(last, 1000).await?.is_empty());
-        let connections = store.connections_after(None, 1000).await?;
+        assert!(store
+            .encrypted_rows_after(table, &columns, last, 1000)
+            .await?
+            .is_empty());
+        let (table, columns) = ("app_connections", [Column::ConnectionCredentials]);
+        let connections = store
+            .encrypted_rows_after(table, &columns, None, 1000)
+            .await?;
         let source = connections
             .iter()
             .find(|c| c.id == self.connection)
             .expect("the source's connection");
-        assert!(store.swap_connection(source, source).await?);
+        assert!(
+            store
+                .swap_encrypted(table, &columns, source, source)
+                .await?
+        );
         assert!(store
-            .connections_after(Some(self.connection), 1000)
+            .encrypted_rows_after(table, &columns, Some(self.connection), 1000)
             .await?
             .iter()
             .all(|c| c.id > self.connection));

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
-use secret_sync::crypto::Cipher;
+use secret_sync::crypto::{Aad, Cipher, Column};
 use secret_sync::humanitec::{ValueResponse, ValueSource, WriteStamp};
 use secret_sync::jobs::key_schema::KeySchema;
 use secret_sync::jobs::plan::{plan_sync, PlanOptions, SourceEntry};
@@ -227,10 +227,36 @@ proptest! {
 
 proptest! {
     #[test]
-    fn encrypt_then_decrypt_round_trips(key in any::<[u8; 32]>(), plaintext in vec(any::<u8>(), 0..512)) {
+    fn encrypt_then_decrypt_round_trips(
+        key in any::<[u8; 32]>(),
+        plaintext in vec(any::<u8>(), 0..512),
+        project in any::<String>(),
+        column in any::<prop::sample::Index>(),
+    ) {
         let cipher = Cipher::from_key(key);
-        let sealed = cipher.encrypt(&plaintext);
-        prop_assert_eq!(cipher.decrypt(&sealed).expect("decrypts"), plaintext);
+        let at = Aad::new(&project, Column::ALL[column.index(Column::ALL.len())]);
+        let sealed = cipher.encrypt(&plaintext, at);
+        prop_assert_eq!(sealed[0], 0x02);
+        prop_assert_eq!(cipher.decrypt(&sealed, at).expect("decrypts"), plaintext);
+    }
+
+    #[test]
+    fn a_ciphertext_decrypts_only_where_it_was_written(
+        key in any::<[u8; 32]>(),
+        plaintext in vec(any::<u8>(), 0..64),
+        (project, elsewhere) in (any::<String>(), any::<String>()),
+        (column, other_column) in (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
+    ) {
+        let cipher = Cipher::from_key(key);
+        let column = Column::ALL[column.index(Column::ALL.len())];
+        let other_column = Column::ALL[other_column.index(Column::ALL.len())];
+        prop_assume!((&project, column) != (&elsewhere, other_column));
+        let sealed = cipher.encrypt(&plaintext, Aad::new(&project, column));
+        let moved = cipher.decrypt(&sealed, Aad::new(&elsewhere, other_column));
+        prop_assert!(moved.is_err_and(|e| e.is_undecryptable()));
+        // The old layout (no binding) reads anywhere.
+        let v1 = cipher.encrypt_v1(&plaintext);
+        prop_assert_eq!(cipher.decrypt(&v1, Aad::new(&elsewhere, other_column)).ok(), Some(plaintext));
     }
 
     #[test]
@@ -244,20 +270,22 @@ proptest! {
     ) {
         prop_assume!(key != other);
         let cipher = Cipher::from_key(key);
-        let sealed = cipher.encrypt(&plaintext);
+        let at = Aad::new("p", Column::SecretValue);
+        let sealed = cipher.encrypt(&plaintext, at);
         let truncated = &sealed[..cut.index(sealed.len())];
-        prop_assert!(cipher.decrypt(truncated).is_err(), "truncated to {} bytes", truncated.len());
+        prop_assert!(cipher.decrypt(truncated, at).is_err(), "truncated to {} bytes", truncated.len());
         let mut altered = sealed.clone();
         altered[flip.index(sealed.len())] ^= 1 << bit;
-        prop_assert!(cipher.decrypt(&altered).is_err());
-        prop_assert!(Cipher::from_key(other).decrypt(&sealed).is_err());
+        prop_assert!(cipher.decrypt(&altered, at).is_err());
+        prop_assert!(Cipher::from_key(other).decrypt(&sealed, at).is_err());
     }
 
     #[test]
     fn decrypting_arbitrary_bytes_never_panics(key in any::<[u8; 32]>(), data in vec(any::<u8>(), 0..128)) {
         let cipher = Cipher::from_key(key);
-        let _ = cipher.decrypt(&data);
-        let _ = cipher.decrypt_string(&data);
+        let at = Aad::new("p", Column::SecretValue);
+        let _ = cipher.decrypt(&data, at);
+        let _ = cipher.decrypt_string(&data, at);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Jobs that go wrong in ways no retry fixes end `failed` with their reason,
 //! and the worker keeps consuming: a panic, a database that refuses a job
-//! for good, a message the broker dead-letters through its delivery limit.
+//! for good (its detail in the logs, not on the row), a message the broker dead-letters through its delivery limit.
 
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ async fn a_job_that_panics_fails_with_an_internal_error_and_the_worker_goes_on()
 }
 
 #[tokio::test]
-async fn a_job_the_database_refuses_for_good_fails_at_once_with_the_reason() {
+async fn a_job_the_database_refuses_for_good_fails_at_once_saying_what_kind_of_failure() {
     let mut env = TestEnv::new().await;
     env.start_worker().await;
     let src = env.source("production", &[("A", "1")]).await;
@@ -63,9 +63,15 @@ async fn a_job_the_database_refuses_for_good_fails_at_once_with_the_reason() {
     let row = env.run_sync(doomed).await;
     assert_eq!((row.status, row.attempt), (JobStatus::Failed, 1));
     let message = row.message.unwrap_or_default();
+    // The sync's owners read the class of problem; Postgres's own words
+    // (which name tables, hosts, users) stay in the operators' logs.
     assert!(
-        message.contains("this database refuses to run sync doomed"),
-        "the database's reason is on the row: {message}"
+        message.contains("secret-sync's database failed") && message.contains("operators' side"),
+        "the row says what kind of failure: {message}"
+    );
+    assert!(
+        !message.contains("refuses to run") && !message.contains("secret_syncs"),
+        "no database detail on the row: {message}"
     );
     assert!(
         env.sandbox.requests().is_empty(),

@@ -214,3 +214,144 @@ async fn a_value_deleted_and_re_created_by_hand_is_rewritten() {
     assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "from-source");
     env.finish().await;
 }
+
+/// Issue 36: a secret named `..` once made the worker send `DELETE
+/// /orgs/{org}/apps/{app}/` (the application). Keys `.`, `..`, `...`,
+/// `%2e`, `.%2E` in an app sync and an env sync, then deleted at the source
+/// and removed: every request the sandbox logs addresses the values
+/// collection or one value, and a value written by hand survives.
+#[tokio::test]
+async fn dot_keys_never_reach_past_one_value() {
+    use secret_sync::JobKind;
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    env.put_humanitec("web", None, &[("MANUAL", "by hand", true)]);
+    env.put_humanitec(
+        "web",
+        Some("production"),
+        &[("MANUAL", "by hand, env", true)],
+    );
+    let keys = [".", "..", "...", "%2e", ".%2E", "OK"];
+    let secrets: Vec<(&str, &str)> = keys.iter().map(|k| (*k, "v")).collect();
+    let src = env.source("production", &secrets).await;
+    let app = env.sync(&src, "app", app_scope("web"), options()).await;
+    let envs = env
+        .sync(&src, "env", env_scope("web", "production"), options())
+        .await;
+    // An older build pushed `..` (POST carries the key in the body), so it
+    // is this sync's to delete once the source loses it.
+    env.put_humanitec("web", None, &[("..", "old", true)]);
+    env.sql()
+        .await
+        .execute(
+            "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint)
+             VALUES ($1, $2, '..', '\\x00')",
+            &[&app, &format!("{ORG}/web")],
+        )
+        .await
+        .expect("pushed row");
+
+    // `%2e` and `.%2E` do not fit Humanitec's key pattern: nothing is sent.
+    for sync in [app, envs] {
+        let row = env.run_sync(sync).await;
+        assert_eq!(row.status, JobStatus::Failed, "{:?}", row.message);
+        let msg = row.message.unwrap_or_default();
+        assert!(msg.contains("%2e") && msg.contains(".%2E"), "{msg}");
+    }
+    assert!(
+        env.sandbox.requests().is_empty(),
+        "nothing reached Humanitec"
+    );
+
+    // Without them: `...` and `OK` are written, `.` and `..` skipped by name.
+    for k in ["%2e", ".%2E"] {
+        env.seed.delete_secret(src.folder, k).await;
+    }
+    let preview = env.preview(app, false).await;
+    let skipped: Vec<&str> = preview.skipped.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(skipped, vec![".", ".."], "{preview:?}");
+    for sync in [app, envs] {
+        let row = env.run_sync(sync).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+        assert_eq!(row.created, 2, "`...` and OK");
+        let msg = row.message.unwrap_or_default();
+        assert!(
+            msg.contains("no Humanitec URL can address") && msg.contains("`..`"),
+            "{msg}"
+        );
+    }
+
+    // Deleted at the source, then removed.
+    for k in [".", "..", "..."] {
+        env.seed.delete_secret(src.folder, k).await;
+    }
+    for sync in [envs, app] {
+        let row = env.run_sync(sync).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+        assert_eq!(row.deleted, 1, "`...` only: {:?}", row.message);
+    }
+    for sync in [envs, app] {
+        let row = env
+            .run_job(
+                sync,
+                JobKind::Remove {
+                    delete_sync_on_complete: false,
+                },
+            )
+            .await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+        if sync == app {
+            let msg = row.message.unwrap_or_default();
+            assert!(
+                msg.contains("`..`"),
+                "the remove names the key it left: {msg}"
+            );
+            assert_eq!(row.skipped, 1);
+        }
+    }
+
+    let values = |app: &str, e: Option<&str>| -> Vec<String> {
+        env.sandbox
+            .values(ORG, app, e)
+            .into_iter()
+            .map(|v| v.key)
+            .collect()
+    };
+    assert_eq!(
+        values("web", None),
+        vec!["..", "MANUAL"],
+        "the app and its hand-written value stay"
+    );
+    assert_eq!(
+        env.humanitec_values("web", Some("production"))
+            .get("MANUAL")
+            .map(String::as_str),
+        Some("by hand, env"),
+        "the environment and its hand-written override stay"
+    );
+    let collection = format!("/orgs/{ORG}/apps/web/values");
+    let env_collection = format!("/orgs/{ORG}/apps/web/envs/production/values");
+    for r in env.sandbox.requests() {
+        let (base, key) = match r.path.rsplit_once('/') {
+            Some((base, key)) if r.path != collection && r.path != env_collection => (base, key),
+            _ => (r.path.as_str(), ""),
+        };
+        assert!(
+            base == collection || base == env_collection,
+            "{} {} is outside the values",
+            r.method,
+            r.path
+        );
+        match r.method.as_str() {
+            "GET" | "POST" => assert!(key.is_empty(), "{} {}", r.method, r.path),
+            _ => assert!(
+                ["...", "OK"].contains(&key),
+                "{} {} addresses more than one value",
+                r.method,
+                r.path
+            ),
+        }
+    }
+    assert_requests_match_spec(&env.sandbox);
+    env.finish().await;
+}

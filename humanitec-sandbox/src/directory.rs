@@ -49,30 +49,34 @@ pub struct Directory {
 
 impl Directory {
     pub fn new(config: SandboxConfig) -> Directory {
-        let mut orgs = HashMap::new();
-        for spec in config.orgs {
-            let org: &mut Org = orgs.entry(spec.id).or_insert_with(|| Org {
-                apps: Vec::new(),
-                by_id: HashMap::new(),
-                envs: Vec::new(),
-            });
-            for app in spec.apps {
-                if org.by_id.contains_key(&app.id) {
-                    continue;
-                }
-                org.by_id.insert(app.id.clone(), org.apps.len());
-                org.envs.push(app.envs.iter().cloned().collect());
-                org.apps.push(app);
-            }
-        }
         let mut directory = Directory {
-            orgs,
+            orgs: HashMap::new(),
             tokens: HashMap::new(),
         };
+        for spec in config.orgs {
+            for app in spec.apps {
+                directory.add_app(&spec.id, app);
+            }
+        }
         for token in config.tokens {
             directory.add_token(token);
         }
         directory
+    }
+
+    /// Adds `app` to `org` (made if new); an app id already there stays.
+    pub fn add_app(&mut self, org: &str, app: AppSpec) {
+        let org = self.orgs.entry(org.to_string()).or_insert_with(|| Org {
+            apps: Vec::new(),
+            by_id: HashMap::new(),
+            envs: Vec::new(),
+        });
+        if org.by_id.contains_key(&app.id) {
+            return;
+        }
+        org.by_id.insert(app.id.clone(), org.apps.len());
+        org.envs.push(app.envs.iter().cloned().collect());
+        org.apps.push(app);
     }
 
     pub fn add_token(&mut self, token: TokenSpec) {

@@ -303,6 +303,12 @@ impl Sandbox {
         self.lock().directory.add_token(token);
     }
 
+    /// Creates one more app in `org` (an existing org, or a new one), as
+    /// someone with the Humanitec UI would. An app that exists stays as it is.
+    pub fn add_app(&self, org: &str, app: AppSpec) {
+        self.lock().directory.add_app(org, app);
+    }
+
     pub fn shutdown(&self) {
         self.stop.cancel();
     }

@@ -1,10 +1,12 @@
 //! `secret-sync dead list|requeue|discard`: the dead-letter queue for
-//! operators without the dashboard. The broker side is `queue/dead.rs`.
+//! operators without the dashboard. The broker side is `queue/dead.rs`:
+//! messages are read `DEAD_LETTER_PAGE_SIZE` at a time, so `requeue all`
+//! on a long queue holds at most one page in memory and unacknowledged.
 
 use super::CliResult;
 use crate::config::Settings;
 use crate::model::{Actor, AuditEntry};
-use crate::queue::{Broker, DeadLetter, DeadSelector, Names};
+use crate::queue::{Broker, DeadLetter, DeadSelector, Names, Settled};
 use crate::store::Store;
 
 #[derive(clap::Subcommand)]
@@ -20,16 +22,19 @@ pub enum DeadCommand {
     },
     /// Publish dead letters back to the exchange they came from, with their
     /// original routing key. TARGET: a position from `dead list`, a message
-    /// id, or `all`. A job whose row is already final is acknowledged without
-    /// running again: enqueue a new job for that sync instead.
+    /// id, or `all` (every letter there now, a page at a time). A job whose
+    /// row is already final is acknowledged without running again: enqueue a
+    /// new job for that sync instead.
     Requeue { target: String },
-    /// Drop dead letters for good. TARGET: a position, a message id, or `all`.
+    /// Drop dead letters for good. TARGET: a position, a message id, or
+    /// `all` (a page at a time).
     Discard { target: String },
 }
 
 pub async fn run(settings: &Settings, command: DeadCommand) -> CliResult {
     let names = Names::new(&settings.queue_prefix);
     let broker = Broker::open(&settings.amqp_url, names, "secret-sync dead").await?;
+    let page = settings.dead_letter_page_size.max(1);
     let result = match command {
         DeadCommand::List { limit, json } => broker.list_dead(limit).await.map(|list| {
             let settled: Option<(&'static str, String, usize)> = None;
@@ -44,18 +49,26 @@ pub async fn run(settings: &Settings, command: DeadCommand) -> CliResult {
             settled
         }),
         DeadCommand::Requeue { target } => broker
-            .requeue_dead(&DeadSelector::parse(&target))
+            .requeue_dead(&DeadSelector::parse(&target), page)
             .await
-            .map(|n| {
-                println!("requeued {n} dead letter(s)");
-                Some(("dead-letter.requeue", target, n))
+            .map(|done| {
+                println!(
+                    "requeued {} dead letter(s){}",
+                    done.done,
+                    pages(&done, page)
+                );
+                Some(("dead-letter.requeue", target, done.done))
             }),
         DeadCommand::Discard { target } => broker
-            .discard_dead(&DeadSelector::parse(&target))
+            .discard_dead(&DeadSelector::parse(&target), page)
             .await
-            .map(|n| {
-                println!("discarded {n} dead letter(s)");
-                Some(("dead-letter.discard", target, n))
+            .map(|done| {
+                println!(
+                    "discarded {} dead letter(s){}",
+                    done.done,
+                    pages(&done, page)
+                );
+                Some(("dead-letter.discard", target, done.done))
             }),
     };
     broker.close("done").await;
@@ -68,6 +81,15 @@ pub async fn run(settings: &Settings, command: DeadCommand) -> CliResult {
         record_cli_audit(settings, &entry).await;
     }
     Ok(())
+}
+
+/// ` in N page(s) of at most P` when the action read more than one page.
+fn pages(settled: &Settled, page: usize) -> String {
+    if settled.pages > 1 {
+        format!(" in {} pages of at most {page}", settled.pages)
+    } else {
+        String::new()
+    }
 }
 
 /// Writes a command's audit entry; a failure is reported, not fatal (the

@@ -82,7 +82,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Re-encrypt every secret, comment and connection under ENCRYPTION_KEY,
+    /// Re-encrypt every encrypted column under ENCRYPTION_KEY in layout 0x02,
     /// reading with ENCRYPTION_KEY_PREVIOUS (resumable; safe while workers run).
     RotateKey {
         #[arg(long)]

@@ -63,12 +63,16 @@ pub struct HttpLimits {
     pub header_read_timeout: Duration,
     /// A request must be answered within this, body read included.
     pub request_timeout: Duration,
+    /// A request's body must have arrived within this of its head (slow
+    /// bodies); else 408 and the connection is closed.
+    pub body_read_timeout: Duration,
     /// A keep-alive connection without a request is closed after this (or
     /// after `header_read_timeout`, whichever is shorter: hyper's head timer
     /// also runs while waiting for the next request).
     pub idle_timeout: Duration,
     /// Open connections at most; beyond it the oldest without a request
-    /// in progress is closed to make room.
+    /// in progress (idle, or still sending its head or body) is closed to
+    /// make room.
     pub max_connections: usize,
 }
 
@@ -77,10 +81,34 @@ impl Default for HttpLimits {
         HttpLimits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
             max_connections: 1024,
         }
     }
+}
+
+/// How notifications are sent (`worker/notify.rs`) and how many channels a
+/// project may have (`NOTIFY_*`, docs/notifications.md).
+#[derive(Clone, Debug)]
+pub struct NotifySettings {
+    /// Sends in flight at once per worker process.
+    pub concurrency: usize,
+    /// Sends in flight at once to one channel, across all workers.
+    pub channel_concurrency: usize,
+    /// Sends in flight at once for one project, across all workers.
+    pub project_concurrency: usize,
+    /// One send's deadline (DNS, connect, request and answer).
+    pub send_timeout: Duration,
+    /// A target's DNS lookup's deadline.
+    pub dns_timeout: Duration,
+    /// A claimed delivery is held this long, and extended while its send runs.
+    pub claim_for: Duration,
+    /// A delivery still failing this long after its first event is given up
+    /// (the channel shows why).
+    pub give_up_after: Duration,
+    /// Channels per project at most.
+    pub max_channels_per_project: usize,
 }
 
 /// Per-token limits on the API's costly calls.
@@ -92,6 +120,8 @@ pub struct RateLimits {
     pub previews: Rate,
     /// Creates, updates and deletes of syncs and connections.
     pub writes: Rate,
+    /// Dead-letter pages and actions (each reads the dead-letter queue).
+    pub dead_letters: Rate,
 }
 
 #[derive(Clone)]
@@ -128,6 +158,7 @@ pub struct Settings {
     pub notify_poll_every: Duration,
     /// Lets notification channels target loopback and private addresses.
     pub notify_allow_private_targets: bool,
+    pub notify: NotifySettings,
     /// Where the dashboard is, for links in notifications.
     pub dashboard_url: Option<String>,
     pub session: SessionSettings,
@@ -135,6 +166,9 @@ pub struct Settings {
     pub audit_retention: Duration,
     pub http_limits: HttpLimits,
     pub rate_limits: RateLimits,
+    /// Dead letters read (and held) at most by one dead-letter action or
+    /// page; `dead requeue all` goes through the queue in pages this size.
+    pub dead_letter_page_size: usize,
     pub worker: WorkerSettings,
 }
 
@@ -170,11 +204,13 @@ impl std::fmt::Debug for Settings {
                 "notify_allow_private_targets",
                 &self.notify_allow_private_targets,
             )
+            .field("notify", &self.notify)
             .field("dashboard_url", &self.dashboard_url)
             .field("session", &self.session)
             .field("audit_retention", &self.audit_retention)
             .field("http_limits", &self.http_limits)
             .field("rate_limits", &self.rate_limits)
+            .field("dead_letter_page_size", &self.dead_letter_page_size)
             .field("worker", &self.worker)
             .finish()
     }
@@ -255,6 +291,23 @@ impl Settings {
             ("WORKER_CONCURRENCY", usize::from(v.worker_concurrency), 1),
             ("DATABASE_POOL_SIZE", v.database_pool_size, 2),
             ("HTTP_MAX_CONNECTIONS", v.http_max_connections, 1),
+            ("NOTIFY_CONCURRENCY", v.notify_concurrency, 1),
+            (
+                "NOTIFY_CHANNEL_CONCURRENCY",
+                v.notify_channel_concurrency,
+                1,
+            ),
+            (
+                "NOTIFY_PROJECT_CONCURRENCY",
+                v.notify_project_concurrency,
+                1,
+            ),
+            (
+                "NOTIFY_MAX_CHANNELS_PER_PROJECT",
+                v.notify_max_channels_per_project,
+                1,
+            ),
+            ("DEAD_LETTER_PAGE_SIZE", v.dead_letter_page_size, 1),
         ] {
             if value < least {
                 bad(var, format!("must be at least {least}, got {value}"));
@@ -284,6 +337,14 @@ impl Settings {
             ("METRICS_REFRESH", v.metrics_refresh, ms, "1ms"),
             ("JOB_RESCUE_EVERY", v.job_rescue_every, ms, "1ms"),
             ("NOTIFY_POLL_EVERY", v.notify_poll_every, ms, "1ms"),
+            ("NOTIFY_SEND_TIMEOUT", v.notify_send_timeout, ms, "1ms"),
+            ("NOTIFY_DNS_TIMEOUT", v.notify_dns_timeout, ms, "1ms"),
+            (
+                "NOTIFY_CLAIM_FOR",
+                v.notify_claim_for,
+                Duration::from_millis(100),
+                "100ms",
+            ),
         ] {
             if value < least {
                 bad(var, format!("must be at least {text}"));
@@ -344,10 +405,21 @@ impl Settings {
             notify_digest_window: v.notify_digest_window,
             notify_poll_every: v.notify_poll_every,
             notify_allow_private_targets: v.notify_allow_private_targets,
+            notify: NotifySettings {
+                concurrency: v.notify_concurrency,
+                channel_concurrency: v.notify_channel_concurrency,
+                project_concurrency: v.notify_project_concurrency,
+                send_timeout: v.notify_send_timeout,
+                dns_timeout: v.notify_dns_timeout,
+                claim_for: v.notify_claim_for,
+                give_up_after: v.notify_give_up_after,
+                max_channels_per_project: v.notify_max_channels_per_project,
+            },
             dashboard_url: v.dashboard_url.map(|u| u.trim_end_matches('/').to_string()),
             http_limits: HttpLimits {
                 header_read_timeout: v.http_header_read_timeout,
                 request_timeout: v.http_request_timeout,
+                body_read_timeout: v.http_body_read_timeout,
                 idle_timeout: v.http_idle_timeout,
                 max_connections: v.http_max_connections,
             },
@@ -355,7 +427,9 @@ impl Settings {
                 triggers: v.rate_limit_triggers,
                 previews: v.rate_limit_previews,
                 writes: v.rate_limit_writes,
+                dead_letters: v.rate_limit_dead_letters,
             },
+            dead_letter_page_size: v.dead_letter_page_size,
             database_url: v.database_url,
             amqp_url: v.amqp_url,
             humanitec_api_url: v.humanitec_api_url.trim_end_matches('/').to_string(),
@@ -556,6 +630,13 @@ mod tests {
         assert_eq!(s.http_limits.header_read_timeout, Duration::from_secs(10));
         assert_eq!(s.http_limits.request_timeout, Duration::from_secs(60));
         assert_eq!(s.http_limits.idle_timeout, Duration::from_secs(75));
+        assert_eq!(s.http_limits.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.dead_letter_page_size, 500);
+        assert_eq!(
+            s.worker.http_listen,
+            SocketAddr::from(([127, 0, 0, 1], 9090)),
+            "the health listener is loopback unless set wider"
+        );
         assert_eq!(s.http_limits.max_connections, 1024);
         assert_eq!(
             s.rate_limits.triggers,
@@ -578,6 +659,9 @@ mod tests {
             ("RATE_LIMIT_TRIGGERS", "10/m,5"),
             ("HTTP_MAX_CONNECTIONS", "0"),
             ("HTTP_IDLE_TIMEOUT", "soon"),
+            ("HTTP_BODY_READ_TIMEOUT", "soon"),
+            ("DEAD_LETTER_PAGE_SIZE", "0"),
+            ("RATE_LIMIT_DEAD_LETTERS", "0/s,1"),
         ] {
             let err = from(&[(var, bad)]).err().map(|e| e.to_string());
             assert!(

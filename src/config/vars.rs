@@ -69,6 +69,25 @@ pub struct Vars {
     #[arg(long, env = "NOTIFY_ALLOW_PRIVATE_TARGETS", default_value = "false",
         action = ArgAction::Set, value_parser = boolean)]
     pub notify_allow_private_targets: bool,
+    #[arg(long, env = "NOTIFY_CONCURRENCY", default_value = "32", value_parser = whole_number::<usize>)]
+    pub notify_concurrency: usize,
+    #[arg(long, env = "NOTIFY_CHANNEL_CONCURRENCY", default_value = "1",
+        value_parser = whole_number::<usize>)]
+    pub notify_channel_concurrency: usize,
+    #[arg(long, env = "NOTIFY_PROJECT_CONCURRENCY", default_value = "8",
+        value_parser = whole_number::<usize>)]
+    pub notify_project_concurrency: usize,
+    #[arg(long, env = "NOTIFY_SEND_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub notify_send_timeout: Duration,
+    #[arg(long, env = "NOTIFY_DNS_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub notify_dns_timeout: Duration,
+    #[arg(long, env = "NOTIFY_CLAIM_FOR", default_value = "60s", value_parser = duration)]
+    pub notify_claim_for: Duration,
+    #[arg(long, env = "NOTIFY_GIVE_UP_AFTER", default_value = "24h", value_parser = duration)]
+    pub notify_give_up_after: Duration,
+    #[arg(long, env = "NOTIFY_MAX_CHANNELS_PER_PROJECT", default_value = "50",
+        value_parser = whole_number::<usize>)]
+    pub notify_max_channels_per_project: usize,
     #[arg(long, env = "DASHBOARD_URL")]
     pub dashboard_url: Option<String>,
     #[arg(long, env = "HUMANITEC_WRITE_CONCURRENCY", default_value = "32",
@@ -102,7 +121,9 @@ pub struct Vars {
     pub shutdown_grace: Duration,
     #[arg(long, env = "JOB_STALE_AFTER", default_value = "2m", value_parser = duration)]
     pub job_stale_after: Duration,
-    #[arg(long, env = "HTTP_LISTEN", default_value = "0.0.0.0:9090", value_parser = address)]
+    /// Loopback by default: `/metrics` and `/readyz` are for the host's own
+    /// probes and scraper unless set wider (the Kubernetes manifests do).
+    #[arg(long, env = "HTTP_LISTEN", default_value = "127.0.0.1:9090", value_parser = address)]
     pub http_listen: SocketAddr,
     #[arg(long, env = "METRICS_REFRESH", default_value = "15s", value_parser = duration)]
     pub metrics_refresh: Duration,
@@ -122,6 +143,8 @@ pub struct Vars {
     pub http_request_timeout: Duration,
     #[arg(long, env = "HTTP_IDLE_TIMEOUT", default_value = "75s", value_parser = duration)]
     pub http_idle_timeout: Duration,
+    #[arg(long, env = "HTTP_BODY_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub http_body_read_timeout: Duration,
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value = "1024",
         value_parser = whole_number::<usize>)]
     pub http_max_connections: usize,
@@ -131,6 +154,11 @@ pub struct Vars {
     pub rate_limit_previews: Rate,
     #[arg(long, env = "RATE_LIMIT_WRITES", default_value = "5/s,20", value_parser = rate)]
     pub rate_limit_writes: Rate,
+    #[arg(long, env = "RATE_LIMIT_DEAD_LETTERS", default_value = "2/s,10", value_parser = rate)]
+    pub rate_limit_dead_letters: Rate,
+    #[arg(long, env = "DEAD_LETTER_PAGE_SIZE", default_value = "500",
+        value_parser = whole_number::<usize>)]
+    pub dead_letter_page_size: usize,
 }
 
 /// A per-token rate: `per_second` requests a second on average, `burst`

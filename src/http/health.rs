@@ -1,5 +1,7 @@
 //! `/healthz` (the process runs), `/readyz` (database and broker reachable),
-//! `/metrics` (Prometheus).
+//! `/metrics` (Prometheus). Served on `HTTP_LISTEN`, loopback by default.
+//! `/readyz` says which dependency is not ready, never where it is (no
+//! host, port or URL: the broker node is in `/metrics` for the operator).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,8 +43,6 @@ async fn ready(State(state): State<HealthState>) -> impl IntoResponse {
         Json(serde_json::json!({
             "database": database,
             "broker": broker,
-            // `host:port` of the RabbitMQ node this process is on.
-            "brokerNode": state.metrics.broker_node().filter(|_| broker),
         })),
     )
 }

@@ -73,7 +73,7 @@ pub struct Metrics {
     /// 1 for the RabbitMQ node this process is connected to, 0 for nodes
     /// it was connected to before.
     pub broker_node: Family<NodeLabel, Gauge>,
-    /// That node (`None` while not connected), for `/readyz`.
+    /// That node (`None` while not connected).
     current_node: Arc<std::sync::Mutex<Option<String>>>,
 }
 

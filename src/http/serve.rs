@@ -1,18 +1,23 @@
 //! The one HTTP server loop behind every listener (API and dashboard, the
 //! worker's health and metrics), with what `axum::serve` lacks: a header-read
-//! timeout (slowloris), a request timeout, an idle keep-alive timeout and a
-//! connection cap. At the cap, the oldest connection without a request in
-//! progress (idle, or still dribbling its headers) is closed to make room,
-//! so a flood of half-sent requests cannot lock a normal client out.
+//! timeout (slowloris), a body-read timeout (slow bodies: 408, and the
+//! connection is closed), a request timeout, an idle keep-alive timeout and
+//! a connection cap. At the cap, the oldest connection that is not working
+//! on an answer (idle, still dribbling its head, or still sending its body)
+//! is closed to make room, so a flood of half-sent requests cannot lock a
+//! normal client out.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -71,10 +76,17 @@ pub async fn serve(
     .await
 }
 
+/// Where a connection stands, as the cap sees it: no request (idle, or a
+/// head still arriving), a request whose body is still arriving, or a
+/// request being answered. Only the last is never closed to make room.
+const IDLE: u8 = 0;
+const RECEIVING: u8 = 1;
+const WORKING: u8 = 2;
+
 /// One open connection, as the cap sees it.
 struct Conn {
-    /// Requests in progress (a connection with none may be closed).
-    busy: Arc<AtomicUsize>,
+    /// `IDLE`, `RECEIVING` or `WORKING`.
+    phase: Arc<AtomicU8>,
     close: CancellationToken,
 }
 
@@ -86,12 +98,13 @@ struct Conns {
 }
 
 impl Conns {
-    /// Closes the oldest connection without a request in progress.
+    /// Closes the oldest connection that is not working on an answer (idle,
+    /// still sending its head, or still sending its body).
     fn evict_one(&mut self) -> bool {
         let victim = self
             .open
             .iter()
-            .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
+            .find(|(_, c)| c.phase.load(Ordering::Acquire) != WORKING)
             .map(|(id, _)| *id);
         match victim.and_then(|id| self.open.remove(&id)) {
             Some(conn) => {
@@ -160,15 +173,15 @@ pub async fn serve_with(
                 }
             }
         };
-        let (id, busy, close) = {
+        let (id, phase, close) = {
             let mut guard = conns.lock().unwrap_or_else(|p| p.into_inner());
             let id = guard.next_id;
             guard.next_id += 1;
             let conn = Conn {
-                busy: Arc::new(AtomicUsize::new(0)),
+                phase: Arc::new(AtomicU8::new(IDLE)),
                 close: CancellationToken::new(),
             };
-            let handles = (id, conn.busy.clone(), conn.close.clone());
+            let handles = (id, conn.phase.clone(), conn.close.clone());
             guard.open.insert(id, conn);
             handles
         };
@@ -179,7 +192,7 @@ pub async fn serve_with(
         let on_timeout = on_timeout.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            serve_connection(stream, router, &limits, on_timeout, busy, close, shutdown).await;
+            serve_connection(stream, router, &limits, on_timeout, phase, close, shutdown).await;
             conns
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -194,17 +207,21 @@ pub async fn serve_with(
     Ok(())
 }
 
-/// Marks a request in progress; on drop, the connection is idle from now.
+/// Marks a request in progress (`RECEIVING` while its body arrives, then
+/// `WORKING`); on drop, the connection is idle from now.
 struct Busy {
-    busy: Arc<AtomicUsize>,
+    phase: Arc<AtomicU8>,
     last: Arc<Mutex<Instant>>,
 }
 
 impl Busy {
-    fn begin(busy: &Arc<AtomicUsize>, last: &Arc<Mutex<Instant>>) -> Busy {
-        busy.fetch_add(1, Ordering::AcqRel);
+    fn begin(phase: &Arc<AtomicU8>, last: &Arc<Mutex<Instant>>, has_body: bool) -> Busy {
+        phase.store(
+            if has_body { RECEIVING } else { WORKING },
+            Ordering::Release,
+        );
         Busy {
-            busy: busy.clone(),
+            phase: phase.clone(),
             last: last.clone(),
         }
     }
@@ -213,8 +230,80 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        self.busy.fetch_sub(1, Ordering::AcqRel);
+        self.phase.store(IDLE, Ordering::Release);
     }
+}
+
+/// A request's body that tells the connection when it has all arrived
+/// (`RECEIVING` to `WORKING`). A handler that drops the body unread is
+/// working on its answer too.
+struct TrackedBody {
+    inner: Incoming,
+    phase: Arc<AtomicU8>,
+}
+
+impl TrackedBody {
+    fn arrived(&self) {
+        let _ =
+            self.phase
+                .compare_exchange(RECEIVING, WORKING, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if ended {
+            this.arrived();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.arrived();
+    }
+}
+
+/// Resolves once `deadline` passed with the body still arriving; never if
+/// it arrived in time.
+async fn body_overdue(phase: Arc<AtomicU8>, deadline: Instant) {
+    tokio::time::sleep_until(deadline).await;
+    if phase.load(Ordering::Acquire) != RECEIVING {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The answer to a body that did not arrive within `HTTP_BODY_READ_TIMEOUT`:
+/// 408, and the connection is closed (what is left of the body is never read).
+fn body_timeout_answer() -> Response {
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONNECTION, "close")],
+        "the request body did not arrive in time\n",
+    )
+        .into_response()
 }
 
 async fn serve_connection(
@@ -222,23 +311,34 @@ async fn serve_connection(
     router: Router,
     limits: &HttpLimits,
     on_timeout: TimeoutAnswer,
-    busy: Arc<AtomicUsize>,
+    phase: Arc<AtomicU8>,
     close: CancellationToken,
     shutdown: CancellationToken,
 ) {
     let last = Arc::new(Mutex::new(Instant::now()));
     let request_timeout = limits.request_timeout;
+    let body_read_timeout = limits.body_read_timeout;
     let service = {
-        let (busy, last) = (busy.clone(), last.clone());
+        let (phase, last) = (phase.clone(), last.clone());
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let guard = Busy::begin(&busy, &last);
+            let begun = Instant::now();
+            let guard = Busy::begin(&phase, &last, !request.body().is_end_stream());
+            let request = request.map(|inner| TrackedBody {
+                inner,
+                phase: phase.clone(),
+            });
             let answer = router.clone().oneshot(request);
+            let overdue = body_overdue(phase.clone(), begun + body_read_timeout);
             let on_timeout = on_timeout.clone();
             async move {
-                let response = match tokio::time::timeout(request_timeout, answer).await {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(never)) => match never {},
-                    Err(_) => on_timeout(),
+                let response = tokio::select! {
+                    answered = tokio::time::timeout(request_timeout, answer) => match answered {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(never)) => match never {},
+                        Err(_) => on_timeout(),
+                    },
+                    // The handler (still waiting for the body) is dropped.
+                    _ = overdue => body_timeout_answer(),
                 };
                 drop(guard);
                 Ok::<_, std::convert::Infallible>(response)
@@ -265,8 +365,8 @@ async fn serve_connection(
             }
             _ = tokio::time::sleep_until(next_check), if !closing => {
                 let idle_since = *last.lock().unwrap_or_else(|p| p.into_inner());
-                if busy.load(Ordering::Acquire) > 0 {
-                    // A request is in progress: look again later.
+                if phase.load(Ordering::Acquire) != IDLE {
+                    // A request is in progress (its body has its own deadline).
                     next_check = Instant::now() + limits.idle_timeout;
                 } else if idle_since.elapsed() >= limits.idle_timeout {
                     closing = true;

@@ -115,7 +115,7 @@ impl HumanitecClient {
         token: &SecretString,
         org: &str,
     ) -> Result<Vec<AppSummary>, HumanitecError> {
-        self.call::<Vec<AppSummary>, ()>(token, Method::GET, apps_path(org), None, None)
+        self.call::<Vec<AppSummary>, ()>(token, Method::GET, apps_path(org)?, None, None)
             .await
     }
 
@@ -125,7 +125,7 @@ impl HumanitecClient {
         token: &SecretString,
         scope: &Scope,
     ) -> Result<Vec<ValueResponse>, HumanitecError> {
-        self.call::<Vec<ValueResponse>, ()>(token, Method::GET, values_path(scope), None, None)
+        self.call::<Vec<ValueResponse>, ()>(token, Method::GET, values_path(scope)?, None, None)
             .await
     }
 
@@ -139,6 +139,15 @@ impl HumanitecClient {
         description: &str,
         is_secret: bool,
     ) -> Result<ValueResponse, HumanitecError> {
+        // The key travels in the body, but a value that no URL can address
+        // could never be updated or deleted again.
+        if let Some(reason) = crate::model::unaddressable(key) {
+            return Err(HumanitecError::Unaddressable {
+                field: "key",
+                name: key.to_string(),
+                reason,
+            });
+        }
         let body = ValueCreatePayload {
             key,
             description,
@@ -148,7 +157,7 @@ impl HumanitecClient {
         self.call(
             token,
             Method::POST,
-            values_path(scope),
+            values_path(scope)?,
             Some(&body),
             Some(value),
         )
@@ -168,7 +177,7 @@ impl HumanitecClient {
         self.call(
             token,
             Method::PATCH,
-            value_path(scope, key),
+            value_path(scope, key)?,
             Some(&body),
             Some(value),
         )
@@ -182,7 +191,7 @@ impl HumanitecClient {
         scope: &Scope,
         key: &str,
     ) -> Result<(), HumanitecError> {
-        self.call::<IgnoredBody, ()>(token, Method::DELETE, value_path(scope, key), None, None)
+        self.call::<IgnoredBody, ()>(token, Method::DELETE, value_path(scope, key)?, None, None)
             .await
             .map(|_| ())
     }
@@ -268,9 +277,10 @@ impl HumanitecClient {
         status_seen: &mut Option<u16>,
     ) -> Result<T, HumanitecError> {
         let method_name = method_name(&method);
+        let url = exact_url(&self.base_url, path)?;
         let mut request = self
             .http
-            .request(method, format!("{}{}", self.base_url, path))
+            .request(method, url)
             .bearer_auth(token.expose_secret())
             .header("accept", "application/json");
         if let Some(body) = body {
@@ -321,6 +331,26 @@ impl HumanitecClient {
             retry_after,
         })
     }
+}
+
+/// The URL for `base_url` + `path`, parsed as reqwest will send it, and
+/// refused unless its path is exactly the one built: a URL parser that
+/// drops or climbs a segment would send the request somewhere else.
+fn exact_url(base_url: &str, path: &str) -> Result<reqwest::Url, HumanitecError> {
+    let built = format!("{base_url}{path}");
+    let url = reqwest::Url::parse(&built)
+        .map_err(|e| HumanitecError::BadBaseUrl(base_url.to_string(), e.to_string()))?;
+    let base_path = reqwest::Url::parse(base_url)
+        .map(|b| b.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let expected = format!("{base_path}{path}");
+    if url.path() != expected || url.query().is_some() || url.fragment().is_some() {
+        return Err(HumanitecError::PathChanged {
+            built: path.to_string(),
+            parsed: url.path().to_string(),
+        });
+    }
+    Ok(url)
 }
 
 /// What an attempt says about the server's load: congested (429, 503, a
@@ -434,7 +464,26 @@ fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::unquoted;
+    use super::{exact_url, unquoted};
+
+    #[test]
+    fn a_path_the_parser_would_change_is_refused() {
+        let ok = exact_url("http://127.0.0.1:9/api", "/orgs/o/apps/a/values/K").expect("same");
+        assert_eq!(ok.path(), "/api/orgs/o/apps/a/values/K");
+        for changed in [
+            "/orgs/o/apps/a/values/..",
+            "/orgs/o/apps/a/values/.",
+            "/orgs/o/apps/a/values/%2e%2E",
+            "/orgs/o/apps/a/values/K?x",
+            "/orgs/o/apps/a/values/K#x",
+            "/orgs/o/apps/a/values/a\\b",
+        ] {
+            assert!(
+                exact_url("http://127.0.0.1:9", changed).is_err(),
+                "{changed} sent as built"
+            );
+        }
+    }
 
     #[test]
     fn messages_that_quote_the_value_are_dropped() {

@@ -27,6 +27,20 @@ pub enum HumanitecError {
     },
     #[error("invalid HUMANITEC_API_URL `{0}`: {1}")]
     BadBaseUrl(String, String),
+    /// A name that cannot be one segment of a Humanitec URL path; nothing
+    /// was sent.
+    #[error(
+        "{field} `{}` cannot be addressed in Humanitec's API ({reason}); nothing was sent for it",
+        .name.escape_debug()
+    )]
+    Unaddressable {
+        field: &'static str,
+        name: String,
+        reason: &'static str,
+    },
+    /// The URL parser changed the path the client built; nothing was sent.
+    #[error("the request path {built} would be sent as {parsed}; refused, nothing was sent")]
+    PathChanged { built: String, parsed: String },
 }
 
 fn detail(code: &Option<String>, message: &Option<String>) -> String {
@@ -44,7 +58,10 @@ impl HumanitecError {
         match self {
             HumanitecError::Status { status, .. } => *status == 429 || *status >= 500,
             HumanitecError::Transport { .. } => true,
-            HumanitecError::Decode { .. } | HumanitecError::BadBaseUrl(..) => false,
+            HumanitecError::Decode { .. }
+            | HumanitecError::BadBaseUrl(..)
+            | HumanitecError::Unaddressable { .. }
+            | HumanitecError::PathChanged { .. } => false,
         }
     }
 

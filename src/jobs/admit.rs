@@ -25,10 +25,17 @@ pub enum Admission {
     /// for this long without running (its marker stays, so they keep
     /// folding in).
     Wait(Duration),
+    /// The message's `jobId` is another sync's job: never run, never
+    /// recorded on that job's row; dead-lettered with this reason.
+    ForeignJobId,
     Run,
 }
 
 impl Admission {
+    /// Why a message whose `jobId` belongs to another sync is refused.
+    pub const FOREIGN_JOB_ID: &'static str = "its jobId belongs to another sync's job: refused \
+         without running or touching that job; publish it with a new jobId (or none)";
+
     /// The skipped job's message.
     pub fn superseded_message(covers_until: DateTime<Utc>, latest: DateTime<Utc>) -> String {
         format!(
@@ -49,6 +56,9 @@ pub fn duplicate(envelope: &JobEnvelope, state: Option<JobState>) -> Option<JobS
 
 /// Decides, from what was read under the lease, whether the job runs.
 pub fn admit(job_type: JobType, envelope: &JobEnvelope, view: &StartView) -> Admission {
+    if view.foreign_job {
+        return Admission::ForeignJobId;
+    }
     if let Some(status) = duplicate(envelope, view.state) {
         return Admission::Duplicate(status);
     }
@@ -105,7 +115,18 @@ mod tests {
             latest_success: latest.map(at),
             debounce_wait: None,
             opened_at: at(60),
+            foreign_job: false,
         }
+    }
+
+    #[test]
+    fn a_job_id_of_another_sync_is_refused_before_anything_else() {
+        let mut v = view(state(JobStatus::Succeeded, 1, None), true, None);
+        v.foreign_job = true;
+        assert_eq!(
+            admit(JobType::Sync, &envelope(1, 0), &v),
+            Admission::ForeignJobId
+        );
     }
 
     fn state(status: JobStatus, attempt: i32, covers_until: Option<i64>) -> Option<JobState> {

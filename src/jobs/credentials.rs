@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::context::JobContext;
 use super::error::{JobError, JobFailure};
-use crate::crypto::Cipher;
+use crate::crypto::{Aad, Cipher, Column};
 use crate::model::SyncRecord;
 use crate::store::ConnectionRecord;
 
@@ -43,7 +43,10 @@ pub fn decrypt_token(cipher: &Cipher, conn: &ConnectionRecord) -> Result<SecretS
         )));
     }
     let json = cipher
-        .decrypt(&conn.encrypted_credentials)
+        .decrypt(
+            &conn.encrypted_credentials,
+            Aad::new(&conn.project_id, Column::ConnectionCredentials),
+        )
         .map_err(|source| JobFailure::Decrypt {
             what: format!("the credentials of connection `{}`", conn.name),
             source,

@@ -10,7 +10,6 @@ use super::settings::SettingsError;
 use crate::crypto::CryptoError;
 use crate::humanitec::HumanitecError;
 use crate::model::{AttemptFailure, Scope};
-use crate::queue::QueueError;
 use crate::store::StoreError;
 
 /// Why a job failed, as its user is told on the rows: what failed, which
@@ -68,15 +67,51 @@ pub enum JobFailure {
     },
 }
 
-/// The infrastructure under a job failed: the database or the broker.
-/// Whether it may pass decides between a retry and a failure; the row
-/// says what failed.
+/// The infrastructure under a job failed: the database (a job touches the
+/// broker only through the runner's disposition, never from its own code).
+/// Whether it may pass decides between a retry and a failure.
+///
+/// `Display` is what the sync's owners read (rows, webhooks, Slack): the
+/// class of problem only. Hosts, users, database names and Postgres's own
+/// words are the operators' business and go to the logs (`detail`).
 #[derive(Debug, thiserror::Error)]
 pub enum InfraError {
-    #[error("{0}")]
+    #[error("{}", store_class(.0))]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Queue(#[from] QueueError),
+}
+
+fn store_class(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Connect { .. } | StoreError::Pool(_) | StoreError::BadUrl { .. } => {
+            "secret-sync could not reach its database; this is on the operators' side, not this \
+             sync's (the worker's log has the detail under this job's id)"
+        }
+        _ => {
+            "secret-sync's database failed; this is on the operators' side, not this sync's \
+             (the worker's log has the detail under this job's id)"
+        }
+    }
+}
+
+impl InfraError {
+    /// Every detail an operator needs (server, user, Postgres's message):
+    /// for the logs only, never for a row or a notification.
+    pub fn detail(&self) -> String {
+        match self {
+            InfraError::Store(e) => e.to_string(),
+        }
+    }
+}
+
+impl JobError {
+    /// The operators' view of this error (`InfraError::detail` for the
+    /// infrastructure; the same words as `Display` otherwise).
+    pub fn detail(&self) -> String {
+        match self {
+            JobError::Infra(e) => e.detail(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Why a job attempt failed: the job's own failure, or its infrastructure's.
@@ -106,7 +141,6 @@ macro_rules! job_error_from {
 
 job_error_from!(
     StoreError => Infra,
-    QueueError => Infra,
     SettingsError => Failed,
     PlanError => Failed
 );
@@ -185,7 +219,6 @@ impl InfraError {
     pub fn is_transient(&self) -> bool {
         match self {
             InfraError::Store(e) => e.is_transient(),
-            InfraError::Queue(_) => true,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::error::JobError;
 use super::fence::LeaseFence;
 use super::plan::{merge_import, plan_import};
 use super::source::load_source;
+use crate::crypto::{Aad, Column};
 use crate::model::{
     Counts, ImportBehavior, KeyChanges, Report, SyncRecord, UpdatedKey, ValueSource,
 };
@@ -30,7 +31,7 @@ pub async fn run_import(
         .map_err(|e| JobError::humanitec(e, scope))?;
     let plan = plan_import(&listing, &settings.key_schema);
 
-    let existing: HashMap<_, _> = load_source(ctx, folder)
+    let existing: HashMap<_, _> = load_source(ctx, &sync.project_id, folder)
         .await?
         .into_iter()
         .map(|s| (s.key, s.value))
@@ -42,7 +43,10 @@ pub async fn run_import(
         .iter()
         .map(|entry| EncryptedSecret {
             key: entry.source_key.clone(),
-            encrypted_value: ctx.cipher.encrypt_str(&entry.value),
+            encrypted_value: ctx.cipher.encrypt_str(
+                &entry.value,
+                Aad::new(&sync.project_id, Column::SecretValue),
+            ),
             encrypted_comment: None,
         })
         .collect();

@@ -30,6 +30,7 @@ mod source;
 mod sync;
 
 pub use crate::model::Report;
+pub use admit::Admission;
 pub use context::{JobContext, SetupError};
 pub use credentials::decrypt_token;
 pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Disposition};

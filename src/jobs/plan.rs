@@ -8,7 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::key_schema::KeySchema;
-use crate::model::{is_valid_key, ImportBehavior, PushedKey, ValueResponse, ValueSource};
+use crate::model::{
+    is_valid_key, unaddressable, ImportBehavior, PushedKey, ValueResponse, ValueSource,
+};
 
 /// One source secret, as the planner sees it.
 #[derive(Clone, Debug)]
@@ -106,7 +108,15 @@ pub struct SyncPlan {
     pub unmanaged: Vec<String>,
     /// The unmanaged keys a `pruneUnmanaged` job deletes (also in `deletes`).
     pub prunes: Vec<String>,
+    /// Keys left alone because no Humanitec URL can address them (`.`,
+    /// `..`): a source key that would be written, or a destination key
+    /// that would be deleted. Reported by name on the job and the preview.
+    pub skipped: Vec<String>,
 }
+
+/// Why a key is in `SyncPlan::skipped` (the preview and the job say it).
+pub const SKIPPED_UNADDRESSABLE: &str =
+    "no Humanitec URL can address this key (`.` and `..` are path steps); rename it in the source";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
@@ -157,6 +167,10 @@ pub fn plan_sync(
     let last: HashMap<&str, &PushedKey> = pushed.iter().map(|p| (p.key.as_str(), p)).collect();
     let mut plan = SyncPlan::default();
     for entry in source {
+        if unaddressable(&entry.dest_key).is_some() {
+            plan.skipped.push(entry.dest_key.clone());
+            continue;
+        }
         let write = |kind, reason| Write {
             dest_key: entry.dest_key.clone(),
             source_key: entry.source_key.clone(),
@@ -210,21 +224,32 @@ pub fn plan_sync(
         }
         // Env scope never deletes an app-level value.
         let deletable = !env_scope || v.source() == ValueSource::Env;
+        let addressable = unaddressable(&v.key).is_none();
         if last.contains_key(v.key.as_str()) {
             if options.deletion_enabled && deletable {
-                plan.deletes.push(v.key.clone());
+                if addressable {
+                    plan.deletes.push(v.key.clone());
+                } else {
+                    plan.skipped.push(v.key.clone());
+                }
             }
             continue;
         }
         plan.unmanaged.push(v.key.clone());
         if options.prune_unmanaged && deletable && schema.manages(&v.key) {
-            plan.prunes.push(v.key.clone());
-            plan.deletes.push(v.key.clone());
+            if addressable {
+                plan.prunes.push(v.key.clone());
+                plan.deletes.push(v.key.clone());
+            } else {
+                plan.skipped.push(v.key.clone());
+            }
         }
     }
     plan.deletes.sort();
     plan.unmanaged.sort();
     plan.prunes.sort();
+    plan.skipped.sort();
+    plan.skipped.dedup();
     Ok(plan)
 }
 
@@ -246,6 +271,15 @@ pub fn spare_override_bases(mut plan: SyncPlan, bases: &[String]) -> SyncPlan {
     plan
 }
 
+/// What a remove deletes, and what it must leave.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemovePlan {
+    pub deletes: Vec<String>,
+    /// Keys this sync pushed that no Humanitec URL can address: reported,
+    /// never sent (see `SKIPPED_UNADDRESSABLE`).
+    pub skipped: Vec<String>,
+}
+
 /// Plans a remove: the keys this sync pushed that are still in Humanitec.
 /// Keys it never pushed stay, whatever their name; env scope never deletes
 /// an app-level value.
@@ -253,16 +287,17 @@ pub fn plan_remove(
     pushed_keys: &[String],
     destination: &[ValueResponse],
     env_scope: bool,
-) -> Vec<String> {
+) -> RemovePlan {
     let ours: BTreeSet<&str> = pushed_keys.iter().map(String::as_str).collect();
-    let mut keys: Vec<String> = destination
+    let (mut deletes, mut skipped): (Vec<String>, Vec<String>) = destination
         .iter()
         .filter(|v| ours.contains(v.key.as_str()))
         .filter(|v| !env_scope || v.source() == ValueSource::Env)
         .map(|v| v.key.clone())
-        .collect();
-    keys.sort();
-    keys
+        .partition(|k| unaddressable(k).is_none());
+    deletes.sort();
+    skipped.sort();
+    RemovePlan { deletes, skipped }
 }
 
 /// One value an import writes into the source folder.
@@ -583,6 +618,44 @@ mod tests {
     }
 
     #[test]
+    fn dot_keys_are_skipped_never_written_or_deleted() {
+        let mut dot = src("DOT", 1);
+        dot.dest_key = ".".into();
+        let mut dots = src("DOTS", 2);
+        dots.dest_key = "...".into();
+        let d = [
+            dest("..", true, ValueSource::App, Some("1")),
+            dest(".", true, ValueSource::App, Some("1")),
+            dest("GONE", true, ValueSource::App, Some("1")),
+        ];
+        // `..` was pushed before (by an older build) and left the source.
+        let ours = [pushed("..", 1, "1"), pushed("GONE", 1, "1")];
+        let p = plan(&[dot, dots], &d, &ours, APP);
+        assert_eq!(
+            p.skipped,
+            vec![".", ".."],
+            "`.` not written, `..` not deleted"
+        );
+        assert_eq!(p.deletes, vec!["GONE"]);
+        let written: Vec<&str> = p.writes.iter().map(|w| w.dest_key.as_str()).collect();
+        assert_eq!(written, vec!["..."], "`...` is an ordinary name");
+        let p = plan(&[], &d, &ours, APP);
+        assert_eq!(p.skipped, vec![".."], "`..` was pushed: not deleted");
+        assert_eq!(p.unmanaged, vec!["."], "`.` was never pushed: unmanaged");
+        let schema = KeySchema::identity();
+        let prune = PlanOptions {
+            prune_unmanaged: true,
+            ..APP
+        };
+        let p = plan_sync(&[], &d, &ours, &schema, prune).expect("plan");
+        assert_eq!(p.skipped, vec![".", ".."]);
+        assert_eq!(p.deletes, vec!["GONE"]);
+        let r = plan_remove(&["..".into(), "GONE".into()], &d, false);
+        assert_eq!(r.deletes, vec!["GONE"]);
+        assert_eq!(r.skipped, vec![".."]);
+    }
+
+    #[test]
     fn invalid_keys_fail_before_anything_is_planned() {
         let err = plan_sync(
             &[src("OK", 1), src("BAD KEY", 2), src("ALSO/BAD", 3)],
@@ -615,8 +688,11 @@ mod tests {
             dest("APP", true, ValueSource::App, Some("1")),
         ];
         let ours: Vec<String> = vec!["A".into(), "OLD".into(), "APP".into()];
-        assert_eq!(plan_remove(&ours, &d, true), vec!["A", "OLD"]);
-        assert_eq!(plan_remove(&ours, &d, false), vec!["A", "APP", "OLD"]);
+        assert_eq!(plan_remove(&ours, &d, true).deletes, vec!["A", "OLD"]);
+        assert_eq!(
+            plan_remove(&ours, &d, false).deletes,
+            vec!["A", "APP", "OLD"]
+        );
     }
 
     #[test]

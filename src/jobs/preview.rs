@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::plan::{SyncPlan, WriteKind, WriteReason};
+use super::plan::{SyncPlan, WriteKind, WriteReason, SKIPPED_UNADDRESSABLE};
 use crate::model::Scope;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -23,6 +23,14 @@ pub struct Preview {
     pub unmanaged: Vec<String>,
     /// Unmanaged keys a `pruneUnmanaged` job deletes (also in `delete`).
     pub prune: Vec<String>,
+    /// Keys the run leaves alone, each with why.
+    pub skipped: Vec<PreviewSkip>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PreviewSkip {
+    pub key: String,
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -56,6 +64,14 @@ impl Preview {
             unchanged: plan.unchanged.clone(),
             unmanaged: plan.unmanaged.clone(),
             prune: plan.prunes.clone(),
+            skipped: plan
+                .skipped
+                .iter()
+                .map(|key| PreviewSkip {
+                    key: key.clone(),
+                    reason: SKIPPED_UNADDRESSABLE,
+                })
+                .collect(),
         };
         for w in &plan.writes {
             match w.kind {
@@ -106,6 +122,13 @@ impl Preview {
                 list(&self.prune)
             ));
         }
+        for skip in &self.skipped {
+            out.push_str(&format!(
+                "skipped      {} ({})\n",
+                skip.key.escape_debug(),
+                skip.reason
+            ));
+        }
         out
     }
 }
@@ -133,6 +156,7 @@ mod tests {
             unchanged: vec!["SAME".into()],
             unmanaged: vec!["FOREIGN".into(), "X_STRAY".into()],
             prunes: vec!["X_STRAY".into()],
+            skipped: vec!["..".into()],
         };
         let scope = Scope::Env {
             org: "o".into(),
@@ -159,7 +183,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("pruned       X_STRAY"), "{text}");
+        assert!(text.contains("skipped      .. (no Humanitec URL"), "{text}");
         let json = serde_json::to_value(&p).expect("serialises");
         assert_eq!(json["update"][0]["reason"], "drifted");
+        assert_eq!(json["skipped"][0]["key"], "..");
     }
 }

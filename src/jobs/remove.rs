@@ -8,7 +8,7 @@ use super::fence::LeaseFence;
 use super::plan::plan_remove;
 use super::settings::parse_scope;
 use super::sync::delete_keys;
-use crate::model::{Counts, KeyChanges, Report, SyncRecord};
+use crate::model::{unaddressable_note, Counts, KeyChanges, Report, SyncRecord};
 
 pub async fn run_remove(
     ctx: &JobContext,
@@ -32,9 +32,9 @@ pub async fn run_remove(
         .list_values(&token, scope)
         .await
         .map_err(|e| JobError::humanitec(e, scope))?;
-    let keys = plan_remove(&pushed, &listing, scope.is_env());
+    let plan = plan_remove(&pushed, &listing, scope.is_env());
     fence.hold().await?;
-    let (gone, failures) = delete_keys(ctx, &token, scope, &keys).await;
+    let (gone, failures) = delete_keys(ctx, &token, scope, &plan.deletes).await;
     // Forget every pushed key that is no longer there, deleted now or before.
     let forgotten: Vec<String> = pushed
         .iter()
@@ -45,20 +45,23 @@ pub async fn run_remove(
         .record_pushes(sync.id, &label, &[], &forgotten)
         .await?;
     if !failures.is_empty() {
-        return Err(summarize_failures(failures, keys.len(), scope));
+        return Err(summarize_failures(failures, plan.deletes.len(), scope));
     }
     let counts = Counts {
         deleted: gone.len() as i32,
+        skipped: plan.skipped.len() as i32,
         ..Counts::default()
     };
     Ok(Report {
         counts,
         message: format!(
-            "Removed {} key(s) this sync pushed from {label}",
-            gone.len()
+            "Removed {} key(s) this sync pushed from {label}{}",
+            gone.len(),
+            unaddressable_note(&plan.skipped)
         ),
         keys: KeyChanges {
             deleted: gone,
+            skipped: plan.skipped,
             ..KeyChanges::default()
         }
         .sorted(),

@@ -1,17 +1,21 @@
-//! `secret-sync rotate-key`: re-encrypts every secret, comment and
-//! connection under the current ENCRYPTION_KEY, and re-keys the pushed-key
-//! fingerprints, reading with ENCRYPTION_KEY_PREVIOUS. Resumable (rows
-//! already under the new key are skipped) and safe while workers run (every
-//! write is a compare-and-swap; workers read both keys meanwhile).
+//! `secret-sync rotate-key`: rewrites every encrypted column (each of
+//! `crypto::Column::ALL`: secret values and comments, connection
+//! credentials, notification channels' URLs and signing secrets) under the
+//! current ENCRYPTION_KEY in layout 0x02 (bound to the row's project and
+//! column), and re-keys the pushed-key fingerprints, reading with
+//! ENCRYPTION_KEY_PREVIOUS. Without a previous key it only rewrites the
+//! layout (0x01 rows become 0x02). Resumable (rows already current are
+//! skipped) and safe while workers run (every write is a compare-and-swap;
+//! workers read both keys and both layouts meanwhile).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use super::context::{settings_of, JobContext};
 use super::error::JobError;
 use super::source::{load_source, source_entries};
-use crate::crypto::Cipher;
+use crate::crypto::{layout_version, Aad, Cipher, Column, FORMAT_V1};
 use crate::store::EncryptedRow;
 
 /// Rows per read.
@@ -21,32 +25,48 @@ const BATCH: i64 = 500;
 pub struct Tally {
     /// Re-encrypted (or re-keyed) now.
     pub rewritten: usize,
-    /// Already under the new key (an earlier run, or written since).
+    /// Of those, rows that held a cell in the old layout 0x01.
+    pub from_v1: usize,
+    /// Already current (an earlier run, or written since).
     pub current: usize,
     /// Left as they were: changed by someone else while we worked (their
-    /// write is under the new key), or, for fingerprints, a source that
-    /// changed since the push (the next sync rewrites that key anyway).
+    /// write is current), or, for fingerprints, a source that changed
+    /// since the push (the next sync rewrites that key anyway).
     pub left: usize,
-    /// Readable under neither key: reported by id, never touched.
+    /// Readable under neither key: reported by table, column and id, never
+    /// touched.
     pub unreadable: usize,
+}
+
+/// A cell no key could read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// `table.column`
+    pub column: String,
+    pub id: uuid::Uuid,
+    /// Why (never the value).
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RotationReport {
-    pub secrets: Tally,
-    pub connections: Tally,
+    /// Per table holding encrypted columns (see [`encrypted_tables`]).
+    pub tables: BTreeMap<String, Tally>,
     pub fingerprints: Tally,
-    /// Ids of rows no key could read (secrets and connections).
-    pub unreadable_ids: Vec<uuid::Uuid>,
+    /// Whether fingerprints were re-keyed (only with a previous key).
+    pub rekeyed_fingerprints: bool,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl RotationReport {
+    /// One table's tally (zero for a table that is not encrypted).
+    pub fn table(&self, table: &str) -> Tally {
+        self.tables.get(table).copied().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
-    #[error(
-        "ENCRYPTION_KEY_PREVIOUS is not set: set ENCRYPTION_KEY to the new key and \
-         ENCRYPTION_KEY_PREVIOUS to the old one (on every worker and API process too), then run rotate-key"
-    )]
-    NoPreviousKey,
     #[error("{0}")]
     Job(#[from] JobError),
 }
@@ -57,29 +77,66 @@ impl From<crate::store::StoreError> for RotateError {
     }
 }
 
-/// Re-encrypts one row's columns under the current key, or says why not.
-enum Reencrypted {
-    Current,
-    New(EncryptedRow),
-    Unreadable,
+/// The tables that hold ciphertexts (each table of `Column::ALL`, once, in
+/// that order), with their encrypted columns. Rotation covers exactly
+/// these; `tests/rotation.rs` checks the schema has no other.
+pub fn encrypted_tables() -> Vec<(&'static str, Vec<Column>)> {
+    let mut tables: Vec<(&'static str, Vec<Column>)> = Vec::new();
+    for column in Column::ALL {
+        match tables.iter_mut().find(|(t, _)| *t == column.table()) {
+            Some((_, columns)) => columns.push(column),
+            None => tables.push((column.table(), vec![column])),
+        }
+    }
+    tables
 }
 
-fn reencrypt(cipher: &Cipher, row: &EncryptedRow) -> Reencrypted {
-    let columns = std::iter::once(&row.first).chain(row.second.as_ref());
-    if columns.clone().all(|c| cipher.is_current(c)) {
+/// One row's cells rewritten under the current key and layout, or why not.
+enum Reencrypted {
+    Current,
+    New { row: EncryptedRow, from_v1: bool },
+    Unreadable(Unreadable),
+}
+
+fn reencrypt(cipher: &Cipher, columns: &[Column], row: &EncryptedRow) -> Reencrypted {
+    let aad = |column| Aad::new(&row.project, column);
+    let mut cells = Vec::with_capacity(row.cells.len());
+    let mut changed = false;
+    let mut from_v1 = false;
+    for (&column, cell) in columns.iter().zip(&row.cells) {
+        let Some(data) = cell else {
+            cells.push(None);
+            continue;
+        };
+        if cipher.is_current(data, aad(column)) {
+            cells.push(Some(data.clone()));
+            continue;
+        }
+        match cipher.decrypt(data, aad(column)) {
+            Ok(plain) => {
+                changed = true;
+                from_v1 |= layout_version(data) == Some(FORMAT_V1);
+                cells.push(Some(cipher.encrypt(&plain, aad(column))));
+            }
+            Err(e) => {
+                return Reencrypted::Unreadable(Unreadable {
+                    column: column.to_string(),
+                    id: row.id,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    if !changed {
         return Reencrypted::Current;
     }
-    let again = |c: &Vec<u8>| cipher.decrypt(c).map(|plain| cipher.encrypt(&plain));
-    match (
-        again(&row.first),
-        row.second.as_ref().map(again).transpose(),
-    ) {
-        (Ok(first), Ok(second)) => Reencrypted::New(EncryptedRow {
+    Reencrypted::New {
+        row: EncryptedRow {
             id: row.id,
-            first,
-            second,
-        }),
-        _ => Reencrypted::Unreadable,
+            project: row.project.clone(),
+            cells,
+        },
+        from_v1,
     }
 }
 
@@ -87,36 +144,29 @@ pub async fn rotate_key(
     ctx: &JobContext,
     progress: impl Fn(&str, &Tally),
 ) -> Result<RotationReport, RotateError> {
-    let previous = ctx.cipher.previous().ok_or(RotateError::NoPreviousKey)?;
     let store = &ctx.store;
     let mut report = RotationReport::default();
 
-    for table in ["secrets", "connections"] {
+    for (table, columns) in encrypted_tables() {
         let mut after = None;
         let mut tally = Tally::default();
         loop {
-            let rows = if table == "secrets" {
-                store.secrets_after(after, BATCH).await?
-            } else {
-                store.connections_after(after, BATCH).await?
-            };
+            let rows = store
+                .encrypted_rows_after(table, &columns, after, BATCH)
+                .await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id);
             for row in &rows {
-                match reencrypt(&ctx.cipher, row) {
+                match reencrypt(&ctx.cipher, &columns, row) {
                     Reencrypted::Current => tally.current += 1,
-                    Reencrypted::Unreadable => {
+                    Reencrypted::Unreadable(cell) => {
                         tally.unreadable += 1;
-                        report.unreadable_ids.push(row.id);
+                        report.unreadable.push(cell);
                     }
-                    Reencrypted::New(new) => {
-                        let swapped = if table == "secrets" {
-                            store.swap_secret(row, &new).await?
-                        } else {
-                            store.swap_connection(row, &new).await?
-                        };
-                        if swapped {
+                    Reencrypted::New { row: new, from_v1 } => {
+                        if store.swap_encrypted(table, &columns, row, &new).await? {
                             tally.rewritten += 1;
+                            tally.from_v1 += usize::from(from_v1);
                         } else {
                             tally.left += 1;
                         }
@@ -125,13 +175,14 @@ pub async fn rotate_key(
             }
             progress(table, &tally);
         }
-        if table == "secrets" {
-            report.secrets = tally;
-        } else {
-            report.connections = tally;
-        }
+        report.tables.insert(table.to_string(), tally);
     }
 
+    // Fingerprints change only with the key.
+    let Some(previous) = ctx.cipher.previous() else {
+        return Ok(report);
+    };
+    report.rekeyed_fingerprints = true;
     let mut after = None;
     let mut tally = Tally::default();
     loop {
@@ -150,9 +201,10 @@ pub async fn rotate_key(
                 .as_ref()
                 .and_then(|s| s.folder.as_ref().map(|f| (s, f)))
             {
-                if let (Ok(settings), Ok(secrets)) =
-                    (settings_of(sync), load_source(ctx, folder).await)
-                {
+                if let (Ok(settings), Ok(secrets)) = (
+                    settings_of(sync),
+                    load_source(ctx, &sync.project_id, folder).await,
+                ) {
                     let new = source_entries(&secrets, &settings.key_schema, &ctx.cipher);
                     let old = source_entries(&secrets, &settings.key_schema, previous);
                     for (o, n) in old.into_iter().zip(new) {
@@ -177,4 +229,77 @@ pub async fn rotate_key(
     }
     report.fingerprints = tally;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(project: &str, cells: Vec<Option<Vec<u8>>>) -> EncryptedRow {
+        EncryptedRow {
+            id: uuid::Uuid::nil(),
+            project: project.into(),
+            cells,
+        }
+    }
+
+    #[test]
+    fn every_encrypted_column_is_in_exactly_one_table() {
+        let tables = encrypted_tables();
+        let listed: Vec<Column> = tables.iter().flat_map(|(_, c)| c.clone()).collect();
+        let mut all = Column::ALL.to_vec();
+        all.sort();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(sorted, all);
+        assert!(tables
+            .iter()
+            .all(|(t, columns)| columns.iter().all(|c| c.table() == *t)));
+    }
+
+    #[test]
+    fn old_layout_and_old_key_are_rewritten_bound_to_the_row() {
+        let old = Cipher::from_key([1; 32]);
+        let cipher = Cipher::from_key([2; 32]).with_previous(old.clone());
+        let columns = [Column::ChannelUrl, Column::ChannelSecret];
+        let url = Aad::new("p", Column::ChannelUrl);
+        let secret = Aad::new("p", Column::ChannelSecret);
+
+        let v1 = row("p", vec![Some(old.encrypt_v1(b"u")), None]);
+        let Reencrypted::New { row: new, from_v1 } = reencrypt(&cipher, &columns, &v1) else {
+            panic!("a 0x01 cell under the old key is rewritten");
+        };
+        assert!(from_v1);
+        assert_eq!(new.cells[1], None);
+        let cell = new.cells[0].clone().unwrap_or_default();
+        assert!(cipher.is_current(&cell, url));
+        assert!(Cipher::from_key([2; 32]).decrypt(&cell, url).is_ok());
+        assert!(matches!(
+            reencrypt(&cipher, &columns, &new),
+            Reencrypted::Current
+        ));
+
+        // Current key, old layout: rewritten too (no previous key needed).
+        let current = Cipher::from_key([2; 32]);
+        let v1_current = row("p", vec![Some(current.encrypt_v1(b"u")), None]);
+        assert!(matches!(
+            reencrypt(&current, &columns, &v1_current),
+            Reencrypted::New { from_v1: true, .. }
+        ));
+
+        // A cell bound elsewhere is unreadable: named, never rewritten.
+        let copied = row(
+            "p",
+            vec![
+                Some(cipher.encrypt(b"u", url)),
+                Some(cipher.encrypt(b"s", Aad::new("q", Column::ChannelSecret))),
+            ],
+        );
+        let Reencrypted::Unreadable(cell) = reencrypt(&cipher, &columns, &copied) else {
+            panic!("another project's ciphertext is not rewritten");
+        };
+        assert_eq!(cell.column, "notification_channels.encrypted_secret");
+        assert!(cell.reason.contains("another project or column"));
+        assert!(cipher.is_current(&cipher.encrypt(b"s", secret), secret));
+    }
 }

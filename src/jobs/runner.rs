@@ -84,7 +84,7 @@ impl Runner {
             Ok(disposition) => disposition,
             Err(e) => {
                 // Trouble before the outcome was recorded (database down, ...).
-                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, error = %e,
+                tracing::warn!(job_id = %job.id, sync_id = %job.sync_id, error = %e.detail(),
                     "could not run the job now");
                 let cause = Deferral::Unavailable {
                     error: e.to_string(),
@@ -132,6 +132,12 @@ impl Runner {
         let attempt = store
             .try_lease_sync(job.sync_id, job.id, &holder, self.lease_ttl)
             .await?;
+        if attempt.foreign_job {
+            if let LeaseTake::Taken(lease) = &attempt.take {
+                self.release(lease).await;
+            }
+            return Ok(self.refuse_foreign_job_id(job));
+        }
         // A duplicate is acknowledged even while its sync is busy.
         if let Some(status) = duplicate(envelope, attempt.prior) {
             if let LeaseTake::Taken(lease) = &attempt.take {
@@ -178,6 +184,16 @@ impl Runner {
         Ok(Disposition::Later {
             delay: self.retry.busy_delay,
         })
+    }
+
+    /// A message whose `jobId` is another sync's job: dead-lettered with
+    /// the reason, never run, and that job's row is not touched.
+    fn refuse_foreign_job_id(&self, job: &Job) -> Disposition {
+        tracing::warn!(job_id = %job.id, sync_id = %job.sync_id,
+            "refused: the message's jobId is another sync's job");
+        Disposition::DeadLetter {
+            reason: Admission::FOREIGN_JOB_ID.to_string(),
+        }
     }
 
     fn acknowledge_duplicate(&self, job: &Job, status: JobStatus) -> Disposition {
@@ -292,6 +308,10 @@ impl Runner {
                     "requests are still folding into this sync job; waiting for them to stop");
                 return Ok(Ok(Disposition::Later { delay }));
             }
+            Admission::ForeignJobId => {
+                self.release(lease).await;
+                return Ok(Ok(self.refuse_foreign_job_id(job)));
+            }
             Admission::Run => {}
         }
         let Some(sync) = view.sync else {
@@ -358,6 +378,10 @@ impl Runner {
             )));
         }
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        if let Err(JobError::Infra(e)) = &result {
+            // The row says only the class of problem; the detail is here.
+            tracing::warn!(parent: &span, error = %e.detail(), "the job's infrastructure failed");
+        }
         let (mut outcome, disposition) = decide(result, envelope.attempt, Utc::now(), &self.retry);
         if start.coalesced > 1 {
             outcome.message = format!(

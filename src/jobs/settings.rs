@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::key_schema::{KeySchema, KeySchemaError};
-use crate::model::Scope;
+use crate::model::{unaddressable, Scope};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SettingsError {
@@ -96,6 +96,16 @@ pub fn parse_scope(destination_config: &serde_json::Value) -> Result<Scope, Sett
             "org, app and env must not be empty".into(),
         ));
     }
+    let fields = [("org", Some(org)), ("app", Some(app)), ("env", env)];
+    for (field, name) in fields {
+        if let Some(reason) = name.and_then(|n| unaddressable(n)) {
+            return Err(SettingsError::Destination(format!(
+                "`{field}` cannot be `{}`: {reason}",
+                name.map(|n| n.escape_debug().to_string())
+                    .unwrap_or_default()
+            )));
+        }
+    }
     Ok(scope)
 }
 
@@ -131,6 +141,31 @@ mod tests {
         assert!(s.scope.is_env());
         assert!(!s.deletion_enabled);
         assert_eq!(s.key_schema.apply("K"), "X_K");
+    }
+
+    #[test]
+    fn dot_names_in_the_destination_are_refused_naming_the_field() {
+        for (config, field) in [
+            (
+                json!({"scope": "environment", "org": "o", "app": "a", "env": ".."}),
+                "env",
+            ),
+            (
+                json!({"scope": "environment", "org": "o", "app": ".", "env": "e"}),
+                "app",
+            ),
+            (
+                json!({"scope": "application", "org": "..", "app": "a"}),
+                "org",
+            ),
+        ] {
+            let err = parse_scope(&config).expect_err("refused");
+            assert!(
+                err.to_string().contains(&format!("`{field}` cannot be")),
+                "{err}"
+            );
+        }
+        assert!(parse_scope(&json!({"scope": "application", "org": "o", "app": "..."})).is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::context::JobContext;
 use super::error::{JobError, JobFailure};
 use super::key_schema::KeySchema;
 use super::plan::SourceEntry;
-use crate::crypto::Cipher;
+use crate::crypto::{Aad, Cipher, Column};
 use crate::model::FolderRecord;
 
 /// A source secret, decrypted. No Debug: it holds the value.
@@ -17,9 +17,11 @@ pub struct SourceSecret {
     pub comment: String,
 }
 
-/// The folder's secrets, decrypted.
+/// The folder's secrets, decrypted. `project` is the sync's: a ciphertext
+/// bound to another project (a row copied across) fails to decrypt.
 pub async fn load_source(
     ctx: &JobContext,
+    project: &str,
     folder: &FolderRecord,
 ) -> Result<Vec<SourceSecret>, JobError> {
     let rows = ctx.store.folder_secrets(folder.id).await?;
@@ -31,10 +33,13 @@ pub async fn load_source(
             };
             let value = ctx
                 .cipher
-                .decrypt_string(&row.encrypted_value)
+                .decrypt_string(&row.encrypted_value, Aad::new(project, Column::SecretValue))
                 .map_err(decrypt_err)?;
             let comment = match &row.encrypted_comment {
-                Some(c) => ctx.cipher.decrypt_string(c).map_err(decrypt_err)?,
+                Some(c) => ctx
+                    .cipher
+                    .decrypt_string(c, Aad::new(project, Column::SecretComment))
+                    .map_err(decrypt_err)?,
                 None => String::new(),
             };
             Ok(SourceSecret {

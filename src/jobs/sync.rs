@@ -47,7 +47,7 @@ pub(super) async fn prepare(
     // Independent reads at once: one round trip of waiting, not three.
     // Their errors are still reported in this order.
     let (secrets, others, token) = tokio::join!(
-        load_source(ctx, folder),
+        load_source(ctx, &sync.project_id, folder),
         ctx.store.syncs_at_destination(org, app),
         connection_token(ctx, sync),
     );
@@ -192,9 +192,13 @@ pub async fn run_sync(
 
     let mut counts = Counts {
         unchanged: plan.unchanged.len() as i32,
+        skipped: plan.skipped.len() as i32,
         ..Counts::default()
     };
-    let mut keys = KeyChanges::default();
+    let mut keys = KeyChanges {
+        skipped: plan.skipped.clone(),
+        ..KeyChanges::default()
+    };
     let mut recorded = Vec::new();
     let mut failures = Vec::new();
     for (write, i, result) in results {

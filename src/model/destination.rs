@@ -98,6 +98,22 @@ pub struct WriteStamp {
     pub updated_at: String,
 }
 
+/// Why `name` cannot be one segment of a Humanitec URL path, if it cannot.
+///
+/// The path builder percent-encodes every byte outside `A-Za-z0-9-._~`, so
+/// `/`, `%`, `\\`, NUL, whitespace and bidi marks all travel as data. What
+/// is left that a URL parser reinterprets are the dot segments: reqwest's
+/// parser (the URL standard) drops `.` and climbs for `..`, so `DELETE
+/// …/values/..` would address the application itself. An empty name would
+/// address the collection. Such names are refused, never sent.
+pub fn unaddressable(name: &str) -> Option<&'static str> {
+    match name {
+        "" => Some("it is empty"),
+        "." | ".." => Some("a URL parser reads it as a path step (`.`/`..`), not a name"),
+        _ => None,
+    }
+}
+
 /// The destination's key pattern, `^[A-Za-z0-9_.-]+$`.
 pub fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
@@ -117,6 +133,16 @@ mod tests {
         }
         for bad in ["", "has space", "slash/key", "ümlaut", "dollar$"] {
             assert!(!is_valid_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_and_empty_names_are_unaddressable() {
+        for bad in ["", ".", ".."] {
+            assert!(unaddressable(bad).is_some(), "{bad:?}");
+        }
+        for ok in ["...", "a.", ".a", "%2e", ".%2E", "a/b", "A"] {
+            assert_eq!(unaddressable(ok), None, "{ok:?}");
         }
     }
 

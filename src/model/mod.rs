@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use audit::{Actor, AuditEntry};
-pub use destination::{is_valid_key, Scope, ValueResponse, ValueSource, WriteStamp};
+pub use destination::{is_valid_key, unaddressable, Scope, ValueResponse, ValueSource, WriteStamp};
 pub use failure::AttemptFailure;
 pub use keys::{KeyChanges, UpdatedKey};
 pub use retry::RetryPolicy;
@@ -351,14 +351,31 @@ pub struct Report {
 impl Report {
     pub fn sync(c: Counts, destination: &str, keys: KeyChanges) -> Report {
         Report {
+            message: format!(
+                "Synced to {destination}: {} created, {} updated, {} deleted, {} unchanged{}",
+                c.created,
+                c.updated,
+                c.deleted,
+                c.unchanged,
+                unaddressable_note(&keys.skipped)
+            ),
             keys: keys.sorted(),
             counts: c,
-            message: format!(
-                "Synced to {destination}: {} created, {} updated, {} deleted, {} unchanged",
-                c.created, c.updated, c.deleted, c.unchanged
-            ),
         }
     }
+}
+
+/// "; skipped …" naming the keys no Humanitec URL can address, or nothing.
+pub fn unaddressable_note(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = skipped.iter().map(|k| format!("`{k}`")).collect();
+    format!(
+        "; skipped {} key(s) no Humanitec URL can address ({}): rename them in the source",
+        skipped.len(),
+        names.join(", ")
+    )
 }
 
 /// What a sync last pushed to one destination key: a keyed fingerprint of

@@ -42,6 +42,8 @@ pub struct StartView {
     /// The database's clock when this was read: the run's start, as the
     /// supersede rule compares it (never later than the run's first read).
     pub opened_at: DateTime<Utc>,
+    /// The message's `jobId` names a job row of another sync.
+    pub foreign_job: bool,
 }
 
 /// The trailing debounce of plain sync jobs: a queued one starts once no

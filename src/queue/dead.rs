@@ -1,11 +1,23 @@
 //! The dead-letter queue for operators: browse, requeue, discard.
 //!
 //! Never loses a message: everything is taken with `basic_get` *without*
-//! acknowledgement and held on one channel; a message is acknowledged only
-//! after its republish was confirmed (requeue) or when it is the one to
-//! discard; everything else is handed back with a nack-requeue (and closing
-//! the channel would hand it back too). The dead queue has no delivery
+//! acknowledgement on one channel; a message is acknowledged only after its
+//! republish was confirmed (requeue) or when it is the one to discard. The
+//! rest is handed back with one nack at the end of the pass, and the pass
+//! waits until the broker has them back before it returns (a reader right
+//! after sees them); a pass dropped unfinished (a request cut off) closes its
+//! channel, which hands everything back too. The dead queue has no delivery
 //! limit, so browsing never drops anything.
+//!
+//! Bounded: messages are read a page at a time (`DEAD_LETTER_PAGE_SIZE`);
+//! only the current page's bodies are in memory, and a dashboard action
+//! settles at most one page. The API process reaches the queue through one
+//! [`DeadLetterRoom`]: one connection and channel shared by every request
+//! (reopened when they die), one pass at a time.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use lapin::message::BasicGetMessage;
@@ -15,10 +27,11 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::Channel;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::headers::{envelope_of, Headers};
 use super::message::decode_job;
-use super::{Broker, QueueError, DELIVERY_LIMIT};
+use super::{Broker, Names, Nodes, QueueError, DELIVERY_LIMIT};
 use crate::model::{Job, JobEnvelope};
 
 /// Headers the broker or the worker add when dead-lettering; dropped on requeue.
@@ -219,263 +232,477 @@ fn original_routing_key(msg: &BasicGetMessage) -> String {
         .unwrap_or_else(|| msg.delivery.routing_key.as_str().to_string())
 }
 
-/// What to do with the selected messages.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Action {
+/// What to do with the selected dead letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadAction {
+    /// Publish back to where it came from, dead-letter headers removed.
     Requeue,
+    /// Drop for good.
     Discard,
 }
 
+/// What a requeue or discard did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Messages requeued or discarded.
+    pub done: usize,
+    /// Pages read to get there (each at most the page size).
+    pub pages: usize,
+    /// `all` stopped at its cap (one page) with more of the caller's
+    /// letters behind it: the same action again settles the next page.
+    pub more: bool,
+    /// Whom each settled letter concerns (its audit goes to those projects).
+    pub subjects: Vec<DeadSubject>,
+}
+
+/// How long the shared connection gets to open before the request fails.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long closing a channel or connection may take before it is left.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for handed-back letters to show as ready again.
+const HAND_BACK_WAIT: Duration = Duration::from_secs(2);
+/// Pages of `dead list` and of the rescuer's scan.
+const LIST_PAGE: usize = 500;
+
+/// Every letter is the caller's (the command line, the rescuer).
+async fn everyone<E>(subjects: Vec<DeadSubject>) -> Result<Vec<bool>, E> {
+    Ok(vec![true; subjects.len()])
+}
+
+fn subject(msg: &BasicGetMessage) -> DeadSubject {
+    DeadSubject::of(&original_routing_key(msg), &msg.delivery.data)
+}
+
 impl Broker {
-    /// The dead letters, oldest first, at most `limit`.
+    /// The dead letters, oldest first, at most `limit`; all handed back.
     pub async fn list_dead(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        let held = Held::take(self, limit).await?;
-        let listed = held
-            .messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| describe(i + 1, m))
-            .collect();
-        held.release().await?;
-        Ok(listed)
+        let mut pass = Pass::own(self, limit).await?;
+        let listed = list_on(&mut pass, LIST_PAGE, limit, everyone).await;
+        pass.finish().await;
+        listed
     }
 
     /// The job messages among the first `limit` dead letters, with why
     /// they are there; nothing is removed (the rescuer records them failed).
     pub async fn dead_jobs(&self, limit: usize) -> Result<Vec<DeadJob>, QueueError> {
-        let held = Held::take(self, limit).await?;
-        let jobs = held
-            .messages
-            .iter()
-            .filter_map(|m| {
-                let props = &m.delivery.properties;
-                let message_id = props.message_id().as_ref().map(|id| id.as_str());
-                // Poison messages have no job to rescue; they just stay listed.
-                let job =
-                    decode_job(&m.delivery.data, &original_routing_key(m), message_id).ok()?;
-                Some(DeadJob {
-                    job,
-                    envelope: envelope_of(props),
-                    reason: dead_reason(props.headers().as_ref())
-                        .unwrap_or_else(|| "it reached the dead-letter queue".into()),
-                })
-            })
-            .collect();
-        held.release().await?;
-        Ok(jobs)
+        let mut pass = Pass::own(self, limit).await?;
+        let mut jobs = Vec::new();
+        let read = async {
+            loop {
+                let page = pass.take(LIST_PAGE).await?;
+                if page.is_empty() {
+                    return Ok(());
+                }
+                jobs.extend(page.iter().filter_map(dead_job));
+            }
+        }
+        .await;
+        pass.finish().await;
+        read.map(|()| jobs)
     }
 
     /// Publishes the selected dead letters back to where they came from (the
     /// jobs exchange, or the events exchange for events) with their original
-    /// routing key and the dead-letter headers removed. Returns how many.
-    pub async fn requeue_dead(&self, which: &DeadSelector) -> Result<usize, QueueError> {
-        self.settle_dead(which, Action::Requeue).await
+    /// routing key and the dead-letter headers removed, reading `page` at a
+    /// time: `all` goes through the whole queue as it is now, holding at
+    /// most one page.
+    pub async fn requeue_dead(
+        &self,
+        which: &DeadSelector,
+        page: usize,
+    ) -> Result<Settled, QueueError> {
+        self.settle_dead(which, DeadAction::Requeue, page).await
     }
 
-    /// Drops the selected dead letters for good. Returns how many.
-    pub async fn discard_dead(&self, which: &DeadSelector) -> Result<usize, QueueError> {
-        self.settle_dead(which, Action::Discard).await
+    /// Drops the selected dead letters for good, `page` at a time.
+    pub async fn discard_dead(
+        &self,
+        which: &DeadSelector,
+        page: usize,
+    ) -> Result<Settled, QueueError> {
+        self.settle_dead(which, DeadAction::Discard, page).await
     }
 
-    async fn settle_dead(&self, which: &DeadSelector, action: Action) -> Result<usize, QueueError> {
+    async fn settle_dead(
+        &self,
+        which: &DeadSelector,
+        action: DeadAction,
+        page: usize,
+    ) -> Result<Settled, QueueError> {
         // Only what is there now: a requeued job that dies again must not
-        // come round in the same pass. A position needs only that many.
-        let limit = match which {
-            DeadSelector::Position(n) => *n,
-            DeadSelector::All | DeadSelector::MessageId(_) => usize::MAX,
-        };
-        let batch = self.take_dead(limit).await?;
-        let visible = vec![true; batch.held.messages.len()];
-        batch.settle(which, action, &visible).await
+        // come round in the same pass.
+        let mut pass = Pass::own(self, usize::MAX).await?;
+        let settled = settle_on(
+            self.names(),
+            &mut pass,
+            which,
+            action,
+            page,
+            usize::MAX,
+            everyone,
+        )
+        .await;
+        pass.finish().await;
+        settled
+    }
+}
+
+/// The dead-letter queue as the API process reaches it: one broker
+/// connection and one channel, opened on first use, shared by every
+/// request and reopened when they die; one pass at a time, so a viewer in
+/// this process never finds letters hidden by another one's pass.
+pub struct DeadLetterRoom {
+    nodes: Nodes,
+    names: Names,
+    role: String,
+    link: Arc<Mutex<Link>>,
+}
+
+/// The room's connection and channel (opened on use).
+#[derive(Default)]
+struct Link {
+    broker: Option<Broker>,
+    channel: Option<Channel>,
+}
+
+impl DeadLetterRoom {
+    pub fn new(nodes: Nodes, names: Names, role: &str) -> DeadLetterRoom {
+        DeadLetterRoom {
+            nodes,
+            names,
+            role: role.to_string(),
+            link: Arc::new(Mutex::new(Link::default())),
+        }
     }
 
-    /// Takes (without acknowledging) at most `limit` dead letters, to be
-    /// filtered by whom they concern, then listed or settled.
-    pub async fn take_dead(&self, limit: usize) -> Result<DeadBatch<'_>, QueueError> {
-        Ok(DeadBatch {
-            broker: self,
-            held: Held::take(self, limit).await?,
-        })
+    /// The first `limit` letters `visible` lets the caller see (asked one
+    /// page of subjects at a time), numbered among themselves, from at
+    /// most `scan` letters read `page` at a time. Everything is handed back
+    /// before this returns.
+    pub async fn list<E, F, Fut>(
+        &self,
+        scan: usize,
+        page: usize,
+        limit: usize,
+        visible: F,
+    ) -> Result<Vec<DeadLetter>, E>
+    where
+        E: From<QueueError>,
+        F: FnMut(Vec<DeadSubject>) -> Fut,
+        Fut: Future<Output = Result<Vec<bool>, E>>,
+    {
+        let mut pass = self.pass(scan).await?;
+        let listed = list_on(&mut pass, page, limit, visible).await;
+        pass.finish().await;
+        listed
     }
 
-    async fn republish(&self, channel: &Channel, msg: &BasicGetMessage) -> Result<(), QueueError> {
-        let names = self.names();
-        let routing_key = original_routing_key(msg);
-        let exchange = if routing_key == "secret.changed" {
-            names.events_exchange()
-        } else {
-            names.jobs_exchange()
-        };
-        let props = &msg.delivery.properties;
-        let mut headers = FieldTable::default();
-        if let Some(original) = props.headers() {
-            for (name, value) in original.inner() {
-                if !DEAD_HEADERS.contains(&name.as_str()) {
-                    headers.insert(name.clone(), value.clone());
+    /// Requeues or discards the selected letters among the caller's (as
+    /// `visible` says; positions count only those), from at most `scan`
+    /// letters read `page` at a time; `all` settles at most one page.
+    pub async fn settle<E, F, Fut>(
+        &self,
+        which: &DeadSelector,
+        action: DeadAction,
+        scan: usize,
+        page: usize,
+        visible: F,
+    ) -> Result<Settled, E>
+    where
+        E: From<QueueError>,
+        F: FnMut(Vec<DeadSubject>) -> Fut,
+        Fut: Future<Output = Result<Vec<bool>, E>>,
+    {
+        let mut pass = self.pass(scan).await?;
+        let settled = settle_on(&self.names, &mut pass, which, action, page, page, visible).await;
+        pass.finish().await;
+        settled
+    }
+
+    /// Closes the shared connection (it reopens on the next use).
+    pub async fn close(&self) {
+        let mut link = self.link.lock().await;
+        link.channel = None;
+        if let Some(broker) = link.broker.take() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, broker.close("closing")).await;
+        }
+    }
+
+    async fn pass(&self, scan: usize) -> Result<Pass, QueueError> {
+        let mut link = self.link.clone().lock_owned().await;
+        let channel = self.channel(&mut link).await?;
+        Pass::begin(channel, Lease::Shared(link), &self.names, scan).await
+    }
+
+    /// The shared channel: the open one, else a new one on the connection,
+    /// else one on a new connection.
+    async fn channel(&self, link: &mut Link) -> Result<Channel, QueueError> {
+        if let Some(channel) = link.channel.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        link.channel = None;
+        if let Some(broker) = &link.broker {
+            match open_channel(broker).await {
+                Ok(channel) => {
+                    link.channel = Some(channel.clone());
+                    return Ok(channel);
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "the dead-letter connection is gone; reconnecting");
+                    if let Some(lost) = link.broker.take() {
+                        self.nodes.lost(lost.node_index());
+                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, lost.close("lost")).await;
+                    }
                 }
             }
         }
-        headers.insert(
-            "x-secret-sync-requeued-at".into(),
-            AMQPValue::LongString(Utc::now().to_rfc3339().into()),
-        );
-        let props = props.clone().with_headers(headers).with_delivery_mode(2);
-        let confirm = channel
-            .basic_publish(
-                exchange.as_str().into(),
-                routing_key.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &msg.delivery.data,
-                props,
-            )
-            .await
-            .map_err(QueueError::broker(format!("requeueing to {exchange}")))?
-            .await
-            .map_err(QueueError::broker(format!(
-                "confirming the requeue to {exchange}"
-            )))?;
-        if confirm.is_nack() || confirm.take_message().is_some() {
-            // Nacked, or returned as unroutable: keep it on the dead queue.
-            return Err(QueueError::NotConfirmed(format!(
-                "{exchange} with routing key `{routing_key}`"
-            )));
+        let open = self.nodes.open(self.names.clone(), &self.role);
+        let broker = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
+            Ok(broker) => broker?,
+            Err(_) => {
+                return Err(QueueError::NoNode(format!(
+                    "no node answered within {} s",
+                    OPEN_TIMEOUT.as_secs()
+                )))
+            }
+        };
+        let channel = open_channel(&broker).await?;
+        link.broker = Some(broker);
+        link.channel = Some(channel.clone());
+        Ok(channel)
+    }
+}
+
+/// A channel with publisher confirms (a requeue is acknowledged only once
+/// its republish is confirmed).
+async fn open_channel(broker: &Broker) -> Result<Channel, QueueError> {
+    let channel = broker.channel("opening a dead-letter channel").await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(QueueError::broker("enabling publisher confirms"))?;
+    Ok(channel)
+}
+
+/// The first `limit` visible letters, read `page` at a time; only the
+/// current page's bodies are kept.
+async fn list_on<E, F, Fut>(
+    pass: &mut Pass,
+    page: usize,
+    limit: usize,
+    mut visible: F,
+) -> Result<Vec<DeadLetter>, E>
+where
+    E: From<QueueError>,
+    F: FnMut(Vec<DeadSubject>) -> Fut,
+    Fut: Future<Output = Result<Vec<bool>, E>>,
+{
+    let mut listed = Vec::new();
+    while listed.len() < limit {
+        let taken = pass.take(page.min(limit).max(1)).await?;
+        if taken.is_empty() {
+            break;
         }
-        Ok(())
+        let shown = visible(taken.iter().map(subject).collect()).await?;
+        for (msg, _) in taken.iter().zip(shown).filter(|(_, shown)| *shown) {
+            if listed.len() == limit {
+                break;
+            }
+            listed.push(describe(listed.len() + 1, msg));
+        }
     }
+    Ok(listed)
 }
 
-/// Dead letters taken, not yet handed back: the caller decides which it
-/// may see (`visible`, one flag per message, in `subjects()` order); the
-/// others are neither shown, nor counted, nor settled, and positions count
-/// only the visible ones.
-pub struct DeadBatch<'a> {
-    broker: &'a Broker,
-    held: Held,
-}
-
-impl DeadBatch<'_> {
-    /// Whom each taken message concerns, in queue order.
-    pub fn subjects(&self) -> Vec<DeadSubject> {
-        self.held
-            .messages
-            .iter()
-            .map(|m| DeadSubject::of(&original_routing_key(m), &m.delivery.data))
-            .collect()
-    }
-
-    /// The first `limit` visible letters, numbered among themselves; hands
-    /// everything back.
-    pub async fn list(self, visible: &[bool], limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        let listed = self
-            .visible(visible)
-            .into_iter()
-            .take(limit)
-            .enumerate()
-            .map(|(n, i)| describe(n + 1, &self.held.messages[i]))
-            .collect();
-        self.held.release().await?;
-        Ok(listed)
-    }
-
-    pub async fn requeue(
-        self,
-        which: &DeadSelector,
-        visible: &[bool],
-    ) -> Result<usize, QueueError> {
-        self.settle(which, Action::Requeue, visible).await
-    }
-
-    pub async fn discard(
-        self,
-        which: &DeadSelector,
-        visible: &[bool],
-    ) -> Result<usize, QueueError> {
-        self.settle(which, Action::Discard, visible).await
-    }
-
-    /// Indexes of the visible messages.
-    fn visible(&self, visible: &[bool]) -> Vec<usize> {
-        (0..self.held.messages.len())
-            .filter(|&i| visible.get(i).copied().unwrap_or(false))
-            .collect()
-    }
-
-    async fn settle(
-        self,
-        which: &DeadSelector,
-        action: Action,
-        visible: &[bool],
-    ) -> Result<usize, QueueError> {
-        let shown = self.visible(visible);
-        let held = self.held;
-        let selected: Vec<usize> = match which {
-            DeadSelector::All => shown.clone(),
-            DeadSelector::Position(n) if (1..=shown.len()).contains(n) => vec![shown[n - 1]],
-            DeadSelector::Position(_) => Vec::new(),
-            DeadSelector::MessageId(id) => shown
-                .iter()
-                .copied()
-                .find(|&i| {
-                    held.messages[i]
-                        .delivery
+/// Settles the selected visible letters, reading `page` at a time; `all`
+/// stops after `max`.
+async fn settle_on<E, F, Fut>(
+    names: &Names,
+    pass: &mut Pass,
+    which: &DeadSelector,
+    action: DeadAction,
+    page: usize,
+    max: usize,
+    mut visible: F,
+) -> Result<Settled, E>
+where
+    E: From<QueueError>,
+    F: FnMut(Vec<DeadSubject>) -> Fut,
+    Fut: Future<Output = Result<Vec<bool>, E>>,
+{
+    let mut settled = Settled::default();
+    // The caller's letters seen so far: positions count only these.
+    let mut seen = 0usize;
+    'pages: loop {
+        let taken = pass.take(page.max(1)).await?;
+        if taken.is_empty() {
+            break;
+        }
+        settled.pages += 1;
+        let shown = visible(taken.iter().map(subject).collect()).await?;
+        for (msg, _) in taken.iter().zip(shown).filter(|(_, shown)| *shown) {
+            seen += 1;
+            let selected = match which {
+                DeadSelector::All => true,
+                DeadSelector::Position(n) => *n == seen,
+                DeadSelector::MessageId(id) => {
+                    msg.delivery
                         .properties
                         .message_id()
                         .as_ref()
                         .map(|s| s.as_str())
                         == Some(id.as_str())
-                })
-                .into_iter()
-                .collect(),
-        };
-        if selected.is_empty() && *which != DeadSelector::All {
-            let count = shown.len();
-            held.release().await?;
-            return Err(QueueError::NoSuchDeadLetter {
-                which: which.to_string(),
-                count,
-            });
-        }
-        let mut done = 0;
-        for &i in &selected {
-            let msg = &held.messages[i];
-            if action == Action::Requeue {
-                if let Err(e) = self.broker.republish(&held.channel, msg).await {
-                    // Not acknowledged: it stays on the dead queue.
-                    held.release().await?;
-                    return Err(e);
                 }
+            };
+            if !selected {
+                continue;
             }
-            held.channel
-                .basic_ack(msg.delivery.delivery_tag, BasicAckOptions::default())
-                .await
-                .map_err(QueueError::broker("acknowledging a dead letter"))?;
-            done += 1;
+            if settled.done >= max {
+                settled.more = true;
+                break 'pages;
+            }
+            if action == DeadAction::Requeue {
+                // Not acknowledged on failure: it stays on the dead queue.
+                republish(names, &pass.channel, msg).await?;
+            }
+            pass.ack(msg).await?;
+            settled.done += 1;
+            settled.subjects.push(subject(msg));
+            if *which != DeadSelector::All {
+                break 'pages;
+            }
         }
-        held.release_except(&selected).await?;
-        Ok(done)
     }
+    if settled.done == 0 && *which != DeadSelector::All {
+        return Err(QueueError::NoSuchDeadLetter {
+            which: which.to_string(),
+            count: seen,
+        }
+        .into());
+    }
+    Ok(settled)
 }
 
-/// Dead letters taken without acknowledgement on one channel.
-struct Held {
+fn dead_job(m: &BasicGetMessage) -> Option<DeadJob> {
+    let props = &m.delivery.properties;
+    let message_id = props.message_id().as_ref().map(|id| id.as_str());
+    // Poison messages have no job to rescue; they just stay listed.
+    let job = decode_job(&m.delivery.data, &original_routing_key(m), message_id).ok()?;
+    Some(DeadJob {
+        job,
+        envelope: envelope_of(props),
+        reason: dead_reason(props.headers().as_ref())
+            .unwrap_or_else(|| "it reached the dead-letter queue".into()),
+    })
+}
+
+async fn republish(
+    names: &Names,
+    channel: &Channel,
+    msg: &BasicGetMessage,
+) -> Result<(), QueueError> {
+    let routing_key = original_routing_key(msg);
+    let exchange = if routing_key == "secret.changed" {
+        names.events_exchange()
+    } else {
+        names.jobs_exchange()
+    };
+    let props = &msg.delivery.properties;
+    let mut headers = FieldTable::default();
+    if let Some(original) = props.headers() {
+        for (name, value) in original.inner() {
+            if !DEAD_HEADERS.contains(&name.as_str()) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    headers.insert(
+        "x-secret-sync-requeued-at".into(),
+        AMQPValue::LongString(Utc::now().to_rfc3339().into()),
+    );
+    let props = props.clone().with_headers(headers).with_delivery_mode(2);
+    let confirm = channel
+        .basic_publish(
+            exchange.as_str().into(),
+            routing_key.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            &msg.delivery.data,
+            props,
+        )
+        .await
+        .map_err(QueueError::broker(format!("requeueing to {exchange}")))?
+        .await
+        .map_err(QueueError::broker(format!(
+            "confirming the requeue to {exchange}"
+        )))?;
+    if confirm.is_nack() || confirm.take_message().is_some() {
+        // Nacked, or returned as unroutable: keep it on the dead queue.
+        return Err(QueueError::NotConfirmed(format!(
+            "{exchange} with routing key `{routing_key}`"
+        )));
+    }
+    Ok(())
+}
+
+/// Whose channel a pass runs on.
+enum Lease {
+    /// A channel of the caller's own connection, closed at the end.
+    Own,
+    /// The room's shared channel, held (with its lock) for the pass.
+    Shared(OwnedMutexGuard<Link>),
+}
+
+/// One pass over the dead-letter queue: messages taken without
+/// acknowledgement, a page at a time, from at most what was there when it
+/// began. `finish` hands back what was not settled (one nack) and waits
+/// until the broker has it; dropped unfinished, the pass closes its
+/// channel, which hands everything back too.
+struct Pass {
     channel: Channel,
-    messages: Vec<BasicGetMessage>,
+    /// `None` once finished.
+    lease: Option<Lease>,
+    queue: String,
+    /// Messages this pass may still take.
+    left: usize,
+    /// The last delivery tag taken (the hand-back covers every tag up to it).
+    last_tag: Option<u64>,
+    /// Taken and not settled.
+    held: usize,
 }
 
-impl Held {
-    async fn take(broker: &Broker, limit: usize) -> Result<Held, QueueError> {
-        let channel = broker.channel("opening a dead-letter channel").await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(QueueError::broker("enabling publisher confirms"))?;
-        let queue = broker.names().dead_queue();
-        let count = channel
+impl Pass {
+    async fn own(broker: &Broker, scan: usize) -> Result<Pass, QueueError> {
+        let channel = open_channel(broker).await?;
+        Pass::begin(channel, Lease::Own, broker.names(), scan).await
+    }
+
+    async fn begin(
+        channel: Channel,
+        lease: Lease,
+        names: &Names,
+        scan: usize,
+    ) -> Result<Pass, QueueError> {
+        let mut pass = Pass {
+            channel,
+            lease: Some(lease),
+            queue: names.dead_queue(),
+            left: 0,
+            last_tag: None,
+            held: 0,
+        };
+        pass.left = scan.min(pass.count().await?);
+        Ok(pass)
+    }
+
+    /// Ready messages in the dead queue.
+    async fn count(&self) -> Result<usize, QueueError> {
+        let declared = self
+            .channel
             .queue_declare(
-                queue.as_str().into(),
+                self.queue.as_str().into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..QueueDeclareOptions::default()
@@ -483,47 +710,125 @@ impl Held {
                 FieldTable::default(),
             )
             .await
-            .map_err(QueueError::broker(format!("inspecting {queue}")))?
-            .message_count();
-        let wanted = limit.min(usize::try_from(count).unwrap_or(usize::MAX));
-        let mut messages = Vec::with_capacity(wanted.min(10_000));
-        while messages.len() < wanted {
-            let got = channel
-                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
-                .await
-                .map_err(QueueError::broker(format!("reading {queue}")))?;
-            match got {
-                Some(msg) => messages.push(msg),
-                None => break,
-            }
-        }
-        Ok(Held { channel, messages })
+            .map_err(QueueError::broker(format!("inspecting {}", self.queue)))?;
+        Ok(usize::try_from(declared.message_count()).unwrap_or(usize::MAX))
     }
 
-    async fn release(self) -> Result<(), QueueError> {
-        self.release_except(&[]).await
-    }
-
-    /// Hands back every held message not in `settled`, then closes.
-    async fn release_except(self, settled: &[usize]) -> Result<(), QueueError> {
-        for (i, msg) in self.messages.iter().enumerate() {
-            if settled.contains(&i) {
-                continue;
-            }
-            self.channel
-                .basic_nack(
-                    msg.delivery.delivery_tag,
-                    BasicNackOptions {
-                        multiple: false,
-                        requeue: true,
-                    },
+    /// Up to `n` more messages (fewer at the end of the pass).
+    async fn take(&mut self, n: usize) -> Result<Vec<BasicGetMessage>, QueueError> {
+        let mut page = Vec::with_capacity(n.min(self.left).min(1024));
+        while page.len() < n && self.left > 0 {
+            let got = self
+                .channel
+                .basic_get(
+                    self.queue.as_str().into(),
+                    BasicGetOptions { no_ack: false },
                 )
                 .await
-                .map_err(QueueError::broker("handing back a dead letter"))?;
+                .map_err(QueueError::broker(format!("reading {}", self.queue)))?;
+            let Some(msg) = got else {
+                self.left = 0;
+                break;
+            };
+            self.left -= 1;
+            self.held += 1;
+            self.last_tag = Some(msg.delivery.delivery_tag);
+            page.push(msg);
         }
-        // Closing also hands back anything a failure above left unsettled.
-        let _ = self.channel.close(200, "done".into()).await;
+        Ok(page)
+    }
+
+    async fn ack(&mut self, msg: &BasicGetMessage) -> Result<(), QueueError> {
+        self.channel
+            .basic_ack(msg.delivery.delivery_tag, BasicAckOptions::default())
+            .await
+            .map_err(QueueError::broker("acknowledging a dead letter"))?;
+        self.held = self.held.saturating_sub(1);
         Ok(())
+    }
+
+    /// Hands back every message taken and not settled (one nack), then
+    /// waits until the broker counts them ready again: a quorum queue
+    /// applies a return asynchronously, and a reader right after this pass
+    /// (another viewer, the rescuer) must find them there.
+    async fn hand_back(&mut self) -> Result<(), QueueError> {
+        let (held, Some(tag)) = (self.held, self.last_tag) else {
+            return Ok(());
+        };
+        if held == 0 {
+            return Ok(());
+        }
+        let before = self.count().await?;
+        self.channel
+            .basic_nack(
+                tag,
+                BasicNackOptions {
+                    multiple: true,
+                    requeue: true,
+                },
+            )
+            .await
+            .map_err(QueueError::broker("handing back dead letters"))?;
+        self.held = 0;
+        // Others may take letters meanwhile: wait a bounded time only.
+        let deadline = tokio::time::Instant::now() + HAND_BACK_WAIT;
+        while self.count().await? < before.saturating_add(held) {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::debug!(held, "dead letters handed back, not yet counted ready");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// Hands back what was not settled; a failure closes the channel
+    /// instead (which hands it back too).
+    async fn finish(mut self) {
+        let handed_back = self.hand_back().await;
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        match (handed_back, lease) {
+            // The shared channel stays open for the next pass.
+            (Ok(()), Lease::Shared(link)) => drop(link),
+            (Ok(()), Lease::Own) => {
+                let close = self.channel.close(200, "done".into());
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+            }
+            (Err(e), lease) => {
+                tracing::warn!(error = %e,
+                    "could not hand dead letters back; closing their channel, which does");
+                abandon(self.channel.clone(), lease).await;
+            }
+        }
+    }
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        // Unfinished: a request cut off, or a failure on the way.
+        if let Some(lease) = self.lease.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(abandon(self.channel.clone(), lease));
+            }
+        }
+    }
+}
+
+/// Closes a pass's channel (the broker hands back its unsettled messages);
+/// the room opens a new one for the next pass (a new connection if this
+/// one does not answer).
+async fn abandon(channel: Channel, lease: Lease) {
+    let close = channel.close(200, "dead-letter pass abandoned".into());
+    let closed = matches!(tokio::time::timeout(CLOSE_TIMEOUT, close).await, Ok(Ok(())));
+    if let Lease::Shared(mut link) = lease {
+        link.channel = None;
+        if !closed {
+            if let Some(broker) = link.broker.take() {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, broker.close("abandoned")).await;
+            }
+        }
     }
 }
 

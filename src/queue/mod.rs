@@ -13,7 +13,9 @@ mod publisher;
 mod topology;
 
 pub use broker::{Broker, Consumer, Incoming, QueueDepths};
-pub use dead::{DeadBatch, DeadJob, DeadLetter, DeadSelector, DeadSubject};
+pub use dead::{
+    DeadAction, DeadJob, DeadLetter, DeadLetterRoom, DeadSelector, DeadSubject, Settled,
+};
 pub use headers::Headers;
 pub use message::{
     decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,

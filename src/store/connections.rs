@@ -13,6 +13,8 @@ use crate::model::AuditEntry;
 #[derive(Clone)]
 pub struct ConnectionRecord {
     pub id: Uuid,
+    /// The project the row belongs to: what its credentials are bound to.
+    pub project_id: String,
     pub name: String,
     pub app: String,
     pub method: String,
@@ -49,13 +51,14 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
+                "SELECT id, project_id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
                 &[(&connection_id, Type::UUID)],
             )
             .await
             .map_err(StoreError::db("loading the connection"))?;
         Ok(row.map(|r| ConnectionRecord {
             id: r.get("id"),
+            project_id: r.get("project_id"),
             name: r.get("name"),
             app: r.get("app"),
             method: r.get("method"),

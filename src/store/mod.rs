@@ -35,7 +35,7 @@ pub use jobs::{
     Claim, JobStart, LeaseAttempt, LeaseTake, OrphanFate, OrphanedJob, StaleJob, SyncLease,
 };
 pub use migrate::{ensure_database, MIGRATIONS};
-pub use notify::{AttemptRecord, ChannelRecord, Delivery, OutboxEvent};
+pub use notify::{AttemptRecord, ChannelInsert, ChannelRecord, ClaimLimits, Delivery, OutboxEvent};
 pub use page::Page;
 pub use read::{
     HistoryJob, HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail,
@@ -44,7 +44,7 @@ pub use read::{
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use schedule::DueSyncs;
 pub use sessions::SessionRecord;
-pub use syncs::{NewSync, SyncChanges};
+pub use syncs::{DestinationCheck, NewSync, SyncChanges};
 // Domain types the store reads, re-exported where callers first found them.
 pub use crate::model::{FolderRecord, JobState, StartView, SyncRecord, TakenMarker};
 pub use tokens::ApiTokenRecord;

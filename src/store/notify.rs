@@ -44,6 +44,8 @@ pub struct OutboxEvent {
 #[derive(Clone, Debug)]
 pub struct Delivery {
     pub id: Uuid,
+    /// The claim this delivery is held under (only its holder extends it).
+    pub claim: Uuid,
     pub channel: ChannelRecord,
     pub attempts: i32,
     pub events: Vec<OutboxEvent>,
@@ -58,6 +60,36 @@ pub struct AttemptRecord {
     pub status_code: Option<i32>,
     pub error: Option<String>,
 }
+
+/// How much one claim may take (`NOTIFY_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimLimits {
+    /// Events of a channel wait this long for others (one digest).
+    pub window: Duration,
+    /// The claim's length (extended by its holder while it sends).
+    pub claim_for: Duration,
+    /// Deliveries to claim at most (the dispatcher's free send slots).
+    pub take: i64,
+    /// Deliveries held at once per channel, counting other workers' claims.
+    pub per_channel: i64,
+    /// Deliveries held at once per project, counting other workers' claims.
+    pub per_project: i64,
+}
+
+/// What creating a channel did.
+#[derive(Debug)]
+pub enum ChannelInsert {
+    Done(ChannelRecord),
+    DuplicateName,
+    /// The project already has `limit` channels.
+    TooMany {
+        limit: i64,
+    },
+}
+
+/// Serialises claims of every worker, so the per-channel and per-project
+/// caps count every claim (a claim is a few milliseconds).
+const CLAIM_LOCK: i64 = 0x5ec7_5e9c_0026;
 
 const CHANNEL_COLUMNS: &str = "id, project_id, name, kind, encrypted_url, encrypted_secret,
     created_at, failing_since, last_error";
@@ -86,8 +118,61 @@ impl Store {
         encrypted_secret: Option<&[u8]>,
         audit: &[AuditEntry],
     ) -> Result<Written<ChannelRecord>, StoreError> {
+        let inserted = self
+            .insert_channel_within(
+                project_id,
+                name,
+                kind,
+                encrypted_url,
+                encrypted_secret,
+                i64::MAX,
+                audit,
+            )
+            .await?;
+        Ok(match inserted {
+            ChannelInsert::Done(c) => Written::Done(c),
+            ChannelInsert::DuplicateName | ChannelInsert::TooMany { .. } => Written::DuplicateName,
+        })
+    }
+
+    /// Creates a channel unless its project already has `limit` (counted
+    /// and inserted under a per-project lock, so racing creates cannot pass
+    /// it together).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_channel_within(
+        &self,
+        project_id: &str,
+        name: &str,
+        kind: &str,
+        encrypted_url: &[u8],
+        encrypted_secret: Option<&[u8]>,
+        limit: i64,
+        audit: &[AuditEntry],
+    ) -> Result<ChannelInsert, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        // Locked first, counted after (a statement of its own, so its
+        // snapshot sees a create that committed while this one waited).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('notification_channels:' || $1, 0))",
+            &[(&project_id, Type::TEXT)],
+        )
+        .await
+        .map_err(StoreError::db(
+            "locking the project's notification channels",
+        ))?;
+        let held = tx
+            .query_one(
+                "SELECT count(*) FROM notification_channels WHERE project_id = $1",
+                &[(&project_id, Type::TEXT)],
+            )
+            .await
+            .map_err(StoreError::db(
+                "counting the project's notification channels",
+            ))?;
+        if held.get::<_, i64>(0) >= limit {
+            return Ok(ChannelInsert::TooMany { limit });
+        }
         let row = tx
             .query_one(
                 &format!(
@@ -106,7 +191,7 @@ impl Store {
             .await;
         let row = match row {
             Ok(row) => row,
-            Err(e) if is_unique_violation(&e) => return Ok(Written::DuplicateName),
+            Err(e) if is_unique_violation(&e) => return Ok(ChannelInsert::DuplicateName),
             Err(e) => return Err(StoreError::db("creating the notification channel")(e)),
         };
         let record = channel(&row);
@@ -114,7 +199,7 @@ impl Store {
             insert_audit(&tx, &entry.clone().target(record.id)).await?;
         }
         tx.commit("committing the channel").await?;
-        Ok(Written::Done(record))
+        Ok(ChannelInsert::Done(record))
     }
 
     pub async fn channels(&self, project_id: &str) -> Result<Vec<ChannelRecord>, StoreError> {
@@ -191,17 +276,26 @@ impl Store {
     }
 
     /// Forms deliveries (per channel, once its oldest waiting event is
-    /// `window` old: everything waiting goes in one message) and claims up
-    /// to `limit` due ones for `claim_for` (another worker takes a claim
-    /// that ran out: delivery is at least once, under a stable id).
-    pub async fn claim_deliveries(
-        &self,
-        window: Duration,
-        claim_for: Duration,
-        limit: i64,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    /// `limits.window` old: everything waiting goes in one message) and
+    /// claims up to `limits.take` due ones for `limits.claim_for` under a
+    /// new claim id. Fair: a channel never holds more than `per_channel`
+    /// claims at once nor a project more than `per_project` (every worker's
+    /// claims counted: claims are taken one at a time under a lock), and
+    /// the deliveries are taken round-robin, each project's first before
+    /// any project's second and, within a project, each channel's first
+    /// before any channel's second. A held claim is never taken; one that
+    /// ran out (its worker died) is: delivery is at least once, under a
+    /// stable id.
+    pub async fn claim_deliveries(&self, limits: ClaimLimits) -> Result<Vec<Delivery>, StoreError> {
+        let claim = Uuid::new_v4();
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[(&CLAIM_LOCK, Type::INT8)],
+        )
+        .await
+        .map_err(StoreError::db("taking the notification claim lock"))?;
         tx.execute(
             "WITH ready AS (
                 SELECT channel_id, gen_random_uuid() AS delivery_id FROM notification_outbox
@@ -212,25 +306,48 @@ impl Store {
                FROM ready
               WHERE o.channel_id = ready.channel_id AND o.delivery_id IS NULL
                 AND o.delivered_at IS NULL",
-            &[(&window.as_secs_f64(), Type::FLOAT8)],
+            &[(&limits.window.as_secs_f64(), Type::FLOAT8)],
         )
         .await
         .map_err(StoreError::db("forming notification deliveries"))?;
         let rows = tx
             .query(
                 &format!(
-                    "WITH due AS (
-                        SELECT DISTINCT delivery_id FROM notification_outbox
-                         WHERE delivered_at IS NULL AND delivery_id IS NOT NULL
-                           AND next_attempt_at <= now()
-                           AND (claimed_until IS NULL OR claimed_until < now())
-                         LIMIT $2),
+                    "WITH pending AS (
+                        SELECT delivery_id, channel_id, project_id,
+                               min(next_attempt_at) AS due, min(created_at) AS first,
+                               bool_or(claimed_until IS NOT NULL AND claimed_until >= now()) AS held
+                          FROM notification_outbox
+                         WHERE delivered_at IS NULL AND given_up_at IS NULL
+                           AND delivery_id IS NOT NULL
+                         GROUP BY delivery_id, channel_id, project_id),
+                     held_channels AS (
+                        SELECT channel_id, count(*) AS n FROM pending WHERE held GROUP BY channel_id),
+                     held_projects AS (
+                        SELECT project_id, count(*) AS n FROM pending WHERE held GROUP BY project_id),
+                     by_channel AS (
+                        SELECT p.delivery_id, p.channel_id, p.project_id, p.due, p.first,
+                               coalesce(h.n, 0) + row_number() OVER (
+                                   PARTITION BY p.channel_id ORDER BY p.first, p.delivery_id)
+                                   AS channel_slot
+                          FROM pending p LEFT JOIN held_channels h ON h.channel_id = p.channel_id
+                         WHERE NOT p.held AND p.due <= now()),
+                     by_project AS (
+                        SELECT b.delivery_id, b.channel_slot, b.due,
+                               coalesce(h.n, 0) + row_number() OVER (
+                                   PARTITION BY b.project_id
+                                   ORDER BY b.channel_slot, b.due, b.delivery_id) AS project_slot
+                          FROM by_channel b LEFT JOIN held_projects h ON h.project_id = b.project_id
+                         WHERE b.channel_slot <= $4),
+                     chosen AS (
+                        SELECT delivery_id FROM by_project WHERE project_slot <= $5
+                         ORDER BY project_slot, channel_slot, due, delivery_id
+                         LIMIT $3),
                      claimed AS (
                         UPDATE notification_outbox o
-                           SET claimed_until = now() + make_interval(secs => $1)
-                          FROM due
-                         WHERE o.delivery_id = due.delivery_id
-                           AND (o.claimed_until IS NULL OR o.claimed_until < now())
+                           SET claimed_until = now() + make_interval(secs => $1), claimed_by = $2
+                          FROM chosen
+                         WHERE o.delivery_id = chosen.delivery_id AND o.delivered_at IS NULL
                      RETURNING o.*)
                      SELECT c.delivery_id, c.attempts, c.sync_id, c.job_id, c.job_type, c.event,
                             c.message, c.created_at AS at, s.name AS sync_name,
@@ -247,8 +364,11 @@ impl Store {
                         .join(", ")
                 ),
                 &[
-                    (&claim_for.as_secs_f64(), Type::FLOAT8),
-                    (&limit, Type::INT8),
+                    (&limits.claim_for.as_secs_f64(), Type::FLOAT8),
+                    (&claim, Type::UUID),
+                    (&limits.take, Type::INT8),
+                    (&limits.per_channel, Type::INT8),
+                    (&limits.per_project, Type::INT8),
                 ],
             )
             .await
@@ -271,6 +391,7 @@ impl Store {
                 Some(d) if d.id == id => d.events.push(event),
                 _ => deliveries.push(Delivery {
                     id,
+                    claim,
                     attempts: r.get("attempts"),
                     channel: ChannelRecord {
                         id: r.get("ch_id"),
@@ -288,6 +409,48 @@ impl Store {
             }
         }
         Ok(deliveries)
+    }
+
+    /// Extends the claim `claim` on `delivery_id` to `claim_for` from now;
+    /// false if it is no longer held under that claim (it ran out and
+    /// another worker took it, or the delivery was recorded).
+    pub async fn extend_claim(
+        &self,
+        delivery_id: Uuid,
+        claim: Uuid,
+        claim_for: Duration,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE notification_outbox
+                    SET claimed_until = now() + make_interval(secs => $3)
+                  WHERE delivery_id = $1 AND claimed_by = $2 AND delivered_at IS NULL
+                    AND claimed_until >= now()",
+                &[
+                    (&delivery_id, Type::UUID),
+                    (&claim, Type::UUID),
+                    (&claim_for.as_secs_f64(), Type::FLOAT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("extending a notification claim"))?;
+        Ok(n > 0)
+    }
+
+    /// Lets another worker take `delivery_id` now (a dispatcher stopping
+    /// before its send finished).
+    pub async fn release_claim(&self, delivery_id: Uuid, claim: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE notification_outbox SET claimed_until = NULL, claimed_by = NULL
+                  WHERE delivery_id = $1 AND claimed_by = $2 AND delivered_at IS NULL",
+                &[(&delivery_id, Type::UUID), (&claim, Type::UUID)],
+            )
+            .await
+            .map_err(StoreError::db("releasing a notification claim"))?;
+        Ok(())
     }
 
     /// Deletes up to `batch` delivery attempts and delivered outbox rows
@@ -308,8 +471,9 @@ impl Store {
                  o AS (
                     DELETE FROM notification_outbox WHERE id IN (
                         SELECT id FROM notification_outbox
-                         WHERE delivered_at < now() - make_interval(secs => $1)
-                         ORDER BY delivered_at LIMIT $2)
+                         WHERE coalesce(delivered_at, given_up_at)
+                               < now() - make_interval(secs => $1)
+                         ORDER BY coalesce(delivered_at, given_up_at) LIMIT $2)
                     RETURNING 1)
                  SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM o)",
                 &[(&keep.as_secs_f64(), Type::FLOAT8), (&batch, Type::INT8)],
@@ -319,17 +483,60 @@ impl Store {
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    /// Records an attempt: delivered, or put back until `retry_at`.
+    /// Records an attempt: delivered, or put back until `retry_at`; or,
+    /// when the delivery's first event is older than `give_up_after`, given
+    /// up (no more attempts; the channel's `last_error` says so). Returns
+    /// whether it was given up.
     pub async fn record_attempt(
         &self,
         delivery: &Delivery,
         status_code: Option<i32>,
         error: Option<&str>,
         retry_at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
+        give_up_after: Duration,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let events = delivery.events.len() as i32;
+        let delivered = error.is_none();
+        let recorded = tx
+            .query(
+                "WITH d AS (SELECT min(created_at) AS first FROM notification_outbox
+                             WHERE delivery_id = $1 AND delivered_at IS NULL)
+                 UPDATE notification_outbox SET attempts = attempts + 1,
+                        claimed_until = NULL, claimed_by = NULL,
+                        delivered_at = CASE WHEN $2 THEN now() END,
+                        given_up_at = CASE WHEN NOT $2
+                            AND (SELECT first FROM d) <= now() - make_interval(secs => $4)
+                            THEN now() END,
+                        next_attempt_at = coalesce($3, next_attempt_at)
+                  WHERE delivery_id = $1 AND delivered_at IS NULL
+              RETURNING given_up_at IS NOT NULL",
+                &[
+                    (&delivery.id, Type::UUID),
+                    (&delivered, Type::BOOL),
+                    (&retry_at, Type::TIMESTAMPTZ),
+                    (&give_up_after.as_secs_f64(), Type::FLOAT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("recording a delivery"))?;
+        let Some(first) = recorded.first() else {
+            // The channel was deleted meanwhile (its outbox with it).
+            return Ok(false);
+        };
+        let gave_up: bool = first.get(0);
+        let error = error.map(|e| {
+            if gave_up {
+                format!(
+                    "{e}; stopped retrying this delivery: it is older than \
+                     NOTIFY_GIVE_UP_AFTER ({})",
+                    humantime::format_duration(give_up_after)
+                )
+            } else {
+                e.to_string()
+            }
+        });
         tx.execute(
             "INSERT INTO notification_attempts (channel_id, delivery_id, events, status_code, error)
              VALUES ($1, $2, $3, $4, $5)",
@@ -343,20 +550,6 @@ impl Store {
         )
         .await
         .map_err(StoreError::db("recording a delivery attempt"))?;
-        let delivered = retry_at.is_none();
-        tx.execute(
-            "UPDATE notification_outbox SET attempts = attempts + 1, claimed_until = NULL,
-                    delivered_at = CASE WHEN $2 THEN now() END,
-                    next_attempt_at = coalesce($3, next_attempt_at)
-              WHERE delivery_id = $1",
-            &[
-                (&delivery.id, Type::UUID),
-                (&delivered, Type::BOOL),
-                (&retry_at, Type::TIMESTAMPTZ),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("recording a delivery"))?;
         tx.execute(
             "UPDATE notification_channels
                 SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, now()) END,
@@ -370,6 +563,7 @@ impl Store {
         )
         .await
         .map_err(StoreError::db("recording the channel's health"))?;
-        tx.commit("committing the attempt").await
+        tx.commit("committing the attempt").await?;
+        Ok(gave_up)
     }
 }

@@ -10,6 +10,9 @@ pub enum Written<T> {
     DuplicateName,
     /// The row to change does not exist (any more).
     Missing,
+    /// A sync's destination check refused it, under the destination's
+    /// lock (see `DestinationCheck`): the reason, for the caller.
+    Refused(String),
 }
 
 pub(super) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {

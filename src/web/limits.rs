@@ -1,6 +1,7 @@
 //! Per-token rate limits on the API's costly calls: job triggers (each
 //! queues work), previews (each spends the connection's Humanitec rate
-//! limit) and writes. Over the limit: 429 with the seed's error body and
+//! limit), writes, and the dead-letter pages and actions (each reads the
+//! dead-letter queue). Over the limit: 429 with the seed's error body and
 //! `Retry-After`. Counted per process (each API replica allows the rate).
 
 use std::num::NonZeroU32;
@@ -21,6 +22,8 @@ pub enum Spend {
     Preview,
     /// A create, update or delete.
     Write,
+    /// A look at the dead-letter queue, or a requeue or discard.
+    DeadLetters,
 }
 
 impl Spend {
@@ -29,6 +32,7 @@ impl Spend {
             Spend::Trigger => "job triggers",
             Spend::Preview => "previews",
             Spend::Write => "writes",
+            Spend::DeadLetters => "dead-letter pages and actions",
         }
     }
 }
@@ -40,6 +44,7 @@ pub struct RateLimiters {
     triggers: DefaultKeyedRateLimiter<Uuid>,
     previews: DefaultKeyedRateLimiter<Uuid>,
     writes: DefaultKeyedRateLimiter<Uuid>,
+    dead_letters: DefaultKeyedRateLimiter<Uuid>,
 }
 
 fn limiter(rate: Rate) -> DefaultKeyedRateLimiter<Uuid> {
@@ -55,6 +60,7 @@ impl RateLimiters {
             triggers: limiter(limits.triggers),
             previews: limiter(limits.previews),
             writes: limiter(limits.writes),
+            dead_letters: limiter(limits.dead_letters),
         }
     }
 
@@ -64,6 +70,7 @@ impl RateLimiters {
             Spend::Trigger => &self.triggers,
             Spend::Preview => &self.previews,
             Spend::Write => &self.writes,
+            Spend::DeadLetters => &self.dead_letters,
         };
         if limiter.len() > RETAIN_ABOVE {
             limiter.retain_recent();
@@ -99,6 +106,7 @@ mod tests {
             triggers: rate,
             previews: rate,
             writes: rate,
+            dead_letters: rate,
         });
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         for _ in 0..3 {
@@ -110,5 +118,9 @@ mod tests {
         // Another token and another kind have their own budgets.
         assert!(limits.check(Spend::Trigger, b).is_ok());
         assert!(limits.check(Spend::Preview, a).is_ok());
+        for _ in 0..3 {
+            assert!(limits.check(Spend::DeadLetters, a).is_ok());
+        }
+        assert!(limits.check(Spend::DeadLetters, a).is_err());
     }
 }

@@ -12,7 +12,7 @@ use crate::config::{ConfigError, SessionSettings, Settings};
 use crate::crypto::{Cipher, CryptoError};
 use crate::enqueue::JobClient;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
-use crate::queue::{Names, Nodes, QueueError};
+use crate::queue::{DeadLetterRoom, Names, Nodes, QueueError};
 use crate::store::{Store, StoreError};
 
 /// What handlers share. Cheap to clone.
@@ -36,6 +36,10 @@ pub struct DashConfig {
     pub(in crate::web) csrf_key: [u8; 32],
     /// The nodes of `AMQP_URL`; the next page starts at the last one that answered.
     pub(in crate::web) nodes: Nodes,
+    /// The dead-letter queue through one shared broker connection.
+    pub(in crate::web) dead: DeadLetterRoom,
+    /// Dead letters read (and held) at most per page, settled at most per action.
+    pub(in crate::web) dead_page: usize,
     pub(in crate::web) names: Names,
     /// The delay queues the workers may use (for the queue depths).
     pub(in crate::web) delays: Vec<Duration>,
@@ -45,6 +49,8 @@ pub struct DashConfig {
     pub(in crate::web) audit_retention: Duration,
     /// `NOTIFY_ALLOW_PRIVATE_TARGETS`: channels may target internal addresses.
     pub(in crate::web) allow_private_targets: bool,
+    /// `NOTIFY_*`: the channel limit and the target's DNS deadline.
+    pub(in crate::web) notify: crate::config::NotifySettings,
 }
 
 impl DashConfig {
@@ -60,14 +66,19 @@ impl DashConfig {
         delays.push(retry.busy_delay);
         delays.sort();
         delays.dedup();
+        let nodes = Nodes::parse(&settings.amqp_url);
+        let names = Names::new(&settings.queue_prefix);
         Ok(DashConfig {
             csrf_key,
-            nodes: Nodes::parse(&settings.amqp_url),
-            names: Names::new(&settings.queue_prefix),
+            dead: DeadLetterRoom::new(nodes.clone(), names.clone(), "secret-sync dead letters"),
+            dead_page: settings.dead_letter_page_size.max(1),
+            nodes,
+            names,
             delays,
             session: settings.session,
             audit_retention: settings.audit_retention,
             allow_private_targets: settings.notify_allow_private_targets,
+            notify: settings.notify.clone(),
         })
     }
 }

@@ -38,7 +38,8 @@ pub async fn handle_event_delivery(shared: &Shared, publisher: &Publisher, incom
                 tracing::debug!(job_id = %queued, sync_id = %sync.id, "secret change: folded into the queued sync job");
             }
         }
-        Ok::<usize, crate::jobs::JobError>(syncs.len())
+        // Either the database or the broker: both only logged, then retried.
+        Ok::<usize, Box<dyn std::error::Error + Send + Sync>>(syncs.len())
     }
     .await;
     let settle = match result {

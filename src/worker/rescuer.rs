@@ -6,6 +6,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::jobs::Admission;
 use crate::queue::Broker;
 
 /// Dead letters looked at per scan.
@@ -35,6 +36,11 @@ async fn scan(shared: &Shared) -> Result<(), Box<dyn std::error::Error + Send + 
     let dead = broker.dead_jobs(SCAN_LIMIT).await;
     broker.close("scanned").await;
     for d in dead? {
+        // Refused for naming another sync's job: that job's row is not this
+        // message's to write. The letter stays for the operator.
+        if d.reason == Admission::FOREIGN_JOB_ID {
+            continue;
+        }
         let state = shared.store.job_state(d.job.id).await?;
         if state.is_some_and(|s| s.status.is_final()) {
             continue;

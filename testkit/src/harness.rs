@@ -280,6 +280,18 @@ impl TestEnv {
         }
     }
 
+    /// Creates app `app` with environments `envs` in Humanitec (the
+    /// sandbox, org [`ORG`]), beside the demo's `web` and `api`.
+    pub fn add_humanitec_app(&self, app: &str, envs: &[&str]) {
+        self.sandbox.add_app(
+            ORG,
+            humanitec_sandbox::AppSpec {
+                id: app.to_string(),
+                envs: envs.iter().map(|e| e.to_string()).collect(),
+            },
+        );
+    }
+
     /// The keys and values Humanitec (the sandbox, org [`ORG`]) holds at app
     /// `app`, or at its environment `env` (inherited ones included).
     pub fn humanitec_values(&self, app: &str, env: Option<&str>) -> BTreeMap<String, String> {

@@ -30,6 +30,6 @@ pub use harness::{
 };
 pub use process::{free_port, http_get, worker_env, WorkerProcess};
 pub use proxy::Proxy;
-pub use seed::Seeder;
+pub use seed::{EncryptedBlob, Seeder};
 #[cfg(feature = "web")]
 pub use spec::assert_requests_match_spec;

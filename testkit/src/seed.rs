@@ -1,10 +1,25 @@
 //! Rows that other services write in production (projects, folders,
 //! secrets, connections, syncs), written here for tests and the demo.
 
+use secret_sync::crypto::{Aad, Column};
 use secret_sync::Cipher;
 use serde_json::Value;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
+
+/// One stored ciphertext and where it belongs.
+pub struct EncryptedBlob {
+    pub id: Uuid,
+    pub project: String,
+    pub column: Column,
+    pub data: Vec<u8>,
+}
+
+impl EncryptedBlob {
+    pub fn aad(&self) -> Aad<'_> {
+        Aad::new(&self.project, self.column)
+    }
+}
 
 /// Writes source rows straight into a database, encrypting as the
 /// secrets manager does. Panics on failure: it is test support.
@@ -64,10 +79,26 @@ impl Seeder {
             .get(0)
     }
 
-    /// Creates or replaces a secret, encrypting value and comment.
+    /// The project a folder belongs to (what its secrets are bound to).
+    pub async fn folder_project(&self, folder_id: Uuid) -> String {
+        self.client
+            .query_one(
+                "SELECT e.project_id FROM secret_folders f
+                   JOIN environments e ON e.id = f.environment_id WHERE f.id = $1",
+                &[&folder_id],
+            )
+            .await
+            .expect("the folder's project")
+            .get(0)
+    }
+
+    /// Creates or replaces a secret, encrypting value and comment (layout
+    /// 0x02, bound to the folder's project).
     pub async fn put_secret(&self, folder_id: Uuid, key: &str, value: &str, comment: Option<&str>) {
-        let value = self.cipher.encrypt_str(value);
-        let comment = comment.map(|c| self.cipher.encrypt_str(c));
+        let project = self.folder_project(folder_id).await;
+        let value = (self.cipher).encrypt_str(value, Aad::new(&project, Column::SecretValue));
+        let comment = comment
+            .map(|c| (self.cipher).encrypt_str(c, Aad::new(&project, Column::SecretComment)));
         self.client
             .execute(
                 "INSERT INTO secrets (folder_id, key, encrypted_value, encrypted_comment) VALUES ($1, $2, $3, $4)
@@ -94,6 +125,7 @@ impl Seeder {
         &self,
         folder_id: Uuid,
     ) -> std::collections::BTreeMap<String, String> {
+        let project = self.folder_project(folder_id).await;
         self.client
             .query(
                 "SELECT key, encrypted_value FROM secrets WHERE folder_id = $1",
@@ -105,35 +137,49 @@ impl Seeder {
             .map(|r| {
                 let value = self
                     .cipher
-                    .decrypt_string(r.get(1))
+                    .decrypt_string(r.get(1), Aad::new(&project, Column::SecretValue))
                     .expect("secret decrypts");
                 (r.get(0), value)
             })
             .collect()
     }
 
-    /// Every encrypted column value in the database (secret values and
-    /// comments, connection credentials).
-    pub async fn encrypted_blobs(&self) -> Vec<Vec<u8>> {
-        self.client
-            .query(
-                "SELECT encrypted_value FROM secrets
-                 UNION ALL SELECT encrypted_comment FROM secrets WHERE encrypted_comment IS NOT NULL
-                 UNION ALL SELECT encrypted_credentials FROM app_connections",
-                &[],
-            )
-            .await
-            .expect("blobs")
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+    /// Every encrypted column value in the database (each of
+    /// `Column::ALL`, non-null), with the project and column it is bound to.
+    pub async fn encrypted_blobs(&self) -> Vec<EncryptedBlob> {
+        let mut blobs = Vec::new();
+        for column in Column::ALL {
+            let name = column.name();
+            // Secrets find their project through folder and environment.
+            let sql = match column.table() {
+                "secrets" => format!(
+                    "SELECT s.id, e.project_id, s.{name} FROM secrets s
+                       JOIN secret_folders f ON f.id = s.folder_id
+                       JOIN environments e ON e.id = f.environment_id
+                      WHERE s.{name} IS NOT NULL"
+                ),
+                table => {
+                    format!("SELECT id, project_id, {name} FROM {table} WHERE {name} IS NOT NULL")
+                }
+            };
+            for r in self.client.query(&sql, &[]).await.expect("blobs") {
+                blobs.push(EncryptedBlob {
+                    id: r.get(0),
+                    project: r.get(1),
+                    column,
+                    data: r.get(2),
+                });
+            }
+        }
+        blobs
     }
 
     /// A Humanitec connection holding `token`, encrypted.
     pub async fn create_connection(&self, project_id: &str, name: &str, token: &str) -> Uuid {
-        let credentials = self
-            .cipher
-            .encrypt_str(&serde_json::json!({ "apiToken": token }).to_string());
+        let credentials = self.cipher.encrypt_str(
+            &serde_json::json!({ "apiToken": token }).to_string(),
+            Aad::new(project_id, Column::ConnectionCredentials),
+        );
         self.client
             .query_one(
                 "INSERT INTO app_connections (project_id, name, encrypted_credentials) VALUES ($1, $2, $3) RETURNING id",

@@ -43,6 +43,9 @@ pub struct LeaseAttempt {
     /// a job finishing concurrently is only visible to a read made after
     /// the lease was taken (see `Store::open_leased_job`).
     pub prior: Option<JobState>,
+    /// The job id names a job row of another sync (read in the same
+    /// statement): the job is refused, whatever the lease.
+    pub foreign_job: bool,
 }
 
 impl Store {
@@ -68,7 +71,8 @@ impl Store {
                  WHERE id = $1 AND (lease_token IS NULL OR lease_expires_at < clock_timestamp())
              RETURNING id)
              SELECT EXISTS (SELECT 1 FROM taken), EXISTS (SELECT 1 FROM secret_syncs WHERE id = $1),
-                    j.status, j.attempt, j.covers_until
+                    j.status, j.attempt, j.covers_until,
+                    j.id IS NOT NULL AND j.sync_id <> $1
                FROM (SELECT 1) AS one LEFT JOIN secret_sync_jobs j ON j.id = $5",
                 &[
                     (&sync_id, Type::UUID),
@@ -84,6 +88,7 @@ impl Store {
             return Ok(LeaseAttempt {
                 take: LeaseTake::NoSuchSync,
                 prior: None,
+                foreign_job: false,
             });
         };
         let take = match (row.get::<_, bool>(0), row.get::<_, bool>(1)) {
@@ -98,6 +103,7 @@ impl Store {
         Ok(LeaseAttempt {
             take,
             prior: job_state_at(row, 2),
+            foreign_job: row.get(5),
         })
     }
 

@@ -115,7 +115,10 @@ macro_rules! upsert_job {
         coalesced = GREATEST(secret_sync_jobs.coalesced, EXCLUDED.coalesced),
         covers_until = coalesce(secret_sync_jobs.covers_until, EXCLUDED.covers_until),
         created_count = 0, updated_count = 0, deleted_count = 0,
-        unchanged_count = 0, skipped_count = 0"
+        unchanged_count = 0, skipped_count = 0
+      -- A job id is its sync's alone: a message naming another sync's job
+      -- never rewrites that job's row.
+      WHERE secret_sync_jobs.sync_id = EXCLUDED.sync_id"
     };
 }
 
@@ -169,6 +172,7 @@ macro_rules! finish_after {
                  deleted_count = EXCLUDED.deleted_count,
                  unchanged_count = EXCLUDED.unchanged_count,
                  skipped_count = EXCLUDED.skipped_count, keys = EXCLUDED.keys
+               WHERE j.sync_id = EXCLUDED.sync_id
           RETURNING id"
         )
     };

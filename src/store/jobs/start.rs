@@ -45,8 +45,9 @@ impl Store {
                  RETURNING coalesced, clock_timestamp() AS taken_at),
                  covered AS (
                     UPDATE secret_sync_jobs SET coalesced = m.coalesced, covers_until = m.taken_at
-                      FROM m WHERE id = $2)
+                      FROM m WHERE id = $2 AND sync_id = $1)
                  SELECT j.status AS job_status, j.attempt AS job_attempt, j.covers_until AS job_covers_until,
+                        j.sync_id IS DISTINCT FROM $1 AND j.id IS NOT NULL AS foreign_job,
                         m.coalesced AS marker_coalesced, m.taken_at AS marker_taken_at,
                         (SELECT secs FROM fresh) AS debounce_wait,
                         clock_timestamp() AS opened_at,
@@ -92,6 +93,7 @@ impl Store {
                 .get::<_, Option<f64>>("debounce_wait")
                 .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
             opened_at: row.get("opened_at"),
+            foreign_job: row.get("foreign_job"),
         })
     }
 }

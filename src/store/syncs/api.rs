@@ -4,8 +4,10 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::model::AuditEntry;
+use super::{sync_from_row, SYNC_SELECT};
+use crate::model::{AuditEntry, SyncRecord};
 use crate::store::audit::insert_audit;
+use crate::store::conn::Tx;
 use crate::store::written::{is_unique_violation, Written};
 use crate::store::{Page, Store, StoreError};
 
@@ -32,6 +34,43 @@ pub struct SyncChanges {
     pub is_auto_sync_enabled: Option<bool>,
     pub sync_options: Option<serde_json::Value>,
     pub destination_config: Option<serde_json::Value>,
+}
+
+/// The rule a new or changed sync's destination must pass, checked inside
+/// the write's own transaction against the syncs already writing to the
+/// same app, under a lock on that app: two racing writes to one
+/// destination take turns, so they cannot both pass.
+pub struct DestinationCheck<'a> {
+    pub org: &'a str,
+    pub app: &'a str,
+    /// The refusal's message, if the syncs at the destination rule it out.
+    pub refuse: &'a (dyn Fn(&[SyncRecord]) -> Option<String> + Send + Sync),
+}
+
+impl DestinationCheck<'_> {
+    /// Takes the destination's lock (until the transaction ends) and runs
+    /// the rule against the syncs writing there.
+    async fn run(&self, tx: &Tx<'_>) -> Result<Option<String>, StoreError> {
+        let key = format!("secret-sync destination {}/{}", self.org, self.app);
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[(&key, Type::TEXT)],
+        )
+        .await
+        .map_err(StoreError::db("locking the destination"))?;
+        let rows = tx
+            .query(
+                &format!(
+                    "{SYNC_SELECT} WHERE s.destination_config->>'org' = $1
+                        AND s.destination_config->>'app' = $2"
+                ),
+                &[(&self.org, Type::TEXT), (&self.app, Type::TEXT)],
+            )
+            .await
+            .map_err(StoreError::db("finding syncs of a destination"))?;
+        let at_destination: Vec<SyncRecord> = rows.iter().map(sync_from_row).collect();
+        Ok((self.refuse)(&at_destination))
+    }
 }
 
 impl Store {
@@ -62,10 +101,14 @@ impl Store {
     pub async fn insert_sync(
         &self,
         new: &NewSync<'_>,
+        check: &DestinationCheck<'_>,
         audit: &[AuditEntry],
     ) -> Result<Written<Uuid>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        if let Some(reason) = check.run(&tx).await? {
+            return Ok(Written::Refused(reason));
+        }
         let result = tx
             .query_one(
                 "INSERT INTO secret_syncs (name, description, project_id, folder_id, connection_id,
@@ -135,14 +178,21 @@ impl Store {
     }
 
     /// Applies `changes` and bumps the sync's version.
+    /// `check`, when given, runs first (a change of what the sync writes).
     pub async fn update_sync(
         &self,
         sync_id: Uuid,
         changes: &SyncChanges,
+        check: Option<&DestinationCheck<'_>>,
         audit: &[AuditEntry],
     ) -> Result<Written<()>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        if let Some(check) = check {
+            if let Some(reason) = check.run(&tx).await? {
+                return Ok(Written::Refused(reason));
+            }
+        }
         let (set_description, description) = match &changes.description {
             Some(d) => (true, d.clone()),
             None => (false, None),

@@ -11,7 +11,7 @@ use super::audit::insert_audit;
 use super::{Store, StoreError};
 use crate::model::{AuditEntry, FolderRecord, SyncRecord};
 
-pub use api::{NewSync, SyncChanges};
+pub use api::{DestinationCheck, NewSync, SyncChanges};
 
 pub(in crate::store) const SYNC_SELECT: &str = "
     SELECT s.id, s.name, s.project_id, s.connection_id, s.is_auto_sync_enabled,

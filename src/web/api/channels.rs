@@ -2,8 +2,10 @@
 //! recoveries are sent (a signed JSON webhook, or a Slack incoming
 //! webhook). The URL and signing secret are stored encrypted and never
 //! returned after creation; a webhook's secret is shown once, when made.
-//! Targets resolving to loopback, link-local or private addresses are
-//! refused unless the operator allows them.
+//! Targets resolving to loopback, link-local, private or otherwise
+//! non-public addresses are refused unless the operator allows them
+//! (`notify::target`); a `slack` channel only to `https://hooks.slack.com/`;
+//! a project has at most `NOTIFY_MAX_CHANNELS_PER_PROJECT` channels.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -15,8 +17,9 @@ use super::syncs::require_project;
 use super::validation::{
     check_slug, check_text, path_uuid, provided, RequestBody, ValidJson, ValidQuery,
 };
-use crate::notify::target::check_target;
-use crate::store::{AttemptRecord, ChannelRecord, Written};
+use crate::crypto::{Aad, Column};
+use crate::notify::target::PinnedResolver;
+use crate::store::{AttemptRecord, ChannelInsert, ChannelRecord};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
 use crate::web::limits::Spend;
@@ -71,9 +74,15 @@ pub async fn create(
     check_text("projectId", &body.project_id, false)?;
     caller.require(&body.project_id, Role::Write)?;
     require_project(&state, &body.project_id).await?;
-    check_target(&body.url, state.dashboard.allow_private_targets)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("url is not allowed: {e}")))?;
+    // The same resolver and filter the worker connects through; the error
+    // says what class of problem, never an address the name resolved to.
+    PinnedResolver::new(
+        state.dashboard.allow_private_targets,
+        state.dashboard.notify.dns_timeout,
+    )
+    .check(&body.url, &body.kind)
+    .await
+    .map_err(|e| ApiError::bad_request(format!("url is not allowed: {e}")))?;
     let (secret, shown) = match (body.kind.as_str(), body.signing_secret) {
         ("slack", Some(_)) => {
             return Err(ApiError::bad_request(
@@ -92,8 +101,15 @@ pub async fn create(
             (Some(s.clone()), Some(s))
         }
     };
-    let url = state.cipher.encrypt_str(&body.url);
-    let secret = secret.map(|s| state.cipher.encrypt_str(&s));
+    let project = body.project_id.as_str();
+    let url = state
+        .cipher
+        .encrypt_str(&body.url, Aad::new(project, Column::ChannelUrl));
+    let secret = secret.map(|s| {
+        state
+            .cipher
+            .encrypt_str(&s, Aad::new(project, Column::ChannelSecret))
+    });
     let audit = caller
         .audit("channel.create", "channel", &body.project_id)
         .changes(provided(&[
@@ -104,23 +120,31 @@ pub async fn create(
         ]));
     let channel = match state
         .store
-        .insert_channel(
+        .insert_channel_within(
             &body.project_id,
             &body.name,
             &body.kind,
             &url,
             secret.as_deref(),
+            i64::try_from(state.dashboard.notify.max_channels_per_project).unwrap_or(i64::MAX),
             &[audit],
         )
         .await?
     {
-        Written::Done(c) => c,
-        Written::DuplicateName | Written::Missing => {
+        ChannelInsert::Done(c) => c,
+        ChannelInsert::DuplicateName => {
             return Err(ApiError::unprocessable(format!(
             "a notification channel named '{}' already exists in project '{}'; choose another name",
             shorten(&body.name),
             shorten(&body.project_id)
         )))
+        }
+        ChannelInsert::TooMany { limit } => {
+            return Err(ApiError::unprocessable(format!(
+                "project '{}' already has {limit} notification channels, the most allowed \
+                 (NOTIFY_MAX_CHANNELS_PER_PROJECT); delete one first",
+                shorten(&body.project_id)
+            )))
         }
     };
     tracing::info!(channel_id = %channel.id, project_id = %channel.project_id, "notification channel created");

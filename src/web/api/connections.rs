@@ -14,6 +14,7 @@ use super::syncs::{present, require_project};
 use super::validation::{
     check_slug, check_text, page, provided, PathId, RequestBody, ValidJson, ValidQuery,
 };
+use crate::crypto::{Aad, Column};
 use crate::store::{ConnectionChanges, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
@@ -69,7 +70,7 @@ pub async fn create(
     check_text("projectId", &body.project_id, false)?;
     caller.require(&body.project_id, Role::Write)?;
     require_project(&state, &body.project_id).await?;
-    let sealed = check_and_seal(&state, body.credentials).await?;
+    let sealed = check_and_seal(&state, &body.project_id, body.credentials).await?;
     match state
         .store
         .insert_connection(
@@ -91,7 +92,7 @@ pub async fn create(
             tracing::info!(connection_id = %conn["id"], project_id = %body.project_id, "app connection created");
             Ok(Json(json!({ "appConnection": conn })))
         }
-        Written::DuplicateName | Written::Missing => {
+        Written::DuplicateName | Written::Missing | Written::Refused(_) => {
             Err(duplicate_name(&body.name, &body.project_id))
         }
     }
@@ -188,8 +189,9 @@ pub async fn update(
     if let Some(Some(d)) = &body.description {
         check_text("description", d, true)?;
     }
+    let project = current["projectId"].as_str().unwrap_or_default();
     let sealed = match body.credentials {
-        Some(c) => Some(check_and_seal(&state, c).await?),
+        Some(c) => Some(check_and_seal(&state, project, c).await?),
         None => None,
     };
     let changes = ConnectionChanges {
@@ -197,7 +199,6 @@ pub async fn update(
         description: body.description,
         encrypted_credentials: sealed,
     };
-    let project = current["projectId"].as_str().unwrap_or_default();
     let audit = caller
         .audit("connection.update", "connection", project)
         .target(id)
@@ -215,7 +216,7 @@ pub async fn update(
             tracing::info!(connection_id = %id, token_replaced = changes.encrypted_credentials.is_some(), "app connection updated");
             Ok(Json(json!({ "appConnection": conn })))
         }
-        Written::Missing => Err(not_found(id)),
+        Written::Missing | Written::Refused(_) => Err(not_found(id)),
         Written::DuplicateName => Err(duplicate_name(
             body.name.as_deref().unwrap_or_default(),
             current["projectId"].as_str().unwrap_or_default(),
@@ -280,8 +281,13 @@ pub(super) async fn load(
     Ok(conn)
 }
 
-/// Checks the token with Humanitec, then encrypts `{"apiToken": …}`.
-async fn check_and_seal(state: &ApiState, credentials: Credentials) -> ApiResult<Vec<u8>> {
+/// Checks the token with Humanitec, then encrypts `{"apiToken": …}`, bound
+/// to the connection's project.
+async fn check_and_seal(
+    state: &ApiState,
+    project_id: &str,
+    credentials: Credentials,
+) -> ApiResult<Vec<u8>> {
     let token = SecretString::from(credentials.api_token);
     if let Err(e) = state.humanitec.check_token(&token).await {
         return Err(match e.status() {
@@ -299,5 +305,6 @@ async fn check_and_seal(state: &ApiState, credentials: Credentials) -> ApiResult
         });
     }
     let plain = json!({ "apiToken": token.expose_secret() }).to_string();
-    Ok(state.cipher.encrypt_str(&plain))
+    let at = Aad::new(project_id, Column::ConnectionCredentials);
+    Ok(state.cipher.encrypt_str(&plain, at))
 }

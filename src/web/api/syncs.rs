@@ -17,8 +17,9 @@ use super::validation::{
 use crate::humanitec::Scope;
 use crate::jobs::conflicts::{conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use crate::jobs::settings::SyncSettings;
+use crate::jobs::{decrypt_token, JobFailure};
 use crate::model::{normalize_path, AuditEntry, ImportBehavior, JobKind, JobStatus, JobType};
-use crate::store::{FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
+use crate::store::{DestinationCheck, FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
 use crate::web::state::ApiState;
@@ -142,15 +143,14 @@ pub async fn create(
     {
         return Err(duplicate_name(&body.name, &body.project_id));
     }
-    check_conflicts(
-        &state,
+    let rule = DestinationRule::parse(
         &body.project_id,
         None,
         &body.destination_config,
         &body.sync_options,
         &body.environment,
-    )
-    .await?;
+    )?;
+    check_reachable(&state, body.connection_id, &rule.settings.scope).await?;
     let new = NewSync {
         name: &body.name,
         description: body.description.as_deref(),
@@ -173,8 +173,11 @@ pub async fn create(
             ("syncOptions", true),
             ("destinationConfig", true),
         ]));
-    let sync_id = match state.store.insert_sync(&new, &[audit]).await? {
+    let refuse = |at: &[SyncRecord]| rule.refusal(at);
+    let check = rule.check(&refuse);
+    let sync_id = match state.store.insert_sync(&new, &check, &[audit]).await? {
         Written::Done(id) => id,
+        Written::Refused(reason) => return Err(ApiError::unprocessable(reason)),
         Written::DuplicateName | Written::Missing => {
             return Err(duplicate_name(&body.name, &body.project_id))
         }
@@ -278,15 +281,24 @@ pub async fn update(
             return Err(duplicate_name(name, &sync.project_id));
         }
     }
-    check_conflicts(
-        &state,
+    let rule = DestinationRule::parse(
         &sync.project_id,
         Some(id),
         &destination,
         &options,
         env_slug.as_deref().unwrap_or(""),
-    )
-    .await?;
+    )?;
+    // What the sync writes, or with which token, changes: the new pair
+    // must reach the destination, and fight no other sync there.
+    let writes_elsewhere = body.destination_config.is_some()
+        || body.sync_options.is_some()
+        || body.connection_id.is_some()
+        || body.environment.is_some()
+        || body.secret_path.is_some();
+    if body.destination_config.is_some() || body.connection_id.is_some() {
+        let connection = body.connection_id.unwrap_or(sync.connection_id);
+        check_reachable(&state, connection, &rule.settings.scope).await?;
+    }
     let changes = SyncChanges {
         name: body.name.clone(),
         description: body.description.clone(),
@@ -308,8 +320,16 @@ pub async fn update(
             ("syncOptions", changes.sync_options.is_some()),
             ("destinationConfig", changes.destination_config.is_some()),
         ]));
-    match state.store.update_sync(id, &changes, &[audit]).await? {
+    let refuse = |at: &[SyncRecord]| rule.refusal(at);
+    let check = rule.check(&refuse);
+    let check = writes_elsewhere.then_some(&check);
+    match state
+        .store
+        .update_sync(id, &changes, check, &[audit])
+        .await?
+    {
         Written::Done(()) => {}
+        Written::Refused(reason) => return Err(ApiError::unprocessable(reason)),
         Written::Missing => return Err(sync_not_found(id)),
         Written::DuplicateName => {
             return Err(duplicate_name(
@@ -627,55 +647,124 @@ fn check_settings(destination: &Value, options: &Value, environment: &str) -> Ap
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// Refuses a sync that would fight another over the same Humanitec values:
-/// the same level (app scope of one app, or one environment) and key schemas
-/// that can produce the same key (`jobs::conflicts`).
-async fn check_conflicts(
-    state: &ApiState,
-    project_id: &str,
-    this: Option<Uuid>,
-    destination: &Value,
-    options: &Value,
-    environment: &str,
-) -> ApiResult<()> {
-    let settings = SyncSettings::parse(destination, options, environment)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (org, app) = match &settings.scope {
-        Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
-    };
-    let at_destination = state.store.syncs_at_destination(org, app).await?;
-    let others: Vec<SyncTarget> = at_destination.iter().filter_map(SyncTarget::of).collect();
-    let target = SyncTarget {
-        id: this.unwrap_or_else(Uuid::nil),
-        name: String::new(),
-        scope: settings.scope.clone(),
-        schema: settings.key_schema,
-    };
-    let Some(other) = conflicting(&target, &others).into_iter().next() else {
+/// What a new or changed sync will write, parsed once, and the rule that
+/// refuses a sync fighting another over the same Humanitec values: the
+/// same level (app scope of one app, or one environment) and key schemas
+/// that can produce the same key (`jobs::conflicts`). The store runs the
+/// rule inside the write's transaction, under the destination's lock.
+struct DestinationRule {
+    project_id: String,
+    this: Uuid,
+    settings: SyncSettings,
+}
+
+impl DestinationRule {
+    fn parse(
+        project_id: &str,
+        this: Option<Uuid>,
+        destination: &Value,
+        options: &Value,
+        environment: &str,
+    ) -> ApiResult<DestinationRule> {
+        let settings = SyncSettings::parse(destination, options, environment)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(DestinationRule {
+            project_id: project_id.to_string(),
+            this: this.unwrap_or_else(Uuid::nil),
+            settings,
+        })
+    }
+
+    /// The store's check: this destination's app, and `refuse`.
+    fn check<'a>(
+        &'a self,
+        refuse: &'a (dyn Fn(&[SyncRecord]) -> Option<String> + Send + Sync),
+    ) -> DestinationCheck<'a> {
+        let (org, app) = match &self.settings.scope {
+            Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
+        };
+        DestinationCheck { org, app, refuse }
+    }
+
+    /// The 422's message, when a sync at the destination conflicts.
+    fn refusal(&self, at_destination: &[SyncRecord]) -> Option<String> {
+        let others: Vec<SyncTarget> = at_destination.iter().filter_map(SyncTarget::of).collect();
+        let target = SyncTarget {
+            id: self.this,
+            name: String::new(),
+            scope: self.settings.scope.clone(),
+            schema: self.settings.key_schema.clone(),
+        };
+        let other = conflicting(&target, &others).into_iter().next()?;
+        let same_project = at_destination
+            .iter()
+            .any(|r| r.id == other.id && r.project_id == self.project_id);
+        // Another project's sync is not named: its name, id and destination
+        // are that project's business.
+        let whom = if same_project {
+            format!(
+                "secret sync '{}' ({}, writing to {})",
+                shorten(&other.name),
+                other.id,
+                other.scope.label()
+            )
+        } else {
+            ANOTHER_PROJECTS_SYNC.to_string()
+        };
+        Some(format!(
+            "this sync would write to {} with a key schema that can produce the same keys as \
+             {whom}: the two would overwrite and delete each other's keys on every run. Give one \
+             of them a distinct keySchema (for example 'PREFIX_{{{{secretKey}}}}') or another \
+             destination",
+            self.settings.scope.label(),
+        ))
+    }
+}
+
+/// One Humanitec GET with the connection's token: a destination the token
+/// cannot read (unknown org, app or environment, or no access) is refused
+/// at once with a 422, not found by the first job.
+async fn check_reachable(state: &ApiState, connection_id: Uuid, scope: &Scope) -> ApiResult<()> {
+    let conn = state
+        .store
+        .load_connection(connection_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Humanitec connection {connection_id} not found"))
+        })?;
+    let token = decrypt_token(&state.cipher, &conn).map_err(|e| match e {
+        JobFailure::Decrypt { .. } => {
+            ApiError::internal("the connection's credentials could not be read", &e)
+        }
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let Err(e) = state.humanitec.list_values(&token, scope).await else {
         return Ok(());
     };
-    let same_project = at_destination
-        .iter()
-        .any(|r| r.id == other.id && r.project_id == project_id);
-    // Another project's sync is not named: its name, id and destination
-    // are that project's business.
-    let whom = if same_project {
-        format!(
-            "secret sync '{}' ({}, writing to {})",
-            shorten(&other.name),
-            other.id,
-            other.scope.label()
-        )
-    } else {
-        ANOTHER_PROJECTS_SYNC.to_string()
-    };
-    Err(ApiError::unprocessable(format!(
-        "this sync would write to {} with a key schema that can produce the same keys as \
-         {whom}: the two would overwrite and delete each other's keys on every run. Give one \
-         of them a distinct keySchema (for example 'PREFIX_{{{{secretKey}}}}') or another \
-         destination",
-        settings.scope.label(),
-    )))
+    let destination = scope.label();
+    let connection = shorten(&conn.name);
+    Err(match e.status() {
+        Some(401) => ApiError::unprocessable(format!(
+            "Humanitec rejected the API token of connection '{connection}'; PATCH the \
+             connection with a current service-user token"
+        )),
+        Some(403) => ApiError::unprocessable(format!(
+            "connection '{connection}' may not read {destination} in Humanitec: give its \
+             service user access to the app, or use another connection"
+        )),
+        Some(400 | 404) => ApiError::unprocessable(format!(
+            "Humanitec has no {destination} that connection '{connection}' can see: check \
+             org, app{} in destinationConfig",
+            if scope.is_env() { " and env" } else { "" }
+        )),
+        _ if e.is_transient() => ApiError::upstream(
+            "could not check the destination with Humanitec; nothing was saved, try again",
+            &e,
+        ),
+        _ => ApiError::unprocessable(format!(
+            "could not check {destination} with connection '{connection}': {e}"
+        )),
+    })
 }
 
 /// Queues a job for the caller and records `audit` (see `enqueue_for`).

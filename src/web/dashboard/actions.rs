@@ -66,9 +66,13 @@ pub async fn auto_sync(
         .audit("sync.update", "sync", &sync.row.project_id)
         .target(id)
         .changes(["isAutoSyncEnabled"]);
-    match state.store.update_sync(id, &changes, &[audit]).await? {
+    match state
+        .store
+        .update_sync(id, &changes, None, &[audit])
+        .await?
+    {
         Written::Done(()) => {}
-        Written::Missing | Written::DuplicateName => {
+        Written::Missing | Written::DuplicateName | Written::Refused(_) => {
             return Err(DashError::not_found(format!(
                 "secret sync {id} not found in the projects this token may see"
             )))

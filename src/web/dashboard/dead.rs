@@ -1,6 +1,9 @@
 //! `/dead`: the dead-letter queue, with why each message is there and an
-//! escaped preview of its body; requeue one or all, discard one. Not
-//! refreshed live: listing takes the messages and hands them back.
+//! escaped preview of its body; requeue one or a page of them, discard one.
+//! Not refreshed live: listing takes the messages and hands them back
+//! before the page is answered. Every page and action goes through the
+//! process's one shared broker connection (`DeadLetterRoom`), reads at most
+//! `DEAD_LETTER_PAGE_SIZE` letters at a time, and is rate-limited per token.
 //! A project token sees, counts and settles only its projects' letters (a
 //! job's sync, an event's project); letters naming no project, or a sync
 //! that no longer exists, are for instance admins only.
@@ -15,21 +18,47 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::html::{csrf_field, layout, or, url_enc};
+use super::html::{csrf_field, layout, or};
 use super::session::Viewer;
 use super::{DashError, DashResult};
-use crate::queue::{DeadSelector, DeadSubject};
+use crate::model::AuditEntry;
+use crate::queue::{DeadAction, DeadSelector, DeadSubject};
 use crate::store::StoreError;
 use crate::web::auth::Caller;
+use crate::web::limits::Spend;
 use crate::web::state::ApiState;
 
 const LIMIT: usize = 200;
-/// Dead letters read to find a project's first `LIMIT`.
+/// Dead letters read at most to find a project's first `LIMIT` (or the
+/// letter an action names).
 const SCAN: usize = 5_000;
 
+/// What the last action did, as the redirect after it says: a fixed code
+/// and a count, never text from the URL.
 #[derive(Deserialize, Default)]
 pub struct DeadQuery {
+    /// `requeued` or `discarded`; anything else shows nothing.
     done: Option<String>,
+    /// How many (shown only if it parses as a whole number).
+    n: Option<String>,
+    /// `1`: a page was requeued and more remain.
+    more: Option<String>,
+}
+
+/// The flash line for `q`: fixed text picked by the code, and a number.
+fn flash(q: &DeadQuery) -> Option<String> {
+    let verb = match q.done.as_deref() {
+        Some("requeued") => "requeued",
+        Some("discarded") => "discarded",
+        _ => return None,
+    };
+    let n: u64 = q.n.as_deref()?.parse().ok()?;
+    let more = if q.more.as_deref() == Some("1") {
+        " More remain: requeue all again for the next page."
+    } else {
+        ""
+    };
+    Some(format!("{verb} {n} message(s).{more}"))
 }
 
 pub async fn page(
@@ -37,22 +66,17 @@ pub async fn page(
     viewer: Viewer,
     Query(q): Query<DeadQuery>,
 ) -> DashResult {
-    let state = &state;
-    let broker = state.dashboard.broker().await?;
-    let listed = async {
-        let batch = broker.take_dead(SCAN).await?;
-        let visible = visible(state, &viewer.caller, &batch.subjects()).await;
-        match visible {
-            Ok(v) => Ok(batch.list(&v, LIMIT).await?),
-            Err(e) => {
-                batch.list(&[], 0).await?;
-                Err(DashError::from(e))
-            }
-        }
-    }
-    .await;
-    broker.close("listed").await;
-    let letters = listed?;
+    state
+        .limits
+        .check(Spend::DeadLetters, viewer.caller.token_id)?;
+    let (state, caller) = (&state, &viewer.caller);
+    let dashboard = &state.dashboard;
+    let letters = dashboard
+        .dead
+        .list(SCAN, dashboard.dead_page, LIMIT, |subjects| {
+            visible_or_fail(state, caller, subjects)
+        })
+        .await?;
     let write = viewer.can_write();
     let csrf = csrf_field(&viewer);
     let body = html! {
@@ -62,12 +86,15 @@ pub async fn page(
                 form.inline method="post" action="/dead/requeue" {
                     (csrf)
                     input type="hidden" name="which" value="all";
-                    button type="submit" #requeue-all { "Requeue all" }
+                    button type="submit" #requeue-all
+                        title={ "Requeues up to " (state.dashboard.dead_page) " at a time" } {
+                        "Requeue all"
+                    }
                 }
             }
         }
-        @if let Some(done) = &q.done {
-            p.flash #flash { (done) }
+        @if let Some(done) = flash(&q) {
+            p.flash #flash role="status" { (done) }
         }
         p.muted {
             "Messages the workers could not handle (" (letters.len()) " shown, at most " (LIMIT)
@@ -132,6 +159,15 @@ pub async fn page(
     )))
 }
 
+/// [`visible`], failing as a dashboard error.
+async fn visible_or_fail(
+    state: &ApiState,
+    caller: &Caller,
+    subjects: Vec<DeadSubject>,
+) -> Result<Vec<bool>, DashError> {
+    Ok(visible(state, caller, &subjects).await?)
+}
+
 /// Which of the letters (by whom they concern) `caller` may see.
 async fn visible(
     state: &ApiState,
@@ -165,6 +201,47 @@ async fn visible(
         .collect())
 }
 
+/// How many of the settled letters concern each project (None: no project):
+/// each project's audit says only what was done to its own letters.
+async fn settled_projects(
+    state: &ApiState,
+    caller: &Caller,
+    subjects: &[DeadSubject],
+) -> Vec<(Option<String>, usize)> {
+    let ids: Vec<Uuid> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            DeadSubject::Sync(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let of_sync: HashMap<Uuid, String> = match ids.is_empty() {
+        true => HashMap::new(),
+        false => match state.store.sync_projects(&ids).await {
+            Ok(rows) => rows.into_iter().collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not attribute settled dead letters to projects");
+                HashMap::new()
+            }
+        },
+    };
+    let mut counts: std::collections::BTreeMap<Option<String>, usize> = Default::default();
+    for subject in subjects {
+        let project = match subject {
+            DeadSubject::Sync(id) => of_sync.get(id).cloned(),
+            DeadSubject::Project(p) => Some(p.clone()),
+            DeadSubject::Unknown => None,
+        };
+        // A sync deleted meanwhile: its letter is counted under the
+        // caller's own audit only if the caller is an admin.
+        if project.as_ref().is_some_and(|p| !caller.sees(p)) {
+            continue;
+        }
+        *counts.entry(project).or_default() += 1;
+    }
+    counts.into_iter().collect()
+}
+
 #[derive(Deserialize)]
 pub struct DeadForm {
     #[serde(default)]
@@ -180,6 +257,9 @@ async fn settle(
     requeue: bool,
 ) -> DashResult {
     viewer.check_action(state, headers, &form.csrf, None)?;
+    state
+        .limits
+        .check(Spend::DeadLetters, viewer.caller.token_id)?;
     let which = DeadSelector::parse(form.which.trim());
     if !requeue && which == DeadSelector::All {
         return Err(DashError::new(
@@ -187,41 +267,44 @@ async fn settle(
             "discard one message at a time",
         ));
     }
-    let broker = state.dashboard.broker().await?;
-    let done = async {
-        // Everything there now: positions count only this caller's letters.
-        let batch = broker.take_dead(usize::MAX).await?;
-        let visible = match visible(state, &viewer.caller, &batch.subjects()).await {
-            Ok(v) => v,
-            Err(e) => {
-                batch.list(&[], 0).await?;
-                return Err(DashError::from(e));
-            }
-        };
-        Ok(if requeue {
-            batch.requeue(&which, &visible).await?
-        } else {
-            batch.discard(&which, &visible).await?
-        })
-    }
-    .await;
-    broker.close("settled").await;
-    let n = done?;
-    let verb = if requeue { "requeued" } else { "discarded" };
     let action = if requeue {
-        "dead-letter.requeue"
+        DeadAction::Requeue
     } else {
-        "dead-letter.discard"
+        DeadAction::Discard
     };
-    for entry in viewer.caller.audit_per_project(action, "dead-letter") {
-        let entry = entry.target(&which).changes([format!("{n} message(s)")]);
+    let caller = &viewer.caller;
+    let dashboard = &state.dashboard;
+    // Positions count only this caller's letters; `all` settles one page.
+    let settled = dashboard
+        .dead
+        .settle(&which, action, SCAN, dashboard.dead_page, |subjects| {
+            visible_or_fail(state, caller, subjects)
+        })
+        .await?;
+    let n = settled.done;
+    let (verb, audit_action) = if requeue {
+        ("requeued", "dead-letter.requeue")
+    } else {
+        ("discarded", "dead-letter.discard")
+    };
+    for (project, count) in settled_projects(state, caller, &settled.subjects).await {
+        let entry = match &project {
+            Some(p) => caller.audit(audit_action, "dead-letter", p),
+            // Letters that name no project: only an admin settles those.
+            None => AuditEntry::new(caller.actor(), audit_action, "dead-letter")
+                .req_id(Some(crate::web::errors::current_req_id())),
+        };
+        let entry = entry
+            .target(&which)
+            .changes([format!("{count} message(s)")]);
         if let Err(e) = state.store.record_audit(&entry).await {
             tracing::error!(error = %e, "could not write the dead-letter action's audit entry");
         }
     }
-    tracing::info!(%which, n, "dashboard {verb} dead letters");
-    let text = format!("{verb} {n} message(s) ({which})");
-    Ok(Redirect::to(&format!("/dead?done={}", url_enc(&text))).into_response())
+    tracing::info!(%which, n, pages = settled.pages, more = settled.more,
+        "dashboard {verb} dead letters");
+    let more = if settled.more { "&more=1" } else { "" };
+    Ok(Redirect::to(&format!("/dead?done={verb}&n={n}{more}")).into_response())
 }
 
 pub async fn requeue(

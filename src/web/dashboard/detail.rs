@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::html::{ago, at, badge, csrf_field, destination, layout, or, source, took, url_enc};
+use super::html::{ago, at, badge, csrf_field, destination, layout, or, source, took};
 use super::session::Viewer;
 use super::syncs::{auto_sync_control, copy_id, live_controls};
 use super::{DashError, DashResult};
@@ -77,7 +77,8 @@ pub async fn page(
     let body = html! {
         p.crumbs { a href="/" { "Syncs" } " / " (r.name) }
         div.toolbar { h1 { (r.name) } (live_controls()) }
-        @if let Some(job) = &q.queued {
+        // Only a job id parsed from the URL is shown, never its text.
+        @if let Some(job) = q.queued.as_deref().and_then(|j| Uuid::parse_str(j).ok()) {
             p.flash #flash { "Job " code { (job) } " queued." }
         } @else {
             p.flash.hidden #flash {}
@@ -298,7 +299,7 @@ async fn act(
     let audit = viewer.caller.audit(action, "sync", &sync.row.project_id);
     let job = enqueue_for(state, &viewer.caller, audit, id, kind, TRIGGER).await?;
     tracing::info!(sync_id = %id, job_id = %job, "dashboard enqueued a job");
-    Ok(Redirect::to(&format!("/syncs/{id}?queued={}", url_enc(&job.to_string()))).into_response())
+    Ok(Redirect::to(&format!("/syncs/{id}?queued={job}")).into_response())
 }
 
 pub async fn sync_now(
@@ -397,6 +398,11 @@ pub async fn preview(
                 .iter()
                 .map(|u| format!("{} — {}", u.key, u.reason.describe()))
                 .collect();
+            let skipped: Vec<String> = p
+                .skipped
+                .iter()
+                .map(|s| format!("{} — {}", s.key, s.reason))
+                .collect();
             html! {
                 p { "Destination " code { (p.destination) } }
                 div.grid {
@@ -405,6 +411,7 @@ pub async fn preview(
                     (list("Delete", &p.delete))
                     (list("Unchanged", &p.unchanged))
                     (list("Not managed (left alone)", &p.unmanaged))
+                    @if !skipped.is_empty() { (list("Skipped", &skipped)) }
                 }
             }
         }

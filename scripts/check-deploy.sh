@@ -10,7 +10,7 @@
 #    Grafana dashboard is well-formed JSON;
 #  - the RabbitMQ definitions are well-formed JSON.
 # That the definitions are exactly the worker's topology is checked by
-# `cargo test --test deploy` (it imports them into a fresh vhost).
+# `cargo test --test it deploy::` (it imports them into a fresh vhost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,7 +78,7 @@ PY
 
 echo "== prometheus rules"
 # The rules' syntax and expressions (Debian's `prometheus` package); that
-# they fire on a real worker's series is `cargo test --test alerts`.
+# they fire on a real worker's series is `cargo test --test it alerts::`.
 promtool check rules deploy/prometheus/alerts.yaml
 python3 -c 'import json; d = json.load(open("deploy/grafana/secret-sync.json")); print("grafana dashboard:", len(d["panels"]), "panels")'
 

@@ -33,7 +33,7 @@ const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
 /// Every column that holds a ciphertext. Adding an encrypted column means
-/// adding it here (and `tests/rotation.rs` fails until `rotate-key` covers it).
+/// adding it here (and `tests/it/rotation.rs` fails until `rotate-key` covers it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Column {
     /// `secrets.encrypted_value`

@@ -79,7 +79,7 @@ impl From<crate::store::StoreError> for RotateError {
 
 /// The tables that hold ciphertexts (each table of `Column::ALL`, once, in
 /// that order), with their encrypted columns. Rotation covers exactly
-/// these; `tests/rotation.rs` checks the schema has no other.
+/// these; `tests/it/rotation.rs` checks the schema has no other.
 pub fn encrypted_tables() -> Vec<(&'static str, Vec<Column>)> {
     let mut tables: Vec<(&'static str, Vec<Column>)> = Vec::new();
     for column in Column::ALL {

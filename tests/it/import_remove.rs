@@ -301,7 +301,7 @@ fn capitalise(word: &str) -> String {
 async fn the_api_view_matches_the_seed_schema_in_every_state() {
     let mut env = TestEnv::new().await;
     let schema: Value = serde_json::from_str(include_str!(
-        "../docs/schemas/secret-sync-response.schema.json"
+        "../../docs/schemas/secret-sync-response.schema.json"
     ))
     .expect("schema");
     let validator = jsonschema::validator_for(&schema).expect("compiles");

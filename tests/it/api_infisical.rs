@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
 const CONNS: &str = "/api/v1/app-connections/humanitec";
-const SERVED: &str = include_str!("../docs/openapi.json");
+const SERVED: &str = include_str!("../../docs/openapi.json");
 const B: &str = "bravo-proj-20";
 
 /// Calls the API with a token; checks every answer against the contract.

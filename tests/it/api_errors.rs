@@ -68,7 +68,7 @@ async fn create_fails(s: &Setup, change: impl Fn(&mut Value), status: u16, expec
 #[tokio::test]
 async fn the_served_document_extends_the_seed_verbatim() {
     let served: Value =
-        serde_json::from_str(include_str!("../docs/openapi.json")).expect("docs/openapi.json");
+        serde_json::from_str(include_str!("../../docs/openapi.json")).expect("docs/openapi.json");
     let mut ours = served["paths"][SYNCS]["post"].clone();
     let security = ours.as_object_mut().and_then(|o| o.remove("security"));
     assert_eq!(security, Some(json!([{"bearerAuth": []}])));

@@ -3,7 +3,7 @@
 //! Humanitec. Each test breaks only what it owns (its own worker processes,
 //! its own proxies, its own sandbox), so the shared Postgres and RabbitMQ
 //! and the tests running beside it are untouched. Figures are printed
-//! (`cargo test --test faults -- --nocapture`).
+//! (`cargo test --test it faults:: -- --nocapture`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

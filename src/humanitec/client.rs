@@ -141,13 +141,7 @@ impl HumanitecClient {
     ) -> Result<ValueResponse, HumanitecError> {
         // The key travels in the body, but a value that no URL can address
         // could never be updated or deleted again.
-        if let Some(reason) = crate::model::unaddressable(key) {
-            return Err(HumanitecError::Unaddressable {
-                field: "key",
-                name: key.to_string(),
-                reason,
-            });
-        }
+        value_path(scope, key)?;
         let body = ValueCreatePayload {
             key,
             description,

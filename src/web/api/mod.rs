@@ -3,6 +3,7 @@
 
 mod audit;
 mod channels;
+mod connection_token;
 mod connections;
 mod history;
 mod lookups;

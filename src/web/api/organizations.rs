@@ -13,10 +13,10 @@ use futures::future::try_join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::connections::{load, not_found};
+use super::connection_token::connection_with_token;
+use super::connections::load;
 use super::validation::{page, PathId, ValidQuery};
 use crate::humanitec::HumanitecError;
-use crate::jobs::{decrypt_token, JobFailure};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{ApiError, ApiResult};
 use crate::web::limits::Spend;
@@ -41,17 +41,7 @@ pub async fn organizations(
     load(&state, &caller, id, Role::Read).await?;
     // Each call costs Humanitec calls: counted like a preview.
     state.limits.check(Spend::Preview, caller.token_id)?;
-    let conn = state
-        .store
-        .load_connection(id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    let token = decrypt_token(&state.cipher, &conn).map_err(|e| match e {
-        JobFailure::Decrypt { .. } => {
-            ApiError::internal("the connection's credentials could not be read", &e)
-        }
-        other => ApiError::bad_request(other.to_string()),
-    })?;
+    let (conn, token) = connection_with_token(&state, id).await?;
     let (humanitec, token) = (&state.humanitec, &token);
     let orgs = humanitec
         .list_orgs(token)

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::connection_token::connection_with_token;
 use super::validation::{
     check_slug, check_text, page, provided, OptionalJson, PathId, RequestBody, ValidJson,
     ValidQuery,
@@ -17,7 +18,6 @@ use super::validation::{
 use crate::humanitec::Scope;
 use crate::jobs::conflicts::{conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
 use crate::jobs::settings::SyncSettings;
-use crate::jobs::{decrypt_token, JobFailure};
 use crate::model::{normalize_path, AuditEntry, ImportBehavior, JobKind, JobStatus, JobType};
 use crate::store::{DestinationCheck, FolderLookup, NewSync, SyncChanges, SyncRecord, Written};
 use crate::web::auth::{Caller, Role};
@@ -725,19 +725,7 @@ impl DestinationRule {
 /// cannot read (unknown org, app or environment, or no access) is refused
 /// at once with a 422, not found by the first job.
 async fn check_reachable(state: &ApiState, connection_id: Uuid, scope: &Scope) -> ApiResult<()> {
-    let conn = state
-        .store
-        .load_connection(connection_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("Humanitec connection {connection_id} not found"))
-        })?;
-    let token = decrypt_token(&state.cipher, &conn).map_err(|e| match e {
-        JobFailure::Decrypt { .. } => {
-            ApiError::internal("the connection's credentials could not be read", &e)
-        }
-        other => ApiError::bad_request(other.to_string()),
-    })?;
+    let (conn, token) = connection_with_token(state, connection_id).await?;
     let Err(e) = state.humanitec.list_values(&token, scope).await else {
         return Ok(());
     };

@@ -16,13 +16,14 @@
 pub mod cli;
 pub mod config;
 pub mod crypto;
-pub mod enqueue;
+pub mod engine;
 pub mod http;
 pub mod humanitec;
 pub mod jobs;
 pub mod model;
 pub mod notify;
 pub mod queue;
+pub mod service;
 pub mod store;
 mod telemetry;
 #[cfg(feature = "web")]
@@ -31,7 +32,7 @@ pub mod worker;
 
 pub use config::Settings;
 pub use crypto::Cipher;
-pub use enqueue::{enqueue, wait_for_job, JobClient};
+pub use engine::{enqueue, wait_for_job, JobClient};
 pub use model::{ImportBehavior, Job, JobKind, JobStatus, JobType};
 pub use store::Store;
 pub use telemetry::init as init_logging;

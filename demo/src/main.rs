@@ -146,7 +146,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     ok &= auto_sync(&env, folder, app_sync, env_sync).await?;
 
     println!("\nSync rows:");
-    for s in env.store.sync_statuses(None).await? {
+    for s in env.store.reads.sync_statuses(None).await? {
         println!(
             "  {:<15} {:<10} {}",
             s.name,
@@ -278,7 +278,7 @@ async fn auto_sync(
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let jobs = env.store.recent_jobs(Some(auto), 10).await?;
+        let jobs = env.store.reads.recent_jobs(Some(auto), 10).await?;
         let auto_jobs: Vec<_> = jobs
             .iter()
             .filter(|j| j.trigger.as_deref() == Some("auto-sync"))
@@ -300,7 +300,7 @@ async fn auto_sync(
                 requests.len(),
                 requests.iter().filter(|r| r.method == "GET").count(),
                 env.store
-                    .recent_jobs(Some(manual), 10)
+                    .reads.recent_jobs(Some(manual), 10)
                     .await?
                     .iter()
                     .filter(|j| j.trigger.as_deref() == Some("auto-sync"))

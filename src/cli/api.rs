@@ -4,7 +4,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::CliResult;
 use crate::config::Settings;
-use crate::web::{router, sweep_expired_sessions, ApiState};
+use crate::engine::maintenance::sweeper::{Sweeper, SweeperConfig};
+use crate::web::{router, ApiState};
 
 pub async fn run_api(settings: Settings) -> CliResult {
     let listen = settings.api_listen;
@@ -14,11 +15,15 @@ pub async fn run_api(settings: Settings) -> CliResult {
     tracing::info!(%listen, "API on http://{listen}/api/v1/…, document at /api/openapi.json");
     let shutdown = CancellationToken::new();
     tokio::spawn(super::run::cancel_on_signal(shutdown.clone()));
-    tokio::spawn(sweep_expired_sessions(state.clone(), shutdown.clone()));
+    let sweeper = Sweeper::new(SweeperConfig::from_settings(&settings), state.store.clone())?
+        .start(&shutdown);
     let limits = settings.http_limits.clone();
     tracing::info!(?limits, "connection limits");
     let on_timeout = std::sync::Arc::new(crate::web::request_timeout_answer);
-    crate::http::serve_with(listener, router(state), limits, on_timeout, shutdown).await?;
+    let served =
+        crate::http::serve_with(listener, router(state), limits, on_timeout, shutdown).await;
+    sweeper.stop().await;
+    served?;
     tracing::info!("API stopped");
     Ok(())
 }

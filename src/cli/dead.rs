@@ -95,8 +95,8 @@ fn pages(settled: &Settled, page: usize) -> String {
 /// Writes a command's audit entry; a failure is reported, not fatal (the
 /// action itself is done).
 pub(super) async fn record_cli_audit(settings: &Settings, entry: &AuditEntry) {
-    let written = match Store::for_settings(settings, 1) {
-        Ok(store) => store.record_audit(entry).await,
+    let written = match Store::open(&settings.store(1)) {
+        Ok(store) => store.audit.record_audit(entry).await,
         Err(e) => Err(e),
     };
     if let Err(e) = written {

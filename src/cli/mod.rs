@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::enqueue::JobClient;
+use crate::engine::JobClient;
 use crate::model::{Actor, AuditEntry, ImportBehavior, JobKind, JobStatus};
 use crate::store::Store;
 
@@ -167,7 +167,7 @@ pub async fn main(cli: Cli) -> CliResult {
             let settings = Settings::from_env()?;
             crate::telemetry::init(&settings.log_format, "info");
             let created = crate::store::ensure_database(&settings.database_url).await?;
-            let store = Store::for_settings(&settings, 2)?;
+            let store = Store::open(&settings.store(2))?;
             let applied = store.migrate().await?;
             println!(
                 "database {}; migrations applied: {}",
@@ -213,8 +213,8 @@ pub async fn main(cli: Cli) -> CliResult {
                 },
             };
             let settings = Settings::from_env()?;
-            let store = Store::for_settings(&settings, 2)?;
-            let project = store.load_sync(sync_id).await?.map(|s| s.project_id);
+            let store = Store::open(&settings.store(2))?;
+            let project = store.syncs.load_sync(sync_id).await?.map(|s| s.project_id);
             let client = JobClient::connect(&settings, store).await?;
             let job_id = client
                 .enqueue_as(sync_id, kind, &trigger, Some(Actor::Cli.label()))
@@ -265,7 +265,7 @@ pub async fn main(cli: Cli) -> CliResult {
         Command::Token { command } => {
             let settings = Settings::from_env()?;
             crate::store::ensure_database(&settings.database_url).await?;
-            let store = Store::for_settings(&settings, 2)?;
+            let store = Store::open(&settings.store(2))?;
             store.migrate().await?;
             match command {
                 TokenCommand::Create {
@@ -291,7 +291,7 @@ pub async fn main(cli: Cli) -> CliResult {
             path,
         } => {
             let settings = Settings::from_env()?;
-            let store = Store::for_settings(&settings, 2)?;
+            let store = Store::open(&settings.store(2))?;
             let client = JobClient::connect(&settings, store).await?;
             let event = crate::queue::SecretChanged {
                 project_id,
@@ -309,7 +309,7 @@ pub async fn main(cli: Cli) -> CliResult {
         }
         Command::Status { sync, limit, json } => {
             let settings = Settings::from_env()?;
-            let store = Store::for_settings(&settings, 2)?;
+            let store = Store::open(&settings.store(2))?;
             status::print(&store, sync, limit, json).await
         }
         Command::Dead(command) => {

@@ -14,9 +14,10 @@ pub async fn print(
     prune_unmanaged: bool,
     json: bool,
 ) -> CliResult {
-    let store = Store::for_settings(settings, 2)?;
+    let store = Store::open(&settings.store(2))?;
     let ctx = JobContext::from_settings(settings, store.clone())?;
     let sync = store
+        .syncs
         .load_sync(sync_id)
         .await?
         .ok_or_else(|| format!("sync {sync_id} does not exist"))?;

@@ -12,7 +12,7 @@ use crate::store::Store;
 const SHOWN: usize = 50;
 
 pub async fn run(settings: &Settings, json: bool) -> CliResult {
-    let store = Store::for_settings(settings, 4)?;
+    let store = Store::open(&settings.store(4))?;
     let ctx = JobContext::from_settings(settings, store)?;
     let rotating = ctx.cipher.previous().is_some();
     if !json && !rotating {

@@ -23,8 +23,8 @@ fn failed(s: &SyncStatusRow) -> bool {
 }
 
 pub async fn print(store: &Store, sync: Option<Uuid>, limit: i64, json: bool) -> CliResult {
-    let syncs = store.sync_statuses(sync).await?;
-    let jobs = store.recent_jobs(sync, limit).await?;
+    let syncs = store.reads.sync_statuses(sync).await?;
+    let jobs = store.reads.recent_jobs(sync, limit).await?;
     let failed: Vec<String> = syncs
         .iter()
         .filter(|s| failed(s))

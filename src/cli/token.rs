@@ -32,7 +32,7 @@ pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) 
         return Err("--project must not be empty".into());
     }
     for p in &projects {
-        if !store.project_exists(p).await? {
+        if !store.auth.project_exists(p).await? {
             eprintln!(
                 "warning: project '{p}' does not exist (yet); the token will work once it does"
             );
@@ -41,6 +41,7 @@ pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) 
     let (token, hash) = new_token();
     let audit = cli_audit(&projects, "token.create", ["name", "role", "projects"]);
     let record = store
+        .auth
         .create_api_token(name, &hash, role.as_str(), &projects, &audit)
         .await?;
     eprintln!(
@@ -59,8 +60,9 @@ pub async fn create(store: &Store, projects: &[String], role: Role, name: &str) 
 }
 
 pub async fn list(store: &Store, settings: &Settings) -> CliResult {
-    let tokens = store.api_tokens().await?;
+    let tokens = store.auth.api_tokens().await?;
     let counts: HashMap<Uuid, i64> = store
+        .auth
         .session_counts(settings.session.idle_timeout)
         .await?
         .into_iter()
@@ -94,7 +96,7 @@ pub async fn list(store: &Store, settings: &Settings) -> CliResult {
 /// it ends (the earlier of its absolute and idle ends).
 pub async fn sessions(store: &Store, settings: &Settings, id: Uuid) -> CliResult {
     let idle = settings.session.idle_timeout;
-    let sessions = store.token_sessions(id, idle).await?;
+    let sessions = store.auth.token_sessions(id, idle).await?;
     let idle = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
     let when = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%d %H:%M:%S").to_string();
     println!("{:<20}  {:<20}  ends", "opened", "last seen");
@@ -120,6 +122,7 @@ pub async fn sessions(store: &Store, settings: &Settings, id: Uuid) -> CliResult
 
 pub async fn revoke(store: &Store, id: Uuid) -> CliResult {
     let projects = store
+        .auth
         .api_tokens()
         .await?
         .into_iter()
@@ -130,7 +133,7 @@ pub async fn revoke(store: &Store, id: Uuid) -> CliResult {
         .into_iter()
         .map(|e| e.target(id))
         .collect();
-    if store.revoke_api_token(id, &audit).await? {
+    if store.auth.revoke_api_token(id, &audit).await? {
         println!("revoked API token {id}");
         Ok(())
     } else {

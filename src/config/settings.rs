@@ -88,8 +88,8 @@ impl Default for HttpLimits {
     }
 }
 
-/// How notifications are sent (`worker/notify.rs`) and how many channels a
-/// project may have (`NOTIFY_*`, docs/notifications.md).
+/// How notifications are sent (`engine/maintenance/notifier.rs`) and how
+/// many channels a project may have (`NOTIFY_*`, docs/notifications.md).
 #[derive(Clone, Debug)]
 pub struct NotifySettings {
     /// Sends in flight at once per worker process.
@@ -216,27 +216,17 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Replaces the password of a URL's userinfo with `***`.
-pub fn redact_url(url: &str) -> String {
-    // A list of nodes (`AMQP_URL`), or a Postgres URL with several hosts:
-    // each part on its own (a part without `scheme://` passes as it is).
-    if url.contains(',') {
-        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
-    }
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
+pub use crate::model::redact_url;
+
+impl Settings {
+    /// How a command reaches the database: `DATABASE_URL`,
+    /// `DATABASE_PREPARED_STATEMENTS`, and at most `max_connections`.
+    pub fn store(&self, max_connections: usize) -> crate::store::StoreConfig<'_> {
+        crate::store::StoreConfig {
+            database_url: &self.database_url,
+            max_connections,
+            prepared_statements: self.database_prepared_statements,
         }
-        _ => url.to_string(),
     }
 }
 

@@ -1,6 +1,5 @@
 //! What every job needs: the store, the Humanitec client, the cipher.
 
-use super::conflicts::SyncTarget;
 use super::error::{JobError, JobFailure};
 use super::settings::SyncSettings;
 use crate::config::{ConfigError, Settings};
@@ -83,19 +82,4 @@ pub fn settings_of(sync: &SyncRecord) -> Result<SyncSettings, JobError> {
         &sync.sync_options,
         env,
     )?)
-}
-
-// Built here, in the shell, so that `conflicts` stays pure.
-impl SyncTarget {
-    /// A sync row's destination and schema; a row too broken to parse
-    /// cannot write anything, so it cannot conflict.
-    pub fn of(sync: &SyncRecord) -> Option<SyncTarget> {
-        let settings = settings_of(sync).ok()?;
-        Some(SyncTarget {
-            id: sync.id,
-            name: sync.name.clone(),
-            scope: settings.scope,
-            schema: settings.key_schema,
-        })
-    }
 }

@@ -23,6 +23,7 @@ pub async fn connection_token(
 ) -> Result<SecretString, JobError> {
     let conn = ctx
         .store
+        .syncs
         .load_connection(sync.connection_id)
         .await?
         .ok_or(JobFailure::ConnectionNotFound(sync.connection_id))?;

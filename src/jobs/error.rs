@@ -43,14 +43,9 @@ pub enum JobFailure {
     },
     #[error("{0}")]
     Plan(#[from] PlanError),
-    #[error("{}", conflict_message(.this, .others))]
-    Conflict {
-        /// This sync, named with its destination.
-        this: String,
-        /// Each conflicting sync, named (`sync `x` (id, destination)`, or
-        /// anonymously when of another project), with the keys both would write.
-        others: Vec<(String, Vec<String>)>,
-    },
+    /// Another sync writes the same values (`conflicts::refusal`).
+    #[error("{0}")]
+    Conflict(super::conflicts::Refusal),
     #[error("{}", humanitec_message(.error, .scope))]
     Humanitec {
         error: Box<HumanitecError>,
@@ -145,25 +140,6 @@ job_error_from!(
     PlanError => Failed
 );
 
-fn conflict_message(this: &str, others: &[(String, Vec<String>)]) -> String {
-    let each = others
-        .iter()
-        .map(|(name, keys)| {
-            if keys.is_empty() {
-                format!("{name}, whose key schema can produce the same keys")
-            } else {
-                format!("{name}, which also writes {}", keys.join(", "))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    format!(
-        "Sync {this} conflicts with {each}: both write to the same Humanitec values, so each \
-         run would overwrite or delete the other's keys. Give one of them a distinct key schema \
-         (for example `PREFIX_{{{{secretKey}}}}`) or another destination; nothing was written"
-    )
-}
-
 fn humanitec_message(error: &HumanitecError, scope: &Option<Box<Scope>>) -> String {
     let target = scope
         .as_ref()
@@ -231,7 +207,7 @@ impl JobError {
     /// Two syncs fight over this job's destination: what the run would
     /// fail on, so a preview refuses the same way.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, JobError::Failed(JobFailure::Conflict { .. }))
+        matches!(self, JobError::Failed(JobFailure::Conflict(_)))
     }
 
     /// Whether retrying later may succeed.
@@ -293,83 +269,4 @@ pub fn summarize_failures(
         transient,
         retry_after,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::decide::tests::{now, policy};
-    use super::super::decide::{decide, Disposition};
-    use super::*;
-    use crate::model::JobStatus;
-
-    fn http(status: u16, retry_after: Option<Duration>) -> JobError {
-        JobError::Failed(JobFailure::Humanitec {
-            error: Box::new(HumanitecError::Status {
-                status,
-                method: "GET",
-                path: "/orgs/o/apps/a/values".into(),
-                code: None,
-                message: None,
-                retry_after,
-            }),
-            scope: None,
-        })
-    }
-
-    #[test]
-    fn transient_failures_retry_until_the_budget_is_spent() {
-        let (outcome, disposition) = decide(Err(http(503, None)), 1, now(), &policy());
-        assert_eq!(outcome.status, JobStatus::Pending);
-        assert_eq!(
-            outcome.next_attempt_at,
-            Some(now() + chrono::Duration::seconds(1))
-        );
-        assert!(
-            outcome.message.starts_with("Attempt 1 of 4 failed")
-                && outcome.message.contains("2026-01-02T03:04:06Z"),
-            "{}",
-            outcome.message
-        );
-        assert_eq!(
-            disposition,
-            Disposition::Retry {
-                attempt: 2,
-                delay: Duration::from_secs(1)
-            }
-        );
-        let (_, disposition) = decide(
-            Err(http(429, Some(Duration::from_secs(30)))),
-            2,
-            now(),
-            &policy(),
-        );
-        assert_eq!(
-            disposition,
-            Disposition::Retry {
-                attempt: 3,
-                delay: Duration::from_secs(30)
-            }
-        );
-        let (outcome, disposition) = decide(Err(http(503, None)), 4, now(), &policy());
-        assert_eq!(outcome.status, JobStatus::Failed);
-        assert!(outcome.message.starts_with("Failed after 4 attempt(s)"));
-        assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
-    }
-
-    #[test]
-    fn permanent_failures_fail_at_once() {
-        for status in [400, 401, 403, 404, 422] {
-            let (outcome, disposition) = decide(Err(http(status, None)), 1, now(), &policy());
-            assert_eq!(outcome.status, JobStatus::Failed, "{status}");
-            assert!(outcome.message.starts_with("Failed: "), "{status}");
-            assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
-        }
-        let (outcome, _) = decide(
-            Err(JobError::Failed(JobFailure::FolderMissing)),
-            1,
-            now(),
-            &policy(),
-        );
-        assert_eq!(outcome.status, JobStatus::Failed);
-    }
 }

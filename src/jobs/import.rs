@@ -5,18 +5,36 @@ use std::collections::HashMap;
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::JobError;
-use super::fence::LeaseFence;
+use super::job::{BackgroundJob, Fence};
 use super::plan::{merge_import, plan_import};
 use super::source::load_source;
 use crate::crypto::{Aad, Column};
 use crate::model::{
-    Counts, ImportBehavior, KeyChanges, Report, SyncRecord, UpdatedKey, ValueSource,
+    Counts, ImportBehavior, JobType, KeyChanges, Report, SyncRecord, UpdatedKey, ValueSource,
 };
 use crate::store::EncryptedSecret;
 
-pub async fn run_import(
+/// Pulls Humanitec's readable values into the source folder.
+pub struct ImportJob {
+    pub behavior: ImportBehavior,
+}
+
+impl BackgroundJob for ImportJob {
+    const JOB_TYPE: JobType = JobType::Import;
+
+    async fn run<F: Fence>(
+        &self,
+        ctx: &JobContext,
+        fence: &F,
+        sync: &SyncRecord,
+    ) -> Result<Report, JobError> {
+        run_import(ctx, fence, sync, self.behavior).await
+    }
+}
+
+async fn run_import<F: Fence>(
     ctx: &JobContext,
-    fence: &LeaseFence<'_>,
+    fence: &F,
     sync: &SyncRecord,
     behavior: ImportBehavior,
 ) -> Result<Report, JobError> {
@@ -53,7 +71,11 @@ pub async fn run_import(
     if !to_write.is_empty() {
         fence.hold().await?;
     }
-    let (created, updated) = ctx.store.upsert_secrets(folder.id, &to_write, true).await?;
+    let (created, updated) = ctx
+        .store
+        .syncs
+        .upsert_secrets(folder.id, &to_write, true)
+        .await?;
     let counts = Counts {
         created: created.len() as i32,
         updated: updated.len() as i32,

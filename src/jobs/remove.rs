@@ -4,15 +4,32 @@
 use super::context::JobContext;
 use super::credentials::connection_token;
 use super::error::{summarize_failures, JobError};
-use super::fence::LeaseFence;
+use super::job::{BackgroundJob, Fence};
 use super::plan::plan_remove;
 use super::settings::parse_scope;
 use super::sync::delete_keys;
-use crate::model::{unaddressable_note, Counts, KeyChanges, Report, SyncRecord};
+use crate::model::{unaddressable_note, Counts, JobType, KeyChanges, Report, SyncRecord};
 
-pub async fn run_remove(
+/// Deletes from Humanitec what this sync put there (and, when asked, the
+/// sync once they are gone: the engine's part).
+pub struct RemoveJob;
+
+impl BackgroundJob for RemoveJob {
+    const JOB_TYPE: JobType = JobType::Remove;
+
+    async fn run<F: Fence>(
+        &self,
+        ctx: &JobContext,
+        fence: &F,
+        sync: &SyncRecord,
+    ) -> Result<Report, JobError> {
+        run_remove(ctx, fence, sync).await
+    }
+}
+
+async fn run_remove<F: Fence>(
     ctx: &JobContext,
-    fence: &LeaseFence<'_>,
+    fence: &F,
     sync: &SyncRecord,
 ) -> Result<Report, JobError> {
     // Only the destination matters: what to delete is what this sync
@@ -22,6 +39,7 @@ pub async fn run_remove(
     let label = scope.label();
     let pushed: Vec<String> = ctx
         .store
+        .syncs
         .pushed_keys(sync.id, &label)
         .await?
         .into_iter()
@@ -42,6 +60,7 @@ pub async fn run_remove(
         .cloned()
         .collect();
     ctx.store
+        .syncs
         .record_pushes(sync.id, &label, &[], &forgotten)
         .await?;
     if !failures.is_empty() {

@@ -152,6 +152,7 @@ pub async fn rotate_key(
         let mut tally = Tally::default();
         loop {
             let rows = store
+                .keys
                 .encrypted_rows_after(table, &columns, after, BATCH)
                 .await?;
             let Some(last) = rows.last() else { break };
@@ -164,7 +165,11 @@ pub async fn rotate_key(
                         report.unreadable.push(cell);
                     }
                     Reencrypted::New { row: new, from_v1 } => {
-                        if store.swap_encrypted(table, &columns, row, &new).await? {
+                        if store
+                            .keys
+                            .swap_encrypted(table, &columns, row, &new)
+                            .await?
+                        {
                             tally.rewritten += 1;
                             tally.from_v1 += usize::from(from_v1);
                         } else {
@@ -186,17 +191,17 @@ pub async fn rotate_key(
     let mut after = None;
     let mut tally = Tally::default();
     loop {
-        let ids = store.sync_ids_after(after, BATCH).await?;
+        let ids = store.keys.sync_ids_after(after, BATCH).await?;
         let Some(last) = ids.last() else { break };
         after = Some(*last);
         for sync_id in ids {
-            let rows = store.fingerprints(sync_id).await?;
+            let rows = store.keys.fingerprints(sync_id).await?;
             if rows.is_empty() {
                 continue;
             }
             // old fingerprint -> new, for the source as it is now.
             let mut rekey: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-            let sync = store.load_sync(sync_id).await?;
+            let sync = store.syncs.load_sync(sync_id).await?;
             if let Some((sync, folder)) = sync
                 .as_ref()
                 .and_then(|s| s.folder.as_ref().map(|f| (s, f)))
@@ -218,7 +223,7 @@ pub async fn rotate_key(
                     continue;
                 }
                 match rekey.get(&row.fingerprint) {
-                    Some(new) if store.swap_fingerprint(sync_id, row, new).await? => {
+                    Some(new) if store.keys.swap_fingerprint(sync_id, row, new).await? => {
                         tally.rewritten += 1
                     }
                     _ => tally.left += 1,

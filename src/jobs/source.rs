@@ -24,7 +24,7 @@ pub async fn load_source(
     project: &str,
     folder: &FolderRecord,
 ) -> Result<Vec<SourceSecret>, JobError> {
-    let rows = ctx.store.folder_secrets(folder.id).await?;
+    let rows = ctx.store.syncs.folder_secrets(folder.id).await?;
     rows.into_iter()
         .map(|row| {
             let decrypt_err = |source| JobFailure::Decrypt {

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use futures::stream::{self, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::conflicts::{colliding_keys, conflicting, SyncTarget, ANOTHER_PROJECTS_SYNC};
+use super::conflicts::{refusal, SyncTarget};
 use super::context::{folder_of, settings_of, JobContext};
 use super::credentials::connection_token;
 use super::error::{summarize_failures, JobError, JobFailure};
-use super::fence::LeaseFence;
+use super::job::{BackgroundJob, Fence};
 use super::plan::{
     plan_sync, spare_override_bases, validate_keys, PlanOptions, SourceEntry, SyncPlan, Write,
     WriteKind,
@@ -19,7 +19,7 @@ use super::settings::SyncSettings;
 use super::source::{load_source, source_entries, SourceSecret};
 use crate::humanitec::HumanitecError;
 use crate::model::{
-    Counts, KeyChanges, PushedKey, Report, Scope, SyncRecord, UpdatedKey, ValueResponse,
+    Counts, JobType, KeyChanges, PushedKey, Report, Scope, SyncRecord, UpdatedKey, ValueResponse,
 };
 
 /// Everything a sync reads before it writes: one Humanitec listing, the
@@ -41,14 +41,12 @@ pub(super) async fn prepare(
     let folder = folder_of(sync)?;
     let settings = settings_of(sync)?;
     let scope = &settings.scope;
-    let (org, app) = match scope {
-        Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
-    };
+    let (org, app) = scope.org_app();
     // Independent reads at once: one round trip of waiting, not three.
     // Their errors are still reported in this order.
     let (secrets, others, token) = tokio::join!(
         load_source(ctx, &sync.project_id, folder),
-        ctx.store.syncs_at_destination(org, app),
+        ctx.store.syncs.syncs_at_destination(org, app),
         connection_token(ctx, sync),
     );
     let secrets = secrets?;
@@ -59,7 +57,7 @@ pub(super) async fn prepare(
     let destination = scope.label();
     let (listing, pushed) = tokio::join!(
         ctx.humanitec.list_values(&token, scope),
-        ctx.store.pushed_keys(sync.id, &destination),
+        ctx.store.syncs.pushed_keys(sync.id, &destination),
     );
     let listing = listing.map_err(|e| JobError::humanitec(e, scope))?;
     let pushed = pushed?;
@@ -78,6 +76,7 @@ pub(super) async fn prepare(
     if !scope.is_env() && !plan.prunes.is_empty() {
         let bases = ctx
             .store
+            .syncs
             .overridden_keys(sync.id, org, app, &plan.prunes)
             .await?;
         plan = spare_override_bases(plan, &bases);
@@ -100,7 +99,6 @@ fn check_conflicts(
     entries: &[SourceEntry],
     at_destination: &[SyncRecord],
 ) -> Result<(), JobError> {
-    let others: Vec<SyncTarget> = at_destination.iter().filter_map(SyncTarget::of).collect();
     let this = SyncTarget {
         id: sync.id,
         name: sync.name.clone(),
@@ -108,29 +106,10 @@ fn check_conflicts(
         schema: settings.key_schema.clone(),
     };
     let dest_keys: Vec<String> = entries.iter().map(|e| e.dest_key.clone()).collect();
-    let found: Vec<(String, Vec<String>)> = conflicting(&this, &others)
-        .into_iter()
-        .map(|o| {
-            let same_project = at_destination
-                .iter()
-                .any(|r| r.id == o.id && r.project_id == sync.project_id);
-            // Another project's sync is not named: its name, id and
-            // destination are that project's business.
-            let named = if same_project {
-                format!("sync `{}` ({}, {})", o.name, o.id, o.scope.label())
-            } else {
-                ANOTHER_PROJECTS_SYNC.to_string()
-            };
-            (named, colliding_keys(&dest_keys, &o.schema))
-        })
-        .collect();
-    if found.is_empty() {
-        return Ok(());
+    match refusal(&this, &sync.project_id, at_destination, &dest_keys) {
+        None => Ok(()),
+        Some(refused) => Err(JobError::Failed(JobFailure::Conflict(refused))),
     }
-    Err(JobError::Failed(JobFailure::Conflict {
-        this: format!("`{}` ({})", sync.name, settings.scope.label()),
-        others: found,
-    }))
 }
 
 /// What the next sync job would do, with one listing and no write.
@@ -143,9 +122,28 @@ pub async fn preview_sync(
     Ok(Preview::new(&prepared.settings.scope, &prepared.plan))
 }
 
-pub async fn run_sync(
+/// Pushes the folder's secrets into Humanitec.
+pub struct SyncJob {
+    /// Also delete Humanitec values no sync manages that the key schema matches.
+    pub prune_unmanaged: bool,
+}
+
+impl BackgroundJob for SyncJob {
+    const JOB_TYPE: JobType = JobType::Sync;
+
+    async fn run<F: Fence>(
+        &self,
+        ctx: &JobContext,
+        fence: &F,
+        sync: &SyncRecord,
+    ) -> Result<Report, JobError> {
+        run_sync(ctx, fence, sync, self.prune_unmanaged).await
+    }
+}
+
+async fn run_sync<F: Fence>(
     ctx: &JobContext,
-    fence: &LeaseFence<'_>,
+    fence: &F,
     sync: &SyncRecord,
     prune_unmanaged: bool,
 ) -> Result<Report, JobError> {
@@ -230,6 +228,7 @@ pub async fn run_sync(
     // Remember what landed even if other writes failed: a retry then
     // rewrites only the keys that did not.
     ctx.store
+        .syncs
         .record_pushes(sync.id, &destination_label, &recorded, &[])
         .await?;
     if !failures.is_empty() {
@@ -240,6 +239,7 @@ pub async fn run_sync(
     let (gone, delete_failures) = delete_keys(ctx, &token, scope, &plan.deletes).await;
     counts.deleted = gone.len() as i32;
     ctx.store
+        .syncs
         .record_pushes(sync.id, &destination_label, &[], &gone)
         .await?;
     if !delete_failures.is_empty() {

@@ -35,6 +35,13 @@ impl Scope {
         matches!(self, Scope::Env { .. })
     }
 
+    /// The organization and application written to, at either scope.
+    pub fn org_app(&self) -> (&str, &str) {
+        match self {
+            Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
+        }
+    }
+
     /// A stable name for the destination, e.g. `org/app` or `org/app/env`.
     pub fn label(&self) -> String {
         match self {

@@ -89,7 +89,52 @@ pub enum JobKind {
     },
 }
 
+/// Replaces the password of a URL's userinfo with `***`.
+pub fn redact_url(url: &str) -> String {
+    // A list of nodes (`AMQP_URL`), or a Postgres URL with several hosts:
+    // each part on its own (a part without `scheme://` passes as it is).
+    if url.contains(',') {
+        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Caller-supplied text echoed in a message, cut to a readable length
+/// and stripped of control characters.
+pub fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() <= MAX {
+        clean
+    } else {
+        format!("{}…", clean.chars().take(MAX).collect::<String>())
+    }
+}
+
 impl JobKind {
+    /// The audit log's action for queueing a job of this kind.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            JobKind::Sync { .. } => "sync.trigger",
+            JobKind::Import { .. } => "sync.import",
+            JobKind::Remove { .. } => "sync.remove",
+        }
+    }
+
     /// A plain sync job (no prune).
     pub const SYNC: JobKind = JobKind::Sync {
         prune_unmanaged: false,

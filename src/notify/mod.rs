@@ -1,6 +1,7 @@
 //! Notifications (the pure part): what a delivery says, how a webhook body
 //! is signed, and how long a failed delivery waits. The worker's dispatcher
-//! (`worker/notify.rs`) sends; `target.rs` refuses internal addresses.
+//! (`engine/maintenance/notifier.rs`) sends; `target.rs` refuses internal
+//! addresses.
 
 pub mod target;
 

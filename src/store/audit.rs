@@ -10,7 +10,8 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::conn::{Db, Session};
-use super::{Store, StoreError};
+use super::sql::audit as sql;
+use super::{Audit, StoreError};
 use crate::model::AuditEntry;
 
 /// An entry as read back.
@@ -52,9 +53,7 @@ pub(crate) async fn insert_audit<S: Session>(
 ) -> Result<(), StoreError> {
     let changes = serde_json::Value::from(entry.changes.clone());
     db.execute(
-        "INSERT INTO audit_log (actor_kind, actor_token_id, actor_name, project_id, action,
-                                target_type, target_id, changes, req_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        sql::INSERT_AUDIT,
         &[
             (&entry.actor.kind(), Type::TEXT),
             (&entry.actor.token_id(), Type::UUID),
@@ -72,33 +71,21 @@ pub(crate) async fn insert_audit<S: Session>(
     Ok(())
 }
 
-impl Store {
+impl Audit {
     /// Records an action that is not a database write of its own.
     pub async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         insert_audit(&client, entry).await
     }
 
     /// One page of entries, newest first.
     pub async fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let all = f.projects.is_none();
         let projects = f.projects.clone().unwrap_or_default();
         let rows = client
             .query_replanned(
-                "SELECT id, at, actor_kind, actor_token_id, actor_name, project_id, action,
-                        target_type, target_id, changes, req_id
-                   FROM audit_log
-                  WHERE ($1 OR project_id = ANY($2))
-                    AND ($3::text IS NULL OR project_id = $3)
-                    AND ($4::text IS NULL OR actor_name = $4 OR actor_token_id::text = $4 OR actor_kind = $4)
-                    AND ($5::text IS NULL OR action = $5)
-                    AND ($6::text IS NULL OR target_id = $6)
-                    AND ($7::timestamptz IS NULL OR at >= $7)
-                    AND ($8::timestamptz IS NULL OR at < $8)
-                    AND ($9::int8 IS NULL OR id < $9)
-                  ORDER BY id DESC
-                  LIMIT $10",
+                sql::SELECT_AUDIT_LOG,
                 &[
                     (&all, Type::BOOL),
                     (&projects, Type::TEXT_ARRAY),
@@ -139,13 +126,10 @@ impl Store {
         retention: Duration,
         batch: i64,
     ) -> Result<u64, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         client
             .execute(
-                "DELETE FROM audit_log WHERE id IN (
-                    SELECT id FROM audit_log
-                     WHERE at < now() - make_interval(secs => $1)
-                     ORDER BY at LIMIT $2)",
+                sql::DELETE_OLD_AUDIT,
                 &[
                     (&retention.as_secs_f64(), Type::FLOAT8),
                     (&batch, Type::INT8),

@@ -5,6 +5,10 @@
 //! planned every time, for PgBouncer in transaction mode before 1.21 (or
 //! without `max_prepared_statements`): there the next transaction may run
 //! on a server connection that never saw the statement.
+//!
+//! Statements come from the registry (`sql/`) as [`Sql`], which only it
+//! makes: nothing else can be sent through here. Transaction control is
+//! the exception, and has methods of its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +17,8 @@ use deadpool_postgres::{Object, Transaction};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Error, Row, Statement};
 
-use super::StoreError;
+use super::sql::Sql;
+use super::{StoreError, ASYNC_COMMIT};
 
 /// A statement parameter with its Postgres type (types are always given,
 /// so an unnamed statement takes a single round trip).
@@ -106,15 +111,15 @@ impl<S: Session> Db<S> {
         self.sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn statement(&self, sql: &str, params: &[Param<'_>]) -> Result<Statement, Error> {
+    async fn statement(&self, sql: Sql, params: &[Param<'_>]) -> Result<Statement, Error> {
         let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
-        self.inner.prepare_cached(sql, &types).await
+        self.inner.prepare_cached(sql.text(), &types).await
     }
 
-    pub async fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
+    pub async fn query(&self, sql: Sql, params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
         self.count();
         if !self.prepared {
-            return self.inner.unnamed_rows(sql, params).await;
+            return self.inner.unnamed_rows(sql.text(), params).await;
         }
         let stmt = self.statement(sql, params).await?;
         self.inner.prepared_rows(&stmt, &values(params)).await
@@ -124,35 +129,31 @@ impl<S: Session> Db<S> {
     /// prepared statements on: for queries with optional filters
     /// (`$2 IS NULL OR ...`), where a cached generic plan cannot use the
     /// index a given filter allows and is measurably slower.
-    pub async fn query_replanned(
-        &self,
-        sql: &str,
-        params: &[Param<'_>],
-    ) -> Result<Vec<Row>, Error> {
+    pub async fn query_replanned(&self, sql: Sql, params: &[Param<'_>]) -> Result<Vec<Row>, Error> {
         self.count();
-        self.inner.unnamed_rows(sql, params).await
+        self.inner.unnamed_rows(sql.text(), params).await
     }
 
     /// Exactly one row (an error otherwise).
-    pub async fn query_one(&self, sql: &str, params: &[Param<'_>]) -> Result<Row, Error> {
+    pub async fn query_one(&self, sql: Sql, params: &[Param<'_>]) -> Result<Row, Error> {
         self.count();
         if !self.prepared {
-            return self.inner.unnamed_one(sql, params).await;
+            return self.inner.unnamed_one(sql.text(), params).await;
         }
         let stmt = self.statement(sql, params).await?;
         self.inner.prepared_one(&stmt, &values(params)).await
     }
 
     /// The first row, if any.
-    pub async fn query_opt(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, Error> {
+    pub async fn query_opt(&self, sql: Sql, params: &[Param<'_>]) -> Result<Option<Row>, Error> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 
     /// Rows affected.
-    pub async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, Error> {
+    pub async fn execute(&self, sql: Sql, params: &[Param<'_>]) -> Result<u64, Error> {
         self.count();
         if !self.prepared {
-            return self.inner.unnamed_count(sql, params).await;
+            return self.inner.unnamed_count(sql.text(), params).await;
         }
         let stmt = self.statement(sql, params).await?;
         self.inner.prepared_count(&stmt, &values(params)).await
@@ -192,7 +193,7 @@ impl Conn {
     /// fails, the COMMIT rolls the transaction back.
     pub async fn query_async_commit(
         &self,
-        sql: &str,
+        sql: Sql,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, Error> {
         self.count();
@@ -210,7 +211,7 @@ impl Conn {
         let rows = async {
             match &stmt {
                 Some(stmt) => self.inner.prepared_rows(stmt, &values).await,
-                None => self.inner.unnamed_rows(sql, params).await,
+                None => self.inner.unnamed_rows(sql.text(), params).await,
             }
         };
         let commit = self.inner.batch_execute("COMMIT");
@@ -223,8 +224,10 @@ impl Conn {
 }
 
 impl Tx<'_> {
-    pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
-        self.inner.batch_execute(sql).await
+    /// Makes this transaction's commit return without waiting for the WAL
+    /// flush (see `ASYNC_COMMIT`).
+    pub async fn commit_asynchronously(&self) -> Result<(), Error> {
+        self.inner.batch_execute(ASYNC_COMMIT).await
     }
 
     /// Commits; `action` says what failed if it cannot.

@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use super::audit::insert_audit;
 use super::page::Page;
+use super::sql::connections as sql;
 use super::written::Written;
-use super::{Store, StoreError};
+use super::{StoreError, SyncRepo};
 use crate::model::AuditEntry;
 
 #[derive(Clone)]
@@ -29,31 +30,14 @@ pub struct ConnectionChanges {
     pub encrypted_credentials: Option<Vec<u8>>,
 }
 
-/// A connection as the API shows it, in Infisical's shape (its
-/// `SanitizedHumanitecConnectionSchema`): never its credentials
-/// (`credentials: {}`), with the fields Infisical's clients read set to what
-/// is true here. Needs `c` (the connection) and `p` (its project).
-const CONNECTION_JSON: &str = "jsonb_build_object(
-        'id', c.id, 'name', c.name, 'description', c.description,
-        'projectId', c.project_id, 'app', c.app, 'method', c.method,
-        'credentials', '{}'::jsonb, 'version', c.version,
-        'isPlatformManagedCredentials', false, 'isAutoRotationEnabled', false,
-        'gatewayId', NULL,
-        'project', jsonb_build_object('id', p.id, 'name', p.name, 'slug', p.id,
-                                      'type', 'secret-manager'),
-        'createdAt', c.created_at, 'updatedAt', c.updated_at)";
-
-impl Store {
+impl SyncRepo {
     pub async fn load_connection(
         &self,
         connection_id: Uuid,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                "SELECT id, project_id, name, app, method, encrypted_credentials FROM app_connections WHERE id = $1",
-                &[(&connection_id, Type::UUID)],
-            )
+            .query_opt(sql::SELECT_CONNECTION, &[(&connection_id, Type::UUID)])
             .await
             .map_err(StoreError::db("loading the connection"))?;
         Ok(row.map(|r| ConnectionRecord {
@@ -75,18 +59,11 @@ impl Store {
         encrypted_credentials: &[u8],
         audit: &[AuditEntry],
     ) -> Result<Written<serde_json::Value>, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let row = tx
             .query_opt(
-                &format!(
-                    "WITH c AS (
-                        INSERT INTO app_connections (project_id, name, description, encrypted_credentials)
-                        SELECT $1, $2, $3, $4
-                         WHERE NOT EXISTS (SELECT 1 FROM app_connections WHERE project_id = $1 AND name = $2)
-                        RETURNING *)
-                     SELECT {CONNECTION_JSON} FROM c JOIN projects p ON p.id = c.project_id"
-                ),
+                sql::INSERT_CONNECTION,
                 &[
                     (&project_id, Type::TEXT),
                     (&name, Type::TEXT),
@@ -113,15 +90,9 @@ impl Store {
         &self,
         connection_id: Uuid,
     ) -> Result<Option<(String, serde_json::Value)>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                &format!(
-                    "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c
-                      JOIN projects p ON p.id = c.project_id WHERE c.id = $1"
-                ),
-                &[(&connection_id, Type::UUID)],
-            )
+            .query_opt(sql::SELECT_CONNECTION_API, &[(&connection_id, Type::UUID)])
             .await
             .map_err(StoreError::db("reading the connection"))?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
@@ -134,15 +105,10 @@ impl Store {
         projects: Option<&[String]>,
         page: Page,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {CONNECTION_JSON} FROM app_connections c
-                       JOIN projects p ON p.id = c.project_id
-                      WHERE ($1::text[] IS NULL OR c.project_id = ANY($1))
-                      ORDER BY c.name, c.project_id, c.id OFFSET $2 LIMIT $3"
-                ),
+                sql::SELECT_CONNECTIONS_API_PAGE,
                 &[
                     (&projects, Type::TEXT_ARRAY),
                     (&page.offset, Type::INT8),
@@ -162,15 +128,10 @@ impl Store {
         projects: Option<&[String]>,
         max: i64,
     ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT c.project_id, {CONNECTION_JSON} FROM app_connections c
-                       JOIN projects p ON p.id = c.project_id
-                      WHERE c.name = $1 AND ($2::text[] IS NULL OR c.project_id = ANY($2))
-                      ORDER BY c.project_id LIMIT $3"
-                ),
+                sql::SELECT_CONNECTIONS_NAMED,
                 &[
                     (&name, Type::TEXT),
                     (&projects, Type::TEXT_ARRAY),
@@ -188,7 +149,7 @@ impl Store {
         changes: &ConnectionChanges,
         audit: &[AuditEntry],
     ) -> Result<Written<serde_json::Value>, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let (set_description, description) = match &changes.description {
             Some(d) => (true, d.clone()),
@@ -196,21 +157,7 @@ impl Store {
         };
         let row = tx
             .query_opt(
-                &format!(
-                    "WITH c AS (
-                        UPDATE app_connections SET
-                            name = coalesce($2, name),
-                            description = CASE WHEN $3 THEN $4 ELSE description END,
-                            encrypted_credentials = coalesce($5, encrypted_credentials),
-                            version = version + 1,
-                            updated_at = now()
-                         WHERE id = $1
-                           AND NOT EXISTS (SELECT 1 FROM app_connections o
-                                            WHERE o.project_id = app_connections.project_id
-                                              AND o.name = $2 AND o.id <> $1)
-                        RETURNING *)
-                     SELECT {CONNECTION_JSON} FROM c JOIN projects p ON p.id = c.project_id"
-                ),
+                sql::UPDATE_CONNECTION,
                 &[
                     (&connection_id, Type::UUID),
                     (&changes.name, Type::TEXT),
@@ -230,7 +177,7 @@ impl Store {
         }
         let exists = tx
             .query_opt(
-                "SELECT 1 FROM app_connections WHERE id = $1",
+                sql::SELECT_CONNECTION_EXISTS,
                 &[(&connection_id, Type::UUID)],
             )
             .await
@@ -247,10 +194,10 @@ impl Store {
         &self,
         connection_id: Uuid,
     ) -> Result<Vec<String>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT name FROM secret_syncs WHERE connection_id = $1 ORDER BY name",
+                sql::SELECT_SYNCS_USING_CONNECTION,
                 &[(&connection_id, Type::UUID)],
             )
             .await
@@ -265,12 +212,11 @@ impl Store {
         connection_id: Uuid,
         audit: &[AuditEntry],
     ) -> Result<Result<bool, Vec<String>>, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let n = tx
             .execute(
-                "DELETE FROM app_connections WHERE id = $1
-                   AND NOT EXISTS (SELECT 1 FROM secret_syncs WHERE connection_id = $1)",
+                sql::DELETE_UNUSED_CONNECTION,
                 &[(&connection_id, Type::UUID)],
             )
             .await

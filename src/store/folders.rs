@@ -4,7 +4,8 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::sql::folders as sql;
+use super::{StoreError, SyncRepo};
 
 /// Where `environment` + `secretPath` point within a project.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,7 +22,7 @@ pub struct EncryptedSecret {
     pub encrypted_comment: Option<Vec<u8>>,
 }
 
-impl Store {
+impl SyncRepo {
     /// Resolves an environment slug and a normalised folder path.
     pub async fn find_folder(
         &self,
@@ -29,12 +30,10 @@ impl Store {
         environment_slug: &str,
         path: &str,
     ) -> Result<FolderLookup, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
             .query_opt(
-                "SELECT f.id FROM environments e
-                   LEFT JOIN secret_folders f ON f.environment_id = e.id AND f.path = $3
-                  WHERE e.project_id = $1 AND e.slug = $2",
+                sql::SELECT_FOLDER,
                 &[
                     (&project_id, Type::TEXT),
                     (&environment_slug, Type::TEXT),
@@ -56,13 +55,9 @@ impl Store {
         &self,
         folder_id: Uuid,
     ) -> Result<Vec<EncryptedSecret>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
-            .query(
-                "SELECT key, encrypted_value, encrypted_comment FROM secrets
-                  WHERE folder_id = $1 ORDER BY key",
-                &[(&folder_id, Type::UUID)],
-            )
+            .query(sql::SELECT_FOLDER_SECRETS, &[(&folder_id, Type::UUID)])
             .await
             .map_err(StoreError::db("loading the folder's secrets"))?;
         Ok(rows
@@ -83,29 +78,20 @@ impl Store {
         secrets: &[EncryptedSecret],
         overwrite: bool,
     ) -> Result<(Vec<String>, Vec<String>), StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client
             .transaction("starting the import transaction")
             .await?;
         let (mut created, mut updated) = (Vec::new(), Vec::new());
         for s in secrets {
-            // xmax = 0 tells a fresh insert from an update.
-            let sql = if overwrite {
-                "INSERT INTO secrets (folder_id, key, encrypted_value, encrypted_comment)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (folder_id, key) DO UPDATE
-                    SET encrypted_value = EXCLUDED.encrypted_value,
-                        version = secrets.version + 1, updated_at = now()
-                 RETURNING (xmax = 0) AS inserted"
+            let statement = if overwrite {
+                sql::UPSERT_SECRET
             } else {
-                "INSERT INTO secrets (folder_id, key, encrypted_value, encrypted_comment)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (folder_id, key) DO NOTHING
-                 RETURNING (xmax = 0) AS inserted"
+                sql::INSERT_SECRET_IF_NEW
             };
             let row = tx
                 .query_opt(
-                    sql,
+                    statement,
                     &[
                         (&folder_id, Type::UUID),
                         (&s.key, Type::TEXT),

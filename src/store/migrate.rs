@@ -8,7 +8,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
 use super::StoreError;
-use crate::config::settings_redact_url as redact;
+use crate::model::redact_url as redact;
 
 // `MIGRATIONS: &[(i32, &str, &str)]`, (version, name, SQL) in version order:
 // build.rs lists `migrations/NNNN_name.sql`, so adding a file adds a migration.

@@ -1,8 +1,10 @@
 //! The only module that talks to Postgres. `migrations/` is the schema's
-//! single source; queries live next to the rows they read or write, by
-//! aggregate: `jobs` (jobs and their sync's lease), `syncs`, `connections`,
-//! `folders` (the source secrets), `tokens`, `sessions` (the dashboard's), and `read` (the read models of
-//! the `status` command, the dashboard and the gauges).
+//! single source; the statements are `.sql` files under `sql/` (one each,
+//! in one registry, see `sql/mod.rs`), and the code that binds them and
+//! reads their rows is by aggregate: `jobs` (jobs and their sync's lease),
+//! `syncs`, `connections`, `folders` (the source secrets), `tokens`,
+//! `sessions` (the dashboard's), and `read` (the read models of the
+//! `status` command, the dashboard and the gauges).
 
 mod audit;
 mod conn;
@@ -17,6 +19,8 @@ mod read;
 mod rotation;
 mod schedule;
 mod sessions;
+pub mod sql;
+mod stores;
 mod syncs;
 mod tokens;
 mod workers;
@@ -47,10 +51,11 @@ pub use sessions::SessionRecord;
 pub use syncs::{DestinationCheck, NewSync, SyncChanges};
 // Domain types the store reads, re-exported where callers first found them.
 pub use crate::model::{FolderRecord, JobState, StartView, SyncRecord, TakenMarker};
+pub use stores::{Audit, AuthStore, DashboardReads, JobLedger, KeyRotation, Outbox, SyncRepo};
 pub use tokens::ApiTokenRecord;
 pub use written::Written;
 
-use crate::config::settings_redact_url as redact;
+use crate::model::redact_url as redact;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -131,20 +136,56 @@ impl StoreError {
 /// What the store's connections are called in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "secret-sync";
 
-/// A pool of Postgres connections. Cheap to clone.
+/// The database, one small store per consumer over one pool of Postgres
+/// connections (`stores.rs`). Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    db: Db,
+    /// The engine's: jobs, leases, queued markers, schedule, gauges.
+    pub ledger: JobLedger,
+    /// Syncs, folders, connections, pushed keys.
+    pub syncs: SyncRepo,
+    /// The dashboard's and the `status` command's read models.
+    pub reads: DashboardReads,
+    /// API tokens, projects, sessions.
+    pub auth: AuthStore,
+    /// Notification channels and deliveries.
+    pub outbox: Outbox,
+    pub audit: Audit,
+    /// Key rotation's reads and rewrites.
+    pub keys: KeyRotation,
+}
+
+/// How to reach the database: `DATABASE_URL`, the pool's size, and
+/// `DATABASE_PREPARED_STATEMENTS` (off for PgBouncer in transaction mode
+/// before 1.21, see `conn.rs`).
+#[derive(Clone, Debug)]
+pub struct StoreConfig<'a> {
+    pub database_url: &'a str,
+    pub max_connections: usize,
+    pub prepared_statements: bool,
+}
+
+/// The pool every store shares. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Db {
     pool: Pool,
     /// Where DATABASE_URL points (no password), for error messages.
     target: std::sync::Arc<str>,
     /// Prepared statements cached per connection, or unnamed ones (see
     /// `conn.rs`); shared with the hook that sets up new connections.
     prepared: Arc<AtomicBool>,
-    /// Statements sent through this store (and its clones).
+    /// Statements sent through this pool (by any store).
     sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
+    /// The stores over a new pool (connections are made when first used).
+    pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        Ok(Store::connect(config.database_url, config.max_connections)?
+            .with_prepared_statements(config.prepared_statements))
+    }
+
     pub fn connect(database_url: &str, max_size: usize) -> Result<Store, StoreError> {
         let mut cfg = deadpool_postgres::Config::new();
         cfg.url = Some(database_url.to_string());
@@ -191,29 +232,58 @@ impl Store {
             }))
             .build()
             .map_err(|e| bad_url(e.to_string()))?;
-        Ok(Store {
+        let db = Db {
             pool,
             target: connect_error::describe_target(database_url).into(),
             prepared,
             sent: Default::default(),
+        };
+        Ok(Store {
+            ledger: JobLedger { db: db.clone() },
+            syncs: SyncRepo { db: db.clone() },
+            reads: DashboardReads { db: db.clone() },
+            auth: AuthStore { db: db.clone() },
+            outbox: Outbox { db: db.clone() },
+            audit: Audit { db: db.clone() },
+            keys: KeyRotation { db: db.clone() },
+            db,
         })
-    }
-
-    /// The store a command uses: `DATABASE_URL`, at most `max_size`
-    /// connections, and `DATABASE_PREPARED_STATEMENTS`.
-    pub fn for_settings(settings: &crate::Settings, max_size: usize) -> Result<Store, StoreError> {
-        Ok(Store::connect(&settings.database_url, max_size)?
-            .with_prepared_statements(settings.database_prepared_statements))
     }
 
     /// Off for PgBouncer in transaction mode before 1.21 (see `conn.rs`).
     /// Call before the first statement: connections made before keep the
     /// setting they were made with.
     pub fn with_prepared_statements(self, on: bool) -> Store {
-        self.prepared.store(on, Ordering::Relaxed);
+        self.db.prepared.store(on, Ordering::Relaxed);
         self
     }
 
+    /// Statements this store (and its clones) has sent, transaction
+    /// control (`BEGIN`, `SET LOCAL`, `COMMIT`) and health checks not
+    /// counted: what "fewest calls" means on the database side.
+    pub fn statements_sent(&self) -> u64 {
+        self.db.sent.load(Ordering::Relaxed)
+    }
+
+    /// Checks the database answers (readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .object()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(StoreError::db("pinging the database"))
+    }
+
+    /// Applies pending migrations (see `migrate.rs`).
+    pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
+        let mut client = self.db.object().await?;
+        migrate::run(&mut client).await
+    }
+}
+
+impl Db {
     fn prepared(&self) -> bool {
         self.prepared.load(Ordering::Relaxed)
     }
@@ -231,28 +301,5 @@ impl Store {
             self.prepared(),
             self.sent.clone(),
         ))
-    }
-
-    /// Statements this store (and its clones) has sent, transaction
-    /// control (`BEGIN`, `SET LOCAL`, `COMMIT`) and health checks not
-    /// counted: what "fewest calls" means on the database side.
-    pub fn statements_sent(&self) -> u64 {
-        self.sent.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Checks the database answers (readiness probe).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.object()
-            .await?
-            .simple_query("SELECT 1")
-            .await
-            .map(|_| ())
-            .map_err(StoreError::db("pinging the database"))
-    }
-
-    /// Applies pending migrations (see `migrate.rs`).
-    pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
-        let mut client = self.object().await?;
-        migrate::run(&mut client).await
     }
 }

@@ -10,8 +10,9 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
+use super::sql::notify as sql;
 use super::written::{is_unique_violation, Written};
-use super::{Store, StoreError};
+use super::{Outbox, StoreError};
 use crate::model::AuditEntry;
 
 #[derive(Clone, Debug)]
@@ -91,9 +92,8 @@ pub enum ChannelInsert {
 /// caps count every claim (a claim is a few milliseconds).
 const CLAIM_LOCK: i64 = 0x5ec7_5e9c_0026;
 
-const CHANNEL_COLUMNS: &str = "id, project_id, name, kind, encrypted_url, encrypted_secret,
-    created_at, failing_since, last_error";
-
+/// A channel as `insert_channel.sql`, `select_channels.sql` and
+/// `select_channel.sql` return it.
 fn channel(r: &tokio_postgres::Row) -> ChannelRecord {
     ChannelRecord {
         id: r.get("id"),
@@ -108,7 +108,7 @@ fn channel(r: &tokio_postgres::Row) -> ChannelRecord {
     }
 }
 
-impl Store {
+impl Outbox {
     pub async fn insert_channel(
         &self,
         project_id: &str,
@@ -149,23 +149,17 @@ impl Store {
         limit: i64,
         audit: &[AuditEntry],
     ) -> Result<ChannelInsert, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         // Locked first, counted after (a statement of its own, so its
         // snapshot sees a create that committed while this one waited).
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('notification_channels:' || $1, 0))",
-            &[(&project_id, Type::TEXT)],
-        )
-        .await
-        .map_err(StoreError::db(
-            "locking the project's notification channels",
-        ))?;
+        tx.execute(sql::LOCK_PROJECT_CHANNELS, &[(&project_id, Type::TEXT)])
+            .await
+            .map_err(StoreError::db(
+                "locking the project's notification channels",
+            ))?;
         let held = tx
-            .query_one(
-                "SELECT count(*) FROM notification_channels WHERE project_id = $1",
-                &[(&project_id, Type::TEXT)],
-            )
+            .query_one(sql::COUNT_PROJECT_CHANNELS, &[(&project_id, Type::TEXT)])
             .await
             .map_err(StoreError::db(
                 "counting the project's notification channels",
@@ -175,11 +169,7 @@ impl Store {
         }
         let row = tx
             .query_one(
-                &format!(
-                    "INSERT INTO notification_channels
-                        (project_id, name, kind, encrypted_url, encrypted_secret)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {CHANNEL_COLUMNS}"
-                ),
+                sql::INSERT_CHANNEL,
                 &[
                     (&project_id, Type::TEXT),
                     (&name, Type::TEXT),
@@ -203,40 +193,28 @@ impl Store {
     }
 
     pub async fn channels(&self, project_id: &str) -> Result<Vec<ChannelRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
-            .query(
-                &format!(
-                    "SELECT {CHANNEL_COLUMNS} FROM notification_channels
-                      WHERE project_id = $1 ORDER BY name"
-                ),
-                &[(&project_id, Type::TEXT)],
-            )
+            .query(sql::SELECT_CHANNELS, &[(&project_id, Type::TEXT)])
             .await
             .map_err(StoreError::db("listing notification channels"))?;
         Ok(rows.iter().map(channel).collect())
     }
 
     pub async fn channel(&self, id: Uuid) -> Result<Option<ChannelRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                &format!("SELECT {CHANNEL_COLUMNS} FROM notification_channels WHERE id = $1"),
-                &[(&id, Type::UUID)],
-            )
+            .query_opt(sql::SELECT_CHANNEL, &[(&id, Type::UUID)])
             .await
             .map_err(StoreError::db("reading a notification channel"))?;
         Ok(row.as_ref().map(channel))
     }
 
     pub async fn delete_channel(&self, id: Uuid, audit: &[AuditEntry]) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let n = tx
-            .execute(
-                "DELETE FROM notification_channels WHERE id = $1",
-                &[(&id, Type::UUID)],
-            )
+            .execute(sql::DELETE_CHANNEL, &[(&id, Type::UUID)])
             .await
             .map_err(StoreError::db("deleting a notification channel"))?;
         if n > 0 {
@@ -254,11 +232,10 @@ impl Store {
         channel_id: Uuid,
         limit: i64,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT delivery_id, at, events, status_code, error FROM notification_attempts
-                  WHERE channel_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+                sql::SELECT_CHANNEL_ATTEMPTS,
                 &[(&channel_id, Type::UUID), (&limit, Type::INT8)],
             )
             .await
@@ -288,81 +265,20 @@ impl Store {
     /// stable id.
     pub async fn claim_deliveries(&self, limits: ClaimLimits) -> Result<Vec<Delivery>, StoreError> {
         let claim = Uuid::new_v4();
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
+        tx.execute(sql::LOCK_CLAIMS, &[(&CLAIM_LOCK, Type::INT8)])
+            .await
+            .map_err(StoreError::db("taking the notification claim lock"))?;
         tx.execute(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[(&CLAIM_LOCK, Type::INT8)],
-        )
-        .await
-        .map_err(StoreError::db("taking the notification claim lock"))?;
-        tx.execute(
-            "WITH ready AS (
-                SELECT channel_id, gen_random_uuid() AS delivery_id FROM notification_outbox
-                 WHERE delivery_id IS NULL AND delivered_at IS NULL
-                 GROUP BY channel_id
-                HAVING min(created_at) <= now() - make_interval(secs => $1))
-             UPDATE notification_outbox o SET delivery_id = ready.delivery_id
-               FROM ready
-              WHERE o.channel_id = ready.channel_id AND o.delivery_id IS NULL
-                AND o.delivered_at IS NULL",
+            sql::FORM_DELIVERIES,
             &[(&limits.window.as_secs_f64(), Type::FLOAT8)],
         )
         .await
         .map_err(StoreError::db("forming notification deliveries"))?;
         let rows = tx
             .query(
-                &format!(
-                    "WITH pending AS (
-                        SELECT delivery_id, channel_id, project_id,
-                               min(next_attempt_at) AS due, min(created_at) AS first,
-                               bool_or(claimed_until IS NOT NULL AND claimed_until >= now()) AS held
-                          FROM notification_outbox
-                         WHERE delivered_at IS NULL AND given_up_at IS NULL
-                           AND delivery_id IS NOT NULL
-                         GROUP BY delivery_id, channel_id, project_id),
-                     held_channels AS (
-                        SELECT channel_id, count(*) AS n FROM pending WHERE held GROUP BY channel_id),
-                     held_projects AS (
-                        SELECT project_id, count(*) AS n FROM pending WHERE held GROUP BY project_id),
-                     by_channel AS (
-                        SELECT p.delivery_id, p.channel_id, p.project_id, p.due, p.first,
-                               coalesce(h.n, 0) + row_number() OVER (
-                                   PARTITION BY p.channel_id ORDER BY p.first, p.delivery_id)
-                                   AS channel_slot
-                          FROM pending p LEFT JOIN held_channels h ON h.channel_id = p.channel_id
-                         WHERE NOT p.held AND p.due <= now()),
-                     by_project AS (
-                        SELECT b.delivery_id, b.channel_slot, b.due,
-                               coalesce(h.n, 0) + row_number() OVER (
-                                   PARTITION BY b.project_id
-                                   ORDER BY b.channel_slot, b.due, b.delivery_id) AS project_slot
-                          FROM by_channel b LEFT JOIN held_projects h ON h.project_id = b.project_id
-                         WHERE b.channel_slot <= $4),
-                     chosen AS (
-                        SELECT delivery_id FROM by_project WHERE project_slot <= $5
-                         ORDER BY project_slot, channel_slot, due, delivery_id
-                         LIMIT $3),
-                     claimed AS (
-                        UPDATE notification_outbox o
-                           SET claimed_until = now() + make_interval(secs => $1), claimed_by = $2
-                          FROM chosen
-                         WHERE o.delivery_id = chosen.delivery_id AND o.delivered_at IS NULL
-                     RETURNING o.*)
-                     SELECT c.delivery_id, c.attempts, c.sync_id, c.job_id, c.job_type, c.event,
-                            c.message, c.created_at AS at, s.name AS sync_name,
-                            s.destination_config AS destination,
-                            {}
-                       FROM claimed c
-                       JOIN notification_channels ch ON ch.id = c.channel_id
-                       LEFT JOIN secret_syncs s ON s.id = c.sync_id
-                      ORDER BY c.delivery_id, c.id",
-                    CHANNEL_COLUMNS
-                        .split(',')
-                        .map(|c| format!("ch.{} AS ch_{}", c.trim(), c.trim()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                sql::CLAIM_DELIVERIES,
                 &[
                     (&limits.claim_for.as_secs_f64(), Type::FLOAT8),
                     (&claim, Type::UUID),
@@ -420,13 +336,10 @@ impl Store {
         claim: Uuid,
         claim_for: Duration,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let n = client
             .execute(
-                "UPDATE notification_outbox
-                    SET claimed_until = now() + make_interval(secs => $3)
-                  WHERE delivery_id = $1 AND claimed_by = $2 AND delivered_at IS NULL
-                    AND claimed_until >= now()",
+                sql::EXTEND_CLAIM,
                 &[
                     (&delivery_id, Type::UUID),
                     (&claim, Type::UUID),
@@ -441,11 +354,10 @@ impl Store {
     /// Lets another worker take `delivery_id` now (a dispatcher stopping
     /// before its send finished).
     pub async fn release_claim(&self, delivery_id: Uuid, claim: Uuid) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         client
             .execute(
-                "UPDATE notification_outbox SET claimed_until = NULL, claimed_by = NULL
-                  WHERE delivery_id = $1 AND claimed_by = $2 AND delivered_at IS NULL",
+                sql::RELEASE_CLAIM,
                 &[(&delivery_id, Type::UUID), (&claim, Type::UUID)],
             )
             .await
@@ -460,22 +372,10 @@ impl Store {
         keep: Duration,
         batch: i64,
     ) -> Result<u64, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
             .query_one(
-                "WITH a AS (
-                    DELETE FROM notification_attempts WHERE id IN (
-                        SELECT id FROM notification_attempts
-                         WHERE at < now() - make_interval(secs => $1) ORDER BY at LIMIT $2)
-                    RETURNING 1),
-                 o AS (
-                    DELETE FROM notification_outbox WHERE id IN (
-                        SELECT id FROM notification_outbox
-                         WHERE coalesce(delivered_at, given_up_at)
-                               < now() - make_interval(secs => $1)
-                         ORDER BY coalesce(delivered_at, given_up_at) LIMIT $2)
-                    RETURNING 1)
-                 SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM o)",
+                sql::DELETE_OLD_DELIVERIES,
                 &[(&keep.as_secs_f64(), Type::FLOAT8), (&batch, Type::INT8)],
             )
             .await
@@ -495,23 +395,13 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
         give_up_after: Duration,
     ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let events = delivery.events.len() as i32;
         let delivered = error.is_none();
         let recorded = tx
             .query(
-                "WITH d AS (SELECT min(created_at) AS first FROM notification_outbox
-                             WHERE delivery_id = $1 AND delivered_at IS NULL)
-                 UPDATE notification_outbox SET attempts = attempts + 1,
-                        claimed_until = NULL, claimed_by = NULL,
-                        delivered_at = CASE WHEN $2 THEN now() END,
-                        given_up_at = CASE WHEN NOT $2
-                            AND (SELECT first FROM d) <= now() - make_interval(secs => $4)
-                            THEN now() END,
-                        next_attempt_at = coalesce($3, next_attempt_at)
-                  WHERE delivery_id = $1 AND delivered_at IS NULL
-              RETURNING given_up_at IS NOT NULL",
+                sql::RECORD_DELIVERY,
                 &[
                     (&delivery.id, Type::UUID),
                     (&delivered, Type::BOOL),
@@ -538,8 +428,7 @@ impl Store {
             }
         });
         tx.execute(
-            "INSERT INTO notification_attempts (channel_id, delivery_id, events, status_code, error)
-             VALUES ($1, $2, $3, $4, $5)",
+            sql::INSERT_ATTEMPT,
             &[
                 (&delivery.channel.id, Type::UUID),
                 (&delivery.id, Type::UUID),
@@ -551,10 +440,7 @@ impl Store {
         .await
         .map_err(StoreError::db("recording a delivery attempt"))?;
         tx.execute(
-            "UPDATE notification_channels
-                SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, now()) END,
-                    last_error = CASE WHEN $2 THEN NULL ELSE $3 END
-              WHERE id = $1",
+            sql::UPDATE_CHANNEL_HEALTH,
             &[
                 (&delivery.channel.id, Type::UUID),
                 (&delivered, Type::BOOL),

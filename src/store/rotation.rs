@@ -6,7 +6,9 @@
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::conn::Param;
+use super::sql::{rotation as sql, Sql};
+use super::{KeyRotation, StoreError};
 use crate::crypto::Column;
 
 /// One row's encrypted cells, in the order of the columns it was read with
@@ -25,24 +27,48 @@ pub struct FingerprintRow {
     pub fingerprint: Vec<u8>,
 }
 
-/// `FROM` clause (the table as `t`) and the expression of a row's project.
-/// Secrets find theirs through folder and environment; the other tables
-/// hold a `project_id`.
-fn from_and_project(table: &str) -> (String, &'static str) {
-    match table {
-        "secrets" => (
-            "secrets t JOIN secret_folders f ON f.id = t.folder_id
-                       JOIN environments e ON e.id = f.environment_id"
-                .to_string(),
-            "e.project_id",
+/// A table's statements: its rows' encrypted cells read
+/// (`rotation/select_encrypted/<table>.sql`) and swapped
+/// (`rotation/swap_encrypted/<table>.sql`), both with the table's encrypted
+/// columns in `Column::ALL`'s order, which this returns too.
+fn encrypted_table(table: &str) -> Result<(Sql, Sql, Vec<Column>), StoreError> {
+    let (select, swap) = match table {
+        "secrets" => (sql::SELECT_ENCRYPTED_SECRETS, sql::SWAP_ENCRYPTED_SECRETS),
+        "app_connections" => (
+            sql::SELECT_ENCRYPTED_APP_CONNECTIONS,
+            sql::SWAP_ENCRYPTED_APP_CONNECTIONS,
         ),
-        _ => (format!("{table} t"), "t.project_id"),
-    }
+        "notification_channels" => (
+            sql::SELECT_ENCRYPTED_NOTIFICATION_CHANNELS,
+            sql::SWAP_ENCRYPTED_NOTIFICATION_CHANNELS,
+        ),
+        _ => {
+            return Err(StoreError::Unexpected(
+                "re-encrypting a table that holds no encrypted column",
+            ))
+        }
+    };
+    let columns = Column::ALL
+        .into_iter()
+        .filter(|c| c.table() == table)
+        .collect();
+    Ok((select, swap, columns))
 }
 
-impl Store {
+/// Where each of `wanted` is among the table's `columns`.
+fn positions(columns: &[Column], wanted: &[Column]) -> Result<Vec<usize>, StoreError> {
+    wanted
+        .iter()
+        .map(|w| columns.iter().position(|c| c == w))
+        .collect::<Option<_>>()
+        .ok_or(StoreError::Unexpected(
+            "re-encrypting a column of another table",
+        ))
+}
+
+impl KeyRotation {
     /// Rows of `table` after `after`, in id order, with the cells of
-    /// `columns` (all in `table`; names come from `Column`, never input).
+    /// `columns` (all in `table`).
     pub async fn encrypted_rows_after(
         &self,
         table: &str,
@@ -50,16 +76,11 @@ impl Store {
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<EncryptedRow>, StoreError> {
-        let (from, project) = from_and_project(table);
-        let cells: Vec<String> = columns.iter().map(|c| format!("t.{}", c.name())).collect();
-        let sql = format!(
-            "SELECT t.id, {project}, {cells} FROM {from}
-              WHERE $1::uuid IS NULL OR t.id > $1 ORDER BY t.id LIMIT $2",
-            cells = cells.join(", ")
-        );
-        let client = self.client().await?;
+        let (select, _, table_columns) = encrypted_table(table)?;
+        let at = positions(&table_columns, columns)?;
+        let client = self.db.client().await?;
         let rows = client
-            .query(&sql, &[(&after, Type::UUID), (&limit, Type::INT8)])
+            .query(select, &[(&after, Type::UUID), (&limit, Type::INT8)])
             .await
             .map_err(StoreError::db("reading rows to re-encrypt"))?;
         Ok(rows
@@ -67,12 +88,13 @@ impl Store {
             .map(|r| EncryptedRow {
                 id: r.get(0),
                 project: r.get(1),
-                cells: (0..columns.len()).map(|i| r.get(2 + i)).collect(),
+                cells: at.iter().map(|i| r.get(2 + i)).collect(),
             })
             .collect())
     }
 
     /// Replaces a row's cells with `new` if they all still hold `old`'s.
+    /// `columns` are every encrypted column of `table`, in any order.
     pub async fn swap_encrypted(
         &self,
         table: &str,
@@ -80,32 +102,34 @@ impl Store {
         old: &EncryptedRow,
         new: &EncryptedRow,
     ) -> Result<bool, StoreError> {
-        let n = columns.len();
-        let set: Vec<String> = (0..n)
-            .map(|i| format!("{} = ${}", columns[i].name(), 2 + n + i))
-            .collect();
-        let unchanged: Vec<String> = (0..n)
-            .map(|i| format!("{} IS NOT DISTINCT FROM ${}", columns[i].name(), 2 + i))
-            .collect();
-        let sql = format!(
-            "UPDATE {table} SET {} WHERE id = $1 AND {}",
-            set.join(", "),
-            unchanged.join(" AND ")
-        );
-        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![(&old.id, Type::UUID)];
+        let (_, swap, table_columns) = encrypted_table(table)?;
+        // Each of the table's columns, by where it is in `columns`.
+        let at = positions(columns, &table_columns).map_err(|_| {
+            StoreError::Unexpected("re-encrypting a row without every encrypted column")
+        })?;
+        let cells = |row: &EncryptedRow| -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+            at.iter()
+                .map(|&i| row.cells.get(i).cloned())
+                .collect::<Option<_>>()
+                .ok_or(StoreError::Unexpected(
+                    "re-encrypting a row with fewer cells than columns",
+                ))
+        };
+        let (old_cells, new_cells) = (cells(old)?, cells(new)?);
+        let mut params: Vec<Param<'_>> = vec![(&old.id, Type::UUID)];
         params.extend(
-            old.cells
+            old_cells
                 .iter()
                 .map(|c| (c as &(dyn ToSql + Sync), Type::BYTEA)),
         );
         params.extend(
-            new.cells
+            new_cells
                 .iter()
                 .map(|c| (c as &(dyn ToSql + Sync), Type::BYTEA)),
         );
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let changed = client
-            .execute(&sql, &params)
+            .execute(swap, &params)
             .await
             .map_err(StoreError::db("re-encrypting a row"))?;
         Ok(changed == 1)
@@ -117,10 +141,10 @@ impl Store {
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT id FROM secret_syncs WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2",
+                sql::SELECT_SYNC_IDS_AFTER,
                 &[(&after, Type::UUID), (&limit, Type::INT8)],
             )
             .await
@@ -130,12 +154,9 @@ impl Store {
 
     /// Every fingerprint a sync recorded, whatever the destination.
     pub async fn fingerprints(&self, sync_id: Uuid) -> Result<Vec<FingerprintRow>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
-            .query(
-                "SELECT destination, key, fingerprint FROM secret_sync_pushed_keys WHERE sync_id = $1",
-                &[(&sync_id, Type::UUID)],
-            )
+            .query(sql::SELECT_FINGERPRINTS, &[(&sync_id, Type::UUID)])
             .await
             .map_err(StoreError::db("reading fingerprints"))?;
         Ok(rows
@@ -155,11 +176,10 @@ impl Store {
         row: &FingerprintRow,
         new: &[u8],
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let n = client
             .execute(
-                "UPDATE secret_sync_pushed_keys SET fingerprint = $5
-                  WHERE sync_id = $1 AND destination = $2 AND key = $3 AND fingerprint = $4",
+                sql::SWAP_FINGERPRINT,
                 &[
                     (&sync_id, Type::UUID),
                     (&row.destination, Type::TEXT),

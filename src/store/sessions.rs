@@ -10,8 +10,9 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
+use super::sql::sessions as sql;
 use super::tokens::{token_from_row, ApiTokenRecord};
-use super::{Store, StoreError};
+use super::{AuthStore, StoreError};
 use crate::model::AuditEntry;
 
 /// One session, as listed per token (never its id).
@@ -26,7 +27,7 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-impl Store {
+impl AuthStore {
     /// Opens a session for a live token; false when the token is not live.
     pub async fn create_session(
         &self,
@@ -35,13 +36,11 @@ impl Store {
         max_age: Duration,
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let n = tx
             .execute(
-                "INSERT INTO dashboard_sessions (id_hash, token_id, expires_at)
-                 SELECT $1, id, now() + make_interval(secs => $3)
-                   FROM api_tokens WHERE id = $2 AND revoked_at IS NULL",
+                sql::INSERT_SESSION,
                 &[
                     (&id_hash, Type::BYTEA),
                     (&token_id, Type::UUID),
@@ -69,22 +68,15 @@ impl Store {
         idle_timeout: Duration,
         touch: bool,
     ) -> Result<Option<ApiTokenRecord>, StoreError> {
-        let client = self.client().await?;
-        const LIVE: &str = "s.id_hash = $1 AND t.id = s.token_id AND t.revoked_at IS NULL
-            AND s.expires_at > now() AND s.last_seen_at > now() - make_interval(secs => $2)";
-        const TOKEN: &str =
-            "t.id, t.name, t.role, t.project_ids, t.created_at, t.last_used_at, t.revoked_at";
-        let sql = if touch {
-            format!(
-                "UPDATE dashboard_sessions s SET last_seen_at = now() FROM api_tokens t
-                  WHERE {LIVE} RETURNING {TOKEN}"
-            )
+        let client = self.db.client().await?;
+        let statement = if touch {
+            sql::TOUCH_LIVE_SESSION
         } else {
-            format!("SELECT {TOKEN} FROM dashboard_sessions s, api_tokens t WHERE {LIVE}")
+            sql::SELECT_LIVE_SESSION
         };
         let row = client
             .query_opt(
-                &sql,
+                statement,
                 &[(&id_hash, Type::BYTEA), (&secs(idle_timeout), Type::FLOAT8)],
             )
             .await
@@ -98,13 +90,10 @@ impl Store {
         id_hash: &[u8],
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let n = tx
-            .execute(
-                "DELETE FROM dashboard_sessions WHERE id_hash = $1",
-                &[(&id_hash, Type::BYTEA)],
-            )
+            .execute(sql::DELETE_SESSION, &[(&id_hash, Type::BYTEA)])
             .await
             .map_err(StoreError::db("ending a dashboard session"))?;
         if n > 0 {
@@ -123,14 +112,10 @@ impl Store {
         idle_timeout: Duration,
         batch: i64,
     ) -> Result<u64, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         client
             .execute(
-                "DELETE FROM dashboard_sessions WHERE id_hash IN (
-                     SELECT id_hash FROM dashboard_sessions
-                      WHERE expires_at <= now()
-                         OR last_seen_at <= now() - make_interval(secs => $1)
-                      LIMIT $2)",
+                sql::DELETE_EXPIRED_SESSIONS,
                 &[(&secs(idle_timeout), Type::FLOAT8), (&batch, Type::INT8)],
             )
             .await
@@ -143,13 +128,10 @@ impl Store {
         token_id: Uuid,
         idle_timeout: Duration,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT created_at, last_seen_at, expires_at FROM dashboard_sessions
-                  WHERE token_id = $1 AND expires_at > now()
-                    AND last_seen_at > now() - make_interval(secs => $2)
-                  ORDER BY created_at DESC",
+                sql::SELECT_TOKEN_SESSIONS,
                 &[(&token_id, Type::UUID), (&secs(idle_timeout), Type::FLOAT8)],
             )
             .await
@@ -169,13 +151,10 @@ impl Store {
         &self,
         idle_timeout: Duration,
     ) -> Result<Vec<(Uuid, i64)>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT token_id, count(*) AS n FROM dashboard_sessions
-                  WHERE expires_at > now()
-                    AND last_seen_at > now() - make_interval(secs => $1)
-                  GROUP BY token_id",
+                sql::COUNT_LIVE_SESSIONS,
                 &[(&secs(idle_timeout), Type::FLOAT8)],
             )
             .await

@@ -7,7 +7,8 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
-use super::{Store, StoreError};
+use super::sql::tokens as sql;
+use super::{AuthStore, StoreError};
 use crate::model::AuditEntry;
 
 #[derive(Clone, Debug, Serialize)]
@@ -22,8 +23,8 @@ pub struct ApiTokenRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const TOKEN_COLUMNS: &str = "id, name, role, project_ids, created_at, last_used_at, revoked_at";
-
+/// A token as `insert_api_token.sql`, `select_api_tokens.sql`,
+/// `use_api_token.sql` and the live session statements return it.
 pub(super) fn token_from_row(r: &tokio_postgres::Row) -> ApiTokenRecord {
     ApiTokenRecord {
         id: r.get("id"),
@@ -36,7 +37,7 @@ pub(super) fn token_from_row(r: &tokio_postgres::Row) -> ApiTokenRecord {
     }
 }
 
-impl Store {
+impl AuthStore {
     pub async fn create_api_token(
         &self,
         name: &str,
@@ -45,14 +46,11 @@ impl Store {
         project_ids: &[String],
         audit: &[AuditEntry],
     ) -> Result<ApiTokenRecord, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let row = tx
             .query_one(
-                &format!(
-                    "INSERT INTO api_tokens (name, token_hash, role, project_ids)
-                     VALUES ($1, $2, $3, $4) RETURNING {TOKEN_COLUMNS}"
-                ),
+                sql::INSERT_API_TOKEN,
                 &[
                     (&name, Type::TEXT),
                     (&token_hash, Type::BYTEA),
@@ -72,12 +70,9 @@ impl Store {
 
     /// Every token, revoked ones included, newest first.
     pub async fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
-            .query(
-                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC"),
-                &[],
-            )
+            .query(sql::SELECT_API_TOKENS, &[])
             .await
             .map_err(StoreError::db("listing API tokens"))?;
         Ok(rows.iter().map(token_from_row).collect())
@@ -91,18 +86,10 @@ impl Store {
         id: Uuid,
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let row = tx
-            .query_one(
-                "WITH revoked AS (
-                     UPDATE api_tokens SET revoked_at = now()
-                      WHERE id = $1 AND revoked_at IS NULL RETURNING id),
-                 ended AS (
-                     DELETE FROM dashboard_sessions WHERE token_id = $1)
-                 SELECT count(*) AS n FROM revoked",
-                &[(&id, Type::UUID)],
-            )
+            .query_one(sql::REVOKE_API_TOKEN, &[(&id, Type::UUID)])
             .await
             .map_err(StoreError::db("revoking an API token"))?;
         let revoked = row.get::<_, i64>("n") > 0;
@@ -120,15 +107,9 @@ impl Store {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<ApiTokenRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                &format!(
-                    "UPDATE api_tokens SET last_used_at = now()
-                      WHERE token_hash = $1 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
-                ),
-                &[(&token_hash, Type::BYTEA)],
-            )
+            .query_opt(sql::USE_API_TOKEN, &[(&token_hash, Type::BYTEA)])
             .await
             .map_err(StoreError::db("checking an API token"))?;
         Ok(row.as_ref().map(token_from_row))
@@ -136,21 +117,18 @@ impl Store {
 
     /// Every project's id (what an instance-wide admin token sees).
     pub async fn project_ids(&self) -> Result<Vec<String>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
-            .query("SELECT id FROM projects ORDER BY id", &[])
+            .query(sql::SELECT_PROJECT_IDS, &[])
             .await
             .map_err(StoreError::db("listing projects"))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     pub async fn project_exists(&self, project_id: &str) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                "SELECT 1 FROM projects WHERE id = $1",
-                &[(&project_id, Type::TEXT)],
-            )
+            .query_opt(sql::SELECT_PROJECT_EXISTS, &[(&project_id, Type::TEXT)])
             .await
             .map_err(StoreError::db("looking up a project"))?;
         Ok(row.is_some())

@@ -83,6 +83,16 @@ impl Caller {
         }
     }
 
+    /// This caller, as the sync service names who acts (`trigger`: `api`
+    /// or `dashboard`).
+    pub fn acting(&self, trigger: &'static str) -> crate::service::Acting {
+        crate::service::Acting {
+            actor: self.actor(),
+            req_id: crate::web::errors::current_req_id(),
+            trigger,
+        }
+    }
+
     /// An audit entry of this caller doing `action` in `project_id`, under
     /// the request's id.
     pub fn audit(
@@ -183,6 +193,7 @@ pub async fn caller_for_token(state: &ApiState, token: &str) -> Result<Caller, A
     }
     let record = state
         .store
+        .auth
         .use_api_token(&hash_token(token))
         .await?
         .ok_or_else(invalid)?;
@@ -201,7 +212,7 @@ impl Caller {
             )
         })?;
         let projects = if role == Role::Admin {
-            state.store.project_ids().await?
+            state.store.auth.project_ids().await?
         } else {
             record.project_ids
         };

@@ -116,6 +116,36 @@ impl ApiError {
     }
 }
 
+/// The sync service's refusals, as the API answers them.
+impl From<crate::service::SyncError> for ApiError {
+    fn from(e: crate::service::SyncError) -> Self {
+        use crate::service::SyncError as E;
+        match e {
+            E::Invalid(m) => ApiError::bad_request(m),
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Refused(m) => ApiError::unprocessable(m),
+            E::Upstream(cause) => ApiError::upstream(
+                "could not check the destination with Humanitec; nothing was saved, try again",
+                &cause,
+            ),
+            // A node died and the next did not take it either: say so,
+            // and that trying again is the thing to do.
+            E::Queue(cause) if cause.is_outage() => ApiError::unavailable(
+                "the job could not be queued: RabbitMQ is unavailable (nothing was queued; try again)",
+                &cause,
+            ),
+            E::Queue(cause) => ApiError::internal(
+                "the job could not be queued (nothing was queued; try again)",
+                &cause,
+            ),
+            E::Credentials(cause) => {
+                ApiError::internal("the connection's credentials could not be read", &cause)
+            }
+            E::Store(cause) => ApiError::from(cause),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::internal("the database failed; try again", &e)
@@ -145,16 +175,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Caller-supplied text echoed in a message, cut to a readable length.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
-    if clean.chars().count() <= MAX {
-        clean
-    } else {
-        format!("{}…", clean.chars().take(MAX).collect::<String>())
-    }
-}
+pub(crate) use crate::model::shorten;
 
 /// The answer to a request that outlived HTTP_REQUEST_TIMEOUT (given to
 /// the server loop, which runs outside the request's scope: a fresh id,

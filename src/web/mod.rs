@@ -13,9 +13,7 @@ mod limits;
 mod router;
 mod routes;
 mod state;
-mod trigger;
 
-pub use dashboard::sweep_expired_sessions;
 pub use errors::{request_timeout_answer, ApiError};
 pub use router::{route_table, router};
 pub use routes::{Area, RouteInfo};

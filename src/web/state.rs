@@ -10,15 +10,18 @@ use super::api::openapi::Validators;
 use super::limits::RateLimiters;
 use crate::config::{ConfigError, SessionSettings, Settings};
 use crate::crypto::{Cipher, CryptoError};
-use crate::enqueue::JobClient;
+use crate::engine::JobClient;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
 use crate::queue::{DeadLetterRoom, Names, Nodes, QueueError};
+use crate::service::SyncService;
 use crate::store::{Store, StoreError};
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
+    /// The rules every sync change goes through, whichever face asked.
+    pub syncs: SyncService,
     pub jobs: Arc<JobClient>,
     pub cipher: Cipher,
     pub humanitec: HumanitecClient,
@@ -45,8 +48,6 @@ pub struct DashConfig {
     pub(in crate::web) delays: Vec<Duration>,
     /// How long sessions live (absolute and idle).
     pub(in crate::web) session: SessionSettings,
-    /// Audit entries older than this are deleted (`AUDIT_RETENTION`).
-    pub(in crate::web) audit_retention: Duration,
     /// `NOTIFY_ALLOW_PRIVATE_TARGETS`: channels may target internal addresses.
     pub(in crate::web) allow_private_targets: bool,
     /// `NOTIFY_*`: the channel limit and the target's DNS deadline.
@@ -76,7 +77,6 @@ impl DashConfig {
             names,
             delays,
             session: settings.session,
-            audit_retention: settings.audit_retention,
             allow_private_targets: settings.notify_allow_private_targets,
             notify: settings.notify.clone(),
         })
@@ -106,7 +106,7 @@ impl ApiState {
         let cipher = settings.cipher()?;
         let validators = Validators::load().map_err(ApiStartError::Document)?;
         crate::store::ensure_database(&settings.database_url).await?;
-        let store = Store::for_settings(settings, 16)?;
+        let store = Store::open(&settings.store(16))?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");
@@ -124,10 +124,16 @@ impl ApiState {
                 ..HttpPolicy::default()
             },
         )?;
-        let jobs = JobClient::connect(settings, store.clone()).await?;
+        let jobs = Arc::new(JobClient::connect(settings, store.clone()).await?);
         Ok(ApiState {
+            syncs: SyncService::new(
+                store.clone(),
+                jobs.clone(),
+                humanitec.clone(),
+                cipher.clone(),
+            ),
             store,
-            jobs: Arc::new(jobs),
+            jobs,
             cipher,
             humanitec,
             validators: Arc::new(validators),

@@ -6,7 +6,7 @@ use std::time::Instant;
 use futures::FutureExt;
 
 use super::Shared;
-use crate::jobs::Disposition;
+use crate::engine::Disposition;
 use crate::model::JobEnvelope;
 use crate::queue::{Incoming, Publisher};
 

@@ -4,7 +4,7 @@
 
 use super::deliveries::dead_letter;
 use super::Shared;
-use crate::enqueue::enqueue;
+use crate::engine::enqueue;
 use crate::model::{Job, JobKind};
 use crate::queue::{Incoming, Publisher};
 
@@ -22,7 +22,7 @@ pub async fn handle_event_delivery(shared: &Shared, publisher: &Publisher, incom
     let result = async {
         let syncs = shared
             .store
-            .syncs_for_folder(&event.project_id, &event.environment, &event.path)
+            .syncs.syncs_for_folder(&event.project_id, &event.environment, &event.path)
             .await?;
         if syncs.is_empty() {
             tracing::debug!(project = %event.project_id, environment = %event.environment,

@@ -5,13 +5,15 @@
 //! the session is rebuilt with backoff. Shutdown (SIGTERM/SIGINT, or the
 //! token in tests) stops consuming, lets in-flight jobs finish within the
 //! grace period, and hands the rest back to the broker.
+//!
+//! It is also the supervisor of the maintenance loops
+//! (`engine::maintenance`: gauges, reaper, orphans, rescuer, schedule,
+//! notifier): it builds their configs from the settings, starts them, and
+//! stops them on shutdown.
 
 mod deliveries;
 mod events;
-mod notify;
 mod reconnect;
-mod rescuer;
-mod schedule;
 mod session;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,10 +24,18 @@ use backon::Retryable;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::engine::maintenance::gauges::{Gauges, GaugesConfig};
+use crate::engine::maintenance::notifier::{Notifier, NotifierConfig, NotifierError};
+use crate::engine::maintenance::orphans::{Orphans, OrphansConfig};
+use crate::engine::maintenance::reaper::{Reaper, ReaperConfig};
+use crate::engine::maintenance::rescuer::{Rescuer, RescuerConfig};
+use crate::engine::maintenance::schedule::{Schedule, ScheduleConfig};
+use crate::engine::maintenance::LoopHandle;
+use crate::engine::Runner;
 use crate::http::Metrics;
-use crate::jobs::{JobContext, Runner};
+use crate::jobs::JobContext;
 use crate::queue::{Names, Nodes};
-use crate::store::{OrphanFate, Store};
+use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -35,6 +45,8 @@ pub enum WorkerError {
     Setup(#[from] crate::jobs::SetupError),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Maintenance(#[from] crate::engine::maintenance::ConfigError),
     #[error("could not listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -61,7 +73,7 @@ impl Shared {
         // The key first: a worker without one must not touch the database.
         settings.require_encryption_key()?;
         crate::store::ensure_database(&settings.database_url).await?;
-        let store = Store::for_settings(&settings, settings.database_pool_size)?;
+        let store = Store::open(&settings.store(settings.database_pool_size))?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");
@@ -73,7 +85,7 @@ impl Shared {
         ctx.humanitec = ctx.humanitec.with_observer(Arc::new(metrics.clone()));
         let runner = Runner {
             ctx,
-            retry: crate::jobs::retry_policy(&w.retry),
+            retry: crate::engine::retry_policy(&w.retry),
             debounce: crate::model::Debounce {
                 quiet: settings.sync_debounce,
                 max_wait: settings.sync_debounce_max_wait,
@@ -102,19 +114,10 @@ fn worker_id() -> String {
 }
 
 /// Runs the worker until `shutdown` is cancelled. Returns once in-flight
-/// jobs have finished or the grace period ran out.
+/// jobs have finished or the grace period ran out, and the maintenance
+/// loops have stopped.
 pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), WorkerError> {
-    let reaper = tokio::spawn(reap_stale_jobs(shared.clone(), shutdown.clone()));
-    let rescuer = tokio::spawn(rescuer::rescue_dead_jobs(shared.clone(), shutdown.clone()));
-    let gauges = tokio::spawn(refresh_store_gauges(shared.clone(), shutdown.clone()));
-    let schedule = tokio::spawn(schedule::reconcile_on_schedule(
-        shared.clone(),
-        shutdown.clone(),
-    ));
-    let notifier = tokio::spawn(notify::dispatch_notifications(
-        shared.clone(),
-        shutdown.clone(),
-    ));
+    let maintenance = start_maintenance(&shared, &shutdown)?;
     let (delays, healthy) = reconnect::Delays::new();
     let session = || async {
         // A shutdown during the wait ends it at once; do not reconnect then.
@@ -143,153 +146,65 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
         tracing::error!(error = %e, "broker reconnects ran out");
     }
     shared.broker_connected.store(false, Ordering::Relaxed);
-    reaper.abort();
-    rescuer.abort();
-    gauges.abort();
-    schedule.abort();
-    notifier.abort();
+    // They saw the same shutdown and are ending already (the notifier lets
+    // go of the claims of its sends in flight); wait until they have.
+    for handle in maintenance {
+        handle.stop().await;
+    }
     Ok(())
 }
 
-/// Keeps the gauges read from Postgres current (syncs by status, the
-/// oldest pending job), and marks this worker seen for the overview's
-/// list of workers. Every worker does it: the numbers are global, so
-/// dashboards take `max` over workers.
-async fn refresh_store_gauges(shared: Shared, shutdown: CancellationToken) {
-    let mut tick = ticker(Duration::ZERO, shared.settings.worker.metrics_refresh);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(e) = shared
-            .store
-            .mark_worker_seen(&shared.runner.worker_id)
-            .await
-        {
-            tracing::debug!(error = %e, "could not mark this worker seen");
-        }
-        match shared.store.sync_status_counts().await {
-            Ok(counts) => shared.metrics.set_sync_counts(&counts),
-            Err(e) => tracing::debug!(error = %e, "could not count syncs for metrics"),
-        }
-        match shared.store.oldest_pending_job_age().await {
-            Ok(age) => {
-                shared.metrics.oldest_pending_seconds.set(age);
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "could not read the oldest pending job for metrics")
-            }
-        }
-    }
-}
-
-/// Hands rows left `running` by dead workers back to `pending`.
-async fn reap_stale_jobs(shared: Shared, shutdown: CancellationToken) {
-    let stale_after = shared.settings.worker.stale_after;
-    let every = (stale_after / 2).max(Duration::from_secs(1));
-    let mut tick = ticker(every, every);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match shared.store.reap_stale_jobs(stale_after).await {
-            Ok(reaped) => {
-                for job in reaped {
-                    tracing::warn!(job_id = %job.job_id, sync_id = %job.sync_id,
-                        "job's worker stopped mid-run; row set back to pending");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not reap stale jobs"),
-        }
-        republish_orphans(&shared, stale_after * ORPHAN_AFTER_STALE).await;
-    }
-}
-
-/// A `pending` row untouched for this many `JOB_STALE_AFTER` is taken for
-/// an orphan (see [`republish_orphans`]).
-pub const ORPHAN_AFTER_STALE: u32 = 5;
-
-/// Orphans claimed per round.
-const ORPHANS_PER_ROUND: i64 = 500;
-
-/// Publishes again the jobs whose rows stayed `pending` far longer than a
-/// queued job waits: a failover of Postgres that lost the outcome of a job
-/// RabbitMQ had already been told about (acknowledged) leaves such a row
-/// with no message behind it; this way it still ends. A job whose message
-/// is in fact still queued (a long backlog) runs once: the later copy
-/// finds the row final and is skipped. One that cannot be published as it
-/// was asked (its kind unknown to this version) is failed, saying so.
-async fn republish_orphans(shared: &Shared, orphan_after: Duration) {
-    let orphans = match shared
-        .store
-        .claim_orphaned_jobs(orphan_after, ORPHANS_PER_ROUND)
-        .await
-    {
-        Ok(orphans) if orphans.is_empty() => return,
-        Ok(orphans) => orphans,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not look for orphaned jobs");
-            return;
+/// Builds the maintenance loops from the settings (each checks its
+/// config) and starts them: gauges, reaper, orphans, rescuer, the
+/// schedule (unless `SYNC_RECONCILE_INTERVAL` is zero) and the
+/// notification dispatcher (unless its HTTP client cannot be built).
+fn start_maintenance(
+    shared: &Shared,
+    shutdown: &CancellationToken,
+) -> Result<Vec<LoopHandle>, WorkerError> {
+    let settings = &shared.settings;
+    let store = &shared.store;
+    let gauges = Gauges::new(
+        GaugesConfig::from_settings(settings, &shared.runner.worker_id),
+        store.clone(),
+        shared.metrics.clone(),
+    )?;
+    let reaper = Reaper::new(ReaperConfig::from_settings(settings), store.clone())?;
+    let orphans = Orphans::new(
+        OrphansConfig::from_settings(settings),
+        store.clone(),
+        shared.nodes.clone(),
+        shared.names.clone(),
+    )?;
+    let rescuer = Rescuer::new(
+        RescuerConfig::from_settings(settings),
+        shared.runner.clone(),
+        &settings.amqp_url,
+        shared.names.clone(),
+    )?;
+    let schedule = match ScheduleConfig::from_settings(settings) {
+        Some(config) => Some(Schedule::new(config, store.clone(), settings.clone())?),
+        None => None,
+    };
+    let notifier = match Notifier::new(
+        NotifierConfig::from_settings(settings),
+        store.clone(),
+        shared.runner.ctx.cipher.clone(),
+    ) {
+        Ok(notifier) => Some(notifier),
+        Err(NotifierError::Config(e)) => return Err(e.into()),
+        Err(e @ NotifierError::Client(_)) => {
+            tracing::error!(error = %e, "notifications are off");
+            None
         }
     };
-    let mut republish = Vec::with_capacity(orphans.len());
-    for orphan in orphans {
-        match &orphan.fate {
-            OrphanFate::Republish(kind) => republish.push((orphan.job_id, orphan.sync_id, *kind)),
-            OrphanFate::Fail(message) => match shared.store.fail_orphan(&orphan, message).await {
-                Ok(()) => tracing::warn!(job_id = %orphan.job_id, sync_id = %orphan.sync_id,
-                    message = %message, "job stayed pending with no worker on it and cannot run as asked; failed it"),
-                Err(e) => tracing::warn!(job_id = %orphan.job_id, error = %e,
-                    "could not fail an orphaned job; it is claimed again later"),
-            },
-        }
-    }
-    if republish.is_empty() {
-        return;
-    }
-    let broker = match shared
-        .nodes
-        .open(shared.names.clone(), "secret-sync reaper")
-        .await
-    {
-        Ok(broker) => broker,
-        Err(e) => {
-            tracing::warn!(error = %e, count = republish.len(),
-                "could not publish orphaned jobs again; they are claimed again later");
-            return;
-        }
-    };
-    match broker.publisher().await {
-        Ok(publisher) => {
-            for (id, sync_id, kind) in republish {
-                let job = crate::model::Job {
-                    id,
-                    sync_id,
-                    kind,
-                    trigger: Some("republished".into()),
-                    actor: None,
-                };
-                let envelope = crate::model::JobEnvelope::first(chrono::Utc::now());
-                match publisher.publish_job(&job, envelope, None).await {
-                    Ok(()) => tracing::warn!(job_id = %job.id, sync_id = %job.sync_id,
-                        "job stayed pending with no worker on it; published it again"),
-                    Err(e) => tracing::warn!(job_id = %job.id, error = %e,
-                        "could not publish an orphaned job again; it is claimed again later"),
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not open a publisher for orphaned jobs"),
-    }
-    broker.close("orphans published").await;
-}
-
-/// A periodic ticker (not a retry): first tick after `first`, then every
-/// `period`; a round that overruns delays the next tick instead of causing
-/// a burst of catch-up ticks.
-fn ticker(first: Duration, period: Duration) -> tokio::time::Interval {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick
+    let mut handles = vec![
+        gauges.start(shutdown),
+        reaper.start(shutdown),
+        orphans.start(shutdown),
+        rescuer.start(shutdown),
+    ];
+    handles.extend(schedule.map(|s| s.start(shutdown)));
+    handles.extend(notifier.map(|n| n.start(shutdown)));
+    Ok(handles)
 }

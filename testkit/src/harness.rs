@@ -13,8 +13,9 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::crypto::generate_key;
+use secret_sync::engine::BeforeRun;
 use secret_sync::http::metrics::JobLabels;
-use secret_sync::jobs::{preview_sync, BeforeRun, JobContext, Preview};
+use secret_sync::jobs::{preview_sync, JobContext, Preview};
 use secret_sync::queue::Names;
 use secret_sync::store::{JobRow, SyncRecord, SyncStatusRow};
 use secret_sync::worker::{self, Shared, WorkerError};
@@ -157,6 +158,7 @@ impl TestEnv {
         let (token, hash) = secret_sync::web::auth::new_token();
         let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
         self.store
+            .auth
             .create_api_token("test", &hash, role, &projects, &[])
             .await
             .expect("token");
@@ -305,6 +307,7 @@ impl TestEnv {
             JobContext::from_settings(&self.settings, self.store.clone()).expect("job context");
         let sync = self
             .store
+            .syncs
             .load_sync(sync_id)
             .await
             .expect("load sync")
@@ -329,7 +332,7 @@ impl TestEnv {
         done: impl Fn(&JobRow) -> bool,
     ) -> JobRow {
         eventually(timeout, || async {
-            match self.store.job(job_id).await.expect("job row") {
+            match self.store.reads.job(job_id).await.expect("job row") {
                 Some(row) if done(&row) => Ok(row),
                 Some(row) => Err(format!("job {job_id}: {row:?}")),
                 None => Err(format!("job {job_id}: no row yet")),
@@ -470,6 +473,7 @@ impl TestEnv {
     /// object.
     pub async fn sync_view(&self, sync_id: Uuid) -> Value {
         self.store
+            .syncs
             .sync_api_json(sync_id)
             .await
             .expect("reading the API view")
@@ -492,6 +496,7 @@ impl TestEnv {
 
     pub async fn sync_row(&self, sync_id: Uuid) -> SyncStatusRow {
         self.store
+            .reads
             .sync_statuses(Some(sync_id))
             .await
             .expect("sync status")

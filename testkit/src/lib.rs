@@ -9,6 +9,7 @@ mod cluster;
 mod db;
 mod eventually;
 mod harness;
+pub mod pace;
 mod process;
 mod proxy;
 mod seed;

@@ -14,6 +14,7 @@ const VIEWER_TOKEN: &str = "sandbox-viewer-token";
 async fn stored_token(env: &TestEnv, id: &str) -> String {
     let row = env
         .store
+        .syncs
         .load_connection(id.parse().expect("uuid"))
         .await
         .expect("store")

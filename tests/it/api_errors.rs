@@ -109,9 +109,10 @@ async fn every_seed_error_status_with_its_body() {
         .await;
     assert_eq!(resp.0, 401);
     let revoked = s.env.api_token(&["proj"], "write").await;
-    let ids = s.env.store.api_tokens().await.expect("tokens");
+    let ids = s.env.store.auth.api_tokens().await.expect("tokens");
     s.env
         .store
+        .auth
         .revoke_api_token(ids[0].id, &[])
         .await
         .expect("revoke");
@@ -200,7 +201,7 @@ async fn every_seed_error_status_with_its_body() {
     let (status, body) = api.post(SYNCS, second.clone()).await;
     assert_eq!(status, 422, "{body}");
     api.contract.check_error(422, &body);
-    assert!(message(&body).contains("secret sync 'web'"), "{body}");
+    assert!(message(&body).contains("sync `web` ("), "{body}");
     second["destinationConfig"] = app_scope("api");
     assert_eq!(api.post(SYNCS, second).await.0, 200);
     let (status, body) = api

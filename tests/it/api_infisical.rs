@@ -155,6 +155,7 @@ async fn world() -> World {
     let src = env.source("production", &[("A", "1")]).await;
     let (_, conn) = env
         .store
+        .syncs
         .connection_api_json(src.connection)
         .await
         .expect("read")
@@ -895,7 +896,14 @@ async fn an_infisical_client_script_runs_against_this_api() {
         .as_str()
         .and_then(|s| s.parse().ok())
         .expect("id");
-    let row = w.env.store.load_sync(id).await.expect("load").expect("row");
+    let row = w
+        .env
+        .store
+        .syncs
+        .load_sync(id)
+        .await
+        .expect("load")
+        .expect("row");
     assert_eq!(row.connection_id, w.src.connection);
     let values = w.env.seed.folder_values(w.src.folder).await;
     assert_eq!(

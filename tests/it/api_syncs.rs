@@ -113,6 +113,7 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
         .to_string();
     let stored: ConnectionRecord = env
         .store
+        .syncs
         .load_connection(conn.parse().expect("uuid"))
         .await
         .expect("store")
@@ -188,7 +189,7 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
     contract.check_error(422, &body);
     let message = body["message"].as_str().unwrap_or("");
     assert!(
-        message.contains("'web-app'") && message.contains(&app_id),
+        message.contains("`web-app`") && message.contains(&app_id),
         "{body}"
     );
 

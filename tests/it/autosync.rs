@@ -57,6 +57,7 @@ async fn wait_quiet(env: &TestEnv, auto: &[Uuid], events: i32) {
         for sync in auto {
             let jobs = env
                 .store
+                .reads
                 .recent_jobs(Some(*sync), 1000)
                 .await
                 .expect("jobs");
@@ -133,6 +134,7 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
         let gets = list_gets(&env, &format!("/apps/web/envs/{e}/values"));
         let jobs = env
             .store
+            .reads
             .recent_jobs(Some(*sync), 1000)
             .await
             .expect("jobs");
@@ -174,6 +176,7 @@ async fn five_hundred_events_cost_at_most_two_runs_per_auto_sync_and_lose_nothin
     );
     assert!(env
         .store
+        .reads
         .recent_jobs(Some(manual), 10)
         .await
         .expect("jobs")
@@ -203,7 +206,13 @@ async fn repeated_triggers_of_each_kind_fold_into_its_queued_job_and_a_change_du
         );
     }
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    let pending = env.store.job(ids[0]).await.expect("job").expect("row");
+    let pending = env
+        .store
+        .reads
+        .job(ids[0])
+        .await
+        .expect("job")
+        .expect("row");
     assert_eq!(
         (pending.status, pending.coalesced),
         (JobStatus::Pending, 10)
@@ -278,7 +287,12 @@ async fn publish_change_command_makes_auto_syncs_catch_up() {
     );
     assert!(stdout.contains("folder /app"), "{stdout}");
     let job = eventually(Duration::from_secs(20), || async {
-        let jobs = env.store.recent_jobs(Some(sync), 10).await.expect("jobs");
+        let jobs = env
+            .store
+            .reads
+            .recent_jobs(Some(sync), 10)
+            .await
+            .expect("jobs");
         let job = jobs.into_iter().find(|j| j.status.is_final());
         job.ok_or("no auto-sync job has run")
     })
@@ -308,6 +322,7 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
         let store = env.store.clone();
         async move {
             store
+                .ledger
                 .claim_queued(sync, "sync", job, window)
                 .await
                 .expect("claim")
@@ -327,6 +342,7 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
     assert_eq!(claim(c, Duration::ZERO).await, Claim::New);
     // Once the broker confirmed the job, it is folded into however old.
     env.store
+        .ledger
         .record_enqueued(&Job {
             id: c,
             sync_id: sync,
@@ -343,7 +359,7 @@ async fn a_marker_the_broker_never_confirmed_is_taken_over_and_a_confirmed_one_i
             coalesced: 2
         }
     );
-    let row = env.store.job(c).await.expect("job").expect("row");
+    let row = env.store.reads.job(c).await.expect("job").expect("row");
     assert_eq!((row.status, row.coalesced), (JobStatus::Pending, 2));
     env.finish().await;
 }
@@ -409,6 +425,7 @@ async fn a_burst_on_a_busy_machine_still_costs_two_runs_and_a_lone_change_stays_
         let runs = list_gets(&env, &format!("/apps/web/envs/{e}/values"));
         let jobs = env
             .store
+            .reads
             .recent_jobs(Some(*sync), 1000)
             .await
             .expect("jobs");

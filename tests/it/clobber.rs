@@ -3,6 +3,7 @@
 //! fighting over one destination are stopped before any write.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use humanitec_sandbox::RequestRecord;
 use secret_sync::jobs::Preview;
@@ -327,6 +328,87 @@ async fn the_api_serves_the_workers_preview() {
     assert!(
         env.sandbox.requests().iter().all(|r| r.method == "GET"),
         "a preview never writes"
+    );
+    env.finish().await;
+}
+
+/// Issue 37: the conflict rule has one home (`jobs::conflicts::refusal`),
+/// and the API's create, the dashboard's preview and the worker's run all
+/// refuse the same pair with it, in the same words, writing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_the_dashboard_and_the_worker_refuse_the_same_pair() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let src = env
+        .source("prod", &[("DB_URL", "x"), ("API_KEY", "y")])
+        .await;
+    let first = env.sync(&src, "first", app_scope("web"), options()).await;
+    let token = env.api_token(&[&src.project], "write").await;
+    let rule = "both write to the same Humanitec values";
+
+    // The API: a second sync of the same app with the same schema.
+    let api = ApiClient::new(&base, Some(&token), Arc::new(SeedContract::load()));
+    let (status, answer) = api
+        .post(
+            "/api/v1/secret-syncs/humanitec",
+            json!({
+                "name": "second",
+                "projectId": src.project,
+                "connectionId": src.connection.to_string(),
+                "environment": "prod",
+                "secretPath": "/app/",
+                "isAutoSyncEnabled": false,
+                "syncOptions": options(),
+                "destinationConfig": app_scope("web"),
+            }),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let by_api = answer["message"].as_str().unwrap_or_default().to_string();
+
+    // The same pair written around the API: the dashboard's preview of it.
+    let second = env.sync(&src, "second", app_scope("web"), options()).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let cookie = dashboard_sign_in(&http, &base, &token).await;
+    let by_dashboard = http
+        .get(format!("{base}/syncs/{second}/preview"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("the preview page")
+        .text()
+        .await
+        .expect("body");
+
+    // And the worker's run of it.
+    let row = env.run_sync(second).await;
+    assert_eq!(row.status, JobStatus::Failed);
+    let by_worker = row.message.unwrap_or_default();
+
+    for (face, said) in [
+        ("api", &by_api),
+        ("dashboard", &by_dashboard),
+        ("worker", &by_worker),
+    ] {
+        assert!(said.contains(rule), "{face} did not refuse: {said}");
+        assert!(
+            said.contains(&first.to_string()),
+            "{face} names the other sync of the project: {said}"
+        );
+    }
+    let writes: Vec<_> = env
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "nothing written to Humanitec: {writes:?}"
     );
     env.finish().await;
 }

@@ -377,7 +377,12 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     assert_eq!(same, json!(true), "the page was reloaded");
     assert!(b.text("#flash").await.contains("queued"));
     assert!(b.exists("#jobs tbody tr[data-job-id]").await);
-    let jobs = env.store.recent_jobs(Some(alpha), 5).await.expect("jobs");
+    let jobs = env
+        .store
+        .reads
+        .recent_jobs(Some(alpha), 5)
+        .await
+        .expect("jobs");
     assert_eq!(jobs[0].trigger.as_deref(), Some("dashboard"));
     assert_eq!(jobs[0].status, JobStatus::Succeeded);
     let values = env.sandbox.values(ORG, "web", None);
@@ -391,7 +396,12 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.select("#import-behavior", "prioritize-destination").await;
     b.click("#import").await;
     b.until_synced("import").await;
-    let jobs = env.store.recent_jobs(Some(alpha), 5).await.expect("jobs");
+    let jobs = env
+        .store
+        .reads
+        .recent_jobs(Some(alpha), 5)
+        .await
+        .expect("jobs");
     assert_eq!(jobs[0].job_type, secret_sync::JobType::Import);
     assert_eq!(jobs[0].status, JobStatus::Succeeded);
 
@@ -646,7 +656,12 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
     assert_eq!(status(anon), 303);
 
     // Nothing was enqueued and the dead letter is still there.
-    let jobs = env.store.recent_jobs(Some(sync), 5).await.expect("jobs");
+    let jobs = env
+        .store
+        .reads
+        .recent_jobs(Some(sync), 5)
+        .await
+        .expect("jobs");
     assert!(jobs.is_empty(), "{jobs:?}");
     let (body, _) = env.take_dead_letter().await.expect("still dead-lettered");
     assert!(String::from_utf8_lossy(&body).contains(&dead_job.to_string()));
@@ -658,7 +673,12 @@ async fn read_only_tokens_see_no_buttons_and_forged_actions_are_refused() {
         vec![("csrf", writer_csrf)],
     );
     assert_eq!(status(ok.send().await.expect("post")), 303);
-    let jobs = env.store.recent_jobs(Some(sync), 5).await.expect("jobs");
+    let jobs = env
+        .store
+        .reads
+        .recent_jobs(Some(sync), 5)
+        .await
+        .expect("jobs");
     assert_eq!(jobs.len(), 1);
     env.finish().await;
 }
@@ -669,6 +689,7 @@ async fn token_with_id(env: &TestEnv, projects: &[&str], role: &str) -> (String,
     let projects: Vec<String> = projects.iter().map(|p| p.to_string()).collect();
     let record = env
         .store
+        .auth
         .create_api_token("browser", &hash, role, &projects, &[])
         .await
         .expect("token");
@@ -699,6 +720,7 @@ async fn signed_out_and_revoked_sessions_are_refused_by_the_server() {
     assert_eq!(b.js("return document.cookie;", vec![]).await, json!(""));
     let sessions = env
         .store
+        .auth
         .token_sessions(token_id, Duration::from_secs(1800))
         .await
         .expect("sessions");
@@ -712,6 +734,7 @@ async fn signed_out_and_revoked_sessions_are_refused_by_the_server() {
     .await;
     let sessions = env
         .store
+        .auth
         .token_sessions(token_id, Duration::from_secs(1800))
         .await
         .expect("sessions");
@@ -731,6 +754,7 @@ async fn signed_out_and_revoked_sessions_are_refused_by_the_server() {
     assert!(b.text("h1").await.contains("alpha"));
     assert!(env
         .store
+        .auth
         .revoke_api_token(token_id, &[])
         .await
         .expect("revoke"));
@@ -789,12 +813,14 @@ async fn sessions_end_when_idle_and_at_their_absolute_end() {
     // The sweep deletes it (and would delete no live one).
     let swept = env
         .store
+        .auth
         .delete_expired_sessions(Duration::from_secs(3), 500)
         .await
         .expect("sweep");
     assert_eq!(swept, 1);
     assert!(env
         .store
+        .auth
         .token_sessions(token_id, Duration::from_secs(3600))
         .await
         .expect("sessions")
@@ -1031,7 +1057,12 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
     })
     .await;
     for id in [old, new] {
-        let jobs = env.store.recent_jobs(Some(id), 5).await.expect("jobs");
+        let jobs = env
+            .store
+            .reads
+            .recent_jobs(Some(id), 5)
+            .await
+            .expect("jobs");
         assert_eq!(jobs.len(), 2, "{jobs:?}");
         assert_eq!(jobs[0].trigger.as_deref(), Some("dashboard"));
         let again = env.wait_job(jobs[0].id).await;
@@ -1048,6 +1079,7 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
         let store = env.store.clone();
         async move {
             store
+                .syncs
                 .load_sync(id)
                 .await
                 .expect("load")
@@ -1064,6 +1096,7 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
     assert!(!auto(alpha).await, "auto-sync off in Postgres");
     let before = env
         .store
+        .reads
         .recent_jobs(Some(alpha), 10)
         .await
         .expect("jobs")
@@ -1074,7 +1107,12 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
     })
     .await;
     assert!(auto(alpha).await, "auto-sync on in Postgres");
-    let jobs = env.store.recent_jobs(Some(alpha), 10).await.expect("jobs");
+    let jobs = env
+        .store
+        .reads
+        .recent_jobs(Some(alpha), 10)
+        .await
+        .expect("jobs");
     assert_eq!(jobs.len(), before + 1, "turning it on queued a sync");
     assert_eq!(jobs[0].trigger.as_deref(), Some("dashboard"));
     env.wait_job(jobs[0].id).await;
@@ -1089,6 +1127,7 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
     // A job's page, from the history: timeline, counts, message.
     let first = env
         .store
+        .reads
         .recent_jobs(Some(alpha), 10)
         .await
         .expect("jobs")
@@ -1115,7 +1154,13 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
     b.assert_no_console_errors("the job page").await;
     b.assert_accessible("the job page").await;
     // A failed job shows its error.
-    let failed_job = env.store.recent_jobs(Some(new), 5).await.expect("jobs")[0].id;
+    let failed_job = env
+        .store
+        .reads
+        .recent_jobs(Some(new), 5)
+        .await
+        .expect("jobs")[0]
+        .id;
     b.goto(&format!("/jobs/{failed_job}")).await;
     let failure = env
         .sync_row(new)
@@ -1142,7 +1187,13 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
         b.text("#flash").await.contains("Sync deleted")
     })
     .await;
-    assert!(env.store.load_sync(gamma).await.expect("load").is_none());
+    assert!(env
+        .store
+        .syncs
+        .load_sync(gamma)
+        .await
+        .expect("load")
+        .is_none());
     assert_eq!(env.sandbox.values(ORG, "api", None).len(), 2);
     assert!(!listed(&b).await.contains(&gamma_s));
 
@@ -1155,7 +1206,13 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
     if b.client.get_alert_text().await.is_ok() {
         b.client.dismiss_alert().await.expect("dismiss");
     }
-    assert!(env.store.load_sync(alpha).await.expect("load").is_some());
+    assert!(env
+        .store
+        .syncs
+        .load_sync(alpha)
+        .await
+        .expect("load")
+        .is_some());
     b.click("#delete-remove").await;
     b.click("#delete").await;
     b.client.accept_alert().await.expect("confirm");
@@ -1164,7 +1221,7 @@ async fn operator_console_sorts_searches_acts_and_fits_a_phone() {
     })
     .await;
     eventually(WAIT, || async {
-        match env.store.load_sync(alpha).await {
+        match env.store.syncs.load_sync(alpha).await {
             Ok(None) => Ok(()),
             other => Err(format!(
                 "the sync is still there: {:?}",
@@ -1277,7 +1334,13 @@ async fn the_audit_page_shows_who_did_what_filters_and_pages() {
     b.click("#sync-now").await;
     b.until_synced("sync").await;
     // The job's page names the keys it wrote, never their values.
-    let job = env.store.recent_jobs(Some(sync), 1).await.expect("jobs")[0].id;
+    let job = env
+        .store
+        .reads
+        .recent_jobs(Some(sync), 1)
+        .await
+        .expect("jobs")[0]
+        .id;
     b.goto(&format!("/jobs/{job}")).await;
     assert_eq!(b.attrs("#keys-created li", "data-key").await, vec!["K"]);
     assert!(!b.client.source().await.expect("source").contains("v4lue"));
@@ -1353,6 +1416,7 @@ async fn channels_are_listed_with_a_failing_one_marked_and_syncs_show_their_next
     let sealed = env.cipher().encrypt_str(url, at);
     let channel = match env
         .store
+        .outbox
         .insert_channel("proj", "team-hook", "webhook", &sealed, None, &[])
         .await
         .expect("channel")
@@ -1370,7 +1434,7 @@ async fn channels_are_listed_with_a_failing_one_marked_and_syncs_show_their_next
         .await;
     // The schedule gives the sync a slot within its first tick.
     eventually(Duration::from_secs(30), || async {
-        env.store.next_reconcile(sync).await.ok().flatten()
+        env.store.ledger.next_reconcile(sync).await.ok().flatten()
     })
     .await;
 

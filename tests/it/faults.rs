@@ -178,7 +178,7 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
             rounds_tx.send_replace(round);
             // Pacing only: spreads the rounds over the run; nothing below
             // depends on how long this is.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            pace::hold(Duration::from_millis(100)).await;
         }
         jobs
     };
@@ -200,9 +200,10 @@ async fn five_sigkills_during_500_jobs_lose_nothing() {
                     .map_err(|_| format!("worker {pid} runs no job; log: {}", log.display()))
             };
             eventually(Duration::from_secs(30), running).await;
-            // Vary the moment within the run a little; then kill at once
-            // when a job is seen running, so the kill hits one.
-            tokio::time::sleep(Duration::from_millis(10 * kill as u64)).await;
+            // Vary the moment within the run a little (on purpose, not a
+            // wait); then kill at once when a job is seen running, so the
+            // kill hits one.
+            pace::hold(Duration::from_millis(10 * kill as u64)).await;
             interrupted += eventually(Duration::from_secs(30), running).await;
             worker.kill().await;
             kills_tx.send_replace(kill);
@@ -279,10 +280,12 @@ fn reconnect_delays(log: &str) -> Vec<u64> {
         .collect()
 }
 
-/// Samples `/readyz` for `hold`; every answer must be 503. (A deadline
-/// loop on purpose: it asserts a state holds for the whole cut.)
+/// Samples `/readyz` for `hold`, four times a second; every answer must be
+/// 503. (A deadline loop on purpose: it asserts a state holds for the
+/// whole cut.)
 async fn assert_unready_for(worker: &WorkerProcess, hold: Duration) -> usize {
     let until = Instant::now() + hold;
+    let mut sampler = pace::Pacer::every(Duration::from_millis(250));
     let mut samples = 0;
     while Instant::now() < until {
         let answer = worker.get("/readyz").await;
@@ -292,7 +295,7 @@ async fn assert_unready_for(worker: &WorkerProcess, hold: Duration) -> usize {
             "/readyz during the cut: {answer:?}"
         );
         samples += 1;
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        sampler.tick().await;
     }
     samples
 }
@@ -365,9 +368,9 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
     let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
     broker_proxy.cut();
     worker.wait_ready_status(503, Duration::from_secs(5)).await;
-    // The outage itself (the reconnect attempts happen in it); what is
-    // asserted is read after the worker is ready again.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The outage itself, held open for 2 s (the reconnect attempts happen
+    // in it); what is asserted is read after the worker is ready again.
+    pace::hold(Duration::from_secs(2)).await;
     broker_proxy.restore();
     let recovered = worker.wait_ready_status(200, Duration::from_secs(60)).await;
     let log_text = std::fs::read(&log).expect("worker log");
@@ -416,15 +419,29 @@ async fn every_one_of_ten_broker_cuts_is_noticed_and_ridden_out() {
     let mut jobs = Vec::new();
     let (mut noticed, mut recovered) = (Vec::new(), Vec::new());
     for _ in 0..CUTS {
-        // Jobs in flight at every cut.
-        jobs.extend(enqueue_all(&env, &fleet).await);
-        // Pacing: let the worker take some of them; every assertion below
-        // holds whether or not a job is running at the cut.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Jobs in flight at every cut: the cut comes once the worker has
+        // taken one of them (every assertion below holds whether or not a
+        // job is still running at the cut).
+        let batch = enqueue_all(&env, &fleet).await;
+        eventually(Duration::from_secs(30), || async {
+            let taken: i64 = env
+                .seed
+                .client()
+                .query_one(
+                    "SELECT count(*) FROM secret_sync_jobs WHERE id = ANY($1) AND status <> 'pending'",
+                    &[&batch],
+                )
+                .await
+                .expect("count")
+                .get(0);
+            seen(taken, |n| *n > 0).map_err(|_| "the worker took none of the batch yet")
+        })
+        .await;
+        jobs.extend(batch);
         broker_proxy.cut();
         noticed.push(worker.wait_ready_status(503, Duration::from_secs(10)).await);
-        // The outage itself, 1 s long.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The outage itself, held open for 1 s.
+        pace::hold(Duration::from_secs(1)).await;
         broker_proxy.restore();
         recovered.push(worker.wait_ready_status(200, Duration::from_secs(30)).await);
     }

@@ -2,7 +2,7 @@
 //! and the adaptive write limit backing off from a rate-limited Humanitec.
 
 use humanitec_sandbox::Faults;
-use secret_sync::jobs::SHOW_RUNNING_AFTER;
+use secret_sync::engine::SHOW_RUNNING_AFTER;
 use secret_sync::JobStatus;
 use secret_sync_testkit::*;
 

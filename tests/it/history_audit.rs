@@ -315,6 +315,7 @@ async fn every_action_through_api_dashboard_and_cli_leaves_one_entry_with_its_ac
     assert!(made.status.success());
     let temp = env
         .store
+        .auth
         .api_tokens()
         .await
         .expect("tokens")
@@ -369,6 +370,7 @@ async fn every_action_through_api_dashboard_and_cli_leaves_one_entry_with_its_ac
 async fn old_entries_go_after_the_retention() {
     let env = TestEnv::new().await;
     env.store
+        .audit
         .record_audit(
             &secret_sync::model::AuditEntry::new(secret_sync::model::Actor::Cli, "probe", "probe")
                 .project("proj"),
@@ -380,6 +382,7 @@ async fn old_entries_go_after_the_retention() {
         .await;
     let gone = env
         .store
+        .audit
         .delete_old_audit(std::time::Duration::from_secs(1), 500)
         .await
         .expect("delete");

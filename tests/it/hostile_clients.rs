@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use secret_sync_testkit::{eventually, TestEnv, WorkerProcess};
+use secret_sync_testkit::{eventually, pace, TestEnv, WorkerProcess};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
@@ -363,7 +363,8 @@ async fn answer_after(
     stream.write_all(head.as_bytes()).await.expect("write");
     let begun = Instant::now();
     if let Some((after, rest)) = rest {
-        tokio::time::sleep(after).await;
+        // A slow client on purpose: silent for `after`, then the rest.
+        pace::hold(after).await;
         stream.write_all(rest.as_bytes()).await.expect("write");
     }
     let mut raw = Vec::new();

@@ -23,7 +23,12 @@ async fn folder_values(env: &TestEnv, folder: Uuid) -> BTreeMap<String, String> 
 }
 
 async fn sync_is_gone(env: &TestEnv, sync: Uuid) -> bool {
-    let rows = env.store.sync_statuses(Some(sync)).await.expect("rows");
+    let rows = env
+        .store
+        .reads
+        .sync_statuses(Some(sync))
+        .await
+        .expect("rows");
     rows.is_empty()
 }
 

@@ -409,6 +409,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         let url = env.cipher().encrypt_str("https://203.0.113.10/hook", at);
         async move {
             match store
+                .outbox
                 .insert_channel(project, "hook", "slack", &url, None, &[])
                 .await
                 .expect("channel")
@@ -456,9 +457,10 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         revoked.clone(),
         dashboard_sign_in(&http, &base, &revoked).await,
     );
-    let newest = env.store.api_tokens().await.expect("tokens")[0].id;
+    let newest = env.store.auth.api_tokens().await.expect("tokens")[0].id;
     assert!(env
         .store
+        .auth
         .revoke_api_token(newest, &[])
         .await
         .expect("revoke"));
@@ -468,7 +470,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         expired.clone(),
         dashboard_sign_in(&http, &base, &expired).await,
     );
-    let newest = env.store.api_tokens().await.expect("tokens")[0].id;
+    let newest = env.store.auth.api_tokens().await.expect("tokens")[0].id;
     env.seed
         .execute_sql(&format!(
             "UPDATE dashboard_sessions SET expires_at = now() - interval '1 second'
@@ -483,6 +485,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     }
     let (_, a_conn) = env
         .store
+        .syncs
         .connection_api_json(a_src.connection)
         .await
         .expect("read")
@@ -652,7 +655,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     }
 
     // Nothing of B changed, nothing was queued for it.
-    let b_row = env.store.load_sync(b_sync).await.expect("load");
+    let b_row = env.store.syncs.load_sync(b_sync).await.expect("load");
     assert!(b_row.is_some(), "B's sync survived");
     let b_api = world
         .http
@@ -666,6 +669,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     assert_eq!(b_api["secretSync"]["description"], Value::Null);
     let b_jobs: Vec<Uuid> = env
         .store
+        .reads
         .recent_jobs(Some(b_sync), 5)
         .await
         .expect("jobs")
@@ -676,6 +680,7 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
     // B's sync is still failed and auto-synced (no retry, no toggle).
     let b_record = env
         .store
+        .syncs
         .load_sync(b_sync)
         .await
         .expect("load")
@@ -848,7 +853,7 @@ async fn admin_tokens_are_made_on_the_command_line_and_see_every_project() {
         .await
         .expect("list");
     assert_eq!(list.status(), 200, "an admin reads any project");
-    let tokens = env.store.api_tokens().await.expect("tokens");
+    let tokens = env.store.auth.api_tokens().await.expect("tokens");
     assert_eq!(tokens.len(), 1, "refused tokens are not stored");
     assert_eq!(
         (tokens[0].role.as_str(), tokens[0].project_ids.len()),

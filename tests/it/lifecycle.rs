@@ -268,7 +268,7 @@ async fn sigterm_lets_the_running_job_finish_and_exits_zero() {
         .expect("worker exits within the grace period")
         .expect("exit status");
     assert!(exit.success(), "worker exit: {exit:?}");
-    let row = env.store.job(job).await.expect("job").expect("row");
+    let row = env.store.reads.job(job).await.expect("job").expect("row");
     assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
     assert_eq!(env.sandbox.values(ORG, "api", None)[0].value, "1");
     env.finish().await;
@@ -288,7 +288,7 @@ async fn lock_waiters(db: &tokio_postgres::Client) -> i64 {
 
 /// A sync job as a worker has it just before its work: queued (the
 /// marker), its sync leased, and opened (the marker taken).
-async fn opened_job(
+pub(crate) async fn opened_job(
     env: &TestEnv,
     sync: Uuid,
 ) -> (
@@ -303,11 +303,13 @@ async fn opened_job(
     let job = Job::new(sync, JobKind::SYNC, "test");
     let marker_for = Duration::from_secs(30);
     let claim = store
+        .ledger
         .claim_queued(sync, job.kind.coalescing_key(), job.id, marker_for)
         .await
         .expect("queued marker");
     assert_eq!(claim, Claim::New);
     let attempt = store
+        .ledger
         .try_lease_sync(sync, job.id, "test-worker", Duration::from_secs(30))
         .await
         .expect("lease");
@@ -319,6 +321,7 @@ async fn opened_job(
         max_wait: Duration::ZERO,
     };
     let view = store
+        .ledger
         .open_leased_job(sync, job.id, JobType::Sync, no_debounce)
         .await
         .expect("open");
@@ -372,7 +375,12 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
     };
     let finish = tokio::spawn({
         let store = store.clone();
-        async move { store.finish_job(&start, &outcome, &lease, false).await }
+        async move {
+            store
+                .ledger
+                .finish_job(&start, &outcome, &lease, false)
+                .await
+        }
     });
     eventually(Duration::from_secs(10), || async {
         (lock_waiters(&watcher).await == 1).then_some(())
@@ -380,7 +388,7 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
     .await;
     let enqueued = tokio::spawn({
         let (store, job) = (store.clone(), job.clone());
-        async move { store.record_enqueued(&job).await }
+        async move { store.ledger.record_enqueued(&job).await }
     });
     // Done, or (the deadlock's first half) waiting for the sync row too.
     eventually(Duration::from_secs(10), || async {
@@ -417,7 +425,7 @@ async fn the_reaper_passes_over_a_stale_job_whose_rows_are_held_and_reaps_it_lat
     let (_, sync) = env.one_sync().await;
     let store = env.store.clone();
     let (job, _lease, start) = opened_job(&env, sync).await;
-    store.start_job(&start).await.expect("start");
+    store.ledger.start_job(&start).await.expect("start");
     let sql = env.sql().await;
     sql.execute(
         "UPDATE secret_sync_jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1",
@@ -442,11 +450,13 @@ async fn the_reaper_passes_over_a_stale_job_whose_rows_are_held_and_reaps_it_lat
         hold.execute(lock, &[&sync]).await.expect("hold the row");
         // Bounded only so that a reaper that waits fails here instead of
         // hanging the suite: it returns at once when it passes over.
-        let reaped =
-            tokio::time::timeout(Duration::from_secs(20), store.reap_stale_jobs(stale_after))
-                .await
-                .unwrap_or_else(|_| panic!("the reaper waited for {held}"))
-                .expect("reap");
+        let reaped = tokio::time::timeout(
+            Duration::from_secs(20),
+            store.ledger.reap_stale_jobs(stale_after),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the reaper waited for {held}"))
+        .expect("reap");
         assert!(
             reaped.is_empty(),
             "reaped while {held} was held: {reaped:?}"
@@ -463,7 +473,11 @@ async fn the_reaper_passes_over_a_stale_job_whose_rows_are_held_and_reaps_it_lat
         assert_eq!(status, "running", "left as it was while {held} was held");
     }
 
-    let reaped = store.reap_stale_jobs(stale_after).await.expect("reap");
+    let reaped = store
+        .ledger
+        .reap_stale_jobs(stale_after)
+        .await
+        .expect("reap");
     assert_eq!(
         reaped.iter().map(|j| j.job_id).collect::<Vec<_>>(),
         vec![job.id]

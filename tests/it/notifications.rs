@@ -25,14 +25,14 @@ const EXE: &str = env!("CARGO_BIN_EXE_secret-sync");
 
 /// What the receiver got: headers and JSON body of each request.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
     /// Answer 500 to this many requests first.
     fail_first: Arc<Mutex<usize>>,
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> (Receiver, String) {
+    pub(crate) async fn start(fail_first: usize) -> (Receiver, String) {
         let r = Receiver {
             fail_first: Arc::new(Mutex::new(fail_first)),
             ..Receiver::default()
@@ -62,7 +62,7 @@ impl Receiver {
         (r, url)
     }
 
-    fn messages(&self) -> Vec<(HeaderMap, Value)> {
+    pub(crate) fn messages(&self) -> Vec<(HeaderMap, Value)> {
         self.got.lock().expect("lock").clone()
     }
 }
@@ -386,6 +386,7 @@ async fn old_attempts_and_delivered_notifications_are_deleted() {
     let sealed = env.cipher().encrypt_str("https://203.0.113.10/hook", at);
     let channel = match env
         .store
+        .outbox
         .insert_channel("proj", "old", "slack", &sealed, None, &[])
         .await
         .expect("channel")
@@ -408,6 +409,7 @@ async fn old_attempts_and_delivered_notifications_are_deleted() {
         .await;
     let gone = env
         .store
+        .outbox
         .delete_old_deliveries(Duration::from_secs(90 * 86_400), 500)
         .await
         .expect("delete");
@@ -447,6 +449,7 @@ async fn a_job_that_could_not_run_for_too_long_is_reported_as_failed() {
     // Another run holds the sync's lease for longer than the job will wait.
     let held = env
         .store
+        .ledger
         .try_lease_sync(
             sync,
             uuid::Uuid::new_v4(),
@@ -480,12 +483,18 @@ async fn a_job_that_could_not_run_for_too_long_is_reported_as_failed() {
 /// A channel of `project` to `url`, written straight to the store (past
 /// the API's target check, which refuses the tests' loopback receivers
 /// unless the operator allows them).
-async fn store_channel(env: &TestEnv, project: &str, name: &str, url: &str) -> uuid::Uuid {
+pub(crate) async fn store_channel(
+    env: &TestEnv,
+    project: &str,
+    name: &str,
+    url: &str,
+) -> uuid::Uuid {
     let sealed = env
         .cipher()
         .encrypt_str(url, Aad::new(project, Column::ChannelUrl));
     match env
         .store
+        .outbox
         .insert_channel(project, name, "webhook", &sealed, None, &[])
         .await
         .expect("channel")
@@ -497,7 +506,7 @@ async fn store_channel(env: &TestEnv, project: &str, name: &str, url: &str) -> u
 
 /// One `failed` event waiting for every channel of `project` (as a job's
 /// outcome writes it).
-async fn queue_events(env: &TestEnv, project: &str) {
+pub(crate) async fn queue_events(env: &TestEnv, project: &str) {
     env.seed
         .execute_sql(&format!(
             "INSERT INTO notification_outbox (channel_id, project_id, sync_id, job_id, job_type,
@@ -730,6 +739,7 @@ async fn a_delivery_that_keeps_failing_is_given_up_and_the_channel_says_why() {
     // No claim takes it again.
     let claimed = env
         .store
+        .outbox
         .claim_deliveries(ClaimLimits {
             window: Duration::ZERO,
             claim_for: Duration::from_secs(60),

@@ -270,7 +270,7 @@ async fn a_traceparent_header_continues_the_trace_in_the_job_logs() {
         // The "job finished" event (its `message` field is overwritten by the
         // outcome's `message` field in JSON, so match on `elapsed_ms`).
         .filter(|l| {
-            l["target"] == "secret_sync::jobs::runner" && l["fields"]["elapsed_ms"].is_u64()
+            l["target"] == "secret_sync::engine::runner" && l["fields"]["elapsed_ms"].is_u64()
         })
         .collect();
     assert_eq!(finished.len(), 1, "{logs}");

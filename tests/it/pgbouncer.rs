@@ -251,6 +251,7 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
     .await;
     let auto_jobs: Vec<_> = env
         .store
+        .reads
         .recent_jobs(Some(sync), 100)
         .await
         .expect("jobs")
@@ -306,6 +307,7 @@ async fn the_job_lifecycle_works_through_pgbouncer_in_transaction_mode() {
     );
     assert!(env
         .store
+        .reads
         .sync_statuses(Some(sync))
         .await
         .expect("rows")
@@ -364,6 +366,7 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
         .await;
     let sync = env.sync(&src, "s", app_scope("api"), options()).await;
     env.store
+        .syncs
         .record_pushes(
             sync,
             "demo-org/api",
@@ -394,18 +397,20 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
                 sync,
             };
             for n in 0..10 {
-                store.job_state(job).await?;
-                store.job(job).await?;
-                store.recent_jobs(Some(sync), 5).await?;
-                store.sync_statuses(Some(sync)).await?;
-                store.load_sync(sync).await?;
+                store.ledger.job_state(job).await?;
+                store.reads.job(job).await?;
+                store.reads.recent_jobs(Some(sync), 5).await?;
+                store.reads.sync_statuses(Some(sync)).await?;
+                store.syncs.load_sync(sync).await?;
                 store
+                    .syncs
                     .syncs_for_folder(&project, "production", "/app")
                     .await?;
-                store.load_connection(connection).await?;
-                store.folder_secrets(folder).await?;
-                store.pushed_keys(sync, "demo-org/api").await?;
+                store.syncs.load_connection(connection).await?;
+                store.syncs.folder_secrets(folder).await?;
+                store.syncs.pushed_keys(sync, "demo-org/api").await?;
                 store
+                    .ledger
                     .open_leased_job(
                         sync,
                         job,
@@ -416,18 +421,23 @@ async fn store_queries_use_no_session_state_even_under_concurrency() {
                         },
                     )
                     .await?;
-                store.sync_api_json(sync).await?;
+                store.syncs.sync_api_json(sync).await?;
                 store
+                    .ledger
                     .claim_queued(sync, "sync", Uuid::new_v4(), Duration::from_secs(30))
                     .await?;
                 let holder = format!("probe {i}");
                 if let LeaseTake::Taken(lease) = store
+                    .ledger
                     .try_lease_sync(sync, job, &holder, Duration::from_secs(5))
                     .await?
                     .take
                 {
-                    store.renew_lease(&lease, Duration::from_secs(5)).await?;
-                    store.release_lease(&lease).await?;
+                    store
+                        .ledger
+                        .renew_lease(&lease, Duration::from_secs(5))
+                        .await?;
+                    store.ledger.release_lease(&lease).await?;
                 }
                 let tag = format!("{i}-{n}");
                 probe.api_syncs(&tag).await?;
@@ -461,8 +471,8 @@ async fn prepared_statements_behind_pgbouncer_fail_saying_what_to_set() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..20 {
-                store.load_sync(sync).await?;
-                store.recent_jobs(Some(sync), 5).await?;
+                store.syncs.load_sync(sync).await?;
+                store.reads.recent_jobs(Some(sync), 5).await?;
             }
             Ok::<(), secret_sync::store::StoreError>(())
         }));
@@ -508,25 +518,29 @@ impl Probe<'_> {
         let store = self.store;
         assert_eq!(
             store
+                .syncs
                 .find_folder(self.project, "production", "/app")
                 .await?,
             FolderLookup::Folder(self.folder)
         );
         assert_eq!(
             store
+                .syncs
                 .find_folder(self.project, "production", "/nope")
                 .await?,
             FolderLookup::NoFolder
         );
-        assert!(store.sync_name_taken(self.project, "s", None).await?);
+        assert!(store.syncs.sync_name_taken(self.project, "s", None).await?);
         assert!(
             !store
+                .syncs
                 .sync_name_taken(self.project, "s", Some(self.sync))
                 .await?
         );
         let name = format!("api-{tag}");
         let app = format!("app-{tag}");
         let created = store
+            .syncs
             .insert_sync(
                 &NewSync {
                     name: &name,
@@ -552,6 +566,7 @@ impl Probe<'_> {
         };
         let renamed = format!("{name}-renamed");
         let updated = store
+            .syncs
             .update_sync(
                 own,
                 &SyncChanges {
@@ -569,10 +584,12 @@ impl Probe<'_> {
             .await?;
         assert!(matches!(updated, Written::Done(())), "{updated:?}");
         let missing = store
+            .syncs
             .update_sync(Uuid::new_v4(), &SyncChanges::default(), None, &[])
             .await?;
         assert!(matches!(missing, Written::Missing), "{missing:?}");
         let listed = store
+            .syncs
             .syncs_api_json(self.project, secret_sync::store::Page::ALL)
             .await?;
         let mine = listed
@@ -583,9 +600,10 @@ impl Probe<'_> {
             (&mine["description"], &mine["isAutoSyncEnabled"]),
             (&serde_json::Value::Null, &json!(true))
         );
-        let at = store.syncs_at_destination(ORG, &app).await?;
+        let at = store.syncs.syncs_at_destination(ORG, &app).await?;
         assert_eq!(at.iter().map(|s| s.id).collect::<Vec<_>>(), vec![own]);
         store
+            .syncs
             .mark_sync_not_enqueued(own, "probe: not enqueued")
             .await?;
         let failed = JobStart {
@@ -604,16 +622,20 @@ impl Probe<'_> {
             covers_until: None,
             started_at: None,
         };
-        store.fail_job(&failed, "probe: failed").await?;
-        let row = &store.sync_statuses(Some(own)).await?[0];
+        store.ledger.fail_job(&failed, "probe: failed").await?;
+        let row = &store.reads.sync_statuses(Some(own)).await?[0];
         assert_eq!(
             (row.sync_status, row.last_sync_message.as_deref()),
             (Some(JobStatus::Failed), Some("probe: failed"))
         );
-        let shown = store.sync_api_json(own).await?.expect("sync");
+        let shown = store.syncs.sync_api_json(own).await?.expect("sync");
         assert_eq!(shown["lastSyncJobId"], json!(failed.job.id.to_string()));
         assert_eq!(
-            store.job_state(failed.job.id).await?.map(|s| s.status),
+            store
+                .ledger
+                .job_state(failed.job.id)
+                .await?
+                .map(|s| s.status),
             Some(JobStatus::Failed)
         );
         Ok(())
@@ -624,6 +646,7 @@ impl Probe<'_> {
         let store = self.store;
         let name = format!("conn-{tag}");
         let created = store
+            .syncs
             .insert_connection(
                 self.project,
                 &name,
@@ -640,15 +663,21 @@ impl Probe<'_> {
             .and_then(|s| s.parse().ok())
             .expect("connection id");
         let duplicate = store
+            .syncs
             .insert_connection(self.project, &name, None, b"x", &[])
             .await?;
         assert!(matches!(duplicate, Written::DuplicateName), "{duplicate:?}");
-        let (project, shown) = store.connection_api_json(id).await?.expect("connection");
+        let (project, shown) = store
+            .syncs
+            .connection_api_json(id)
+            .await?
+            .expect("connection");
         assert_eq!(
             (project.as_str(), &shown["name"]),
             (self.project, &json!(name))
         );
         assert!(store
+            .syncs
             .connections_api_json(
                 Some(&[self.project.to_string()]),
                 secret_sync::store::Page::ALL,
@@ -658,6 +687,7 @@ impl Probe<'_> {
             .any(|c| c["id"] == json["id"]));
         let renamed = format!("{name}-renamed");
         let updated = store
+            .syncs
             .update_connection(
                 id,
                 &ConnectionChanges {
@@ -676,17 +706,22 @@ impl Probe<'_> {
             (&json!(renamed), &serde_json::Value::Null)
         );
         let missing = store
+            .syncs
             .update_connection(Uuid::new_v4(), &ConnectionChanges::default(), &[])
             .await?;
         assert!(matches!(missing, Written::Missing), "{missing:?}");
-        assert!(store.syncs_using_connection(id).await?.is_empty());
+        assert!(store.syncs.syncs_using_connection(id).await?.is_empty());
         assert_eq!(
             store
+                .syncs
                 .delete_unused_connection(id, &probe_audit(self.project))
                 .await?,
             Ok(true)
         );
-        let refused = store.delete_unused_connection(self.connection, &[]).await?;
+        let refused = store
+            .syncs
+            .delete_unused_connection(self.connection, &[])
+            .await?;
         assert!(
             refused
                 .as_ref()
@@ -700,6 +735,7 @@ impl Probe<'_> {
         let store = self.store;
         let hash = Uuid::new_v4().as_bytes().to_vec();
         let token = store
+            .auth
             .create_api_token(
                 &format!("probe {tag}"),
                 &hash,
@@ -709,42 +745,50 @@ impl Probe<'_> {
             )
             .await?;
         assert_eq!(token.project_ids, vec![self.project.to_string()]);
-        let used = store.use_api_token(&hash).await?.expect("live token");
+        let used = store.auth.use_api_token(&hash).await?.expect("live token");
         assert_eq!(used.id, token.id);
-        assert!(store.api_tokens().await?.iter().any(|t| t.id == token.id));
-        assert!(store.revoke_api_token(token.id, &[]).await?);
-        assert!(!store.revoke_api_token(token.id, &[]).await?);
-        assert!(store.use_api_token(&hash).await?.is_none());
-        assert!(store.project_exists(self.project).await?);
-        assert!(!store.project_exists("no-such-project").await?);
+        assert!(store
+            .auth
+            .api_tokens()
+            .await?
+            .iter()
+            .any(|t| t.id == token.id));
+        assert!(store.auth.revoke_api_token(token.id, &[]).await?);
+        assert!(!store.auth.revoke_api_token(token.id, &[]).await?);
+        assert!(store.auth.use_api_token(&hash).await?.is_none());
+        assert!(store.auth.project_exists(self.project).await?);
+        assert!(!store.auth.project_exists("no-such-project").await?);
         Ok(())
     }
 
     async fn gauges_and_rotation(&self) -> StoreResult {
         use secret_sync::store::FingerprintRow;
         let store = self.store;
-        assert!(!store.sync_status_counts().await?.is_empty());
-        assert!(store.oldest_pending_job_age().await? >= 0.0);
+        assert!(!store.ledger.sync_status_counts().await?.is_empty());
+        assert!(store.ledger.oldest_pending_job_age().await? >= 0.0);
         // Compare-and-swap every row onto itself: it lands (the row still
         // holds what was read) and changes nothing other tasks could see.
         use secret_sync::crypto::Column;
         let (table, columns) = ("secrets", [Column::SecretValue, Column::SecretComment]);
         let secrets = store
+            .keys
             .encrypted_rows_after(table, &columns, None, 1000)
             .await?;
         assert!(secrets.iter().any(|s| s.cells[1].is_some()));
         assert!(secrets.iter().any(|s| s.cells[1].is_none()));
         for s in &secrets {
-            let swapped = store.swap_encrypted(table, &columns, s, s).await?;
+            let swapped = store.keys.swap_encrypted(table, &columns, s, s).await?;
             assert!(swapped, "secret {} swapped", s.id);
         }
         let last = secrets.last().map(|s| s.id);
         assert!(store
+            .keys
             .encrypted_rows_after(table, &columns, last, 1000)
             .await?
             .is_empty());
         let (table, columns) = ("app_connections", [Column::ConnectionCredentials]);
         let connections = store
+            .keys
             .encrypted_rows_after(table, &columns, None, 1000)
             .await?;
         let source = connections
@@ -753,27 +797,32 @@ impl Probe<'_> {
             .expect("the source's connection");
         assert!(
             store
+                .keys
                 .swap_encrypted(table, &columns, source, source)
                 .await?
         );
         assert!(store
+            .keys
             .encrypted_rows_after(table, &columns, Some(self.connection), 1000)
             .await?
             .iter()
             .all(|c| c.id > self.connection));
         assert!(store
+            .keys
             .sync_ids_after(None, 10_000)
             .await?
             .contains(&self.sync));
         assert!(!store
+            .keys
             .sync_ids_after(Some(self.sync), 10_000)
             .await?
             .contains(&self.sync));
-        let fingerprints = store.fingerprints(self.sync).await?;
+        let fingerprints = store.keys.fingerprints(self.sync).await?;
         assert_eq!(fingerprints.len(), 1);
         let fp = &fingerprints[0];
         assert!(
             store
+                .keys
                 .swap_fingerprint(self.sync, fp, &fp.fingerprint)
                 .await?
         );
@@ -782,7 +831,7 @@ impl Probe<'_> {
             key: fp.key.clone(),
             fingerprint: vec![0],
         };
-        assert!(!store.swap_fingerprint(self.sync, &stale, b"x").await?);
+        assert!(!store.keys.swap_fingerprint(self.sync, &stale, b"x").await?);
         Ok(())
     }
 }

@@ -32,7 +32,12 @@ async fn a_value_edited_by_hand_is_repaired_by_the_schedule_alone() {
     // The worker writes to Humanitec before it records the outcome: wait for
     // the scheduled run's row as well.
     let jobs = eventually(Duration::from_secs(30), || async {
-        let jobs = env.store.recent_jobs(Some(sync), 50).await.expect("jobs");
+        let jobs = env
+            .store
+            .reads
+            .recent_jobs(Some(sync), 50)
+            .await
+            .expect("jobs");
         let repaired = jobs.iter().any(|j| {
             j.trigger.as_deref() == Some("schedule")
                 && j.updated == 1
@@ -59,6 +64,7 @@ async fn a_value_edited_by_hand_is_repaired_by_the_schedule_alone() {
     assert_eq!(triggers.iter().filter(|t| **t == "test").count(), 1);
     assert!(env
         .store
+        .ledger
         .next_reconcile(sync)
         .await
         .expect("slot")
@@ -81,12 +87,18 @@ async fn a_thousand_syncs_on_a_one_minute_interval_are_spread_over_it() {
         )
         .await;
     let every = Duration::from_secs(60);
-    let scheduled = env.store.schedule_new_syncs(every).await.expect("schedule");
+    let scheduled = env
+        .store
+        .ledger
+        .schedule_new_syncs(every)
+        .await
+        .expect("schedule");
     assert_eq!(scheduled, 1000);
     // A new schedule starts no burst: only the few whose first slot came
     // in the moments since are due now.
     let now = env
         .store
+        .ledger
         .take_due_syncs(every, every * 4, 5000)
         .await
         .expect("due");

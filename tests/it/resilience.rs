@@ -135,7 +135,12 @@ async fn a_job_dead_lettered_by_the_delivery_limit_ends_failed_and_stays_visible
     println!("the message was delivered {deliveries} times before RabbitMQ dead-lettered it");
     assert!(deliveries > 1, "the delivery limit was exercised");
     assert_eq!(
-        env.store.job(job).await.expect("row").map(|r| r.status),
+        env.store
+            .reads
+            .job(job)
+            .await
+            .expect("row")
+            .map(|r| r.status),
         Some(JobStatus::Pending),
         "before the rescuer, the row still waits"
     );

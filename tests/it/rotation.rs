@@ -292,6 +292,7 @@ async fn insert_channel(
 ) -> Uuid {
     match env
         .store
+        .outbox
         .insert_channel(project, name, "webhook", &url, Some(&secret), &[])
         .await
         .expect("channel")
@@ -379,7 +380,7 @@ async fn channels_still_deliver_after_rotation_and_removal_of_the_old_key() {
     env.settings.encryption_key_previous = None;
     env.start_worker().await;
     // Through the store: both channels' URL and secret read under the new key alone.
-    let stored = env.store.channels("proj").await.expect("channels");
+    let stored = env.store.outbox.channels("proj").await.expect("channels");
     assert_eq!(stored.len(), 2);
     for ch in &stored {
         assert!([legacy, bound].contains(&ch.id));
@@ -518,7 +519,7 @@ async fn a_ciphertext_copied_into_another_project_fails_and_old_rows_still_read(
     );
     let secret = cipher.encrypt_str("s", Aad::new("other", Column::ChannelSecret));
     insert_channel(&env, "other", "copied", sealed_url, secret).await;
-    let stored = env.store.channels("other").await.expect("channels");
+    let stored = env.store.outbox.channels("other").await.expect("channels");
     let ch = stored.first().expect("the channel");
     let err = cipher
         .decrypt_string(

@@ -88,6 +88,7 @@ async fn three_processes_64_jobs_each_on_10_connections_run_600_syncs_without_ov
         let (peak, client) = (peak.clone(), pg(&env.settings.database_url).await);
         // A sampler, not a wait: it runs until aborted below.
         tokio::spawn(async move {
+            let mut sampler = pace::Pacer::every(Duration::from_millis(20));
             loop {
                 let n: i64 = client
                     .query_one(
@@ -98,7 +99,7 @@ async fn three_processes_64_jobs_each_on_10_connections_run_600_syncs_without_ov
                     .expect("pg_stat_activity")
                     .get(0);
                 peak.fetch_max(n, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                sampler.tick().await;
             }
         })
     };
@@ -392,7 +393,7 @@ async fn a_job_cut_off_by_shutdown_is_handed_back_and_runs_at_once_elsewhere() {
     env.wait_job_until(job, JOB_WAIT, |row| row.status == JobStatus::Running)
         .await;
     let log = stop(worker).await;
-    let row = env.store.job(job).await.expect("job").expect("row");
+    let row = env.store.reads.job(job).await.expect("job").expect("row");
     assert_eq!(row.status, JobStatus::Pending, "{log}");
     assert!(
         row.message

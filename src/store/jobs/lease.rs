@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::state::job_state_at;
 use crate::model::JobState;
 use crate::store::conn::Tx;
-use crate::store::{Store, StoreError};
+use crate::store::sql::jobs as sql;
+use crate::store::{JobLedger, StoreError};
 
 /// Proof of holding a sync's lease: the random token written on the row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ pub struct LeaseAttempt {
     pub foreign_job: bool,
 }
 
-impl Store {
+impl JobLedger {
     /// Takes the sync's lease for `ttl` if it is free or expired, and reads
     /// job `job_id`'s row, in one statement. `holder` is for operators (who
     /// holds it); the token proves ownership.
@@ -59,21 +60,12 @@ impl Store {
         holder: &str,
         ttl: Duration,
     ) -> Result<LeaseAttempt, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let token = Uuid::new_v4();
         let asked_at = Instant::now();
         let rows = client
             .query_async_commit(
-                "WITH taken AS (
-                UPDATE secret_syncs
-                   SET lease_token = $2, lease_holder = $3,
-                       lease_expires_at = clock_timestamp() + make_interval(secs => $4)
-                 WHERE id = $1 AND (lease_token IS NULL OR lease_expires_at < clock_timestamp())
-             RETURNING id)
-             SELECT EXISTS (SELECT 1 FROM taken), EXISTS (SELECT 1 FROM secret_syncs WHERE id = $1),
-                    j.status, j.attempt, j.covers_until,
-                    j.id IS NOT NULL AND j.sync_id <> $1
-               FROM (SELECT 1) AS one LEFT JOIN secret_sync_jobs j ON j.id = $5",
+                sql::TAKE_SYNC_LEASE,
                 &[
                     (&sync_id, Type::UUID),
                     (&token, Type::UUID),
@@ -110,13 +102,10 @@ impl Store {
     /// Extends the lease by `ttl` from now. False when it is no longer ours
     /// (expired and taken by another run, or the row is gone).
     pub async fn renew_lease(&self, lease: &SyncLease, ttl: Duration) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let n = client
             .query(
-                "UPDATE secret_syncs
-                    SET lease_expires_at = clock_timestamp() + make_interval(secs => $3)
-                  WHERE id = $1 AND lease_token = $2
-              RETURNING id",
+                sql::RENEW_SYNC_LEASE,
                 &[
                     (&lease.sync_id, Type::UUID),
                     (&lease.token, Type::UUID),
@@ -130,10 +119,10 @@ impl Store {
 
     /// Gives the lease up, only if still ours.
     pub async fn release_lease(&self, lease: &SyncLease) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         client
             .execute(
-                RELEASE_LEASE,
+                sql::RELEASE_SYNC_LEASE,
                 &[(&lease.sync_id, Type::UUID), (&lease.token, Type::UUID)],
             )
             .await
@@ -142,14 +131,10 @@ impl Store {
     }
 }
 
-const RELEASE_LEASE: &str =
-    "UPDATE secret_syncs SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
-      WHERE id = $1 AND lease_token = $2";
-
 /// Gives the lease up, only if still ours, in a transaction.
 pub(super) async fn release_lease_in(tx: &Tx<'_>, lease: &SyncLease) -> Result<(), StoreError> {
     tx.execute(
-        RELEASE_LEASE,
+        sql::RELEASE_SYNC_LEASE,
         &[(&lease.sync_id, Type::UUID), (&lease.token, Type::UUID)],
     )
     .await

@@ -14,14 +14,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 
 use super::lease::{release_lease_in, SyncLease};
 use super::state::job_state_at;
-use super::status_columns::StatusStatement;
 use crate::model::{cap_message, Job, JobKind, JobOutcome, JobState, JobStatus, JobType};
-use crate::store::conn::Tx;
-use crate::store::{Store, StoreError, ASYNC_COMMIT};
+use crate::store::conn::{Param, Tx};
+use crate::store::sql::{jobs as sql, Sql};
+use crate::store::{JobLedger, StoreError};
 
 /// A job about to run (or be recorded as skipped).
 #[derive(Clone, Debug)]
@@ -95,187 +95,72 @@ fn orphan_fate(key: Option<&str>, job_type: JobType) -> OrphanFate {
     }
 }
 
-/// Inserts or resets a job row ($1 to $14, see `UpsertValues`). A macro so
-/// that statements can embed it with `concat!`.
-macro_rules! upsert_job {
-    () => {
-        "
-    INSERT INTO secret_sync_jobs
-        (id, sync_id, type, trigger, status, attempt, max_attempts, enqueued_at,
-         started_at, heartbeat_at, worker_id, message, finished_at, next_attempt_at, coalesced,
-         covers_until)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($14, now()), now(), $9, $10, $11, NULL, $12,
-            $13)
-    ON CONFLICT (id) DO UPDATE SET
-        status = EXCLUDED.status, attempt = EXCLUDED.attempt,
-        max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,
-        started_at = EXCLUDED.started_at, heartbeat_at = now(), worker_id = EXCLUDED.worker_id,
-        message = EXCLUDED.message, finished_at = EXCLUDED.finished_at,
-        next_attempt_at = NULL,
-        coalesced = GREATEST(secret_sync_jobs.coalesced, EXCLUDED.coalesced),
-        covers_until = coalesce(secret_sync_jobs.covers_until, EXCLUDED.covers_until),
-        created_count = 0, updated_count = 0, deleted_count = 0,
-        unchanged_count = 0, skipped_count = 0
-      -- A job id is its sync's alone: a message naming another sync's job
-      -- never rewrites that job's row.
-      WHERE secret_sync_jobs.sync_id = EXCLUDED.sync_id"
-    };
+/// A statement written once per job type: each variant writes that
+/// type's status columns of `secret_syncs` (`sync_status`,
+/// `last_sync_job_id`, ...), and is otherwise the same text (checked in
+/// `sql/mod.rs`). Fixed variants rather than a parameter: they are on the
+/// job path, prepared, and each keeps a plan for the columns it writes.
+struct ByJobType {
+    sync: Sql,
+    import: Sql,
+    remove: Sql,
 }
 
-const UPSERT_JOB: &str = upsert_job!();
+impl ByJobType {
+    fn of(&self, job_type: JobType) -> Sql {
+        match job_type {
+            JobType::Sync => self.sync,
+            JobType::Import => self.import,
+            JobType::Remove => self.remove,
+        }
+    }
+}
 
 /// `start_job`: the job row's upsert, then its sync's status columns.
-static START: StatusStatement = StatusStatement::new(concat!(
-    "WITH job AS (",
-    upsert_job!(),
-    " RETURNING id)
-     UPDATE secret_syncs SET {status} = 'running', {job} = $1::text, {message} = NULL,
-            updated_at = now() FROM job WHERE secret_syncs.id = $2"
-));
+const START: ByJobType = ByJobType {
+    sync: sql::START_JOB_SYNC,
+    import: sql::START_JOB_IMPORT,
+    remove: sql::START_JOB_REMOVE,
+};
 
-/// `finish_job`'s job row write, after `$step` (on the sync row, returning
-/// its `id` and `project_id`) returned a row: $1 sync, $2 lease token, $3
-/// job; the sync row is fenced by the lease token, and the job row is only
-/// written if that matched. The whole row is written (an upsert, as
-/// `start_job`'s), so a run too short to have shown `running` is recorded
-/// in this one statement.
-macro_rules! finish_after {
-    ($step:expr) => {
-        finish_after!($step, "")
-    };
-    ($step:expr, $also:expr) => {
-        concat!(
-            "WITH released AS (",
-            $step,
-            ")",
-            $also,
-            "
-             INSERT INTO secret_sync_jobs AS j
-                 (id, sync_id, project_id, type, trigger, status, attempt, max_attempts,
-                  enqueued_at, started_at, heartbeat_at, worker_id, message, finished_at,
-                  next_attempt_at, coalesced, covers_until, created_count, updated_count,
-                  deleted_count, unchanged_count, skipped_count, keys)
-             SELECT $3, $1, released.project_id, $16, $17, $4, $18, $19,
-                    $20, coalesce($24, now()), NULL, $21, $5, CASE WHEN $11 THEN now() END,
-                    $14, $22, $23, $6, $7,
-                    $8, $9, $10, $15
-               FROM released
-             ON CONFLICT (id) DO UPDATE SET
-                 status = EXCLUDED.status, attempt = EXCLUDED.attempt,
-                 max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,
-                 started_at = EXCLUDED.started_at, heartbeat_at = NULL,
-                 worker_id = EXCLUDED.worker_id, message = EXCLUDED.message,
-                 finished_at = EXCLUDED.finished_at, next_attempt_at = EXCLUDED.next_attempt_at,
-                 coalesced = GREATEST(j.coalesced, EXCLUDED.coalesced),
-                 covers_until = coalesce(j.covers_until, EXCLUDED.covers_until),
-                 created_count = EXCLUDED.created_count, updated_count = EXCLUDED.updated_count,
-                 deleted_count = EXCLUDED.deleted_count,
-                 unchanged_count = EXCLUDED.unchanged_count,
-                 skipped_count = EXCLUDED.skipped_count, keys = EXCLUDED.keys
-               WHERE j.sync_id = EXCLUDED.sync_id
-          RETURNING id"
-        )
-    };
-}
+/// `finish_job`: the outcome on the job row and the sync's status columns,
+/// and the lease released (a successful remove that deletes its sync has
+/// `sql::FINISH_JOB_DELETING_SYNC` instead).
+const FINISH: ByJobType = ByJobType {
+    sync: sql::FINISH_JOB_SYNC,
+    import: sql::FINISH_JOB_IMPORT,
+    remove: sql::FINISH_JOB_REMOVE,
+};
 
-/// The notification outbox rows of a finish that changes the sync's state
-/// for this job type ($16): failed after its last attempt where the last
-/// finished job of the type did not fail, or succeeded where it did
-/// (recovered); one row per channel of the sync's project, in the statement
-/// that records the outcome. Without channels it is one index probe.
-macro_rules! notify_outbox {
-    () => {
-        ", noted AS (
-            INSERT INTO notification_outbox
-                (channel_id, project_id, sync_id, job_id, job_type, event, message)
-            SELECT c.id, c.project_id, $1, $3, $16::text,
-                   CASE WHEN $4 = 'failed' THEN 'failed' ELSE 'recovered' END, $5
-              FROM released JOIN notification_channels c ON c.project_id = released.project_id
-             WHERE $4 IN ('failed', 'succeeded')
-               AND ($4 = 'failed') = (coalesce(
-                     (SELECT p.status FROM secret_sync_jobs p
-                       WHERE p.sync_id = $1 AND p.type = $16 AND p.id <> $3
-                         AND p.status IN ('failed', 'succeeded')
-                       ORDER BY p.finished_at DESC NULLS LAST LIMIT 1),
-                     'succeeded') <> 'failed'))"
-    };
-}
+/// `fail_job`, `fail_orphan`: the sync row, unless a newer job owns it.
+const FAIL: ByJobType = ByJobType {
+    sync: sql::FAIL_SYNC_STATUS_SYNC,
+    import: sql::FAIL_SYNC_STATUS_IMPORT,
+    remove: sql::FAIL_SYNC_STATUS_REMOVE,
+};
 
-/// `finish_job`: release the lease and show the outcome in the job type's
-/// status columns ($13: shown), claiming them for this job as `start_job`
-/// does (a run too short to have shown `running` never claimed them).
-static FINISH: StatusStatement = StatusStatement::new(finish_after!(
-    "UPDATE secret_syncs
-        SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
-            {status} = CASE WHEN $13 THEN $4 ELSE {status} END,
-            {job} = CASE WHEN $13 THEN $3::text ELSE {job} END,
-            {message} = CASE WHEN $13 THEN $5 ELSE {message} END,
-            {at} = CASE WHEN $13 AND $12 THEN now() ELSE {at} END,
-            updated_at = CASE WHEN $13 THEN now() ELSE updated_at END
-      WHERE id = $1 AND lease_token = $2
-  RETURNING id, project_id",
-    notify_outbox!()
-));
-
-/// `finish_job` of a successful remove that deletes its sync.
-const FINISH_DELETING: &str = finish_after!(
-    "DELETE FROM secret_syncs WHERE id = $1 AND lease_token = $2 RETURNING id, project_id"
-);
-
-/// `fail_job`: the sync row, unless a newer job owns it.
-static FAIL: StatusStatement = StatusStatement::new(
-    "UPDATE secret_syncs SET {status} = 'failed', {job} = $2, {message} = $3,
-            updated_at = now()
-      WHERE id = $1 AND ({job} IS NULL OR {job} = $2)",
-);
-
-/// `fail_job`'s notification outbox rows: as `notify_outbox!`, for a job
-/// that failed without running ($1 sync, $2 job, $3 type, $4 message).
-const FAIL_NOTICE: &str = "
-    INSERT INTO notification_outbox
-        (channel_id, project_id, sync_id, job_id, job_type, event, message)
-    SELECT c.id, c.project_id, $1, $2, $3::text, 'failed', $4
-      FROM notification_channels c
-     WHERE c.project_id = (SELECT project_id FROM secret_syncs WHERE id = $1)
-       AND coalesce(
-             (SELECT p.status FROM secret_sync_jobs p
-               WHERE p.sync_id = $1 AND p.type = $3 AND p.id <> $2
-                 AND p.status IN ('failed', 'succeeded')
-               ORDER BY p.finished_at DESC NULLS LAST LIMIT 1),
-             'succeeded') <> 'failed'";
-
-/// Locks the sync row ($1) ahead of the job row (see the lock order).
-const LOCK_SYNC_ROW: &str = "SELECT 1 FROM secret_syncs WHERE id = $1 FOR NO KEY UPDATE";
-
-/// `record_enqueued`: never overwrites a run in progress (it will report
-/// its own status).
-static ENQUEUED: StatusStatement = StatusStatement::new(
-    "UPDATE secret_syncs SET {status} = 'pending', {job} = $2, updated_at = now()
-      WHERE id = $1 AND {status} IS DISTINCT FROM 'running'",
-);
+/// `record_enqueued`: never overwrites a run in progress.
+const ENQUEUED: ByJobType = ByJobType {
+    sync: sql::SHOW_SYNC_PENDING_SYNC,
+    import: sql::SHOW_SYNC_PENDING_IMPORT,
+    remove: sql::SHOW_SYNC_PENDING_REMOVE,
+};
 
 /// `hand_back_job`: the sync row, if the job's run still shows on it.
-static HANDED_BACK: StatusStatement = StatusStatement::new(
-    "UPDATE secret_syncs SET {status} = 'pending', {message} = $3, updated_at = now()
-      WHERE id = $1 AND {job} = $2 AND {status} = 'running'",
-);
-
-/// What a reaped job and its sync row say.
-macro_rules! reaped_message {
-    () => {
-        "the worker running this job stopped; it runs again when the broker redelivers it"
-    };
-}
+const HANDED_BACK: ByJobType = ByJobType {
+    sync: sql::HAND_BACK_SYNC_STATUS_SYNC,
+    import: sql::HAND_BACK_SYNC_STATUS_IMPORT,
+    remove: sql::HAND_BACK_SYNC_STATUS_REMOVE,
+};
 
 /// `reap_stale_jobs`: the sync row, if the dead run still shows on it.
-static REAPED: StatusStatement = StatusStatement::new(concat!(
-    "UPDATE secret_syncs SET {status} = 'pending', {message} = '",
-    reaped_message!(),
-    "', updated_at = now()
-      WHERE id = $1 AND {job} = $2 AND {status} = 'running'"
-));
+const REAPED: ByJobType = ByJobType {
+    sync: sql::REAP_SYNC_STATUS_SYNC,
+    import: sql::REAP_SYNC_STATUS_IMPORT,
+    remove: sql::REAP_SYNC_STATUS_REMOVE,
+};
 
-/// The values `UPSERT_JOB` binds, $1 to $14.
+/// The values `sql::UPSERT_JOB` (and `START`) binds, $1 to $14.
 struct UpsertValues<'a> {
     job: &'a JobStart,
     job_type: &'static str,
@@ -300,7 +185,7 @@ impl<'a> UpsertValues<'a> {
         }
     }
 
-    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 14] {
+    fn params(&self) -> [Param<'_>; 14] {
         let job = self.job;
         [
             (&job.job.id, Type::UUID),
@@ -317,6 +202,73 @@ impl<'a> UpsertValues<'a> {
             (&job.coalesced, Type::INT4),
             (&job.covers_until, Type::TIMESTAMPTZ),
             (&job.started_at, Type::TIMESTAMPTZ),
+        ]
+    }
+}
+
+/// The values `finish_job/*.sql` binds, by name (the files list them by
+/// number too).
+struct FinishValues<'a> {
+    sync_id: Uuid,
+    /// The sync row is only written if its lease still has this token.
+    lease_token: Uuid,
+    job_id: Uuid,
+    status: &'static str,
+    message: String,
+    created: i32,
+    updated: i32,
+    deleted: i32,
+    unchanged: i32,
+    skipped: i32,
+    /// The status is final: the job row gets its `finished_at`.
+    finished: bool,
+    /// The sync's "last synced/imported/removed at" moves.
+    succeeded: bool,
+    /// The sync's status columns show the outcome (not for a skipped job).
+    shown: bool,
+    next_attempt_at: Option<DateTime<Utc>>,
+    /// The key names touched (None: none).
+    keys: Option<serde_json::Value>,
+    job_type: &'static str,
+    trigger: Option<&'a str>,
+    attempt: i32,
+    max_attempts: i32,
+    enqueued_at: DateTime<Utc>,
+    worker_id: &'a str,
+    coalesced: i32,
+    covers_until: Option<DateTime<Utc>>,
+    /// When its run opened it (None: the write's own time).
+    started_at: Option<DateTime<Utc>>,
+}
+
+impl FinishValues<'_> {
+    /// The values in the statement's order, $1 to $24.
+    fn params(&self) -> [Param<'_>; 24] {
+        [
+            (&self.sync_id, Type::UUID),
+            (&self.lease_token, Type::UUID),
+            (&self.job_id, Type::UUID),
+            (&self.status, Type::TEXT),
+            (&self.message, Type::TEXT),
+            (&self.created, Type::INT4),
+            (&self.updated, Type::INT4),
+            (&self.deleted, Type::INT4),
+            (&self.unchanged, Type::INT4),
+            (&self.skipped, Type::INT4),
+            (&self.finished, Type::BOOL),
+            (&self.succeeded, Type::BOOL),
+            (&self.shown, Type::BOOL),
+            (&self.next_attempt_at, Type::TIMESTAMPTZ),
+            (&self.keys, Type::JSONB),
+            (&self.job_type, Type::TEXT),
+            (&self.trigger, Type::TEXT),
+            (&self.attempt, Type::INT4),
+            (&self.max_attempts, Type::INT4),
+            (&self.enqueued_at, Type::TIMESTAMPTZ),
+            (&self.worker_id, Type::TEXT),
+            (&self.coalesced, Type::INT4),
+            (&self.covers_until, Type::TIMESTAMPTZ),
+            (&self.started_at, Type::TIMESTAMPTZ),
         ]
     }
 }
@@ -339,10 +291,10 @@ impl From<&Job> for FailedJob {
     }
 }
 
-/// Queues the failure's notifications (`FAIL_NOTICE`).
+/// Queues the failure's notifications.
 async fn note_failure(tx: &Tx<'_>, job: &FailedJob, message: &str) -> Result<(), StoreError> {
     tx.execute(
-        FAIL_NOTICE,
+        sql::INSERT_FAILURE_NOTICE,
         &[
             (&job.sync_id, Type::UUID),
             (&job.id, Type::UUID),
@@ -358,7 +310,7 @@ async fn note_failure(tx: &Tx<'_>, job: &FailedJob, message: &str) -> Result<(),
 /// Marks the sync failed by this job unless a newer job owns its row.
 async fn fail_sync_row(tx: &Tx<'_>, job: &FailedJob, message: &str) -> Result<(), StoreError> {
     tx.execute(
-        FAIL.sql(job.job_type),
+        FAIL.of(job.job_type),
         &[
             (&job.sync_id, Type::UUID),
             (&job.id.to_string(), Type::TEXT),
@@ -380,20 +332,17 @@ async fn upsert_job(
 ) -> Result<(), StoreError> {
     let values = UpsertValues::new(job, status, message, finished_at);
     client
-        .execute(UPSERT_JOB, &values.params())
+        .execute(sql::UPSERT_JOB, &values.params())
         .await
         .map_err(StoreError::db("writing the job row"))?;
     Ok(())
 }
 
-impl Store {
+impl JobLedger {
     pub async fn job_state(&self, job_id: Uuid) -> Result<Option<JobState>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                "SELECT status, attempt, covers_until FROM secret_sync_jobs WHERE id = $1",
-                &[(&job_id, Type::UUID)],
-            )
+            .query_opt(sql::SELECT_JOB_STATE, &[(&job_id, Type::UUID)])
             .await
             .map_err(StoreError::db("reading the job row"))?;
         Ok(row.as_ref().and_then(|r| job_state_at(r, 0)))
@@ -405,16 +354,16 @@ impl Store {
     /// lock order): the run's heartbeat, beside it, locks the sync row and
     /// then the job row.
     pub async fn start_job(&self, job: &JobStart) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
-        tx.batch_execute(ASYNC_COMMIT)
+        tx.commit_asynchronously()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
-        tx.execute(LOCK_SYNC_ROW, &[(&job.job.sync_id, Type::UUID)])
+        tx.execute(sql::LOCK_SYNC_ROW, &[(&job.job.sync_id, Type::UUID)])
             .await
             .map_err(StoreError::db("locking the sync row"))?;
         tx.execute(
-            START.sql(job.job.job_type()),
+            START.of(job.job.job_type()),
             &UpsertValues::new(job, JobStatus::Running, None, None).params(),
         )
         .await
@@ -440,53 +389,47 @@ impl Store {
         delete_sync: bool,
     ) -> Result<bool, StoreError> {
         let job_type = job.job.job_type();
-        let message = cap_message(&outcome.message);
-        let status = outcome.status.as_str();
-        let finished = outcome.status.is_final();
         let succeeded = outcome.status == JobStatus::Succeeded;
-        let shown = outcome.status != JobStatus::Skipped;
         let c = outcome.counts;
         // Key names only when some key was touched: a no-op run stores none.
         let keys = (!outcome.keys.is_empty())
             .then(|| serde_json::to_value(&outcome.keys))
             .transpose()
             .map_err(|_| StoreError::Unexpected("encoding the job's key names"))?;
-        let sql = if delete_sync && succeeded {
-            FINISH_DELETING
-        } else {
-            FINISH.sql(job_type)
+        let values = FinishValues {
+            sync_id: job.job.sync_id,
+            lease_token: lease.token,
+            job_id: job.job.id,
+            status: outcome.status.as_str(),
+            message: cap_message(&outcome.message),
+            created: c.created,
+            updated: c.updated,
+            deleted: c.deleted,
+            unchanged: c.unchanged,
+            skipped: c.skipped,
+            finished: outcome.status.is_final(),
+            succeeded,
+            shown: outcome.status != JobStatus::Skipped,
+            next_attempt_at: outcome.next_attempt_at,
+            keys,
+            job_type: job_type.as_str(),
+            trigger: job.job.trigger.as_deref(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            enqueued_at: job.enqueued_at,
+            worker_id: &job.worker_id,
+            coalesced: job.coalesced,
+            covers_until: job.covers_until,
+            started_at: job.started_at,
         };
-        let client = self.client().await?;
+        let statement = if delete_sync && succeeded {
+            sql::FINISH_JOB_DELETING_SYNC
+        } else {
+            FINISH.of(job_type)
+        };
+        let client = self.db.client().await?;
         let written = client
-            .query(
-                sql,
-                &[
-                    (&job.job.sync_id, Type::UUID),
-                    (&lease.token, Type::UUID),
-                    (&job.job.id, Type::UUID),
-                    (&status, Type::TEXT),
-                    (&message, Type::TEXT),
-                    (&c.created, Type::INT4),
-                    (&c.updated, Type::INT4),
-                    (&c.deleted, Type::INT4),
-                    (&c.unchanged, Type::INT4),
-                    (&c.skipped, Type::INT4),
-                    (&finished, Type::BOOL),
-                    (&succeeded, Type::BOOL),
-                    (&shown, Type::BOOL),
-                    (&outcome.next_attempt_at, Type::TIMESTAMPTZ),
-                    (&keys, Type::JSONB),
-                    (&job_type.as_str(), Type::TEXT),
-                    (&job.job.trigger, Type::TEXT),
-                    (&job.attempt, Type::INT4),
-                    (&job.max_attempts, Type::INT4),
-                    (&job.enqueued_at, Type::TIMESTAMPTZ),
-                    (&job.worker_id, Type::TEXT),
-                    (&job.coalesced, Type::INT4),
-                    (&job.covers_until, Type::TIMESTAMPTZ),
-                    (&job.started_at, Type::TIMESTAMPTZ),
-                ],
-            )
+            .query(statement, &values.params())
             .await
             .map_err(StoreError::db("writing the job result"))?;
         // No row written means the fence failed, so nothing was written.
@@ -504,11 +447,11 @@ impl Store {
         message: &str,
         lease: Option<&SyncLease>,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         // Marker, sync row, job row: the lock order.
         tx.execute(
-            "DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2",
+            sql::DELETE_QUEUED_MARKER,
             &[(&job.job.sync_id, Type::UUID), (&job.job.id, Type::UUID)],
         )
         .await
@@ -532,7 +475,7 @@ impl Store {
     /// a failed job row, and the sync row unless a newer job owns it.
     pub async fn fail_job(&self, job: &JobStart, message: &str) -> Result<(), StoreError> {
         let message = cap_message(message);
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         // Before the job's own row is written, so "the last finished job of
         // the type" is the one before it.
@@ -555,9 +498,9 @@ impl Store {
     /// published (enqueue command, events), so the API shows it waiting.
     pub async fn record_enqueued(&self, job: &Job) -> Result<(), StoreError> {
         let (job_id, sync_id, job_type) = (job.id, job.sync_id, job.job_type());
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
-        tx.batch_execute(ASYNC_COMMIT)
+        tx.commit_asynchronously()
             .await
             .map_err(StoreError::db("starting a transaction"))?;
         // The broker confirmed it: the marker (if any) is no longer at risk
@@ -567,11 +510,7 @@ impl Store {
         // job row is written (the lock order).
         let marker_held = !tx
             .query(
-                "WITH m AS (
-                    UPDATE secret_sync_queued SET published_at = now()
-                     WHERE sync_id = $1 AND job_id = $2 RETURNING sync_id)
-                 SELECT 1 FROM secret_syncs s JOIN m ON s.id = m.sync_id
-                    FOR NO KEY UPDATE OF s",
+                sql::MARK_QUEUED_PUBLISHED,
                 &[(&sync_id, Type::UUID), (&job_id, Type::UUID)],
             )
             .await
@@ -582,11 +521,7 @@ impl Store {
         // If our insert wins, its row lock holds the worker's start until we commit.
         let inserted = tx
             .query_opt(
-                "INSERT INTO secret_sync_jobs (id, sync_id, type, trigger, status, coalesced, actor, kind)
-                 VALUES ($1, $2, $3, $4, 'pending',
-                         coalesce((SELECT coalesced FROM secret_sync_queued WHERE sync_id = $2 AND job_id = $1), 1),
-                         $5, $6)
-                 ON CONFLICT (id) DO NOTHING RETURNING id",
+                sql::INSERT_PENDING_JOB,
                 &[
                     (&job_id, Type::UUID),
                     (&sync_id, Type::UUID),
@@ -606,7 +541,7 @@ impl Store {
             return tx.commit("committing the queued job").await;
         }
         tx.execute(
-            ENQUEUED.sql(job_type),
+            ENQUEUED.of(job_type),
             &[(&sync_id, Type::UUID), (&job_id.to_string(), Type::TEXT)],
         )
         .await
@@ -624,16 +559,10 @@ impl Store {
         lease: &SyncLease,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let renewed = client
             .query(
-                "WITH beat AS (
-                    UPDATE secret_sync_jobs SET heartbeat_at = now()
-                     WHERE id = $1 AND status = 'running' RETURNING id)
-                 UPDATE secret_syncs
-                    SET lease_expires_at = clock_timestamp() + make_interval(secs => $4)
-                  WHERE id = $2 AND lease_token = $3
-              RETURNING id",
+                sql::HEARTBEAT_JOB,
                 &[
                     (&job_id, Type::UUID),
                     (&lease.sync_id, Type::UUID),
@@ -657,11 +586,11 @@ impl Store {
         worker_id: &str,
         message: &str,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         // The sync row, then the job row: the lock order.
         tx.execute(
-            HANDED_BACK.sql(job_type),
+            HANDED_BACK.of(job_type),
             &[
                 (&sync_id, Type::UUID),
                 (&job_id.to_string(), Type::TEXT),
@@ -671,8 +600,7 @@ impl Store {
         .await
         .map_err(StoreError::db("handing the sync status back"))?;
         tx.execute(
-            "UPDATE secret_sync_jobs SET status = 'pending', heartbeat_at = NULL, message = $3
-              WHERE id = $1 AND status = 'running' AND worker_id = $2",
+            sql::HAND_BACK_JOB,
             &[
                 (&job_id, Type::UUID),
                 (&worker_id, Type::TEXT),
@@ -699,18 +627,11 @@ impl Store {
         orphan_after: Duration,
         limit: i64,
     ) -> Result<Vec<OrphanedJob>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let secs = orphan_after.as_secs_f64();
         let rows = client
             .query(
-                "UPDATE secret_sync_jobs SET next_attempt_at = now() + make_interval(secs => $1)
-                  WHERE id IN (
-                        SELECT id FROM secret_sync_jobs
-                         WHERE status = 'pending' AND heartbeat_at IS NULL
-                           AND coalesce(next_attempt_at, enqueued_at) < now() - make_interval(secs => $1)
-                         ORDER BY enqueued_at LIMIT $2
-                           FOR UPDATE SKIP LOCKED)
-                RETURNING id, sync_id, type, kind",
+                sql::CLAIM_ORPHANED_JOBS,
                 &[(&secs, Type::FLOAT8), (&limit, Type::INT8)],
             )
             .await
@@ -739,15 +660,14 @@ impl Store {
             id: orphan.job_id,
             job_type: orphan.job_type,
         };
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
-        tx.execute(LOCK_SYNC_ROW, &[(&job.sync_id, Type::UUID)])
+        tx.execute(sql::LOCK_SYNC_ROW, &[(&job.sync_id, Type::UUID)])
             .await
             .map_err(StoreError::db("locking the sync row"))?;
         let failed = tx
             .execute(
-                "UPDATE secret_sync_jobs SET status = 'failed', message = $2, finished_at = now()
-                  WHERE id = $1 AND status = 'pending'",
+                sql::FAIL_ORPHANED_JOB,
                 &[(&job.id, Type::UUID), (&message, Type::TEXT)],
             )
             .await
@@ -772,13 +692,9 @@ impl Store {
         stale_after: Duration,
     ) -> Result<Vec<StaleJob>, StoreError> {
         let secs = stale_after.as_secs_f64();
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let rows = client
-            .query(
-                "SELECT id, sync_id, type FROM secret_sync_jobs
-                  WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)",
-                &[(&secs, Type::FLOAT8)],
-            )
+            .query(sql::SELECT_STALE_JOBS, &[(&secs, Type::FLOAT8)])
             .await
             .map_err(StoreError::db("finding stale jobs"))?;
         let stale = rows.iter().filter_map(|r| {
@@ -793,7 +709,7 @@ impl Store {
             let tx = client.transaction("starting a transaction").await?;
             let sync_row = tx
                 .query(
-                    "SELECT 1 FROM secret_syncs WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+                    sql::LOCK_SYNC_ROW_SKIP_LOCKED,
                     &[(&job.sync_id, Type::UUID)],
                 )
                 .await
@@ -802,15 +718,7 @@ impl Store {
                 true => 0,
                 false => tx
                     .execute(
-                        concat!(
-                            "UPDATE secret_sync_jobs
-                                SET status = 'pending', heartbeat_at = NULL, message = '",
-                            reaped_message!(),
-                            "' WHERE id = (SELECT id FROM secret_sync_jobs
-                                  WHERE id = $1 AND status = 'running'
-                                    AND heartbeat_at < now() - make_interval(secs => $2)
-                                    FOR UPDATE SKIP LOCKED)"
-                        ),
+                        sql::REAP_STALE_JOB,
                         &[(&job.job_id, Type::UUID), (&secs, Type::FLOAT8)],
                     )
                     .await
@@ -821,7 +729,7 @@ impl Store {
                 continue;
             }
             tx.execute(
-                REAPED.sql(job.job_type),
+                REAPED.of(job.job_type),
                 &[
                     (&job.sync_id, Type::UUID),
                     (&job.job_id.to_string(), Type::TEXT),

@@ -8,7 +8,6 @@ mod lifecycle;
 mod queued;
 mod start;
 mod state;
-mod status_columns;
 
 pub use lease::{LeaseAttempt, LeaseTake, SyncLease};
 pub use lifecycle::{JobStart, OrphanFate, OrphanedJob, StaleJob};

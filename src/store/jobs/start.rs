@@ -9,10 +9,11 @@ use uuid::Uuid;
 
 use super::state::job_state_at;
 use crate::model::{Debounce, JobType, StartView, TakenMarker};
-use crate::store::syncs::{sync_from_row, SYNC_SELECT};
-use crate::store::{Store, StoreError};
+use crate::store::sql::jobs as sql;
+use crate::store::syncs::sync_from_row;
+use crate::store::{JobLedger, StoreError};
 
-impl Store {
+impl JobLedger {
     /// Called by the runner holding the sync's lease (so no other run of
     /// the sync can finish meanwhile, and a run that finished before is
     /// visible). It also takes the sync's queued marker if it is this
@@ -29,46 +30,20 @@ impl Store {
         job_type: JobType,
         debounce: Debounce,
     ) -> Result<StartView, StoreError> {
-        let client = self.client().await?;
-        let rows = client.query_async_commit(
-            &format!(
-                "WITH wait AS (
-                    SELECT extract(epoch FROM least(q.last_request_at + make_interval(secs => $4),
-                                                     q.created_at + make_interval(secs => $5))
-                                              - clock_timestamp())::float8 AS secs
-                      FROM secret_sync_queued q
-                     WHERE q.sync_id = $1 AND q.job_id = $2 AND q.kind = 'sync'),
-                 fresh AS (SELECT secs FROM wait WHERE secs > 0.01),
-                 m AS (
-                    DELETE FROM secret_sync_queued WHERE sync_id = $1 AND job_id = $2
-                       AND NOT EXISTS (SELECT 1 FROM fresh)
-                 RETURNING coalesced, clock_timestamp() AS taken_at),
-                 covered AS (
-                    UPDATE secret_sync_jobs SET coalesced = m.coalesced, covers_until = m.taken_at
-                      FROM m WHERE id = $2 AND sync_id = $1)
-                 SELECT j.status AS job_status, j.attempt AS job_attempt, j.covers_until AS job_covers_until,
-                        j.sync_id IS DISTINCT FROM $1 AND j.id IS NOT NULL AS foreign_job,
-                        m.coalesced AS marker_coalesced, m.taken_at AS marker_taken_at,
-                        (SELECT secs FROM fresh) AS debounce_wait,
-                        clock_timestamp() AS opened_at,
-                        (SELECT max(started_at) FROM secret_sync_jobs
-                          WHERE sync_id = $1 AND type = $3 AND status = 'succeeded') AS latest_success,
-                        s.*
-                   FROM (SELECT 1) AS one
-                   LEFT JOIN secret_sync_jobs j ON j.id = $2
-                   LEFT JOIN m ON true
-                   LEFT JOIN ({SYNC_SELECT} WHERE s.id = $1) AS s ON true"
-            ),
-            &[
-                (&sync_id, Type::UUID),
-                (&job_id, Type::UUID),
-                (&job_type.as_str(), Type::TEXT),
-                (&debounce.quiet.as_secs_f64(), Type::FLOAT8),
-                (&debounce.max_wait.as_secs_f64(), Type::FLOAT8),
-            ],
-        )
-        .await
-        .map_err(StoreError::db("opening the job"))?;
+        let client = self.db.client().await?;
+        let rows = client
+            .query_async_commit(
+                sql::OPEN_LEASED_JOB,
+                &[
+                    (&sync_id, Type::UUID),
+                    (&job_id, Type::UUID),
+                    (&job_type.as_str(), Type::TEXT),
+                    (&debounce.quiet.as_secs_f64(), Type::FLOAT8),
+                    (&debounce.max_wait.as_secs_f64(), Type::FLOAT8),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("opening the job"))?;
         let Some(row) = rows.first() else {
             // `FROM (SELECT 1)` always yields one row.
             return Err(StoreError::Unexpected("opening the job"));

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::store::{Store, StoreError};
+use crate::store::sql::read as sql;
+use crate::store::{DashboardReads, StoreError};
 
 /// Filters of the sync list; `None` means "any".
 #[derive(Clone, Debug, Default)]
@@ -19,23 +20,6 @@ pub struct SyncFilter {
     /// Part of the name, the destination (`org/app/env`), the source
     /// environment or path, or the connection's name; case-insensitive.
     pub search: Option<String>,
-}
-
-/// The sync row's status in the order the status column sorts by: failed,
-/// queued, syncing, never run, synced.
-macro_rules! status_rank {
-    () => {
-        "CASE coalesce(s.sync_status, 'never') WHEN 'failed' THEN 0 WHEN 'pending' THEN 1
-              WHEN 'running' THEN 2 WHEN 'never' THEN 3 ELSE 4 END"
-    };
-}
-
-/// The sync row's destination as shown: `org/app/env`.
-macro_rules! destination {
-    () => {
-        "concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
-                   s.destination_config->>'env')"
-    };
 }
 
 /// A column the sync list sorts by.
@@ -61,7 +45,7 @@ impl SyncSort {
         SyncSort::LastFailure,
     ];
 
-    /// The name in the URL (`?sort=`).
+    /// The name in the URL (`?sort=`), and in `dashboard_syncs.sql`'s order.
     pub fn as_str(self) -> &'static str {
         match self {
             SyncSort::Default => "default",
@@ -75,29 +59,6 @@ impl SyncSort {
 
     pub fn parse(text: &str) -> Option<SyncSort> {
         SyncSort::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// The `ORDER BY` of this column (static text, never from the request),
-    /// in expressions of the sync row `s` only, so that the sort reads no
-    /// more than it orders by.
-    fn order_by(self, descending: bool) -> &'static str {
-        match (self, descending) {
-            (SyncSort::Default, _) => {
-                "s.sync_status IS DISTINCT FROM 'failed', s.last_failed_at DESC NULLS LAST, s.name, s.id"
-            }
-            (SyncSort::Status, false) => {
-                concat!(status_rank!(), ", s.last_failed_at DESC NULLS LAST, s.name, s.id")
-            }
-            (SyncSort::Status, true) => concat!(status_rank!(), " DESC, s.name, s.id"),
-            (SyncSort::Name, false) => "s.name, s.id",
-            (SyncSort::Name, true) => "s.name DESC, s.id",
-            (SyncSort::Destination, false) => concat!(destination!(), ", s.name, s.id"),
-            (SyncSort::Destination, true) => concat!(destination!(), " DESC, s.name, s.id"),
-            (SyncSort::LastSynced, false) => "s.last_synced_at NULLS FIRST, s.name, s.id",
-            (SyncSort::LastSynced, true) => "s.last_synced_at DESC NULLS LAST, s.name, s.id",
-            (SyncSort::LastFailure, false) => "s.last_failed_at NULLS LAST, s.name, s.id",
-            (SyncSort::LastFailure, true) => "s.last_failed_at DESC NULLS LAST, s.name, s.id",
-        }
     }
 }
 
@@ -194,38 +155,11 @@ pub struct MinuteCount {
     pub count: i64,
 }
 
-const LIST_COLUMNS: &str = "s.id, s.name, s.project_id, s.destination_config->>'org',
-    s.destination_config->>'app', s.destination_config->>'env', e.slug, f.path,
-    s.sync_status, s.last_synced_at, s.last_sync_message, s.is_auto_sync_enabled,
-    s.last_failed_at, c.name";
-
-/// The number of `LIST_COLUMNS`.
+/// The number of the sync list's columns (`list_row`), before those of
+/// `dashboard_syncs.sql` and `dashboard_sync.sql` that follow them.
 const LIST_WIDTH: usize = 14;
 
-/// The filters ($1 projects, $2 status, $3 project, $4 app, $5 env, $6
-/// search). The search is a case-insensitive substring of one text made of
-/// the name, the destination (`org/app/env`), the source environment and
-/// path and the connection's name, joined by a character nobody types (so
-/// a match never spans two of them); `%` and `_` match themselves. One
-/// `strpos` per row instead of five `ILIKE`s: a third faster at 10,000 syncs.
-const LIST_WHERE: &str = concat!(
-    "WHERE s.project_id = ANY($1)
-    AND ($2::text IS NULL OR coalesce(s.sync_status, 'never') = $2)
-    AND ($3::text IS NULL OR s.project_id = $3)
-    AND ($4::text IS NULL OR s.destination_config->>'app' = $4)
-    AND ($5::text IS NULL OR s.destination_config->>'env' = $5)
-    AND ($6::text IS NULL OR strpos(lower(concat_ws(chr(1), s.name, ",
-    destination!(),
-    ", e.slug, f.path, c.name)), lower($6)) > 0)"
-);
-
-/// The joins the list and its filters need (the search reads the folder
-/// and connection). A sync's last failure is on its row (migration 0021).
-const LIST_FROM: &str = "FROM secret_syncs s
-    LEFT JOIN secret_folders f ON f.id = s.folder_id
-    LEFT JOIN environments e ON e.id = f.environment_id
-    LEFT JOIN app_connections c ON c.id = s.connection_id";
-
+/// A sync list row from the first `LIST_WIDTH` columns.
 fn list_row(r: &tokio_postgres::Row) -> SyncListRow {
     SyncListRow {
         id: r.get(0),
@@ -264,7 +198,7 @@ fn history_row(r: &tokio_postgres::Row) -> JobHistoryRow {
     }
 }
 
-impl Store {
+impl DashboardReads {
     /// A page of syncs in `projects`, in `order`.
     pub async fn dashboard_syncs(
         &self,
@@ -274,27 +208,11 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<SyncPage, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let search = &filter.search;
-        // The page's ids first, sorted on the sort key alone; the shown
-        // columns (JSON fields, the message) are read for those 50 rows
-        // only, not for every sync that matches: 65 ms to 25 ms for page
-        // 100 of 10,000 syncs.
-        let order_by = order.sort.order_by(order.descending);
-        let sql = format!(
-            "WITH page AS (
-                 SELECT s.id, count(*) OVER () AS total
-                   {LIST_FROM}
-                  {LIST_WHERE}
-                  ORDER BY {order_by}
-                  LIMIT $7 OFFSET $8)
-             SELECT {LIST_COLUMNS}, page.total
-               {LIST_FROM} JOIN page ON page.id = s.id
-              ORDER BY {order_by}"
-        );
         let rows = client
             .query_replanned(
-                &sql,
+                sql::DASHBOARD_SYNCS,
                 &[
                     (&projects, Type::TEXT_ARRAY),
                     (&filter.status, Type::TEXT),
@@ -304,6 +222,8 @@ impl Store {
                     (search, Type::TEXT),
                     (&limit, Type::INT8),
                     (&offset, Type::INT8),
+                    (&order.sort.as_str(), Type::TEXT),
+                    (&order.descending, Type::BOOL),
                 ],
             )
             .await
@@ -325,15 +245,12 @@ impl Store {
         projects: &[String],
         filter: &SyncFilter,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let search = &filter.search;
         let none: Option<String> = None;
-        let sql = format!(
-            "SELECT coalesce(s.sync_status, 'never'), count(*) {LIST_FROM} {LIST_WHERE} GROUP BY 1"
-        );
         let rows = client
             .query_replanned(
-                &sql,
+                sql::DASHBOARD_FILTERED_COUNTS,
                 &[
                     (&projects, Type::TEXT_ARRAY),
                     (&none, Type::TEXT),
@@ -357,16 +274,12 @@ impl Store {
         filter: &SyncFilter,
         limit: i64,
     ) -> Result<(Vec<Uuid>, i64), StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let search = &filter.search;
         let failed = Some("failed".to_string());
-        let sql = format!(
-            "SELECT s.id, s.folder_id IS NOT NULL, count(*) OVER () {LIST_FROM} {LIST_WHERE}
-              ORDER BY s.folder_id IS NULL, s.name, s.id LIMIT $7"
-        );
         let rows = client
             .query_replanned(
-                &sql,
+                sql::DASHBOARD_FAILED_SYNCS,
                 &[
                     (&projects, Type::TEXT_ARRAY),
                     (&failed, Type::TEXT),
@@ -395,15 +308,10 @@ impl Store {
         projects: &[String],
         job_id: Uuid,
     ) -> Result<Option<JobDetail>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
             .query_opt(
-                "SELECT j.id, j.type, j.trigger, j.status, j.attempt, j.max_attempts, j.message,
-                        j.created_count, j.updated_count, j.deleted_count, j.unchanged_count,
-                        j.skipped_count, j.coalesced, j.enqueued_at, j.started_at, j.finished_at,
-                        j.worker_id, s.id, s.name, s.project_id, j.next_attempt_at, j.heartbeat_at
-                   FROM secret_sync_jobs j JOIN secret_syncs s ON s.id = j.sync_id
-                  WHERE j.id = $1 AND s.project_id = ANY($2)",
+                sql::DASHBOARD_JOB,
                 &[(&job_id, Type::UUID), (&projects, Type::TEXT_ARRAY)],
             )
             .await
@@ -425,10 +333,10 @@ impl Store {
         sync_id: Uuid,
         destination: &str,
     ) -> Result<i64, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
             .query_one(
-                "SELECT count(*) FROM secret_sync_pushed_keys WHERE sync_id = $1 AND destination = $2",
+                sql::DASHBOARD_PUSHED_KEY_COUNT,
                 &[(&sync_id, Type::UUID), (&destination, Type::TEXT)],
             )
             .await
@@ -442,18 +350,12 @@ impl Store {
         projects: &[String],
         id: Uuid,
     ) -> Result<Option<SyncDetail>, StoreError> {
-        let client = self.client().await?;
-        let sql = format!(
-            "SELECT {LIST_COLUMNS}, s.description, s.destination_config->>'scope',
-                    s.sync_options->>'keySchema', s.sync_options->>'initialSyncBehavior',
-                    s.import_status, s.last_import_message, s.last_imported_at,
-                    s.remove_status, s.last_remove_message, s.last_removed_at,
-                    s.lease_holder, s.created_at, s.updated_at
-               {LIST_FROM}
-              WHERE s.id = $1 AND s.project_id = ANY($2)"
-        );
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(&sql, &[(&id, Type::UUID), (&projects, Type::TEXT_ARRAY)])
+            .query_opt(
+                sql::DASHBOARD_SYNC,
+                &[(&id, Type::UUID), (&projects, Type::TEXT_ARRAY)],
+            )
             .await
             .map_err(StoreError::db("reading a sync for the dashboard"))?;
         let at = |i: usize| LIST_WIDTH + i;
@@ -481,14 +383,10 @@ impl Store {
         sync_id: Uuid,
         limit: i64,
     ) -> Result<Vec<JobHistoryRow>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT id, type, trigger, status, attempt, max_attempts, message,
-                        created_count, updated_count, deleted_count, unchanged_count,
-                        skipped_count, coalesced, enqueued_at, started_at, finished_at, worker_id
-                   FROM secret_sync_jobs WHERE sync_id = $1
-                  ORDER BY enqueued_at DESC, id LIMIT $2",
+                sql::DASHBOARD_JOBS,
                 &[(&sync_id, Type::UUID), (&limit, Type::INT8)],
             )
             .await
@@ -501,11 +399,10 @@ impl Store {
         &self,
         projects: &[String],
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT coalesce(sync_status, 'never'), count(*) FROM secret_syncs
-                  WHERE project_id = ANY($1) GROUP BY 1",
+                sql::DASHBOARD_STATUS_COUNTS,
                 &[(&projects, Type::TEXT_ARRAY)],
             )
             .await
@@ -518,17 +415,10 @@ impl Store {
         &self,
         projects: &[String],
     ) -> Result<Vec<MinuteCount>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                // Grouped by calendar minute first (cheap), aged after; the
-                // job's project is in the index read (migration 0022).
-                "SELECT floor(extract(epoch FROM now() - m) / 60)::int8, status, n
-                   FROM (SELECT date_trunc('minute', j.finished_at) AS m, j.status, count(*) AS n
-                           FROM secret_sync_jobs j
-                          WHERE j.finished_at > date_trunc('minute', now()) - interval '59 minutes'
-                            AND j.project_id = ANY($1)
-                          GROUP BY 1, 2) per_minute",
+                sql::DASHBOARD_JOBS_PER_MINUTE,
                 &[(&projects, Type::TEXT_ARRAY)],
             )
             .await
@@ -546,16 +436,9 @@ impl Store {
     /// Jobs of syncs in `projects` waiting or running: `(pending, running)`
     /// (a project's share of the queues, without the instance's depths).
     pub async fn dashboard_open_jobs(&self, projects: &[String]) -> Result<(i64, i64), StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_one(
-                "SELECT count(*) FILTER (WHERE j.status = 'pending'),
-                        count(*) FILTER (WHERE j.status = 'running')
-                   FROM secret_sync_jobs j
-                  WHERE j.status IN ('pending', 'running')
-                    AND j.sync_id IN (SELECT id FROM secret_syncs WHERE project_id = ANY($1))",
-                &[(&projects, Type::TEXT_ARRAY)],
-            )
+            .query_one(sql::DASHBOARD_OPEN_JOBS, &[(&projects, Type::TEXT_ARRAY)])
             .await
             .map_err(StoreError::db("counting open jobs"))?;
         Ok((row.get(0), row.get(1)))
@@ -566,12 +449,10 @@ impl Store {
         &self,
         minutes: i64,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT worker_id, seen_at FROM secret_sync_workers
-                  WHERE seen_at > now() - make_interval(mins => $1::int4)
-                  ORDER BY seen_at DESC, worker_id LIMIT 50",
+                sql::DASHBOARD_RECENT_WORKERS,
                 &[(&(minutes as i32), Type::INT4)],
             )
             .await

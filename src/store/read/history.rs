@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::status::{job_row, JobRow, JOB_COLUMNS};
+use super::status::{job_row, JobRow};
 use crate::model::{JobStatus, JobType, KeyChanges};
-use crate::store::{Store, StoreError};
+use crate::store::sql::read as sql;
+use crate::store::{DashboardReads, StoreError};
 
 /// One job with what only the history shows.
 #[derive(Clone, Debug)]
@@ -31,25 +32,17 @@ pub struct HistoryQuery {
     pub limit: i64,
 }
 
-impl Store {
+impl DashboardReads {
     pub async fn job_history(
         &self,
         sync_id: Uuid,
         q: &HistoryQuery,
     ) -> Result<Vec<HistoryJob>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let (before_at, before_id) = q.before.unzip();
         let rows = client
             .query_replanned(
-                &format!(
-                    "SELECT {JOB_COLUMNS}, max_attempts, actor, keys FROM secret_sync_jobs
-                      WHERE sync_id = $1
-                        AND ($2::text IS NULL OR type = $2)
-                        AND ($3::text IS NULL OR status = $3)
-                        AND ($4::timestamptz IS NULL OR (enqueued_at, id) < ($4, $5))
-                      ORDER BY enqueued_at DESC, id DESC
-                      LIMIT $6"
-                ),
+                sql::JOB_HISTORY,
                 &[
                     (&sync_id, Type::UUID),
                     (&q.job_type.map(JobType::as_str), Type::TEXT),
@@ -70,13 +63,10 @@ impl Store {
         sync_id: Uuid,
         job_id: Uuid,
     ) -> Result<Option<HistoryJob>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
             .query_opt(
-                &format!(
-                    "SELECT {JOB_COLUMNS}, max_attempts, actor, keys FROM secret_sync_jobs
-                      WHERE id = $1 AND sync_id = $2"
-                ),
+                sql::JOB_DETAIL,
                 &[(&job_id, Type::UUID), (&sync_id, Type::UUID)],
             )
             .await

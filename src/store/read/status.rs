@@ -6,7 +6,8 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::model::{JobStatus, JobType};
-use crate::store::{Store, StoreError};
+use crate::store::sql::read as sql;
+use crate::store::{DashboardReads, StoreError};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncStatusRow {
@@ -43,31 +44,14 @@ pub struct JobRow {
     pub worker_id: Option<String>,
 }
 
-/// The columns `job_row` reads, in its order.
-macro_rules! job_columns {
-    () => {
-        "id, sync_id, type, trigger, status, attempt, message,
-        created_count, updated_count, deleted_count, unchanged_count, skipped_count,
-        enqueued_at, started_at, finished_at, next_attempt_at, coalesced, worker_id"
-    };
-}
-pub(super) const JOB_COLUMNS: &str = job_columns!();
-
-const JOB_SELECT: &str = concat!("SELECT ", job_columns!(), " FROM secret_sync_jobs");
-
-impl Store {
+impl DashboardReads {
     pub async fn sync_statuses(
         &self,
         only: Option<Uuid>,
     ) -> Result<Vec<SyncStatusRow>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
-            .query(
-                "SELECT id, name, destination_config, sync_status, last_sync_message, last_synced_at,
-                        import_status, remove_status
-                   FROM secret_syncs WHERE $1::uuid IS NULL OR id = $1 ORDER BY name",
-                &[(&only, Type::UUID)],
-            )
+            .query(sql::SYNC_STATUSES, &[(&only, Type::UUID)])
             .await
             .map_err(StoreError::db("listing syncs"))?;
         Ok(rows
@@ -91,10 +75,10 @@ impl Store {
         sync_id: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<JobRow>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query_replanned(
-                &format!("{JOB_SELECT} WHERE $1::uuid IS NULL OR sync_id = $1 ORDER BY enqueued_at DESC, id LIMIT $2"),
+                sql::RECENT_JOBS,
                 &[(&sync_id, Type::UUID), (&limit, Type::INT8)],
             )
             .await
@@ -103,12 +87,9 @@ impl Store {
     }
 
     pub async fn job(&self, job_id: Uuid) -> Result<Option<JobRow>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                &format!("{JOB_SELECT} WHERE id = $1"),
-                &[(&job_id, Type::UUID)],
-            )
+            .query_opt(sql::SELECT_JOB, &[(&job_id, Type::UUID)])
             .await
             .map_err(StoreError::db("reading a job"))?;
         Ok(row.as_ref().and_then(job_row))
@@ -119,7 +100,9 @@ fn status_of(column: Option<&str>) -> Option<JobStatus> {
     column.and_then(JobStatus::parse)
 }
 
-/// A job row; `None` for a type or status the schema's checks rule out.
+/// A job row from the columns of `read/select_job.sql` (which
+/// `recent_jobs.sql`, `job_history.sql` and `job_detail.sql` start with);
+/// `None` for a type or status the schema's checks rule out.
 pub(super) fn job_row(r: &tokio_postgres::Row) -> Option<JobRow> {
     Some(JobRow {
         id: r.get(0),

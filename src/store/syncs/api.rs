@@ -4,12 +4,14 @@
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{sync_from_row, SYNC_SELECT};
+use super::sync_from_row;
 use crate::model::{AuditEntry, SyncRecord};
 use crate::store::audit::insert_audit;
 use crate::store::conn::Tx;
+use crate::store::sql::syncs as sql;
 use crate::store::written::{is_unique_violation, Written};
-use crate::store::{Page, Store, StoreError};
+use crate::store::SyncRepo;
+use crate::store::{Page, StoreError};
 
 /// A new sync row; JSON columns already validated by the API.
 pub struct NewSync<'a> {
@@ -52,18 +54,12 @@ impl DestinationCheck<'_> {
     /// the rule against the syncs writing there.
     async fn run(&self, tx: &Tx<'_>) -> Result<Option<String>, StoreError> {
         let key = format!("secret-sync destination {}/{}", self.org, self.app);
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            &[(&key, Type::TEXT)],
-        )
-        .await
-        .map_err(StoreError::db("locking the destination"))?;
+        tx.execute(sql::LOCK_DESTINATION, &[(&key, Type::TEXT)])
+            .await
+            .map_err(StoreError::db("locking the destination"))?;
         let rows = tx
             .query(
-                &format!(
-                    "{SYNC_SELECT} WHERE s.destination_config->>'org' = $1
-                        AND s.destination_config->>'app' = $2"
-                ),
+                sql::SELECT_SYNCS_AT_DESTINATION,
                 &[(&self.org, Type::TEXT), (&self.app, Type::TEXT)],
             )
             .await
@@ -73,7 +69,7 @@ impl DestinationCheck<'_> {
     }
 }
 
-impl Store {
+impl SyncRepo {
     /// Whether another sync of the project has this name (the insert's
     /// unique index is the real guard; this only orders the errors).
     pub async fn sync_name_taken(
@@ -82,11 +78,10 @@ impl Store {
         name: &str,
         except: Option<Uuid>,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
             .query_opt(
-                "SELECT 1 FROM secret_syncs WHERE project_id = $1 AND name = $2
-                    AND ($3::uuid IS NULL OR id <> $3)",
+                sql::SELECT_SYNC_NAME_TAKEN,
                 &[
                     (&project_id, Type::TEXT),
                     (&name, Type::TEXT),
@@ -104,16 +99,14 @@ impl Store {
         check: &DestinationCheck<'_>,
         audit: &[AuditEntry],
     ) -> Result<Written<Uuid>, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         if let Some(reason) = check.run(&tx).await? {
             return Ok(Written::Refused(reason));
         }
         let result = tx
             .query_one(
-                "INSERT INTO secret_syncs (name, description, project_id, folder_id, connection_id,
-                        is_auto_sync_enabled, sync_options, destination_config)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                sql::INSERT_SYNC,
                 &[
                     (&new.name, Type::TEXT),
                     (&new.description, Type::TEXT),
@@ -144,11 +137,10 @@ impl Store {
         project_id: &str,
         page: Page,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT v.secret_sync FROM secret_syncs_api v JOIN secret_syncs s ON s.id = v.id
-                  WHERE s.project_id = $1 ORDER BY s.name OFFSET $2 LIMIT $3",
+                sql::SELECT_SYNCS_API_PAGE,
                 &[
                     (&project_id, Type::TEXT),
                     (&page.offset, Type::INT8),
@@ -166,10 +158,10 @@ impl Store {
         project_id: &str,
         name: &str,
     ) -> Result<Option<Uuid>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
             .query_opt(
-                "SELECT id FROM secret_syncs WHERE project_id = $1 AND name = $2",
+                sql::SELECT_SYNC_ID_BY_NAME,
                 &[(&project_id, Type::TEXT), (&name, Type::TEXT)],
             )
             .await
@@ -186,7 +178,7 @@ impl Store {
         check: Option<&DestinationCheck<'_>>,
         audit: &[AuditEntry],
     ) -> Result<Written<()>, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         if let Some(check) = check {
             if let Some(reason) = check.run(&tx).await? {
@@ -199,17 +191,7 @@ impl Store {
         };
         let result = tx
             .execute(
-                "UPDATE secret_syncs SET
-                    name = coalesce($2, name),
-                    description = CASE WHEN $3 THEN $4 ELSE description END,
-                    folder_id = coalesce($5, folder_id),
-                    connection_id = coalesce($6, connection_id),
-                    is_auto_sync_enabled = coalesce($7, is_auto_sync_enabled),
-                    sync_options = coalesce($8, sync_options),
-                    destination_config = coalesce($9, destination_config),
-                    version = version + 1,
-                    updated_at = now()
-                  WHERE id = $1",
+                sql::UPDATE_SYNC,
                 &[
                     (&sync_id, Type::UUID),
                     (&changes.name, Type::TEXT),
@@ -243,11 +225,10 @@ impl Store {
         sync_id: Uuid,
         message: &str,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         client
             .execute(
-                "UPDATE secret_syncs SET sync_status = 'failed', last_sync_message = $2,
-                        updated_at = now() WHERE id = $1",
+                sql::MARK_SYNC_NOT_ENQUEUED,
                 &[
                     (&sync_id, Type::UUID),
                     (&crate::model::cap_message(message), Type::TEXT),
@@ -263,12 +244,9 @@ impl Store {
         &self,
         sync_id: Uuid,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                "SELECT secret_sync FROM secret_syncs_api WHERE id = $1",
-                &[(&sync_id, Type::UUID)],
-            )
+            .query_opt(sql::SELECT_SYNC_API, &[(&sync_id, Type::UUID)])
             .await
             .map_err(StoreError::db("reading the API view"))?;
         Ok(row.map(|r| r.get(0)))

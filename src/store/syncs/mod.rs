@@ -8,19 +8,14 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::audit::insert_audit;
-use super::{Store, StoreError};
+use super::sql::syncs as sql;
+use super::{StoreError, SyncRepo};
 use crate::model::{AuditEntry, FolderRecord, SyncRecord};
 
 pub use api::{DestinationCheck, NewSync, SyncChanges};
 
-pub(in crate::store) const SYNC_SELECT: &str = "
-    SELECT s.id, s.name, s.project_id, s.connection_id, s.is_auto_sync_enabled,
-           s.sync_options, s.destination_config,
-           f.id AS folder_id, f.path, e.id AS environment_id, e.slug
-      FROM secret_syncs s
-      LEFT JOIN secret_folders f ON f.id = s.folder_id
-      LEFT JOIN environments e ON e.id = f.environment_id";
-
+/// A sync as `syncs/select_sync.sql` (and the statements that read syncs
+/// the same way) returns it.
 pub(in crate::store) fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
     let folder_id: Option<Uuid> = row.get("folder_id");
     let folder = match (
@@ -51,14 +46,11 @@ pub(in crate::store) fn sync_from_row(row: &tokio_postgres::Row) -> SyncRecord {
     }
 }
 
-impl Store {
+impl SyncRepo {
     pub async fn load_sync(&self, sync_id: Uuid) -> Result<Option<SyncRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let row = client
-            .query_opt(
-                &format!("{SYNC_SELECT} WHERE s.id = $1"),
-                &[(&sync_id, Type::UUID)],
-            )
+            .query_opt(sql::SELECT_SYNC, &[(&sync_id, Type::UUID)])
             .await
             .map_err(StoreError::db("loading the sync"))?;
         Ok(row.as_ref().map(sync_from_row))
@@ -67,12 +59,9 @@ impl Store {
     /// The project of each of `ids` that still exists (to attribute dead
     /// letters to projects).
     pub async fn sync_projects(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
-            .query(
-                "SELECT id, project_id FROM secret_syncs WHERE id = ANY($1)",
-                &[(&ids, Type::UUID_ARRAY)],
-            )
+            .query(sql::SELECT_SYNC_PROJECTS, &[(&ids, Type::UUID_ARRAY)])
             .await
             .map_err(StoreError::db("finding the projects of syncs"))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -86,13 +75,10 @@ impl Store {
         environment_slug: &str,
         path: &str,
     ) -> Result<Vec<SyncRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                &format!(
-                    "{SYNC_SELECT} WHERE s.project_id = $1 AND e.slug = $2 AND f.path = $3
-                        AND s.is_auto_sync_enabled ORDER BY s.name"
-                ),
+                sql::SELECT_SYNCS_OF_FOLDER,
                 &[
                     (&project_id, Type::TEXT),
                     (&environment_slug, Type::TEXT),
@@ -111,13 +97,10 @@ impl Store {
         org: &str,
         app: &str,
     ) -> Result<Vec<SyncRecord>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                &format!(
-                    "{SYNC_SELECT} WHERE s.destination_config->>'org' = $1
-                        AND s.destination_config->>'app' = $2 ORDER BY s.name"
-                ),
+                sql::SELECT_SYNCS_AT_DESTINATION,
                 &[(&org, Type::TEXT), (&app, Type::TEXT)],
             )
             .await
@@ -132,13 +115,10 @@ impl Store {
         sync_id: Uuid,
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
         let n = tx
-            .execute(
-                "DELETE FROM secret_syncs WHERE id = $1",
-                &[(&sync_id, Type::UUID)],
-            )
+            .execute(sql::DELETE_SYNC, &[(&sync_id, Type::UUID)])
             .await
             .map_err(StoreError::db("deleting the sync"))?;
         if n > 0 {

@@ -4,20 +4,19 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::model::{PushedKey, WriteStamp};
-use crate::store::{Store, StoreError};
+use crate::store::sql::syncs as sql;
+use crate::store::{StoreError, SyncRepo};
 
-impl Store {
+impl SyncRepo {
     pub async fn pushed_keys(
         &self,
         sync_id: Uuid,
         destination: &str,
     ) -> Result<Vec<PushedKey>, StoreError> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT key, fingerprint, secret_version, dest_created_at, dest_updated_at
-                   FROM secret_sync_pushed_keys
-                  WHERE sync_id = $1 AND destination = $2",
+                sql::SELECT_PUSHED_KEYS,
                 &[(&sync_id, Type::UUID), (&destination, Type::TEXT)],
             )
             .await
@@ -54,13 +53,10 @@ impl Store {
         }
         // Labels are `org/app/env`; org and app are slugs (no `/`).
         let prefix = format!("{org}/{app}/");
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         let rows = client
             .query(
-                "SELECT DISTINCT key FROM secret_sync_pushed_keys
-                  WHERE sync_id <> $1 AND key = ANY($2)
-                    AND left(destination, length($3)) = $3
-                  ORDER BY key",
+                sql::SELECT_OVERRIDDEN_KEYS,
                 &[
                     (&sync_id, Type::UUID),
                     (&keys, Type::TEXT_ARRAY),
@@ -83,7 +79,7 @@ impl Store {
         if pushed.is_empty() && forgotten.is_empty() {
             return Ok(());
         }
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         if !pushed.is_empty() {
             let keys: Vec<&str> = pushed.iter().map(|p| p.key.as_str()).collect();
             let fps: Vec<&[u8]> = pushed.iter().map(|p| p.fingerprint.as_slice()).collect();
@@ -99,15 +95,7 @@ impl Store {
                 .collect();
             client
                 .execute(
-                    "INSERT INTO secret_sync_pushed_keys
-                        (sync_id, destination, key, fingerprint, secret_version, dest_created_at, dest_updated_at)
-                     SELECT $1, $2, k, f, v, c, u
-                       FROM unnest($3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[]) AS t(k, f, v, c, u)
-                     ON CONFLICT (sync_id, destination, key) DO UPDATE
-                        SET fingerprint = EXCLUDED.fingerprint,
-                            secret_version = EXCLUDED.secret_version,
-                            dest_created_at = EXCLUDED.dest_created_at,
-                            dest_updated_at = EXCLUDED.dest_updated_at, pushed_at = now()",
+                    sql::UPSERT_PUSHED_KEYS,
                     &[
                         (&sync_id, Type::UUID),
                         (&destination, Type::TEXT),
@@ -124,8 +112,7 @@ impl Store {
         if !forgotten.is_empty() {
             client
                 .execute(
-                    "DELETE FROM secret_sync_pushed_keys
-                      WHERE sync_id = $1 AND destination = $2 AND key = ANY($3)",
+                    sql::DELETE_PUSHED_KEYS,
                     &[
                         (&sync_id, Type::UUID),
                         (&destination, Type::TEXT),

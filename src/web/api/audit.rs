@@ -67,7 +67,7 @@ pub async fn list(
         before_id: q.cursor.as_deref().map(cursor).transpose()?,
         limit,
     };
-    let rows = state.store.audit_log(&filter).await?;
+    let rows = state.store.audit.audit_log(&filter).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();

@@ -120,6 +120,7 @@ pub async fn create(
         ]));
     let channel = match state
         .store
+        .outbox
         .insert_channel_within(
             &body.project_id,
             &body.name,
@@ -162,7 +163,7 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     caller.require(&q.project_id, Role::Read)?;
     require_project(&state, &q.project_id).await?;
-    let channels = state.store.channels(&q.project_id).await?;
+    let channels = state.store.outbox.channels(&q.project_id).await?;
     Ok(Json(json!({
         "notificationChannels": channels.iter().map(channel_json).collect::<Vec<_>>(),
     })))
@@ -179,6 +180,7 @@ async fn load(
     let id = path_uuid(raw)?;
     let channel = state
         .store
+        .outbox
         .channel(id)
         .await?
         .filter(|c| caller.sees(&c.project_id))
@@ -208,7 +210,12 @@ pub async fn delete(
     let audit = caller
         .audit("channel.delete", "channel", &channel.project_id)
         .target(channel.id);
-    if !state.store.delete_channel(channel.id, &[audit]).await? {
+    if !state
+        .store
+        .outbox
+        .delete_channel(channel.id, &[audit])
+        .await?
+    {
         return Err(not_found(&id));
     }
     Ok(Json(
@@ -223,7 +230,7 @@ pub async fn deliveries(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let channel = load(&state, &caller, &id, Role::Read).await?;
-    let attempts = state.store.channel_attempts(channel.id, 100).await?;
+    let attempts = state.store.outbox.channel_attempts(channel.id, 100).await?;
     let row = |a: &AttemptRecord| {
         json!({
             "deliveryId": a.delivery_id,

@@ -73,6 +73,7 @@ pub async fn create(
     let sealed = check_and_seal(&state, &body.project_id, body.credentials).await?;
     match state
         .store
+        .syncs
         .insert_connection(
             &body.project_id,
             &body.name,
@@ -159,6 +160,7 @@ async fn visible_connections(
     };
     Ok(state
         .store
+        .syncs
         .connections_api_json(projects.as_deref(), page)
         .await?)
 }
@@ -209,6 +211,7 @@ pub async fn update(
         ]));
     match state
         .store
+        .syncs
         .update_connection(id, &changes, &[audit])
         .await?
     {
@@ -236,7 +239,12 @@ pub async fn delete(
     let audit = caller
         .audit("connection.delete", "connection", project)
         .target(id);
-    match state.store.delete_unused_connection(id, &[audit]).await? {
+    match state
+        .store
+        .syncs
+        .delete_unused_connection(id, &[audit])
+        .await?
+    {
         Ok(true) => {
             tracing::info!(connection_id = %id, "app connection deleted");
             Ok(Json(json!({ "appConnection": conn })))
@@ -272,6 +280,7 @@ pub(super) async fn load(
 ) -> ApiResult<Value> {
     let (project_id, conn) = state
         .store
+        .syncs
         .connection_api_json(id)
         .await?
         // Another project's connection answers as a missing one.

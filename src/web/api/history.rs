@@ -45,7 +45,7 @@ pub async fn list(
         limit: limit(q.limit)?,
     };
     load(&state, &caller, sync_id, Role::Read).await?;
-    let jobs = state.store.job_history(sync_id, &query).await?;
+    let jobs = state.store.reads.job_history(sync_id, &query).await?;
     let next = (jobs.len() as i64 == query.limit)
         .then(|| {
             jobs.last()
@@ -68,6 +68,7 @@ pub async fn get(
     load(&state, &caller, sync_id, Role::Read).await?;
     let job = state
         .store
+        .reads
         .job_detail(sync_id, job_id)
         .await?
         .ok_or_else(|| {

@@ -15,7 +15,6 @@ use super::connections::visible_projects;
 use super::syncs::{check_connection, require_project, view};
 use super::validation::{check_text, PathName, RequestBody, ValidJson, ValidQuery};
 use crate::jobs::settings::parse_scope;
-use crate::model::Scope;
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
 use crate::web::state::ApiState;
@@ -47,6 +46,7 @@ pub async fn sync_by_name(
     };
     let id = state
         .store
+        .syncs
         .sync_id_by_name(&q.project_id, &name)
         .await?
         .ok_or_else(not_found)?;
@@ -141,6 +141,7 @@ pub async fn connection_by_name(
     };
     let mut found = state
         .store
+        .syncs
         .connections_named(&name, projects.as_deref(), 2)
         .await?;
     match found.len() {
@@ -193,10 +194,8 @@ pub async fn check_destination(
     }
     let scope =
         parse_scope(&body.destination_config).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (org, app) = match &scope {
-        Scope::App { org, app } | Scope::Env { org, app, .. } => (org, app),
-    };
-    let at_destination = state.store.syncs_at_destination(org, app).await?;
+    let (org, app) = scope.org_app();
+    let at_destination = state.store.syncs.syncs_at_destination(org, app).await?;
     let duplicates: Vec<&str> = at_destination
         .iter()
         .filter(|s| {

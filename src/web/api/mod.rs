@@ -3,7 +3,6 @@
 
 mod audit;
 mod channels;
-mod connection_token;
 mod connections;
 mod history;
 mod lookups;

@@ -13,7 +13,6 @@ use futures::future::try_join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::connection_token::connection_with_token;
 use super::connections::load;
 use super::validation::{page, PathId, ValidQuery};
 use crate::humanitec::HumanitecError;
@@ -41,7 +40,7 @@ pub async fn organizations(
     load(&state, &caller, id, Role::Read).await?;
     // Each call costs Humanitec calls: counted like a preview.
     state.limits.check(Spend::Preview, caller.token_id)?;
-    let (conn, token) = connection_with_token(&state, id).await?;
+    let (conn, token) = state.syncs.connection_token(id).await?;
     let (humanitec, token) = (&state.humanitec, &token);
     let orgs = humanitec
         .list_orgs(token)

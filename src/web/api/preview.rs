@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::syncs::load;
 use super::validation::{PathId, ValidQuery};
-use crate::jobs::{preview_sync, JobContext};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{ApiError, ApiResult};
 use crate::web::state::ApiState;
@@ -30,19 +29,9 @@ pub async fn preview(
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Preview, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Read).await?;
-    let ctx = JobContext {
-        store: state.store.clone(),
-        humanitec: state.humanitec.clone(),
-        cipher: state.cipher.clone(),
-        write_concurrency: 1,
-    };
-    let audit = caller
-        .audit("sync.preview", "sync", &sync.project_id)
-        .target(id);
-    if let Err(e) = state.store.record_audit(&audit).await {
-        tracing::error!(sync_id = %id, error = %e, "could not write the preview's audit entry");
-    }
-    let preview = preview_sync(&ctx, &sync, q.prune_unmanaged)
+    let preview = state
+        .syncs
+        .preview(&caller.acting("api"), &sync, q.prune_unmanaged)
         .await
         .map_err(|e| match &e {
             // What the run would fail on, the preview refuses the same way.

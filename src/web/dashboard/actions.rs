@@ -12,15 +12,15 @@ use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use serde::Deserialize;
 
-use super::detail::{load, parse_id, TRIGGER};
+use super::detail::{parse_id, TRIGGER};
 use super::session::Viewer;
 use super::syncs::{filter_of, list_query};
 use super::{DashError, DashResult};
 use crate::model::JobKind;
-use crate::store::{SyncChanges, SyncOrder, Written};
+use crate::service::{DefinitionChanges, Deleted};
+use crate::store::SyncOrder;
 use crate::web::limits::Spend;
 use crate::web::state::ApiState;
-use crate::web::trigger::{enqueue_for, queue_auto_sync};
 
 /// At most this many syncs are retried by one "retry failed".
 pub const RETRY_AT_MOST: i64 = 500;
@@ -45,8 +45,8 @@ pub async fn auto_sync(
 ) -> DashResult {
     let id = parse_id(&id)?;
     state.limits.check(Spend::Write, viewer.caller.token_id)?;
-    let sync = load(&state, &viewer, id).await?;
-    viewer.check_action(&state, &headers, &form.csrf, Some(&sync.row.project_id))?;
+    let sync = state.syncs.load(id, |p| viewer.caller.sees(p)).await?;
+    viewer.check_action(&state, &headers, &form.csrf, Some(&sync.project_id))?;
     let on = match form.enabled.as_deref() {
         Some("on") => true,
         Some("off") => false,
@@ -57,32 +57,16 @@ pub async fn auto_sync(
             ))
         }
     };
-    let changes = SyncChanges {
+    let changes = DefinitionChanges {
         is_auto_sync_enabled: Some(on),
-        ..SyncChanges::default()
+        ..DefinitionChanges::default()
     };
-    let audit = viewer
-        .caller
-        .audit("sync.update", "sync", &sync.row.project_id)
-        .target(id)
-        .changes(["isAutoSyncEnabled"]);
-    match state
-        .store
-        .update_sync(id, &changes, None, &[audit])
-        .await?
-    {
-        Written::Done(()) => {}
-        Written::Missing | Written::DuplicateName | Written::Refused(_) => {
-            return Err(DashError::not_found(format!(
-                "secret sync {id} not found in the projects this token may see"
-            )))
-        }
-    }
+    // The switch is on either way; the sync's page says if no job was queued.
+    state
+        .syncs
+        .update(&viewer.caller.acting(TRIGGER), &sync, changes)
+        .await?;
     tracing::info!(sync_id = %id, auto_sync = on, "dashboard changed auto-sync");
-    if on && !sync.row.auto_sync && sync.row.source_path.is_some() {
-        // The switch is on either way; the sync's page says if no job was.
-        queue_auto_sync(&state, &viewer.caller, id, TRIGGER).await?;
-    }
     Ok(Redirect::to(&format!("/syncs/{id}")).into_response())
 }
 
@@ -106,38 +90,28 @@ pub async fn delete(
 ) -> DashResult {
     let id = parse_id(&id)?;
     state.limits.check(Spend::Write, viewer.caller.token_id)?;
-    let sync = load(&state, &viewer, id).await?;
-    viewer.check_action(&state, &headers, &form.csrf, Some(&sync.row.project_id))?;
-    match form.keys.as_deref() {
-        Some("remove") => {
-            let kind = JobKind::Remove {
-                delete_sync_on_complete: true,
-            };
-            let audit = viewer
-                .caller
-                .audit("sync.delete", "sync", &sync.row.project_id)
-                .changes(["removeSecrets"]);
-            let job = enqueue_for(&state, &viewer.caller, audit, id, kind, TRIGGER).await?;
+    let sync = state.syncs.load(id, |p| viewer.caller.sees(p)).await?;
+    viewer.check_action(&state, &headers, &form.csrf, Some(&sync.project_id))?;
+    let remove_secrets = match form.keys.as_deref() {
+        Some("remove") => true,
+        Some("keep") => false,
+        _ => {
+            return Err(DashError::new(
+                StatusCode::BAD_REQUEST,
+                "choose what happens to the sync's keys in Humanitec: keep them or remove them",
+            ))
+        }
+    };
+    let acting = viewer.caller.acting(TRIGGER);
+    match state.syncs.delete(&acting, &sync, remove_secrets).await? {
+        Deleted::Removing(job) => {
             tracing::info!(sync_id = %id, job_id = %job, "dashboard queued a remove that deletes the sync");
             Ok(Redirect::to("/?done=removing").into_response())
         }
-        Some("keep") => {
-            let audit = viewer
-                .caller
-                .audit("sync.delete", "sync", &sync.row.project_id)
-                .target(id);
-            if !state.store.delete_sync(id, &[audit]).await? {
-                return Err(DashError::not_found(format!(
-                    "secret sync {id} not found in the projects this token may see"
-                )));
-            }
+        Deleted::Now => {
             tracing::info!(sync_id = %id, "dashboard deleted a sync, keys kept");
             Ok(Redirect::to("/?done=deleted").into_response())
         }
-        _ => Err(DashError::new(
-            StatusCode::BAD_REQUEST,
-            "choose what happens to the sync's keys in Humanitec: keep them or remove them",
-        )),
     }
 }
 
@@ -174,6 +148,7 @@ pub async fn retry_failed(
     viewer.check_action(&state, &headers, &form.csrf, filter.project.as_deref())?;
     let (ids, failed) = state
         .store
+        .reads
         .dashboard_failed_syncs(&viewer.caller.projects, &filter, RETRY_AT_MOST)
         .await?;
     if let Some(expected) = form.expected {
@@ -197,10 +172,13 @@ pub async fn retry_failed(
         ));
     }
     let mut queued = 0i64;
-    let projects = state.store.sync_projects(&ids).await?;
-    for (id, project) in &projects {
-        let audit = viewer.caller.audit("sync.trigger", "sync", project);
-        let job = enqueue_for(&state, &viewer.caller, audit, *id, JobKind::SYNC, TRIGGER).await?;
+    let acting = viewer.caller.acting(TRIGGER);
+    for id in ids {
+        // Gone since the list was read: nothing to retry.
+        let Ok(sync) = state.syncs.load(id, |p| viewer.caller.sees(p)).await else {
+            continue;
+        };
+        let job = state.syncs.trigger(&acting, &sync, JobKind::SYNC).await?;
         tracing::info!(sync_id = %id, job_id = %job, "dashboard retried a failed sync");
         queued += 1;
     }

@@ -70,7 +70,7 @@ pub async fn page(
         before_id: q.before,
         limit: LIMIT,
     };
-    let rows = state.store.audit_log(&filter).await?;
+    let rows = state.store.audit.audit_log(&filter).await?;
     let next = (rows.len() as i64 == LIMIT)
         .then(|| rows.last().map(|r| r.id))
         .flatten();

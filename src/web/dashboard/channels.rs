@@ -19,8 +19,8 @@ pub async fn page(State(state): State<ApiState>, viewer: Viewer) -> DashResult {
     let now = Utc::now();
     let mut channels = Vec::new();
     for project in &viewer.caller.projects {
-        for c in state.store.channels(project).await? {
-            let attempts = state.store.channel_attempts(c.id, ATTEMPTS).await?;
+        for c in state.store.outbox.channels(project).await? {
+            let attempts = state.store.outbox.channel_attempts(c.id, ATTEMPTS).await?;
             channels.push((c, attempts));
         }
     }

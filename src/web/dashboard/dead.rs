@@ -189,7 +189,13 @@ async fn visible(
     let projects: HashMap<Uuid, String> = if ids.is_empty() {
         HashMap::new()
     } else {
-        state.store.sync_projects(&ids).await?.into_iter().collect()
+        state
+            .store
+            .syncs
+            .sync_projects(&ids)
+            .await?
+            .into_iter()
+            .collect()
     };
     Ok(subjects
         .iter()
@@ -217,7 +223,7 @@ async fn settled_projects(
         .collect();
     let of_sync: HashMap<Uuid, String> = match ids.is_empty() {
         true => HashMap::new(),
-        false => match state.store.sync_projects(&ids).await {
+        false => match state.store.syncs.sync_projects(&ids).await {
             Ok(rows) => rows.into_iter().collect(),
             Err(e) => {
                 tracing::error!(error = %e, "could not attribute settled dead letters to projects");
@@ -297,7 +303,7 @@ async fn settle(
         let entry = entry
             .target(&which)
             .changes([format!("{count} message(s)")]);
-        if let Err(e) = state.store.record_audit(&entry).await {
+        if let Err(e) = state.store.audit.record_audit(&entry).await {
             tracing::error!(error = %e, "could not write the dead-letter action's audit entry");
         }
     }

@@ -15,12 +15,10 @@ use super::html::{ago, at, badge, csrf_field, destination, layout, or, source, t
 use super::session::Viewer;
 use super::syncs::{auto_sync_control, copy_id, live_controls};
 use super::{DashError, DashResult};
-use crate::jobs::{preview_sync, JobContext};
 use crate::model::{ImportBehavior, JobKind};
 use crate::store::{JobHistoryRow, SyncDetail};
 use crate::web::limits::Spend;
 use crate::web::state::ApiState;
-use crate::web::trigger::enqueue_for;
 
 /// The trigger recorded on jobs the dashboard enqueues.
 pub(super) const TRIGGER: &str = "dashboard";
@@ -39,6 +37,7 @@ pub(super) fn parse_id(id: &str) -> DashResult<Uuid> {
 pub(super) async fn load(state: &ApiState, viewer: &Viewer, id: Uuid) -> DashResult<SyncDetail> {
     state
         .store
+        .reads
         .dashboard_sync(&viewer.caller.projects, id)
         .await?
         .ok_or_else(|| {
@@ -56,13 +55,14 @@ pub async fn page(
 ) -> DashResult {
     let id = parse_id(&id)?;
     let sync = load(&state, &viewer, id).await?;
-    let jobs = state.store.dashboard_jobs(id, HISTORY).await?;
+    let jobs = state.store.reads.dashboard_jobs(id, HISTORY).await?;
     // What "also remove its keys" would delete: the keys this sync recorded
     // pushing to its current destination.
     let keys = match crate::jobs::settings::parse_scope(&sync_config(&state, id).await?) {
         Ok(scope) => Some(
             state
                 .store
+                .reads
                 .dashboard_pushed_key_count(id, &scope.label())
                 .await?,
         ),
@@ -72,7 +72,7 @@ pub async fn page(
     if q.fragment.is_some() {
         return Ok(super::page(live));
     }
-    let next_run = state.store.next_reconcile(id).await?;
+    let next_run = state.store.ledger.next_reconcile(id).await?;
     let r = &sync.row;
     let body = html! {
         p.crumbs { a href="/" { "Syncs" } " / " (r.name) }
@@ -200,6 +200,7 @@ fn job_row(j: &JobHistoryRow, admin: bool) -> Markup {
 async fn sync_config(state: &ApiState, id: Uuid) -> DashResult<serde_json::Value> {
     Ok(state
         .store
+        .syncs
         .load_sync(id)
         .await?
         .map(|s| s.destination_config)
@@ -279,25 +280,12 @@ async fn act(
 ) -> DashResult {
     let id = parse_id(id)?;
     state.limits.check(Spend::Trigger, viewer.caller.token_id)?;
-    let sync = load(state, viewer, id).await?;
-    viewer.check_action(state, headers, &form.csrf, Some(&sync.row.project_id))?;
-    if !matches!(kind, JobKind::Remove { .. }) && sync.row.source_path.is_none() {
-        return Err(DashError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "secret sync '{}' has no source folder (it was deleted); give it one through \
-                 the API first",
-                sync.row.name
-            ),
-        ));
-    }
-    let action = match kind {
-        JobKind::Sync { .. } => "sync.trigger",
-        JobKind::Import { .. } => "sync.import",
-        JobKind::Remove { .. } => "sync.remove",
-    };
-    let audit = viewer.caller.audit(action, "sync", &sync.row.project_id);
-    let job = enqueue_for(state, &viewer.caller, audit, id, kind, TRIGGER).await?;
+    let sync = state.syncs.load(id, |p| viewer.caller.sees(p)).await?;
+    viewer.check_action(state, headers, &form.csrf, Some(&sync.project_id))?;
+    let job = state
+        .syncs
+        .trigger(&viewer.caller.acting(TRIGGER), &sync, kind)
+        .await?;
     tracing::info!(sync_id = %id, job_id = %job, "dashboard enqueued a job");
     Ok(Redirect::to(&format!("/syncs/{id}?queued={job}")).into_response())
 }
@@ -362,24 +350,7 @@ pub async fn preview(
     let id = parse_id(&id)?;
     state.limits.check(Spend::Preview, viewer.caller.token_id)?;
     let detail = load(&state, &viewer, id).await?;
-    let audit = viewer
-        .caller
-        .audit("sync.preview", "sync", &detail.row.project_id)
-        .target(id);
-    if let Err(e) = state.store.record_audit(&audit).await {
-        tracing::error!(sync_id = %id, error = %e, "could not write the preview's audit entry");
-    }
-    let sync = state
-        .store
-        .load_sync(id)
-        .await?
-        .ok_or_else(|| DashError::not_found(format!("secret sync {id} not found")))?;
-    let ctx = JobContext {
-        store: state.store.clone(),
-        humanitec: state.humanitec.clone(),
-        cipher: state.cipher.clone(),
-        write_concurrency: 1,
-    };
+    let sync = state.syncs.load(id, |p| viewer.caller.sees(p)).await?;
     let list = |title: &str, keys: &[String]| {
         html! {
             div.card {
@@ -391,7 +362,11 @@ pub async fn preview(
             }
         }
     };
-    let content = match preview_sync(&ctx, &sync, false).await {
+    let previewed = state
+        .syncs
+        .preview(&viewer.caller.acting(TRIGGER), &sync, false)
+        .await;
+    let content = match previewed {
         Ok(p) => {
             let updates: Vec<String> = p
                 .update

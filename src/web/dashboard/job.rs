@@ -38,11 +38,13 @@ pub async fn page(
         Uuid::parse_str(&id).map_err(|_| DashError::not_found("no such job (not a job id)"))?;
     let job = state
         .store
+        .reads
         .dashboard_job(&viewer.caller.projects, job_id)
         .await?
         .ok_or_else(|| not_found(&job_id.to_string()))?;
     let keys = state
         .store
+        .reads
         .job_detail(job.sync_id, job_id)
         .await?
         .and_then(|h| h.keys);

@@ -72,6 +72,7 @@ pub async fn login(
     if let Some(old) = session_id(&headers) {
         state
             .store
+            .auth
             .delete_session(&hash_session_id(&old), &[])
             .await?;
     }
@@ -79,6 +80,7 @@ pub async fn login(
     let (id, hash) = new_session_id();
     if !state
         .store
+        .auth
         .create_session(
             &hash,
             caller.token_id,
@@ -122,6 +124,7 @@ pub async fn logout(
         .audit_per_project("session.sign-out", "session");
     state
         .store
+        .auth
         .delete_session(&hash_session_id(&session), &audit)
         .await?;
     Ok(([(SET_COOKIE, cleared_cookie())], Redirect::to("/login")).into_response())

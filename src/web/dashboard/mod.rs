@@ -15,10 +15,7 @@ mod job;
 mod login;
 mod overview;
 mod session;
-mod sweep;
 mod syncs;
-
-pub use sweep::sweep_expired_sessions;
 
 use std::time::Duration;
 
@@ -143,6 +140,19 @@ impl From<ApiError> for DashError {
         DashError {
             retry_after: e.retry_after,
             ..DashError::new(e.status, e.message)
+        }
+    }
+}
+
+/// The sync service's refusals, as the API words them; another project's
+/// sync is "not found in the projects this token may see".
+impl From<crate::service::SyncError> for DashError {
+    fn from(e: crate::service::SyncError) -> DashError {
+        match e {
+            crate::service::SyncError::NotFound(m) => {
+                DashError::not_found(format!("{m} in the projects this token may see"))
+            }
+            e => DashError::from(crate::web::errors::ApiError::from(e)),
         }
     }
 }

@@ -50,13 +50,22 @@ async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
     // Independent reads, side by side: the page waits for the slowest one
     // (the per-minute counts), not for their sum.
     let (counts, minutes, workers, queues) = tokio::try_join!(
-        async { Ok::<_, DashError>(state.store.dashboard_status_counts(projects).await?) },
-        async { Ok::<_, DashError>(state.store.dashboard_jobs_per_minute(projects).await?) },
+        async { Ok::<_, DashError>(state.store.reads.dashboard_status_counts(projects).await?) },
+        async {
+            Ok::<_, DashError>(
+                state
+                    .store
+                    .reads
+                    .dashboard_jobs_per_minute(projects)
+                    .await?,
+            )
+        },
         async {
             if admin {
                 Ok::<_, DashError>(
                     state
                         .store
+                        .reads
                         .dashboard_recent_workers(WORKERS_WINDOW_MIN)
                         .await?,
                 )
@@ -116,7 +125,7 @@ async fn live_part(state: &ApiState, viewer: &Viewer) -> DashResult<Markup> {
 
 /// The caller's projects' share of the queues, from the database.
 async fn project_queue_card(state: &ApiState, projects: &[String]) -> DashResult<Markup> {
-    let (pending, running) = state.store.dashboard_open_jobs(projects).await?;
+    let (pending, running) = state.store.reads.dashboard_open_jobs(projects).await?;
     Ok(html! {
         div.card {
             h2 { "Queues (your projects)" }

@@ -190,6 +190,7 @@ impl FromRequestParts<ApiState> for Viewer {
         // restart the idle time.
         let record = state
             .store
+            .auth
             .use_session(
                 &hash_session_id(&session),
                 state.dashboard.session.idle_timeout,

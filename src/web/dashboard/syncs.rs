@@ -116,10 +116,17 @@ pub async fn page(
     // The page and the counts are independent reads: side by side, on two
     // pooled connections, the page waits for the slower one only.
     let (list, counts) = tokio::try_join!(
+        state.store.reads.dashboard_syncs(
+            projects,
+            &filter,
+            order,
+            PAGE_SIZE,
+            (page - 1) * PAGE_SIZE
+        ),
         state
             .store
-            .dashboard_syncs(projects, &filter, order, PAGE_SIZE, (page - 1) * PAGE_SIZE),
-        state.store.dashboard_filtered_counts(projects, &filter),
+            .reads
+            .dashboard_filtered_counts(projects, &filter),
     )?;
     let live = html! {
         div.view-bar {

@@ -1,0 +1,18 @@
+-- Syncs per status (`never`: never ran) among those the sync list's
+-- filters match (`dashboard_filtered_counts`, with $2 NULL: whatever the
+-- status filter says). The filters ($1 to $6) are `dashboard_syncs.sql`'s.
+SELECT coalesce(s.sync_status, 'never'), count(*)
+  FROM secret_syncs s
+  LEFT JOIN secret_folders f ON f.id = s.folder_id
+  LEFT JOIN environments e ON e.id = f.environment_id
+  LEFT JOIN app_connections c ON c.id = s.connection_id
+ WHERE s.project_id = ANY($1)
+   AND ($2::text IS NULL OR coalesce(s.sync_status, 'never') = $2)
+   AND ($3::text IS NULL OR s.project_id = $3)
+   AND ($4::text IS NULL OR s.destination_config->>'app' = $4)
+   AND ($5::text IS NULL OR s.destination_config->>'env' = $5)
+   AND ($6::text IS NULL OR strpos(lower(concat_ws(chr(1), s.name,
+            concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
+                      s.destination_config->>'env'),
+            e.slug, f.path, c.name)), lower($6)) > 0)
+ GROUP BY 1

@@ -1,0 +1,6 @@
+-- Job $1 (`job_row`).
+SELECT id, sync_id, type, trigger, status, attempt, message,
+       created_count, updated_count, deleted_count, unchanged_count, skipped_count,
+       enqueued_at, started_at, finished_at, next_attempt_at, coalesced, worker_id
+  FROM secret_sync_jobs
+ WHERE id = $1

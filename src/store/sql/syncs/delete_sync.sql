@@ -1,0 +1,2 @@
+-- Deletes sync $1 (its job history stays).
+DELETE FROM secret_syncs WHERE id = $1

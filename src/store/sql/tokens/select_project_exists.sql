@@ -1,0 +1,2 @@
+-- Whether project $1 exists.
+SELECT 1 FROM projects WHERE id = $1

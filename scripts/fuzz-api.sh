@@ -51,7 +51,7 @@ cleanup() {
   psql -q "postgres://postgres@127.0.0.1:5432/postgres" -c "DROP DATABASE IF EXISTS \"${RUN_ID}\" WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$LOGS"
   if command -v rabbitmqctl >/dev/null; then
-    for q in jobs events dead; do
+    for q in jobs events dead wait.250ms wait.2000ms wait.10000ms wait.30000ms wait.120000ms; do
       rabbitmqctl -q delete_queue "${QUEUE_PREFIX}secret-sync.${q}" >/dev/null 2>&1 || true
     done
   fi

@@ -3,8 +3,10 @@
 //! `cargo run --profile demo -p demo` (a profile without the optimiser: the
 //! quickest first build). Needs only local Postgres and RabbitMQ; uses its
 //! own database (`secret_sync_demo`, recreated each run, or
-//! `DEMO_DATABASE_URL`) and its own queue prefix. Not part of the
-//! production binary: it lives here, with the sandbox and the test kit.
+//! `DEMO_DATABASE_URL`) and its own queue prefix on the local RabbitMQ (or
+//! `AMQP_URL`), whose queues and exchanges it deletes when it ends (Ctrl-C
+//! included). Not part of the production binary: it lives here, with the
+//! sandbox and the test kit.
 //!
 //! `-- --serve`: after the story, keep the sandbox, the worker and the API
 //! (with the dashboard) running, print the dashboard's URL and a read and a
@@ -17,6 +19,7 @@ use secret_sync::queue::SecretChanged;
 use secret_sync::{JobKind, JobStatus};
 use secret_sync_testkit::{TestEnv, ADMIN_TOKEN};
 use serde_json::json;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 const DEMO_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/secret_sync_demo";
@@ -45,6 +48,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     if serve {
         return with_serve_feature().await;
     }
+    // From here on Ctrl-C stops the demo in order: the worker, then the
+    // demo's queues and exchanges (the database stays, for a look at it).
+    let (interrupt, interrupted) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = interrupt.send(true);
+        }
+    });
     println!("== secret-sync demo ==");
     let database_url =
         std::env::var("DEMO_DATABASE_URL").unwrap_or_else(|_| DEMO_DATABASE_URL.into());
@@ -54,10 +65,48 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut env = TestEnv::named(&database_url, &prefix, |name| match name {
         "JOB_RETRY_DELAYS" => Some("1s".into()),
-        "ENCRYPTION_KEY" => std::env::var(name).ok().filter(|v| !v.is_empty()),
+        // Unset: the local RabbitMQ (the product's default AMQP_URL).
+        "ENCRYPTION_KEY" | "AMQP_URL" => std::env::var(name).ok().filter(|v| !v.is_empty()),
         _ => None,
     })
     .await;
+    let outcome = tokio::select! {
+        biased;
+        ok = story(&mut env, &database_url, &prefix, serve, interrupted.clone()) => ok,
+        () = until_interrupted(interrupted) => {
+            println!("\nInterrupted: stopping the worker.");
+            Err("interrupted (Ctrl-C)".into())
+        }
+    };
+    // Keep the database so `secret-sync status` can read it afterwards;
+    // the queues and exchanges go (the worker first: it would declare them).
+    env.stop().await;
+    env.delete_queues().await;
+    println!("Deleted the demo's queues and exchanges (prefix {prefix}).");
+    if outcome? {
+        println!("\nDemo succeeded. Try `secret-sync status` with DATABASE_URL={database_url}.");
+        Ok(())
+    } else {
+        Err("demo failed: a job did not succeed (see above)".into())
+    }
+}
+
+/// Returns once Ctrl-C was pressed (never, if it cannot be watched).
+async fn until_interrupted(mut interrupted: watch::Receiver<bool>) {
+    if interrupted.wait_for(|pressed| *pressed).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The demo's story (and `--serve`'s wait); whether every job succeeded.
+#[cfg_attr(not(feature = "serve"), allow(unused_variables))]
+async fn story(
+    env: &mut TestEnv,
+    database_url: &str,
+    prefix: &str,
+    serve: bool,
+    interrupted: watch::Receiver<bool>,
+) -> Result<bool, Box<dyn std::error::Error>> {
     let sandbox = &env.sandbox;
     println!("1. Started humanitec-sandbox at {}", sandbox.base_url());
     // Something already in Humanitec that the syncs must leave alone.
@@ -127,7 +176,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut ok = true;
     println!("5. First sync of both (everything is new):");
-    ok &= run_jobs(&env, &[app_sync, env_sync]).await?;
+    ok &= run_jobs(env, &[app_sync, env_sync]).await?;
 
     env.seed
         .put_secret(
@@ -138,12 +187,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await;
     println!("6. Rotated API_KEY in the source; sync web-production again (expect 1 write):");
-    ok &= run_jobs(&env, &[env_sync]).await?;
+    ok &= run_jobs(env, &[env_sync]).await?;
 
     println!("7. Nothing changed; sync web-production again (expect a single GET):");
-    ok &= run_jobs(&env, &[env_sync]).await?;
+    ok &= run_jobs(env, &[env_sync]).await?;
 
-    ok &= auto_sync(&env, folder, app_sync, env_sync).await?;
+    ok &= auto_sync(env, folder, app_sync, env_sync).await?;
 
     println!("\nSync rows:");
     for s in env.store.reads.sync_statuses(None).await? {
@@ -176,16 +225,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     #[cfg(feature = "serve")]
     if serve && ok {
-        serve_dashboard(&mut env).await?;
+        serve_dashboard(env, interrupted).await?;
     }
-    // Keep the database so `secret-sync status` can read it afterwards.
-    env.stop().await;
-    if ok {
-        println!("\nDemo succeeded. Try `secret-sync status` with DATABASE_URL={database_url}.");
-        Ok(())
-    } else {
-        Err("demo failed: a job did not succeed (see above)".into())
-    }
+    Ok(ok)
 }
 
 /// The plain demo is built without the API (a smaller first build);
@@ -230,7 +272,10 @@ async fn with_serve_feature() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(feature = "serve")]
 /// Keeps the sandbox and the worker running, starts the API (the router
 /// `secret-sync api` serves, dashboard included) and waits for Ctrl-C.
-async fn serve_dashboard(env: &mut TestEnv) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve_dashboard(
+    env: &mut TestEnv,
+    interrupted: watch::Receiver<bool>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let base = env.start_api().await;
     let read = env.api_token(&["demo-project"], "read").await;
     let write = env.api_token(&["demo-project"], "write").await;
@@ -240,7 +285,7 @@ async fn serve_dashboard(env: &mut TestEnv) -> Result<(), Box<dyn std::error::Er
     println!("  Write token: {write}");
     println!("  Sign in with a token (demo tokens of project demo-project, made for this run).");
     println!("  Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
+    until_interrupted(interrupted).await;
     println!("\nStopping: the worker finishes its jobs, then the sandbox and the API stop.");
     Ok(())
 }

@@ -21,7 +21,9 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::model::{Job, JobEnvelope, JobKind};
-use crate::queue::{Broker, Names, Nodes, Publisher, QueueError, SecretChanged};
+use crate::queue::{
+    Broker, Link, Names, Publisher, QueueError, SecretChanged, NODE_CONNECT_TIMEOUT,
+};
 use crate::store::{Claim, JobRow, Store, StoreError};
 
 /// A queued-job marker the broker never confirmed within this long belongs
@@ -123,57 +125,95 @@ pub async fn wait_for_job(
     }
 }
 
-/// A long-lived handle for processes other than the worker (CLI, API,
-/// demo, tests): one broker connection, reopened once if it was lost (on
-/// the next node of `AMQP_URL` that answers, when it lists several).
+/// A long-lived handle for publishing jobs and events (API, CLI, the
+/// schedule, demo, tests): a publisher on the process's shared broker
+/// [`Link`], opened again after the link lost its connection.
 pub struct JobClient {
     store: Store,
     debounce: Duration,
-    nodes: Nodes,
-    names: Names,
-    connected: Mutex<Option<Arc<Connected>>>,
+    link: Link,
+    /// How long a publish may wait for a connection attempt in flight.
+    wait: Duration,
+    publisher: Mutex<Option<Arc<Connected>>>,
+    owns_link: bool,
 }
 
 struct Connected {
-    broker: Broker,
+    broker: Arc<Broker>,
     publisher: Publisher,
 }
+
+/// How long the CLI waits for its first connection (one attempt: each node
+/// of `AMQP_URL` in turn gets `NODE_CONNECT_TIMEOUT`).
+const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(60);
 
 impl JobClient {
     /// Connects to the broker (declaring the topology) up front, so a bad
     /// `AMQP_URL` is reported at once.
     pub async fn connect(settings: &Settings, store: Store) -> Result<JobClient, QueueError> {
+        let link = Link::new(
+            &settings.amqp_url,
+            Names::new(&settings.queue_prefix),
+            "secret-sync client",
+        );
         let client = JobClient {
-            store,
-            debounce: settings.sync_debounce,
-            nodes: Nodes::parse(&settings.amqp_url),
-            names: Names::new(&settings.queue_prefix),
-            connected: Mutex::new(None),
+            owns_link: true,
+            ..JobClient::on(link, settings, store, FIRST_CONNECT_WAIT)
         };
         client.connection().await?;
         Ok(client)
+    }
+
+    /// A client on a shared `link` that waits at most `wait` for a
+    /// connection attempt in flight (a request handler: a second or two, so
+    /// that a broker outage answers 503 at once); connects on first use.
+    pub fn on(link: Link, settings: &Settings, store: Store, wait: Duration) -> JobClient {
+        JobClient {
+            store,
+            debounce: settings.sync_debounce,
+            link,
+            wait,
+            publisher: Mutex::new(None),
+            owns_link: false,
+        }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// Connected (or connects now, within this client's wait).
+    pub async fn ready(&self) -> Result<(), QueueError> {
+        self.connection().await.map(|_| ())
+    }
+
     /// `host:port` of the RabbitMQ node this client is connected to.
     pub async fn node(&self) -> Option<String> {
-        let guard = self.connected.lock().await;
+        let guard = self.publisher.lock().await;
         guard.as_ref().map(|c| c.broker.node().to_string())
     }
 
     async fn connection(&self) -> Result<Arc<Connected>, QueueError> {
-        let mut guard = self.connected.lock().await;
-        if let Some(c) = guard.as_ref() {
+        let broker = self.link.broker(self.wait).await?;
+        let mut guard = self.publisher.lock().await;
+        if let Some(c) = guard.as_ref().filter(|c| Arc::ptr_eq(&c.broker, &broker)) {
             return Ok(c.clone());
         }
-        let broker = self
-            .nodes
-            .open(self.names.clone(), "secret-sync client")
-            .await?;
-        let publisher = broker.publisher().await?;
+        let opened = tokio::time::timeout(self.wait.max(NODE_CONNECT_TIMEOUT), broker.publisher());
+        let publisher = match opened.await {
+            Ok(Ok(publisher)) => publisher,
+            Ok(Err(e)) => {
+                self.link.lost(&broker);
+                return Err(e);
+            }
+            Err(_) => {
+                self.link.lost(&broker);
+                return Err(QueueError::Unavailable {
+                    retry_after: Duration::from_secs(1),
+                    cause: "RabbitMQ did not open a channel in time".into(),
+                });
+            }
+        };
         let c = Arc::new(Connected { broker, publisher });
         *guard = Some(c.clone());
         Ok(c)
@@ -191,15 +231,7 @@ impl JobClient {
             Err(e) if e.is_outage() => {
                 tracing::warn!(error = %e, node = %c.broker.node(),
                     "broker connection lost; reconnecting once, to the next node that answers");
-                self.nodes.lost(c.broker.node_index());
-                let mut guard = self.connected.lock().await;
-                if guard
-                    .as_ref()
-                    .is_some_and(|current| Arc::ptr_eq(current, &c))
-                {
-                    *guard = None;
-                }
-                drop(guard);
+                self.link.lost(&c.broker);
                 op(self.connection().await?).await
             }
             other => other,
@@ -248,10 +280,11 @@ impl JobClient {
         wait_for_job(&self.store, job_id, timeout).await
     }
 
+    /// Closes the connection if this client opened its own link (a CLI
+    /// command, demo or test); a shared link stays open for its owner.
     pub async fn close(self) {
-        let connected = self.connected.into_inner();
-        if let Some(c) = connected.and_then(|c| Arc::try_unwrap(c).ok()) {
-            c.broker.close("done").await;
+        if self.owns_link {
+            self.link.close("done").await;
         }
     }
 }

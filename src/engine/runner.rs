@@ -305,9 +305,8 @@ impl Runner {
             Admission::Wait(left) => {
                 self.release(lease).await;
                 // Put back for a whole quiet period, not the exact rest of
-                // it: every wait then shares the debounce's one delay queue
-                // (a delay queue per distinct delay would be a quorum queue
-                // each), and a burst that goes on is looked at again later.
+                // it: a burst that goes on is looked at again later (the
+                // wait ladder would keep any delay to within 125 ms).
                 let delay = self.debounce.quiet.max(Duration::from_millis(10));
                 tracing::debug!(job_id = %job.id, sync_id = %job.sync_id, ?left, ?delay,
                     "requests are still folding into this sync job; waiting for them to stop");

@@ -40,7 +40,7 @@ pub struct StatusLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
-    /// `jobs`, `events`, `delay` (all delay queues together) or `dead`.
+    /// `jobs`, `events`, `delay` (the wait ladder's queues together) or `dead`.
     pub queue: String,
 }
 

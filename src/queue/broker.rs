@@ -9,13 +9,18 @@ use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
     QueueDeclareOptions,
 };
+use lapin::tcp::{AMQPUriTcpExt, AsyncTcpStream, TLSConfig};
 use lapin::types::FieldTable;
+use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
+use std::os::fd::AsFd;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use super::headers::envelope_of;
 use super::message::{decode_event, decode_job, MessageError, SecretChanged};
-use super::{declare_topology, Names, Nodes, Publisher, QueueError};
-use crate::model::{Job, JobEnvelope, JobType};
+use super::{declare_topology, Names, Nodes, Publisher, QueueError, NODE_CONNECT_TIMEOUT};
+use crate::model::{Job, JobEnvelope};
 
 /// One connection to RabbitMQ, named after the process role (shown in
 /// RabbitMQ's UI), with the brief's topology declared on it.
@@ -30,6 +35,74 @@ pub struct Broker {
     node: String,
     /// Its place in `AMQP_URL`'s list.
     node_index: usize,
+}
+
+/// Opens the AMQP connection to one node, giving up after `limit`.
+///
+/// lapin drives the handshake on a thread of its own that does not end when
+/// the caller stops waiting: a node that accepts TCP but never answers the
+/// handshake (an overloaded RabbitMQ does exactly that) would keep every
+/// abandoned attempt's socket open. So the socket is kept at hand and shut
+/// down on timeout, which ends lapin's attempt and closes it.
+async fn connect_within(
+    url: &str,
+    props: ConnectionProperties,
+    limit: Duration,
+) -> Result<(Connection, Socket), QueueError> {
+    let uri = AMQPUri::from_str(url).map_err(|cause| QueueError::Connect {
+        target: super::connect_error::describe_target(url),
+        cause: format!("AMQP_URL is not a valid AMQP URL ({cause})"),
+        hint: "write it as amqp://user:password@host:5672/vhost (the vhost `/` is %2f)",
+    })?;
+    let runtime = lapin::runtime::default_runtime()
+        .map_err(|source| super::connect_error::connect_failed(url, source))?;
+    let socket = Socket::default();
+    let kept = socket.0.clone();
+    let connect = Connection::connector(
+        uri,
+        runtime,
+        async move |uri, runtime| {
+            let stream = uri
+                .connect_with_config_async(TLSConfig::default(), &runtime)
+                .await?;
+            if let AsyncTcpStream::Plain(plain) = &stream {
+                if let Ok(fd) = plain.get_ref().as_fd().try_clone_to_owned() {
+                    *lock(&kept) = Some(std::net::TcpStream::from(fd));
+                }
+            }
+            Ok(stream)
+        },
+        props,
+    );
+    match tokio::time::timeout(limit, connect).await {
+        Ok(result) => result
+            .map(|connection| (connection, socket))
+            .map_err(|source| super::connect_error::connect_failed(url, source)),
+        Err(_) => {
+            socket.shut_down();
+            Err(QueueError::Connect {
+                target: super::connect_error::describe_target(url),
+                cause: format!("no answer within {} s", limit.as_secs()),
+                hint: "check the host in AMQP_URL, that no firewall drops the traffic, and that RabbitMQ is not overloaded (it then accepts connections but does not answer)",
+            })
+        }
+    }
+}
+
+/// A second handle on a connection's socket, to end it from outside lapin.
+#[derive(Default)]
+struct Socket(Arc<Mutex<Option<std::net::TcpStream>>>);
+
+impl Socket {
+    fn shut_down(&self) {
+        if let Some(stream) = lock(&self.0).take() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Broker {
@@ -63,19 +136,43 @@ impl Broker {
             });
         }
         let props = ConnectionProperties::default().with_connection_name(role.to_string().into());
-        let connection = Connection::connect(url, props)
-            .await
-            .map_err(|source| super::connect_error::connect_failed(url, source))?;
+        let (connection, socket) = connect_within(url, props, NODE_CONNECT_TIMEOUT).await?;
         let broker = Broker {
             connection,
             names,
             node: super::nodes::node_label(url),
             node_index,
         };
-        let setup = broker.channel("opening a channel").await?;
-        declare_topology(&setup, &broker.names).await?;
-        let _ = setup.close(200, "topology declared".into()).await;
-        Ok(broker)
+        let setup = async {
+            let setup = broker.channel("opening a channel").await?;
+            declare_topology(&setup, &broker.names).await?;
+            let _ = setup.close(200, "topology declared".into()).await;
+            Ok::<(), QueueError>(())
+        };
+        match tokio::time::timeout(NODE_CONNECT_TIMEOUT, setup).await {
+            Ok(Ok(())) => Ok(broker),
+            Ok(Err(e)) => {
+                let close = broker.close("declaring the topology failed");
+                if tokio::time::timeout(NODE_CONNECT_TIMEOUT, close)
+                    .await
+                    .is_err()
+                {
+                    socket.shut_down();
+                }
+                Err(e)
+            }
+            Err(_) => {
+                socket.shut_down();
+                Err(QueueError::Connect {
+                    target: super::connect_error::describe_target(url),
+                    cause: format!(
+                        "connected, but declaring the queues got no answer within {} s",
+                        NODE_CONNECT_TIMEOUT.as_secs()
+                    ),
+                    hint: "check that RabbitMQ is not overloaded (its management UI, `rabbitmq-diagnostics status`)",
+                })
+            }
+        }
     }
 
     pub fn names(&self) -> &Names {
@@ -122,9 +219,8 @@ impl Broker {
         })
     }
 
-    /// Ready messages in the jobs, events, dead and (summed) delay queues;
-    /// `delays` are the delays the worker may use.
-    pub async fn queue_depths(&self, delays: &[Duration]) -> Result<QueueDepths, QueueError> {
+    /// Ready messages in the jobs, events, dead and (summed) wait queues.
+    pub async fn queue_depths(&self) -> Result<QueueDepths, QueueError> {
         let channel = self.channel("opening a channel to count messages").await?;
         let mut depths = QueueDepths {
             jobs: ready_messages(&channel, &self.names.jobs_queue()).await?,
@@ -132,22 +228,21 @@ impl Broker {
             dead: ready_messages(&channel, &self.names.dead_queue()).await?,
             delay: 0,
         };
-        for job_type in JobType::ALL {
-            for delay in delays {
-                // Declared (same arguments as the publisher's) rather than
-                // probed passively: a 404 would close the channel and log
-                // an error each time for queues no job has used yet.
-                depths.delay +=
-                    super::topology::delay_queue_depth(&channel, &self.names, job_type, *delay)
-                        .await?;
-            }
+        // Declared with the topology, so probing them passively is safe.
+        for queue in self.names.wait_queues() {
+            depths.delay += ready_messages(&channel, &queue).await?;
         }
         let _ = channel.close(200, "counted".into()).await;
         Ok(depths)
     }
 
+    /// Whether the connection is still up (not closed, lost or failed).
+    pub fn is_open(&self) -> bool {
+        self.connection.status().connected()
+    }
+
     /// Closing hands every unacknowledged delivery back to RabbitMQ.
-    pub async fn close(self, reason: &str) {
+    pub async fn close(&self, reason: &str) {
         let _ = self.connection.close(200, reason.into()).await;
     }
 }

@@ -31,7 +31,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::headers::{envelope_of, Headers};
 use super::message::decode_job;
-use super::{Broker, Names, Nodes, QueueError, DELIVERY_LIMIT};
+use super::{Broker, Names, QueueError, DELIVERY_LIMIT};
 use crate::model::{Job, JobEnvelope};
 
 /// Headers the broker or the worker add when dead-lettering; dropped on requeue.
@@ -347,31 +347,31 @@ impl Broker {
     }
 }
 
-/// The dead-letter queue as the API process reaches it: one broker
-/// connection and one channel, opened on first use, shared by every
-/// request and reopened when they die; one pass at a time, so a viewer in
-/// this process never finds letters hidden by another one's pass.
+/// The dead-letter queue as the API process reaches it: one channel on the
+/// process's shared broker [`super::Link`], opened on first use, shared by
+/// every request and reopened when it dies; one pass at a time, so a viewer
+/// in this process never finds letters hidden by another one's pass.
 pub struct DeadLetterRoom {
-    nodes: Nodes,
     names: Names,
-    role: String,
-    link: Arc<Mutex<Link>>,
+    room: Arc<Mutex<Room>>,
 }
 
-/// The room's connection and channel (opened on use).
-#[derive(Default)]
-struct Link {
-    broker: Option<Broker>,
+/// The room's channel and the connection it is on (opened on use).
+struct Room {
+    link: super::Link,
+    broker: Option<Arc<Broker>>,
     channel: Option<Channel>,
 }
 
 impl DeadLetterRoom {
-    pub fn new(nodes: Nodes, names: Names, role: &str) -> DeadLetterRoom {
+    pub fn new(link: super::Link) -> DeadLetterRoom {
         DeadLetterRoom {
-            nodes,
-            names,
-            role: role.to_string(),
-            link: Arc::new(Mutex::new(Link::default())),
+            names: link.names().clone(),
+            room: Arc::new(Mutex::new(Room {
+                link,
+                broker: None,
+                channel: None,
+            })),
         }
     }
 
@@ -419,57 +419,44 @@ impl DeadLetterRoom {
         settled
     }
 
-    /// Closes the shared connection (it reopens on the next use).
+    /// Closes the room's channel (it reopens on the next use); the shared
+    /// connection stays.
     pub async fn close(&self) {
-        let mut link = self.link.lock().await;
-        link.channel = None;
-        if let Some(broker) = link.broker.take() {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, broker.close("closing")).await;
+        let mut room = self.room.lock().await;
+        room.broker = None;
+        if let Some(channel) = room.channel.take() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "closing".into())).await;
         }
     }
 
     async fn pass(&self, scan: usize) -> Result<Pass, QueueError> {
-        let mut link = self.link.clone().lock_owned().await;
-        let channel = self.channel(&mut link).await?;
-        Pass::begin(channel, Lease::Shared(link), &self.names, scan).await
+        let mut room = self.room.clone().lock_owned().await;
+        let channel = room.channel().await?;
+        Pass::begin(channel, Lease::Shared(room), &self.names, scan).await
     }
+}
 
-    /// The shared channel: the open one, else a new one on the connection,
-    /// else one on a new connection.
-    async fn channel(&self, link: &mut Link) -> Result<Channel, QueueError> {
-        if let Some(channel) = link.channel.as_ref().filter(|c| c.status().connected()) {
+impl Room {
+    /// The shared channel: the open one, else a new one on the process's
+    /// connection (which the link reopens if it was lost).
+    async fn channel(&mut self) -> Result<Channel, QueueError> {
+        if let Some(channel) = self.channel.as_ref().filter(|c| c.status().connected()) {
             return Ok(channel.clone());
         }
-        link.channel = None;
-        if let Some(broker) = &link.broker {
-            match open_channel(broker).await {
-                Ok(channel) => {
-                    link.channel = Some(channel.clone());
-                    return Ok(channel);
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "the dead-letter connection is gone; reconnecting");
-                    if let Some(lost) = link.broker.take() {
-                        self.nodes.lost(lost.node_index());
-                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, lost.close("lost")).await;
-                    }
-                }
+        self.channel = None;
+        let broker = self.link.broker(OPEN_TIMEOUT).await?;
+        match open_channel(&broker).await {
+            Ok(channel) => {
+                self.broker = Some(broker);
+                self.channel = Some(channel.clone());
+                Ok(channel)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "the dead-letter channel could not be opened; reconnecting");
+                self.link.lost(&broker);
+                Err(e)
             }
         }
-        let open = self.nodes.open(self.names.clone(), &self.role);
-        let broker = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
-            Ok(broker) => broker?,
-            Err(_) => {
-                return Err(QueueError::NoNode(format!(
-                    "no node answered within {} s",
-                    OPEN_TIMEOUT.as_secs()
-                )))
-            }
-        };
-        let channel = open_channel(&broker).await?;
-        link.broker = Some(broker);
-        link.channel = Some(channel.clone());
-        Ok(channel)
     }
 }
 
@@ -652,7 +639,7 @@ enum Lease {
     /// A channel of the caller's own connection, closed at the end.
     Own,
     /// The room's shared channel, held (with its lock) for the pass.
-    Shared(OwnedMutexGuard<Link>),
+    Shared(OwnedMutexGuard<Room>),
 }
 
 /// One pass over the dead-letter queue: messages taken without
@@ -791,7 +778,7 @@ impl Pass {
         };
         match (handed_back, lease) {
             // The shared channel stays open for the next pass.
-            (Ok(()), Lease::Shared(link)) => drop(link),
+            (Ok(()), Lease::Shared(room)) => drop(room),
             (Ok(()), Lease::Own) => {
                 let close = self.channel.close(200, "done".into());
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
@@ -822,12 +809,11 @@ impl Drop for Pass {
 async fn abandon(channel: Channel, lease: Lease) {
     let close = channel.close(200, "dead-letter pass abandoned".into());
     let closed = matches!(tokio::time::timeout(CLOSE_TIMEOUT, close).await, Ok(Ok(())));
-    if let Lease::Shared(mut link) = lease {
-        link.channel = None;
-        if !closed {
-            if let Some(broker) = link.broker.take() {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, broker.close("abandoned")).await;
-            }
+    if let Lease::Shared(mut room) = lease {
+        room.channel = None;
+        if let Some(broker) = room.broker.take().filter(|_| !closed) {
+            // The connection does not answer either: the link opens another.
+            room.link.lost(&broker);
         }
     }
 }

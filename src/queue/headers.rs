@@ -1,9 +1,12 @@
 //! Message headers the worker sets and reads.
 
+use std::time::Duration;
+
 use chrono::{DateTime, TimeZone, Utc};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 
+use super::topology::next_step;
 use crate::model::{JobEnvelope, TraceParent};
 
 /// Header names (all `x-secret-sync-*`).
@@ -15,6 +18,9 @@ impl Headers {
     /// Enqueue time in microseconds since the epoch (the AMQP timestamp
     /// property has only whole seconds, too coarse to decide supersession).
     pub const ENQUEUED_AT_MICROS: &'static str = "x-secret-sync-enqueued-at-us";
+    /// When a delayed job is due, in microseconds since the epoch: until
+    /// then a worker that receives it puts it back on the wait ladder.
+    pub const DUE_AT_MICROS: &'static str = "x-secret-sync-due-at-us";
     /// How many times a job was put back without running (sync busy,
     /// database unreachable); not counted as attempts.
     pub const BUSY_COUNT: &'static str = "x-secret-sync-busy-count";
@@ -78,6 +84,19 @@ fn trace_of(props: &BasicProperties) -> Option<TraceParent> {
     }
 }
 
+/// When the delayed job is due (none: at once).
+fn due_at_of(props: &BasicProperties) -> Option<DateTime<Utc>> {
+    Utc.timestamp_micros(header_i64(props, Headers::DUE_AT_MICROS)?)
+        .single()
+}
+
+/// How long a job still has to wait at `now`, if long enough for another
+/// step of the wait ladder (see [`next_step`]); `None`: it is due.
+pub(super) fn wait_left_at(props: &BasicProperties, now: DateTime<Utc>) -> Option<Duration> {
+    let left = (due_at_of(props)? - now).to_std().ok()?;
+    next_step(left).map(|_| left)
+}
+
 /// The job's place in its lifecycle, as the delivery's headers say.
 pub fn envelope_of(props: &BasicProperties) -> JobEnvelope {
     JobEnvelope {
@@ -91,4 +110,57 @@ pub fn envelope_of(props: &BasicProperties) -> JobEnvelope {
 pub fn with_header(mut table: FieldTable, name: &str, value: AMQPValue) -> FieldTable {
     table.insert(name.into(), value);
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due_at(due: DateTime<Utc>) -> BasicProperties {
+        let headers = with_header(
+            FieldTable::default(),
+            Headers::DUE_AT_MICROS,
+            AMQPValue::LongLongInt(due.timestamp_micros()),
+        );
+        BasicProperties::default().with_headers(headers)
+    }
+
+    /// Now, to the microsecond (what the header holds).
+    fn now() -> DateTime<Utc> {
+        let now = Utc::now().timestamp_micros();
+        Utc.timestamp_micros(now)
+            .single()
+            .expect("now is a valid time")
+    }
+
+    #[test]
+    fn a_job_waits_while_at_least_the_precision_is_left() {
+        let now = now();
+        let ms = |n| chrono::Duration::milliseconds(n);
+        assert_eq!(wait_left_at(&BasicProperties::default(), now), None);
+        assert_eq!(wait_left_at(&due_at(now - ms(5_000)), now), None);
+        assert_eq!(wait_left_at(&due_at(now), now), None);
+        assert_eq!(wait_left_at(&due_at(now + ms(124)), now), None);
+        assert_eq!(
+            wait_left_at(&due_at(now + ms(125)), now),
+            Some(Duration::from_millis(125))
+        );
+        assert_eq!(
+            wait_left_at(&due_at(now + ms(9_000)), now),
+            Some(Duration::from_secs(9))
+        );
+    }
+
+    #[test]
+    fn a_due_time_written_as_text_is_read_too() {
+        let now = now();
+        let due = now + chrono::Duration::seconds(3);
+        let headers = with_header(
+            FieldTable::default(),
+            Headers::DUE_AT_MICROS,
+            AMQPValue::LongString(due.timestamp_micros().to_string().into()),
+        );
+        let props = BasicProperties::default().with_headers(headers);
+        assert_eq!(wait_left_at(&props, now), Some(Duration::from_secs(3)));
+    }
 }

@@ -7,6 +7,7 @@ mod broker;
 mod connect_error;
 mod dead;
 mod headers;
+mod link;
 mod message;
 mod nodes;
 mod publisher;
@@ -17,6 +18,7 @@ pub use dead::{
     DeadAction, DeadJob, DeadLetter, DeadLetterRoom, DeadSelector, DeadSubject, Settled,
 };
 pub use headers::Headers;
+pub use link::{retry_delay, Link};
 pub use message::{
     decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,
 };
@@ -37,6 +39,11 @@ pub enum QueueError {
     },
     #[error("cannot connect to RabbitMQ ({target}): AMQP_URL asks for TLS (amqps://) but this build has no AMQP TLS support. To fix: use amqp:// on a trusted network, or a TLS-terminating proxy (stunnel, a service mesh) in front of RabbitMQ")]
     TlsUnsupported { target: String },
+    #[error("RabbitMQ is not reachable now ({cause}); the next attempt is due in {} ms", retry_after.as_millis())]
+    Unavailable {
+        retry_after: std::time::Duration,
+        cause: String,
+    },
     #[error("cannot connect to any RabbitMQ node of AMQP_URL: {0}")]
     NoNode(String),
     #[error("RabbitMQ {action} failed: {source}")]
@@ -62,6 +69,7 @@ impl QueueError {
         matches!(
             self,
             QueueError::Connect { .. }
+                | QueueError::Unavailable { .. }
                 | QueueError::NoNode(_)
                 | QueueError::Broker { .. }
                 | QueueError::NotConfirmed(_)

@@ -83,15 +83,9 @@ impl Nodes {
         for step in 0..self.urls.len() {
             let index = (first + step) % self.urls.len();
             let url = &self.urls[index];
-            let open = Broker::open_node(url, names.clone(), role, index);
-            let result = match tokio::time::timeout(NODE_CONNECT_TIMEOUT, open).await {
-                Ok(result) => result,
-                Err(_) => Err(QueueError::Connect {
-                    target: super::connect_error::describe_target(url),
-                    cause: format!("no answer within {} s", NODE_CONNECT_TIMEOUT.as_secs()),
-                    hint: "check the host in AMQP_URL and that no firewall drops the traffic",
-                }),
-            };
+            // Bounded in `open_node`, which also closes the socket of an
+            // attempt that timed out.
+            let result = Broker::open_node(url, names.clone(), role, index).await;
             match result {
                 Ok(broker) => {
                     self.next.store(index, Ordering::Relaxed);

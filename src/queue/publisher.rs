@@ -1,16 +1,14 @@
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
-use tokio::sync::Mutex;
 
 use super::broker::Incoming;
-use super::headers::{with_header, Headers};
+use super::headers::{wait_left_at, with_header, Headers};
 use super::message::{encode_event, encode_job, SecretChanged};
-use super::topology::declare_delay_queue;
+use super::topology::{next_step, WAIT_STEPS, WAIT_STEP_HEADER};
 use super::{Names, QueueError};
 use crate::model::{Job, JobEnvelope};
 
@@ -19,7 +17,6 @@ use crate::model::{Job, JobEnvelope};
 pub struct Publisher {
     channel: Channel,
     names: Names,
-    declared_delays: Mutex<HashSet<String>>,
 }
 
 impl Publisher {
@@ -28,15 +25,12 @@ impl Publisher {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(QueueError::broker("enabling publisher confirms"))?;
-        Ok(Publisher {
-            channel,
-            names,
-            declared_delays: Mutex::new(HashSet::new()),
-        })
+        Ok(Publisher { channel, names })
     }
 
     /// Publishes `job` to the jobs exchange at once, or after `delay`
-    /// through the delay queue for that delay (holding no worker slot).
+    /// through the wait ladder (holding no worker slot): a delay is waited
+    /// out to within 125 ms, and at least the smallest step (250 ms).
     pub async fn publish_job(
         &self,
         job: &Job,
@@ -68,36 +62,73 @@ impl Publisher {
                 AMQPValue::LongString(trace.to_string().into()),
             );
         }
+        let delay = delay.filter(|d| !d.is_zero());
+        if let Some(delay) = delay {
+            let due_at = chrono::Duration::from_std(delay)
+                .ok()
+                .and_then(|d| Utc::now().checked_add_signed(d))
+                .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+            headers = with_header(
+                headers,
+                Headers::DUE_AT_MICROS,
+                AMQPValue::LongLongInt(due_at.timestamp_micros()),
+            );
+        }
         let props = json_properties()
             .with_headers(headers)
             .with_message_id(job.id.to_string().into());
-        let job_type = job.job_type();
+        let job_type = job.job_type().as_str();
         match delay {
             None => {
-                self.publish_confirmed(&self.names.jobs_exchange(), job_type.as_str(), &body, props)
+                let exchange = self.names.jobs_exchange();
+                self.publish_confirmed(&exchange, job_type, &body, props, false)
                     .await
             }
+            // A delay shorter than the smallest step waits that step.
             Some(delay) => {
-                let queue = self.names.delay_queue(job_type, delay);
-                self.ensure_delay_queue(&queue, job, delay).await?;
-                // The default exchange routes to the queue named by the key.
-                self.publish_confirmed("", &queue, &body, props).await
+                let step = next_step(delay).unwrap_or(WAIT_STEPS[0]);
+                self.publish_wait(job_type, &body, props, step).await
             }
         }
     }
 
-    async fn ensure_delay_queue(
+    /// Puts a job delivery that is not due yet (`remaining` left, see
+    /// [`Incoming::wait_left`]) back on the wait ladder for its next step:
+    /// the same body, properties and headers (message id, due time), under
+    /// the same routing key. Returns once RabbitMQ has confirmed it; the
+    /// caller then acknowledges the delivery, so nothing is lost between.
+    pub async fn hold(&self, incoming: &Incoming, remaining: Duration) -> Result<(), QueueError> {
+        let step = next_step(remaining).unwrap_or(WAIT_STEPS[0]);
+        let props = incoming.properties().clone().with_delivery_mode(2);
+        self.publish_wait(incoming.routing_key(), incoming.body(), props, step)
+            .await
+    }
+
+    /// Publishes to the wait queue of `step` (through the wait exchange,
+    /// which routes on the step header); the queue's TTL then hands the
+    /// message back to the jobs exchange under `routing_key`.
+    async fn publish_wait(
         &self,
-        name: &str,
-        job: &Job,
-        delay: Duration,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+        step: Duration,
     ) -> Result<(), QueueError> {
-        let mut declared = self.declared_delays.lock().await;
-        if !declared.contains(name) {
-            declare_delay_queue(&self.channel, &self.names, job.job_type(), delay).await?;
-            declared.insert(name.to_string());
-        }
-        Ok(())
+        let headers = with_header(
+            props.headers().clone().unwrap_or_default(),
+            WAIT_STEP_HEADER,
+            AMQPValue::LongString(step.as_millis().to_string().into()),
+        );
+        // Mandatory: were the step's queue missing, the message would come
+        // back unroutable rather than vanish.
+        self.publish_confirmed(
+            &self.names.wait_exchange(),
+            routing_key,
+            body,
+            props.with_headers(headers),
+            true,
+        )
+        .await
     }
 
     /// Publishes a secret-change event (operators, tests and the demo).
@@ -108,6 +139,7 @@ impl Publisher {
             "secret.changed",
             &body,
             json_properties(),
+            false,
         )
         .await
     }
@@ -137,6 +169,7 @@ impl Publisher {
             routing_key,
             incoming.body(),
             props,
+            false,
         )
         .await
     }
@@ -147,6 +180,7 @@ impl Publisher {
         routing_key: &str,
         body: &[u8],
         props: BasicProperties,
+        mandatory: bool,
     ) -> Result<(), QueueError> {
         let target = if exchange.is_empty() {
             routing_key
@@ -158,7 +192,10 @@ impl Publisher {
             .basic_publish(
                 exchange.into(),
                 routing_key.into(),
-                BasicPublishOptions::default(),
+                BasicPublishOptions {
+                    mandatory,
+                    ..BasicPublishOptions::default()
+                },
                 body,
                 props,
             )
@@ -171,7 +208,22 @@ impl Publisher {
         if confirm.is_nack() {
             return Err(QueueError::NotConfirmed(target.to_string()));
         }
+        if confirm.take_message().is_some() {
+            // Confirmed, but returned: no queue took it.
+            return Err(QueueError::NotConfirmed(format!(
+                "{target} (unroutable: no queue bound for it; was a queue deleted?)"
+            )));
+        }
         Ok(())
+    }
+}
+
+impl Incoming {
+    /// How long this job delivery still has to wait before it is due: a
+    /// delayed job comes back from each step of the wait ladder, and waits
+    /// out the next one ([`Publisher::hold`]) while this is `Some`.
+    pub fn wait_left(&self) -> Option<Duration> {
+        wait_left_at(self.properties(), Utc::now())
     }
 }
 

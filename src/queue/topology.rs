@@ -44,13 +44,40 @@ impl Names {
     pub fn dead_queue(&self) -> String {
         format!("{}secret-sync.dead", self.prefix)
     }
-    /// One queue per job type and delay: its TTL expires messages back to
-    /// the jobs exchange under the job type's routing key. Quorum queues
-    /// (replicated like the jobs queue); the classic `secret-sync.delay.*`
-    /// queues of earlier versions had other arguments, which cannot be
-    /// changed in place, so these have a name of their own (the old ones
-    /// drain by themselves and may then be deleted).
-    pub fn delay_queue(&self, job_type: JobType, delay: Duration) -> String {
+    /// The headers exchange of the wait ladder: a delayed job is published
+    /// here under its job type, with [`WAIT_STEP_HEADER`] naming the step.
+    pub fn wait_exchange(&self) -> String {
+        format!("{}secret-sync.wait", self.prefix)
+    }
+    /// The wait queue of one step of [`WAIT_STEPS`].
+    pub fn wait_queue(&self, step: Duration) -> String {
+        format!("{}secret-sync.wait.{}ms", self.prefix, step.as_millis())
+    }
+    /// The wait queues, shortest step first.
+    pub fn wait_queues(&self) -> Vec<String> {
+        WAIT_STEPS.iter().map(|s| self.wait_queue(*s)).collect()
+    }
+    /// Every queue of the topology: jobs, events, dead and the wait ladder
+    /// (the most a `QUEUE_PREFIX` ever holds).
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues = vec![self.jobs_queue(), self.events_queue(), self.dead_queue()];
+        queues.extend(self.wait_queues());
+        queues
+    }
+    /// Every exchange of the topology.
+    pub fn exchanges(&self) -> Vec<String> {
+        vec![
+            self.jobs_exchange(),
+            self.events_exchange(),
+            self.dead_exchange(),
+            self.wait_exchange(),
+        ]
+    }
+    /// The delay queue earlier versions declared per job type and delay
+    /// (`secret-sync.delayed.<type>.<ms>ms`). Nothing declares it any more:
+    /// an old one keeps its TTL and dead-letter route, drains by itself and
+    /// may then be deleted. Named here for clean-ups and checks only.
+    pub fn legacy_delay_queue(&self, job_type: JobType, delay: Duration) -> String {
         format!(
             "{}secret-sync.delayed.{}.{}ms",
             self.prefix,
@@ -58,6 +85,48 @@ impl Names {
             delay.as_millis()
         )
     }
+}
+
+/// The wait ladder: the steps a delayed job waits out, shared by every job
+/// type, one quorum queue each. Every default delay is a step or a multiple
+/// of one (`SYNC_DEBOUNCE` 250 ms, `SYNC_BUSY_DELAY` 2 s, `JOB_RETRY_DELAYS`
+/// 10 s, 30 s, 2 m, 10 m); any other delay is a sum of steps to within
+/// [`WAIT_PRECISION`] (see [`next_step`]).
+pub const WAIT_STEPS: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+];
+
+/// How close to its due time a delayed job runs: half the smallest step,
+/// either way (plus a hop's latency, a few milliseconds).
+pub const WAIT_PRECISION: Duration = Duration::from_millis(125);
+
+/// The header the wait exchange routes on (a step in milliseconds, as
+/// text). Not `x-`: a headers exchange ignores `x-` headers when matching.
+pub const WAIT_STEP_HEADER: &str = "secret-sync-wait";
+
+/// The step a job with `remaining` left to wait waits out next: the
+/// largest step no longer than `remaining`, or the smallest one if
+/// `remaining` is shorter than that. `None` once less than
+/// [`WAIT_PRECISION`] is left: the job is due. So a delay is kept to within
+/// 125 ms (250 ms at worst from one end to the other): a remainder under
+/// 125 ms is dropped, one of 125 to 250 ms waits 250 ms.
+pub fn next_step(remaining: Duration) -> Option<Duration> {
+    if remaining < WAIT_PRECISION {
+        return None;
+    }
+    let smallest = WAIT_STEPS[0];
+    Some(
+        WAIT_STEPS
+            .iter()
+            .rev()
+            .find(|step| **step <= remaining)
+            .copied()
+            .unwrap_or(smallest),
+    )
 }
 
 fn durable_queue() -> QueueDeclareOptions {
@@ -108,6 +177,7 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> Result<(), Qu
     exchange(names.dead_exchange(), ExchangeKind::Fanout).await?;
     exchange(names.jobs_exchange(), ExchangeKind::Direct).await?;
     exchange(names.events_exchange(), ExchangeKind::Topic).await?;
+    exchange(names.wait_exchange(), ExchangeKind::Headers).await?;
 
     let mut dead_args = FieldTable::default();
     dead_args.insert(
@@ -130,46 +200,40 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> Result<(), Qu
         "secret.changed",
     )
     .await?;
+
+    for step in WAIT_STEPS {
+        let queue = names.wait_queue(step);
+        declare_queue(channel, &queue, wait_args(names, step)).await?;
+        let mut matching = FieldTable::default();
+        matching.insert("x-match".into(), AMQPValue::LongString("all".into()));
+        matching.insert(
+            WAIT_STEP_HEADER.into(),
+            AMQPValue::LongString(step.as_millis().to_string().into()),
+        );
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                names.wait_exchange().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                matching,
+            )
+            .await
+            .map_err(QueueError::broker(format!(
+                "binding {queue} to {}",
+                names.wait_exchange()
+            )))?;
+    }
     Ok(())
 }
 
-/// Declares the delay queue for `delay` (a quorum queue): messages wait out
-/// their TTL there, holding no worker slot, then dead-letter back to the jobs
-/// exchange with their original routing key, at least once (RabbitMQ keeps
-/// a message until the jobs queue has confirmed it), so losing a node
-/// loses no waiting job.
-pub async fn declare_delay_queue(
-    channel: &Channel,
-    names: &Names,
-    job_type: JobType,
-    delay: Duration,
-) -> Result<String, QueueError> {
-    let name = names.delay_queue(job_type, delay);
-    declare_queue(channel, &name, delay_args(names, job_type, delay)).await?;
-    Ok(name)
-}
-
-/// Messages waiting in the delay queue for `delay`; declares it (with the
-/// publisher's arguments) if no job has used it yet.
-pub async fn delay_queue_depth(
-    channel: &Channel,
-    names: &Names,
-    job_type: JobType,
-    delay: Duration,
-) -> Result<u32, QueueError> {
-    let name = names.delay_queue(job_type, delay);
-    channel
-        .queue_declare(
-            name.as_str().into(),
-            durable_queue(),
-            delay_args(names, job_type, delay),
-        )
-        .await
-        .map(|q| q.message_count())
-        .map_err(QueueError::broker(format!("inspecting {name}")))
-}
-
-fn delay_args(names: &Names, job_type: JobType, delay: Duration) -> FieldTable {
+/// The arguments of the wait queue of `step` (a quorum queue): messages
+/// wait out its TTL there, holding no worker slot, then dead-letter back to
+/// the jobs exchange with their original routing key (the job type: no
+/// `x-dead-letter-routing-key`), at least once (RabbitMQ keeps a message
+/// until the jobs queue has confirmed it), so losing a node loses no
+/// waiting job. One TTL per queue: messages expire in order, at its head.
+fn wait_args(names: &Names, step: Duration) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
@@ -186,15 +250,11 @@ fn delay_args(names: &Names, job_type: JobType, delay: Duration) -> FieldTable {
         "x-dead-letter-strategy".into(),
         AMQPValue::LongString("at-least-once".into()),
     );
-    let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    let ttl = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
     args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(names.jobs_exchange().into()),
-    );
-    args.insert(
-        "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(job_type.as_str().into()),
     );
     args
 }
@@ -220,4 +280,75 @@ async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> Resu
         )
         .await
         .map_err(QueueError::broker(format!("binding {queue} to {exchange}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_step_is_the_largest_that_fits_and_the_smallest_for_less() {
+        assert_eq!(next_step(ms(0)), None);
+        assert_eq!(next_step(ms(124)), None);
+        assert_eq!(next_step(ms(125)), Some(ms(250)));
+        assert_eq!(next_step(ms(249)), Some(ms(250)));
+        assert_eq!(next_step(ms(250)), Some(ms(250)));
+        assert_eq!(next_step(ms(1_999)), Some(ms(250)));
+        assert_eq!(next_step(ms(2_000)), Some(ms(2_000)));
+        assert_eq!(next_step(ms(9_999)), Some(ms(2_000)));
+        assert_eq!(next_step(ms(10_000)), Some(ms(10_000)));
+        assert_eq!(next_step(ms(30_000)), Some(ms(30_000)));
+        assert_eq!(next_step(ms(119_999)), Some(ms(30_000)));
+        assert_eq!(next_step(ms(120_000)), Some(ms(120_000)));
+        assert_eq!(next_step(Duration::from_secs(86_400)), Some(ms(120_000)));
+    }
+
+    /// Waits out `delay` step by step as the worker does (each hop exact).
+    fn walk(delay: Duration) -> (Duration, usize) {
+        let (mut waited, mut hops) = (Duration::ZERO, 0);
+        while let Some(step) = next_step(delay.saturating_sub(waited)) {
+            waited += step;
+            hops += 1;
+        }
+        (waited, hops)
+    }
+
+    #[test]
+    fn every_default_delay_is_waited_out_exactly() {
+        for (delay, hops) in [
+            (ms(250), 1),
+            (ms(2_000), 1),
+            (ms(10_000), 1),
+            (ms(30_000), 1),
+            (ms(120_000), 1),
+            (ms(600_000), 5),
+        ] {
+            assert_eq!(walk(delay), (delay, hops), "{delay:?}");
+        }
+    }
+
+    #[test]
+    fn any_delay_is_kept_to_within_the_precision() {
+        for n in (0..200_000).step_by(7) {
+            let delay = ms(n);
+            let (waited, _) = walk(delay);
+            let off = waited.abs_diff(delay);
+            assert!(off <= WAIT_PRECISION, "{delay:?} waited {waited:?}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_holds_eight_queues_and_no_two_share_a_name() {
+        let names = Names::new("p.");
+        let queues = names.queues();
+        assert_eq!(queues.len(), 8);
+        let unique: std::collections::HashSet<_> = queues.iter().collect();
+        assert_eq!(unique.len(), 8);
+        assert_eq!(names.wait_queue(ms(2_000)), "p.secret-sync.wait.2000ms");
+        assert!(queues.iter().all(|q| q.starts_with("p.secret-sync.")));
+    }
 }

@@ -130,10 +130,20 @@ impl From<crate::service::SyncError> for ApiError {
             ),
             // A node died and the next did not take it either: say so,
             // and that trying again is the thing to do.
-            E::Queue(cause) if cause.is_outage() => ApiError::unavailable(
+            E::Queue(cause) if cause.is_outage() => {
+                // When the next attempt is due, if the broker is down now.
+                let retry_after = match &cause {
+                    crate::queue::QueueError::Unavailable { retry_after, .. } => {
+                        retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)
+                    }
+                    _ => 1,
+                };
+                ApiError::unavailable(
                 "the job could not be queued: RabbitMQ is unavailable (nothing was queued; try again)",
                 &cause,
-            ),
+                )
+                .with_retry_after(retry_after.max(1))
+            }
             E::Queue(cause) => ApiError::internal(
                 "the job could not be queued (nothing was queued; try again)",
                 &cause,

@@ -12,7 +12,7 @@ use crate::config::{ConfigError, SessionSettings, Settings};
 use crate::crypto::{Cipher, CryptoError};
 use crate::engine::JobClient;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
-use crate::queue::{DeadLetterRoom, Names, Nodes, QueueError};
+use crate::queue::{DeadLetterRoom, Link, Names, QueueError};
 use crate::service::SyncService;
 use crate::store::{Store, StoreError};
 
@@ -37,15 +37,12 @@ pub struct DashConfig {
     /// Keys the CSRF tokens (an HMAC of the session id). Derived from
     /// ENCRYPTION_KEY, so every API replica accepts the others' forms.
     pub(in crate::web) csrf_key: [u8; 32],
-    /// The nodes of `AMQP_URL`; the next page starts at the last one that answered.
-    pub(in crate::web) nodes: Nodes,
+    /// The process's one broker connection (shared with the API's triggers).
+    pub(in crate::web) link: Link,
     /// The dead-letter queue through one shared broker connection.
     pub(in crate::web) dead: DeadLetterRoom,
     /// Dead letters read (and held) at most per page, settled at most per action.
     pub(in crate::web) dead_page: usize,
-    pub(in crate::web) names: Names,
-    /// The delay queues the workers may use (for the queue depths).
-    pub(in crate::web) delays: Vec<Duration>,
     /// How long sessions live (absolute and idle).
     pub(in crate::web) session: SessionSettings,
     /// `NOTIFY_ALLOW_PRIVATE_TARGETS`: channels may target internal addresses.
@@ -55,33 +52,32 @@ pub struct DashConfig {
 }
 
 impl DashConfig {
-    pub fn new(settings: &Settings) -> Result<DashConfig, ConfigError> {
+    pub fn new(settings: &Settings, link: Link) -> Result<DashConfig, ConfigError> {
         let key = settings.require_encryption_key()?;
         let csrf_key: [u8; 32] = Sha256::new()
             .chain_update(b"secret-sync dashboard csrf v1\0")
             .chain_update(key.as_bytes())
             .finalize()
             .into();
-        let retry = &settings.worker.retry;
-        let mut delays = retry.job_retry_delays.clone();
-        delays.push(retry.busy_delay);
-        delays.sort();
-        delays.dedup();
-        let nodes = Nodes::parse(&settings.amqp_url);
-        let names = Names::new(&settings.queue_prefix);
         Ok(DashConfig {
             csrf_key,
-            dead: DeadLetterRoom::new(nodes.clone(), names.clone(), "secret-sync dead letters"),
+            dead: DeadLetterRoom::new(link.clone()),
             dead_page: settings.dead_letter_page_size.max(1),
-            nodes,
-            names,
-            delays,
+            link,
             session: settings.session,
             allow_private_targets: settings.notify_allow_private_targets,
             notify: settings.notify.clone(),
         })
     }
 }
+
+/// How long the API's start waits for its first broker connection.
+const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a trigger waits for a broker connection attempt in flight
+/// before it answers 503 (a broker that accepts connections but does not
+/// answer would otherwise hold every trigger for the connect timeout).
+pub const TRIGGER_WAIT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiStartError {
@@ -124,7 +120,21 @@ impl ApiState {
                 ..HttpPolicy::default()
             },
         )?;
-        let jobs = Arc::new(JobClient::connect(settings, store.clone()).await?);
+        // One broker connection for the process: triggers, the dashboard's
+        // reads and the dead letters share it. The first is awaited, so a
+        // bad AMQP_URL stops the start with its reason.
+        let link = Link::new(
+            &settings.amqp_url,
+            Names::new(&settings.queue_prefix),
+            "secret-sync api",
+        );
+        link.broker(FIRST_CONNECT_WAIT).await?;
+        let jobs = Arc::new(JobClient::on(
+            link.clone(),
+            settings,
+            store.clone(),
+            TRIGGER_WAIT,
+        ));
         Ok(ApiState {
             syncs: SyncService::new(
                 store.clone(),
@@ -137,7 +147,7 @@ impl ApiState {
             cipher,
             humanitec,
             validators: Arc::new(validators),
-            dashboard: Arc::new(DashConfig::new(settings)?),
+            dashboard: Arc::new(DashConfig::new(settings, link)?),
             limits: Arc::new(RateLimiters::new(&settings.rate_limits)),
         })
     }

@@ -11,6 +11,12 @@ use crate::model::JobEnvelope;
 use crate::queue::{Incoming, Publisher};
 
 pub async fn handle_job_delivery(shared: &Shared, publisher: &Publisher, incoming: Incoming) {
+    if let Some(left) = incoming.wait_left() {
+        // Back from a step of the wait ladder, not due yet: on to the next
+        // step, before anything else (no decoding, no database).
+        hold(publisher, &incoming, left).await;
+        return;
+    }
     let started = Instant::now();
     let (job, envelope) = match incoming.decode_job() {
         Ok(decoded) => decoded,
@@ -98,6 +104,25 @@ pub async fn handle_job_delivery(shared: &Shared, publisher: &Publisher, incomin
     if let Err(e) = settled {
         // The status is written; a redelivery is recognised as done.
         tracing::warn!(job_id = %job.id, error = %e, "could not settle the delivery; it will be redelivered and skipped");
+    }
+}
+
+/// Puts a delayed job that is not due yet back on the wait ladder: acked
+/// once the new message is confirmed, so nothing is lost in between. If it
+/// cannot be published, the delivery goes back to the jobs queue as it is
+/// (the quorum queue's delivery limit bounds this).
+async fn hold(publisher: &Publisher, incoming: &Incoming, left: std::time::Duration) {
+    let settled = match publisher.hold(incoming, left).await {
+        Ok(()) => incoming.ack().await,
+        Err(e) => {
+            tracing::error!(routing_key = incoming.routing_key(), error = %e,
+                "could not put a delayed job back to wait; requeueing it");
+            incoming.requeue().await
+        }
+    };
+    if let Err(e) = settled {
+        // Redelivered, it waits again (its due time is in its headers).
+        tracing::warn!(error = %e, "could not settle a delayed job's delivery");
     }
 }
 

@@ -34,7 +34,7 @@ use crate::engine::maintenance::LoopHandle;
 use crate::engine::Runner;
 use crate::http::Metrics;
 use crate::jobs::JobContext;
-use crate::queue::{Names, Nodes};
+use crate::queue::{Link, Names};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +63,9 @@ pub struct Shared {
     pub store: Store,
     pub metrics: Metrics,
     pub broker_connected: Arc<AtomicBool>,
-    /// The nodes of `AMQP_URL` and the one to try next.
-    pub nodes: Nodes,
+    /// The process's one broker connection: the consumers, the publisher
+    /// and the maintenance loops share it.
+    pub link: Link,
 }
 
 impl Shared {
@@ -102,7 +103,11 @@ impl Shared {
             store,
             metrics,
             broker_connected: Arc::new(AtomicBool::new(false)),
-            nodes: Nodes::parse(&settings.amqp_url),
+            link: Link::new(
+                &settings.amqp_url,
+                Names::new(&settings.queue_prefix),
+                "secret-sync worker",
+            ),
             settings,
         })
     }
@@ -151,6 +156,7 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
     for handle in maintenance {
         handle.stop().await;
     }
+    shared.link.close("worker stopping").await;
     Ok(())
 }
 
@@ -173,17 +179,20 @@ fn start_maintenance(
     let orphans = Orphans::new(
         OrphansConfig::from_settings(settings),
         store.clone(),
-        shared.nodes.clone(),
-        shared.names.clone(),
+        shared.link.clone(),
     )?;
     let rescuer = Rescuer::new(
         RescuerConfig::from_settings(settings),
         shared.runner.clone(),
-        &settings.amqp_url,
-        shared.names.clone(),
+        shared.link.clone(),
     )?;
     let schedule = match ScheduleConfig::from_settings(settings) {
-        Some(config) => Some(Schedule::new(config, store.clone(), settings.clone())?),
+        Some(config) => Some(Schedule::new(
+            config,
+            store.clone(),
+            settings,
+            shared.link.clone(),
+        )?),
         None => None,
     };
     let notifier = match Notifier::new(

@@ -1,6 +1,7 @@
 //! How the worker waits before reconnecting to the broker: backon's
-//! exponential delays, started over once a session was healthy, and waits
-//! that a shutdown ends at once.
+//! exponential delays with jitter (a fleet that lost the broker together
+//! does not come back in step), started over once a session was healthy,
+//! and waits that a shutdown ends at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,14 +13,18 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder, Sleeper};
 use tokio_util::sync::CancellationToken;
 
 /// First delay of an outage; doubled per failed attempt up to `LONGEST`.
+/// Short: connection attempts themselves are paced by the process's
+/// `queue::Link` (one at a time, its own backoff); these delays space out
+/// sessions that connect and then fail at once.
 pub const FIRST: Duration = Duration::from_millis(500);
-pub const LONGEST: Duration = Duration::from_secs(30);
+pub const LONGEST: Duration = Duration::from_secs(5);
 
 fn delays() -> ExponentialBackoff {
     ExponentialBuilder::new()
         .with_min_delay(FIRST)
         .with_max_delay(LONGEST)
         .with_factor(2.0)
+        .with_jitter()
         .without_max_times()
         .build()
 }
@@ -76,14 +81,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delays_double_to_the_cap_and_start_over_after_a_healthy_session() {
+    fn delays_double_to_the_cap_with_jitter_and_start_over_after_a_healthy_session() {
+        // backon's jitter adds up to one more delay to each.
+        let within = |d: Duration, base: Duration| d >= base && d <= base * 2;
         let (mut delays, healthy) = Delays::new();
         let first: Vec<Duration> = delays.by_ref().take(8).collect();
-        assert_eq!(first[..3], [FIRST, FIRST * 2, FIRST * 4]);
-        assert_eq!(first[7], LONGEST);
+        for (d, base) in first.iter().zip([FIRST, FIRST * 2, FIRST * 4]) {
+            assert!(within(*d, base), "{d:?} for {base:?}");
+        }
+        assert!(within(first[7], LONGEST), "{:?}", first[7]);
         healthy.store(true, Ordering::Relaxed);
-        assert_eq!(delays.next(), Some(FIRST));
-        assert_eq!(delays.next(), Some(FIRST * 2));
+        let again = delays.next().expect("endless");
+        assert!(within(again, FIRST), "started over: {again:?}");
     }
 
     #[tokio::test]

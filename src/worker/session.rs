@@ -20,18 +20,9 @@ const EVENTS_PREFETCH: u16 = 32;
 /// After the grace period, how long stopped jobs get to hand themselves back.
 const HAND_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Every delay a job may wait out in a delay queue.
-fn delays_in_use(retry: &crate::config::RetrySettings) -> Vec<Duration> {
-    let mut delays = retry.job_retry_delays.clone();
-    delays.push(retry.busy_delay);
-    delays.sort();
-    delays.dedup();
-    delays
-}
-
 /// Sets the queue gauges; a slow or failing broker only skips a refresh.
-async fn refresh_queue_depths(shared: &Shared, broker: &Broker, delays: &[Duration]) {
-    match tokio::time::timeout(Duration::from_secs(5), broker.queue_depths(delays)).await {
+async fn refresh_queue_depths(shared: &Shared, broker: &Broker) {
+    match tokio::time::timeout(Duration::from_secs(5), broker.queue_depths()).await {
         Ok(Ok(d)) => {
             let m = &shared.metrics;
             m.set_queue_depth("jobs", i64::from(d.jobs));
@@ -51,28 +42,31 @@ pub async fn run_session(
     shutdown: &CancellationToken,
     consumed: &mut bool,
 ) -> Result<(), QueueError> {
-    // The first node of AMQP_URL that answers, starting where the last
-    // session's node left off.
-    let broker = shared
-        .nodes
-        .open(shared.names.clone(), "secret-sync worker")
-        .await?;
-    let node_index = broker.node_index();
-    let ended = consume(shared, shutdown, consumed, broker).await;
+    // The process's connection (the first node of AMQP_URL that answers,
+    // starting after the last one lost), shared with the maintenance loops.
+    let broker = tokio::select! {
+        broker = shared.link.broker(SESSION_CONNECT_WAIT) => broker?,
+        () = shutdown.cancelled() => return Ok(()),
+    };
+    let ended = consume(shared, shutdown, consumed, broker.clone()).await;
     shared.metrics.set_broker_node(None);
     if ended.is_err() {
-        // Lost (or never got going): the next session starts at the next
-        // node, not waiting on this one first.
-        shared.nodes.lost(node_index);
+        // Lost (or never got going): the next session opens a new
+        // connection, starting at the next node.
+        shared.link.lost(&broker);
     }
     ended
 }
+
+/// How long a session waits for a connection attempt in flight (each node
+/// of `AMQP_URL` gets `NODE_CONNECT_TIMEOUT`, twice over with the topology).
+const SESSION_CONNECT_WAIT: Duration = Duration::from_secs(300);
 
 async fn consume(
     shared: &Shared,
     shutdown: &CancellationToken,
     consumed: &mut bool,
-    broker: Broker,
+    broker: Arc<Broker>,
 ) -> Result<(), QueueError> {
     let publisher = Arc::new(broker.publisher().await?);
     let concurrency = shared.settings.worker.concurrency;
@@ -89,11 +83,10 @@ async fn consume(
 
     let tracker = TaskTracker::new();
     let mut depth_tick = tokio::time::interval(shared.settings.worker.metrics_refresh);
-    let delays = delays_in_use(&shared.settings.worker.retry);
     let ended: Result<(), QueueError> = loop {
         tokio::select! {
             () = shutdown.cancelled() => break Ok(()),
-            _ = depth_tick.tick() => refresh_queue_depths(shared, &broker, &delays).await,
+            _ = depth_tick.tick() => refresh_queue_depths(shared, &broker).await,
             next = jobs.next() => match next {
                 Some(Ok(incoming)) => {
                     let (shared, publisher) = (shared.clone(), publisher.clone());
@@ -161,7 +154,10 @@ async fn consume(
             }
         }
         shared.broker_connected.store(false, Ordering::Relaxed);
+        // Closed while the consumers' channels are still open, so they end
+        // with the connection (hands back what was prefetched) instead of
+        // closing in the background against a closing connection.
+        shared.link.close("worker stopping").await;
     }
-    broker.close("worker stopping").await;
     ended
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use humanitec_sandbox::{Sandbox, SandboxConfig};
 use lapin::message::Delivery;
-use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use secret_sync::crypto::generate_key;
@@ -47,6 +49,9 @@ pub struct TestEnv {
     pub metrics: Option<secret_sync::http::Metrics>,
     /// The store of the last worker started (its statement count).
     pub worker_store: Option<Store>,
+    /// Deletes the prefix's queues and exchanges when the env is dropped
+    /// unfinished (a test that panics). Last: dropped after the rest.
+    cleanup: BrokerCleanup,
 }
 
 /// A source ready to sync: project, folder, connection.
@@ -111,6 +116,10 @@ impl TestEnv {
         recreate_database(&settings.database_url)
             .await
             .expect("test database");
+        let names = Names::new(&settings.queue_prefix);
+        // Before anything declares the topology: from here on, whatever
+        // happens, the prefix's queues and exchanges go at the end.
+        let cleanup = BrokerCleanup::new(&settings, &names);
         let store = Store::connect(&settings.database_url, 8).expect("pool");
         store.migrate().await.expect("migrations");
         let cipher = Cipher::from_base64_key(&key).expect("key");
@@ -120,15 +129,16 @@ impl TestEnv {
             .expect("broker");
         TestEnv {
             seed: Seeder::connect(&settings.database_url, cipher).await,
-            names: Names::new(&settings.queue_prefix),
+            names,
             client,
             settings,
             store,
             sandbox,
-            stop: CancellationToken::new(),
+            stop: cleanup.root.child_token(),
             workers: Vec::new(),
             metrics: None,
             worker_store: None,
+            cleanup,
         }
     }
 
@@ -194,8 +204,9 @@ impl TestEnv {
         let _ = shared.runner.before_run.set(panics);
         self.metrics = Some(shared.metrics.clone());
         self.worker_store = Some(shared.store.clone());
-        self.workers
-            .push(tokio::spawn(worker::run(shared, self.stop.clone())));
+        let running = tokio::spawn(worker::run(shared, self.stop.clone()));
+        self.cleanup.workers.push(running.abort_handle());
+        self.workers.push(running);
     }
 
     pub async fn source(&self, env_slug: &str, secrets: &[(&str, &str)]) -> Source {
@@ -511,7 +522,8 @@ impl TestEnv {
         for w in self.workers.drain(..) {
             let _ = w.await;
         }
-        self.stop = CancellationToken::new();
+        self.cleanup.workers.clear();
+        self.stop = self.cleanup.root.child_token();
     }
 
     /// Stops the workers and the sandbox; keeps the database and queues.
@@ -520,37 +532,18 @@ impl TestEnv {
         self.sandbox.shutdown();
     }
 
+    /// Deletes the prefix's queues and exchanges now (the demo, which
+    /// keeps its database), rather than when the env is dropped. Stop the
+    /// workers first: a running worker declares them again.
+    pub async fn delete_queues(&mut self) {
+        self.cleanup.delete().await;
+        self.cleanup.done = true;
+    }
+
     /// Stops everything and deletes the test's queues and database.
     pub async fn finish(mut self) {
         self.stop().await;
-        let conn = self.broker().await;
-        if let Ok(ch) = conn.create_channel().await {
-            let retry = &self.settings.worker.retry;
-            // The debounce's delay queue too: every sync job goes through it.
-            let delays = retry
-                .job_retry_delays
-                .iter()
-                .chain([&retry.busy_delay, &self.settings.sync_debounce]);
-            let delay_queues = delays
-                .flat_map(|d| secret_sync::JobType::ALL.map(|t| self.names.delay_queue(t, *d)));
-            for q in [
-                self.names.jobs_queue(),
-                self.names.events_queue(),
-                self.names.dead_queue(),
-            ]
-            .into_iter()
-            .chain(delay_queues)
-            {
-                let _ = ch
-                    .queue_delete(q.into(), QueueDeleteOptions::default())
-                    .await;
-            }
-            // Closed here, not dropped: a dropped channel is closed in the
-            // background, racing the connection's close below (lapin then
-            // logs "invalid channel state: Closing").
-            let _ = ch.close(200, "ok".into()).await;
-        }
-        let _ = conn.close(200, "ok".into()).await;
+        self.delete_queues().await;
         self.client.close().await;
         drop(self.store);
         drop(self.worker_store);
@@ -564,6 +557,116 @@ impl TestEnv {
         if let Ok(n @ 1..) = deadlocks {
             panic!("Postgres broke {n} deadlock(s) in this test's database: two statements locked rows in opposite orders (the Postgres log names them)");
         }
+    }
+}
+
+/// A `TestEnv`'s broker objects: its prefix's queues (the topology's 8,
+/// and the `delayed.*` ones earlier versions made for its delays) and
+/// exchanges. `finish` deletes them in order; a test that panics drops
+/// the env instead, and `Drop` deletes them then.
+struct BrokerCleanup {
+    amqp_url: String,
+    queues: Vec<String>,
+    exchanges: Vec<String>,
+    /// Parent of the env's stop tokens (workers, API): cancelled on drop.
+    root: CancellationToken,
+    /// The in-process workers: aborted on drop (one still running would
+    /// declare the queues again when it sees them go).
+    workers: Vec<tokio::task::AbortHandle>,
+    /// Deleted already (`finish`, `delete_queues`).
+    done: bool,
+}
+
+/// How long the cleanup waits for a broker node to answer.
+const CLEANUP_CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+impl BrokerCleanup {
+    fn new(settings: &Settings, names: &Names) -> BrokerCleanup {
+        let retry = &settings.worker.retry;
+        let delays = retry
+            .job_retry_delays
+            .iter()
+            .chain([&retry.busy_delay, &settings.sync_debounce]);
+        let legacy =
+            delays.flat_map(|d| secret_sync::JobType::ALL.map(|t| names.legacy_delay_queue(t, *d)));
+        BrokerCleanup {
+            amqp_url: settings.amqp_url.clone(),
+            queues: names.queues().into_iter().chain(legacy).collect(),
+            exchanges: names.exchanges(),
+            root: CancellationToken::new(),
+            workers: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Deletes the queues and exchanges (missing ones are no error) through
+    /// the first node of `AMQP_URL` that answers; gives up quietly if none.
+    async fn delete(&self) {
+        let mut conn = None;
+        for url in secret_sync::queue::split_urls(&self.amqp_url) {
+            let connect = Connection::connect(&url, ConnectionProperties::default());
+            if let Ok(Ok(c)) = tokio::time::timeout(CLEANUP_CONNECT_WAIT, connect).await {
+                conn = Some(c);
+                break;
+            }
+        }
+        let Some(conn) = conn else {
+            eprintln!("test cleanup: no broker node answered; queues of this test are left behind");
+            return;
+        };
+        if let Ok(ch) = conn.create_channel().await {
+            for q in &self.queues {
+                let _ = ch
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+            for e in &self.exchanges {
+                let _ = ch
+                    .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
+            }
+            // Closed here, not dropped: a dropped channel is closed in the
+            // background, racing the connection's close below (lapin then
+            // logs "invalid channel state: Closing").
+            let _ = ch.close(200, "ok".into()).await;
+        }
+        let _ = conn.close(200, "ok".into()).await;
+    }
+}
+
+impl Drop for BrokerCleanup {
+    fn drop(&mut self) {
+        self.root.cancel();
+        for worker in &self.workers {
+            worker.abort();
+        }
+        if self.done {
+            return;
+        }
+        // Drop may run during a panic's unwind inside the test's runtime,
+        // which cannot be blocked on: a thread of its own, with a runtime
+        // of its own, does the deleting, and is waited for (bounded).
+        let cleanup = BrokerCleanup {
+            amqp_url: self.amqp_url.clone(),
+            queues: std::mem::take(&mut self.queues),
+            exchanges: std::mem::take(&mut self.exchanges),
+            root: self.root.clone(),
+            workers: Vec::new(),
+            done: true,
+        };
+        let deleting = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                let limit = CLEANUP_CONNECT_WAIT * 3;
+                // The timer is made inside the runtime (it needs its clock).
+                runtime.block_on(async {
+                    let _ = tokio::time::timeout(limit, cleanup.delete()).await;
+                });
+            }
+        });
+        let _ = deleting.join();
     }
 }
 

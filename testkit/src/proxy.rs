@@ -19,6 +19,12 @@ pub struct Proxy {
 struct State {
     target: SocketAddr,
     cut: AtomicBool,
+    /// Accept and hold new connections without a byte in answer (a broker
+    /// too overloaded to answer the handshake).
+    hang: AtomicBool,
+    /// Held connections the client has not closed yet, and the most at once.
+    held: AtomicU64,
+    most_held: AtomicU64,
     /// Cancelled by `cut()`: ends every connection opened before it.
     generation: Mutex<CancellationToken>,
     stop: CancellationToken,
@@ -33,6 +39,9 @@ impl Proxy {
         let state = Arc::new(State {
             target,
             cut: AtomicBool::new(false),
+            hang: AtomicBool::new(false),
+            held: AtomicU64::new(0),
+            most_held: AtomicU64::new(0),
             generation: Mutex::new(CancellationToken::new()),
             stop: CancellationToken::new(),
             accepted: AtomicU64::new(0),
@@ -75,8 +84,29 @@ impl Proxy {
         *generation = CancellationToken::new();
     }
 
+    /// From now on, accepts connections and holds them without answering
+    /// (open ones are dropped), until `restore`.
+    pub fn hang(&self) {
+        self.state.hang.store(true, Ordering::SeqCst);
+        self.cut();
+        self.state.cut.store(false, Ordering::SeqCst);
+    }
+
+    /// Forwards again (new connections; held ones stay held until their
+    /// client closes them).
     pub fn restore(&self) {
         self.state.cut.store(false, Ordering::SeqCst);
+        self.state.hang.store(false, Ordering::SeqCst);
+    }
+
+    /// Held connections their client has not closed yet.
+    pub fn held(&self) -> u64 {
+        self.state.held.load(Ordering::SeqCst)
+    }
+
+    /// The most held connections open at once since the start.
+    pub fn most_held(&self) -> u64 {
+        self.state.most_held.load(Ordering::SeqCst)
     }
 
     /// Connections forwarded so far.
@@ -109,6 +139,12 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
             drop(client);
             continue;
         }
+        if state.hang.load(Ordering::SeqCst) {
+            let held = state.held.fetch_add(1, Ordering::SeqCst) + 1;
+            state.most_held.fetch_max(held, Ordering::SeqCst);
+            tokio::spawn(hold(client, state.clone()));
+            continue;
+        }
         state.accepted.fetch_add(1, Ordering::Relaxed);
         let generation = state
             .generation
@@ -117,6 +153,23 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
             .clone();
         tokio::spawn(forward(client, state.target, generation));
     }
+}
+
+/// Reads and drops whatever the client sends, never answering, until the
+/// client closes (or the proxy stops).
+async fn hold(mut client: TcpStream, state: Arc<State>) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 512];
+    loop {
+        tokio::select! {
+            () = state.stop.cancelled() => break,
+            read = client.read(&mut sink) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            },
+        }
+    }
+    state.held.fetch_sub(1, Ordering::SeqCst);
 }
 
 async fn forward(mut client: TcpStream, target: SocketAddr, generation: CancellationToken) {

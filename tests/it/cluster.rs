@@ -204,12 +204,11 @@ async fn three_workers_and_the_api_ride_out_killing_the_queue_leader_then_anothe
     let answers = triggers.await.expect("trigger loop");
     cluster.restart(first).await;
     println!("node {first} restarted");
-    // Every queue, the delayed ones included, is replicated to all three
+    // Every queue, the wait ladder's included, is replicated to all three
     // (membership does not grow by itself: three now means three before).
-    let delayed = env
-        .names
-        .delay_queue(secret_sync::JobType::Sync, env.settings.sync_debounce);
-    for queue in [&jobs_queue, &env.names.events_queue(), &delayed] {
+    let mut queues = vec![jobs_queue.clone(), env.names.events_queue()];
+    queues.extend(env.names.wait_queues());
+    for queue in &queues {
         assert_eq!(cluster.replicas(queue).await, 3, "replicas of {queue}");
     }
 

@@ -74,7 +74,13 @@ async fn wait_for_queues(url: &str) {
             .expect("broker");
         let ch = conn.create_channel().await.expect("channel");
         let mut missing = None;
-        for q in ["secret-sync.jobs", "secret-sync.events", "secret-sync.dead"] {
+        // The wait ladder's last queue is the file's last.
+        for q in [
+            "secret-sync.jobs",
+            "secret-sync.events",
+            "secret-sync.dead",
+            "secret-sync.wait.120000ms",
+        ] {
             let passive = QueueDeclareOptions {
                 passive: true,
                 ..QueueDeclareOptions::default()
@@ -115,6 +121,24 @@ async fn rabbitmq_definitions_are_exactly_the_topology_the_worker_declares() {
     rabbitmqctl(&["import_definitions", file.to_str().expect("utf-8 path")]);
     let _ = std::fs::remove_file(&file);
     wait_for_queues(&url_of(&imported.0)).await;
+    let columns: [(&str, &[&str]); 3] = [
+        ("list_queues", &["name", "durable", "arguments"]),
+        ("list_exchanges", &["name", "type", "durable"]),
+        (
+            "list_bindings",
+            &[
+                "source_name",
+                "destination_name",
+                "routing_key",
+                "arguments",
+            ],
+        ),
+    ];
+    // Listed before the worker opens (which would declare what is missing).
+    let from_file: Vec<Vec<String>> = columns
+        .iter()
+        .map(|(what, columns)| listing(what, &imported.0, columns))
+        .collect();
 
     // 2. The worker opens against them: any argument mismatch would be a
     // PRECONDITION_FAILED and fail `Broker::open`.
@@ -130,17 +154,9 @@ async fn rabbitmq_definitions_are_exactly_the_topology_the_worker_declares() {
         .await
         .expect("worker declares");
     broker.close("ok").await;
-    for (what, columns) in [
-        ("list_queues", &["name", "durable", "arguments"][..]),
-        ("list_exchanges", &["name", "type", "durable"][..]),
-        (
-            "list_bindings",
-            &["source_name", "destination_name", "routing_key"][..],
-        ),
-    ] {
-        let from_file = listing(what, &imported.0, columns);
+    for ((what, columns), from_file) in columns.iter().zip(&from_file) {
         let from_worker = listing(what, &declared.0, columns);
-        assert_eq!(from_file, from_worker, "{what} differ");
+        assert_eq!(from_file, &from_worker, "{what} differ");
         println!("{what}: {} entries match", from_file.len());
     }
     let queues = listing("list_queues", &imported.0, &["name", "arguments"]);

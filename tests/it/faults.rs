@@ -379,9 +379,9 @@ async fn the_same_process_rides_out_a_broker_cut_then_a_database_cut() {
         "second broker cut 2.0 s: 200 again {} ms after restore; reconnect delays {retries:?} ms",
         recovered.as_millis()
     );
-    assert_eq!(
-        retries.first(),
-        Some(&500),
+    // The first delay is 0.5 s plus up to as much again of jitter.
+    assert!(
+        retries.first().is_some_and(|ms| (500..=1000).contains(ms)),
         "after a healthy session the reconnect backoff starts over: {retries:?}"
     );
     assert!(worker.is_running(), "the worker process survived both cuts");

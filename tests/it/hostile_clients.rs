@@ -692,7 +692,7 @@ async fn both_listeners_close_slow_heads_and_idle_keep_alive_connections() {
     ];
     let api = start_api(&env, "timeouts", &limits).await;
     let log = std::env::temp_dir().join(format!("hostile-worker-{}.log", uuid::Uuid::new_v4()));
-    let worker = WorkerProcess::spawn(EXE, &env.settings, &limits, &log);
+    let mut worker = WorkerProcess::spawn(EXE, &env.settings, &limits, &log);
     worker
         .wait_status("/healthz", 200, Duration::from_secs(30))
         .await;
@@ -722,6 +722,8 @@ async fn both_listeners_close_slow_heads_and_idle_keep_alive_connections() {
     }
     api.remove_log();
     worker.remove_log();
+    // Gone before the queues are: a live worker would declare them again.
+    worker.kill().await;
     env.finish().await;
 }
 
@@ -800,7 +802,7 @@ async fn the_health_listener_is_loopback_by_default_and_readyz_names_no_address(
     // Through a proxy, so the broker's address is one only this test uses.
     let (broker, amqp_url) = Proxy::in_front_of(&env.settings.amqp_url).await;
     let log = std::env::temp_dir().join(format!("hostile-readyz-{}.log", uuid::Uuid::new_v4()));
-    let worker = WorkerProcess::spawn(EXE, &env.settings, &[("AMQP_URL", amqp_url)], &log);
+    let mut worker = WorkerProcess::spawn(EXE, &env.settings, &[("AMQP_URL", amqp_url)], &log);
     worker.wait_ready_status(200, Duration::from_secs(30)).await;
     let no_address = |body: &str| {
         let broker_port = broker.port().to_string();
@@ -841,5 +843,6 @@ async fn the_health_listener_is_loopback_by_default_and_readyz_names_no_address(
     );
     no_address(&body);
     worker.remove_log();
+    worker.kill().await;
     env.finish().await;
 }

@@ -148,8 +148,7 @@ async fn orphans_are_published_again_or_failed_when_they_cannot_run_as_asked() {
     let orphans = Orphans::new(
         OrphansConfig::new(Duration::from_secs(60)),
         env.store.clone(),
-        secret_sync::queue::Nodes::parse(&env.settings.amqp_url),
-        env.names.clone(),
+        link(&env),
     )
     .expect("config");
 
@@ -184,8 +183,7 @@ async fn the_rescuer_records_a_dead_lettered_job_failed_and_leaves_the_letter() 
     let rescuer = Rescuer::new(
         RescuerConfig::from_settings(&env.settings),
         shared.runner.clone(),
-        &env.settings.amqp_url,
-        env.names.clone(),
+        shared.link.clone(),
     )
     .expect("config");
 
@@ -214,7 +212,9 @@ async fn the_schedule_gives_a_new_sync_a_slot_and_enqueues_it_when_the_slot_come
     let env = TestEnv::new().await;
     let (_, sync) = env.one_sync().await;
     let config = ScheduleConfig::new(Duration::from_secs(3600)).expect("on");
-    let schedule = Schedule::new(config, env.store.clone(), env.settings.clone()).expect("config");
+    let link = link(&env);
+    let schedule =
+        Schedule::new(config, env.store.clone(), &env.settings, link.clone()).expect("config");
 
     let first = schedule.run_once().await.expect("tick");
     assert_eq!(first.scheduled, Some(1), "a slot for the new sync");
@@ -249,7 +249,8 @@ async fn the_schedule_gives_a_new_sync_a_slot_and_enqueues_it_when_the_slot_come
     assert_eq!(row.status, JobStatus::Pending, "queued for a worker");
     // The slot moved on to the next one.
     assert_eq!(schedule.run_once().await.expect("tick").due, 0);
-    schedule.close().await;
+    drop(schedule);
+    link.close("done").await;
     env.finish().await;
 }
 
@@ -576,4 +577,9 @@ async fn configs_that_cannot_work_are_refused_with_a_clear_error() {
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("no send slots: refused"),
     }
+}
+
+/// A broker link of the test's own, as the worker's loops get one.
+fn link(env: &TestEnv) -> secret_sync::queue::Link {
+    secret_sync::queue::Link::new(&env.settings.amqp_url, env.names.clone(), "test")
 }

@@ -183,7 +183,7 @@ async fn metrics_move_by_what_happened() {
     })
     .await;
 
-    // Delay queue: a job whose retries ran out in process waits 1 m there.
+    // Wait ladder: a job whose retries ran out in process waits 1 m there.
     env.sandbox.set_faults(Faults {
         always: Some(Fault::Status {
             status: 503,
@@ -193,8 +193,11 @@ async fn metrics_move_by_what_happened() {
     });
     env.put_secret(src.folder, "A", "changed").await;
     env.enqueue(s1).await;
-    let m = scrape_until(addr, "1 job in a delay queue", |m| {
+    // The job's debounce waits on the same ladder before it runs: the wait
+    // seen once the in-process retries are spent is the retry's.
+    let m = scrape_until(addr, "1 job in a wait queue, retries spent", |m| {
         get(m, "secret_sync_queue_messages{queue=\"delay\"}") == 1.0
+            && get(m, "secret_sync_humanitec_retries_total{method=\"GET\"}") == 4.0
     })
     .await;
     assert_requests_match_sandbox(&env, &m);

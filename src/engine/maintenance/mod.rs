@@ -32,6 +32,11 @@ pub mod sweeper;
 use std::future::Future;
 use std::time::Duration;
 
+/// How long a round waits for the process's broker connection attempt in
+/// flight; while RabbitMQ is down the round ends at once and the next one
+/// tries again.
+const BROKER_WAIT: Duration = Duration::from_secs(15);
+
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{run_rounds, ConfigError, LoopHandle, TestSignal};
 use crate::config::Settings;
 use crate::model::{Job, JobEnvelope, JobKind};
-use crate::queue::{Names, Nodes, QueueError};
+use crate::queue::{Link, QueueError};
 use crate::store::{OrphanFate, Store, StoreError};
 
 const SERVICE: &str = "orphans";
@@ -96,26 +96,18 @@ pub struct TestSignals {
 pub struct Orphans {
     config: OrphansConfig,
     store: Store,
-    nodes: Nodes,
-    names: Names,
+    link: Link,
     signals: TestSignals,
 }
 
 impl Orphans {
-    /// Publishes through `nodes` (the worker's, so it starts at the node
-    /// the worker's session is on).
-    pub fn new(
-        config: OrphansConfig,
-        store: Store,
-        nodes: Nodes,
-        names: Names,
-    ) -> Result<Orphans, ConfigError> {
+    /// Publishes through `link` (the worker's one broker connection).
+    pub fn new(config: OrphansConfig, store: Store, link: Link) -> Result<Orphans, ConfigError> {
         config.validate()?;
         Ok(Orphans {
             config,
             store,
-            nodes,
-            names,
+            link,
             signals: TestSignals::default(),
         })
     }
@@ -162,11 +154,7 @@ impl Orphans {
         if republish.is_empty() {
             return Ok(round);
         }
-        let broker = match self
-            .nodes
-            .open(self.names.clone(), "secret-sync reaper")
-            .await
-        {
+        let broker = match self.link.broker(super::BROKER_WAIT).await {
             Ok(broker) => broker,
             Err(source) => {
                 return Err(OrphansError::Broker {
@@ -197,7 +185,6 @@ impl Orphans {
                 round.left += republish.len();
             }
         }
-        broker.close("orphans published").await;
         Ok(round)
     }
 

@@ -12,7 +12,7 @@ use super::{run_rounds, ConfigError, LoopHandle, TestSignal};
 use crate::config::Settings;
 use crate::engine::{Admission, Disposition, Runner};
 use crate::model::JobStatus;
-use crate::queue::{Broker, Names, QueueError};
+use crate::queue::{Link, QueueError};
 use crate::store::StoreError;
 
 const SERVICE: &str = "rescuer";
@@ -75,26 +75,24 @@ pub struct TestSignals {
 pub struct Rescuer {
     config: RescuerConfig,
     runner: Arc<Runner>,
-    amqp_url: String,
-    names: Names,
+    link: Link,
     signals: TestSignals,
 }
 
 impl Rescuer {
     /// Records failures through `runner` (as the worker records any
-    /// failure); reads the dead letters from the broker at `amqp_url`.
+    /// failure); reads the dead letters through `link` (the worker's one
+    /// broker connection).
     pub fn new(
         config: RescuerConfig,
         runner: Arc<Runner>,
-        amqp_url: &str,
-        names: Names,
+        link: Link,
     ) -> Result<Rescuer, ConfigError> {
         config.validate()?;
         Ok(Rescuer {
             config,
             runner,
-            amqp_url: amqp_url.to_string(),
-            names,
+            link,
             signals: TestSignals::default(),
         })
     }
@@ -107,11 +105,8 @@ impl Rescuer {
     /// Reads the dead letters (they stay) and records failed every job
     /// among them whose row is not final yet.
     pub async fn run_once(&self) -> Result<RescueRound, RescueError> {
-        let broker =
-            Broker::open(&self.amqp_url, self.names.clone(), "secret-sync rescuer").await?;
-        let dead = broker.dead_jobs(self.config.scan_limit).await;
-        broker.close("scanned").await;
-        let dead = dead?;
+        let broker = self.link.broker(super::BROKER_WAIT).await?;
+        let dead = broker.dead_jobs(self.config.scan_limit).await?;
         let mut round = RescueRound {
             scanned: dead.len(),
             ..RescueRound::default()

@@ -9,14 +9,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::{run_rounds, ConfigError, LoopHandle, TestSignal};
 use crate::config::Settings;
 use crate::engine::JobClient;
 use crate::model::JobKind;
-use crate::queue::QueueError;
+use crate::queue::{Link, QueueError};
 use crate::store::{Store, StoreError};
 
 const SERVICE: &str = "schedule";
@@ -105,27 +104,25 @@ pub struct TestSignals {
 pub struct Schedule {
     config: ScheduleConfig,
     store: Store,
-    /// For the broker connection, opened at the first due sync and kept.
-    settings: Settings,
-    client: Mutex<Option<JobClient>>,
+    jobs: JobClient,
     round: AtomicU32,
     signals: TestSignals,
 }
 
 impl Schedule {
-    /// Enqueues through a [`JobClient`] connected with `settings` (the
-    /// product's one enqueue path).
+    /// Enqueues through a [`JobClient`] on `link` (the worker's one broker
+    /// connection; the product's one enqueue path).
     pub fn new(
         config: ScheduleConfig,
         store: Store,
-        settings: Settings,
+        settings: &Settings,
+        link: Link,
     ) -> Result<Schedule, ConfigError> {
         config.validate()?;
         Ok(Schedule {
+            jobs: JobClient::on(link, settings, store.clone(), super::BROKER_WAIT),
             config,
             store,
-            settings,
-            client: Mutex::new(None),
             round: AtomicU32::new(0),
             signals: TestSignals::default(),
         })
@@ -168,21 +165,13 @@ impl Schedule {
         if due.is_empty() {
             return Ok(round);
         }
-        let mut client = self.client.lock().await;
-        if client.is_none() {
-            match JobClient::connect(&self.settings, self.store.clone()).await {
-                Ok(c) => *client = Some(c),
-                Err(source) => {
-                    return Err(ScheduleError::Broker {
-                        skipped: due.len(),
-                        source,
-                    })
-                }
-            }
+        let jobs = &self.jobs;
+        if let Err(source) = jobs.ready().await {
+            return Err(ScheduleError::Broker {
+                skipped: due.len(),
+                source,
+            });
         }
-        let Some(jobs) = client.as_ref() else {
-            return Ok(round);
-        };
         for sync_id in due {
             match jobs.enqueue(sync_id, JobKind::SYNC, "schedule").await {
                 Ok(job_id) => round.enqueued.push(job_id),
@@ -207,14 +196,6 @@ impl Schedule {
                 &self.signals.round_done,
             )
             .await;
-            self.close().await;
         })
-    }
-
-    /// Closes the broker connection, if one was opened.
-    pub async fn close(self) {
-        if let Some(c) = self.client.into_inner() {
-            c.close().await;
-        }
     }
 }

@@ -17,6 +17,7 @@ mod overview;
 mod session;
 mod syncs;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, Method, StatusCode};
@@ -29,18 +30,25 @@ use crate::web::routes::{Area, Routes};
 use crate::web::state::DashConfig;
 
 impl DashConfig {
-    /// A short-lived broker connection for one page or action.
-    async fn broker(&self) -> Result<Broker, DashError> {
-        let open = self.nodes.open(self.names.clone(), "secret-sync dashboard");
-        match tokio::time::timeout(Duration::from_secs(5), open).await {
-            Ok(broker) => Ok(broker?),
-            Err(_) => Err(DashError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "RabbitMQ did not answer within 5 s; check AMQP_URL and the broker, then reload",
-            )),
+    /// The process's shared broker connection, for one page or action;
+    /// while RabbitMQ is down the page says so at once.
+    async fn broker(&self) -> Result<Arc<Broker>, DashError> {
+        match self.link.broker(BROKER_WAIT).await {
+            Ok(broker) => Ok(broker),
+            Err(e @ QueueError::Unavailable { .. }) => {
+                tracing::warn!(error = %e, "the dashboard could not reach RabbitMQ");
+                Err(DashError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "RabbitMQ is not reachable right now; check AMQP_URL and the broker, then reload",
+                ))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 }
+
+/// How long a page waits for a broker connection attempt in flight.
+const BROKER_WAIT: Duration = Duration::from_secs(2);
 
 pub fn routes() -> Routes {
     use Area::{Dashboard as D, Public as P};

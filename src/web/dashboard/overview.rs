@@ -145,8 +145,7 @@ async fn project_queue_card(state: &ApiState, projects: &[String]) -> DashResult
 async fn queue_card(state: &ApiState) -> Markup {
     let depths = async {
         let broker = state.dashboard.broker().await?;
-        let depths = broker.queue_depths(&state.dashboard.delays).await;
-        broker.close("counted").await;
+        let depths = broker.queue_depths().await;
         Ok::<_, super::DashError>(depths?)
     };
     match depths.await {

@@ -20,8 +20,10 @@ python3 - <<'PY'
 import os, sys, dockerfile
 cmds = dockerfile.parse_file("deploy/Dockerfile")
 stages = [c for c in cmds if c.cmd == "FROM"]
-assert len(stages) == 2, f"expected a build and a runtime stage, got {len(stages)}"
+names = [c.value[-1] for c in stages]
+assert names == ["build", "sandbox", "runtime"], f"expected build, sandbox and runtime stages, got {names}"
 runtime = cmds[cmds.index(stages[-1]):]
+sandbox = cmds[cmds.index(stages[1]):cmds.index(stages[2])]
 for c in cmds:
     if c.cmd == "COPY" and not any(f.startswith("--from") for f in c.flags):
         for src in c.value[:-1]:
@@ -32,8 +34,11 @@ for wanted in ("--bin secret-sync -p secret-sync", "--bin humanitec-sandbox -p h
 users = [c.value[0] for c in runtime if c.cmd == "USER"]
 assert users and not users[-1].startswith(("0", "root")), f"runtime user: {users}"
 copied = [v for c in runtime if c.cmd == "COPY" for v in c.value]
-assert "/out/secret-sync" in copied and "/out/humanitec-sandbox" in copied, copied
-print(f"Dockerfile: {len(stages)} stages, runtime user {users[-1]}, both binaries copied")
+assert "/out/secret-sync" in copied, copied
+assert not any("sandbox" in v for v in copied), f"the product image ships the sandbox: {copied}"
+in_sandbox = [v for c in sandbox if c.cmd == "COPY" for v in c.value]
+assert "/out/humanitec-sandbox" in in_sandbox and "/out/secret-sync" not in in_sandbox, in_sandbox
+print(f"Dockerfile: stages {names}, runtime user {users[-1]}, the product image holds secret-sync only")
 PY
 
 echo "== compose"

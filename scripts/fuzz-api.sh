@@ -39,6 +39,8 @@ SANDBOX_PORT="$(free_port)"
 API_PORT="$(free_port)"
 export HUMANITEC_API_URL="http://127.0.0.1:${SANDBOX_PORT}"
 export API_LISTEN="127.0.0.1:${API_PORT}"
+# Health and metrics on a port of their own choosing (never a worker's).
+export HTTP_LISTEN="127.0.0.1:0"
 # The fuzzer sends requests as fast as it can: it checks the schemas, not
 # the per-token rate limits (tests/it/hostile_clients.rs checks those).
 export RATE_LIMIT_TRIGGERS="100000/s,100000" RATE_LIMIT_PREVIEWS="100000/s,100000" RATE_LIMIT_WRITES="100000/s,100000"

@@ -18,7 +18,7 @@ pub async fn run_worker(settings: Settings) -> CliResult {
     tracing::info!(%listen, "health and metrics on http://{listen}/healthz, /readyz, /metrics");
     let router = crate::http::health_router(crate::http::HealthState {
         store: shared.store.clone(),
-        broker_connected: shared.broker_connected.clone(),
+        broker: crate::http::BrokerReadiness::Consuming(shared.broker_connected.clone()),
         metrics: shared.metrics.clone(),
     });
     let http = tokio::spawn(crate::http::serve_with(

@@ -538,6 +538,47 @@ mod tests {
     }
 
     #[test]
+    fn secrets_can_come_from_files_named_by_file_variables() {
+        let dir =
+            std::env::temp_dir().join(format!("secret-sync-file-vars-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url_file = dir.join("database_url");
+        std::fs::write(&url_file, "postgres://app:s3cret@db.internal:5432/app\n").expect("write");
+        let key_file = dir.join("key");
+        // base64 of 32 bytes.
+        let key = format!("{}=", "A".repeat(43));
+        std::fs::write(&key_file, format!("{key}\r\n")).expect("write");
+        let url_path = url_file.to_string_lossy().into_owned();
+        let key_path = key_file.to_string_lossy().into_owned();
+        let s = from(&[
+            ("DATABASE_URL_FILE", &url_path),
+            ("ENCRYPTION_KEY_FILE", &key_path),
+        ])
+        .expect("read from the files");
+        assert_eq!(s.database_url, "postgres://app:s3cret@db.internal:5432/app");
+        assert_eq!(s.encryption_key.as_deref(), Some(key.as_str()));
+
+        // Both at once, and a file that is not there: named, without a value.
+        let err = from(&[
+            ("DATABASE_URL", "postgres://x@y/z"),
+            ("DATABASE_URL_FILE", &url_path),
+            ("AMQP_URL_FILE", "/nonexistent/amqp"),
+        ])
+        .expect_err("refused")
+        .to_string();
+        assert!(
+            err.contains("DATABASE_URL_FILE is not valid: is set as well as DATABASE_URL"),
+            "{err}"
+        );
+        assert!(
+            err.contains("AMQP_URL_FILE is not valid: names /nonexistent/amqp"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_zero_period_is_refused_by_name() {
         for var in ["METRICS_REFRESH", "JOB_RESCUE_EVERY", "NOTIFY_POLL_EVERY"] {
             let err = from(&[(var, "0s")]).expect_err(var).to_string();

@@ -197,19 +197,64 @@ pub fn from_env() -> Read {
 
 /// Reads the variables through `lookup` (a name to its value) and never the
 /// process environment: what tests and embedders pass is all there is.
+/// Every variable `NAME` may instead be given as `NAME_FILE`, the path of a
+/// file holding the value (how Docker and Kubernetes mount secrets).
 pub fn from_lookup(mut lookup: impl FnMut(&str) -> Option<String>) -> Read {
     let mut argv: Vec<OsString> = Vec::new();
+    let mut file_errors = Vec::new();
     let command = Vars::command().mut_args(|arg| {
         let value = arg
             .get_env()
-            .and_then(|name| lookup(&name.to_string_lossy()))
-            .filter(|v| !v.is_empty());
+            .and_then(|name| value_or_file(&name.to_string_lossy(), &mut lookup, &mut file_errors));
         if let (Some(value), Some(long)) = (value, arg.get_long()) {
             argv.push(format!("--{long}={value}").into());
         }
         arg.env(None::<&'static str>)
     });
-    parse(command, argv)
+    let mut read = parse(command, argv);
+    read.errors.splice(0..0, file_errors);
+    read
+}
+
+/// `name`'s value, or the contents of the file `{name}_FILE` names (one
+/// trailing newline dropped, as `echo` and editors leave one). Both set is
+/// an error (which one would win is a guess); the direct value is kept so
+/// that nothing else is reported missing. A file that cannot be read is
+/// named with the reason, never with any of its contents.
+fn value_or_file(
+    name: &str,
+    lookup: &mut impl FnMut(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    let direct = lookup(name).filter(|v| !v.is_empty());
+    let file_var = format!("{name}_FILE");
+    let path = lookup(&file_var).filter(|v| !v.is_empty());
+    match (direct, path) {
+        (Some(value), Some(_)) => {
+            errors.push(ConfigError::Invalid {
+                var: Cow::Owned(file_var),
+                reason: format!("is set as well as {name}; set one of them"),
+            });
+            Some(value)
+        }
+        (Some(value), None) => Some(value),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let value = text
+                    .strip_suffix('\n')
+                    .map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+                Some(value.to_string()).filter(|v| !v.is_empty())
+            }
+            Err(e) => {
+                errors.push(ConfigError::Invalid {
+                    var: Cow::Owned(file_var),
+                    reason: format!("names {path}, which cannot be read ({e})"),
+                });
+                None
+            }
+        },
+        (None, None) => None,
+    }
 }
 
 /// Parses; after each refusal, drops the refused variable (its default

@@ -1,39 +1,68 @@
-//! `/healthz` (the process runs), `/readyz` (database and broker reachable),
-//! `/metrics` (Prometheus). Served on `HTTP_LISTEN`, loopback by default.
-//! `/readyz` says which dependency is not ready, never where it is (no
-//! host, port or URL: the broker node is in `/metrics` for the operator).
+//! `/healthz` (the process runs), `/readyz` (database reachable and its
+//! schema current, broker reachable), `/metrics` (Prometheus). Served on
+//! `HTTP_LISTEN` by the worker and the API alike (loopback by default); the
+//! API also answers `/healthz` and `/readyz` on its own port. `/readyz`
+//! says which dependency is not ready, never where it is (no host, port or
+//! URL: the broker node is in `/metrics` for the operator).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
 use super::Metrics;
+use crate::queue::Link;
 use crate::store::Store;
+
+/// How a process knows it can reach RabbitMQ.
+#[derive(Clone)]
+pub enum BrokerReadiness {
+    /// The worker: its session is consuming.
+    Consuming(Arc<AtomicBool>),
+    /// The API: its one broker connection is up (or opens within a moment,
+    /// at the link's own pace).
+    Link(Link),
+}
 
 #[derive(Clone)]
 pub struct HealthState {
     pub store: Store,
-    pub broker_connected: Arc<AtomicBool>,
+    pub broker: BrokerReadiness,
     pub metrics: Metrics,
 }
 
 pub fn health_router(state: HealthState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
+        .route(
+            "/readyz",
+            get(|State(state): State<HealthState>| async move {
+                readiness(&state.store, &state.broker).await
+            }),
+        )
         .route("/metrics", get(metrics))
         .with_state(state)
 }
 
-async fn ready(State(state): State<HealthState>) -> impl IntoResponse {
-    let database = state.store.ping().await.is_ok();
-    let broker = state.broker_connected.load(Ordering::Relaxed);
-    let status = if database && broker {
+/// How long the probe waits for a broker connection attempt in flight.
+const BROKER_PROBE_WAIT: Duration = Duration::from_millis(500);
+
+/// The one readiness answer: 200 when the database answers with its schema
+/// at this build's migrations and the broker is reachable, else 503; the
+/// body says which (`{"database", "migrations", "broker"}`).
+pub async fn readiness(store: &Store, broker: &BrokerReadiness) -> Response {
+    let database = store.ping().await.is_ok();
+    let migrations = database && store.schema_current().await.unwrap_or(false);
+    let broker = match broker {
+        BrokerReadiness::Consuming(flag) => flag.load(Ordering::Relaxed),
+        BrokerReadiness::Link(link) => link.broker(BROKER_PROBE_WAIT).await.is_ok(),
+    };
+    let status = if database && migrations && broker {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -42,9 +71,11 @@ async fn ready(State(state): State<HealthState>) -> impl IntoResponse {
         status,
         Json(serde_json::json!({
             "database": database,
+            "migrations": migrations,
             "broker": broker,
         })),
     )
+        .into_response()
 }
 
 async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {

@@ -1,4 +1,4 @@
-//! Prometheus metrics of the worker.
+//! Prometheus metrics of the worker and the API (one registry per process).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -50,6 +50,26 @@ pub struct NodeLabel {
     pub node: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The route's template (`/api/v1/secret-syncs/humanitec/{syncId}`),
+    /// never the path a caller sent; `unmatched` for no route.
+    pub route: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+}
+
 /// Cheap to clone; all handles share one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -75,6 +95,12 @@ pub struct Metrics {
     pub broker_node: Family<NodeLabel, Gauge>,
     /// That node (`None` while not connected).
     current_node: Arc<std::sync::Mutex<Option<String>>>,
+    /// HTTP requests served (the API), by route template and status.
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_seconds: Family<RouteLabels, Histogram>,
+    process_cpu_seconds: Gauge<f64, AtomicU64>,
+    process_resident_bytes: Gauge,
+    process_open_fds: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -169,7 +195,57 @@ impl Metrics {
             "1 for the RabbitMQ node (host:port of AMQP_URL) this process is connected to",
             broker_node.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "1, labelled with the version of the running build",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            http_requests.clone(),
+        );
+        let http_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency, by method and route template",
+            http_seconds.clone(),
+        );
+        let process_cpu_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "process_cpu_seconds",
+            "CPU time (user and system) this process has used, in seconds",
+            process_cpu_seconds.clone(),
+        );
+        let process_resident_bytes = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of this process",
+            process_resident_bytes.clone(),
+        );
+        let process_open_fds = Gauge::default();
+        registry.register(
+            "process_open_fds",
+            "File descriptors this process holds open",
+            process_open_fds.clone(),
+        );
         Metrics {
+            http_requests,
+            http_seconds,
+            process_cpu_seconds,
+            process_resident_bytes,
+            process_open_fds,
             broker_node,
             current_node: Default::default(),
             registry: Arc::new(registry),
@@ -268,8 +344,35 @@ impl Metrics {
             .set(messages);
     }
 
-    /// The text exposition format.
+    /// One HTTP request answered.
+    pub fn record_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.http_seconds
+            .get_or_create(&RouteLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// The text exposition format, with the process figures read now.
     pub fn encode(&self) -> String {
+        let figures = super::process::read();
+        if let Some(cpu) = figures.cpu_seconds {
+            self.process_cpu_seconds.set(cpu);
+        }
+        if let Some(bytes) = figures.resident_bytes {
+            self.process_resident_bytes.set(bytes);
+        }
+        if let Some(fds) = figures.open_fds {
+            self.process_open_fds.set(fds);
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

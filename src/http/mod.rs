@@ -1,10 +1,12 @@
-//! HTTP surfaces: the worker's health and metrics endpoints, and the API.
+//! HTTP surfaces: the health and metrics endpoints (worker and API), and
+//! the server both run on.
 
 pub mod health;
 pub mod metrics;
+mod process;
 mod serve;
 
-pub use health::{health_router, HealthState};
+pub use health::{health_router, readiness, BrokerReadiness, HealthState};
 pub use metrics::Metrics;
 
 pub use serve::{listen, plain_timeout_answer, serve, serve_with, TimeoutAnswer};

@@ -72,6 +72,21 @@ pub(super) async fn run(client: &mut tokio_postgres::Client) -> Result<Vec<i32>,
     Ok(applied)
 }
 
+/// Whether the schema is at this build's latest migration. A simple query
+/// (no prepared statement), so it works through PgBouncer as well.
+pub(super) async fn is_current(client: &tokio_postgres::Client) -> Result<bool, StoreError> {
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    let rows = client
+        .simple_query("SELECT coalesce(max(version), 0)::text FROM secret_sync_schema_migrations")
+        .await
+        .map_err(StoreError::db("reading the schema version"))?;
+    let current = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse::<i32>().ok(),
+        _ => None,
+    });
+    Ok(current == Some(known))
+}
+
 /// Creates the database named in `database_url` if it does not exist, by
 /// connecting to the server's `postgres` database. Returns true if created.
 pub async fn ensure_database(database_url: &str) -> Result<bool, StoreError> {

@@ -276,6 +276,13 @@ impl Store {
             .map_err(StoreError::db("pinging the database"))
     }
 
+    /// Whether the schema is at this build's latest migration (readiness:
+    /// a replica started before `migrate` ran must not take traffic).
+    pub async fn schema_current(&self) -> Result<bool, StoreError> {
+        let client = self.db.object().await?;
+        migrate::is_current(&client).await
+    }
+
     /// Applies pending migrations (see `migrate.rs`).
     pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
         let mut client = self.db.object().await?;

@@ -11,6 +11,7 @@ use super::limits::RateLimiters;
 use crate::config::{ConfigError, SessionSettings, Settings};
 use crate::crypto::{Cipher, CryptoError};
 use crate::engine::JobClient;
+use crate::http::Metrics;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
 use crate::queue::{DeadLetterRoom, Link, Names, QueueError};
 use crate::service::SyncService;
@@ -30,6 +31,9 @@ pub struct ApiState {
     pub dashboard: Arc<DashConfig>,
     /// Per-token limits on triggers, previews and writes.
     pub limits: Arc<RateLimiters>,
+    /// Requests by route and status, latency, the process's figures
+    /// (served on `HTTP_LISTEN`'s `/metrics`).
+    pub metrics: Metrics,
 }
 
 /// What the dashboard needs beyond the API's state.
@@ -96,6 +100,11 @@ pub enum ApiStartError {
 }
 
 impl ApiState {
+    /// The process's broker connection (for readiness).
+    pub fn link(&self) -> &Link {
+        &self.dashboard.link
+    }
+
     /// Checks the key, migrates the database, connects to the broker.
     pub async fn build(settings: &Settings) -> Result<ApiState, ApiStartError> {
         // ENCRYPTION_KEY, and ENCRYPTION_KEY_PREVIOUS during a rotation.
@@ -149,6 +158,7 @@ impl ApiState {
             validators: Arc::new(validators),
             dashboard: Arc::new(DashConfig::new(settings, link)?),
             limits: Arc::new(RateLimiters::new(&settings.rate_limits)),
+            metrics: Metrics::new(),
         })
     }
 }

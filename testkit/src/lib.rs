@@ -29,7 +29,7 @@ pub use eventually::{eventually, seen, try_eventually, Observation};
 pub use harness::{
     app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, JOB_WAIT, ORG,
 };
-pub use process::{free_port, http_get, worker_env, WorkerProcess};
+pub use process::{free_port, http_get, metric_series, worker_env, WorkerProcess};
 pub use proxy::Proxy;
 pub use seed::{EncryptedBlob, Seeder};
 #[cfg(feature = "web")]

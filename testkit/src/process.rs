@@ -16,6 +16,8 @@ use crate::eventually::eventually;
 pub struct WorkerProcess {
     child: Child,
     pub http: SocketAddr,
+    /// HTTP_LISTEN: health and metrics (the same as `http` for `run`).
+    pub health: SocketAddr,
     pub log: PathBuf,
 }
 
@@ -81,8 +83,9 @@ impl WorkerProcess {
         Self::spawn_with(exe, &["run"], settings, extra, log)
     }
 
-    /// Starts `exe args...` (`run` or `api`): its HTTP port is given as both
-    /// HTTP_LISTEN and API_LISTEN, whichever the command serves on.
+    /// Starts `exe args...` (`run` or `api`): `http` is the port it serves
+    /// on (HTTP_LISTEN for `run`, API_LISTEN for `api`); `api` also gets a
+    /// port of its own for HTTP_LISTEN (its health and metrics), `health`.
     pub fn spawn_with(
         exe: &str,
         args: &[&str],
@@ -91,6 +94,11 @@ impl WorkerProcess {
         log: &Path,
     ) -> Self {
         let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let health = if args.first() == Some(&"api") {
+            SocketAddr::from(([127, 0, 0, 1], free_port()))
+        } else {
+            http
+        };
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -98,7 +106,7 @@ impl WorkerProcess {
             .expect("worker log file");
         let mut cmd = Command::new(exe);
         cmd.args(args)
-            .env("HTTP_LISTEN", http.to_string())
+            .env("HTTP_LISTEN", health.to_string())
             .env("API_LISTEN", http.to_string())
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(file.try_clone().expect("log handle")))
@@ -114,6 +122,7 @@ impl WorkerProcess {
         WorkerProcess {
             child,
             http,
+            health,
             log: log.to_path_buf(),
         }
     }
@@ -197,4 +206,15 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
         .await
         .ok()
         .flatten()
+}
+
+/// A Prometheus text exposition as series (name with labels) -> value.
+pub fn metric_series(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
 }

@@ -823,7 +823,7 @@ async fn the_health_listener_is_loopback_by_default_and_readyz_names_no_address(
     assert_eq!(status, 200);
     assert_eq!(
         serde_json::from_str::<Value>(&body).ok(),
-        Some(json!({"database": true, "broker": true}))
+        Some(json!({"database": true, "migrations": true, "broker": true}))
     );
     no_address(&body);
 
@@ -839,7 +839,7 @@ async fn the_health_listener_is_loopback_by_default_and_readyz_names_no_address(
     println!("/readyz with the broker cut: 503 {body}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).ok(),
-        Some(json!({"database": true, "broker": false}))
+        Some(json!({"database": true, "migrations": true, "broker": false}))
     );
     no_address(&body);
     worker.remove_log();

@@ -38,6 +38,7 @@ mod observability;
 mod operator;
 mod overrides;
 mod pgbouncer;
+mod probes;
 mod product_binary;
 mod properties;
 mod queues;

@@ -22,13 +22,7 @@ async fn scrape(addr: std::net::SocketAddr) -> HashMap<String, f64> {
         .text()
         .await
         .expect("body");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
+    metric_series(&text)
 }
 
 fn get(m: &HashMap<String, f64>, series: &str) -> f64 {
@@ -106,7 +100,7 @@ async fn metrics_move_by_what_happened() {
     let addr = listener.local_addr().expect("addr");
     let router = health_router(HealthState {
         store: shared.store.clone(),
-        broker_connected: shared.broker_connected.clone(),
+        broker: secret_sync::http::BrokerReadiness::Consuming(shared.broker_connected.clone()),
         metrics: shared.metrics.clone(),
     });
     let http = tokio::spawn(serve(listener, router, stop.clone()));

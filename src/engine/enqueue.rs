@@ -21,9 +21,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::model::{Job, JobEnvelope, JobKind};
-use crate::queue::{
-    Broker, Link, Names, Publisher, QueueError, SecretChanged, NODE_CONNECT_TIMEOUT,
-};
+use crate::queue::{Broker, Link, Names, Publisher, QueueError, SecretChanged};
 use crate::store::{Claim, JobRow, Store, StoreError};
 
 /// A queued-job marker the broker never confirmed within this long belongs
@@ -199,7 +197,9 @@ impl JobClient {
         if let Some(c) = guard.as_ref().filter(|c| Arc::ptr_eq(&c.broker, &broker)) {
             return Ok(c.clone());
         }
-        let opened = tokio::time::timeout(self.wait.max(NODE_CONNECT_TIMEOUT), broker.publisher());
+        // Bounded by the caller's wait as well: a broker that took the
+        // connection but does not open channels must not hold a trigger.
+        let opened = tokio::time::timeout(self.wait, broker.publisher());
         let publisher = match opened.await {
             Ok(Ok(publisher)) => publisher,
             Ok(Err(e)) => {

@@ -90,10 +90,19 @@ fn due_at_of(props: &BasicProperties) -> Option<DateTime<Utc>> {
         .single()
 }
 
+/// The longest wait a due time is believed for: no delay this product
+/// sets comes near it, so a due time further out was not written by it
+/// (a hand-made or corrupted message) and would otherwise go round the
+/// ladder for good. Such a job counts as due, and admission decides.
+pub(super) const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// How long a job still has to wait at `now`, if long enough for another
 /// step of the wait ladder (see [`next_step`]); `None`: it is due.
 pub(super) fn wait_left_at(props: &BasicProperties, now: DateTime<Utc>) -> Option<Duration> {
     let left = (due_at_of(props)? - now).to_std().ok()?;
+    if left > LONGEST_WAIT {
+        return None;
+    }
     next_step(left).map(|_| left)
 }
 
@@ -149,6 +158,10 @@ mod tests {
             wait_left_at(&due_at(now + ms(9_000)), now),
             Some(Duration::from_secs(9))
         );
+        // Further out than any delay this product sets: due, not held for good.
+        let day = chrono::Duration::seconds(LONGEST_WAIT.as_secs() as i64);
+        assert_eq!(wait_left_at(&due_at(now + day), now), Some(LONGEST_WAIT));
+        assert_eq!(wait_left_at(&due_at(now + day + ms(1)), now), None);
     }
 
     #[test]

@@ -102,7 +102,7 @@ values = ["/app"]
 values = ["$CONNECTION_ID"]
 [dictionaries.syncs]
 values = ["$SYNC_ID"]
-# Dot names cover the path builder's refusals (issue 36): `.`, `..` and
+# Dot names cover the path builder's refusals (issue 36): '.', '..' and
 # their encodings must answer 400, never reach Humanitec as path steps.
 [dictionaries.apps]
 values = ["web", "web", "web", ".", "..", "%2e", ".%2E"]

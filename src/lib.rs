@@ -7,7 +7,8 @@
 //! I/O, each behind one module: [`humanitec`] (the only code that calls
 //! Humanitec), [`queue`] (the only code that talks to RabbitMQ, and the only
 //! code that sees message bodies), [`store`] (the only code that talks to
-//! Postgres). Built on them: [`enqueue`] (the one way to enqueue a job),
+//! Postgres); [`tls`] is the client TLS both the store and the queue use.
+//! Built on them: [`enqueue`] (the one way to enqueue a job),
 //! [`worker`] (`secret-sync run`), [`http`] (health and metrics), [`web`]
 //! (`secret-sync api`: the JSON API and the ops dashboard in one process)
 //! and the command line in `cli`.
@@ -26,6 +27,7 @@ pub mod queue;
 pub mod service;
 pub mod store;
 mod telemetry;
+pub mod tls;
 #[cfg(feature = "web")]
 pub mod web;
 pub mod worker;
@@ -35,4 +37,4 @@ pub use crypto::Cipher;
 pub use engine::{enqueue, wait_for_job, JobClient};
 pub use model::{ImportBehavior, Job, JobKind, JobStatus, JobType};
 pub use store::Store;
-pub use telemetry::init as init_logging;
+pub use telemetry::{init as init_logging, init_service as init_telemetry, Telemetry};

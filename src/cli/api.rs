@@ -32,6 +32,11 @@ pub async fn run_api(settings: Settings) -> CliResult {
             store: state.store.clone(),
             broker: crate::http::BrokerReadiness::Link(state.link().clone()),
             metrics: state.metrics.clone(),
+            sessions: Some(crate::http::LiveSessions::new(
+                state.store.clone(),
+                settings.session.idle_timeout,
+                settings.worker.metrics_refresh,
+            )),
         }),
         limits.clone(),
         crate::http::plain_timeout_answer(),

@@ -33,7 +33,7 @@ pub enum DeadCommand {
 
 pub async fn run(settings: &Settings, command: DeadCommand) -> CliResult {
     let names = Names::new(&settings.queue_prefix);
-    let broker = Broker::open(&settings.amqp_url, names, "secret-sync dead").await?;
+    let broker = Broker::open(settings, names, "secret-sync dead").await?;
     let page = settings.dead_letter_page_size.max(1);
     let result = match command {
         DeadCommand::List { limit, json } => broker.list_dead(limit).await.map(|list| {

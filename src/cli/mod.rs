@@ -182,8 +182,14 @@ pub async fn main(cli: Cli) -> CliResult {
         }
         Command::Run => {
             let settings = Settings::from_env_with_key()?;
-            crate::telemetry::init(&settings.log_format, "info,lapin=warn");
-            run::run_worker(settings).await
+            let telemetry = crate::telemetry::init_service(
+                &settings.log_format,
+                "info,lapin=warn",
+                "secret-sync-worker",
+            );
+            let result = run::run_worker(settings).await;
+            telemetry.shutdown().await;
+            result
         }
         Command::Enqueue {
             job_type,
@@ -259,8 +265,14 @@ pub async fn main(cli: Cli) -> CliResult {
         }
         Command::Api => {
             let settings = Settings::from_env_with_key()?;
-            crate::telemetry::init(&settings.log_format, "info,lapin=warn");
-            api::run_api(settings).await
+            let telemetry = crate::telemetry::init_service(
+                &settings.log_format,
+                "info,lapin=warn",
+                "secret-sync-api",
+            );
+            let result = api::run_api(settings).await;
+            telemetry.shutdown().await;
+            result
         }
         Command::Token { command } => {
             let settings = Settings::from_env()?;

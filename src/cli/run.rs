@@ -20,6 +20,7 @@ pub async fn run_worker(settings: Settings) -> CliResult {
         store: shared.store.clone(),
         broker: crate::http::BrokerReadiness::Consuming(shared.broker_connected.clone()),
         metrics: shared.metrics.clone(),
+        sessions: None,
     });
     let http = tokio::spawn(crate::http::serve_with(
         listener,

@@ -8,8 +8,8 @@ mod settings;
 mod vars;
 
 pub use settings::{
-    redact_url as settings_redact_url, HttpLimits, NotifySettings, RateLimits, RetrySettings,
-    SessionSettings, Settings, WorkerSettings,
+    redact_url as settings_redact_url, AmqpCa, HttpLimits, NotifySettings, RateLimits,
+    RetrySettings, SessionSettings, Settings, WorkerSettings,
 };
 pub use vars::{LogFormat, Rate};
 

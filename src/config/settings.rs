@@ -128,6 +128,9 @@ pub struct RateLimits {
 pub struct Settings {
     pub database_url: String,
     pub amqp_url: String,
+    /// `AMQP_CA_FILE`, read and checked: the CAs trusted for `amqps://`
+    /// nodes (None: the public ones).
+    pub amqp_ca: Option<AmqpCa>,
     pub humanitec_api_url: String,
     /// Base64 of 32 bytes; validated by `crypto::EncryptionKey` when needed.
     pub encryption_key: Option<String>,
@@ -178,6 +181,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
             .field("amqp_url", &redact_url(&self.amqp_url))
+            .field("amqp_ca_file", &self.amqp_ca.as_ref().map(|ca| &ca.path))
             .field("humanitec_api_url", &self.humanitec_api_url)
             .field(
                 "encryption_key",
@@ -346,6 +350,18 @@ impl Settings {
         if let Err(reason) = check_amqp_url(&v.amqp_url) {
             bad("AMQP_URL", reason);
         }
+        let amqp_ca = match v
+            .amqp_ca_file
+            .as_deref()
+            .map(|path| AmqpCa::read(path, &v.amqp_url))
+        {
+            Some(Err(reason)) => {
+                bad("AMQP_CA_FILE", reason);
+                None
+            }
+            Some(Ok(ca)) => Some(ca),
+            None => None,
+        };
         if let Err(reason) = check_http_url(&v.humanitec_api_url) {
             bad("HUMANITEC_API_URL", reason);
         }
@@ -422,6 +438,7 @@ impl Settings {
             dead_letter_page_size: v.dead_letter_page_size,
             database_url: v.database_url,
             amqp_url: v.amqp_url,
+            amqp_ca,
             humanitec_api_url: v.humanitec_api_url.trim_end_matches('/').to_string(),
             encryption_key: v.encryption_key,
             encryption_key_previous: v.encryption_key_previous,
@@ -468,12 +485,12 @@ enum Needs {
 
 /// The URL's shape only (no connection): what tokio-postgres would refuse.
 fn check_database_url(url: &str) -> Result<(), String> {
-    url.parse::<tokio_postgres::Config>()
+    crate::store::DatabaseUrl::parse(url)
         .map(|_| ())
         .map_err(|e| {
             format!(
-                "expected a URL like postgres://user:password@host:5432/database ({})",
-                redact_url(&e.to_string())
+                "expected a URL like postgres://user:password@host:5432/database?sslmode=verify-full&sslrootcert=/path/ca.pem ({})",
+                redact_url(&e)
             )
         })
 }
@@ -506,11 +523,37 @@ fn check_amqp_node(url: &str) -> Result<(), String> {
             redact_url(&e)
         )
     })?;
-    match uri.scheme {
-        lapin::uri::AMQPScheme::AMQP => Ok(()),
-        lapin::uri::AMQPScheme::AMQPS => Err(
-            "amqps:// asks for TLS, but this build has no AMQP TLS support; use amqp:// (through a TLS tunnel if needed)".into(),
-        ),
+    if uri.authority.host.is_empty() {
+        return Err("the URL names no host".into());
+    }
+    Ok(())
+}
+
+/// The CAs of `AMQP_CA_FILE`, read once when the settings are.
+#[derive(Clone)]
+pub struct AmqpCa {
+    pub path: String,
+    pub roots: std::sync::Arc<rustls::RootCertStore>,
+}
+
+impl AmqpCa {
+    /// Reads `path`; refuses it when no node of `amqp_url` uses TLS (the
+    /// CA would be ignored while credentials go in clear).
+    fn read(path: &str, amqp_url: &str) -> Result<AmqpCa, String> {
+        if !amqp_url
+            .split(',')
+            .any(|u| u.trim().starts_with("amqps://"))
+        {
+            return Err(
+                "is set, but AMQP_URL has no amqps:// node, so it would be ignored and the connection made without TLS; write the TLS port's URL as amqps://user:password@host:5671/vhost".into(),
+            );
+        }
+        crate::tls::roots_from_file("AMQP_CA_FILE", std::path::Path::new(path))
+            .map(|roots| AmqpCa {
+                path: path.to_string(),
+                roots: std::sync::Arc::new(roots),
+            })
+            .map_err(|e| e.reason)
     }
 }
 

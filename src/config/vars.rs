@@ -40,6 +40,10 @@ pub struct Vars {
     #[arg(long, env = "AMQP_URL", hide_env_values = true,
         default_value = DEFAULT_AMQP_URL)]
     pub amqp_url: String,
+    /// PEM file of the CAs that sign RabbitMQ's certificates (`amqps://`);
+    /// unset: the public authorities this build carries.
+    #[arg(long, env = "AMQP_CA_FILE")]
+    pub amqp_ca_file: Option<String>,
     #[arg(long, env = "HUMANITEC_API_URL",
         default_value = DEFAULT_HUMANITEC_API_URL)]
     pub humanitec_api_url: String,

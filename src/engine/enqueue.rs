@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::Mutex;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::Settings;
@@ -78,8 +79,19 @@ pub async fn enqueue(
     // starts at once.
     let debounced = claimed && job.kind == JobKind::SYNC && !debounce.is_zero();
     let delay = debounced.then_some(debounce);
+    // The publish is a span of the caller's trace (an API request's), and
+    // the message carries it on as `traceparent` to the worker's job.
+    let span = tracing::info_span!(target: crate::telemetry::SPANS, "publish",
+        otel.name = "publish jobs", otel.kind = "producer", messaging.system = "rabbitmq",
+        messaging.operation.name = "publish", sync_id = %job.sync_id, job_id = %job.id,
+        job_type = job.job_type().as_str());
+    let envelope = JobEnvelope {
+        trace: crate::telemetry::traceparent_of(&span),
+        ..JobEnvelope::first(Utc::now())
+    };
     if let Err(e) = publisher
-        .publish_job(job, JobEnvelope::first(Utc::now()), delay)
+        .publish_job(job, envelope, delay)
+        .instrument(span)
         .await
     {
         if claimed {
@@ -150,7 +162,7 @@ impl JobClient {
     /// `AMQP_URL` is reported at once.
     pub async fn connect(settings: &Settings, store: Store) -> Result<JobClient, QueueError> {
         let link = Link::new(
-            &settings.amqp_url,
+            settings,
             Names::new(&settings.queue_prefix),
             "secret-sync client",
         );

@@ -326,10 +326,13 @@ impl Runner {
             r#type = job.job_type().as_str(), attempt = envelope.attempt, coalesced = start.coalesced,
             trace_id = tracing::field::Empty, parent_span_id = tracing::field::Empty);
         if let Some(trace) = envelope.trace {
-            // The enqueuer's trace continues here (W3C traceparent header).
+            // The enqueuer's trace continues here (W3C traceparent header):
+            // in the logs, and as the exported span's parent.
             span.record("trace_id", trace.trace_id_hex());
             span.record("parent_span_id", trace.parent_id_hex());
+            crate::telemetry::continue_trace(&span, trace);
         }
+        crate::telemetry::set_attribute(&span, "job_type", job.job_type().as_str().into());
         let started = Instant::now();
         // Shows the run `running` if it is still going after a while. It
         // runs beside the work (never holding it up: the work may hold pool
@@ -397,9 +400,14 @@ impl Runner {
             == JobKind::Remove {
                 delete_sync_on_complete: true,
             };
+        crate::telemetry::set_attribute(&span, "outcome", outcome.status.to_string());
+        let write = tracing::info_span!(target: crate::telemetry::SPANS, parent: &span,
+            "record outcome", job_id = %job.id, sync_id = %sync.id, outcome = %outcome.status,
+            db.system.name = "postgresql");
         let recorded = store
             .ledger
             .finish_job(&start, &outcome, lease, delete_sync)
+            .instrument(write)
             .await?;
         if !recorded {
             return Ok(Err(Stopped::LeaseLost(

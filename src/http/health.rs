@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -34,6 +34,54 @@ pub struct HealthState {
     pub store: Store,
     pub broker: BrokerReadiness,
     pub metrics: Metrics,
+    /// The API's live-session gauge, read at scrape time (`None`: the worker).
+    pub sessions: Option<LiveSessions>,
+}
+
+/// The gauge of live dashboard sessions, counted in Postgres when
+/// `/metrics` is scraped (so every API replica reports the sessions of all
+/// of them, and sign-ins, sign-outs and expiry on any replica show), at
+/// most once per `every` (`METRICS_REFRESH`) however often it is scraped.
+/// A database that does not answer in a second leaves the last count: the
+/// scrape itself always answers.
+#[derive(Clone)]
+pub struct LiveSessions {
+    store: Store,
+    idle_timeout: Duration,
+    every: Duration,
+    /// When the count was last read; held across the read, so concurrent
+    /// scrapes make one query.
+    read_at: Arc<tokio::sync::Mutex<Option<Instant>>>,
+}
+
+/// How long a scrape waits for the session count.
+const SESSION_COUNT_WAIT: Duration = Duration::from_secs(1);
+
+impl LiveSessions {
+    pub fn new(store: Store, idle_timeout: Duration, every: Duration) -> LiveSessions {
+        LiveSessions {
+            store,
+            idle_timeout,
+            every,
+            read_at: Default::default(),
+        }
+    }
+
+    async fn refresh(&self, metrics: &Metrics) {
+        let mut read_at = self.read_at.lock().await;
+        if read_at.is_some_and(|at| at.elapsed() < self.every) {
+            return;
+        }
+        let count = self.store.auth.live_session_total(self.idle_timeout);
+        match tokio::time::timeout(SESSION_COUNT_WAIT, count).await {
+            Ok(Ok(n)) => {
+                metrics.set_dashboard_sessions(n);
+                *read_at = Some(Instant::now());
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "live sessions not counted"),
+            Err(_) => tracing::debug!("live sessions not counted: the database is slow"),
+        }
+    }
 }
 
 pub fn health_router(state: HealthState) -> Router {
@@ -79,6 +127,9 @@ pub async fn readiness(store: &Store, broker: &BrokerReadiness) -> Response {
 }
 
 async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {
+    if let Some(sessions) = &state.sessions {
+        sessions.refresh(&state.metrics).await;
+    }
     (
         [(
             header::CONTENT_TYPE,

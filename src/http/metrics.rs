@@ -70,6 +70,27 @@ pub struct BuildLabels {
     pub version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    /// Which per-token limit refused: `triggers`, `previews`, `writes` or
+    /// `dead_letters` (its `RATE_LIMIT_*` variable). Never the token.
+    pub limit: &'static str,
+}
+
+/// No labels: the one series of a family that only some processes fill
+/// in (a plain gauge would show a misleading 0 in the others).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct NoLabels;
+
+impl EncodeLabelSet for NoLabels {
+    fn encode(
+        &self,
+        _: &mut prometheus_client::encoding::LabelSetEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        Ok(())
+    }
+}
+
 /// Cheap to clone; all handles share one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -98,6 +119,11 @@ pub struct Metrics {
     /// HTTP requests served (the API), by route template and status.
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_seconds: Family<RouteLabels, Histogram>,
+    /// Requests the API refused with 429, by which per-token limit.
+    pub rate_limited: Family<LimitLabel, Counter>,
+    /// The API's live dashboard sessions, all replicas together (counted
+    /// in Postgres at scrape time; absent from the worker's metrics).
+    pub dashboard_sessions: Family<NoLabels, Gauge>,
     process_cpu_seconds: Gauge<f64, AtomicU64>,
     process_resident_bytes: Gauge,
     process_open_fds: Gauge,
@@ -222,6 +248,18 @@ impl Metrics {
             "HTTP request latency, by method and route template",
             http_seconds.clone(),
         );
+        let rate_limited = Family::<LimitLabel, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429 by the API's per-token rate limits, by limit",
+            rate_limited.clone(),
+        );
+        let dashboard_sessions = Family::<NoLabels, Gauge>::default();
+        registry.register(
+            "dashboard_sessions",
+            "Live dashboard sessions of every API replica together (counted in Postgres at scrape time)",
+            dashboard_sessions.clone(),
+        );
         let process_cpu_seconds = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "process_cpu_seconds",
@@ -243,6 +281,8 @@ impl Metrics {
         Metrics {
             http_requests,
             http_seconds,
+            rate_limited,
+            dashboard_sessions,
             process_cpu_seconds,
             process_resident_bytes,
             process_open_fds,
@@ -359,6 +399,18 @@ impl Metrics {
                 route: route.to_string(),
             })
             .observe(seconds);
+    }
+
+    /// One request refused by the per-token limit `limit`.
+    pub fn record_rate_limited(&self, limit: &'static str) {
+        self.rate_limited.get_or_create(&LimitLabel { limit }).inc();
+    }
+
+    /// The live dashboard sessions of the whole deployment.
+    pub fn set_dashboard_sessions(&self, sessions: i64) {
+        self.dashboard_sessions
+            .get_or_create(&NoLabels)
+            .set(sessions);
     }
 
     /// The text exposition format, with the process figures read now.

@@ -6,7 +6,7 @@ pub mod metrics;
 mod process;
 mod serve;
 
-pub use health::{health_router, readiness, BrokerReadiness, HealthState};
+pub use health::{health_router, readiness, BrokerReadiness, HealthState, LiveSessions};
 pub use metrics::Metrics;
 
 pub use serve::{listen, plain_timeout_answer, serve, serve_with, TimeoutAnswer};

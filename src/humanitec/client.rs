@@ -7,11 +7,12 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::error::HumanitecError;
 use super::limiter::{Limiters, Outcome, WriteLimit};
 use super::models::{AppSummary, ErrorBody, OrgSummary, ValueCreatePayload, ValuePatchPayload};
-use super::scope::{apps_path, value_path, values_path};
+use super::scope::{apps_path, route_template, value_path, values_path};
 use super::RequestObserver;
 use crate::model::{Scope, ValueResponse};
 
@@ -251,10 +252,31 @@ impl HumanitecClient {
     ) -> Result<T, HumanitecError> {
         let started = std::time::Instant::now();
         let name = method_name(&method);
+        // For traces (only when exported): the route's template, never the
+        // URL (tenant ids, keys) and never the token (a header).
+        let traced = tracing::enabled!(kind: tracing::metadata::Kind::SPAN,
+            target: crate::telemetry::SPANS, tracing::Level::INFO);
+        let span = if traced {
+            let template = route_template(path);
+            tracing::info_span!(target: crate::telemetry::SPANS, "humanitec request",
+                otel.name = %format_args!("{name} {template}"), otel.kind = "client",
+                http.request.method = name, url.template = %template,
+                http.response.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty)
+        } else {
+            tracing::Span::none()
+        };
         let mut status = None;
         let result = self
             .send_unobserved(token, method, path, body, value, &mut status)
+            .instrument(span.clone())
             .await;
+        if let Some(status) = status {
+            span.record("http.response.status_code", status);
+        }
+        if result.is_err() {
+            span.record("otel.status_code", "error");
+        }
         if let Some(observer) = &self.observer {
             observer.request(name, status, started.elapsed().as_secs_f64());
         }

@@ -53,10 +53,59 @@ pub(super) fn value_path(scope: &Scope, key: &str) -> Result<String, HumanitecEr
     Ok(format!("{}/{}", values_path(scope)?, segment("key", key)?))
 }
 
+/// The route template of a path built here, for traces: every org, app,
+/// env and key replaced by its placeholder (`/orgs/{orgId}/apps/{appId}/values`),
+/// so a trace names no tenant's ids or keys.
+pub(super) fn route_template(path: &str) -> String {
+    let mut template = String::new();
+    let mut previous = "";
+    for (i, segment) in path.split('/').skip(1).enumerate() {
+        template.push('/');
+        if i % 2 == 0 {
+            // The fixed words: orgs, apps, envs, values.
+            template.push_str(segment);
+        } else {
+            template.push_str(match previous {
+                "orgs" => "{orgId}",
+                "apps" => "{appId}",
+                "envs" => "{envId}",
+                "values" => "{key}",
+                _ => "{id}",
+            });
+        }
+        previous = segment;
+    }
+    template
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn route_templates_name_no_id_or_key() {
+        let env = env("my org", "app-1", "prod");
+        let app = Scope::App {
+            org: "o".into(),
+            app: "a".into(),
+        };
+        let cases = [
+            ("/orgs".to_string(), "/orgs"),
+            (apps_path("o").expect("path"), "/orgs/{orgId}/apps"),
+            (
+                values_path(&app).expect("path"),
+                "/orgs/{orgId}/apps/{appId}/values",
+            ),
+            (
+                value_path(&env, "DB_PASSWORD").expect("path"),
+                "/orgs/{orgId}/apps/{appId}/envs/{envId}/values/{key}",
+            ),
+        ];
+        for (path, template) in cases {
+            assert_eq!(route_template(&path), template, "{path}");
+        }
+    }
 
     fn env(org: &str, app: &str, env: &str) -> Scope {
         Scope::Env {

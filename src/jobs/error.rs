@@ -43,6 +43,10 @@ pub enum JobFailure {
     },
     #[error("{0}")]
     Plan(#[from] PlanError),
+    /// The source cannot be read as Infisical would push it (an import or
+    /// reference cycle, a missing reference, a recursive clash).
+    #[error("{0}")]
+    Source(super::resolve::SourceError),
     /// Another sync writes the same values (`conflicts::refusal`).
     #[error("{0}")]
     Conflict(super::conflicts::Refusal),

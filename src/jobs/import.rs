@@ -7,7 +7,7 @@ use super::credentials::connection_token;
 use super::error::JobError;
 use super::job::{BackgroundJob, Fence};
 use super::plan::{merge_import, plan_import};
-use super::source::load_source;
+use super::source::load_folder_secrets;
 use crate::crypto::{Aad, Column};
 use crate::model::{
     Counts, ImportBehavior, JobType, KeyChanges, Report, SyncRecord, UpdatedKey, ValueSource,
@@ -32,6 +32,54 @@ impl BackgroundJob for ImportJob {
     }
 }
 
+/// The import a sync's first run does before it pushes, when its
+/// `initialSyncBehavior` is `import-prioritize-source` or
+/// `import-prioritize-destination` (Infisical imports in its first sync
+/// job the same way: the run that has no `lastSyncedAt` yet). In the same
+/// job, under the same lease, so nothing can run between the import and
+/// the push. `None` for every other run (an `overwrite-destination` sync
+/// sends no extra statement).
+pub(super) async fn initial_import<F: Fence>(
+    ctx: &JobContext,
+    fence: &F,
+    sync: &SyncRecord,
+) -> Result<Option<Report>, JobError> {
+    // A row that does not parse fails in `prepare`, in its usual order.
+    let Some(behavior) = settings_of(sync).ok().and_then(|s| s.initial_import) else {
+        return Ok(None);
+    };
+    let synced_before = ctx
+        .store
+        .syncs
+        .sync_api_json(sync.id)
+        .await?
+        .is_some_and(|shown| !shown["lastSyncedAt"].is_null());
+    if synced_before {
+        return Ok(None);
+    }
+    run_import(ctx, fence, sync, behavior).await.map(Some)
+}
+
+/// A first run's report: the sync's, after the import's message, with the
+/// secrets Humanitec would not reveal named per key (`keys.skipped`).
+pub(super) fn after_initial_import(synced: Report, imported: Option<Report>) -> Report {
+    let Some(imported) = imported else {
+        return synced;
+    };
+    let mut keys = synced.keys;
+    keys.skipped.extend(imported.keys.skipped);
+    let mut counts = synced.counts;
+    counts.skipped += imported.counts.skipped;
+    Report {
+        message: format!(
+            "First sync (initialSyncBehavior import): {}; then {}",
+            imported.message, synced.message
+        ),
+        counts,
+        keys: keys.sorted(),
+    }
+}
+
 async fn run_import<F: Fence>(
     ctx: &JobContext,
     fence: &F,
@@ -49,7 +97,7 @@ async fn run_import<F: Fence>(
         .map_err(|e| JobError::humanitec(e, scope))?;
     let plan = plan_import(&listing, &settings.key_schema);
 
-    let existing: HashMap<_, _> = load_source(ctx, &sync.project_id, folder)
+    let existing: HashMap<_, _> = load_folder_secrets(ctx, &sync.project_id, folder)
         .await?
         .into_iter()
         .map(|s| (s.key, s.value))

@@ -23,6 +23,7 @@ mod kinds;
 pub mod plan;
 mod preview;
 mod remove;
+pub mod resolve;
 pub mod rotate;
 pub mod settings;
 mod source;

@@ -25,6 +25,9 @@ pub struct Preview {
     pub prune: Vec<String>,
     /// Keys the run leaves alone, each with why.
     pub skipped: Vec<PreviewSkip>,
+    /// Where each key's value comes from (`environment:/path`): the sync's
+    /// folder, one it imports, or a subfolder.
+    pub origins: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -72,6 +75,7 @@ impl Preview {
                     reason: SKIPPED_UNADDRESSABLE,
                 })
                 .collect(),
+            origins: Default::default(),
         };
         for w in &plan.writes {
             match w.kind {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::context::{settings_of, JobContext};
 use super::error::JobError;
-use super::source::{load_source, source_entries};
+use super::source::{load_source, source_entries, Source};
 use crate::crypto::{layout_version, Aad, Cipher, Column, FORMAT_V1};
 use crate::store::EncryptedRow;
 
@@ -206,9 +206,11 @@ pub async fn rotate_key(
                 .as_ref()
                 .and_then(|s| s.folder.as_ref().map(|f| (s, f)))
             {
-                if let (Ok(settings), Ok(secrets)) = (
-                    settings_of(sync),
-                    load_source(ctx, &sync.project_id, folder).await,
+                let settings = settings_of(sync);
+                let recursive = settings.as_ref().is_ok_and(|s| s.recursive);
+                if let (Ok(settings), Ok(Source { secrets, .. })) = (
+                    settings,
+                    load_source(ctx, &sync.project_id, folder, recursive).await,
                 ) {
                     let new = source_entries(&secrets, &settings.key_schema, &ctx.cipher);
                     let old = source_entries(&secrets, &settings.key_schema, previous);

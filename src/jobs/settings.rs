@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::key_schema::{KeySchema, KeySchemaError};
-use crate::model::{unaddressable, Scope};
+use crate::model::{unaddressable, ImportBehavior, Scope};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SettingsError {
@@ -15,10 +15,18 @@ pub enum SettingsError {
     #[error("sync_options is invalid: {0}")]
     Options(String),
     #[error(
-        "sync_options.initialSyncBehavior `{0}` is not supported for Humanitec; \
-         only `overwrite-destination` is (Humanitec cannot read secrets back)"
+        "sync_options.initialSyncBehavior `{0}` is not supported: use `overwrite-destination`, \
+         `import-prioritize-source` or `import-prioritize-destination`"
     )]
     InitialSyncBehavior(String),
+    /// Infisical's rule (`RECURSIVE_SYNC_REFINEMENT`): an import has one
+    /// folder to write to, a recursive sync has many.
+    #[error(
+        "a sync that includes subfolders (recursive) cannot also import existing secrets from \
+         the destination, because there is no single folder to import them into; turn off \
+         recursive, or set initialSyncBehavior to `overwrite-destination`"
+    )]
+    RecursiveImport,
     #[error("{0}")]
     KeySchema(#[from] KeySchemaError),
 }
@@ -45,6 +53,22 @@ struct SyncOptions {
     key_schema: Option<String>,
     #[serde(default)]
     disable_secret_deletion: bool,
+    /// Also push the subfolders' secrets (newer Infisical's option).
+    #[serde(default)]
+    recursive: bool,
+}
+
+impl SettingsError {
+    /// The request field at fault, as a dot-separated path.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SettingsError::Destination(_) => "destinationConfig",
+            SettingsError::Options(_) => "syncOptions",
+            SettingsError::InitialSyncBehavior(_) => "syncOptions.initialSyncBehavior",
+            SettingsError::RecursiveImport => "syncOptions.recursive",
+            SettingsError::KeySchema(_) => "syncOptions.keySchema",
+        }
+    }
 }
 
 /// Everything a job needs from the sync's JSON columns.
@@ -53,6 +77,12 @@ pub struct SyncSettings {
     pub scope: Scope,
     pub key_schema: KeySchema,
     pub deletion_enabled: bool,
+    /// Subfolders too (`syncOptions.recursive`).
+    pub recursive: bool,
+    /// `initialSyncBehavior` `import-prioritize-*`: the first sync imports
+    /// Humanitec's readable values into the folder first, with this
+    /// precedence (`None`: `overwrite-destination`).
+    pub initial_import: Option<ImportBehavior>,
 }
 
 impl SyncSettings {
@@ -66,15 +96,25 @@ impl SyncSettings {
         // runs for every sync of the destination app on every job).
         let options = SyncOptions::deserialize(sync_options)
             .map_err(|e| SettingsError::Options(e.to_string()))?;
-        if options.initial_sync_behavior != "overwrite-destination" {
-            return Err(SettingsError::InitialSyncBehavior(
-                options.initial_sync_behavior,
-            ));
+        let initial_import = match options.initial_sync_behavior.as_str() {
+            "overwrite-destination" => None,
+            "import-prioritize-source" => Some(ImportBehavior::PrioritizeSource),
+            "import-prioritize-destination" => Some(ImportBehavior::PrioritizeDestination),
+            _ => {
+                return Err(SettingsError::InitialSyncBehavior(
+                    options.initial_sync_behavior,
+                ))
+            }
+        };
+        if options.recursive && initial_import.is_some() {
+            return Err(SettingsError::RecursiveImport);
         }
         Ok(SyncSettings {
             scope,
             key_schema: KeySchema::parse(options.key_schema.as_deref(), environment_slug)?,
             deletion_enabled: !options.disable_secret_deletion,
+            recursive: options.recursive,
+            initial_import,
         })
     }
 }
@@ -182,17 +222,34 @@ mod tests {
         );
         let err = SyncSettings::parse(&json!({"scope": "galaxy"}), &opts, "d");
         assert!(matches!(err, Err(SettingsError::Destination(_))));
-        let err = SyncSettings::parse(
-            &json!({"scope": "application", "org": "o", "app": "a"}),
-            &json!({"initialSyncBehavior": "import-prioritize-source"}),
-            "d",
-        );
+        let app = json!({"scope": "application", "org": "o", "app": "a"});
+        let err = SyncSettings::parse(&app, &json!({"initialSyncBehavior": "sideways"}), "d");
         assert_eq!(
             err,
-            Err(SettingsError::InitialSyncBehavior(
-                "import-prioritize-source".into()
-            ))
+            Err(SettingsError::InitialSyncBehavior("sideways".into()))
         );
+        // Import first (Infisical's options say canImportSecrets), but
+        // never with subfolders: there is no one folder to import into.
+        for (given, expected) in [
+            ("import-prioritize-source", ImportBehavior::PrioritizeSource),
+            (
+                "import-prioritize-destination",
+                ImportBehavior::PrioritizeDestination,
+            ),
+        ] {
+            let parsed = SyncSettings::parse(&app, &json!({"initialSyncBehavior": given}), "d");
+            assert_eq!(parsed.map(|s| s.initial_import), Ok(Some(expected)));
+            let err = SyncSettings::parse(
+                &app,
+                &json!({"initialSyncBehavior": given, "recursive": true}),
+                "d",
+            );
+            assert_eq!(err, Err(SettingsError::RecursiveImport));
+            assert_eq!(
+                SettingsError::RecursiveImport.field(),
+                "syncOptions.recursive"
+            );
+        }
         let err = SyncSettings::parse(
             &json!({"scope": "application", "org": "o", "app": "a"}),
             &json!({}),

@@ -1,5 +1,6 @@
-//! The source side of a job: a folder's secrets, decrypted, and the
-//! planner's view of them (keys mapped, values fingerprinted).
+//! The source side of a job (the shell of [`super::resolve`]): the
+//! folders a sync reads, loaded and decrypted, and the planner's view of
+//! what it pushes (keys mapped, values fingerprinted).
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -7,28 +8,139 @@ use super::context::JobContext;
 use super::error::{JobError, JobFailure};
 use super::key_schema::KeySchema;
 use super::plan::SourceEntry;
+use super::resolve::{self, FolderData, FolderRef, Loaded, RawSecret, Resolution};
 use crate::crypto::{Aad, Cipher, Column};
 use crate::model::FolderRecord;
+use crate::store::{EncryptedSecret, StoredFolder};
 
 /// A source secret, decrypted. No Debug: it holds the value.
 pub struct SourceSecret {
     pub key: String,
     pub value: SecretString,
     pub comment: String,
+    /// Where it comes from (`env:/path`): the sync's folder, an import or
+    /// a subfolder.
+    pub origin: String,
 }
 
-/// The folder's secrets, decrypted. `project` is the sync's: a ciphertext
-/// bound to another project (a row copied across) fails to decrypt.
+/// What a sync pushes, and the folders besides its own it read.
+pub struct Source {
+    pub secrets: Vec<SourceSecret>,
+    pub read: Vec<(String, String)>,
+}
+
+/// How many rounds of loading a source may take (each loads every folder
+/// the previous round found it needs: one per level of nesting).
+const MAX_ROUNDS: usize = resolve::MAX_DEPTH + 2;
+
+/// The source a sync pushes (see [`resolve`]): the folder's secrets, its
+/// imports and, with `recursive`, its subfolders, references expanded.
+/// One statement for a folder without imports or references; one more per
+/// level of nesting. `project` is the sync's: a ciphertext bound to another
+/// project (a row copied across) fails to decrypt.
 pub async fn load_source(
+    ctx: &JobContext,
+    project: &str,
+    folder: &FolderRecord,
+    recursive: bool,
+) -> Result<Source, JobError> {
+    let root = FolderRef::new(&folder.environment_slug, &folder.path);
+    let subfolders: Vec<FolderRef> = match recursive {
+        true => ctx
+            .store
+            .syncs
+            .subfolders(project, &root.env, &root.path)
+            .await?
+            .iter()
+            .map(|path| FolderRef::new(&root.env, path))
+            .collect(),
+        false => Vec::new(),
+    };
+    let mut loaded = Loaded::default();
+    let mut wanted: Vec<FolderRef> = std::iter::once(root.clone())
+        .chain(subfolders.iter().cloned())
+        .collect();
+    for _ in 0..MAX_ROUNDS {
+        let keys: Vec<(String, String)> = wanted
+            .iter()
+            .map(|f| (f.env.clone(), f.path.clone()))
+            .collect();
+        let mut found = ctx.store.syncs.folder_sources(project, &keys).await?;
+        for at in wanted.drain(..) {
+            let data = match found.remove(&(at.env.clone(), at.path.clone())) {
+                Some(stored) => Some(decrypt_folder(ctx, project, &at, stored)?),
+                None => None,
+            };
+            loaded.folders.insert(at, data);
+        }
+        if !loaded.folders.get(&root).is_some_and(Option::is_some) {
+            return Err(JobFailure::FolderMissing.into());
+        }
+        match resolve::resolve(&root, &subfolders, &loaded).map_err(JobFailure::Source)? {
+            Resolution::Need(need) => wanted = need.into_iter().collect(),
+            Resolution::Done { secrets, read } => {
+                return Ok(Source {
+                    secrets: secrets
+                        .into_iter()
+                        .map(|s| SourceSecret {
+                            origin: s.origin.to_string(),
+                            key: s.key,
+                            value: s.value,
+                            comment: s.comment,
+                        })
+                        .collect(),
+                    read: read.into_iter().map(|f| (f.env, f.path)).collect(),
+                })
+            }
+        }
+    }
+    Err(JobFailure::Source(resolve::SourceError::TooDeep(root)).into())
+}
+
+fn decrypt_folder(
+    ctx: &JobContext,
+    project: &str,
+    at: &FolderRef,
+    stored: StoredFolder,
+) -> Result<FolderData, JobError> {
+    let secrets = decrypt(ctx, project, &at.to_string(), stored.secrets)?
+        .into_iter()
+        .map(|s| RawSecret {
+            key: s.key,
+            value: s.value,
+            comment: s.comment,
+        })
+        .collect();
+    let imports = stored
+        .imports
+        .iter()
+        .map(|(env, path)| FolderRef::new(env, path))
+        .collect();
+    Ok(FolderData { secrets, imports })
+}
+
+/// The folder's own secrets, decrypted, nothing imported or expanded: what
+/// an import job writes over.
+pub async fn load_folder_secrets(
     ctx: &JobContext,
     project: &str,
     folder: &FolderRecord,
 ) -> Result<Vec<SourceSecret>, JobError> {
     let rows = ctx.store.syncs.folder_secrets(folder.id).await?;
+    let origin = format!("{}:{}", folder.environment_slug, folder.path);
+    decrypt(ctx, project, &origin, rows)
+}
+
+fn decrypt(
+    ctx: &JobContext,
+    project: &str,
+    folder: &str,
+    rows: Vec<EncryptedSecret>,
+) -> Result<Vec<SourceSecret>, JobError> {
     rows.into_iter()
         .map(|row| {
             let decrypt_err = |source| JobFailure::Decrypt {
-                what: format!("secret `{}` in folder `{}`", row.key, folder.path),
+                what: format!("secret `{}` in folder `{folder}`", row.key),
                 source,
             };
             let value = ctx
@@ -46,6 +158,7 @@ pub async fn load_source(
                 key: row.key,
                 value: SecretString::from(value),
                 comment,
+                origin: folder.to_string(),
             })
         })
         .collect()
@@ -90,6 +203,7 @@ mod tests {
             key: "A".into(),
             value: SecretString::from(v.to_string()),
             comment: c.into(),
+            origin: "dev:/".into(),
         };
         let base = source_entries(&[secret("1", "")], &schema, &cipher);
         assert_eq!(base[0].dest_key, "P_A");

@@ -16,7 +16,7 @@ use super::plan::{
 };
 use super::preview::Preview;
 use super::settings::SyncSettings;
-use super::source::{load_source, source_entries, SourceSecret};
+use super::source::{load_source, source_entries, Source, SourceSecret};
 use crate::humanitec::HumanitecError;
 use crate::model::{
     Counts, JobType, KeyChanges, PushedKey, Report, Scope, SyncRecord, UpdatedKey, ValueResponse,
@@ -29,6 +29,8 @@ pub(super) struct Prepared {
     token: SecretString,
     secrets: Vec<SourceSecret>,
     entries: Vec<SourceEntry>,
+    /// The folders besides its own the source came from.
+    read: Vec<(String, String)>,
     pub settings: SyncSettings,
     pub plan: SyncPlan,
 }
@@ -44,12 +46,12 @@ pub(super) async fn prepare(
     let (org, app) = scope.org_app();
     // Independent reads at once: one round trip of waiting, not three.
     // Their errors are still reported in this order.
-    let (secrets, others, token) = tokio::join!(
-        load_source(ctx, &sync.project_id, folder),
+    let (source, others, token) = tokio::join!(
+        load_source(ctx, &sync.project_id, folder, settings.recursive),
         ctx.store.syncs.syncs_at_destination(org, app),
         connection_token(ctx, sync),
     );
-    let secrets = secrets?;
+    let Source { secrets, read } = source?;
     let entries = source_entries(&secrets, &settings.key_schema, &ctx.cipher);
     validate_keys(&entries)?;
     check_conflicts(sync, &settings, &entries, &others?)?;
@@ -85,6 +87,7 @@ pub(super) async fn prepare(
         token,
         secrets,
         entries,
+        read,
         settings,
         plan,
     })
@@ -119,7 +122,14 @@ pub async fn preview_sync(
     prune_unmanaged: bool,
 ) -> Result<Preview, JobError> {
     let prepared = prepare(ctx, sync, prune_unmanaged).await?;
-    Ok(Preview::new(&prepared.settings.scope, &prepared.plan))
+    let mut preview = Preview::new(&prepared.settings.scope, &prepared.plan);
+    preview.origins = prepared
+        .entries
+        .iter()
+        .zip(&prepared.secrets)
+        .map(|(e, s)| (e.dest_key.clone(), s.origin.clone()))
+        .collect();
+    Ok(preview)
 }
 
 /// Pushes the folder's secrets into Humanitec.
@@ -147,13 +157,24 @@ async fn run_sync<F: Fence>(
     sync: &SyncRecord,
     prune_unmanaged: bool,
 ) -> Result<Report, JobError> {
+    // `initialSyncBehavior: import-prioritize-*`: the first run imports
+    // Humanitec's readable values into the folder, then reads it.
+    let imported = super::import::initial_import(ctx, fence, sync).await?;
     let Prepared {
         token,
         secrets,
         entries,
+        read,
         settings,
         plan,
     } = prepare(ctx, sync, prune_unmanaged).await?;
+    // Imports and references: a change in those folders auto-syncs this
+    // one too. Written only when there are any (a plain folder's sync
+    // sends no extra statement; a set emptied since stays until then,
+    // costing at most a no-op run).
+    if !read.is_empty() {
+        ctx.store.syncs.record_sync_sources(sync.id, &read).await?;
+    }
     if !plan.writes.is_empty() || !plan.deletes.is_empty() {
         fence.hold().await?;
     }
@@ -250,7 +271,8 @@ async fn run_sync<F: Fence>(
         ));
     }
     keys.deleted = gone;
-    Ok(Report::sync(counts, &scope.label(), keys))
+    let synced = Report::sync(counts, &scope.label(), keys);
+    Ok(super::import::after_initial_import(synced, imported))
 }
 
 /// Deletes `keys` (bounded parallel); a key already gone counts as deleted.

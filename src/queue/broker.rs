@@ -9,9 +9,9 @@ use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
     QueueDeclareOptions,
 };
-use lapin::tcp::{AMQPUriTcpExt, AsyncTcpStream, TLSConfig};
+use lapin::tcp::{AMQPUriTcpExt, AsyncTcpStream, RustlsConnector, TLSConfig};
 use lapin::types::FieldTable;
-use lapin::uri::AMQPUri;
+use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::os::fd::AsFd;
 use std::str::FromStr;
@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 
 use super::headers::envelope_of;
 use super::message::{decode_event, decode_job, MessageError, SecretChanged};
-use super::{declare_topology, Names, Nodes, Publisher, QueueError, NODE_CONNECT_TIMEOUT};
+use super::{
+    declare_topology, BrokerAddress, Names, Nodes, Publisher, QueueError, NODE_CONNECT_TIMEOUT,
+};
 use crate::model::{Job, JobEnvelope};
 
 /// One connection to RabbitMQ, named after the process role (shown in
@@ -46,6 +48,7 @@ pub struct Broker {
 /// down on timeout, which ends lapin's attempt and closes it.
 async fn connect_within(
     url: &str,
+    ca: Option<&Arc<rustls::RootCertStore>>,
     props: ConnectionProperties,
     limit: Duration,
 ) -> Result<(Connection, Socket), QueueError> {
@@ -54,6 +57,25 @@ async fn connect_within(
         cause: format!("AMQP_URL is not a valid AMQP URL ({cause})"),
         hint: "write it as amqp://user:password@host:5672/vhost (the vhost `/` is %2f)",
     })?;
+    // amqps://: the certificate must chain to AMQP_CA_FILE's CAs (or the
+    // public ones) and name the host of the URL.
+    let tls = match uri.scheme {
+        AMQPScheme::AMQP => None,
+        AMQPScheme::AMQPS => {
+            let roots = ca
+                .cloned()
+                .unwrap_or_else(|| Arc::new(crate::tls::public_roots()));
+            let config =
+                crate::tls::client_config(&crate::tls::Verify::Full(roots)).map_err(|e| {
+                    QueueError::Connect {
+                        target: super::connect_error::describe_target(url),
+                        cause: format!("TLS setup failed ({e})"),
+                        hint: "check AMQP_CA_FILE",
+                    }
+                })?;
+            Some(RustlsConnector::from(config))
+        }
+    };
     let runtime = lapin::runtime::default_runtime()
         .map_err(|source| super::connect_error::connect_failed(url, source))?;
     let socket = Socket::default();
@@ -61,7 +83,10 @@ async fn connect_within(
     let connect = Connection::connector(
         uri,
         runtime,
-        async move |uri, runtime| {
+        async move |mut uri, runtime| {
+            // TCP first, kept at hand; then the TLS handshake over it.
+            let host = uri.authority.host.clone();
+            uri.scheme = AMQPScheme::AMQP;
             let stream = uri
                 .connect_with_config_async(TLSConfig::default(), &runtime)
                 .await?;
@@ -70,7 +95,10 @@ async fn connect_within(
                     *lock(&kept) = Some(std::net::TcpStream::from(fd));
                 }
             }
-            Ok(stream)
+            match &tls {
+                Some(connector) => Ok(stream.into_rustls(connector, &host).await?),
+                None => Ok(stream),
+            }
         },
         props,
     );
@@ -109,8 +137,12 @@ impl Broker {
     /// A connection to one of `url`'s nodes (a list, see [`Nodes`]),
     /// starting at a random one. A long-lived process keeps one [`Nodes`]
     /// instead, so that it moves on from a node it lost.
-    pub async fn open(url: &str, names: Names, role: &str) -> Result<Broker, QueueError> {
-        Nodes::parse(url).open(names, role).await
+    pub async fn open(
+        address: impl Into<BrokerAddress>,
+        names: Names,
+        role: &str,
+    ) -> Result<Broker, QueueError> {
+        Nodes::new(address.into()).open(names, role).await
     }
 
     /// `host:port` of the node this connection is on.
@@ -125,18 +157,13 @@ impl Broker {
 
     pub(super) async fn open_node(
         url: &str,
+        ca: Option<&Arc<rustls::RootCertStore>>,
         names: Names,
         role: &str,
         node_index: usize,
     ) -> Result<Broker, QueueError> {
-        if url.starts_with("amqps://") {
-            // lapin is built without TLS here: refuse rather than connect in clear.
-            return Err(QueueError::TlsUnsupported {
-                target: super::connect_error::describe_target(url),
-            });
-        }
         let props = ConnectionProperties::default().with_connection_name(role.to_string().into());
-        let (connection, socket) = connect_within(url, props, NODE_CONNECT_TIMEOUT).await?;
+        let (connection, socket) = connect_within(url, ca, props, NODE_CONNECT_TIMEOUT).await?;
         let broker = Broker {
             connection,
             names,

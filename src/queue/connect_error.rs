@@ -6,6 +6,7 @@ use std::str::FromStr;
 use lapin::uri::AMQPUri;
 
 use super::QueueError;
+use crate::tls::HandshakeFailure;
 
 /// Where AMQP_URL points, for messages: `vhost "/" on host:port as user "u"`.
 pub fn describe_target(url: &str) -> String {
@@ -53,6 +54,20 @@ pub fn connect_failed(url: &str, source: lapin::Error) -> QueueError {
         (
             format!("the vhost is missing or this user may not use it ({text})"),
             "create it with `rabbitmqctl add_vhost <vhost>` and grant access with `rabbitmqctl set_permissions -p <vhost> <user> '.*' '.*' '.*'`, or fix the vhost in AMQP_URL (`/` is %2f)",
+        )
+    } else if let Some(failure) = HandshakeFailure::of(&text) {
+        (
+            format!("TLS: {} ({text})", failure.why()),
+            match failure {
+                HandshakeFailure::UnknownIssuer => "AMQP_CA_FILE must name a PEM file holding the CA that signed RabbitMQ's certificate (unset: only public CAs are trusted)",
+                HandshakeFailure::WrongName => "the host in AMQP_URL must be a name RabbitMQ's certificate gives; connect by that name",
+                HandshakeFailure::Expired => "RabbitMQ's certificate must be renewed (or this host's clock is wrong)",
+            },
+        )
+    } else if lower.contains("corrupt message") || lower.contains("invalidcontenttype") {
+        (
+            format!("TLS failed: the port does not speak TLS ({text})"),
+            "amqps:// needs RabbitMQ's TLS listener (usually port 5671); amqp:// is the plain port (5672)",
         )
     } else if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake")
     {

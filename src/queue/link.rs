@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Broker, Names, Nodes, QueueError, NODE_CONNECT_TIMEOUT};
+use super::{Broker, BrokerAddress, Names, Nodes, QueueError, NODE_CONNECT_TIMEOUT};
 
 /// First wait after a failed attempt; doubled per failure up to `LONGEST`.
 pub const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -65,10 +65,10 @@ enum Next {
 impl Link {
     /// A link to `amqp_url`'s nodes (a list, see [`Nodes`]); nothing is
     /// opened until the first call to [`Link::broker`].
-    pub fn new(amqp_url: &str, names: Names, role: &str) -> Link {
+    pub fn new(address: impl Into<BrokerAddress>, names: Names, role: &str) -> Link {
         Link {
             inner: Arc::new(Inner {
-                nodes: Nodes::parse(amqp_url),
+                nodes: Nodes::new(address.into()),
                 names,
                 role: role.to_string(),
                 state: Mutex::new(State::Down {

@@ -22,7 +22,7 @@ pub use link::{retry_delay, Link};
 pub use message::{
     decode_event, decode_job, encode_event, encode_job, MessageError, SecretChanged,
 };
-pub use nodes::{node_label, split_urls, Nodes, NODE_CONNECT_TIMEOUT};
+pub use nodes::{node_label, split_urls, BrokerAddress, Nodes, NODE_CONNECT_TIMEOUT};
 pub use publisher::Publisher;
 pub use topology::{Names, DELIVERY_LIMIT};
 
@@ -37,8 +37,6 @@ pub enum QueueError {
         cause: String,
         hint: &'static str,
     },
-    #[error("cannot connect to RabbitMQ ({target}): AMQP_URL asks for TLS (amqps://) but this build has no AMQP TLS support. To fix: use amqp:// on a trusted network, or a TLS-terminating proxy (stunnel, a service mesh) in front of RabbitMQ")]
-    TlsUnsupported { target: String },
     #[error("RabbitMQ is not reachable now ({cause}); the next attempt is due in {} ms", retry_after.as_millis())]
     Unavailable {
         retry_after: std::time::Duration,

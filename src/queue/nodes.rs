@@ -16,11 +16,40 @@ use super::{Broker, Names, QueueError};
 /// for the operating system's TCP timeout).
 pub const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the broker is: `AMQP_URL` (one node or a list) and the CAs
+/// trusted for its `amqps://` nodes (`AMQP_CA_FILE`; None: the public
+/// ones). A bare URL (tests, tools) trusts the public CAs.
+#[derive(Clone, Debug)]
+pub struct BrokerAddress {
+    pub url: String,
+    pub ca: Option<Arc<rustls::RootCertStore>>,
+}
+
+impl From<&str> for BrokerAddress {
+    fn from(url: &str) -> BrokerAddress {
+        BrokerAddress {
+            url: url.to_string(),
+            ca: None,
+        }
+    }
+}
+
+impl From<&crate::config::Settings> for BrokerAddress {
+    fn from(settings: &crate::config::Settings) -> BrokerAddress {
+        BrokerAddress {
+            url: settings.amqp_url.clone(),
+            ca: settings.amqp_ca.as_ref().map(|ca| ca.roots.clone()),
+        }
+    }
+}
+
 /// The nodes of `AMQP_URL` and where this process stands among them.
 /// Cheap to clone; clones share the position.
 #[derive(Clone, Debug)]
 pub struct Nodes {
     urls: Arc<[String]>,
+    /// The CAs for `amqps://` nodes.
+    ca: Option<Arc<rustls::RootCertStore>>,
     /// The node to try first.
     next: Arc<AtomicUsize>,
 }
@@ -47,18 +76,24 @@ pub fn node_label(url: &str) -> String {
 }
 
 impl Nodes {
-    /// The nodes of `amqp_url`, starting at a random one.
-    pub fn parse(amqp_url: &str) -> Nodes {
-        let mut urls = split_urls(amqp_url);
+    /// The nodes of `address`, starting at a random one.
+    pub fn new(address: BrokerAddress) -> Nodes {
+        let mut urls = split_urls(&address.url);
         if urls.is_empty() {
             // Settings refuse an empty AMQP_URL; keep the error at connect.
-            urls.push(amqp_url.to_string());
+            urls.push(address.url.clone());
         }
         let start = rand::random_range(0..urls.len());
         Nodes {
             urls: urls.into(),
+            ca: address.ca,
             next: Arc::new(AtomicUsize::new(start)),
         }
+    }
+
+    /// The nodes of a bare `AMQP_URL` (public CAs for `amqps://`).
+    pub fn parse(amqp_url: &str) -> Nodes {
+        Nodes::new(amqp_url.into())
     }
 
     pub fn len(&self) -> usize {
@@ -85,7 +120,7 @@ impl Nodes {
             let url = &self.urls[index];
             // Bounded in `open_node`, which also closes the socket of an
             // attempt that timed out.
-            let result = Broker::open_node(url, names.clone(), role, index).await;
+            let result = Broker::open_node(url, self.ca.as_ref(), names.clone(), role, index).await;
             match result {
                 Ok(broker) => {
                     self.next.store(index, Ordering::Relaxed);
@@ -95,8 +130,6 @@ impl Nodes {
                     }
                     return Ok(broker);
                 }
-                // A refusal of the URL itself is the same on every node.
-                Err(e @ QueueError::TlsUnsupported { .. }) => return Err(e),
                 Err(e) => failures.push(e),
             }
         }

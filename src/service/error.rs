@@ -11,11 +11,20 @@ pub enum SyncError {
     /// Input the caller can correct (400).
     #[error("{0}")]
     Invalid(String),
+    /// A field of the request that breaks a rule of its own (a key schema
+    /// without `{{secretKey}}`, a destination Humanitec cannot address):
+    /// 422 `ValidationFailure` naming `field` (dot-separated path).
+    #[error("{field}: {message}")]
+    Validation {
+        field: &'static str,
+        message: String,
+    },
     /// Not there, or not this caller's to see: the same answer (404).
     #[error("{0}")]
     NotFound(String),
     /// Well formed, refused by a rule: another sync writes the same
-    /// values, the name is taken, the destination cannot be reached (422).
+    /// values, the name is taken, the destination cannot be reached (400
+    /// `BadRequest`, as Infisical answers a taken name).
     #[error("{0}")]
     Refused(String),
     /// Humanitec could not be asked now; nothing was saved (502).

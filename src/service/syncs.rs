@@ -510,8 +510,9 @@ impl SyncService {
         Ok(None)
     }
 
-    /// `environment` (slug) + `secretPath` to the folder's id, or a 404
-    /// that says which of the two is missing.
+    /// `environment` (slug) + `secretPath` to the folder's id, or a 400
+    /// that says which of the two is missing (Infisical answers a missing
+    /// folder with 400 BadRequest: "Could not find folder with path …").
     async fn resolve_folder(
         &self,
         project_id: &str,
@@ -526,12 +527,12 @@ impl SyncService {
             .await?
         {
             FolderLookup::Folder(id) => Ok(id),
-            FolderLookup::NoEnvironment => Err(SyncError::NotFound(format!(
+            FolderLookup::NoEnvironment => Err(SyncError::Invalid(format!(
                 "environment '{}' not found in project '{}'",
                 shorten(environment),
                 shorten(project_id)
             ))),
-            FolderLookup::NoFolder => Err(SyncError::NotFound(format!(
+            FolderLookup::NoFolder => Err(SyncError::Invalid(format!(
                 "folder '{}' not found in environment '{}' of project '{}'",
                 shorten(&path),
                 shorten(environment),
@@ -590,8 +591,12 @@ impl Definition {
         options: &Value,
         environment: &str,
     ) -> Result<Definition, SyncError> {
-        let settings = SyncSettings::parse(destination, options, environment)
-            .map_err(|e| SyncError::Invalid(e.to_string()))?;
+        let settings = SyncSettings::parse(destination, options, environment).map_err(|e| {
+            SyncError::Validation {
+                field: e.field(),
+                message: e.to_string(),
+            }
+        })?;
         Ok(Definition {
             project_id: project_id.to_string(),
             target: SyncTarget {

@@ -1,18 +1,18 @@
 //! Connection failures turned into what an operator can act on: which
 //! server and database (password never shown), why, and what to do.
 
-use std::str::FromStr;
-
 use deadpool_postgres::{PoolError, TimeoutType};
 use tokio_postgres::error::SqlState;
 
 use super::StoreError;
+use crate::tls::HandshakeFailure;
 
 /// Where DATABASE_URL points, for messages: `database "x" on host:port as user "u"`.
 pub fn describe_target(database_url: &str) -> String {
-    let Ok(config) = tokio_postgres::Config::from_str(database_url) else {
+    let Ok(url) = super::DatabaseUrl::parse(database_url) else {
         return "the DATABASE_URL server".into();
     };
+    let config = url.config();
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
@@ -78,7 +78,7 @@ fn diagnose(err: &tokio_postgres::Error) -> Diagnosis {
             Diagnosis {
                 cause: format!("the server refused the login: {message} (SQLSTATE 28000)"),
                 hint: if tls {
-                    "the server requires TLS for this client; this build connects without TLS: allow a non-TLS `host` entry in pg_hba.conf for the worker, or connect through a TLS-terminating proxy"
+                    "the server requires TLS for this client: add sslmode=verify-full&sslrootcert=<path of the server's CA, PEM> to DATABASE_URL (sslmode=require encrypts without checking the certificate)"
                 } else {
                     "check that the user in DATABASE_URL exists and that pg_hba.conf lets it connect from this host"
                 },
@@ -117,9 +117,26 @@ fn diagnose(err: &tokio_postgres::Error) -> Diagnosis {
                 transient: true,
             }
         }
+        _ if text.contains("server does not support TLS") => Diagnosis {
+            cause: "sslmode in DATABASE_URL requires TLS, but the server does not offer it".into(),
+            hint: "turn on ssl in the server's postgresql.conf, or connect to the TLS port your provider gives; sslmode=prefer falls back to plain text, sslmode=disable never tries",
+            transient: false,
+        },
+        _ if HandshakeFailure::of(&text).is_some() => {
+            let failure = HandshakeFailure::of(&text).unwrap_or(HandshakeFailure::UnknownIssuer);
+            Diagnosis {
+                cause: format!("TLS: {} ({text})", failure.why()),
+                hint: match failure {
+                    HandshakeFailure::UnknownIssuer => "sslrootcert in DATABASE_URL must name a PEM file holding the CA that signed the server's certificate (your provider publishes it)",
+                    HandshakeFailure::WrongName => "with sslmode=verify-full the host in DATABASE_URL must be a name the server's certificate gives; connect by that name, or use sslmode=verify-ca to check the CA only",
+                    HandshakeFailure::Expired => "the server's certificate must be renewed (or this host's clock is wrong)",
+                },
+                transient: false,
+            }
+        }
         _ if text.to_ascii_lowercase().contains("tls") => Diagnosis {
             cause: format!("TLS: {text}"),
-            hint: "this build connects without TLS: use sslmode=disable or sslmode=prefer in DATABASE_URL, or connect through a TLS-terminating proxy",
+            hint: "check sslmode and sslrootcert in DATABASE_URL and the server's TLS settings",
             transient: false,
         },
         _ => Diagnosis {

@@ -2,10 +2,7 @@
 //! order, each in its own transaction, under an advisory lock so workers
 //! starting together do not race. Re-running is a no-op.
 
-use std::str::FromStr;
-
 use tokio_postgres::types::Type;
-use tokio_postgres::NoTls;
 
 use super::StoreError;
 use crate::model::redact_url as redact;
@@ -138,15 +135,16 @@ async fn admin_connection(
     ),
     StoreError,
 > {
-    let config =
-        tokio_postgres::Config::from_str(database_url).map_err(|e| StoreError::BadUrl {
-            url: redact(database_url),
-            reason: e.to_string(),
-        })?;
-    let dbname = config.get_dbname().map(str::to_string);
-    let mut admin = config.clone();
+    let bad_url = |reason: String| StoreError::BadUrl {
+        url: redact(database_url),
+        reason,
+    };
+    let url = super::DatabaseUrl::parse(database_url).map_err(bad_url)?;
+    let dbname = url.config().get_dbname().map(str::to_string);
+    let mut admin = url.config().clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await.map_err(|e| {
+    let tls = url.connector().map_err(bad_url)?;
+    let (client, connection) = admin.connect(tls).await.map_err(|e| {
         super::connect_error::connect_failed(
             &super::connect_error::describe_target(database_url).replace(
                 &format!("database \"{}\"", dbname.as_deref().unwrap_or("(default)")),

@@ -10,6 +10,7 @@ mod audit;
 mod conn;
 mod connect_error;
 mod connections;
+mod database_url;
 mod folders;
 mod jobs;
 mod migrate;
@@ -30,11 +31,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use deadpool_postgres::{Hook, HookError, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 pub use audit::{AuditFilter, AuditRow};
 pub use connections::{ConnectionChanges, ConnectionRecord};
-pub use folders::{EncryptedSecret, FolderLookup};
+pub use database_url::DatabaseUrl;
+pub use folders::{EncryptedSecret, FolderLookup, StoredFolder};
 pub use jobs::{
     Claim, JobStart, LeaseAttempt, LeaseTake, OrphanFate, OrphanedJob, StaleJob, SyncLease,
 };
@@ -187,36 +188,30 @@ impl Store {
     }
 
     pub fn connect(database_url: &str, max_size: usize) -> Result<Store, StoreError> {
-        let mut cfg = deadpool_postgres::Config::new();
-        cfg.url = Some(database_url.to_string());
-        // Names its connections in `pg_stat_activity`, unless DATABASE_URL does.
-        let named = database_url
-            .parse::<tokio_postgres::Config>()
-            .is_ok_and(|c| c.get_application_name().is_some());
-        if !named {
-            cfg.application_name = Some(APPLICATION_NAME.into());
-        }
-        cfg.manager = Some(ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        });
-        cfg.pool = Some(deadpool_postgres::PoolConfig {
-            max_size: max_size.max(2),
-            timeouts: deadpool_postgres::Timeouts {
-                wait: Some(std::time::Duration::from_secs(30)),
-                create: Some(std::time::Duration::from_secs(10)),
-                recycle: Some(std::time::Duration::from_secs(10)),
-            },
-            ..Default::default()
-        });
         let bad_url = |reason: String| StoreError::BadUrl {
             url: redact(database_url),
             reason,
         };
+        let url = DatabaseUrl::parse(database_url).map_err(bad_url)?;
+        let mut config = url.config().clone();
+        // Names its connections in `pg_stat_activity`, unless DATABASE_URL does.
+        if config.get_application_name().is_none() {
+            config.application_name(APPLICATION_NAME);
+        }
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            url.connector().map_err(bad_url)?,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let prepared = Arc::new(AtomicBool::new(true));
         let on_new_connection = prepared.clone();
-        let pool = cfg
-            .builder(NoTls)
-            .map_err(|e| bad_url(e.to_string()))?
+        let pool = Pool::builder(manager)
+            .max_size(max_size.max(2))
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .recycle_timeout(Some(std::time::Duration::from_secs(10)))
             .runtime(Runtime::Tokio1)
             .post_create(Hook::async_fn(move |client, _| {
                 let prepared = on_new_connection.load(Ordering::Relaxed);

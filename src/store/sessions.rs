@@ -164,4 +164,17 @@ impl AuthStore {
             .map(|r| (r.get("token_id"), r.get("n")))
             .collect())
     }
+
+    /// Live sessions of every token together (the API's gauge).
+    pub async fn live_session_total(&self, idle_timeout: Duration) -> Result<i64, StoreError> {
+        let client = self.db.client().await?;
+        let row = client
+            .query_one(
+                sql::COUNT_ALL_LIVE_SESSIONS,
+                &[(&secs(idle_timeout), Type::FLOAT8)],
+            )
+            .await
+            .map_err(StoreError::db("counting live dashboard sessions"))?;
+        Ok(row.get("n"))
+    }
 }

@@ -1,6 +1,12 @@
 //! The seed's error body, for every error the API returns:
 //! `{"reqId", "statusCode", "message", "error", "details"?}`. `details`
-//! appears only where the seed allows it (400 and 403).
+//! appears only where the seed allows it (400 and 403). `error` is the
+//! name Infisical's error handler gives the same failure
+//! (`backend/src/server/plugins/error-handler.ts`: `BadRequest`,
+//! `NotFound`, `PermissionDenied`, `ValidationFailure`, …), and a request
+//! body that breaks its schema is a 422 whose `message` is the list of
+//! issues in zod's shape (`[{"code", "path", "message", …}]`), as Infisical
+//! answers a `ZodError`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +37,72 @@ pub struct ApiError {
     pub details: Option<Value>,
     /// Seconds, sent as `Retry-After` (429s).
     pub retry_after: Option<u64>,
+    /// A 422's issues (zod's shape); the body's `message` is this list.
+    pub issues: Option<Value>,
+}
+
+/// One issue of a 422, in zod's shape: `code`, `path` (the field, as a
+/// list of keys and indexes), `message`, and the code's own fields
+/// (`expected`, `keys`, `options`, …) from `extra`.
+pub fn issue(code: &str, path: Vec<Value>, message: impl Into<String>, extra: Value) -> Value {
+    let mut issue = json!({"code": code, "path": path, "message": message.into()});
+    if let (Some(out), Value::Object(more)) = (issue.as_object_mut(), extra) {
+        out.extend(more);
+    }
+    issue
+}
+
+/// A `custom` issue at the field `path` (dot-separated: `syncOptions.keySchema`).
+pub fn custom_issue(path: &str, message: impl Into<String>) -> Value {
+    issue("custom", field_path(path), message, Value::Null)
+}
+
+/// `syncOptions.keySchema` or `/syncOptions/keySchema` as zod's path list.
+pub fn field_path(path: &str) -> Vec<Value> {
+    path.split(['.', '/'])
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u64>() {
+            Ok(i) => json!(i),
+            Err(_) => json!(p),
+        })
+        .collect()
+}
+
+/// An issue as one line: `/path: message` (for logs, the dashboard and
+/// the summary of a 422).
+pub fn issue_line(issue: &Value) -> String {
+    let path: Vec<String> = issue["path"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "/{}: {}",
+        path.join("/"),
+        issue["message"].as_str().unwrap_or_default()
+    )
+}
+
+/// The `error` of each status: the name Infisical's error handler gives
+/// it (its error classes' names; `PermissionDenied` for a refused
+/// permission, `ValidationFailure` for a schema violation).
+pub fn error_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "BadRequest",
+        401 => "UnauthorizedError",
+        403 => "PermissionDenied",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        422 => "ValidationFailure",
+        429 => "RateLimitExceeded",
+        500 => "InternalServerError",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeoutError",
+        _ => "Error",
+    }
 }
 
 impl ApiError {
@@ -40,6 +112,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            issues: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -54,8 +127,17 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
-    pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    /// A request body that breaks its schema (or a rule on one of its
+    /// fields): 422 `ValidationFailure`, `message` the list of `issues`.
+    pub fn validation(issues: Vec<Value>) -> Self {
+        let summary = issues.iter().map(issue_line).collect::<Vec<_>>().join("; ");
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, summary);
+        e.issues = Some(Value::Array(issues));
+        e
+    }
+    /// One `custom` issue at the field `path` (`syncOptions.keySchema`).
+    pub fn invalid_field(path: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![custom_issue(path, message)])
     }
     /// Too many calls of one kind from one token: try again after `retry_after`.
     pub fn too_many_requests(message: impl Into<String>) -> Self {
@@ -122,8 +204,11 @@ impl From<crate::service::SyncError> for ApiError {
         use crate::service::SyncError as E;
         match e {
             E::Invalid(m) => ApiError::bad_request(m),
+            E::Validation { field, message } => ApiError::invalid_field(field, message),
             E::NotFound(m) => ApiError::not_found(m),
-            E::Refused(m) => ApiError::unprocessable(m),
+            // Infisical answers a taken name (and its other rules) with
+            // 400 BadRequest.
+            E::Refused(m) => ApiError::bad_request(m),
             E::Upstream(cause) => ApiError::upstream(
                 "could not check the destination with Humanitec; nothing was saved, try again",
                 &cause,
@@ -164,11 +249,18 @@ impl From<crate::store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let message = match (self.status, self.issues) {
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(issues)) => issues,
+            (StatusCode::UNPROCESSABLE_ENTITY, None) => {
+                json!([issue("custom", Vec::new(), self.message, Value::Null)])
+            }
+            _ => Value::String(self.message),
+        };
         let mut body = json!({
             "reqId": current_req_id(),
             "statusCode": self.status.as_u16(),
-            "message": self.message,
-            "error": self.status.canonical_reason().unwrap_or("Error"),
+            "message": message,
+            "error": error_name(self.status),
         });
         let details_allowed =
             matches!(self.status, StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN);

@@ -3,6 +3,7 @@
 //! limit), writes, and the dead-letter pages and actions (each reads the
 //! dead-letter queue). Over the limit: 429 with the seed's error body and
 //! `Retry-After`. Counted per process (each API replica allows the rate).
+//! Every refusal counts in `secret_sync_rate_limited_total{limit}`.
 
 use std::num::NonZeroU32;
 
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::errors::ApiError;
 use crate::config::{Rate, RateLimits};
+use crate::http::Metrics;
 
 /// What a call spends.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +37,16 @@ impl Spend {
             Spend::DeadLetters => "dead-letter pages and actions",
         }
     }
+
+    /// The metric's `limit` label: the `RATE_LIMIT_*` variable's suffix.
+    fn label(self) -> &'static str {
+        match self {
+            Spend::Trigger => "triggers",
+            Spend::Preview => "previews",
+            Spend::Write => "writes",
+            Spend::DeadLetters => "dead_letters",
+        }
+    }
 }
 
 /// Forget tokens not seen for a while once this many are tracked.
@@ -45,6 +57,8 @@ pub struct RateLimiters {
     previews: DefaultKeyedRateLimiter<Uuid>,
     writes: DefaultKeyedRateLimiter<Uuid>,
     dead_letters: DefaultKeyedRateLimiter<Uuid>,
+    /// Counts the refusals by limit.
+    metrics: Metrics,
 }
 
 fn limiter(rate: Rate) -> DefaultKeyedRateLimiter<Uuid> {
@@ -55,12 +69,13 @@ fn limiter(rate: Rate) -> DefaultKeyedRateLimiter<Uuid> {
 }
 
 impl RateLimiters {
-    pub fn new(limits: &RateLimits) -> RateLimiters {
+    pub fn new(limits: &RateLimits, metrics: Metrics) -> RateLimiters {
         RateLimiters {
             triggers: limiter(limits.triggers),
             previews: limiter(limits.previews),
             writes: limiter(limits.writes),
             dead_letters: limiter(limits.dead_letters),
+            metrics,
         }
     }
 
@@ -78,6 +93,7 @@ impl RateLimiters {
         match limiter.check_key(&token) {
             Ok(()) => Ok(()),
             Err(not_until) => {
+                self.metrics.record_rate_limited(spend.label());
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 // Whole seconds, at least one (Retry-After has no fractions).
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -102,12 +118,16 @@ mod tests {
             per_second: 1,
             burst: 3,
         };
-        let limits = RateLimiters::new(&RateLimits {
-            triggers: rate,
-            previews: rate,
-            writes: rate,
-            dead_letters: rate,
-        });
+        let metrics = Metrics::new();
+        let limits = RateLimiters::new(
+            &RateLimits {
+                triggers: rate,
+                previews: rate,
+                writes: rate,
+                dead_letters: rate,
+            },
+            metrics.clone(),
+        );
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         for _ in 0..3 {
             assert!(limits.check(Spend::Trigger, a).is_ok());
@@ -122,5 +142,16 @@ mod tests {
             assert!(limits.check(Spend::DeadLetters, a).is_ok());
         }
         assert!(limits.check(Spend::DeadLetters, a).is_err());
+        // Each refusal counted under its limit, no token in sight.
+        let text = metrics.encode();
+        assert!(
+            text.contains("secret_sync_rate_limited_total{limit=\"triggers\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secret_sync_rate_limited_total{limit=\"dead_letters\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains(&a.to_string()), "{text}");
     }
 }

@@ -13,6 +13,7 @@ mod limits;
 mod router;
 mod routes;
 mod state;
+mod traced;
 
 pub use errors::{request_timeout_answer, ApiError};
 pub use router::{route_table, router};

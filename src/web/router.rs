@@ -37,6 +37,8 @@ pub fn router(state: ApiState) -> Router {
         // Inside routing: the template the request matched, for the
         // metrics and the access log (the outer layer sees no route).
         .route_layer(middleware::from_fn(mark_route))
+        // A span per request, for traces (nothing when none are exported).
+        .route_layer(middleware::from_fn(super::traced::request_span))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -133,11 +133,12 @@ impl ApiState {
         // reads and the dead letters share it. The first is awaited, so a
         // bad AMQP_URL stops the start with its reason.
         let link = Link::new(
-            &settings.amqp_url,
+            settings,
             Names::new(&settings.queue_prefix),
             "secret-sync api",
         );
         link.broker(FIRST_CONNECT_WAIT).await?;
+        let metrics = Metrics::new();
         let jobs = Arc::new(JobClient::on(
             link.clone(),
             settings,
@@ -157,8 +158,8 @@ impl ApiState {
             humanitec,
             validators: Arc::new(validators),
             dashboard: Arc::new(DashConfig::new(settings, link)?),
-            limits: Arc::new(RateLimiters::new(&settings.rate_limits)),
-            metrics: Metrics::new(),
+            limits: Arc::new(RateLimiters::new(&settings.rate_limits, metrics.clone())),
+            metrics,
         })
     }
 }

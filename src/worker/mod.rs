@@ -104,7 +104,7 @@ impl Shared {
             metrics,
             broker_connected: Arc::new(AtomicBool::new(false)),
             link: Link::new(
-                &settings.amqp_url,
+                &settings,
                 Names::new(&settings.queue_prefix),
                 "secret-sync worker",
             ),

@@ -15,6 +15,28 @@ pub fn yaml(text: &str) -> Value {
     serde_norway::from_str(text).expect("valid YAML")
 }
 
+/// Every document of a YAML stream (a line `---` between them: a
+/// Kubernetes manifest with several objects), as JSON; empty documents
+/// (comments only) left out.
+pub fn yaml_documents(text: &str) -> Vec<Value> {
+    let mut docs = vec![String::new()];
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            docs.push(String::new());
+        } else if let Some(doc) = docs.last_mut() {
+            doc.push_str(line);
+            doc.push('\n');
+        }
+    }
+    docs.iter()
+        .filter(|doc| {
+            doc.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .map(|doc| yaml(doc))
+        .collect()
+}
+
 /// The seed's OpenAPI snippet (a YAML block in a Markdown page), as JSON.
 pub fn seed_openapi() -> Value {
     let start = SEED.find("````yaml").expect("the seed has a yaml block");

@@ -300,10 +300,7 @@ impl AuditReport {
 
 /// Reads `job_audit` from `database_url` (any node list the URL names).
 pub async fn read_job_audit(database_url: &str) -> Vec<AuditEvent> {
-    let (client, conn) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .expect("database");
-    let task = tokio::spawn(conn);
+    let client = crate::db::connect(database_url).await;
     let rows = client
         .query(
             "SELECT job_id, sync_id, status, at FROM job_audit ORDER BY seq",
@@ -312,7 +309,6 @@ pub async fn read_job_audit(database_url: &str) -> Vec<AuditEvent> {
         .await
         .expect("job_audit");
     drop(client);
-    let _ = task.await;
     rows.iter()
         .map(|r| AuditEvent {
             job_id: r.get(0),

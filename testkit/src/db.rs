@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use secret_sync::store::APPLICATION_NAME;
-use tokio_postgres::NoTls;
+use secret_sync::store::{DatabaseUrl, APPLICATION_NAME};
 
 use crate::eventually::{seen, try_eventually};
 
@@ -14,14 +13,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn admin_client(
     database_url: &str,
 ) -> Result<(tokio_postgres::Client, String, tokio::task::JoinHandle<()>), BoxError> {
-    let config: tokio_postgres::Config = database_url.parse()?;
-    let name = config
+    let url = DatabaseUrl::parse(database_url)?;
+    let name = url
+        .config()
         .get_dbname()
         .ok_or("the database URL names no database")?
         .to_string();
-    let mut admin = config.clone();
+    let mut admin = url.config().clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await?;
+    let (client, connection) = admin.connect(url.connector()?).await?;
     let task = tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -80,4 +80,20 @@ pub async fn drop_database(database_url: &str) -> Result<(), BoxError> {
 pub async fn recreate_database(database_url: &str) -> Result<(), BoxError> {
     drop_database(database_url).await?;
     on_admin_db(database_url, |db| format!("CREATE DATABASE {db}")).await
+}
+
+/// A connection to `database_url` as the product makes it (TLS as its
+/// `sslmode`/`sslrootcert` say), its connection task spawned. Panics: it
+/// is test support.
+pub async fn connect(database_url: &str) -> tokio_postgres::Client {
+    let url = DatabaseUrl::parse(database_url).expect("a valid database URL");
+    let (client, connection) = url
+        .config()
+        .connect(url.connector().expect("TLS setup"))
+        .await
+        .expect("a connection to the test's database");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
 }

@@ -69,7 +69,11 @@ impl TestEnv {
     /// `overrides` may set any configuration variable.
     pub async fn with(overrides: impl Fn(&str) -> Option<String>) -> TestEnv {
         let id = Uuid::new_v4().simple().to_string();
-        let db = format!("postgres://postgres@127.0.0.1:5432/test_{id}");
+        // Plain text to the machine's own server: the product's default
+        // (`prefer`) would take the TLS Debian's server offers, which
+        // costs its CPU on every statement and moves the benchmark's
+        // figures; tests/it/tls.rs covers TLS on servers of its own.
+        let db = format!("postgres://postgres@127.0.0.1:5432/test_{id}?sslmode=disable");
         Self::named(&db, &format!("test-{id}."), overrides).await
     }
 
@@ -495,14 +499,7 @@ impl TestEnv {
     /// locks by hand (not one of the product's: it is not named
     /// `secret-sync`). Closes when dropped.
     pub async fn sql(&self) -> tokio_postgres::Client {
-        let (client, conn) =
-            tokio_postgres::connect(&self.settings.database_url, tokio_postgres::NoTls)
-                .await
-                .expect("a connection to the test's database");
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        client
+        crate::db::connect(&self.settings.database_url).await
     }
 
     pub async fn sync_row(&self, sync_id: Uuid) -> SyncStatusRow {
@@ -573,6 +570,8 @@ struct BrokerCleanup {
     /// The in-process workers: aborted on drop (one still running would
     /// declare the queues again when it sees them go).
     workers: Vec<tokio::task::AbortHandle>,
+    /// AMQP_CA_FILE's contents, for `amqps://` nodes.
+    ca_pem: Option<String>,
     /// Deleted already (`finish`, `delete_queues`).
     done: bool,
 }
@@ -591,6 +590,10 @@ impl BrokerCleanup {
             delays.flat_map(|d| secret_sync::JobType::ALL.map(|t| names.legacy_delay_queue(t, *d)));
         BrokerCleanup {
             amqp_url: settings.amqp_url.clone(),
+            ca_pem: settings
+                .amqp_ca
+                .as_ref()
+                .and_then(|ca| std::fs::read_to_string(&ca.path).ok()),
             queues: names.queues().into_iter().chain(legacy).collect(),
             exchanges: names.exchanges(),
             root: CancellationToken::new(),
@@ -604,7 +607,19 @@ impl BrokerCleanup {
     async fn delete(&self) {
         let mut conn = None;
         for url in secret_sync::queue::split_urls(&self.amqp_url) {
-            let connect = Connection::connect(&url, ConnectionProperties::default());
+            let Ok(runtime) = lapin::runtime::default_runtime() else {
+                break;
+            };
+            let tls = lapin::tcp::OwnedTLSConfig {
+                cert_chain: self.ca_pem.clone(),
+                ..Default::default()
+            };
+            let connect = Connection::connect_with_config(
+                &url,
+                ConnectionProperties::default(),
+                tls,
+                runtime,
+            );
             if let Ok(Ok(c)) = tokio::time::timeout(CLEANUP_CONNECT_WAIT, connect).await {
                 conn = Some(c);
                 break;
@@ -648,6 +663,7 @@ impl Drop for BrokerCleanup {
         // of its own, does the deleting, and is waited for (bounded).
         let cleanup = BrokerCleanup {
             amqp_url: self.amqp_url.clone(),
+            ca_pem: self.ca_pem.clone(),
             queues: std::mem::take(&mut self.queues),
             exchanges: std::mem::take(&mut self.exchanges),
             root: self.root.clone(),

@@ -15,16 +15,17 @@ mod proxy;
 mod seed;
 #[cfg(feature = "web")]
 mod spec;
+mod tls;
 
 #[cfg(feature = "web")]
 pub use api::{
-    csrf_token, dashboard_sign_in, seed_create_operation, seed_openapi, yaml, ApiClient,
-    SeedContract,
+    csrf_token, dashboard_sign_in, seed_create_operation, seed_openapi, yaml, yaml_documents,
+    ApiClient, SeedContract,
 };
 pub use cluster::{
     read_job_audit, AuditEvent, AuditReport, PostgresPair, RabbitCluster, JOB_AUDIT_SQL,
 };
-pub use db::{drop_database, recreate_database};
+pub use db::{connect as connect_database, drop_database, recreate_database};
 pub use eventually::{eventually, seen, try_eventually, Observation};
 pub use harness::{
     app_scope, env_scope, header_text, options, Source, TestEnv, ADMIN_TOKEN, JOB_WAIT, ORG,
@@ -34,3 +35,4 @@ pub use proxy::Proxy;
 pub use seed::{EncryptedBlob, Seeder};
 #[cfg(feature = "web")]
 pub use spec::assert_requests_match_spec;
+pub use tls::TlsServers;

@@ -29,9 +29,11 @@ fn millis(d: Duration) -> String {
 pub fn worker_env(settings: &Settings) -> Vec<(&'static str, String)> {
     let w = &settings.worker;
     let r = &w.retry;
+    let ca_file = settings.amqp_ca.as_ref().map(|ca| ca.path.clone());
     vec![
         ("DATABASE_URL", settings.database_url.clone()),
         ("AMQP_URL", settings.amqp_url.clone()),
+        ("AMQP_CA_FILE", ca_file.unwrap_or_default()),
         ("HUMANITEC_API_URL", settings.humanitec_api_url.clone()),
         (
             "ENCRYPTION_KEY",

@@ -4,7 +4,6 @@
 use secret_sync::crypto::{Aad, Column};
 use secret_sync::Cipher;
 use serde_json::Value;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 /// One stored ciphertext and where it belongs.
@@ -30,10 +29,7 @@ pub struct Seeder {
 
 impl Seeder {
     pub async fn connect(database_url: &str, cipher: Cipher) -> Seeder {
-        let (client, connection) = tokio_postgres::connect(database_url, NoTls)
-            .await
-            .expect("seeder connects to Postgres");
-        tokio::spawn(connection);
+        let client = crate::db::connect(database_url).await;
         Seeder { client, cipher }
     }
 
@@ -77,6 +73,33 @@ impl Seeder {
             .await
             .expect("folder")
             .get(0)
+    }
+
+    /// Folder `folder_id` imports folder `path` of environment `slug` (same
+    /// project; the environment is made if new) at `position`, as
+    /// Infisical's secret imports.
+    pub async fn add_import(&self, folder_id: Uuid, slug: &str, path: &str, position: i32) {
+        self.client
+            .execute(
+                "INSERT INTO environments (project_id, slug, name)
+                 SELECT e.project_id, $2, $2 FROM secret_folders f
+                   JOIN environments e ON e.id = f.environment_id WHERE f.id = $1
+                 ON CONFLICT (project_id, slug) DO NOTHING",
+                &[&folder_id, &slug],
+            )
+            .await
+            .expect("environment");
+        self.client
+            .execute(
+                "INSERT INTO secret_imports (folder_id, import_environment_id, import_path, position)
+                 SELECT $1, ie.id, $3, $4 FROM secret_folders f
+                   JOIN environments e ON e.id = f.environment_id
+                   JOIN environments ie ON ie.project_id = e.project_id AND ie.slug = $2
+                  WHERE f.id = $1",
+                &[&folder_id, &slug, &path, &position],
+            )
+            .await
+            .expect("secret import");
     }
 
     /// The project a folder belongs to (what its secrets are bound to).

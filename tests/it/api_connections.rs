@@ -63,11 +63,21 @@ async fn connections_are_checked_rotated_listed_and_never_shown() {
     );
     let id = conn["id"].as_str().expect("id").to_string();
 
-    // Same name again: 422. Unknown method: 400.
+    // Same name again: 400 BadRequest (as Infisical). Unknown method: a
+    // schema violation, 422 ValidationFailure.
     let (status, body) = post_connection(&api, "main", "api-token").await;
-    assert_eq!(status, 422, "{body}");
-    let (status, _) = post_connection(&api, "other", "oauth").await;
-    assert_eq!(status, 400);
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("BadRequest")),
+        "{body}"
+    );
+    let (status, body) = post_connection(&api, "other", "oauth").await;
+    assert_eq!(
+        (status, &body["error"]),
+        (422, &json!("ValidationFailure")),
+        "{body}"
+    );
+    assert_eq!(body["message"][0]["path"], json!(["method"]), "{body}");
 
     // Readers read, never write; nobody ever sees the token.
     let read = api.with_token(Some(&reader));
@@ -113,13 +123,13 @@ async fn connections_are_checked_rotated_listed_and_never_shown() {
         "untouched without credentials"
     );
 
-    // Renaming onto another connection's name: 422.
+    // Renaming onto another connection's name: 400 (as Infisical).
     let (status, body) = post_connection(&api, "backup", "api-token").await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = api
         .patch(&format!("{CONNECTIONS}/{id}"), json!({"name": "backup"}))
         .await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 400, "{body}");
     assert!(
         body["message"]
             .as_str()

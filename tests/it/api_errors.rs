@@ -1,6 +1,10 @@
 //! Every error the seed lists (400, 401, 403, 404, 422, 500), hostile
 //! input, and the served OpenAPI document, over real HTTP. Every error body
 //! is checked against the seed's schema for its status by `ApiClient`.
+//! Statuses and `error` names are Infisical's (issue 39): a JSON body that
+//! breaks its schema or a field's rule is a 422 `ValidationFailure` whose
+//! `message` lists the issues; a refused rule (a taken name) is a 400
+//! `BadRequest`.
 
 use std::sync::Arc;
 
@@ -48,8 +52,30 @@ fn create_body(connection: &str) -> Value {
     })
 }
 
+/// The message, or a 422's issues as `/path: message` lines.
 fn message(body: &Value) -> String {
-    body["message"].as_str().unwrap_or_default().to_string()
+    match &body["message"] {
+        Value::Array(issues) => issues
+            .iter()
+            .map(|i| {
+                let path: Vec<String> = i["path"]
+                    .as_array()
+                    .map(|p| {
+                        p.iter()
+                            .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "/{}: {}",
+                    path.join("/"),
+                    i["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.as_str().unwrap_or_default().to_string(),
+    }
 }
 
 /// POSTs a create body with `change` applied; asserts the status and that
@@ -72,10 +98,43 @@ async fn the_served_document_extends_the_seed_verbatim() {
     let mut ours = served["paths"][SYNCS]["post"].clone();
     let security = ours.as_object_mut().and_then(|o| o.remove("security"));
     assert_eq!(security, Some(json!([{"bearerAuth": []}])));
+    // The seed's operation, widened only where Infisical accepts more
+    // (docs/api.md, "Infisical call → here"): undoing exactly these
+    // widenings gives the seed back, so nothing else moved.
+    let schema = &mut ours["requestBody"]["content"]["application/json"]["schema"];
+    // Keys the top level does not name are ignored, as zod strips them.
+    assert_eq!(
+        schema
+            .as_object_mut()
+            .and_then(|o| o.remove("additionalProperties")),
+        None
+    );
+    assert!(schema
+        .as_object_mut()
+        .and_then(|o| o.remove("description"))
+        .is_some());
+    schema["additionalProperties"] = json!(false);
+    let options = &mut schema["properties"]["syncOptions"]["properties"];
+    // Import as the first sync (the options say canImportSecrets: true).
+    let behavior = &mut options["initialSyncBehavior"];
+    assert_eq!(
+        behavior["enum"],
+        json!([
+            "overwrite-destination",
+            "import-prioritize-source",
+            "import-prioritize-destination"
+        ])
+    );
+    behavior["enum"] = json!(["overwrite-destination"]);
+    behavior["description"] = json!(
+        "Specify how Infisical should resolve the initial sync to the Humanitec destination."
+    );
+    // Newer Infisical's `syncOptions.recursive`.
+    options.as_object_mut().and_then(|o| o.remove("recursive"));
     assert_eq!(
         ours,
         seed_create_operation(),
-        "the create operation is the seed's"
+        "the create operation is the seed's, widened as documented"
     );
     // and the process serves exactly that document
     let s = setup().await;
@@ -99,6 +158,10 @@ async fn every_seed_error_status_with_its_body() {
             .post(SYNCS, create_body(&s.connection))
             .await;
         assert_eq!(status, 401, "{body}");
+        assert_eq!(
+            body["error"], "UnauthorizedError",
+            "Infisical's name: {body}"
+        );
     }
     let resp = api
         .send(
@@ -130,6 +193,10 @@ async fn every_seed_error_status_with_its_body() {
         .post(SYNCS, create_body(&s.connection))
         .await;
     assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"], "PermissionDenied",
+        "Infisical's name: {body}"
+    );
     assert!(
         message(&body).contains("cannot access project 'proj'"),
         "{body}"
@@ -147,27 +214,42 @@ async fn every_seed_error_status_with_its_body() {
         .await;
     assert_eq!(status, 200, "read tokens read");
 
-    // 404: each missing piece is named.
+    // 404: each missing piece is named; a missing environment or folder is
+    // a 400 BadRequest, as Infisical answers it ("Could not find folder
+    // with path …"), naming which.
     let stranger = Uuid::new_v4().to_string();
     let cases = [
-        ("/projectId", json!("ghost"), "project 'ghost' not found"),
+        (
+            "/projectId",
+            json!("ghost"),
+            404,
+            "project 'ghost' not found",
+        ),
         (
             "/environment",
             json!("staging"),
+            400,
             "environment 'staging' not found in project 'proj'",
         ),
         (
             "/secretPath",
             json!("/nope"),
+            400,
             "folder '/nope' not found in environment 'prod'",
         ),
-        ("/connectionId", json!(stranger), "Humanitec connection"),
+        (
+            "/connectionId",
+            json!(stranger),
+            404,
+            "Humanitec connection",
+        ),
     ];
-    for (field, value, expect) in cases {
-        create_fails(&s, |b| *field_mut(b, field) = value.clone(), 404, expect).await;
+    for (field, value, status, expect) in cases {
+        create_fails(&s, |b| *field_mut(b, field) = value.clone(), status, expect).await;
     }
     let (status, body) = api.get(&format!("{SYNCS}/{}", Uuid::new_v4())).await;
     assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "NotFound", "Infisical's name: {body}");
     let (status, body) = api.get("/api/v2/nothing-here").await;
     assert_eq!(status, 404, "{body}");
     assert!(message(&body).contains("no route GET /api/v2/nothing-here"));
@@ -187,27 +269,32 @@ async fn every_seed_error_status_with_its_body() {
     )
     .await;
 
-    // 200, then 422 for the same name, with the seed's body.
+    // 200, then 400 BadRequest for the same name (as Infisical), with the
+    // seed's body.
     let (status, body) = api.post(SYNCS, create_body(&s.connection)).await;
     assert_eq!(status, 200, "{body}");
     api.contract.check_sync(&body);
     let (status, body) = api.post(SYNCS, create_body(&s.connection)).await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("BadRequest")),
+        "{body}"
+    );
     assert!(message(&body).contains("a secret sync named 'web' already exists in project 'proj'"));
     let id = body_id(&api.get(&format!("{SYNCS}?projectId=proj")).await.1);
     let mut second = create_body(&s.connection);
     second["name"] = json!("web-2");
     // Same app and default key schema: the two would fight over its keys.
     let (status, body) = api.post(SYNCS, second.clone()).await;
-    assert_eq!(status, 422, "{body}");
-    api.contract.check_error(422, &body);
+    assert_eq!(status, 400, "{body}");
+    api.contract.check_error(400, &body);
     assert!(message(&body).contains("sync `web` ("), "{body}");
     second["destinationConfig"] = app_scope("api");
     assert_eq!(api.post(SYNCS, second).await.0, 200);
     let (status, body) = api
         .patch(&format!("{SYNCS}/{id}"), json!({"name": "web-2"}))
         .await;
-    assert_eq!(status, 422, "renaming onto another sync's name: {body}");
+    assert_eq!(status, 400, "renaming onto another sync's name: {body}");
 
     // 500 where reachable: Humanitec down while checking a connection's token.
     s.env.sandbox.set_faults(Faults {
@@ -221,6 +308,7 @@ async fn every_seed_error_status_with_its_body() {
         .post(CONNECTIONS, json!({"name": "c", "projectId": "proj", "method": "api-token", "credentials": {"apiToken": ADMIN_TOKEN}}))
         .await;
     assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "InternalServerError", "{body}");
     assert!(message(&body).contains("nothing was stored"), "{body}");
     assert!(!body.to_string().contains(ADMIN_TOKEN));
     s.env.finish().await;
@@ -241,6 +329,56 @@ fn field_mut<'a>(body: &'a mut Value, path: &str) -> &'a mut Value {
 #[tokio::test]
 async fn the_request_schema_is_enforced_field_by_field() {
     let s = setup().await;
+    // A schema violation: 422 ValidationFailure, `message` the list of
+    // issues in zod's shape (Infisical's answer to a ZodError).
+    let mut broken = create_body(&s.connection);
+    broken["name"] = json!("");
+    broken["isAutoSyncEnabled"] = json!("yes");
+    let (status, body) = s.api.post(SYNCS, broken).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (422, &json!("ValidationFailure")),
+        "{body}"
+    );
+    // (In the order of the document's properties, as zod lists them.)
+    let issue = |path: Value| {
+        body["message"]
+            .as_array()
+            .expect("a list of issues")
+            .iter()
+            .find(|i| i["path"] == path)
+            .cloned()
+            .unwrap_or_else(|| panic!("no issue at {path}: {body}"))
+    };
+    assert_eq!(body["message"].as_array().map(Vec::len), Some(2), "{body}");
+    let name = issue(json!(["name"]));
+    let mut keys: Vec<&str> = name
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "code",
+            "exact",
+            "inclusive",
+            "message",
+            "minimum",
+            "path",
+            "type"
+        ],
+        "{body}"
+    );
+    assert_eq!(
+        (&name["code"], &name["minimum"]),
+        (&json!("too_small"), &json!(1))
+    );
+    let flag = issue(json!(["isAutoSyncEnabled"]));
+    assert_eq!(
+        (&flag["code"], &flag["expected"], &flag["received"]),
+        (&json!("invalid_type"), &json!("boolean"), &json!("string"))
+    );
     // required fields
     for field in [
         "name",
@@ -256,8 +394,8 @@ async fn the_request_schema_is_enforced_field_by_field() {
             |b| {
                 b.as_object_mut().map(|o| o.remove(field));
             },
-            400,
-            field,
+            422,
+            &format!("/{field}: Required"),
         )
         .await;
     }
@@ -275,11 +413,16 @@ async fn the_request_schema_is_enforced_field_by_field() {
         ("/syncOptions", json!({}), "initialSyncBehavior"),
         (
             "/syncOptions/initialSyncBehavior",
-            json!("import-prioritize-source"),
+            json!("sideways"),
             "/syncOptions/initialSyncBehavior",
         ),
+        // Strict where it protects: a misspelt option is not ignored.
         ("/syncOptions/extra", json!(1), "extra"),
-        ("/surprise", json!(true), "surprise"),
+        (
+            "/syncOptions",
+            json!({"initialSyncBehavior": "import-prioritize-source", "recursive": true}),
+            "/syncOptions/recursive",
+        ),
         (
             "/destinationConfig",
             json!({"scope": "application", "org": "o", "app": "a", "env": "e"}),
@@ -315,29 +458,34 @@ async fn the_request_schema_is_enforced_field_by_field() {
         ),
     ];
     for (field, value, expect) in cases {
-        create_fails(&s, |b| *field_mut(b, field) = value.clone(), 400, expect).await;
+        create_fails(&s, |b| *field_mut(b, field) = value.clone(), 422, expect).await;
     }
-    // description may be null, isAutoSyncEnabled defaults to true
+    // description may be null, isAutoSyncEnabled defaults to true; a key
+    // the schema does not name is ignored (Infisical's zod strips it); the
+    // name is trimmed and lowercased (its slugSchema).
     let mut ok = create_body(&s.connection);
     ok["description"] = Value::Null;
+    ok["surprise"] = json!(true);
+    ok["name"] = json!("  Web ");
     ok.as_object_mut().map(|o| o.remove("isAutoSyncEnabled"));
     let (status, body) = s.api.post(SYNCS, ok).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["secretSync"]["isAutoSyncEnabled"], true);
     assert_eq!(body["secretSync"]["description"], Value::Null);
+    assert_eq!(body["secretSync"]["name"], "web");
     // PATCH moves the sync between folders, naming what is missing.
     let id = body["secretSync"]["id"].as_str().expect("id").to_string();
     let (status, body) = s
         .api
         .patch(&format!("{SYNCS}/{id}"), json!({"secretPath": "/nope"}))
         .await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 400, "{body}");
     assert!(message(&body).contains("folder '/nope' not found in environment 'prod'"));
     let (status, body) = s
         .api
         .patch(&format!("{SYNCS}/{id}"), json!({"environment": "qa"}))
         .await;
-    assert_eq!(status, 404, "{body}");
+    assert_eq!(status, 400, "{body}");
     s.env.seed.create_folder("proj", "qa", "/app").await;
     let (status, body) = s
         .api
@@ -355,7 +503,8 @@ async fn the_request_schema_is_enforced_field_by_field() {
         .api
         .patch(&format!("{SYNCS}/{id}"), json!({"projectId": "other"}))
         .await;
-    assert_eq!(status, 400, "a sync cannot change project: {body}");
+    assert_eq!(status, 422, "a sync cannot change project: {body}");
+    assert_eq!(body["message"][0]["path"], json!(["projectId"]), "{body}");
     s.env.finish().await;
 }
 
@@ -392,7 +541,7 @@ async fn hostile_requests_get_a_clear_400_never_a_500() {
         (
             "not an object",
             raw(b"[1,2]".to_vec(), "application/json"),
-            "invalid",
+            "Expected object, received array",
         ),
         (
             "deeply nested",
@@ -423,12 +572,14 @@ async fn hostile_requests_get_a_clear_400_never_a_500() {
         (
             "charset is fine, body is not",
             raw(b"{}".to_vec(), "application/json; charset=utf-8"),
-            "required",
+            "Required",
         ),
     ];
     for (label, req, expect) in cases {
         let (status, body) = api.send(req).await;
-        assert_eq!(status, 400, "{label}: {body}");
+        // Not JSON: 400 BadRequest; JSON that breaks the schema: 422.
+        let schema = ["not an object", "charset is fine, body is not"].contains(&label);
+        assert_eq!(status, if schema { 422 } else { 400 }, "{label}: {body}");
         assert!(
             message(&body).contains(expect),
             "{label}: expected `{expect}` in {body}"
@@ -483,7 +634,7 @@ async fn hostile_requests_get_a_clear_400_never_a_500() {
         .post(CONNECTIONS, json!({"name": "c", "projectId": "proj", "method": "api-token",
                                   "credentials": {"apiToken": format!("secret with spaces {}", "x".repeat(5000))}}))
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 422, "{body}");
     assert!(!body.to_string().contains("secret with spaces"), "{body}");
     // and the server is still fine
     let (status, _) = api.get(&format!("{SYNCS}?projectId=proj")).await;

@@ -17,10 +17,37 @@
 //! - `backend/src/services/app-connection/humanitec/humanitec-connection-schemas.ts`,
 //!   `backend/src/services/app-connection/app-connection-schemas.ts`,
 //!   `backend/src/db/schemas/app-connections.ts` (the connection object)
+//!
+//! Issue 39 replays the request bodies Infisical's own clients build,
+//! byte for byte in shape, read from:
+//! - the web app: `frontend/src/components/secret-syncs/forms/CreateSecretSyncForm.tsx`
+//!   and `EditSecretSyncForm.tsx` (the whole form, `projectId` included, on
+//!   PATCH), `…/forms/schemas/base-secret-sync-schema.ts` and
+//!   `humanitec-sync-destination-schema.ts` (what the form holds),
+//!   `frontend/src/hooks/api/secretSyncs/mutations.tsx` (`{}` posted to
+//!   the triggers, `importBehavior` in the query),
+//!   `frontend/src/pages/organization/AppConnections/AppConnectionsPage/components/AppConnectionForm/AppConnectionForm.tsx`
+//!   and `frontend/src/hooks/api/appConnections/mutations.tsx` (the form's
+//!   `method`, `name`, `credentials`, and `projectId` only when a project
+//!   page opened it), `useDuplicateDestinationCheck.ts` (a half-filled
+//!   destination, checked as the user types);
+//! - the Terraform provider's generic client
+//!   (Infisical/terraform-provider-infisical `internal/client/secret_sync.go`,
+//!   `app_connection.go` and `model.go`: `CreateSecretSyncRequest`,
+//!   `UpdateSecretSyncRequest` with `projectId` and an always-sent
+//!   `description`, `CreateAppConnectionRequest` without `projectId`,
+//!   `UpdateAppConnectionRequest` with `method`);
+//! - and the answers Infisical gives: `backend/src/server/plugins/error-handler.ts`
+//!   and `backend/src/lib/errors/index.ts` (error names, 422 with zod's
+//!   issues), `backend/src/server/lib/schemas.ts` (`slugSchema`: trimmed,
+//!   lowercased), `backend/src/services/secret-sync/secret-sync-schemas.ts`
+//!   (`initialSyncBehavior`, unknown keys stripped), `secret-sync-service.ts`
+//!   (a missing folder is a 400).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use secret_sync::crypto::{Aad, Column};
 use secret_sync::web::api::openapi::openapi_to_json_schema;
 use secret_sync_testkit::*;
 use serde_json::{json, Value};
@@ -30,6 +57,8 @@ const SYNCS: &str = "/api/v1/secret-syncs/humanitec";
 const CONNS: &str = "/api/v1/app-connections/humanitec";
 const SERVED: &str = include_str!("../../docs/openapi.json");
 const B: &str = "bravo-proj-20";
+/// The sandbox's read-only token (a valid one, to rotate to).
+const VIEWER_TOKEN: &str = "sandbox-viewer-token";
 
 /// Calls the API with a token; checks every answer against the contract.
 struct Api {
@@ -114,6 +143,18 @@ impl Api {
 
 fn message(body: &Value) -> &str {
     body["message"].as_str().unwrap_or_default()
+}
+
+/// The message, or a 422's issues' messages, as one text.
+fn message_text(body: &Value) -> String {
+    match &body["message"] {
+        Value::Array(issues) => issues
+            .iter()
+            .filter_map(|i| i["message"].as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.as_str().unwrap_or_default().to_string(),
+    }
 }
 
 fn names(list: &Value) -> Vec<String> {
@@ -615,13 +656,18 @@ async fn check_destination_never_names_another_projects_sync() {
     .await;
     assert_eq!(body, json!({"hasDuplicate": true, "duplicateProjectId": B}));
 
-    // Roles, projects, connections and bodies.
-    let (status, _) = check(
+    // Roles, projects, connections and bodies. A read token may ask, as in
+    // Infisical (its form asks as the user types).
+    let (status, body) = check(
         &w.reader,
         json!({"projectId": "proj", "destinationConfig": app_scope("web")}),
     )
     .await;
-    assert_eq!(status, 403, "a check before a write needs the write role");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"hasDuplicate": true, "duplicateProjectId": "proj"})
+    );
     let (status, body) = check(
         &w.writer,
         json!({"projectId": B, "destinationConfig": app_scope("web")}),
@@ -646,14 +692,28 @@ async fn check_destination_never_names_another_projects_sync() {
         without_req_id(foreign, &[(&w.b_conn.to_string(), "X")]),
         without_req_id(missing, &[(&random.to_string(), "X")])
     );
-    let (status, body) = check(
-        &w.writer,
+    // A destination not yet complete has no duplicate (Infisical's
+    // `destinationConfig: z.unknown()`), whatever is missing.
+    for half in [
         json!({"projectId": "proj", "destinationConfig": {"scope": "galaxy", "org": "o"}}),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    let (status, _) = check(&w.writer, json!({"projectId": "proj"})).await;
-    assert_eq!(status, 400);
+        json!({"projectId": "proj"}),
+        json!({"projectId": "proj", "destinationConfig": {"scope": "environment", "org": ORG,
+                                                           "app": "web"}}),
+    ] {
+        let (status, body) = check(&w.reader, half.clone()).await;
+        assert_eq!(
+            (status, &body),
+            (200, &json!({"hasDuplicate": false})),
+            "{half}"
+        );
+    }
+    // projectId stays required (a 422 naming it), and a project the token
+    // does not reach stays a 403 even for a half-filled form.
+    let (status, body) = check(&w.reader, json!({"destinationConfig": {}})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["message"][0]["path"], json!(["projectId"]), "{body}");
+    let (status, _) = check(&w.reader, json!({"projectId": B, "destinationConfig": {}})).await;
+    assert_eq!(status, 403);
     env_finish(w).await;
 }
 
@@ -836,6 +896,596 @@ async fn import_takes_its_behaviour_from_the_query_and_organizations_are_read_li
     );
     assert!(!body.to_string().contains("revoked-humanitec-token"));
     env_finish(w).await;
+}
+
+/// Issue 39, the eight requests Infisical's clients send, each as they
+/// build it: all succeed and change what they should; a `projectId` that
+/// is not the sync's (or connection's) own is refused, and another
+/// project's id answers exactly like one that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infisicals_own_clients_send_their_bodies_unchanged() {
+    let mut w = world().await;
+    w.env.start_worker().await;
+    let (api, env) = (&w.api, &w.env);
+    let conn = w.src.connection.to_string();
+    let sync_path = format!("{SYNCS}/{{syncId}}");
+    let job_path = format!("{SYNCS}/{{syncId}}/jobs/{{jobId}}");
+    let job_of = |body: &Value, field: &str| -> Uuid {
+        body["secretSync"][field]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no {field}: {body}"))
+    };
+
+    // 6. Create with `initialSyncBehavior: import-prioritize-destination`,
+    // as CreateSecretSyncForm posts it (no description typed; the form's
+    // `disableSecretDeletion` default): Humanitec's readable values come
+    // into the folder first (Humanitec's winning), then the sync pushes;
+    // the secret Humanitec never reveals is reported by key.
+    env.put_humanitec(
+        "api",
+        None,
+        &[
+            ("A", "from-humanitec", false),
+            ("FROM_H", "h1", false),
+            ("HIDDEN", "x", true),
+        ],
+    );
+    let (status, created) = api
+        .call(
+            Some(&w.writer),
+            "POST",
+            SYNCS,
+            SYNCS,
+            Some(json!({
+                "name": "from-form",
+                "secretPath": "/app",
+                "isAutoSyncEnabled": true,
+                "syncOptions": {"initialSyncBehavior": "import-prioritize-destination",
+                                "disableSecretDeletion": false},
+                "destinationConfig": {"scope": "application", "org": ORG, "app": "api"},
+                "connectionId": conn,
+                "environment": "production",
+                "projectId": "proj",
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let first: Uuid = created["secretSync"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    // The answer is the seed's `secretSync` (its schema allows only
+    // `overwrite-destination`, what every run after the first does); the
+    // row keeps the behaviour the first job carries out.
+    assert_eq!(
+        created["secretSync"]["syncOptions"],
+        json!({"initialSyncBehavior": "overwrite-destination", "disableSecretDeletion": false})
+    );
+    let row = env
+        .store
+        .syncs
+        .load_sync(first)
+        .await
+        .expect("load")
+        .expect("row");
+    assert_eq!(
+        row.sync_options["initialSyncBehavior"],
+        "import-prioritize-destination"
+    );
+    let job = job_of(&created, "lastSyncJobId");
+    assert_eq!(
+        env.wait_job(job).await.status,
+        secret_sync::JobStatus::Succeeded
+    );
+    let folder = env.seed.folder_values(w.src.folder).await;
+    assert_eq!(folder.get("A").map(String::as_str), Some("from-humanitec"));
+    assert_eq!(folder.get("FROM_H").map(String::as_str), Some("h1"));
+    assert!(!folder.contains_key("HIDDEN"), "{folder:?}");
+    let pushed: BTreeMap<String, (String, bool)> = env
+        .sandbox
+        .values(ORG, "api", None)
+        .into_iter()
+        .map(|v| (v.key, (v.value, v.is_secret)))
+        .collect();
+    assert_eq!(pushed.get("A"), Some(&("from-humanitec".to_string(), true)));
+    assert_eq!(pushed.get("FROM_H"), Some(&("h1".to_string(), true)));
+    let (_, shown) = api
+        .get(&w.reader, &job_path, &format!("{SYNCS}/{first}/jobs/{job}"))
+        .await;
+    assert_eq!(
+        shown["job"]["keys"]["skipped"],
+        json!(["HIDDEN"]),
+        "{shown}"
+    );
+    let said = shown["job"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("Humanitec never reveals: HIDDEN") && said.contains("Synced to"),
+        "{said}"
+    );
+    // The same with `import-prioritize-source`, as Terraform's
+    // CreateSecretSyncRequest sends it (description always, "" when unset):
+    // the folder's value wins, Humanitec's other readable values come in.
+    env.put_humanitec(
+        "web",
+        None,
+        &[("A", "from-web", false), ("ONLY_W", "w1", false)],
+    );
+    let (status, created) = api
+        .call(
+            Some(&w.writer),
+            "POST",
+            SYNCS,
+            SYNCS,
+            Some(json!({
+                "name": "tf-sync",
+                "projectId": "proj",
+                "connectionId": conn,
+                "environment": "production",
+                "secretPath": "/app",
+                "isAutoSyncEnabled": true,
+                "description": "",
+                "syncOptions": {"initialSyncBehavior": "import-prioritize-source"},
+                "destinationConfig": {"scope": "application", "org": ORG, "app": "web"},
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let second: Uuid = created["secretSync"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    let job = job_of(&created, "lastSyncJobId");
+    assert_eq!(
+        env.wait_job(job).await.status,
+        secret_sync::JobStatus::Succeeded
+    );
+    let folder = env.seed.folder_values(w.src.folder).await;
+    assert_eq!(folder.get("A").map(String::as_str), Some("from-humanitec"));
+    assert_eq!(folder.get("ONLY_W").map(String::as_str), Some("w1"));
+    assert_eq!(
+        env.humanitec_values("web", None)
+            .get("A")
+            .map(String::as_str),
+        Some("from-humanitec")
+    );
+
+    // 3. Import with `{}` as the body and the behaviour in the query
+    // (useTriggerSecretSyncImportSecrets).
+    env.put_humanitec("api", None, &[("LATER", "l1", false)]);
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "POST",
+            &format!("{SYNCS}/{{syncId}}/import-secrets"),
+            &format!("{SYNCS}/{first}/import-secrets?importBehavior=prioritize-source"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let job = job_of(&body, "lastImportJobId");
+    assert_eq!(
+        env.wait_job(job).await.status,
+        secret_sync::JobStatus::Succeeded
+    );
+    let folder = env.seed.folder_values(w.src.folder).await;
+    assert_eq!(folder.get("LATER").map(String::as_str), Some("l1"));
+    // The triggers' `{}` (useTriggerSecretSyncSyncSecrets, …RemoveSecrets).
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "POST",
+            &format!("{SYNCS}/{{syncId}}/sync-secrets"),
+            &format!("{SYNCS}/{second}/sync-secrets"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    env.wait_job(job_of(&body, "lastSyncJobId")).await;
+
+    // 1. PATCH with the edit form's whole body, `projectId` included
+    // (EditSecretSyncForm: `{...updateData, environment, connectionId,
+    // projectId}`), and Terraform's UpdateSecretSyncRequest.
+    let edit = |project: &str| {
+        json!({
+            "name": "From-Form-2 ",
+            "description": "edited in the form",
+            "secretPath": "/app",
+            "isAutoSyncEnabled": false,
+            "syncOptions": {"initialSyncBehavior": "import-prioritize-destination",
+                            "disableSecretDeletion": false},
+            "destinationConfig": {"scope": "application", "org": ORG, "app": "api"},
+            "environment": "production",
+            "connectionId": conn,
+            "projectId": project,
+        })
+    };
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{first}"),
+            Some(edit("proj")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let row = env
+        .store
+        .syncs
+        .load_sync(first)
+        .await
+        .expect("load")
+        .expect("row");
+    assert_eq!(
+        (row.name.as_str(), row.is_auto_sync_enabled),
+        ("from-form-2", false)
+    );
+    assert_eq!(
+        env.sync_view(first).await["description"],
+        "edited in the form"
+    );
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{second}"),
+            Some(json!({
+                "name": "tf-sync-2",
+                "projectId": "proj",
+                "connectionId": conn,
+                "environment": "production",
+                "secretPath": "/app",
+                "description": "",
+                "syncOptions": {"initialSyncBehavior": "import-prioritize-source",
+                                "keySchema": "TF_{{secretKey}}"},
+                "destinationConfig": {"scope": "application", "org": ORG, "app": "web"},
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let row = env
+        .store
+        .syncs
+        .load_sync(second)
+        .await
+        .expect("load")
+        .expect("row");
+    assert_eq!(row.name, "tf-sync-2");
+    assert_eq!(row.sync_options["keySchema"], "TF_{{secretKey}}");
+    // What changed is synced (auto-sync stays on): the new key schema.
+    assert_eq!(
+        env.wait_job(job_of(&body, "lastSyncJobId")).await.status,
+        secret_sync::JobStatus::Succeeded
+    );
+    assert_eq!(
+        env.humanitec_values("web", None)
+            .get("TF_ONLY_W")
+            .map(String::as_str),
+        Some("w1")
+    );
+    // A projectId that is not the sync's: refused, naming projectId, and
+    // nothing changed. Another project's sync: exactly a missing one.
+    let before = env.sync_view(first).await;
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{first}"),
+            Some(edit(B)),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (422, &json!("ValidationFailure")),
+        "{body}"
+    );
+    assert_eq!(body["message"][0]["path"], json!(["projectId"]), "{body}");
+    assert_eq!(
+        env.sync_view(first).await,
+        before,
+        "a refused PATCH changes nothing"
+    );
+    let (status, foreign) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{}", w.b_sync),
+            Some(edit(B)),
+        )
+        .await;
+    assert_eq!(status, 404, "{foreign}");
+    let random = Uuid::new_v4();
+    let (_, missing) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{random}"),
+            Some(edit(B)),
+        )
+        .await;
+    assert_eq!(
+        without_req_id(foreign, &[(&w.b_sync.to_string(), "X")]),
+        without_req_id(missing, &[(&random.to_string(), "X")])
+    );
+
+    // 2. PATCH a connection with the form's `method` (AppConnectionForm's
+    // UpdateForm: `{method, name, credentials}`), and Terraform's
+    // UpdateAppConnectionRequest (`description` and `method` always); the
+    // token's surrounding whitespace is trimmed (`z.string().trim()`).
+    let conn_path = format!("{CONNS}/{{connectionId}}");
+    let conn_at = format!("{CONNS}/{conn}");
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &conn_path,
+            &conn_at,
+            Some(json!({"method": "api-token", "name": "Humanitec-Main",
+                        "credentials": {"apiToken": format!(" {VIEWER_TOKEN}\n")}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["appConnection"]["name"], "humanitec-main");
+    assert_eq!(stored_token(env, w.src.connection).await, VIEWER_TOKEN);
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &conn_path,
+            &conn_at,
+            Some(
+                json!({"description": "rotated by terraform", "method": "api-token",
+                        "name": "tf-conn", "credentials": {"apiToken": ADMIN_TOKEN},
+                        "projectId": "proj"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, stored) = env
+        .store
+        .syncs
+        .connection_api_json(w.src.connection)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        (&stored["name"], &stored["description"], &stored["version"]),
+        (&json!("tf-conn"), &json!("rotated by terraform"), &json!(3))
+    );
+    assert_eq!(stored_token(env, w.src.connection).await, ADMIN_TOKEN);
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &conn_path,
+            &conn_at,
+            Some(json!({"method": "api-token", "projectId": B, "description": "moved?"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["message"][0]["path"]),
+        (422, &json!(["projectId"])),
+        "{body}"
+    );
+
+    // 4. A connection without `projectId` (Terraform's
+    // CreateAppConnectionRequest; the form outside a project page): the
+    // project of a token limited to one; an admin token must name it.
+    let new_conn = json!({"description": "", "method": "api-token", "name": " From-Terraform",
+                          "credentials": {"apiToken": ADMIN_TOKEN}});
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "POST",
+            CONNS,
+            CONNS,
+            Some(new_conn.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            &body["appConnection"]["projectId"],
+            &body["appConnection"]["name"]
+        ),
+        (&json!("proj"), &json!("from-terraform"))
+    );
+    let made: Uuid = body["appConnection"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    let (project, _) = env
+        .store
+        .syncs
+        .connection_api_json(made)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(project, "proj");
+    let two = env.api_token(&["proj", B], "write").await;
+    for (token, says) in [(&w.admin, "an admin token"), (&two, "reaches 2 projects")] {
+        let (status, body) = api
+            .call(Some(token), "POST", CONNS, CONNS, Some(new_conn.clone()))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["message"][0]["path"], json!(["projectId"]), "{body}");
+        assert!(message_text(&body).contains(says), "{body}");
+    }
+
+    // 5. check-destination while the form is half filled, with a read
+    // token (useDuplicateDestinationCheck): no duplicate, no refusal.
+    let check = format!("{SYNCS}/check-destination");
+    let (status, body) = api
+        .call(
+            Some(&w.reader),
+            "POST",
+            &check,
+            &check,
+            Some(
+                json!({"destinationConfig": {"scope": "environment", "org": ORG, "app": "web",
+                                              "env": ""},
+                        "projectId": "proj", "excludeSyncId": first, "connectionId": conn}),
+            ),
+        )
+        .await;
+    assert_eq!((status, &body), (200, &json!({"hasDuplicate": false})));
+
+    // 7. Infisical's statuses and names: a schema violation is a 422
+    // ValidationFailure listing zod's issues; a taken name and a
+    // connection in use are 400 BadRequest; a missing folder a 400.
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{first}"),
+            Some(
+                json!({"isAutoSyncEnabled": "yes", "destinationConfig": {"scope": "application",
+                        "org": ORG, "app": "api", "env": "production"}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (422, &json!("ValidationFailure")),
+        "{body}"
+    );
+    let codes: BTreeSet<String> = body["message"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .map(|i| format!("{} {}", i["code"], i["path"]))
+        .collect();
+    assert_eq!(
+        codes,
+        BTreeSet::from([
+            r#""invalid_type" ["isAutoSyncEnabled"]"#.to_string(),
+            r#""unrecognized_keys" ["destinationConfig"]"#.to_string(),
+        ]),
+        "{body}"
+    );
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{first}"),
+            Some(json!({"name": "tf-sync-2"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("BadRequest")),
+        "{body}"
+    );
+    let (status, body) = api
+        .call(Some(&w.writer), "DELETE", &conn_path, &conn_at, None)
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("BadRequest")),
+        "{body}"
+    );
+    assert!(
+        message_text(&body).contains("is used by 2 secret sync(s)"),
+        "{body}"
+    );
+    let (status, body) = api
+        .call(
+            Some(&w.writer),
+            "PATCH",
+            &sync_path,
+            &format!("{SYNCS}/{first}"),
+            Some(json!({"secretPath": "/nowhere"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("BadRequest")),
+        "{body}"
+    );
+    assert!(
+        message_text(&body).contains("folder '/nowhere' not found"),
+        "{body}"
+    );
+
+    // 8. The list without `limit`, as Infisical's frontend reads it: the
+    // whole list (see `lists_answer_every_item_up_to_a_documented_cap`).
+    let (status, body) = api
+        .get(&w.reader, SYNCS, &format!("{SYNCS}?projectId=proj"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(names(&body["secretSyncs"]), ["from-form-2", "tf-sync-2"]);
+    env_finish(w).await;
+}
+
+/// Issue 39, request 8: Infisical's frontend never pages, so a list asked
+/// for without `limit` answers every item, up to 10 000; a longer one is a
+/// 400 that says how to page, never a silent cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_answer_every_item_up_to_a_documented_cap() {
+    let w = world().await;
+    let (api, env) = (&w.api, &w.env);
+    env.seed.create_project("many", "Many").await;
+    let folder = env.seed.create_folder("many", "production", "/app").await;
+    let conn = env
+        .seed
+        .create_connection("many", "many-conn", ADMIN_TOKEN)
+        .await;
+    env.seed
+        .create_syncs("many", "s-", folder, conn, ORG, 1..=151)
+        .await;
+    let list = |query: &str| {
+        let path = format!("{SYNCS}?projectId=many{query}");
+        let token = w.admin.clone();
+        async move { api.get(&token, SYNCS, &path).await }
+    };
+    let (status, body) = list("").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["secretSyncs"].as_array().map(Vec::len), Some(151));
+    let (_, body) = list("&offset=150").await;
+    assert_eq!(body["secretSyncs"].as_array().map(Vec::len), Some(1));
+    env.seed
+        .create_syncs("many", "s-", folder, conn, ORG, 152..=10_001)
+        .await;
+    let (status, body) = list("").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        message_text(&body).contains("more than 10000 items")
+            && message_text(&body).contains("offset and limit"),
+        "{body}"
+    );
+    let (status, body) = list("&offset=10000&limit=1000").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["secretSyncs"].as_array().map(Vec::len), Some(1));
+    env_finish(w).await;
+}
+
+/// A connection's stored token, decrypted.
+async fn stored_token(env: &TestEnv, id: Uuid) -> String {
+    let row = env
+        .store
+        .syncs
+        .load_connection(id)
+        .await
+        .expect("store")
+        .expect("row");
+    let plain = env
+        .cipher()
+        .decrypt_string(
+            &row.encrypted_credentials,
+            Aad::new(&row.project_id, Column::ConnectionCredentials),
+        )
+        .expect("decrypts");
+    serde_json::from_str::<Value>(&plain).expect("json")["apiToken"]
+        .as_str()
+        .expect("apiToken")
+        .to_string()
 }
 
 /// `examples/clients/python/infisical_client.py`, written against

@@ -185,8 +185,11 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
     // it. (Environment scope of the same app is not refused: overrides.)
     let fighting = sync_body("web-app-2", &conn, "dev", app_scope("web"));
     let (status, body) = api.post(SYNCS, fighting).await;
-    assert_eq!(status, 422, "{body}");
-    contract.check_error(422, &body);
+    // A rule refusing a well-formed request: 400 BadRequest, as Infisical
+    // answers its own rules (a taken name, a connection in use).
+    assert_eq!(status, 400, "{body}");
+    contract.check_error(400, &body);
+    assert_eq!(body["error"], "BadRequest");
     let message = body["message"].as_str().unwrap_or("");
     assert!(
         message.contains("`web-app`") && message.contains(&app_id),
@@ -302,7 +305,7 @@ async fn from_nothing_to_a_running_sync_and_back_over_http() {
         .collect();
     assert_eq!(names, vec!["api-app", "web-dev"]);
     let (status, body) = api.delete(&format!("{CONNECTIONS}/{conn}")).await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 400, "in use: 400 BadRequest, as Infisical: {body}");
     let message = body["message"].as_str().unwrap_or("");
     assert!(
         message.contains("api-app") && message.contains("web-dev"),
@@ -463,7 +466,7 @@ async fn racing_creates_on_one_destination_let_exactly_one_through() {
     let created = answers.iter().filter(|(status, _)| *status == 200).count();
     assert_eq!(created, 1, "exactly one create wins: {answers:#?}");
     for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
-        assert_eq!(*status, 422, "{body}");
+        assert_eq!(*status, 400, "{body}");
         let message = body["message"].as_str().unwrap_or_default();
         assert!(message.contains("can produce the same keys"), "{message}");
     }
@@ -478,7 +481,7 @@ async fn racing_creates_on_one_destination_let_exactly_one_through() {
         .expect("count");
     assert_eq!(rows.get::<_, i64>(0), 1, "one row at the destination");
 
-    // Destinations the connection's token cannot read: 422 naming what to
+    // Destinations the connection's token cannot read: 400 naming what to
     // check, and nothing stored.
     for (destination, expect) in [
         (app_scope("no-such-app"), "Humanitec has no"),
@@ -491,7 +494,7 @@ async fn racing_creates_on_one_destination_let_exactly_one_through() {
         let (status, answer) = api
             .post(SYNCS, body("unreachable", destination.clone()))
             .await;
-        assert_eq!(status, 422, "{destination} -> {answer}");
+        assert_eq!(status, 400, "{destination} -> {answer}");
         let message = answer["message"].as_str().unwrap_or_default();
         assert!(message.contains(expect), "{destination} -> {message}");
     }
@@ -507,7 +510,7 @@ async fn racing_creates_on_one_destination_let_exactly_one_through() {
             json!({"destinationConfig": app_scope("no-such-app")}),
         )
         .await;
-    assert_eq!(status, 422, "{answer}");
+    assert_eq!(status, 400, "{answer}");
     let count = env
         .sql()
         .await

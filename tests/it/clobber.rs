@@ -364,7 +364,7 @@ async fn the_api_the_dashboard_and_the_worker_refuse_the_same_pair() {
             }),
         )
         .await;
-    assert_eq!(status, 422, "{answer}");
+    assert_eq!(status, 400, "{answer}");
     let by_api = answer["message"].as_str().unwrap_or_default().to_string();
 
     // The same pair written around the API: the dashboard's preview of it.

@@ -118,8 +118,10 @@ async fn three_workers_and_the_api_ride_out_killing_the_queue_leader_then_anothe
         _ => None,
     })
     .await;
+    // Slow enough that the run outlasts the first node's restart on a
+    // loaded machine: the second kill must land mid-run.
     env.sandbox.set_faults(Faults {
-        latency_ms: 150,
+        latency_ms: 300,
         ..Faults::default()
     });
     env.seed.execute_sql(JOB_AUDIT_SQL).await;

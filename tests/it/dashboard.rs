@@ -1470,3 +1470,332 @@ async fn channels_are_listed_with_a_failing_one_marked_and_syncs_show_their_next
     b.finish().await;
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_says_where_imported_values_come_from() {
+    let env = TestEnv::new().await;
+    let mut env = env;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "read").await;
+    let src = env.source("production", &[("OWN", "own-value")]).await;
+    let shared = env
+        .seed
+        .create_folder(&src.project, "shared", "/base")
+        .await;
+    env.put_secret(shared, "SHARED", "shared-value").await;
+    env.seed.add_import(src.folder, "shared", "/base", 1).await;
+    let sync = env.sync(&src, "imports", app_scope("api"), options()).await;
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+    b.goto(&format!("/syncs/{sync}/preview")).await;
+    b.until("the preview", || async {
+        b.text("h1").await.contains("Preview")
+    })
+    .await;
+    let page = b.text("main").await;
+    assert!(page.contains("Where the values come from (2)"), "{page}");
+    assert!(page.contains("OWN — from production:/app"), "{page}");
+    assert!(page.contains("SHARED — from shared:/base"), "{page}");
+    let source = b.client.source().await.expect("source");
+    assert!(!source.contains("own-value") && !source.contains("shared-value"));
+    b.assert_accessible("the preview with origins").await;
+    b.assert_no_console_errors("the preview with origins").await;
+    b.screenshot("preview-origins").await;
+    env.finish().await;
+}
+
+/// chromedriver's `POST /session/{id}/goog/cdp/execute`: one Chrome
+/// DevTools command (here, emulating `prefers-color-scheme`).
+#[derive(Debug)]
+struct Cdp(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"cmd": self.0, "params": self.1}).to_string()),
+        )
+    }
+}
+
+/// The browser reports `prefers-color-scheme: scheme` from now on.
+async fn prefer_scheme(b: &Browser, scheme: &str) {
+    b.client
+        .issue_cmd(Cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        ))
+        .await
+        .expect("chromedriver emulates the colour scheme");
+}
+
+/// The theme the page shows (`<html data-theme>`) and its background.
+async fn shown_theme(b: &Browser) -> (String, String) {
+    let v = b
+        .js(
+            "return [document.documentElement.getAttribute('data-theme') || '',
+                     getComputedStyle(document.body).backgroundColor];",
+            vec![],
+        )
+        .await;
+    serde_json::from_value(v).expect("two strings")
+}
+
+const LIGHT_BG: &str = "rgb(245, 247, 250)";
+const DARK_BG: &str = "rgb(15, 20, 25)";
+
+/// Presses and releases `key` wherever the focus is.
+async fn press(b: &Browser, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    b.client.perform_actions(keys).await.expect("keys pressed");
+}
+
+async fn focused_id(b: &Browser) -> String {
+    let v = b
+        .js(
+            "return document.activeElement ? document.activeElement.id : '';",
+            vec![],
+        )
+        .await;
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Makes the page believe its tab is hidden or shown (as the browser does
+/// on a tab switch) and returns how many requests it had made by then,
+/// counted by [`COUNT_FETCHES`], right after the `visibilitychange` ran.
+async fn set_hidden(b: &Browser, hidden: bool) -> u64 {
+    let v = b
+        .js(
+            "const hidden = arguments[0];
+             Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+             Object.defineProperty(document, 'visibilityState',
+                 { configurable: true, get: () => hidden ? 'hidden' : 'visible' });
+             document.dispatchEvent(new Event('visibilitychange'));
+             return window.__fetches;",
+            vec![json!(hidden)],
+        )
+        .await;
+    v.as_u64().expect("a count")
+}
+
+/// Counts the page's requests (the live refresh goes through `fetch`).
+const COUNT_FETCHES: &str = "if (window.__fetches === undefined) {
+        window.__fetches = 0;
+        const real = window.fetch;
+        window.fetch = function () { window.__fetches++; return real.apply(this, arguments); };
+    }
+    return window.__fetches;";
+
+async fn fetches(b: &Browser) -> u64 {
+    b.js(COUNT_FETCHES, vec![]).await.as_u64().expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_well_at_night_dark_theme_search_key_and_no_polling_while_hidden() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "write").await;
+    let src = env
+        .source("production", &[("DATABASE_URL", "postgres://x")])
+        .await;
+    let good = env
+        .sync(&src, "night-shift", app_scope("web"), options())
+        .await;
+    let bad_src = env
+        .source_with_token("staging", &[("API_KEY", "v")], "wrong-token")
+        .await;
+    let broken = env
+        .sync(&bad_src, "broken", app_scope("app-b"), options())
+        .await;
+    let _never = env
+        .sync(&src, "never-run", app_scope("api"), options())
+        .await;
+    assert_eq!(env.run_sync(good).await.status, JobStatus::Succeeded);
+    assert_eq!(env.run_sync(broken).await.status, JobStatus::Failed);
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+
+    // The theme is set by a blocking script in <head>, before the first paint.
+    assert!(
+        b.exists("head script[src='/assets/theme.js']:not([defer]):not([async])")
+            .await
+    );
+    assert_eq!(
+        shown_theme(&b).await,
+        ("light".to_string(), LIGHT_BG.to_string())
+    );
+    let picker = b
+        .js(
+            "const p = document.getElementById('theme-choice'); return [p.hidden, p.value];",
+            vec![],
+        )
+        .await;
+    assert_eq!(picker, json!([false, "system"]));
+
+    // The toggle: dark at once, and still dark after a reload.
+    b.select("#theme-choice", "dark").await;
+    b.until("the dark theme", || async {
+        shown_theme(&b).await.0 == "dark"
+    })
+    .await;
+    assert_eq!(shown_theme(&b).await.1, DARK_BG);
+    b.goto("/").await;
+    assert_eq!(
+        shown_theme(&b).await,
+        ("dark".to_string(), DARK_BG.to_string())
+    );
+    assert_eq!(
+        b.js(
+            "return document.getElementById('theme-choice').value;",
+            vec![]
+        )
+        .await,
+        json!("dark")
+    );
+    b.assert_accessible("the sync list, dark").await;
+    b.screenshot("syncs-dark").await;
+    b.goto(&format!("/syncs/{broken}")).await;
+    b.until("the failed sync's page", || async {
+        b.text("h1").await == "broken"
+    })
+    .await;
+    b.assert_accessible("a failed sync, dark").await;
+    b.screenshot("sync-detail-dark").await;
+    b.goto(&format!("/syncs/{good}")).await;
+    b.until_synced("sync").await;
+    b.assert_accessible("a synced sync, dark").await;
+    b.goto("/overview").await;
+    b.assert_accessible("the overview, dark").await;
+    b.screenshot("overview-dark").await;
+    b.assert_no_console_errors("the dark pages").await;
+
+    // Light again, chosen: persists too.
+    b.select("#theme-choice", "light").await;
+    b.goto("/").await;
+    assert_eq!(shown_theme(&b).await.0, "light");
+
+    // System: follows prefers-color-scheme, live and after a reload,
+    // without the toggle being set to dark.
+    b.select("#theme-choice", "system").await;
+    b.until("the system's light theme", || async {
+        shown_theme(&b).await.0 == "light"
+    })
+    .await;
+    prefer_scheme(&b, "dark").await;
+    b.until("the system's dark theme", || async {
+        shown_theme(&b).await.0 == "dark"
+    })
+    .await;
+    b.goto("/").await;
+    assert_eq!(
+        shown_theme(&b).await,
+        ("dark".to_string(), DARK_BG.to_string())
+    );
+    assert_eq!(
+        b.js("return localStorage.getItem('secret-sync.theme');", vec![])
+            .await,
+        json!(null)
+    );
+    b.assert_accessible("the sync list, system dark").await;
+    b.screenshot("syncs-system-dark").await;
+
+    // "/" focuses the search; Escape leaves it; in another field "/" is a "/".
+    b.js(
+        "document.activeElement && document.activeElement.blur();",
+        vec![],
+    )
+    .await;
+    press(&b, '/').await;
+    assert_eq!(focused_id(&b).await, "filter-q");
+    press(&b, '\u{e00c}').await; // Escape
+    assert_ne!(focused_id(&b).await, "filter-q");
+    b.client
+        .find(Locator::Css("#filter-app"))
+        .await
+        .expect("app filter")
+        .send_keys("a/b")
+        .await
+        .expect("typed");
+    assert_eq!(focused_id(&b).await, "filter-app");
+    assert_eq!(
+        b.js(
+            "return document.getElementById('filter-app').value;",
+            vec![]
+        )
+        .await,
+        json!("a/b")
+    );
+    assert!(b.text(".filters .hint").await.contains("to search"));
+    // From a page without a search box, "/" opens the list's search.
+    b.goto(&format!("/syncs/{good}")).await;
+    press(&b, '/').await;
+    b.until("the list's search focused", || async {
+        focused_id(&b).await == "filter-q"
+    })
+    .await;
+
+    // Polling: every 2 s while shown, nothing while hidden, one request at
+    // once when shown again.
+    b.goto("/").await;
+    b.select("#live-interval", "2").await;
+    let start = fetches(&b).await;
+    b.until("the live refresh to poll", || async {
+        fetches(&b).await > start
+    })
+    .await;
+    let hidden_at = set_hidden(&b, true).await;
+    pace::hold(Duration::from_millis(5500)).await; // more than two periods
+    assert_eq!(fetches(&b).await, hidden_at, "the page polled while hidden");
+    let shown_at = set_hidden(&b, false).await;
+    assert_eq!(shown_at, hidden_at + 1, "no refresh at once when shown");
+    b.until("polling to resume", || async {
+        fetches(&b).await > shown_at
+    })
+    .await;
+    b.assert_no_console_errors("the sync list").await;
+
+    // A phone: the picker moves to the footer (the top bar has no room).
+    prefer_scheme(&b, "light").await;
+    b.client.set_window_size(390, 844).await.expect("resize");
+    b.goto(&format!("/syncs/{broken}")).await;
+    let shown = b
+        .js(
+            "return [...document.querySelectorAll('select.theme-choice')]
+               .map(p => p.id + ':' + (p.getBoundingClientRect().width > 0));",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!(["theme-choice:false", "theme-choice-narrow:true"])
+    );
+    b.select("#theme-choice-narrow", "dark").await;
+    b.until("the dark theme on a phone", || async {
+        shown_theme(&b).await.0 == "dark"
+    })
+    .await;
+    b.assert_no_horizontal_scroll("a sync on a phone, dark")
+        .await;
+    b.assert_accessible("a sync on a phone, dark").await;
+    b.js("window.scrollTo(0, 0);", vec![]).await;
+    b.screenshot("sync-detail-phone-dark").await;
+    b.finish().await;
+    env.finish().await;
+}

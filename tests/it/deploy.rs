@@ -1,7 +1,8 @@
 //! Deployment contracts: the RabbitMQ definitions file is the topology the
 //! worker declares, and the example enqueue clients in Python and Node
 //! publish jobs the worker runs. (The Compose and Kubernetes files are
-//! checked by `scripts/check-deploy.sh`, run by `scripts/test`.)
+//! checked by `scripts/check-deploy.sh`, run by `scripts/test`; the
+//! Kubernetes workloads are run as declared by `manifests.rs`.)
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -142,7 +143,7 @@ async fn rabbitmq_definitions_are_exactly_the_topology_the_worker_declares() {
 
     // 2. The worker opens against them: any argument mismatch would be a
     // PRECONDITION_FAILED and fail `Broker::open`.
-    let broker = Broker::open(&url_of(&imported.0), Names::new(""), "deploy test")
+    let broker = Broker::open(url_of(&imported.0).as_str(), Names::new(""), "deploy test")
         .await
         .unwrap_or_else(|e| panic!("the worker rejects the definitions: {e}"));
     broker.close("ok").await;
@@ -150,7 +151,7 @@ async fn rabbitmq_definitions_are_exactly_the_topology_the_worker_declares() {
     // 3. And it added nothing: a vhost where only the worker declared has
     // the same queues (with arguments), exchanges and bindings.
     let declared = fresh_vhost("worker");
-    let broker = Broker::open(&url_of(&declared.0), Names::new(""), "deploy test")
+    let broker = Broker::open(url_of(&declared.0).as_str(), Names::new(""), "deploy test")
         .await
         .expect("worker declares");
     broker.close("ok").await;

@@ -505,7 +505,7 @@ async fn a_burst_of_triggers_from_one_token_gets_429s_and_one_queued_job_of_each
             .unwrap_or_default();
         assert_eq!(keys.len(), 4, "{body}");
         assert_eq!(body["statusCode"], 429, "{body}");
-        assert_eq!(body["error"], "Too Many Requests", "{body}");
+        assert_eq!(body["error"], "RateLimitExceeded", "{body}");
         assert!(body["reqId"]
             .as_str()
             .is_some_and(|r| r.starts_with("req-")));

@@ -348,6 +348,24 @@ async fn the_api_view_matches_the_seed_schema_in_every_state() {
     assert_eq!(view["syncStatus"], "failed");
     check("failed", view);
 
+    // Infisical's wider options (issue 39: an import behaviour, `recursive`)
+    // stay in the row for the worker; the view shows the seed's object.
+    let options = json!({"initialSyncBehavior": "import-prioritize-destination",
+                         "keySchema": "W_{{secretKey}}", "disableSecretDeletion": false,
+                         "recursive": false});
+    let wide = env
+        .sync(&src, "view-wide", app_scope("web"), options.clone())
+        .await;
+    let view = env.sync_view(wide).await;
+    assert_eq!(
+        view["syncOptions"],
+        json!({"initialSyncBehavior": "overwrite-destination",
+               "keySchema": "W_{{secretKey}}", "disableSecretDeletion": false})
+    );
+    check("wider options", view);
+    let row = env.store.syncs.load_sync(wide).await.expect("load");
+    assert_eq!(row.map(|r| r.sync_options), Some(options));
+
     env.seed
         .execute_sql(&format!(
             "DELETE FROM secret_folders WHERE id = '{}'",

@@ -171,14 +171,16 @@ async fn permanent_failures_are_not_retried() {
             &src,
             "bad-option",
             app_scope("api"),
-            json!({"initialSyncBehavior": "import-prioritize-source"}),
+            // (The import behaviours are taken since issue 39.)
+            json!({"initialSyncBehavior": "sideways"}),
         )
         .await;
     let row = env.run_sync(bad_option).await;
-    assert!(row
-        .message
-        .unwrap_or_default()
-        .contains("only `overwrite-destination`"));
+    let msg = row.message.unwrap_or_default();
+    assert!(
+        msg.contains("`sideways` is not supported: use `overwrite-destination`"),
+        "{msg}"
+    );
 
     // Only the 404 listing reached Humanitec.
     assert_eq!(env.sandbox.requests().len(), 1);

@@ -581,5 +581,5 @@ async fn configs_that_cannot_work_are_refused_with_a_clear_error() {
 
 /// A broker link of the test's own, as the worker's loops get one.
 fn link(env: &TestEnv) -> secret_sync::queue::Link {
-    secret_sync::queue::Link::new(&env.settings.amqp_url, env.names.clone(), "test")
+    secret_sync::queue::Link::new(&env.settings, env.names.clone(), "test")
 }

@@ -793,7 +793,7 @@ async fn a_project_has_at_most_its_channel_limit() {
             )
             .await;
         if name == "three" {
-            assert_eq!(status, 422, "{body}");
+            assert_eq!(status, 400, "{body}");
             let message = body["message"].as_str().unwrap_or_default();
             assert!(
                 message.contains("already has 2 notification channels")

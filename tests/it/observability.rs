@@ -102,6 +102,7 @@ async fn metrics_move_by_what_happened() {
         store: shared.store.clone(),
         broker: secret_sync::http::BrokerReadiness::Consuming(shared.broker_connected.clone()),
         metrics: shared.metrics.clone(),
+        sessions: None,
     });
     let http = tokio::spawn(serve(listener, router, stop.clone()));
     let running = tokio::spawn(worker::run(shared, stop.clone()));

@@ -334,9 +334,12 @@ async fn rabbitmq_start_up_errors_name_the_broker_the_cause_and_the_fix() {
         &["unknown host", "fix the host name in AMQP_URL"],
     );
     fails_with(
-        &[("AMQP_URL", "amqps://guest:guest@127.0.0.1:5671/%2f")],
+        &[("AMQP_URL", "amqps://guest:guest@127.0.0.1:5672/%2f")],
         &["dead", "list"],
-        &["no AMQP TLS support"],
+        &[
+            "the port does not speak TLS",
+            "TLS listener (usually port 5671)",
+        ],
     );
 }
 

@@ -1,8 +1,9 @@
 //! The API process as Kubernetes and Prometheus use it, run as its
 //! manifests declare it (`deploy/k8s/api.yaml`: readiness on `/readyz` of
 //! the API's port, metrics on `HTTP_LISTEN`): probes that answer, request
-//! metrics by route template, an access-log line per request, and a
-//! proxy's request id kept.
+//! metrics by route template, an access-log line per request, a proxy's
+//! request id kept, rate-limit rejections counted, and the live dashboard
+//! sessions as a gauge that follows sign-in and sign-out.
 
 use std::time::Duration;
 
@@ -14,14 +15,20 @@ const EXE: &str = env!("CARGO_BIN_EXE_secret-sync");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_its_probes_counts_requests_by_route_and_logs_each_one() {
     let env = TestEnv::new().await;
-    let (src, _) = env.one_sync().await;
+    let (src, sync) = env.one_sync().await;
     let (broker_proxy, amqp_url) = Proxy::in_front_of(&env.settings.amqp_url).await;
     let log = std::env::temp_dir().join(format!("probes-{}.log", uuid::Uuid::new_v4()));
     let api = WorkerProcess::spawn_with(
         EXE,
         &["api"],
         &env.settings,
-        &[("AMQP_URL", amqp_url), ("LOG_FORMAT", "json".into())],
+        &[
+            ("AMQP_URL", amqp_url),
+            ("LOG_FORMAT", "json".into()),
+            // A trigger limit to hit; the session gauge read at each scrape.
+            ("RATE_LIMIT_TRIGGERS", "1/s,2".into()),
+            ("METRICS_REFRESH", "100ms".into()),
+        ],
         &log,
     );
     // Readiness on the API's own port (what the manifest probes) and on
@@ -145,6 +152,76 @@ async fn the_api_answers_its_probes_counts_requests_by_route_and_logs_each_one()
     assert!(kept["fields"]["duration_ms"].is_u64(), "{kept}");
     let all = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!all.contains(&token), "a token reached the log");
+
+    // Rate-limit rejections: counted by limit, one per 429 answered.
+    let writer = env.api_token(&[&src.project], "write").await;
+    let trigger = format!("{base}/api/v1/secret-syncs/humanitec/{sync}/sync-secrets");
+    let mut refused = 0;
+    for _ in 0..6 {
+        let r = http
+            .post(&trigger)
+            .bearer_auth(&writer)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("answer");
+        match r.status().as_u16() {
+            429 => refused += 1,
+            s => assert!((200..300).contains(&s), "trigger answered {s}"),
+        }
+    }
+    assert!(refused >= 1, "six triggers at 1/s with a burst of 2");
+    let (_, text) = http_get(api.health, "/metrics").await.expect("metrics");
+    let m = metric_series(&text);
+    assert_eq!(
+        m.get("secret_sync_rate_limited_total{limit=\"triggers\"}")
+            .copied(),
+        Some(f64::from(refused)),
+        "{text}"
+    );
+    assert!(!text.contains(&writer), "no token in the metrics");
+
+    // Live dashboard sessions (counted in Postgres, so every replica
+    // agrees): n, n + 1 after a sign-in, n again after the sign-out.
+    let sessions = || async {
+        let (_, text) = http_get(api.health, "/metrics").await.expect("metrics");
+        metric_series(&text)
+            .get("secret_sync_dashboard_sessions")
+            .copied()
+            .ok_or(format!("no session gauge: {text}"))
+    };
+    let before = eventually(Duration::from_secs(10), &sessions).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let cookie = dashboard_sign_in(&browser, &base, &token).await;
+    eventually(Duration::from_secs(10), || async {
+        seen(sessions().await?, |n| *n == before + 1.0)
+    })
+    .await;
+    let page = browser
+        .get(format!("{base}/syncs/{sync}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let out = browser
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .form(&[("csrf", csrf_token(&page))])
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status().as_u16(), 303);
+    eventually(Duration::from_secs(10), || async {
+        seen(sessions().await?, |n| *n == before)
+    })
+    .await;
 
     // The broker gone: not ready, and the body says which.
     broker_proxy.cut();

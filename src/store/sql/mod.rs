@@ -110,6 +110,7 @@ registry! {
         INSERT_SYNC = "insert_sync",
         LOCK_DESTINATION = "lock_destination",
         MARK_SYNC_NOT_ENQUEUED = "mark_sync_not_enqueued",
+        REPLACE_SYNC_SOURCES = "replace_sync_sources",
         SELECT_OVERRIDDEN_KEYS = "select_overridden_keys",
         SELECT_PUSHED_KEYS = "select_pushed_keys",
         SELECT_SYNC = "select_sync",
@@ -138,6 +139,8 @@ registry! {
         INSERT_SECRET_IF_NEW = "insert_secret_if_new",
         SELECT_FOLDER = "select_folder",
         SELECT_FOLDER_SECRETS = "select_folder_secrets",
+        SELECT_FOLDER_SOURCES = "select_folder_sources",
+        SELECT_SUBFOLDERS = "select_subfolders",
         UPSERT_SECRET = "upsert_secret",
     }
     notify {
@@ -172,6 +175,7 @@ registry! {
         USE_API_TOKEN = "use_api_token",
     }
     sessions {
+        COUNT_ALL_LIVE_SESSIONS = "count_all_live_sessions",
         COUNT_LIVE_SESSIONS = "count_live_sessions",
         DELETE_EXPIRED_SESSIONS = "delete_expired_sessions",
         DELETE_SESSION = "delete_session",

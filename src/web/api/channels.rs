@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::syncs::require_project;
 use super::validation::{
-    check_slug, check_text, path_uuid, provided, RequestBody, ValidJson, ValidQuery,
+    check_field, check_slug, path_uuid, provided, RequestBody, ValidJson, ValidQuery,
 };
 use crate::crypto::{Aad, Column};
 use crate::notify::target::PinnedResolver;
@@ -71,7 +71,7 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Write, caller.token_id)?;
     check_slug("name", &body.name)?;
-    check_text("projectId", &body.project_id, false)?;
+    check_field("projectId", &body.project_id, false)?;
     caller.require(&body.project_id, Role::Write)?;
     require_project(&state, &body.project_id).await?;
     // The same resolver and filter the worker connects through; the error
@@ -134,14 +134,14 @@ pub async fn create(
     {
         ChannelInsert::Done(c) => c,
         ChannelInsert::DuplicateName => {
-            return Err(ApiError::unprocessable(format!(
+            return Err(ApiError::bad_request(format!(
             "a notification channel named '{}' already exists in project '{}'; choose another name",
             shorten(&body.name),
             shorten(&body.project_id)
         )))
         }
         ChannelInsert::TooMany { limit } => {
-            return Err(ApiError::unprocessable(format!(
+            return Err(ApiError::bad_request(format!(
                 "project '{}' already has {limit} notification channels, the most allowed \
                  (NOTIFY_MAX_CHANNELS_PER_PROJECT); delete one first",
                 shorten(&body.project_id)

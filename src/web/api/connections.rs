@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::syncs::{present, require_project};
 use super::validation::{
-    check_slug, check_text, page, provided, PathId, RequestBody, ValidJson, ValidQuery,
+    check_field, check_slug, page, provided, trim_fields, within_cap, PathId, RequestBody,
+    ValidJson, ValidQuery,
 };
 use crate::crypto::{Aad, Column};
 use crate::store::{ConnectionChanges, Written};
@@ -27,11 +28,15 @@ pub struct Credentials {
     api_token: String,
 }
 
+/// Keys the schema does not name are ignored (Infisical's connection form
+/// posts its whole form); `credentials` stays strict.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateConnection {
     name: String,
-    project_id: String,
+    /// Optional, as in Infisical (whose connections belong to the
+    /// organisation): without it, the token's one project.
+    project_id: Option<String>,
     #[serde(default)]
     description: Option<String>,
     /// Only `api-token` exists (the schema enforces it).
@@ -42,11 +47,21 @@ pub struct CreateConnection {
 
 impl RequestBody for CreateConnection {
     const OPERATION: &'static str = "createHumanitecAppConnection";
+    fn normalize(body: &mut Value) {
+        trim_fields(body, &["projectId", "description"], &["name"]);
+    }
 }
 
+/// Infisical's form and Terraform send `method` (and the form the rest of
+/// itself) on update too: taken; `projectId`, if sent, must be the
+/// connection's own.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct UpdateConnection {
+    /// Only `api-token` exists (the schema enforces it).
+    #[allow(dead_code)]
+    method: Option<String>,
+    project_id: Option<String>,
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
@@ -55,6 +70,43 @@ pub struct UpdateConnection {
 
 impl RequestBody for UpdateConnection {
     const OPERATION: &'static str = "updateHumanitecAppConnection";
+    fn normalize(body: &mut Value) {
+        trim_fields(body, &["projectId", "description"], &["name"]);
+    }
+}
+
+/// The project of a new connection: `projectId`, or the token's one
+/// project. An admin token (every project) or a token of several must
+/// name it.
+fn connection_project(caller: &Caller, given: Option<String>) -> ApiResult<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    match caller.projects.as_slice() {
+        [only] if !caller.is_admin() => Ok(only.clone()),
+        _ if caller.is_admin() => Err(ApiError::validation(vec![crate::web::errors::issue(
+            "invalid_type",
+            vec![json!("projectId")],
+            "Required: an admin token reaches every project, so name the project the \
+             connection belongs to in projectId",
+            json!({"expected": "string", "received": "undefined"}),
+        )])),
+        several => Err(ApiError::validation(vec![crate::web::errors::issue(
+            "invalid_type",
+            vec![json!("projectId")],
+            format!(
+                "Required: this token reaches {} projects ({}), so name the one the \
+                 connection belongs to in projectId",
+                several.len(),
+                several
+                    .iter()
+                    .map(|p| shorten(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            json!({"expected": "string", "received": "undefined"}),
+        )])),
+    }
 }
 
 pub async fn create(
@@ -64,23 +116,21 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Write, caller.token_id)?;
     check_slug("name", &body.name)?;
-    if let Some(d) = &body.description {
-        check_text("description", d, true)?;
-    }
-    check_text("projectId", &body.project_id, false)?;
-    caller.require(&body.project_id, Role::Write)?;
-    require_project(&state, &body.project_id).await?;
-    let sealed = check_and_seal(&state, &body.project_id, body.credentials).await?;
+    let project_id = connection_project(&caller, body.project_id)?;
+    check_field("projectId", &project_id, false)?;
+    caller.require(&project_id, Role::Write)?;
+    require_project(&state, &project_id).await?;
+    let sealed = check_and_seal(&state, &project_id, body.credentials).await?;
     match state
         .store
         .syncs
         .insert_connection(
-            &body.project_id,
+            &project_id,
             &body.name,
             body.description.as_deref(),
             &sealed,
             &[caller
-                .audit("connection.create", "connection", &body.project_id)
+                .audit("connection.create", "connection", &project_id)
                 .changes(provided(&[
                     ("name", true),
                     ("description", body.description.is_some()),
@@ -90,11 +140,11 @@ pub async fn create(
         .await?
     {
         Written::Done(conn) => {
-            tracing::info!(connection_id = %conn["id"], project_id = %body.project_id, "app connection created");
+            tracing::info!(connection_id = %conn["id"], %project_id, "app connection created");
             Ok(Json(json!({ "appConnection": conn })))
         }
         Written::DuplicateName | Written::Missing | Written::Refused(_) => {
-            Err(duplicate_name(&body.name, &body.project_id))
+            Err(duplicate_name(&body.name, &project_id))
         }
     }
 }
@@ -158,11 +208,12 @@ async fn visible_connections(
         }
         None => visible_projects(caller),
     };
-    Ok(state
+    let conns = state
         .store
         .syncs
         .connections_api_json(projects.as_deref(), page)
-        .await?)
+        .await?;
+    within_cap(conns, page)
 }
 
 /// The projects a caller's look-ups range over; `None`: every project
@@ -185,13 +236,24 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Write, caller.token_id)?;
     let current = load(&state, &caller, id, Role::Write).await?;
+    let project = current["projectId"].as_str().unwrap_or_default();
+    // A connection stays in its project (another project's connection id
+    // is a 404 above, like a missing one).
+    if let Some(p) = body.project_id.as_deref().filter(|p| *p != project) {
+        return Err(ApiError::invalid_field(
+            "projectId",
+            format!(
+                "projectId '{}' is not the project of app connection {id} ('{}'); a connection \
+                 cannot move to another project: leave projectId out, or send '{}'",
+                shorten(p),
+                shorten(project),
+                shorten(project)
+            ),
+        ));
+    }
     if let Some(name) = &body.name {
         check_slug("name", name)?;
     }
-    if let Some(Some(d)) = &body.description {
-        check_text("description", d, true)?;
-    }
-    let project = current["projectId"].as_str().unwrap_or_default();
     let sealed = match body.credentials {
         Some(c) => Some(check_and_seal(&state, project, c).await?),
         None => None,
@@ -250,7 +312,8 @@ pub async fn delete(
             Ok(Json(json!({ "appConnection": conn })))
         }
         Ok(false) => Err(not_found(id)),
-        Err(users) => Err(ApiError::unprocessable(format!(
+        // Infisical refuses it with 400 BadRequest too.
+        Err(users) => Err(ApiError::bad_request(format!(
             "app connection '{}' is used by {} secret sync(s): {}; delete them or move them \
              to another connection first",
             conn["name"].as_str().unwrap_or_default(),
@@ -264,8 +327,9 @@ pub(super) fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found(format!("app connection {id} not found"))
 }
 
+/// 400 BadRequest, as Infisical answers a taken name.
 fn duplicate_name(name: &str, project_id: &str) -> ApiError {
-    ApiError::unprocessable(format!(
+    ApiError::bad_request(format!(
         "an app connection named '{}' already exists in project '{}'; choose another name",
         shorten(name),
         shorten(project_id)

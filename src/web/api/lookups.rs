@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::connections::visible_projects;
 use super::syncs::{check_connection, require_project, view};
-use super::validation::{check_text, PathName, RequestBody, ValidJson, ValidQuery};
+use super::validation::{
+    check_field, check_text, trim_fields, PathName, RequestBody, ValidJson, ValidQuery,
+};
 use crate::jobs::settings::parse_scope;
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
@@ -161,9 +163,12 @@ pub async fn connection_by_name(
     }
 }
 
+/// As Infisical's: `destinationConfig` may be anything (`z.unknown()`),
+/// keys the schema does not name are ignored.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CheckDestination {
+    #[serde(default)]
     destination_config: Value,
     connection_id: Option<Uuid>,
     exclude_sync_id: Option<Uuid>,
@@ -172,6 +177,9 @@ pub struct CheckDestination {
 
 impl RequestBody for CheckDestination {
     const OPERATION: &'static str = "checkHumanitecSecretSyncDestination";
+    fn normalize(body: &mut Value) {
+        trim_fields(body, &["projectId"], &[]);
+    }
 }
 
 /// `POST /api/v1/secret-syncs/humanitec/check-destination`: whether another
@@ -180,20 +188,23 @@ impl RequestBody for CheckDestination {
 /// when the duplicate belongs to a project the token sees: a caller never
 /// learns another project's id (see docs/api.md). `excludeSyncId` is
 /// honoured only for a sync the caller sees, so it cannot be used to probe
-/// where another project's sync writes.
+/// where another project's sync writes. As in Infisical, a read token may
+/// ask (the form asks as the user types), and a destination not yet
+/// complete (no `env` yet, an unknown `scope`) has no duplicate.
 pub async fn check_destination(
     State(state): State<ApiState>,
     caller: Caller,
     ValidJson(body): ValidJson<CheckDestination>,
 ) -> ApiResult<Json<Value>> {
-    check_text("projectId", &body.project_id, false)?;
-    caller.require(&body.project_id, Role::Write)?;
+    check_field("projectId", &body.project_id, false)?;
+    caller.require(&body.project_id, Role::Read)?;
     require_project(&state, &body.project_id).await?;
     if let Some(c) = body.connection_id {
         check_connection(&state, &body.project_id, c).await?;
     }
-    let scope =
-        parse_scope(&body.destination_config).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Ok(scope) = parse_scope(&body.destination_config) else {
+        return Ok(Json(json!({"hasDuplicate": false})));
+    };
     let (org, app) = scope.org_app();
     let at_destination = state.store.syncs.syncs_at_destination(org, app).await?;
     let duplicates: Vec<&str> = at_destination

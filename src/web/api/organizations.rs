@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::connections::load;
-use super::validation::{page, PathId, ValidQuery};
+use super::validation::{page, within_cap, PathId, ValidQuery};
 use crate::humanitec::HumanitecError;
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{ApiError, ApiResult};
@@ -46,11 +46,13 @@ pub async fn organizations(
         .list_orgs(token)
         .await
         .map_err(|e| humanitec_error(&conn.name, e))?;
-    let shown = orgs
+    let shown: Vec<_> = orgs
         .into_iter()
         .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.limit).unwrap_or(usize::MAX));
-    let with_apps = try_join_all(shown.map(|org| async move {
+        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .collect();
+    let shown = within_cap(shown, page)?;
+    let with_apps = try_join_all(shown.into_iter().map(|org| async move {
         let apps = humanitec.list_apps(token, &org.id).await?;
         Ok::<_, HumanitecError>(json!({
             "id": org.id,

@@ -34,8 +34,9 @@ pub async fn preview(
         .preview(&caller.acting("api"), &sync, q.prune_unmanaged)
         .await
         .map_err(|e| match &e {
-            // What the run would fail on, the preview refuses the same way.
-            e if e.is_conflict() => ApiError::unprocessable(e.to_string()),
+            // What the run would fail on, the preview refuses the same way
+            // (400, as the create the conflict guard refuses).
+            e if e.is_conflict() => ApiError::bad_request(e.to_string()),
             e if e.is_transient() => {
                 ApiError::internal("the preview could not be computed now; try again", e)
             }

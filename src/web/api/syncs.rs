@@ -11,21 +11,23 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::validation::{
-    check_slug, check_text, page, provided, OptionalJson, PathId, RequestBody, ValidJson,
-    ValidQuery,
+    check_field, check_slug, page, provided, trim_fields, within_cap, OptionalJson, PathId,
+    RequestBody, ValidJson, ValidQuery,
 };
 use crate::model::{ImportBehavior, JobKind, JobStatus, JobType};
 use crate::service::{DefinitionChanges, Deleted, NewDefinition};
 use crate::store::SyncRecord;
 use crate::web::auth::{Caller, Role};
-use crate::web::errors::{ApiError, ApiResult};
+use crate::web::errors::{shorten, ApiError, ApiResult};
 use crate::web::state::ApiState;
 
 /// The trigger recorded on jobs the API enqueues.
 const TRIGGER: &str = "api";
 
+/// Keys the schema does not name are ignored (Infisical's zod objects
+/// strip them); the destination's and the options' stay strict.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateSync {
     name: String,
     project_id: String,
@@ -42,7 +44,14 @@ pub struct CreateSync {
 
 impl RequestBody for CreateSync {
     const OPERATION: &'static str = "createHumanitecSecretSync";
+    fn normalize(body: &mut Value) {
+        trim_fields(body, SYNC_TRIMMED, &["name"]);
+    }
 }
+
+/// Fields Infisical's sync schemas `.trim()` (its `slugSchema` also
+/// lowercases `name`).
+const SYNC_TRIMMED: &[&str] = &["projectId", "description", "environment", "secretPath"];
 
 fn yes() -> bool {
     true
@@ -55,9 +64,12 @@ pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(d).map(Some)
 }
 
+/// Infisical's edit form sends the whole form, `projectId` included: it
+/// is taken, and must be the sync's own project.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct UpdateSync {
+    project_id: Option<String>,
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
@@ -71,12 +83,15 @@ pub struct UpdateSync {
 
 impl RequestBody for UpdateSync {
     const OPERATION: &'static str = "updateHumanitecSecretSync";
+    fn normalize(body: &mut Value) {
+        trim_fields(body, SYNC_TRIMMED, &["name"]);
+    }
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportBody {
-    import_behavior: ImportBehavior,
+    import_behavior: Option<ImportBehavior>,
 }
 
 impl RequestBody for ImportBody {
@@ -113,13 +128,10 @@ pub async fn create(
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Write, caller.token_id)?;
     check_slug("name", &body.name)?;
-    if let Some(d) = &body.description {
-        check_text("description", d, true)?;
-    }
-    check_text("projectId", &body.project_id, false)?;
+    check_field("projectId", &body.project_id, false)?;
     caller.require(&body.project_id, Role::Write)?;
-    check_text("environment", &body.environment, false)?;
-    check_text("secretPath", &body.secret_path, false)?;
+    check_field("environment", &body.environment, false)?;
+    check_field("secretPath", &body.secret_path, false)?;
     check_settings_text(&body.destination_config, &body.sync_options)?;
     let provided = provided(&[
         ("name", true),
@@ -176,6 +188,7 @@ pub async fn list(
         .syncs
         .syncs_api_json(&q.project_id, page)
         .await?;
+    let syncs = within_cap(syncs, page)?;
     Ok(Json(json!({ "secretSyncs": syncs })))
 }
 
@@ -188,17 +201,32 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     state.limits.check(Spend::Write, caller.token_id)?;
     let sync = load(&state, &caller, id, Role::Write).await?;
+    // A sync stays in its project: a `projectId` sent is checked, never
+    // applied. (Another project's sync id is a 404 above, like a missing
+    // one; this caller sees this sync, so naming its project tells
+    // nothing new.)
+    if let Some(p) = &body.project_id {
+        if *p != sync.project_id {
+            return Err(ApiError::invalid_field(
+                "projectId",
+                format!(
+                    "projectId '{}' is not the project of secret sync {id} ('{}'); a sync \
+                     cannot move to another project: leave projectId out, or send '{}'",
+                    shorten(p),
+                    shorten(&sync.project_id),
+                    shorten(&sync.project_id)
+                ),
+            ));
+        }
+    }
     if let Some(name) = &body.name {
         check_slug("name", name)?;
     }
-    if let Some(Some(d)) = &body.description {
-        check_text("description", d, true)?;
-    }
     if let Some(e) = &body.environment {
-        check_text("environment", e, false)?;
+        check_field("environment", e, false)?;
     }
     if let Some(p) = &body.secret_path {
-        check_text("secretPath", p, false)?;
+        check_field("secretPath", p, false)?;
     }
     check_settings_text(
         body.destination_config.as_ref().unwrap_or(&Value::Null),
@@ -271,7 +299,7 @@ pub async fn import_secrets(
     ValidQuery(query): ValidQuery<ImportQuery>,
     OptionalJson(body): OptionalJson<ImportBody>,
 ) -> ApiResult<Json<Value>> {
-    let behavior = match (query.import_behavior, body.map(|b| b.import_behavior)) {
+    let behavior = match (query.import_behavior, body.and_then(|b| b.import_behavior)) {
         (Some(q), Some(b)) if q != b => {
             return Err(ApiError::bad_request(format!(
                 "importBehavior is '{}' in the query string but '{}' in the body; send one, \
@@ -420,7 +448,7 @@ fn check_settings_text(destination: &Value, options: &Value) -> ApiResult<()> {
     for (field, v) in [("destinationConfig", destination), ("syncOptions", options)] {
         if let Some(map) = v.as_object() {
             for (k, s) in map.iter().filter_map(|(k, s)| s.as_str().map(|s| (k, s))) {
-                check_text(&format!("{field}.{k}"), s, false)?;
+                check_field(&format!("{field}.{k}"), s, false)?;
             }
         }
     }

@@ -1,7 +1,13 @@
 //! Hostile-input handling for every request: content type, size, JSON
-//! syntax and depth, the OpenAPI request schema (bounds, enums, unknown
-//! fields), invisible and control characters, ids in paths, query strings.
-//! Every failure is a 400 with the seed's error body.
+//! syntax and depth, the OpenAPI request schema (bounds, enums, the
+//! destination's fields), invisible and control characters, ids in paths,
+//! query strings. A body that is not JSON (or too big, too deep, not sent
+//! as JSON) is a 400 `BadRequest`; a JSON body that breaks its schema or a
+//! rule of one of its fields is a 422 `ValidationFailure` listing every
+//! issue in zod's shape, as Infisical answers. Query strings and paths
+//! answer 400. Bodies are read as Infisical's zod schemas read them: keys
+//! a schema does not name are ignored at the top level, names are trimmed
+//! and lowercased, other strings trimmed (`RequestBody::normalize`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -9,7 +15,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::web::errors::{shorten, ApiError};
@@ -25,6 +31,36 @@ pub const QUERY_LIMIT: usize = 2048;
 pub trait RequestBody: DeserializeOwned {
     /// The `operationId` whose request schema applies.
     const OPERATION: &'static str;
+
+    /// What Infisical's schema does to the body before it checks it
+    /// (`.trim()`, `slugSchema`'s lowercase): see [`trim_fields`].
+    fn normalize(_body: &mut Value) {}
+}
+
+/// Trims the string fields `trimmed`, and trims and lowercases the name
+/// fields `names` (Infisical's `slugSchema`: `.trim().toLowerCase()`), of
+/// a body object; `credentials.apiToken` is trimmed too (its
+/// `z.string().trim()`). Anything not a string is left for the schema.
+pub fn trim_fields(body: &mut Value, trimmed: &[&str], names: &[&str]) {
+    let Some(map) = body.as_object_mut() else {
+        return;
+    };
+    for (key, value) in map.iter_mut() {
+        let Value::String(s) = value else {
+            continue;
+        };
+        if names.contains(&key.as_str()) {
+            *s = s.trim().to_lowercase();
+        } else if trimmed.contains(&key.as_str()) {
+            *s = s.trim().to_string();
+        }
+    }
+    if let Some(Value::String(token)) = map
+        .get_mut("credentials")
+        .and_then(|c| c.get_mut("apiToken"))
+    {
+        *token = token.trim().to_string();
+    }
 }
 
 /// A JSON body that passed every check.
@@ -41,8 +77,9 @@ impl<T: RequestBody> FromRequest<ApiState> for ValidJson<T> {
     }
 }
 
-/// A JSON body that may be left out (no body, or only whitespace); when
-/// sent, it passes every check of [`ValidJson`].
+/// A JSON body that may be left out (no body, only whitespace, or `{}`,
+/// which Infisical's frontend posts for "no body"); when sent, it passes
+/// every check of [`ValidJson`].
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<T: RequestBody> FromRequest<ApiState> for OptionalJson<T> {
@@ -55,6 +92,11 @@ impl<T: RequestBody> FromRequest<ApiState> for OptionalJson<T> {
             return Ok(OptionalJson(None));
         }
         check_content_type(&content_type)?;
+        if serde_json::from_slice::<Value>(&bytes)
+            .is_ok_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+        {
+            return Ok(OptionalJson(None));
+        }
         checked_body(&bytes, state).map(|v| OptionalJson(Some(v)))
     }
 }
@@ -100,46 +142,51 @@ async fn read_body(req: Request, state: &ApiState) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Parses, validates against the operation's schema and deserialises.
+/// Parses, normalises (as Infisical's schema would), validates against
+/// the operation's schema and deserialises. Violations: 422 with every
+/// issue (at most 10).
 fn checked_body<T: RequestBody>(bytes: &[u8], state: &ApiState) -> Result<T, ApiError> {
-    let value = parse_json(bytes)?;
-    let errors = state.validators.check(T::OPERATION, &value)?;
-    if let Some(first) = errors.first() {
-        return Err(ApiError::bad_request(format!(
-            "the request body is invalid: {}{}",
-            first,
-            match errors.len() {
-                1 => String::new(),
-                n => format!(" (and {} more, see details)", n - 1),
-            }
-        ))
-        .with_details(json!(errors)));
+    let mut value = parse_json(bytes)?;
+    T::normalize(&mut value);
+    let issues = state.validators.check(T::OPERATION, &value)?;
+    if !issues.is_empty() {
+        return Err(ApiError::validation(issues));
     }
     let holds_credentials = super::openapi::holds_credentials(&value);
     serde_json::from_value(value).map_err(|e| {
         if holds_credentials {
             // serde's message may quote a value under `credentials`.
-            ApiError::bad_request("the request body does not match the API document")
+            ApiError::invalid_field("", "the request body does not match the API document")
         } else {
-            ApiError::bad_request(format!("the request body is invalid: {e}"))
+            ApiError::invalid_field("", format!("the request body is invalid: {e}"))
         }
     })
 }
 
-/// Lists answer pages: `offset` (default 0) and `limit` (default
-/// [`DEFAULT_LIMIT`], at most [`MAX_LIMIT`]), as Infisical's lists take them.
-pub const DEFAULT_LIMIT: i64 = 100;
+/// Lists answer pages: `offset` (default 0) and `limit` (at most
+/// [`MAX_LIMIT`]), as Infisical's lists take them. Without `limit` a list
+/// answers every item, as Infisical's do (its frontend never pages), up
+/// to [`LIST_CAP`]; a longer list is a 400 that says to page, never a
+/// silent cut.
 pub const MAX_LIMIT: i64 = 1000;
+pub const LIST_CAP: i64 = 10_000;
 
-/// The page asked for, or a 400 that says which bound was broken.
+/// The page asked for (without `limit`: the whole list up to the cap, and
+/// one item more to tell a longer list), or a 400 that says which bound
+/// was broken. Check what comes back with [`within_cap`].
 pub fn page(offset: Option<i64>, limit: Option<i64>) -> Result<crate::store::Page, ApiError> {
     let offset = offset.unwrap_or(0);
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if offset < 0 {
         return Err(ApiError::bad_request(format!(
             "offset must be 0 or more (got {offset})"
         )));
     }
+    let Some(limit) = limit else {
+        return Ok(crate::store::Page {
+            offset,
+            limit: LIST_CAP + 1,
+        });
+    };
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit must be between 1 and {MAX_LIMIT} (got {limit}); page through longer lists \
@@ -147,6 +194,19 @@ pub fn page(offset: Option<i64>, limit: Option<i64>) -> Result<crate::store::Pag
         )));
     }
     Ok(crate::store::Page { offset, limit })
+}
+
+/// The items of a [`page`]: a list asked for without `limit` that is
+/// longer than [`LIST_CAP`] is a 400 saying how to read it, not a cut.
+pub fn within_cap<T>(items: Vec<T>, page: crate::store::Page) -> Result<Vec<T>, ApiError> {
+    if page.limit > MAX_LIMIT && items.len() as i64 > LIST_CAP {
+        return Err(ApiError::bad_request(format!(
+            "this list has more than {LIST_CAP} items, more than one answer holds; page through \
+             it with offset and limit (limit at most {MAX_LIMIT}: ?offset=0&limit={MAX_LIMIT}, \
+             then ?offset={MAX_LIMIT}&limit={MAX_LIMIT}, …)"
+        )));
+    }
+    Ok(items)
 }
 
 /// Parses a body as JSON and rejects invisible characters anywhere in it.
@@ -166,10 +226,11 @@ fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
 
 /// Rejects control and invisible formatting characters in every string
 /// and key (line breaks and tabs are allowed where text is free-form;
-/// single-line fields are checked again by their handlers).
+/// single-line fields are checked again by their handlers): a 422 naming
+/// the field.
 fn check_strings(value: &Value, path: &mut String) -> Result<(), ApiError> {
     match value {
-        Value::String(s) => check_text(if path.is_empty() { "/" } else { path }, s, true),
+        Value::String(s) => check_field(if path.is_empty() { "/" } else { path }, s, true),
         Value::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| {
             let len = path.len();
             path.push_str(&format!("/{i}"));
@@ -178,7 +239,7 @@ fn check_strings(value: &Value, path: &mut String) -> Result<(), ApiError> {
             r
         }),
         Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            check_text("a property name", k, false)?;
+            check_field(&format!("{path}/a property name"), k, false)?;
             let len = path.len();
             path.push('/');
             path.push_str(k);
@@ -199,19 +260,35 @@ fn forbidden_char(c: char, multiline: bool) -> bool {
             | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
-/// Checks one caller-supplied string; `field` names it in the message.
+/// Checks one caller-supplied string of a query string or path; `field`
+/// names it in the message (a 400).
 pub fn check_text(field: &str, value: &str, multiline: bool) -> Result<(), ApiError> {
-    match value.chars().find(|c| forbidden_char(*c, multiline)) {
+    match forbidden_message(field, value, multiline) {
         None => Ok(()),
-        Some(c) => Err(ApiError::bad_request(format!(
-            "{} contains the invisible or control character U+{:04X}; remove it",
-            shorten(field),
-            c as u32
-        ))),
+        Some(m) => Err(ApiError::bad_request(m)),
     }
 }
 
-/// Names of syncs and connections: the seed asks for slug-friendly names.
+/// Checks one string of a JSON body; `field` is its path
+/// (`destinationConfig.app`): a 422 naming it.
+pub fn check_field(field: &str, value: &str, multiline: bool) -> Result<(), ApiError> {
+    match forbidden_message(field, value, multiline) {
+        None => Ok(()),
+        Some(m) => Err(ApiError::invalid_field(field, m)),
+    }
+}
+
+fn forbidden_message(field: &str, value: &str, multiline: bool) -> Option<String> {
+    let c = value.chars().find(|c| forbidden_char(*c, multiline))?;
+    Some(format!(
+        "{} contains the invisible or control character U+{:04X}; remove it",
+        shorten(field),
+        c as u32
+    ))
+}
+
+/// Names of syncs and connections: the seed asks for slug-friendly names
+/// (Infisical's `slugSchema`, after its trim and lowercase): a 422.
 pub fn check_slug(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = !value.is_empty()
         && value.split('-').all(|part| {
@@ -223,11 +300,14 @@ pub fn check_slug(field: &str, value: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!(
-            "{field} `{}` is not slug-friendly: use lowercase letters and digits, \
-             with single hyphens between them (like `prod-web-sync`)",
-            shorten(value)
-        )))
+        Err(ApiError::invalid_field(
+            field,
+            format!(
+                "{field} `{}` is not slug-friendly: use lowercase letters and digits, \
+                 with single hyphens between them (like `prod-web-sync`)",
+                shorten(value)
+            ),
+        ))
     }
 }
 
@@ -323,6 +403,7 @@ pub(super) fn provided(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn invisible_and_control_characters_are_refused() {
@@ -344,13 +425,28 @@ mod tests {
 
     #[test]
     fn pages_are_bounded() {
+        // Without a limit: everything up to the cap (one more to tell).
+        let whole = page(None, None).ok();
         assert_eq!(
-            page(None, None).ok(),
+            whole,
             Some(crate::store::Page {
                 offset: 0,
-                limit: DEFAULT_LIMIT
+                limit: LIST_CAP + 1
             })
         );
+        let whole = whole.expect("page");
+        let at_cap = vec![0u8; LIST_CAP as usize];
+        assert_eq!(
+            within_cap(at_cap, whole).map(|v| v.len()).ok(),
+            Some(10_000)
+        );
+        let over = vec![0u8; LIST_CAP as usize + 1];
+        let err = within_cap(over, whole).err();
+        assert_eq!(err.as_ref().map(|e| e.status.as_u16()), Some(400));
+        assert!(err.is_some_and(|e| e.message.contains("offset and limit")));
+        // An explicit page of 1000 is never refused for its length.
+        let explicit = page(None, Some(MAX_LIMIT)).expect("page");
+        assert!(within_cap(vec![0u8; MAX_LIMIT as usize], explicit).is_ok());
         assert!(page(Some(5), Some(MAX_LIMIT)).is_ok());
         for (offset, limit) in [
             (Some(-1), None),
@@ -384,5 +480,23 @@ mod tests {
         let err = parse_json(br#"{"k\u0000": 1}"#).err().map(|e| e.message);
         assert!(err.is_some_and(|m| m.contains("U+0000")));
         assert!(parse_json(b"  ").is_err());
+        // Content is a 422 naming the field; syntax a 400.
+        let err = parse_json(br#"{"a": {"b": "x\u0000"}}"#).err();
+        assert_eq!(err.as_ref().map(|e| e.status.as_u16()), Some(422));
+        let issues = err.and_then(|e| e.issues).unwrap_or_default();
+        assert_eq!(issues[0]["path"], json!(["a", "b"]), "{issues}");
+        assert_eq!(parse_json(b"{").err().map(|e| e.status.as_u16()), Some(400));
+    }
+
+    #[test]
+    fn names_are_trimmed_and_lowercased_other_fields_trimmed() {
+        let mut body = json!({"name": "  Web-Prod ", "description": " d ",
+            "projectId": " p ", "other": " kept ", "credentials": {"apiToken": " t\n"}});
+        trim_fields(&mut body, &["description", "projectId"], &["name"]);
+        assert_eq!(
+            body,
+            json!({"name": "web-prod", "description": "d", "projectId": "p",
+                   "other": " kept ", "credentials": {"apiToken": "t"}})
+        );
     }
 }

@@ -378,6 +378,14 @@ pub async fn preview(
                 .iter()
                 .map(|s| format!("{} — {}", s.key, s.reason))
                 .collect();
+            // Imports, subfolders: where each key comes from, once there
+            // is more than the sync's own folder.
+            let folders: std::collections::BTreeSet<&String> = p.origins.values().collect();
+            let origins: Vec<String> = p
+                .origins
+                .iter()
+                .map(|(key, from)| format!("{key} — from {from}"))
+                .collect();
             html! {
                 p { "Destination " code { (p.destination) } }
                 div.grid {
@@ -387,6 +395,7 @@ pub async fn preview(
                     (list("Unchanged", &p.unchanged))
                     (list("Not managed (left alone)", &p.unmanaged))
                     @if !skipped.is_empty() { (list("Skipped", &skipped)) }
+                    @if folders.len() > 1 { (list("Where the values come from", &origins)) }
                 }
             }
         }

@@ -52,6 +52,10 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) 
                 }
                 title { (title) " · secret-sync" }
                 link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
+                // Blocking on purpose: it sets `data-theme` before the first
+                // paint, so a dark page never flashes light (CSP: a served
+                // script, not an inline one).
+                script src="/assets/theme.js" {}
                 link rel="stylesheet" href="/assets/dashboard.css";
                 script src="/assets/dashboard.js" defer {}
             }
@@ -68,6 +72,7 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) 
                         }
                     }
                     div.session {
+                        (theme_picker("theme-choice"))
                         @if let Some(v) = viewer {
                             span.who {
                                 (v.caller.role.as_str()) " · "
@@ -82,7 +87,25 @@ pub fn layout(title: &str, active: &str, viewer: Option<&Viewer>, body: Markup) 
                     }
                 }
                 main { (body) }
+                // On a phone the top bar has no room for the theme picker.
+                footer.page {
+                    label.muted for="theme-choice-narrow" { "Theme " }
+                    (theme_picker("theme-choice-narrow"))
+                }
             }
+        }
+    }
+}
+
+/// Light, dark or the system's choice (wired by dashboard.js, which shows
+/// it; without scripts the page follows `prefers-color-scheme`). Twice on a
+/// page: in the top bar, and in the footer that only a phone shows.
+fn theme_picker(id: &str) -> Markup {
+    html! {
+        select.theme-choice id=(id) aria-label="Colour theme" hidden {
+            option value="system" { "System" }
+            option value="light" { "Light" }
+            option value="dark" { "Dark" }
         }
     }
 }

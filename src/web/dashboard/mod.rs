@@ -74,6 +74,7 @@ pub fn routes() -> Routes {
         .add(D, Method::POST, "/dead/discard", dead::discard)
         .add(P, Method::GET, "/assets/dashboard.css", css)
         .add(P, Method::GET, "/assets/dashboard.js", js)
+        .add(P, Method::GET, "/assets/theme.js", theme_js)
         .add(P, Method::GET, "/assets/favicon.svg", favicon)
 }
 
@@ -88,6 +89,14 @@ async fn js() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("assets/dashboard.js"),
+    )
+}
+
+/// The theme, applied before first paint (loaded blocking in `<head>`).
+async fn theme_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("assets/theme.js"),
     )
 }
 

@@ -194,7 +194,9 @@ fn filters(viewer: &Viewer, f: &SyncFilter, order: SyncOrder) -> Markup {
             input type="search" name="q" #filter-q
                 placeholder="Search name, destination, source, connection"
                 aria-label="Search by name, destination (org/app/env), source environment or path, or connection"
+                aria-keyshortcuts="/"
                 value=(value(&f.search));
+            span.hint.muted aria-hidden="true" { "Press " kbd { "/" } " to search" }
             select name="status" #filter-status aria-label="Status" {
                 option value="" { "any status" }
                 @for s in STATUSES { (option(s, status_label((s != "never").then_some(s)), &f.status)) }

@@ -1,6 +1,8 @@
 // secret-sync dashboard: live refresh of the #live region (an HTML fragment
-// fetched every N seconds, pausable, remembered in localStorage) and
-// confirmation for destructive forms. No framework, no build step.
+// fetched every N seconds, pausable, remembered in localStorage, stopped
+// while the tab is hidden), confirmation for destructive forms, the theme
+// picker (theme.js applies the theme) and the "/" shortcut to the search.
+// No framework, no build step.
 (function () {
   "use strict";
   var KEY_INTERVAL = "secret-sync.live.interval";
@@ -72,6 +74,43 @@
     }
   });
 
+  // The theme pickers (top bar; footer on a phone): light, dark or the
+  // system's. theme.js applies and remembers the choice.
+  var pickers = document.querySelectorAll("select.theme-choice");
+  if (window.secretSyncTheme) {
+    Array.prototype.forEach.call(pickers, function (picker) {
+      picker.value = window.secretSyncTheme.choice();
+      picker.hidden = false;
+      picker.addEventListener("change", function () {
+        window.secretSyncTheme.set(picker.value);
+        Array.prototype.forEach.call(pickers, function (p) { p.value = picker.value; });
+      });
+    });
+  }
+
+  // "/" focuses the search (not while typing in a field); Escape leaves it.
+  // On a page without one, "/" opens the sync list with the search focused.
+  var search = document.querySelector("input[aria-keyshortcuts='/']");
+  function typing(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
+    if (typing(ev.target)) return;
+    if (!search && !document.querySelector("meta[name=csrf-token]")) return;
+    ev.preventDefault();
+    if (search) { search.focus(); search.select(); }
+    else { window.location.href = "/#search"; }
+  });
+  if (search) {
+    search.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape") { ev.preventDefault(); search.blur(); }
+    });
+    if (window.location.hash === "#search") search.focus();
+  }
+
   var live = document.querySelector("[data-live]");
   var pause = document.getElementById("live-pause");
   var select = document.getElementById("live-interval");
@@ -96,7 +135,7 @@
   }
 
   function refresh() {
-    if (busy || paused) return;
+    if (busy || paused || document.hidden) return;
     busy = true;
     fetch(fragmentUrl(), { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (res) {
@@ -116,7 +155,7 @@
   refreshNow = function () { busy = false; refresh(); };
 
   function stop() { if (timer) { clearInterval(timer); timer = null; } }
-  function start() { stop(); if (!paused) timer = setInterval(refresh, seconds * 1000); }
+  function start() { stop(); if (!paused && !document.hidden) timer = setInterval(refresh, seconds * 1000); }
 
   function render() {
     pause.textContent = paused ? "Resume" : "Pause";
@@ -136,6 +175,13 @@
     render();
     start();
   });
+  // A hidden tab asks nothing; shown again, it refreshes at once.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { stop(); return; }
+    if (!paused) refreshNow();
+    start();
+  });
+
   render();
   start();
 })();

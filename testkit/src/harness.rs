@@ -69,11 +69,7 @@ impl TestEnv {
     /// `overrides` may set any configuration variable.
     pub async fn with(overrides: impl Fn(&str) -> Option<String>) -> TestEnv {
         let id = Uuid::new_v4().simple().to_string();
-        // Plain text to the machine's own server: the product's default
-        // (`prefer`) would take the TLS Debian's server offers, which
-        // costs its CPU on every statement and moves the benchmark's
-        // figures; tests/it/tls.rs covers TLS on servers of its own.
-        let db = format!("postgres://postgres@127.0.0.1:5432/test_{id}?sslmode=disable");
+        let db = format!("postgres://postgres@127.0.0.1:5432/test_{id}");
         Self::named(&db, &format!("test-{id}."), overrides).await
     }
 

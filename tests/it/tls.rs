@@ -116,6 +116,11 @@ async fn verify_full_serves_migrate_run_and_api_and_every_connection_is_encrypte
             r.get::<_, String>(0)
         );
     }
+    // Stopped before the queues go: a worker still running would declare
+    // them again when it sees them deleted.
+    let (mut worker, mut api) = (worker, api);
+    worker.terminate(Duration::from_secs(30)).await;
+    api.terminate(Duration::from_secs(30)).await;
     worker.remove_log();
     api.remove_log();
     env.finish().await;

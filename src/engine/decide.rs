@@ -90,6 +90,8 @@ pub fn decide<E: AttemptFailure>(
                 counts: report.counts,
                 keys: report.keys,
                 next_attempt_at: None,
+                humanitec_status: None,
+                retry_after: None,
             },
             Disposition::Done(JobStatus::Succeeded),
         ),
@@ -108,6 +110,8 @@ pub fn decide<E: AttemptFailure>(
                     counts: Counts::default(),
                     keys: KeyChanges::default(),
                     next_attempt_at: Some(next),
+                    humanitec_status: e.humanitec_status(),
+                    retry_after: e.retry_after(),
                 },
                 Disposition::Retry {
                     attempt: attempt + 1,
@@ -128,6 +132,8 @@ pub fn decide<E: AttemptFailure>(
                     counts: Counts::default(),
                     keys: KeyChanges::default(),
                     next_attempt_at: None,
+                    humanitec_status: e.humanitec_status(),
+                    retry_after: e.retry_after(),
                 },
                 Disposition::Done(JobStatus::Failed),
             )
@@ -329,11 +335,20 @@ mod job_error_tests {
                 delay: Duration::from_secs(1)
             }
         );
-        let (_, disposition) = decide(
+        assert_eq!(
+            (outcome.humanitec_status, outcome.retry_after),
+            (Some(503), None)
+        );
+        let (outcome, disposition) = decide(
             Err(http(429, Some(Duration::from_secs(30)))),
             2,
             now(),
             &policy(),
+        );
+        assert_eq!(
+            (outcome.humanitec_status, outcome.retry_after),
+            (Some(429), Some(Duration::from_secs(30))),
+            "the attempt keeps Humanitec's answer"
         );
         assert_eq!(
             disposition,
@@ -353,6 +368,7 @@ mod job_error_tests {
         for status in [400, 401, 403, 404, 422] {
             let (outcome, disposition) = decide(Err(http(status, None)), 1, now(), &policy());
             assert_eq!(outcome.status, JobStatus::Failed, "{status}");
+            assert_eq!(outcome.humanitec_status, Some(status));
             assert!(outcome.message.starts_with("Failed: "), "{status}");
             assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
         }

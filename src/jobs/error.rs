@@ -63,6 +63,8 @@ pub enum JobFailure {
         details: String,
         transient: bool,
         retry_after: Option<Duration>,
+        /// The first failed write's HTTP status, if Humanitec answered it.
+        status: Option<u16>,
     },
 }
 
@@ -192,6 +194,15 @@ impl JobFailure {
             _ => None,
         }
     }
+
+    /// Humanitec's HTTP status, when its answer is why the job failed.
+    pub fn humanitec_status(&self) -> Option<u16> {
+        match self {
+            JobFailure::Humanitec { error, .. } => error.status(),
+            JobFailure::Writes { status, .. } => *status,
+            _ => None,
+        }
+    }
 }
 
 impl InfraError {
@@ -230,6 +241,14 @@ impl JobError {
             JobError::Infra(_) | JobError::LeaseLost => None,
         }
     }
+
+    /// Humanitec's HTTP status, when its answer is why the attempt failed.
+    pub fn humanitec_status(&self) -> Option<u16> {
+        match self {
+            JobError::Failed(f) => f.humanitec_status(),
+            JobError::Infra(_) | JobError::LeaseLost => None,
+        }
+    }
 }
 
 impl AttemptFailure for JobError {
@@ -239,6 +258,10 @@ impl AttemptFailure for JobError {
 
     fn retry_after(&self) -> Option<Duration> {
         JobError::retry_after(self)
+    }
+
+    fn humanitec_status(&self) -> Option<u16> {
+        JobError::humanitec_status(self)
     }
 }
 
@@ -250,6 +273,7 @@ pub fn summarize_failures(
 ) -> JobError {
     let transient = failures.iter().all(|(_, e)| e.is_transient());
     let retry_after: Option<Duration> = failures.iter().filter_map(|(_, e)| e.retry_after()).max();
+    let status = failures.iter().find_map(|(_, e)| e.status());
     if failures.len() == 1
         || failures
             .iter()
@@ -272,5 +296,6 @@ pub fn summarize_failures(
         details,
         transient,
         retry_after,
+        status,
     })
 }

@@ -9,4 +9,8 @@ pub trait AttemptFailure: std::fmt::Display {
     fn is_transient(&self) -> bool;
     /// The earliest retry the destination asked for, if it did.
     fn retry_after(&self) -> Option<Duration>;
+    /// The destination's HTTP status, when its answer ended the attempt.
+    fn humanitec_status(&self) -> Option<u16> {
+        None
+    }
 }

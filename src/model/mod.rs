@@ -4,6 +4,7 @@
 //! outcome; in sub-modules: a destination and its listing, a sync, what a
 //! job starts from, the retry policy, what a failed attempt must say.
 
+mod attempt;
 mod audit;
 mod destination;
 mod failure;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use attempt::JobAttempt;
 pub use audit::{Actor, AuditEntry};
 pub use destination::{is_valid_key, unaddressable, Scope, ValueResponse, ValueSource, WriteStamp};
 pub use failure::AttemptFailure;
@@ -383,6 +385,11 @@ pub struct JobOutcome {
     /// The keys touched, when the job succeeded.
     pub keys: KeyChanges,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Humanitec's HTTP status, when a Humanitec answer ended the attempt
+    /// (kept on the attempt's record).
+    pub humanitec_status: Option<u16>,
+    /// Humanitec's `Retry-After` on that answer, if it sent one.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// A successful job's counts and summary message.

@@ -43,7 +43,7 @@ pub use migrate::{ensure_database, MIGRATIONS};
 pub use notify::{AttemptRecord, ChannelInsert, ChannelRecord, ClaimLimits, Delivery, OutboxEvent};
 pub use page::Page;
 pub use read::{
-    HistoryJob, HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail,
+    FoundId, HistoryJob, HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail,
     SyncFilter, SyncListRow, SyncOrder, SyncPage, SyncSort, SyncStatusRow,
 };
 pub use rotation::{EncryptedRow, FingerprintRow};

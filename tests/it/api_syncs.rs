@@ -520,3 +520,148 @@ async fn racing_creates_on_one_destination_let_exactly_one_through() {
     assert_eq!(count.get::<_, i64>(0), 1, "nothing else stored");
     env.finish().await;
 }
+
+/// `?key=`: "which syncs push DATABASE_URL?" answers exactly the syncs whose
+/// record of pushed keys holds that name (after the key schema), never a
+/// sync that has not pushed it yet, nor another project's; the name is
+/// matched whole and case-sensitively, and checked like other key names.
+#[tokio::test]
+async fn the_list_filters_by_a_key_the_syncs_pushed() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "read").await;
+    let contract = Arc::new(SeedContract::load());
+    let api = ApiClient::new(&base, Some(&token), contract.clone());
+
+    let prod = env
+        .source(
+            "production",
+            &[("DATABASE_URL", "postgres://secret"), ("API_KEY", "k")],
+        )
+        .await;
+    let staging = env.source("staging", &[("REDIS_URL", "redis://r")]).await;
+    let opts = json!({"initialSyncBehavior": "overwrite-destination"});
+    let prefixed_opts = json!({"initialSyncBehavior": "overwrite-destination",
+                               "keySchema": "PRE_{{secretKey}}"});
+    for app in ["billing", "prefixed", "cache", "idle"] {
+        env.add_humanitec_app(app, &["production"]);
+    }
+    let billing = env
+        .sync(&prod, "billing", app_scope("billing"), opts.clone())
+        .await;
+    let prefixed = env
+        .sync(&prod, "prefixed", app_scope("prefixed"), prefixed_opts)
+        .await;
+    let cache = env
+        .sync(&staging, "cache", app_scope("cache"), opts.clone())
+        .await;
+    // Its source holds DATABASE_URL, but it never pushed it.
+    let _idle = env
+        .sync(&prod, "idle", app_scope("idle"), opts.clone())
+        .await;
+    for id in [billing, prefixed, cache] {
+        let job = env.run_sync(id).await;
+        assert_eq!(
+            job.status,
+            secret_sync::JobStatus::Succeeded,
+            "{:?}",
+            job.message
+        );
+    }
+    // Another project's sync that pushed DATABASE_URL (its record, seeded).
+    env.seed.create_project("other-proj", "Other").await;
+    let b_folder = env
+        .seed
+        .create_folder("other-proj", "production", "/app")
+        .await;
+    let b_conn = env
+        .seed
+        .create_connection("other-proj", "other-conn", ADMIN_TOKEN)
+        .await;
+    let b_sync = env
+        .seed
+        .create_sync(
+            "other-proj",
+            "other-billing",
+            b_folder,
+            b_conn,
+            &app_scope("b-app"),
+            &opts,
+        )
+        .await;
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint)
+             VALUES ('{b_sync}', '{ORG}/b-app', 'DATABASE_URL', '\\x00')"
+        ))
+        .await;
+
+    let names = |body: &Value| -> Vec<String> {
+        contract.check_sync_list(body);
+        body["secretSyncs"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|s| s["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    for (query, want) in [
+        ("", vec!["billing", "cache", "idle", "prefixed"]),
+        ("&key=DATABASE_URL", vec!["billing"]),
+        ("&key=API_KEY", vec!["billing"]),
+        ("&key=PRE_DATABASE_URL", vec!["prefixed"]),
+        ("&key=REDIS_URL", vec!["cache"]),
+        // Whole and exact: no part, no other case.
+        ("&key=DATABASE", vec![]),
+        ("&key=database_url", vec![]),
+        ("&key=NOT_PUSHED_ANYWHERE", vec![]),
+        ("&key=DATABASE_URL&limit=1&offset=1", vec![]),
+    ] {
+        for list in [SYNCS, "/api/v1/secret-syncs"] {
+            let (status, body) = api.get(&format!("{list}?projectId=proj{query}")).await;
+            assert_eq!(status, 200, "{list} {query}: {body}");
+            assert_eq!(names(&body), want, "{list} {query}");
+            assert!(!body.to_string().contains("postgres://secret"));
+        }
+    }
+
+    // Another project: refused as for its plain list; an admin sees it.
+    let (status, body) = api
+        .get(&format!("{SYNCS}?projectId=other-proj&key=DATABASE_URL"))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let admin = api.with_token(Some(&env.api_token(&[], "admin").await));
+    let (status, body) = admin
+        .get(&format!("{SYNCS}?projectId=other-proj&key=DATABASE_URL"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&body), vec!["other-billing"]);
+
+    // Checked like other key names: 1 to 256 characters, nothing invisible.
+    let long = "K".repeat(257);
+    for bad in ["", long.as_str(), "DB%00URL", "DB%0AURL", "DB%E2%80%8BURL"] {
+        let (status, body) = api.get(&format!("{SYNCS}?projectId=proj&key={bad}")).await;
+        assert_eq!(status, 400, "key={bad}: {body}");
+    }
+    let (status, body) = api
+        .get(&format!("{SYNCS}?projectId=proj&key={}", "K".repeat(256)))
+        .await;
+    assert_eq!((status, names(&body)), (200, vec![]));
+
+    // The record follows the source: a key deleted there and synced away
+    // is no longer pushed.
+    env.seed.delete_secret(prod.folder, "API_KEY").await;
+    let job = env.run_sync(billing).await;
+    assert_eq!(
+        job.status,
+        secret_sync::JobStatus::Succeeded,
+        "{:?}",
+        job.message
+    );
+    let (status, body) = api
+        .get(&format!("{SYNCS}?projectId=proj&key=API_KEY"))
+        .await;
+    assert_eq!((status, names(&body)), (200, Vec::<String>::new()));
+    env.finish().await;
+}

@@ -16,7 +16,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A headless Chromium session with its chromedriver; both end on drop.
-struct Browser {
+/// (`pub(crate)`: other suites drive pages with it too, as `attempts`.)
+pub(crate) struct Browser {
     client: Client,
     base: String,
     _driver: tokio::process::Child,
@@ -31,7 +32,7 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    async fn start(base: &str) -> Browser {
+    pub(crate) async fn start(base: &str) -> Browser {
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
         assert!(
             std::path::Path::new(&driver_path).exists(),
@@ -79,14 +80,14 @@ impl Browser {
         }
     }
 
-    async fn goto(&self, path: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
             .expect("page loads");
     }
 
-    async fn sign_in(&self, token: &str) {
+    pub(crate) async fn sign_in(&self, token: &str) {
         self.goto("/login").await;
         let input = self
             .client
@@ -113,14 +114,14 @@ impl Browser {
 
     /// Read in one script run, so a live refresh cannot swap the element
     /// out between finding and reading it.
-    async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+    pub(crate) async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
         self.client
             .execute(script, args)
             .await
             .unwrap_or_else(|e| panic!("script {script}: {e}"))
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let v = self
             .js(
                 "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : '';",
@@ -130,7 +131,7 @@ impl Browser {
         v.as_str().unwrap_or_default().to_string()
     }
 
-    async fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
+    pub(crate) async fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
         let v = self
             .js(
                 "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]) || '');",
@@ -197,7 +198,7 @@ impl Browser {
     }
 
     /// The page works under the server's CSP: nothing refused, no script error.
-    async fn assert_no_console_errors(&self, page: &str) {
+    pub(crate) async fn assert_no_console_errors(&self, page: &str) {
         let errors = self.console_errors().await;
         assert!(errors.is_empty(), "{page} logged errors: {errors:#?}");
     }
@@ -205,7 +206,7 @@ impl Browser {
     /// Runs axe-core (installed by scripts/test into tests/browser) in the
     /// page through WebDriver, so the dashboard's CSP stays as it is, and
     /// fails on any serious or critical violation.
-    async fn assert_accessible(&self, page: &str) {
+    pub(crate) async fn assert_accessible(&self, page: &str) {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/browser/node_modules/axe-core/axe.min.js");
         let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -252,14 +253,14 @@ impl Browser {
         );
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         let _ = self.client.close().await;
         let _ = std::fs::remove_dir_all(&self.profile);
     }
@@ -1796,6 +1797,193 @@ async fn reads_well_at_night_dark_theme_search_key_and_no_polling_while_hidden()
     b.assert_accessible("a sync on a phone, dark").await;
     b.js("window.scrollTo(0, 0);", vec![]).await;
     b.screenshot("sync-detail-phone-dark").await;
+    b.finish().await;
+    env.finish().await;
+}
+
+/// Types `text` into the list's search box (emptied first) and submits it
+/// as a person would, with Enter.
+async fn search_for(b: &Browser, text: &str) {
+    let field = b
+        .client
+        .find(Locator::Css("#filter-q"))
+        .await
+        .expect("the search box");
+    field.clear().await.expect("emptied");
+    field
+        .send_keys(&format!("{text}\u{e007}"))
+        .await
+        .expect("typed, then Enter");
+}
+
+/// Searches for `id` and returns what the list says (the flash, then the
+/// list), with the id taken out, after checking the browser stayed there.
+async fn id_not_found(b: &Browser, id: Uuid) -> (String, String) {
+    let id = id.to_string();
+    b.goto("/").await;
+    search_for(b, &id).await;
+    b.until("the search's answer", || async {
+        b.text("#flash").await.contains(&id)
+    })
+    .await;
+    assert_eq!(shown_path(b).await, "/");
+    (
+        b.text("#flash").await.replace(&id, "<id>"),
+        b.text("#live").await.replace(&id, "<id>"),
+    )
+}
+
+/// The path of the page the browser shows.
+async fn shown_path(b: &Browser) -> String {
+    b.client
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .to_string()
+}
+
+/// Issue 41: the search box finds the syncs that push a key (its whole
+/// name, any case: the keys actually pushed, from the store's record) and
+/// opens a job (or sync) whose id is pasted into it; another project's job
+/// id answers exactly as an id nobody has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_opens_a_job_by_id_and_lists_the_syncs_that_push_a_key() {
+    let mut env = TestEnv::new().await;
+    env.start_worker().await;
+    let base = env.start_api().await;
+    let token = env.api_token(&["proj"], "read").await;
+    let prod = env
+        .source(
+            "production",
+            &[
+                ("DATABASE_URL", "postgres://hidden-value"),
+                ("API_KEY", "k3y"),
+            ],
+        )
+        .await;
+    let staging = env.source("staging", &[("REDIS_URL", "redis://r")]).await;
+    for app in ["billing", "ledger", "cache", "idle"] {
+        env.add_humanitec_app(app, &["production"]);
+    }
+    let billing = env
+        .sync(&prod, "billing", app_scope("billing"), options())
+        .await;
+    let ledger = env
+        .sync(&prod, "ledger", app_scope("ledger"), options())
+        .await;
+    let cache = env
+        .sync(&staging, "cache", app_scope("cache"), options())
+        .await;
+    // Its source holds DATABASE_URL, but it has not pushed it: not listed.
+    let _idle = env.sync(&prod, "idle", app_scope("idle"), options()).await;
+    let mut billing_job = None;
+    for id in [billing, ledger, cache] {
+        let job = env.run_sync(id).await;
+        assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.message);
+        if id == billing {
+            billing_job = Some(job.id);
+        }
+    }
+    let billing_job = billing_job.expect("billing's job");
+
+    // Another project: a sync that pushed DATABASE_URL and a job of it.
+    env.seed.create_project("other-proj", "Other").await;
+    let b_folder = env
+        .seed
+        .create_folder("other-proj", "production", "/app")
+        .await;
+    let b_conn = env
+        .seed
+        .create_connection("other-proj", "other-conn", ADMIN_TOKEN)
+        .await;
+    let b_sync = env
+        .seed
+        .create_sync(
+            "other-proj",
+            "other-billing",
+            b_folder,
+            b_conn,
+            &app_scope("b-app"),
+            &options(),
+        )
+        .await;
+    let b_job = Uuid::new_v4();
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint)
+             VALUES ('{b_sync}', '{ORG}/b-app', 'DATABASE_URL', '\\x00');
+             INSERT INTO secret_sync_jobs (id, sync_id, type, status, message, finished_at)
+             VALUES ('{b_job}', '{b_sync}', 'sync', 'failed', 'B failed', now())"
+        ))
+        .await;
+
+    let b = Browser::start(&base).await;
+    b.sign_in(&token).await;
+    assert_eq!(listed(&b).await.len(), 4);
+
+    // A key name, typed in any case: exactly the syncs that pushed it.
+    let pushers = vec![billing.to_string(), ledger.to_string()];
+    search_for(&b, "database_url").await;
+    b.until("the syncs that push DATABASE_URL", || async {
+        listed(&b).await == pushers
+    })
+    .await;
+    let url = b.client.current_url().await.expect("url");
+    assert!(
+        url.query().unwrap_or_default().contains("q=database_url"),
+        "{url}"
+    );
+    assert_eq!(b.text("#count-all").await, "2", "counts follow the search");
+    let source = b.client.source().await.expect("page source");
+    assert!(!source.contains("other-billing"), "another project's sync");
+    assert!(!source.contains("hidden-value"), "a value");
+    b.screenshot("search-key").await;
+    b.assert_accessible("the list searched by a key name").await;
+    b.assert_no_console_errors("the list searched by a key name")
+        .await;
+    for (q, expect) in [
+        ("DATABASE_URL", pushers.clone()),
+        ("REDIS_URL", vec![cache.to_string()]),
+        ("API_KEY", pushers.clone()),
+        // The whole name only: a part of one finds no key.
+        ("DATABASE", vec![]),
+    ] {
+        b.goto(&format!("/?q={q}")).await;
+        assert_eq!(listed(&b).await, expect, "search {q}");
+    }
+
+    // A job id pasted into the search opens the job.
+    b.goto("/").await;
+    search_for(&b, &billing_job.to_string()).await;
+    let job_path = format!("/jobs/{billing_job}");
+    b.until("the job's page", || async {
+        shown_path(&b).await == job_path
+    })
+    .await;
+    let heading = b.text("h1").await;
+    assert!(heading.contains(&billing_job.to_string()), "{heading}");
+    b.assert_no_console_errors("the job opened from the search")
+        .await;
+    // A sync id opens the sync.
+    b.goto(&format!("/?q={cache}")).await;
+    assert_eq!(shown_path(&b).await, format!("/syncs/{cache}"));
+
+    // Another project's job id: exactly as an id nobody has.
+    let foreign = id_not_found(&b, b_job).await;
+    let b_sync_answer = id_not_found(&b, b_sync).await;
+    let unknown = id_not_found(&b, Uuid::new_v4()).await;
+    assert_eq!(foreign, unknown);
+    assert_eq!(b_sync_answer, unknown);
+    assert_eq!(
+        unknown.0,
+        "No job or sync with id <id> found in the projects this token may see."
+    );
+    assert!(listed(&b).await.is_empty());
+    b.screenshot("search-unknown-id").await;
+    b.assert_accessible("the list after an unknown id").await;
+    b.assert_no_console_errors("the list after an unknown id")
+        .await;
     b.finish().await;
     env.finish().await;
 }

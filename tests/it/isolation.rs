@@ -816,6 +816,60 @@ async fn every_route_shows_a_caller_only_its_own_projects() {
         "{body}"
     );
 
+    // The search (issue 41): a key name B's sync pushed lists none of B's
+    // syncs, in the console or the API's `key` filter; B's job id pasted
+    // into the search answers exactly as an id nobody has, A's opens A's job.
+    env.seed
+        .execute_sql(&format!(
+            "INSERT INTO secret_sync_pushed_keys (sync_id, destination, key, fingerprint)
+             VALUES ('{b_sync}', '{ORG}/web', 'DB_URL', '\\x00')"
+        ))
+        .await;
+    let by_key = world.page(&world.a_writer, "/?q=DB_URL").await;
+    assert!(by_key.contains("No syncs match."), "{by_key}");
+    let api_by_key = world
+        .page(
+            &world.a_writer,
+            &format!("{SYNCS}?projectId=proj&key=DB_URL"),
+        )
+        .await;
+    assert_eq!(api_by_key, r#"{"secretSyncs":[]}"#);
+    for body in [&by_key, &api_by_key] {
+        for s in [B_SYNC, B_PROJECT, b_sync.to_string().as_str()] {
+            assert!(!body.contains(s), "the key search leaks `{s}`: {body}");
+        }
+    }
+    let searched = |id: String| {
+        let world = &world;
+        async move {
+            let page = world.page(&world.a_writer, &format!("/?q={id}")).await;
+            // The id, and as the list's links carry it (`-` as `%2D`).
+            normalised(&page, &[id.as_str(), id.replace('-', "%2D").as_str()])
+        }
+    };
+    let missing = searched(Uuid::new_v4().to_string()).await;
+    assert_eq!(searched(b_job.to_string()).await, missing);
+    assert_eq!(searched(b_sync.to_string()).await, missing);
+    assert!(
+        missing.contains("No job or sync with id <id> found"),
+        "{missing}"
+    );
+    let opened = world
+        .http
+        .get(format!("{base}/?q={a_job}"))
+        .header("cookie", world.session(&world.a_writer))
+        .send()
+        .await
+        .expect("search");
+    assert_eq!(opened.status(), 303);
+    assert_eq!(
+        opened
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("/jobs/{a_job}").as_str())
+    );
+
     env.drain_dead_letters().await;
     env.finish().await;
 }

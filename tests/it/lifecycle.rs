@@ -374,6 +374,8 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
         counts: Counts::default(),
         keys: KeyChanges::default(),
         next_attempt_at: None,
+        humanitec_status: None,
+        retry_after: None,
     };
     let finish = tokio::spawn({
         let store = store.clone();

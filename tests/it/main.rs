@@ -15,6 +15,7 @@ mod api_errors;
 mod api_infisical;
 mod api_syncs;
 mod api_tokens;
+mod attempts;
 mod autosync;
 mod bad_input;
 mod brownout;

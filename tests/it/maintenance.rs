@@ -194,6 +194,25 @@ async fn the_rescuer_records_a_dead_lettered_job_failed_and_leaves_the_letter() 
     assert_eq!(status, JobStatus::Failed);
     assert!(message.contains("dead-lettered"), "{message}");
     assert!(message.contains("worker crashed 10 times"), "{message}");
+    // Its attempt is on record too, with the same words (issue 41).
+    let attempts = env
+        .sql()
+        .await
+        .query(
+            "SELECT outcome, message, humanitec_status FROM secret_sync_job_attempts
+              WHERE job_id = $1",
+            &[&job],
+        )
+        .await
+        .expect("attempts");
+    let attempts: Vec<(String, Option<String>, Option<i32>)> = attempts
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![("failed".to_string(), Some(message.clone()), None)]
+    );
     assert_eq!(
         env.sync_row(sync).await.sync_status,
         Some(JobStatus::Failed)

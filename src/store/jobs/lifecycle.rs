@@ -239,11 +239,14 @@ struct FinishValues<'a> {
     covers_until: Option<DateTime<Utc>>,
     /// When its run opened it (None: the write's own time).
     started_at: Option<DateTime<Utc>>,
+    /// For the attempt's record: Humanitec's status and Retry-After (ms).
+    humanitec_status: Option<i32>,
+    retry_after_ms: Option<i32>,
 }
 
 impl FinishValues<'_> {
-    /// The values in the statement's order, $1 to $24.
-    fn params(&self) -> [Param<'_>; 24] {
+    /// The values in the statement's order, $1 to $26.
+    fn params(&self) -> [Param<'_>; 26] {
         [
             (&self.sync_id, Type::UUID),
             (&self.lease_token, Type::UUID),
@@ -269,6 +272,8 @@ impl FinishValues<'_> {
             (&self.coalesced, Type::INT4),
             (&self.covers_until, Type::TIMESTAMPTZ),
             (&self.started_at, Type::TIMESTAMPTZ),
+            (&self.humanitec_status, Type::INT4),
+            (&self.retry_after_ms, Type::INT4),
         ]
     }
 }
@@ -372,8 +377,9 @@ impl JobLedger {
     }
 
     /// Records how the attempt ended on the job row (the whole row: a run
-    /// too short to have called `start_job` is recorded here alone) and on
-    /// the sync row, and releases the sync's lease, in one statement, with
+    /// too short to have called `start_job` is recorded here alone), on
+    /// the attempt's own record (`secret_sync_job_attempts`) and on the
+    /// sync row, and releases the sync's lease, in one statement, with
     /// a durable commit (the delivery is acknowledged after this).
     /// With `delete_sync` (a remove job's
     /// `deleteSyncOnComplete`), a success deletes the sync row instead, in
@@ -421,6 +427,10 @@ impl JobLedger {
             coalesced: job.coalesced,
             covers_until: job.covers_until,
             started_at: job.started_at,
+            humanitec_status: outcome.humanitec_status.map(i32::from),
+            retry_after_ms: outcome
+                .retry_after
+                .map(|d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX)),
         };
         let statement = if delete_sync && succeeded {
             sql::FINISH_JOB_DELETING_SYNC
@@ -472,7 +482,9 @@ impl JobLedger {
 
     /// Records a job that failed without an outcome of its own (it panicked,
     /// it could not be run for too long, the database refused it for good):
-    /// a failed job row, and the sync row unless a newer job owns it.
+    /// a failed job row and its attempt's record (one statement more than
+    /// a run's outcome, on this rare path only), and the sync row unless a
+    /// newer job owns it.
     pub async fn fail_job(&self, job: &JobStart, message: &str) -> Result<(), StoreError> {
         let message = cap_message(message);
         let mut client = self.db.client().await?;
@@ -491,6 +503,19 @@ impl JobLedger {
             Some(Utc::now()),
         )
         .await?;
+        // The attempt's record, after its job row (which it refers to).
+        tx.execute(
+            sql::INSERT_JOB_ATTEMPT,
+            &[
+                (&job.job.id, Type::UUID),
+                (&job.job.sync_id, Type::UUID),
+                (&job.attempt, Type::INT4),
+                (&job.started_at, Type::TIMESTAMPTZ),
+                (&message, Type::TEXT),
+            ],
+        )
+        .await
+        .map_err(StoreError::db("recording the failed attempt"))?;
         tx.commit("committing the failed job").await
     }
 

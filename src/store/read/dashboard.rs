@@ -18,7 +18,8 @@ pub struct SyncFilter {
     pub app: Option<String>,
     pub env: Option<String>,
     /// Part of the name, the destination (`org/app/env`), the source
-    /// environment or path, or the connection's name; case-insensitive.
+    /// environment or path, or the connection's name; or the whole name
+    /// of a key the sync's pushed-keys record holds; case-insensitive.
     pub search: Option<String>,
 }
 
@@ -60,6 +61,13 @@ impl SyncSort {
     pub fn parse(text: &str) -> Option<SyncSort> {
         SyncSort::ALL.into_iter().find(|s| s.as_str() == text)
     }
+}
+
+/// What an id pasted into the sync list's search names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FoundId {
+    Job,
+    Sync,
 }
 
 /// How the sync list is ordered.
@@ -299,6 +307,31 @@ impl DashboardReads {
             .map(|r| r.get(0))
             .collect();
         Ok((ids, total))
+    }
+
+    /// What `id` (pasted into the list's search) names among `projects`:
+    /// a job or a sync. Another project's answers `None`, exactly as an
+    /// id that does not exist.
+    pub async fn dashboard_find_id(
+        &self,
+        projects: &[String],
+        id: Uuid,
+    ) -> Result<Option<FoundId>, StoreError> {
+        let client = self.db.client().await?;
+        let row = client
+            .query_opt(
+                sql::DASHBOARD_FIND_ID,
+                &[(&id, Type::UUID), (&projects, Type::TEXT_ARRAY)],
+            )
+            .await
+            .map_err(StoreError::db(
+                "looking up an id for the dashboard's search",
+            ))?;
+        Ok(row.and_then(|r| match r.get::<_, &str>(0) {
+            "job" => Some(FoundId::Job),
+            "sync" => Some(FoundId::Sync),
+            _ => None,
+        }))
     }
 
     /// One job, if its sync is in `projects` (a job of a deleted sync

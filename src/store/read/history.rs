@@ -1,13 +1,13 @@
 //! A sync's job history as the API shows it: newest first, a page at a
 //! time (a cursor, not an offset, so new jobs do not shift the pages), with
-//! the key names each job touched.
+//! the key names each job touched; and one job's attempts.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::status::{job_row, JobRow};
-use crate::model::{JobStatus, JobType, KeyChanges};
+use crate::model::{JobAttempt, JobStatus, JobType, KeyChanges};
 use crate::store::sql::read as sql;
 use crate::store::{DashboardReads, StoreError};
 
@@ -72,6 +72,29 @@ impl DashboardReads {
             .await
             .map_err(StoreError::db("reading a job"))?;
         Ok(row.as_ref().and_then(detail))
+    }
+
+    /// Every attempt on record of `job_id`, first first. The caller has
+    /// checked that the job is one it may see.
+    pub async fn job_attempts(&self, job_id: Uuid) -> Result<Vec<JobAttempt>, StoreError> {
+        let client = self.db.client().await?;
+        let rows = client
+            .query(sql::JOB_ATTEMPTS, &[(&job_id, Type::UUID)])
+            .await
+            .map_err(StoreError::db("reading a job's attempts"))?;
+        Ok(rows.iter().map(attempt_row).collect())
+    }
+}
+
+fn attempt_row(r: &tokio_postgres::Row) -> JobAttempt {
+    JobAttempt {
+        attempt: r.get(0),
+        started_at: r.get(1),
+        finished_at: r.get(2),
+        outcome: r.get(3),
+        message: r.get(4),
+        humanitec_status: r.get(5),
+        retry_after_ms: r.get(6),
     }
 }
 

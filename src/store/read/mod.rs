@@ -7,7 +7,7 @@ mod history;
 mod status;
 
 pub use dashboard::{
-    JobDetail, JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncOrder,
+    FoundId, JobDetail, JobHistoryRow, MinuteCount, SyncDetail, SyncFilter, SyncListRow, SyncOrder,
     SyncPage, SyncSort,
 };
 pub use history::{HistoryJob, HistoryQuery};

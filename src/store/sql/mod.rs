@@ -82,6 +82,7 @@ registry! {
         HAND_BACK_SYNC_STATUS_SYNC = "hand_back_sync_status/sync",
         HEARTBEAT_JOB = "heartbeat_job",
         INSERT_FAILURE_NOTICE = "insert_failure_notice",
+        INSERT_JOB_ATTEMPT = "insert_job_attempt",
         INSERT_PENDING_JOB = "insert_pending_job",
         LOCK_SYNC_ROW = "lock_sync_row",
         LOCK_SYNC_ROW_SKIP_LOCKED = "lock_sync_row_skip_locked",
@@ -119,6 +120,7 @@ registry! {
         SELECT_SYNC_NAME_TAKEN = "select_sync_name_taken",
         SELECT_SYNC_PROJECTS = "select_sync_projects",
         SELECT_SYNCS_API_PAGE = "select_syncs_api_page",
+        SELECT_SYNCS_API_PAGE_WITH_KEY = "select_syncs_api_page_with_key",
         SELECT_SYNCS_AT_DESTINATION = "select_syncs_at_destination",
         SELECT_SYNCS_OF_FOLDER = "select_syncs_of_folder",
         UPDATE_SYNC = "update_sync",
@@ -206,6 +208,7 @@ registry! {
     read {
         DASHBOARD_FAILED_SYNCS = "dashboard_failed_syncs",
         DASHBOARD_FILTERED_COUNTS = "dashboard_filtered_counts",
+        DASHBOARD_FIND_ID = "dashboard_find_id",
         DASHBOARD_JOB = "dashboard_job",
         DASHBOARD_JOBS = "dashboard_jobs",
         DASHBOARD_JOBS_PER_MINUTE = "dashboard_jobs_per_minute",
@@ -215,6 +218,7 @@ registry! {
         DASHBOARD_STATUS_COUNTS = "dashboard_status_counts",
         DASHBOARD_SYNC = "dashboard_sync",
         DASHBOARD_SYNCS = "dashboard_syncs",
+        JOB_ATTEMPTS = "job_attempts",
         JOB_DETAIL = "job_detail",
         JOB_HISTORY = "job_history",
         OLDEST_PENDING_JOB_AGE = "oldest_pending_job_age",
@@ -419,7 +423,7 @@ mod tests {
                 "read/dashboard_failed_syncs",
             ],
             "WHERE s.project_id = ANY($1)",
-            "lower($6)) > 0)",
+            "WHERE lower(p.key) = lower($6)))",
         );
         copies_agree(
             &[

@@ -152,6 +152,30 @@ impl SyncRepo {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// One page of the project's syncs whose pushed-keys record holds
+    /// `key` (exactly, at any destination), as API objects, by name.
+    pub async fn syncs_api_json_with_key(
+        &self,
+        project_id: &str,
+        key: &str,
+        page: Page,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let client = self.db.client().await?;
+        let rows = client
+            .query(
+                sql::SELECT_SYNCS_API_PAGE_WITH_KEY,
+                &[
+                    (&project_id, Type::TEXT),
+                    (&page.offset, Type::INT8),
+                    (&page.limit, Type::INT8),
+                    (&key, Type::TEXT),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("listing syncs that push a key"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// The id of the project's sync named `name`.
     pub async fn sync_id_by_name(
         &self,

@@ -1,6 +1,7 @@
 //! `GET …/{syncId}/jobs` and `GET …/{syncId}/jobs/{jobId}`: a sync's job
 //! history, newest first, a page at a time (an opaque cursor), with the key
-//! names each job touched and why (names only, never values).
+//! names each job touched and why (names only, never values); one job also
+//! lists every attempt on record.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use super::syncs::load;
 use super::validation::{path_uuid, PathId, ValidQuery};
-use crate::model::{JobStatus, JobType, KeyChanges};
+use crate::model::{JobAttempt, JobStatus, JobType, KeyChanges};
 use crate::store::{HistoryJob, HistoryQuery};
 use crate::web::auth::{Caller, Role};
 use crate::web::errors::{shorten, ApiError, ApiResult};
@@ -74,7 +75,23 @@ pub async fn get(
         .ok_or_else(|| {
             ApiError::not_found(format!("job {job_id} of secret sync {sync_id} not found"))
         })?;
-    Ok(Json(json!({ "job": job_json(&job) })))
+    let attempts = state.store.reads.job_attempts(job_id).await?;
+    let mut job = job_json(&job);
+    job["attempts"] = attempts.iter().map(attempt_json).collect();
+    Ok(Json(json!({ "job": job })))
+}
+
+/// One attempt as `GET …/jobs/{jobId}` lists it.
+fn attempt_json(a: &JobAttempt) -> Value {
+    json!({
+        "attempt": a.attempt,
+        "startedAt": a.started_at,
+        "finishedAt": a.finished_at,
+        "outcome": a.outcome,
+        "message": a.message,
+        "humanitecStatus": a.humanitec_status,
+        "retryAfterMs": a.retry_after_ms,
+    })
 }
 
 fn parse_type(raw: &str) -> ApiResult<JobType> {

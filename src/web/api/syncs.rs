@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::validation::{
-    check_field, check_slug, page, provided, trim_fields, within_cap, OptionalJson, PathId,
-    RequestBody, ValidJson, ValidQuery,
+    check_field, check_key_name, check_slug, page, provided, trim_fields, within_cap, OptionalJson,
+    PathId, RequestBody, ValidJson, ValidQuery,
 };
 use crate::model::{ImportBehavior, JobKind, JobStatus, JobType};
 use crate::service::{DefinitionChanges, Deleted, NewDefinition};
@@ -112,6 +112,8 @@ pub struct ListQuery {
     pub project_id: String,
     pub offset: Option<i64>,
     pub limit: Option<i64>,
+    /// Only the syncs that push this key (its exact name; names only).
+    pub key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -181,13 +183,28 @@ pub async fn list(
     ValidQuery(q): ValidQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let page = page(q.offset, q.limit)?;
+    if let Some(key) = &q.key {
+        check_key_name("key", key)?;
+    }
     caller.require(&q.project_id, Role::Read)?;
     require_project(&state, &q.project_id).await?;
-    let syncs = state
-        .store
-        .syncs
-        .syncs_api_json(&q.project_id, page)
-        .await?;
+    let syncs = match &q.key {
+        // "Which syncs push DATABASE_URL?": the pushed-keys record.
+        Some(key) => {
+            state
+                .store
+                .syncs
+                .syncs_api_json_with_key(&q.project_id, key, page)
+                .await?
+        }
+        None => {
+            state
+                .store
+                .syncs
+                .syncs_api_json(&q.project_id, page)
+                .await?
+        }
+    };
     let syncs = within_cap(syncs, page)?;
     Ok(Json(json!({ "secretSyncs": syncs })))
 }

@@ -287,6 +287,28 @@ fn forbidden_message(field: &str, value: &str, multiline: bool) -> Option<String
     ))
 }
 
+/// The longest key name a query may ask about (Humanitec's keys are far
+/// shorter; a longer one cannot have been pushed).
+pub const MAX_KEY_NAME: usize = 256;
+
+/// A key name in a query string (`?key=DATABASE_URL`): not empty, at most
+/// [`MAX_KEY_NAME`] characters, no control or invisible character: a 400.
+pub fn check_key_name(field: &str, value: &str) -> Result<(), ApiError> {
+    check_text(field, value, false)?;
+    if value.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{field} is empty; give a key name, like `DATABASE_URL`"
+        )));
+    }
+    let chars = value.chars().count();
+    if chars > MAX_KEY_NAME {
+        return Err(ApiError::bad_request(format!(
+            "{field} is {chars} characters long; a key name has at most {MAX_KEY_NAME}"
+        )));
+    }
+    Ok(())
+}
+
 /// Names of syncs and connections: the seed asks for slug-friendly names
 /// (Infisical's `slugSchema`, after its trim and lowercase): a 422.
 pub fn check_slug(field: &str, value: &str) -> Result<(), ApiError> {
@@ -404,6 +426,21 @@ pub(super) fn provided(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn key_names_in_queries_are_bounded_and_visible() {
+        assert!(check_key_name("key", "DATABASE_URL").is_ok());
+        assert!(check_key_name("key", &"K".repeat(MAX_KEY_NAME)).is_ok());
+        for bad in [
+            String::new(),
+            "K".repeat(MAX_KEY_NAME + 1),
+            "DB\u{0}URL".to_string(),
+            "DB_URL\n".to_string(),
+            "\u{200B}DB_URL".to_string(),
+        ] {
+            assert!(check_key_name("key", &bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn invisible_and_control_characters_are_refused() {

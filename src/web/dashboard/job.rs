@@ -1,7 +1,8 @@
-//! `/jobs/{jobId}`: one job: its timeline (enqueued, the attempts with the
-//! last error, started, finished, the next attempt while it waits for a
-//! retry), its counts and its message. Reached from a sync's job history.
-//! A job of another project (or of a deleted sync) answers as a missing one.
+//! `/jobs/{jobId}`: one job: its timeline (enqueued, started, finished, the
+//! next attempt while it waits for a retry), every attempt on record (its
+//! start, end, outcome, message and Humanitec's answer), its counts and its
+//! message. Reached from a sync's job history. A job of another project (or
+//! of a deleted sync) answers as a missing one.
 
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use super::html::{ago, badge, layout, or, took};
 use super::session::Viewer;
 use super::syncs::live_controls;
 use super::{DashError, DashResult};
-use crate::model::KeyChanges;
+use crate::model::{JobAttempt, KeyChanges};
 use crate::store::JobDetail;
 use crate::web::state::ApiState;
 
@@ -48,7 +49,8 @@ pub async fn page(
         .job_detail(job.sync_id, job_id)
         .await?
         .and_then(|h| h.keys);
-    let live = live_part(&job, viewer.caller.is_admin(), keys.as_ref());
+    let attempts = state.store.reads.job_attempts(job_id).await?;
+    let live = live_part(&job, viewer.caller.is_admin(), keys.as_ref(), &attempts);
     if q.fragment.is_some() {
         return Ok(super::page(live));
     }
@@ -84,7 +86,12 @@ fn step(what: &str, at: Option<DateTime<Utc>>, now: DateTime<Utc>, note: Markup)
     }
 }
 
-fn live_part(d: &JobDetail, admin: bool, keys: Option<&KeyChanges>) -> Markup {
+fn live_part(
+    d: &JobDetail,
+    admin: bool,
+    keys: Option<&KeyChanges>,
+    attempts: &[JobAttempt],
+) -> Markup {
     let j = &d.job;
     let now = Utc::now();
     let [created, updated, deleted, unchanged, skipped] = j.counts;
@@ -141,9 +148,6 @@ fn live_part(d: &JobDetail, admin: bool, keys: Option<&KeyChanges>) -> Markup {
                                 div.message { "Last error: " (m) }
                             }
                         }
-                        div.muted.small {
-                            "Only the last attempt's error is kept; earlier ones are in the worker's log under this job id."
-                        }
                     }
                 }
                 @if let Some(next) = d.next_attempt_at {
@@ -163,6 +167,7 @@ fn live_part(d: &JobDetail, admin: bool, keys: Option<&KeyChanges>) -> Markup {
                 }))
             }
         }
+        (attempts_card(attempts, now))
         div.card {
             h2 { "Message" }
             p.message #job-message { (or(j.message.as_deref(), "No message.")) }
@@ -187,6 +192,84 @@ fn live_part(d: &JobDetail, admin: bool, keys: Option<&KeyChanges>) -> Markup {
                 None => p.muted #keys-none { "This job touched no key." }
             }
         }
+    }
+}
+
+/// Every attempt on record, first first: when it ran, how it ended and
+/// what Humanitec answered (status, Retry-After).
+fn attempts_card(attempts: &[JobAttempt], now: DateTime<Utc>) -> Markup {
+    html! {
+        section.card #job-attempts aria-labelledby="job-attempts-title" {
+            h2 #job-attempts-title { "Attempts" }
+            @if attempts.is_empty() {
+                p.muted #attempts-none {
+                    "No attempt on record: the job has not run yet, was recorded without running (skipped), or finished before attempts were kept."
+                }
+            } @else {
+                table.jobs.attempts #attempts {
+                    thead {
+                        tr {
+                            th scope="col" { "#" } th scope="col" { "Outcome" }
+                            th scope="col" { "Started → finished" } th scope="col" { "Humanitec" }
+                            th scope="col" { "Retry-After" } th scope="col" { "Message" }
+                        }
+                    }
+                    tbody {
+                        @for a in attempts { (attempt_row(a, now)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn attempt_row(a: &JobAttempt, now: DateTime<Utc>) -> Markup {
+    let at = |t: DateTime<Utc>| t.format("%H:%M:%S%.3f").to_string();
+    html! {
+        tr data-attempt=(a.attempt) {
+            td { (a.attempt) }
+            td.outcome { (attempt_badge(&a.outcome)) }
+            td.when {
+                (ago(Some(a.started_at), now)) br;
+                span.small { (at(a.started_at)) " → " (at(a.finished_at)) " UTC" }
+                " " span.muted.small { "(" (took(Some(a.started_at), Some(a.finished_at))) ")" }
+            }
+            td.status {
+                @match a.humanitec_status {
+                    Some(s) => { "HTTP " (s) },
+                    None => { span.muted { "—" } },
+                }
+            }
+            td.retry-after {
+                @match a.retry_after_ms {
+                    Some(ms) => { (retry_after(ms)) },
+                    None => { span.muted { "—" } },
+                }
+            }
+            td.message { (or(a.message.as_deref(), "—")) }
+        }
+    }
+}
+
+/// An attempt's outcome as a badge: `retrying` looks queued (another
+/// attempt follows), the others as a job's status does.
+fn attempt_badge(outcome: &str) -> Markup {
+    let (class, label) = match outcome {
+        "succeeded" => ("synced", "succeeded"),
+        "retrying" => ("queued", "failed, retrying"),
+        "failed" => ("failed", "failed"),
+        "skipped" => ("skipped", "skipped"),
+        _ => ("unknown", "unknown"),
+    };
+    html! { span class={ "badge badge-" (class) } { (label) } }
+}
+
+/// "1 s", "1.5 s", "250 ms".
+fn retry_after(ms: i32) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms if ms % 1000 == 0 => format!("{} s", ms / 1000),
+        ms => format!("{:.1} s", f64::from(ms) / 1000.0),
     }
 }
 

@@ -1,19 +1,23 @@
 //! `/`: every sync the token may see, failed first (the most recent
 //! failure first), sortable by any column, with filters and a search that
 //! live in the URL, counts per status that filter on click, and paging; the
-//! table refreshes itself (`?fragment=1`). Write tokens also get the list's
-//! actions: turn auto-sync on or off, and retry every failed sync of the
-//! view (see `actions.rs`).
+//! table refreshes itself (`?fragment=1`). The search also finds the syncs
+//! that push a key (its whole name), and a job id (or sync id) pasted into
+//! it opens that job's (sync's) page, if the token may see it. Write tokens
+//! also get the list's actions: turn auto-sync on or off, and retry every
+//! failed sync of the view (see `actions.rs`).
 
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect};
 use chrono::Utc;
 use maud::{html, Markup};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::html::{ago, badge, csrf_field, destination, layout, or, source, status_label, url_enc};
 use super::session::Viewer;
 use super::DashResult;
-use crate::store::{SyncFilter, SyncListRow, SyncOrder, SyncSort};
+use crate::store::{FoundId, SyncFilter, SyncListRow, SyncOrder, SyncSort};
 use crate::web::state::ApiState;
 
 const PAGE_SIZE: i64 = 50;
@@ -113,6 +117,24 @@ pub async fn page(
     };
     let page = q.page.unwrap_or(1).clamp(1, 100_000);
     let projects = &viewer.caller.projects;
+    // A job id (or a sync id) pasted into the search opens its page when
+    // the token may see it. Otherwise the list says nothing has that id,
+    // in the same words for another project's id as for an unknown one.
+    // The live refresh (`fragment`) never redirects: it swaps in the list.
+    let mut unknown_id = None;
+    if q.fragment.is_none() {
+        if let Some(id) = filter.search.as_deref().and_then(pasted_id) {
+            match state.store.reads.dashboard_find_id(projects, id).await? {
+                Some(FoundId::Job) => {
+                    return Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
+                }
+                Some(FoundId::Sync) => {
+                    return Ok(Redirect::to(&format!("/syncs/{id}")).into_response())
+                }
+                None => unknown_id = Some(id),
+            }
+        }
+    }
     // The page and the counts are independent reads: side by side, on two
     // pooled connections, the page waits for the slower one only.
     let (list, counts) = tokio::try_join!(
@@ -140,16 +162,31 @@ pub async fn page(
     }
     let body = html! {
         div.toolbar { h1 { "Syncs" } (live_controls()) }
-        (flash(&q))
+        (flash(&q, unknown_id))
         (filters(&viewer, &filter, order))
         div #live data-live { (live) }
     };
     Ok(super::page(layout("Syncs", "syncs", Some(&viewer), body)))
 }
 
-/// What the last action did, from fixed codes (never text from the URL).
-fn flash(q: &ListQuery) -> Markup {
+/// A search that is one id (a UUID, as the job and sync pages show it).
+fn pasted_id(search: &str) -> Option<Uuid> {
+    let search = search.trim();
+    // Only the forms the pages show: 36 characters with hyphens, or 32 hex
+    // digits; `Uuid::parse_str` would also take braces and `urn:uuid:`.
+    if search.len() != 36 && search.len() != 32 {
+        return None;
+    }
+    Uuid::parse_str(search).ok()
+}
+
+/// What the last action did, from fixed codes (never text from the URL),
+/// or that the id searched for names nothing the token may see.
+fn flash(q: &ListQuery, unknown_id: Option<Uuid>) -> Markup {
     let text = match (q.done.as_deref(), q.retried) {
+        _ if unknown_id.is_some() => unknown_id.map(|id| {
+            format!("No job or sync with id {id} found in the projects this token may see.")
+        }),
         (_, Some(n)) => Some(format!(
             "Queued a sync job for each of the {n} failed syncs (coalesced with any already queued)."
         )),
@@ -192,8 +229,8 @@ fn filters(viewer: &Viewer, f: &SyncFilter, order: SyncOrder) -> Markup {
     html! {
         form.filters #filters method="get" action="/" role="search" {
             input type="search" name="q" #filter-q
-                placeholder="Search name, destination, source, connection"
-                aria-label="Search by name, destination (org/app/env), source environment or path, or connection"
+                placeholder="Name, destination, source, connection, key, job id"
+                aria-label="Search by name, destination (org/app/env), source environment or path, connection, the name of a key a sync pushes, or a job id (opens the job)"
                 aria-keyshortcuts="/"
                 value=(value(&f.search));
             span.hint.muted aria-hidden="true" { "Press " kbd { "/" } " to search" }
@@ -408,6 +445,29 @@ pub(super) fn copy_id(id: uuid::Uuid) -> Markup {
     html! {
         button.copy.link type="button" data-copy=(id) aria-label={ "Copy id " (id) } title=(id) {
             code { (id.to_string().get(..8).unwrap_or_default()) "…" } " " span.small { "copy" }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_whole_id_is_taken_as_one() {
+        let id = Uuid::new_v4();
+        assert_eq!(pasted_id(&id.to_string()), Some(id));
+        assert_eq!(pasted_id(&format!("  {id} ")), Some(id));
+        assert_eq!(pasted_id(&id.simple().to_string()), Some(id));
+        assert_eq!(pasted_id(&id.to_string().to_uppercase()), Some(id));
+        for not_one in [
+            format!("{{{id}}}"),
+            format!("urn:uuid:{id}"),
+            id.to_string()[..8].to_string(),
+            "DATABASE_URL".to_string(),
+            "g".repeat(36),
+        ] {
+            assert_eq!(pasted_id(&not_one), None, "{not_one}");
         }
     }
 }

@@ -15,5 +15,7 @@ SELECT s.id, s.folder_id IS NOT NULL, count(*) OVER ()
    AND ($6::text IS NULL OR strpos(lower(concat_ws(chr(1), s.name,
             concat_ws('/', s.destination_config->>'org', s.destination_config->>'app',
                       s.destination_config->>'env'),
-            e.slug, f.path, c.name)), lower($6)) > 0)
+            e.slug, f.path, c.name)), lower($6)) > 0
+       OR s.id IN (SELECT p.sync_id FROM secret_sync_pushed_keys p
+                   WHERE lower(p.key) = lower($6)))
  ORDER BY s.folder_id IS NULL, s.name, s.id LIMIT $7

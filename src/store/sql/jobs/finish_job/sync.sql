@@ -14,7 +14,8 @@
 -- $13 shown (not skipped)                 $14 next_attempt_at $15 keys (jsonb)
 -- $16 job type        $17 trigger         $18 attempt         $19 max_attempts
 -- $20 enqueued_at     $21 worker_id       $22 coalesced       $23 covers_until
--- $24 started_at (NULL: now)
+-- $24 started_at (NULL: now)              $25 Humanitec status (NULL: none)
+-- $26 Humanitec's Retry-After in ms (NULL: none)
 WITH released AS (
     UPDATE secret_syncs
        SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
@@ -42,7 +43,26 @@ WITH released AS (
                WHERE p.sync_id = $1 AND p.type = $16 AND p.id <> $3
                  AND p.status IN ('failed', 'succeeded')
                ORDER BY p.finished_at DESC NULLS LAST LIMIT 1),
-             'succeeded') <> 'failed'))
+             'succeeded') <> 'failed')),
+-- This attempt's own row (`secret_sync_job_attempts`, migration 0030): how
+-- it ended ('retrying' for a failure another attempt follows), its
+-- message, and Humanitec's answer ($25 HTTP status, $26 Retry-After in
+-- ms), kept when the job row moves on to the next attempt. The same
+-- attempt run again (after a hand-back) overwrites its row. Never for
+-- another sync's job id (the job row's upsert refuses that too).
+ attempted AS (
+    INSERT INTO secret_sync_job_attempts AS a
+        (job_id, attempt, started_at, finished_at, outcome, message,
+         humanitec_status, retry_after_ms)
+    SELECT $3, $18, coalesce($24, now()), now(),
+           CASE WHEN $4 = 'pending' THEN 'retrying' ELSE $4 END, $5, $25, $26
+      FROM released
+     WHERE NOT EXISTS (SELECT 1 FROM secret_sync_jobs o WHERE o.id = $3 AND o.sync_id <> $1)
+    ON CONFLICT (job_id, attempt) DO UPDATE SET
+        started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+        outcome = EXCLUDED.outcome, message = EXCLUDED.message,
+        humanitec_status = EXCLUDED.humanitec_status,
+        retry_after_ms = EXCLUDED.retry_after_ms)
 INSERT INTO secret_sync_jobs AS j
     (id, sync_id, project_id, type, trigger, status, attempt, max_attempts,
      enqueued_at, started_at, heartbeat_at, worker_id, message, finished_at,

@@ -14,6 +14,13 @@
 //! behaviour); the same against a Humanitec that answers 429 to more than
 //! 20 requests in flight; and one secret change reaching 200 auto-synced
 //! apps of one connection. `-- --writes` runs only the write cases.
+//! `-- --fleet` runs only the fleet case: three syncs of 300 new keys on
+//! three apps of one connection, against a Humanitec that answers 429 above
+//! 24 requests in flight (50 ms each), on 1, 3 and 10 worker processes;
+//! then the same after a burst of 429s, and one process alone right after.
+//! `-- --list` runs only the list case: `GET /api/v1/secret-syncs/humanitec`
+//! of 1,000 and of 10,000 syncs from a `secret-sync api` process, the time
+//! and the process's peak RSS after each.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +41,14 @@ async fn main() {
     let syncs = if quick { 400 } else { 2000 };
     let writes_only = std::env::args().any(|a| a == "--writes");
     let scale_only = std::env::args().any(|a| a == "--scale");
+    if std::env::args().any(|a| a == "--fleet") {
+        fleet().await;
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        list_at_scale().await;
+        return;
+    }
     println!("== secret-sync benchmark ({} syncs) ==", syncs);
     if !writes_only && !scale_only {
         throughput(syncs).await;
@@ -720,4 +735,292 @@ async fn one_change_to_many_apps(
     let took = t0.elapsed();
     env.finish().await;
     took
+}
+
+/// Keys per sync and syncs of the fleet case, and the sandbox's cap.
+const FLEET_KEYS: usize = 300;
+const FLEET_SYNCS: usize = 3;
+const FLEET_CAP: usize = 24;
+
+/// What one round of the fleet case measured.
+struct FleetRound {
+    /// From the first job's start to the last one's end.
+    seconds: f64,
+    writes: usize,
+    rejected: usize,
+}
+
+/// Puts round `round`'s values in every folder, enqueues every sync, and
+/// waits for the jobs: `squeeze` first holds the sandbox at 2 in flight
+/// until it has refused `squeeze` writes (a burst of 429s), then lifts it
+/// and returns when it did.
+async fn fleet_round(
+    env: &TestEnv,
+    folders: &[Uuid],
+    syncs: &[Uuid],
+    round: &str,
+    squeeze: Option<usize>,
+    worker: &WorkerProcess,
+) -> (FleetRound, Option<chrono::DateTime<chrono::Utc>>) {
+    for folder in folders {
+        for k in 0..FLEET_KEYS {
+            env.put_secret(*folder, &format!("KEY_{k:03}"), &format!("{round}-{k}"))
+                .await;
+        }
+    }
+    let capped = |cap| Faults {
+        max_in_flight: Some(cap),
+        ..sandbox_latency(0)
+    };
+    env.sandbox
+        .set_faults(capped(if squeeze.is_some() { 2 } else { FLEET_CAP }));
+    env.sandbox.clear_requests();
+    enqueue_all(env, syncs, round).await;
+    let mut lifted = None;
+    if let Some(refusals) = squeeze {
+        let overloaded = |env: &TestEnv| {
+            env.sandbox
+                .requests()
+                .iter()
+                .filter(|r| r.fault.as_deref() == Some("overloaded"))
+                .count()
+        };
+        eventually(Duration::from_secs(60), || async {
+            let n = overloaded(env);
+            if n >= refusals {
+                Ok(())
+            } else {
+                Err(format!("{n} of {refusals} writes refused"))
+            }
+        })
+        .await;
+        env.sandbox.set_faults(capped(FLEET_CAP));
+        lifted = Some(chrono::Utc::now());
+    }
+    wait_trigger(env, round, syncs.len(), worker).await;
+    let requests = env.sandbox.requests();
+    if std::env::var("FLEET_DEBUG").is_ok() {
+        let start = requests.iter().map(|r| r.received_at).min();
+        if let Some(start) = start {
+            let mut buckets = std::collections::BTreeMap::new();
+            for r in requests
+                .iter()
+                .filter(|r| r.fault.as_deref() == Some("overloaded"))
+            {
+                *buckets
+                    .entry((r.received_at - start).num_milliseconds() / 100)
+                    .or_insert(0) += 1;
+            }
+            println!("{round}: refusals per 100 ms from the first request: {buckets:?}");
+        }
+    }
+    let writes = requests.iter().filter(|r| r.method != "GET").count();
+    let rejected = requests
+        .iter()
+        .filter(|r| r.fault.as_deref() == Some("overloaded"))
+        .count();
+    let failed = env
+        .seed
+        .numbers(&format!(
+            "SELECT count(*) FROM secret_sync_jobs WHERE trigger = '{round}' AND status <> 'succeeded'"
+        ))
+        .await;
+    assert_eq!(
+        failed.first().copied(),
+        Some(0.0),
+        "{round}: a job did not succeed"
+    );
+    let round = FleetRound {
+        seconds: busy_seconds(env, round).await,
+        writes,
+        rejected,
+    };
+    (round, lifted)
+}
+
+/// Seconds from `lifted` until the sandbox answered writes at 80% of its
+/// cap's rate over a 200 ms span (`None`: the round ended first).
+fn recovery(
+    requests: &[humanitec_sandbox::RequestRecord],
+    lifted: chrono::DateTime<chrono::Utc>,
+) -> Option<f64> {
+    let span = chrono::Duration::milliseconds(200);
+    // 24 in flight at 50 ms is 480 writes/s: 96 in 200 ms.
+    let wanted = (FLEET_CAP as f64 / 0.05 * 0.2 * 0.8) as usize;
+    let mut done: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method != "GET" && r.fault.is_none() && r.finished_at >= lifted)
+        .map(|r| r.finished_at)
+        .collect();
+    done.sort();
+    (0..done.len()).find_map(|i| {
+        let end = done[i] + span;
+        let n = done[i..].iter().take_while(|t| **t <= end).count();
+        (n >= wanted).then(|| (done[i] - lifted).num_milliseconds() as f64 / 1000.0)
+    })
+}
+
+async fn fleet() {
+    let floor = (FLEET_KEYS * FLEET_SYNCS) as f64 / FLEET_CAP as f64 * 0.05;
+    println!(
+        "\n{FLEET_SYNCS} syncs of {FLEET_KEYS} keys on {FLEET_SYNCS} apps of one connection, \
+         Humanitec answering in 50 ms and 429 above {FLEET_CAP} in flight \
+         (floor {floor:.2} s: {} writes / {FLEET_CAP} in flight x 50 ms):",
+        FLEET_KEYS * FLEET_SYNCS
+    );
+    println!(
+        "  processes  fresh: time (x floor)  429s        after a burst of 429s: time, back at the cap after  then one process alone: time (x floor)  429s"
+    );
+    for processes in [1usize, 3, 10] {
+        let env = env_with(apps(FLEET_SYNCS), &[("SYNC_DEBOUNCE", "0ms")]).await;
+        let (connection, _) = bench_project(&env).await;
+        let options = json!({"initialSyncBehavior": "overwrite-destination"});
+        let mut folders = Vec::new();
+        let mut syncs = Vec::new();
+        for i in 0..FLEET_SYNCS {
+            let folder = env
+                .seed
+                .create_folder("bench", "production", &format!("/fleet{i}"))
+                .await;
+            let sync = env
+                .seed
+                .create_sync(
+                    "bench",
+                    &format!("fleet-{i}"),
+                    folder,
+                    connection,
+                    &app_scope(&format!("app-{i:03}")),
+                    &options,
+                )
+                .await;
+            folders.push(folder);
+            syncs.push(sync);
+        }
+        let dir = std::env::temp_dir();
+        let mut workers: Vec<WorkerProcess> = (0..processes)
+            .map(|n| {
+                WorkerProcess::spawn(
+                    WORKER_EXE,
+                    &env.settings,
+                    &[
+                        ("RUST_LOG", "warn".into()),
+                        // A write may meet several 429s in a burst; the job
+                        // keeps its slot rather than going round the broker.
+                        ("HTTP_RETRIES", "8".into()),
+                    ],
+                    &dir.join(format!("secret-sync-bench-fleet-{processes}-{n}.log")),
+                )
+            })
+            .collect();
+        let (fresh, _) = fleet_round(
+            &env,
+            &folders,
+            &syncs,
+            &format!("fleet-{processes}-fresh"),
+            None,
+            &workers[0],
+        )
+        .await;
+        let (burst, lifted) = fleet_round(
+            &env,
+            &folders,
+            &syncs,
+            &format!("fleet-{processes}-burst"),
+            Some(60),
+            &workers[0],
+        )
+        .await;
+        let back = lifted.and_then(|at| recovery(&env.sandbox.requests(), at));
+        for mut w in workers.drain(1..) {
+            w.terminate(Duration::from_secs(30)).await;
+        }
+        let (alone, _) = fleet_round(
+            &env,
+            &folders,
+            &syncs,
+            &format!("fleet-{processes}-alone"),
+            None,
+            &workers[0],
+        )
+        .await;
+        for mut w in workers {
+            w.terminate(Duration::from_secs(30)).await;
+        }
+        println!(
+            "  {processes:>9}  {:>6.2} s ({:>4.2}x)  {:>3} of {:>4}   {:>6.2} s, {:>28}  {:>6.2} s ({:>4.2}x)  {:>3} of {:>4}",
+            fresh.seconds,
+            fresh.seconds / floor,
+            fresh.rejected,
+            fresh.writes,
+            burst.seconds,
+            back.map_or("not within the round".to_string(), |b| format!("{b:.2} s")),
+            alone.seconds,
+            alone.seconds / floor,
+            alone.rejected,
+            alone.writes,
+        );
+        env.finish().await;
+    }
+}
+
+/// `GET` of every sync of a project of 1,000 and of one of 10,000, from a
+/// `secret-sync api` process: time to the last byte, and the process's
+/// peak RSS after each (it stays flat: the list is streamed).
+async fn list_at_scale() {
+    let env = env_with(SandboxConfig::demo(), &[]).await;
+    let (connection, folder) = bench_project(&env).await;
+    env.seed.create_project("big", "Big").await;
+    let big_connection = env.seed.create_connection("big", "conn", ADMIN_TOKEN).await;
+    let big_folder = env.seed.create_folder("big", "production", "/").await;
+    env.seed
+        .create_syncs("bench", "s", folder, connection, ORG, 1..=1_000)
+        .await;
+    env.seed
+        .create_syncs("big", "s", big_folder, big_connection, ORG, 1..=10_000)
+        .await;
+    let token = env.api_token(&["bench", "big"], "read").await;
+    let log = std::env::temp_dir().join("secret-sync-bench-list-api.log");
+    let mut api = WorkerProcess::spawn_with(
+        WORKER_EXE,
+        &["api"],
+        &env.settings,
+        &[("RUST_LOG", "warn".into())],
+        &log,
+    );
+    api.wait_ready_status(200, Duration::from_secs(60)).await;
+    let pid = api.pid().expect("api pid");
+    let http = reqwest::Client::new();
+    let before = peak_rss_kb(pid);
+    println!("\nGET /api/v1/secret-syncs/humanitec?projectId=… (every sync, one answer), `secret-sync api`:");
+    println!("  syncs    time       bytes   peak RSS after (started at {before} kB)");
+    for (project, n) in [
+        ("bench", 1_000usize),
+        ("big", 10_000),
+        ("bench", 1_000),
+        ("big", 10_000),
+    ] {
+        let t0 = Instant::now();
+        let resp = http
+            .get(format!(
+                "http://{}/api/v1/secret-syncs/humanitec?projectId={project}",
+                api.http
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("list request");
+        assert_eq!(resp.status().as_u16(), 200);
+        let body = resp.bytes().await.expect("list body");
+        let took = t0.elapsed();
+        let listed: serde_json::Value = serde_json::from_slice(&body).expect("JSON list");
+        assert_eq!(listed["secretSyncs"].as_array().map(Vec::len), Some(n));
+        println!(
+            "  {n:>6}  {:>6.3} s  {:>10}  {} kB",
+            took.as_secs_f64(),
+            body.len(),
+            peak_rss_kb(pid)
+        );
+    }
+    api.terminate(Duration::from_secs(30)).await;
+    env.finish().await;
 }

@@ -27,7 +27,10 @@ if [ -z "$ST" ]; then
   exit 2
 fi
 
-cargo build --quiet -p secret-sync --bin secret-sync && cargo build --quiet -p humanitec-sandbox --bin humanitec-sandbox
+# The binaries as the test build makes them (scripts/test has just built
+# them, so this costs nothing there): a plain `cargo build -p` resolves
+# features without the dev-dependencies and would compile both again.
+cargo test --workspace --no-run --quiet 2>/dev/null || cargo test --workspace --no-run
 BIN=target/debug
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

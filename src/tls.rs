@@ -70,6 +70,22 @@ pub fn roots_from_file(setting: &'static str, path: &Path) -> Result<RootCertSto
     Ok(roots)
 }
 
+/// The certificates of a PEM file of CAs, checked as [`roots_from_file`]
+/// checks them, as DER: for a TLS client that takes certificates rather
+/// than a store (SMTP, `NOTIFY_SMTP_CA_FILE`).
+pub fn ca_certs_from_file(setting: &'static str, path: &Path) -> Result<Vec<Vec<u8>>, TrustError> {
+    roots_from_file(setting, path)?;
+    let pem = std::fs::read(path).map_err(|e| TrustError {
+        setting,
+        path: path.display().to_string().escape_debug().to_string(),
+        reason: format!("cannot be read ({e})"),
+    })?;
+    Ok(CertificateDer::pem_slice_iter(&pem)
+        .filter_map(Result::ok)
+        .map(|c| c.to_vec())
+        .collect())
+}
+
 /// The public authorities this build carries (Mozilla's list, as the
 /// Humanitec client uses): for servers with a publicly signed certificate.
 pub fn public_roots() -> RootCertStore {

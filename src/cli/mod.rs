@@ -3,6 +3,7 @@
 
 mod api;
 mod dead;
+mod pause;
 mod preview;
 mod rotate;
 mod run;
@@ -100,6 +101,35 @@ enum Command {
     /// Inspect the dead-letter queue: list, requeue or discard messages.
     #[command(subcommand)]
     Dead(dead::DeadCommand),
+    /// Hold every Humanitec write of one connection or of the whole
+    /// instance (an incident, a change freeze): jobs of its syncs wait as
+    /// `paused` (at most one per sync), running ones stop before their next
+    /// write; previews still work. Recorded with the reason and who paused.
+    Pause {
+        #[command(flatten)]
+        target: pause::Target,
+        /// Why (one line, at most 500 characters): shown on the console,
+        /// in job messages and the audit log.
+        #[arg(long)]
+        reason: String,
+        /// Who pauses (default: $USER); recorded as `cli (<by>)`.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// End a pause: the jobs that waited run, at most one per sync, with
+    /// the latest source.
+    Resume {
+        #[command(flatten)]
+        target: pause::Target,
+        /// Who resumes (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// List the active pauses (who, since when, why).
+    Pauses {
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish a secret-change event for a folder, as the secrets manager
     /// does: auto-sync syncs reading it catch up.
     PublishChange {
@@ -324,9 +354,30 @@ pub async fn main(cli: Cli) -> CliResult {
             let store = Store::open(&settings.store(2))?;
             status::print(&store, sync, limit, json).await
         }
+        Command::Pause { target, reason, by } => {
+            let store = pause_store().await?;
+            pause::pause(&store, &target, &reason, by).await
+        }
+        Command::Resume { target, by } => {
+            let store = pause_store().await?;
+            pause::resume(&store, &target, by).await
+        }
+        Command::Pauses { json } => {
+            let store = pause_store().await?;
+            pause::list(&store, json).await
+        }
         Command::Dead(command) => {
             let settings = Settings::from_env()?;
             dead::run(&settings, command).await
         }
     }
+}
+
+/// The store a pause command uses (the schema migrated: it may be the
+/// first command run against a new database).
+async fn pause_store() -> Result<Store, Box<dyn std::error::Error>> {
+    let settings = Settings::from_env()?;
+    let store = Store::open(&settings.store(2))?;
+    store.migrate().await?;
+    Ok(store)
 }

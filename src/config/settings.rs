@@ -33,6 +33,9 @@ pub struct WorkerSettings {
     pub write_concurrency: usize,
     /// Adapt the write limit to how Humanitec answers (else fixed at the cap).
     pub write_adaptive: bool,
+    /// How often the fleet's writers share their windows (zero: never;
+    /// `engine::maintenance::fleet`).
+    pub fleet_every: Duration,
     pub http_timeout: Duration,
     pub shutdown_grace: Duration,
     /// A running job whose heartbeat is older than this is considered dead.
@@ -42,6 +45,9 @@ pub struct WorkerSettings {
     pub http_listen: SocketAddr,
     /// How often the gauges read from Postgres and RabbitMQ are refreshed.
     pub metrics_refresh: Duration,
+    /// How long a pause of Humanitec writes may last before the alert rule
+    /// fires (exported as `secret_sync_pause_alert_after_seconds`).
+    pub pause_alert_after: Duration,
     pub retry: RetrySettings,
 }
 
@@ -109,6 +115,25 @@ pub struct NotifySettings {
     pub give_up_after: Duration,
     /// Channels per project at most.
     pub max_channels_per_project: usize,
+    /// `NOTIFY_SMTP_CA_FILE`, read and checked: CAs trusted for email
+    /// channels' SMTP servers beside the public ones.
+    pub smtp_ca: Option<SmtpCa>,
+}
+
+/// The CAs of `NOTIFY_SMTP_CA_FILE` (DER), read once when the settings are.
+#[derive(Clone)]
+pub struct SmtpCa {
+    pub path: String,
+    pub certs: std::sync::Arc<Vec<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for SmtpCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpCa")
+            .field("path", &self.path)
+            .field("certs", &self.certs.len())
+            .finish()
+    }
 }
 
 /// Per-token limits on the API's costly calls.
@@ -362,6 +387,21 @@ impl Settings {
             Some(Ok(ca)) => Some(ca),
             None => None,
         };
+        let smtp_ca = match v.notify_smtp_ca_file.as_deref().map(|path| {
+            crate::tls::ca_certs_from_file("NOTIFY_SMTP_CA_FILE", std::path::Path::new(path)).map(
+                |certs| SmtpCa {
+                    path: path.to_string(),
+                    certs: std::sync::Arc::new(certs),
+                },
+            )
+        }) {
+            Some(Err(e)) => {
+                bad("NOTIFY_SMTP_CA_FILE", e.reason);
+                None
+            }
+            Some(Ok(ca)) => Some(ca),
+            None => None,
+        };
         if let Err(reason) = check_http_url(&v.humanitec_api_url) {
             bad("HUMANITEC_API_URL", reason);
         }
@@ -394,12 +434,14 @@ impl Settings {
             concurrency: v.worker_concurrency,
             write_concurrency: v.humanitec_write_concurrency.max(1),
             write_adaptive: v.humanitec_write_adaptive,
+            fleet_every: v.humanitec_fleet_every,
             http_timeout: v.humanitec_timeout,
             shutdown_grace: v.shutdown_grace,
             stale_after: v.job_stale_after,
             rescue_every: v.job_rescue_every,
             http_listen: v.http_listen,
             metrics_refresh: v.metrics_refresh.max(Duration::from_millis(100)),
+            pause_alert_after: v.pause_alert_after,
             retry,
         };
         Settings {
@@ -420,6 +462,7 @@ impl Settings {
                 claim_for: v.notify_claim_for,
                 give_up_after: v.notify_give_up_after,
                 max_channels_per_project: v.notify_max_channels_per_project,
+                smtp_ca,
             },
             dashboard_url: v.dashboard_url.map(|u| u.trim_end_matches('/').to_string()),
             http_limits: HttpLimits {
@@ -618,6 +661,25 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("s3cret"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_smtp_ca_file_that_is_not_a_ca_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("smtp-ca-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not a certificate").expect("write");
+        for path in [
+            "/nonexistent/ca.pem".to_string(),
+            junk.display().to_string(),
+        ] {
+            let err = from(&[("NOTIFY_SMTP_CA_FILE", path.as_str())])
+                .expect_err(&path)
+                .to_string();
+            assert!(err.contains("NOTIFY_SMTP_CA_FILE"), "{err}");
+        }
+        assert!(from(&[]).expect("valid").notify.smtp_ca.is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

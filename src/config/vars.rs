@@ -92,6 +92,10 @@ pub struct Vars {
     #[arg(long, env = "NOTIFY_MAX_CHANNELS_PER_PROJECT", default_value = "50",
         value_parser = whole_number::<usize>)]
     pub notify_max_channels_per_project: usize,
+    /// PEM file of CAs trusted, beside the public ones, for email
+    /// channels' SMTP servers (an internal relay's).
+    #[arg(long, env = "NOTIFY_SMTP_CA_FILE")]
+    pub notify_smtp_ca_file: Option<String>,
     #[arg(long, env = "DASHBOARD_URL")]
     pub dashboard_url: Option<String>,
     #[arg(long, env = "HUMANITEC_WRITE_CONCURRENCY", default_value = "32",
@@ -100,6 +104,10 @@ pub struct Vars {
     #[arg(long, env = "HUMANITEC_WRITE_ADAPTIVE", default_value = "true",
         action = ArgAction::Set, value_parser = boolean)]
     pub humanitec_write_adaptive: bool,
+    /// How often a worker that writes to Humanitec reports its windows to
+    /// the fleet and reads the others' (0: each process adapts alone).
+    #[arg(long, env = "HUMANITEC_FLEET_EVERY", default_value = "250ms", value_parser = duration)]
+    pub humanitec_fleet_every: Duration,
     #[arg(long, env = "HUMANITEC_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub humanitec_timeout: Duration,
     #[arg(long, env = "HTTP_RETRIES", default_value = "3", value_parser = whole_number::<usize>)]
@@ -131,6 +139,8 @@ pub struct Vars {
     pub http_listen: SocketAddr,
     #[arg(long, env = "METRICS_REFRESH", default_value = "15s", value_parser = duration)]
     pub metrics_refresh: Duration,
+    #[arg(long, env = "PAUSE_ALERT_AFTER", default_value = "1h", value_parser = duration)]
+    pub pause_alert_after: Duration,
     #[arg(long, env = "API_LISTEN", default_value = "0.0.0.0:8080", value_parser = address)]
     pub api_listen: SocketAddr,
     #[arg(long, env = "SESSION_MAX_AGE", default_value = "12h", value_parser = duration)]

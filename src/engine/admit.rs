@@ -1,14 +1,15 @@
 //! Whether a delivered job runs (pure): a redelivered job that already
 //! finished, or an older copy of a job that moved on to a later attempt, is
 //! acknowledged; a sync job whose requests a later successful run already
-//! read is skipped as superseded; a sync job that requests still fold into
-//! waits (the trailing debounce); anything else runs.
+//! read is skipped as superseded; a job whose sync a pause holds is parked
+//! (issue 41); a sync job that requests still fold into waits (the
+//! trailing debounce); anything else runs.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{JobEnvelope, JobState, JobStatus, JobType, StartView};
+use crate::model::{JobEnvelope, JobState, JobStatus, JobType, PauseNote, StartView};
 
 /// What to do with a delivered job, decided under its sync's lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub enum Admission {
     /// The message's `jobId` is another sync's job: never run, never
     /// recorded on that job's row; dead-lettered with this reason.
     ForeignJobId,
+    /// A pause holds the sync's writes: park the job (`paused`, delivery
+    /// acknowledged, queued marker kept) until the resume publishes it.
+    Paused(PauseNote),
     Run,
 }
 
@@ -61,6 +65,12 @@ pub fn admit(job_type: JobType, envelope: &JobEnvelope, view: &StartView) -> Adm
     }
     if let Some(status) = duplicate(envelope, view.state) {
         return Admission::Duplicate(status);
+    }
+    // Before the debounce and supersession: the marker was left in place
+    // (it keeps taking requests), so `view.marker` says nothing here, and
+    // whatever a later run covers, this job waits for the resume.
+    if let Some(pause) = &view.paused {
+        return Admission::Paused(pause.clone());
     }
     if let Some(wait) = view.debounce_wait {
         return Admission::Wait(wait);
@@ -116,7 +126,56 @@ mod tests {
             debounce_wait: None,
             opened_at: at(60),
             foreign_job: false,
+            paused: None,
         }
+    }
+
+    fn pause() -> PauseNote {
+        PauseNote {
+            connection_id: Some(uuid::Uuid::nil()),
+            reason: "incident".into(),
+            paused_by: "ops".into(),
+            paused_at: at(40),
+        }
+    }
+
+    #[test]
+    fn a_paused_sync_parks_its_job_whatever_else_holds() {
+        // Every kind, waiting or superseded or not: parked.
+        for t in [JobType::Sync, JobType::Import, JobType::Remove] {
+            let mut v = view(None, false, Some(20));
+            v.paused = Some(pause());
+            assert_eq!(admit(t, &envelope(1, 10), &v), Admission::Paused(pause()));
+            v.debounce_wait = Some(Duration::from_millis(100));
+            assert_eq!(admit(t, &envelope(1, 10), &v), Admission::Paused(pause()));
+        }
+        // A retry's delivery and a parked job published again by a
+        // resume that a new pause caught: parked again.
+        let mut v = view(state(JobStatus::Paused, 2, Some(30)), false, None);
+        v.paused = Some(pause());
+        assert_eq!(
+            admit(JobType::Sync, &envelope(2, 10), &v),
+            Admission::Paused(pause())
+        );
+        // Finished copies and foreign ids are still what they were.
+        let mut v = view(state(JobStatus::Succeeded, 1, None), false, None);
+        v.paused = Some(pause());
+        assert_eq!(
+            admit(JobType::Sync, &envelope(1, 10), &v),
+            Admission::Duplicate(JobStatus::Succeeded)
+        );
+        v.foreign_job = true;
+        assert_eq!(
+            admit(JobType::Sync, &envelope(1, 10), &v),
+            Admission::ForeignJobId
+        );
+    }
+
+    #[test]
+    fn a_parked_job_runs_once_its_pause_is_over() {
+        // Published again by the resume, holding its marker again.
+        let v = view(state(JobStatus::Pending, 1, None), true, Some(20));
+        assert_eq!(admit(JobType::Sync, &envelope(1, 10), &v), Admission::Run);
     }
 
     #[test]

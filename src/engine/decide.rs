@@ -95,6 +95,20 @@ pub fn decide<E: AttemptFailure>(
             },
             Disposition::Done(JobStatus::Succeeded),
         ),
+        // Not a failure: the job is parked (`paused`, acknowledged) until
+        // the resume publishes it again; no attempt is spent.
+        Err(e) if e.is_paused() => (
+            JobOutcome {
+                status: JobStatus::Paused,
+                message: e.to_string(),
+                counts: Counts::default(),
+                keys: KeyChanges::default(),
+                next_attempt_at: None,
+                humanitec_status: None,
+                retry_after: None,
+            },
+            Disposition::Done(JobStatus::Paused),
+        ),
         Err(e) if e.is_transient() && attempt < policy.job_max_attempts => {
             let delay = retry_delay(policy, attempt, e.retry_after());
             let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
@@ -361,6 +375,17 @@ mod job_error_tests {
         assert_eq!(outcome.status, JobStatus::Failed);
         assert!(outcome.message.starts_with("Failed after 4 attempt(s)"));
         assert_eq!(disposition, Disposition::Done(JobStatus::Failed));
+    }
+
+    #[test]
+    fn a_run_a_pause_stopped_is_parked_not_failed_nor_retried() {
+        for attempt in [1, 4] {
+            let (outcome, disposition) = decide(Err(JobError::Paused), attempt, now(), &policy());
+            assert_eq!(outcome.status, JobStatus::Paused, "attempt {attempt}");
+            assert!(outcome.message.starts_with("Paused"), "{}", outcome.message);
+            assert_eq!(outcome.next_attempt_at, None);
+            assert_eq!(disposition, Disposition::Done(JobStatus::Paused));
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - `runner`: takes the sync's lease, loads the sync, runs the job
 //!   (`jobs::run_kind`, one file per kind under `jobs/`) behind a `fence`,
 //!   records the outcome through the job ledger (`store::JobLedger`).
+//! - `pause`: the pauses in force as a worker sees them, and a run's hold
+//!   on its Humanitec writes (issue 41).
 //! - `maintenance`: the reaper, orphans, rescuer, schedule, gauges,
 //!   notifier and sweeper, one file each, all of one shape.
 
@@ -16,9 +18,11 @@ mod decide;
 pub mod enqueue;
 mod fence;
 pub mod maintenance;
+pub mod pause;
 mod runner;
 
 pub use admit::Admission;
 pub use decide::{decide, decide_deferral, retry_delay, Deferral, Deferred, Disposition};
 pub use enqueue::{enqueue, wait_for_job, JobClient};
+pub use pause::PauseWatch;
 pub use runner::{retry_policy, BeforeRun, Runner, SHOW_RUNNING_AFTER};

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::admit::{admit, duplicate, Admission};
 use super::decide::{decide, decide_deferral, Deferral, Deferred, Disposition};
 use super::fence::LeaseFence;
+use super::pause::{PauseWatch, RunHold};
 use crate::config::RetrySettings;
 use crate::jobs::run_kind;
 use crate::jobs::JobContext;
@@ -26,7 +27,7 @@ use crate::jobs::{InfraError, JobError, JobFailure};
 use crate::model::{
     Debounce, Job, JobEnvelope, JobKind, JobStatus, Report, RetryPolicy, StartView, SyncRecord,
 };
-use crate::store::{JobStart, LeaseTake, SyncLease};
+use crate::store::{JobStart, LeaseTake, Parked, SyncLease};
 
 pub struct Runner {
     pub ctx: JobContext,
@@ -48,6 +49,10 @@ pub struct Runner {
     /// lease. Unset in the product; an embedder (the test kit) sets it to
     /// inject faults into real runs.
     pub before_run: OnceLock<BeforeRun>,
+    /// The pauses in force (issue 41), kept current by the pause listener:
+    /// every run's Humanitec writes are held back while its sync's
+    /// connection or the instance is paused.
+    pub pauses: PauseWatch,
 }
 
 /// How long a run goes before its job and sync show `running`. Most runs
@@ -76,6 +81,9 @@ enum Stopped {
     LeaseLost(&'static str),
     /// The worker is stopping and the grace period is over.
     Abandoned,
+    /// A pause stopped the run, and had ended before the job was parked:
+    /// the job runs again.
+    PauseEnded,
 }
 
 impl Runner {
@@ -171,6 +179,11 @@ impl Runner {
                 tracing::warn!(job_id = %job.id, sync_id = %job.sync_id,
                     "shutdown grace period over; stopped the job and handed it back");
                 "the worker stopped before this job finished; the job runs again on another worker"
+            }
+            Err(Stopped::PauseEnded) => {
+                tracing::info!(job_id = %job.id, sync_id = %job.sync_id,
+                    "the pause that stopped this run has ended; the job runs again");
+                "a pause stopped this run and has ended since; the job runs again"
             }
         };
         store
@@ -316,6 +329,9 @@ impl Runner {
                 self.release(lease).await;
                 return Ok(Ok(self.refuse_foreign_job_id(job)));
             }
+            Admission::Paused(pause) => {
+                return self.park(job, &start, &pause.job_message(), lease).await;
+            }
             Admission::Run => {}
         }
         let Some(sync) = view.sync else {
@@ -346,17 +362,20 @@ impl Runner {
         };
         tokio::pin!(mark_running);
         let mut marking = true;
+        // Asked before every Humanitec write of this run (issue 41).
+        let hold = RunHold::new(self.pauses.clone(), sync.connection_id);
         let ended = {
-            let heartbeat = self.heartbeat(job.id, lease);
+            let heartbeat = self.heartbeat(job.id, lease, &hold);
             tokio::pin!(heartbeat);
             let fence = LeaseFence {
                 store,
                 job_id: job.id,
                 lease,
                 ttl: self.lease_ttl,
+                hold: &hold,
             };
             let work = self
-                .run_job(&fence, &sync, job.kind)
+                .run_job(&fence, &sync, job.kind, &hold)
                 .instrument(span.clone());
             tokio::pin!(work);
             loop {
@@ -401,6 +420,12 @@ impl Runner {
                 delete_sync_on_complete: true,
             };
         crate::telemetry::set_attribute(&span, "outcome", outcome.status.to_string());
+        if outcome.status == JobStatus::Paused {
+            // Writes that landed are recorded (pushed keys); the rest
+            // waits on the parked job.
+            tracing::info!(parent: &span, elapsed_ms, "a pause stopped the run before its next write");
+            return self.park(job, &start, &outcome.message, lease).await;
+        }
         let write = tracing::info_span!(target: crate::telemetry::SPANS, parent: &span,
             "record outcome", job_id = %job.id, sync_id = %sync.id, outcome = %outcome.status,
             db.system.name = "postgresql");
@@ -423,11 +448,48 @@ impl Runner {
         fence: &LeaseFence<'_>,
         sync: &SyncRecord,
         kind: JobKind,
+        hold: &Arc<RunHold>,
     ) -> Result<Report, JobError> {
         if let Some(hook) = self.before_run.get() {
             hook(sync);
         }
-        run_kind(kind, &self.ctx, fence, sync).await
+        // The same client and write limits, with this run's writes held
+        // back while a pause holds its sync.
+        let ctx = JobContext {
+            humanitec: self.ctx.humanitec.with_hold(hold.clone()),
+            ..self.ctx.clone()
+        };
+        run_kind(kind, &ctx, fence, sync).await
+    }
+
+    /// Parks a job a pause holds (`paused` on its row, its marker kept,
+    /// the lease released; the delivery is acknowledged): the resume
+    /// publishes it again. If the pause ended meanwhile, the job runs
+    /// again instead.
+    async fn park(
+        &self,
+        job: &Job,
+        start: &JobStart,
+        message: &str,
+        lease: &SyncLease,
+    ) -> Result<Result<Disposition, Stopped>, InfraError> {
+        match self
+            .ctx
+            .store
+            .ledger
+            .park_job(start, message, lease)
+            .await?
+        {
+            Parked::Parked => {
+                tracing::info!(job_id = %job.id, sync_id = %job.sync_id,
+                    "a pause holds this sync's writes; parked the job until the resume");
+                Ok(Ok(Disposition::Done(JobStatus::Paused)))
+            }
+            Parked::NotHeld => Ok(Err(Stopped::PauseEnded)),
+            Parked::LeaseLost => Ok(Err(Stopped::LeaseLost(
+                "another run took the lease before the job was parked",
+            ))),
+        }
     }
 
     /// Refreshes the job's heartbeat and renews the sync's lease until
@@ -435,7 +497,7 @@ impl Runner {
     /// renewed for so long that it may have expired). The run stops a beat
     /// before the lease can expire however long a renewal hangs: another
     /// worker may take the sync the moment it does.
-    async fn heartbeat(&self, job_id: Uuid, lease: &SyncLease) -> Stopped {
+    async fn heartbeat(&self, job_id: Uuid, lease: &SyncLease, hold: &RunHold) -> Stopped {
         let mut renewed = lease.asked_at;
         loop {
             tokio::time::sleep(self.heartbeat_every).await;
@@ -447,8 +509,14 @@ impl Runner {
                 .ledger
                 .heartbeat(job_id, lease, self.lease_ttl);
             match tokio::time::timeout_at(stop_by.into(), beat).await {
-                Ok(Ok(true)) => renewed = asked,
-                Ok(Ok(false)) => return Stopped::LeaseLost("the lease was taken by another run"),
+                Ok(Ok(Some(paused))) => {
+                    renewed = asked;
+                    // The run's next write is held back (and the job parked).
+                    if paused {
+                        hold.saw_pause();
+                    }
+                }
+                Ok(Ok(None)) => return Stopped::LeaseLost("the lease was taken by another run"),
                 Ok(Err(e)) => {
                     tracing::warn!(%job_id, error = %e, "could not renew the job heartbeat and sync lease");
                     if Instant::now() + self.heartbeat_every >= stop_by {

@@ -39,6 +39,12 @@ pub struct StatusLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabel {
+    /// `instance` or `connection` (a pause's scope, issue 41).
+    pub scope: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
     /// `jobs`, `events`, `delay` (the wait ladder's queues together) or `dead`.
     pub queue: String,
@@ -111,6 +117,10 @@ pub struct Metrics {
     pub oldest_pending_seconds: Gauge<f64, AtomicU64>,
     /// Ready messages per queue, refreshed from the broker.
     pub queue_messages: Family<QueueLabel, Gauge>,
+    /// Unix time the oldest active pause of each scope began (0: none).
+    pub pause_started: Family<ScopeLabel, Gauge<f64, AtomicU64>>,
+    /// `PAUSE_ALERT_AFTER` in seconds, for the alert rule to compare with.
+    pub pause_alert_after: Gauge<f64, AtomicU64>,
     /// 1 for the RabbitMQ node this process is connected to, 0 for nodes
     /// it was connected to before.
     pub broker_node: Family<NodeLabel, Gauge>,
@@ -260,6 +270,21 @@ impl Metrics {
             "Live dashboard sessions of every API replica together (counted in Postgres at scrape time)",
             dashboard_sessions.clone(),
         );
+        let pause_started = Family::<ScopeLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "pause_started_seconds",
+            "Unix time the oldest active pause of Humanitec writes of each scope began (0: none)",
+            pause_started.clone(),
+        );
+        for scope in ["instance", "connection"] {
+            pause_started.get_or_create(&ScopeLabel { scope }).set(0.0);
+        }
+        let pause_alert_after = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "pause_alert_after_seconds",
+            "PAUSE_ALERT_AFTER: how long a pause may last before the SecretSyncPausedTooLong alert fires",
+            pause_alert_after.clone(),
+        );
         let process_cpu_seconds = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "process_cpu_seconds",
@@ -283,6 +308,8 @@ impl Metrics {
             http_seconds,
             rate_limited,
             dashboard_sessions,
+            pause_started,
+            pause_alert_after,
             process_cpu_seconds,
             process_resident_bytes,
             process_open_fds,
@@ -357,6 +384,22 @@ impl Metrics {
             self.write_limit
                 .get_or_create(&StatLabel { stat: "max" })
                 .set(max);
+        }
+    }
+
+    /// Sets the pause gauges from the active pauses (`(is the instance's,
+    /// began at)`): each scope's oldest, 0 for a scope without one.
+    pub fn set_pauses(&self, pauses: &[(bool, chrono::DateTime<chrono::Utc>)]) {
+        for (scope, instance) in [("instance", true), ("connection", false)] {
+            let oldest = pauses
+                .iter()
+                .filter(|(i, _)| *i == instance)
+                .map(|(_, at)| at.timestamp_millis() as f64 / 1000.0)
+                .reduce(f64::min)
+                .unwrap_or(0.0);
+            self.pause_started
+                .get_or_create(&ScopeLabel { scope })
+                .set(oldest);
         }
     }
 

@@ -13,8 +13,12 @@ use super::error::HumanitecError;
 use super::limiter::{Limiters, Outcome, WriteLimit};
 use super::models::{AppSummary, ErrorBody, OrgSummary, ValueCreatePayload, ValuePatchPayload};
 use super::scope::{apps_path, route_template, value_path, values_path};
-use super::RequestObserver;
+use super::{RequestObserver, WriteHold};
 use crate::model::{Scope, ValueResponse};
+
+/// How often a write refused with a bare 429 goes back to its window's
+/// queue before the refusal counts as a failed attempt.
+const WINDOW_REQUEUES: u32 = 8;
 
 /// In-process retry policy for one call (the first tier of retries).
 #[derive(Clone, Debug)]
@@ -55,6 +59,8 @@ pub struct HumanitecClient {
     policy: HttpPolicy,
     limits: Arc<Limiters>,
     observer: Option<std::sync::Arc<dyn RequestObserver>>,
+    /// Asked before each write attempt (a pause, issue 41); none: never held.
+    hold: Option<Arc<dyn WriteHold>>,
 }
 
 impl HumanitecClient {
@@ -78,13 +84,29 @@ impl HumanitecClient {
             limits: Arc::new(Limiters::new(policy.write_limit)),
             policy,
             observer: None,
+            hold: None,
         })
+    }
+
+    /// The write limiters of every connection this client writes to (the
+    /// fleet loop reports them and shares what the fleet does).
+    pub fn write_limiters(&self) -> Arc<Limiters> {
+        self.limits.clone()
     }
 
     /// Reports every attempt and retry to `observer` (metrics).
     pub fn with_observer(mut self, observer: std::sync::Arc<dyn RequestObserver>) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// This client (same connection pool and write limits) with its writes
+    /// held back whenever `hold` says so: one job's view of a pause.
+    pub fn with_hold(&self, hold: Arc<dyn WriteHold>) -> Self {
+        HumanitecClient {
+            hold: Some(hold),
+            ..self.clone()
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -211,19 +233,48 @@ impl HumanitecClient {
         // (a Retry-After wait holds none).
         let limiter = (method != Method::GET).then(|| self.limits.for_token(token.expose_secret()));
         let attempt = || async {
-            let permit = match &limiter {
-                Some(l) => Some(l.acquire().await),
-                None => None,
-            };
-            // Time on the wire only: the wait for the permit is not latency.
-            let sent = std::time::Instant::now();
-            let result = self
-                .send_once(token, method.clone(), &path, body, value)
-                .await;
-            if let Some(permit) = permit {
-                permit.done(load_signal(&result), sent.elapsed());
+            let mut requeued = 0;
+            loop {
+                let permit = match &limiter {
+                    Some(l) => Some(l.acquire().await),
+                    None => None,
+                };
+                // A write (it holds a permit) is not sent while a pause holds
+                // them; the permit goes back unused.
+                if let (Some(_), Some(hold)) = (&permit, &self.hold) {
+                    if hold.held() {
+                        return Err(HumanitecError::Held {
+                            method: method_name(&method),
+                            path: path.clone(),
+                        });
+                    }
+                }
+                // Time on the wire only: the wait for the permit is not latency.
+                let sent = std::time::Instant::now();
+                let result = self
+                    .send_once(token, method.clone(), &path, body, value)
+                    .await;
+                if let Some(permit) = permit {
+                    permit.done(load_signal(&result), sent.elapsed()).await;
+                }
+                // A 429 without Retry-After to an adaptive write: the window
+                // has cut already, so the write waits for a slot again
+                // rather than sleep through the backoff (which made the
+                // last keys of a job, and so the job, wait seconds). A
+                // token refused this often goes on to the backoff.
+                let refused = matches!(&result, Err(e) if e.status() == Some(429) && e.retry_after().is_none());
+                if refused
+                    && requeued < WINDOW_REQUEUES
+                    && limiter.as_ref().is_some_and(|l| l.adaptive())
+                {
+                    requeued += 1;
+                    if let Some(observer) = &self.observer {
+                        observer.retry(method_name(&method));
+                    }
+                    continue;
+                }
+                return result;
             }
-            result
         };
         attempt
             .retry(backoff)

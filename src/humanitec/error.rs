@@ -41,6 +41,10 @@ pub enum HumanitecError {
     /// The URL parser changed the path the client built; nothing was sent.
     #[error("the request path {built} would be sent as {parsed}; refused, nothing was sent")]
     PathChanged { built: String, parsed: String },
+    /// A pause holds this client's writes (issue 41): the write was not
+    /// sent. Checked before every write attempt (`WriteHold`).
+    #[error("Humanitec writes are paused; {method} {path} was not sent")]
+    Held { method: &'static str, path: String },
 }
 
 fn detail(code: &Option<String>, message: &Option<String>) -> String {
@@ -61,8 +65,14 @@ impl HumanitecError {
             HumanitecError::Decode { .. }
             | HumanitecError::BadBaseUrl(..)
             | HumanitecError::Unaddressable { .. }
-            | HumanitecError::PathChanged { .. } => false,
+            | HumanitecError::PathChanged { .. }
+            | HumanitecError::Held { .. } => false,
         }
+    }
+
+    /// A write a pause held back (nothing was sent).
+    pub fn is_held(&self) -> bool {
+        matches!(self, HumanitecError::Held { .. })
     }
 
     pub fn status(&self) -> Option<u16> {

@@ -2,6 +2,7 @@
 
 mod client;
 mod error;
+mod hold;
 mod limiter;
 mod models;
 mod observer;
@@ -12,7 +13,8 @@ mod window_sim;
 
 pub use client::{HttpPolicy, HumanitecClient};
 pub use error::HumanitecError;
-pub use limiter::{Limiters, WriteLimit};
+pub use hold::WriteHold;
+pub use limiter::{FleetShare, Limiters, WriteLimit, Writing};
 pub use models::{AppSummary, EnvSummary, OrgSummary};
 pub use observer::RequestObserver;
 // The domain's view of a destination, re-exported where callers first

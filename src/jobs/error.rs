@@ -127,6 +127,10 @@ pub enum JobError {
     /// a failover, or expired): it stops and hands the job back.
     #[error("this run lost its sync's lease before writing; the job runs again later")]
     LeaseLost,
+    /// A pause holds the sync's Humanitec writes (issue 41): the run
+    /// stopped before its next write; the job waits for the resume.
+    #[error("Paused: Humanitec writes are held for this sync; the run stopped before its next write and the job runs once the pause ends")]
+    Paused,
 }
 
 /// `?` on an error of a layer below makes the right kind of `JobError`.
@@ -216,6 +220,10 @@ impl InfraError {
 
 impl JobError {
     pub fn humanitec(error: HumanitecError, scope: &Scope) -> Self {
+        // A write a pause held back is not Humanitec's failure.
+        if error.is_held() {
+            return JobError::Paused;
+        }
         JobError::Failed(JobFailure::humanitec(error, scope))
     }
 
@@ -231,6 +239,7 @@ impl JobError {
             JobError::Failed(f) => f.is_transient(),
             JobError::Infra(e) => e.is_transient(),
             JobError::LeaseLost => true,
+            JobError::Paused => false,
         }
     }
 
@@ -238,7 +247,7 @@ impl JobError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             JobError::Failed(f) => f.retry_after(),
-            JobError::Infra(_) | JobError::LeaseLost => None,
+            JobError::Infra(_) | JobError::LeaseLost | JobError::Paused => None,
         }
     }
 
@@ -246,7 +255,7 @@ impl JobError {
     pub fn humanitec_status(&self) -> Option<u16> {
         match self {
             JobError::Failed(f) => f.humanitec_status(),
-            JobError::Infra(_) | JobError::LeaseLost => None,
+            JobError::Infra(_) | JobError::LeaseLost | JobError::Paused => None,
         }
     }
 }
@@ -263,6 +272,10 @@ impl AttemptFailure for JobError {
     fn humanitec_status(&self) -> Option<u16> {
         JobError::humanitec_status(self)
     }
+
+    fn is_paused(&self) -> bool {
+        matches!(self, JobError::Paused)
+    }
 }
 
 /// Folds per-key failures into one job error that names the keys.
@@ -271,6 +284,11 @@ pub fn summarize_failures(
     total: usize,
     scope: &Scope,
 ) -> JobError {
+    // Writes a pause held back: the run stops, parked; what landed is
+    // recorded by the caller, the rest is written after the resume.
+    if failures.iter().any(|(_, e)| e.is_held()) {
+        return JobError::Paused;
+    }
     let transient = failures.iter().all(|(_, e)| e.is_transient());
     let retry_after: Option<Duration> = failures.iter().filter_map(|(_, e)| e.retry_after()).max();
     let status = failures.iter().find_map(|(_, e)| e.status());

@@ -13,4 +13,9 @@ pub trait AttemptFailure: std::fmt::Display {
     fn humanitec_status(&self) -> Option<u16> {
         None
     }
+    /// The attempt stopped because a pause holds its writes: nothing
+    /// failed, the job waits for the resume.
+    fn is_paused(&self) -> bool {
+        false
+    }
 }

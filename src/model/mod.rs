@@ -9,6 +9,7 @@ mod audit;
 mod destination;
 mod failure;
 mod keys;
+mod pause;
 mod retry;
 mod start;
 mod sync;
@@ -22,6 +23,7 @@ pub use audit::{Actor, AuditEntry};
 pub use destination::{is_valid_key, unaddressable, Scope, ValueResponse, ValueSource, WriteStamp};
 pub use failure::AttemptFailure;
 pub use keys::{KeyChanges, UpdatedKey};
+pub use pause::{check_reason, PauseNote, REASON_MAX};
 pub use retry::RetryPolicy;
 pub use start::{Debounce, JobState, StartView, TakenMarker};
 pub use sync::{FolderRecord, SyncRecord};
@@ -317,7 +319,8 @@ impl std::fmt::Display for TraceParent {
     }
 }
 
-/// Status of a job row; sync rows use all but `Skipped`.
+/// Status of a job row; sync rows use all but `Skipped` and `Paused`
+/// (a sync whose job is parked by a pause shows `pending`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -326,15 +329,18 @@ pub enum JobStatus {
     Succeeded,
     Failed,
     Skipped,
+    /// Parked while a pause holds its sync's writes; runs on resume.
+    Paused,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
+    pub const ALL: [JobStatus; 6] = [
         JobStatus::Pending,
         JobStatus::Running,
         JobStatus::Succeeded,
         JobStatus::Failed,
         JobStatus::Skipped,
+        JobStatus::Paused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -344,6 +350,7 @@ impl JobStatus {
             JobStatus::Succeeded => "succeeded",
             JobStatus::Failed => "failed",
             JobStatus::Skipped => "skipped",
+            JobStatus::Paused => "paused",
         }
     }
 

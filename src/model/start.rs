@@ -44,6 +44,10 @@ pub struct StartView {
     pub opened_at: DateTime<Utc>,
     /// The message's `jobId` names a job row of another sync.
     pub foreign_job: bool,
+    /// A pause that holds this sync's writes (its connection's or the
+    /// instance's), read in the same statement; its queued marker was
+    /// then left in place.
+    pub paused: Option<super::PauseNote>,
 }
 
 /// The trailing debounce of plain sync jobs: a queued one starts once no

@@ -1,8 +1,11 @@
 //! Notifications (the pure part): what a delivery says, how a webhook body
-//! is signed, and how long a failed delivery waits. The worker's dispatcher
+//! is signed, an email's settings and text (`email.rs`), and how long a
+//! failed delivery waits. The worker's dispatcher
 //! (`engine/maintenance/notifier.rs`) sends; `target.rs` refuses internal
 //! addresses.
 
+pub mod email;
+pub mod smtp;
 pub mod target;
 
 use std::time::Duration;
@@ -79,7 +82,9 @@ pub fn slack_body(events: &[Event]) -> Value {
     json!({ "text": lines.join("\n") })
 }
 
-fn summary(events: &[Event]) -> String {
+/// One line saying what a delivery holds (a Slack message's first line,
+/// an email's subject).
+pub(crate) fn summary(events: &[Event]) -> String {
     match events {
         [e] if e.event == "failed" => format!(
             "secret sync {} {} failed in project {}",

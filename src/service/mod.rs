@@ -5,6 +5,7 @@
 //! render its answer or its [`SyncError`] (JSON or HTML).
 
 mod error;
+pub mod pauses;
 mod syncs;
 
 pub use error::SyncError;

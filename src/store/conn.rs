@@ -164,7 +164,32 @@ fn values<'a>(params: &[Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
     params.iter().map(|(v, _)| *v).collect()
 }
 
+/// Rows as Postgres sends them, each read off the connection when asked
+/// for. Holds its connection until dropped.
+pub(crate) type RowStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Row, Error>> + Send>>;
+
 impl Conn {
+    /// The rows of `sql` as they arrive, the connection held by the stream
+    /// until it ends or is dropped: a long list never sits in memory whole.
+    /// Always unnamed (planned for these values): a list is one statement
+    /// of a request, and its plan is a small part of reading its rows.
+    pub async fn query_stream(self, sql: Sql, params: &[Param<'_>]) -> Result<RowStream, Error> {
+        use futures::StreamExt;
+        self.count();
+        let rows = self
+            .inner
+            .query_typed_raw(sql.text(), params.iter().map(|(v, t)| (*v, t.clone())))
+            .await?;
+        let rows = futures::stream::unfold((self, Box::pin(rows)), |(conn, mut rows)| async move {
+            let row = rows.next().await?;
+            Some((row, (conn, rows)))
+        });
+        // Fused: a reader may ask again after the end (a list reads its
+        // first row ahead, then chains the rest).
+        Ok(Box::pin(rows.fuse()))
+    }
+
     pub fn new(inner: Object, prepared: bool, sent: Arc<AtomicU64>) -> Conn {
         Db {
             inner,

@@ -16,6 +16,7 @@ mod jobs;
 mod migrate;
 mod notify;
 mod page;
+mod pauses;
 mod read;
 mod rotation;
 mod schedule;
@@ -42,6 +43,7 @@ pub use jobs::{
 pub use migrate::{ensure_database, MIGRATIONS};
 pub use notify::{AttemptRecord, ChannelInsert, ChannelRecord, ClaimLimits, Delivery, OutboxEvent};
 pub use page::Page;
+pub use pauses::{Parked, PauseFeed, PauseRow, ReleasedJob};
 pub use read::{
     FoundId, HistoryJob, HistoryQuery, JobDetail, JobHistoryRow, JobRow, MinuteCount, SyncDetail,
     SyncFilter, SyncListRow, SyncOrder, SyncPage, SyncSort, SyncStatusRow,
@@ -49,11 +51,12 @@ pub use read::{
 pub use rotation::{EncryptedRow, FingerprintRow};
 pub use schedule::DueSyncs;
 pub use sessions::SessionRecord;
-pub use syncs::{DestinationCheck, NewSync, SyncChanges};
+pub use syncs::{DestinationCheck, NewSync, SyncChanges, SyncList};
 // Domain types the store reads, re-exported where callers first found them.
 pub use crate::model::{FolderRecord, JobState, StartView, SyncRecord, TakenMarker};
 pub use stores::{Audit, AuthStore, DashboardReads, JobLedger, KeyRotation, Outbox, SyncRepo};
 pub use tokens::ApiTokenRecord;
+pub use workers::{FleetWriters, WriterReport};
 pub use written::Written;
 
 use crate::model::redact_url as redact;
@@ -178,6 +181,9 @@ pub(crate) struct Db {
     prepared: Arc<AtomicBool>,
     /// Statements sent through this pool (by any store).
     sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// DATABASE_URL, for a connection of its own (`listen_pauses`). Holds
+    /// the password: never shown.
+    url: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -232,6 +238,7 @@ impl Store {
             target: connect_error::describe_target(database_url).into(),
             prepared,
             sent: Default::default(),
+            url: database_url.into(),
         };
         Ok(Store {
             ledger: JobLedger { db: db.clone() },

@@ -26,6 +26,9 @@ pub struct ChannelRecord {
     pub created_at: DateTime<Utc>,
     pub failing_since: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// An email channel's settings (`notify::email::EmailSettings` minus
+    /// host, port and security, which are in the encrypted URL).
+    pub email: Option<serde_json::Value>,
 }
 
 /// One event of a delivery.
@@ -80,7 +83,7 @@ pub struct ClaimLimits {
 /// What creating a channel did.
 #[derive(Debug)]
 pub enum ChannelInsert {
-    Done(ChannelRecord),
+    Done(Box<ChannelRecord>),
     DuplicateName,
     /// The project already has `limit` channels.
     TooMany {
@@ -105,6 +108,7 @@ fn channel(r: &tokio_postgres::Row) -> ChannelRecord {
         created_at: r.get("created_at"),
         failing_since: r.get("failing_since"),
         last_error: r.get("last_error"),
+        email: r.get("email"),
     }
 }
 
@@ -125,12 +129,13 @@ impl Outbox {
                 kind,
                 encrypted_url,
                 encrypted_secret,
+                None,
                 i64::MAX,
                 audit,
             )
             .await?;
         Ok(match inserted {
-            ChannelInsert::Done(c) => Written::Done(c),
+            ChannelInsert::Done(c) => Written::Done(*c),
             ChannelInsert::DuplicateName | ChannelInsert::TooMany { .. } => Written::DuplicateName,
         })
     }
@@ -146,6 +151,7 @@ impl Outbox {
         kind: &str,
         encrypted_url: &[u8],
         encrypted_secret: Option<&[u8]>,
+        email: Option<&serde_json::Value>,
         limit: i64,
         audit: &[AuditEntry],
     ) -> Result<ChannelInsert, StoreError> {
@@ -176,6 +182,7 @@ impl Outbox {
                     (&kind, Type::TEXT),
                     (&encrypted_url, Type::BYTEA),
                     (&encrypted_secret, Type::BYTEA),
+                    (&email, Type::JSONB),
                 ],
             )
             .await;
@@ -189,7 +196,7 @@ impl Outbox {
             insert_audit(&tx, &entry.clone().target(record.id)).await?;
         }
         tx.commit("committing the channel").await?;
-        Ok(ChannelInsert::Done(record))
+        Ok(ChannelInsert::Done(Box::new(record)))
     }
 
     pub async fn channels(&self, project_id: &str) -> Result<Vec<ChannelRecord>, StoreError> {
@@ -208,6 +215,41 @@ impl Outbox {
             .await
             .map_err(StoreError::db("reading a notification channel"))?;
         Ok(row.as_ref().map(channel))
+    }
+
+    /// Replaces email channel `id`'s settings (server, password, the rest)
+    /// and clears its failing state; None when it is gone or not an email
+    /// channel.
+    pub async fn update_email_channel(
+        &self,
+        id: Uuid,
+        encrypted_url: &[u8],
+        encrypted_secret: Option<&[u8]>,
+        email: &serde_json::Value,
+        audit: &[AuditEntry],
+    ) -> Result<Option<ChannelRecord>, StoreError> {
+        let mut client = self.db.client().await?;
+        let tx = client.transaction("starting a transaction").await?;
+        let row = tx
+            .query_opt(
+                sql::UPDATE_EMAIL_CHANNEL,
+                &[
+                    (&id, Type::UUID),
+                    (&encrypted_url, Type::BYTEA),
+                    (&encrypted_secret, Type::BYTEA),
+                    (email, Type::JSONB),
+                ],
+            )
+            .await
+            .map_err(StoreError::db("updating an email channel"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        for entry in audit {
+            insert_audit(&tx, entry).await?;
+        }
+        tx.commit("committing the channel").await?;
+        Ok(Some(channel(&row)))
     }
 
     pub async fn delete_channel(&self, id: Uuid, audit: &[AuditEntry]) -> Result<bool, StoreError> {
@@ -319,6 +361,7 @@ impl Outbox {
                         created_at: r.get("ch_created_at"),
                         failing_since: r.get("ch_failing_since"),
                         last_error: r.get("ch_last_error"),
+                        email: r.get("ch_email"),
                     },
                     events: vec![event],
                 }),
@@ -384,9 +427,11 @@ impl Outbox {
     }
 
     /// Records an attempt: delivered, or put back until `retry_at`; or,
-    /// when the delivery's first event is older than `give_up_after`, given
-    /// up (no more attempts; the channel's `last_error` says so). Returns
-    /// whether it was given up.
+    /// when the delivery's first event is older than `give_up_after` or the
+    /// failure is `permanent` (an SMTP server refusing the credentials),
+    /// given up (no more attempts; the channel's `last_error` says so).
+    /// Returns whether it was given up.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_attempt(
         &self,
         delivery: &Delivery,
@@ -394,6 +439,7 @@ impl Outbox {
         error: Option<&str>,
         retry_at: Option<DateTime<Utc>>,
         give_up_after: Duration,
+        permanent: bool,
     ) -> Result<bool, StoreError> {
         let mut client = self.db.client().await?;
         let tx = client.transaction("starting a transaction").await?;
@@ -407,6 +453,7 @@ impl Outbox {
                     (&delivered, Type::BOOL),
                     (&retry_at, Type::TIMESTAMPTZ),
                     (&give_up_after.as_secs_f64(), Type::FLOAT8),
+                    (&permanent, Type::BOOL),
                 ],
             )
             .await
@@ -417,7 +464,13 @@ impl Outbox {
         };
         let gave_up: bool = first.get(0);
         let error = error.map(|e| {
-            if gave_up {
+            if gave_up && permanent {
+                format!(
+                    "{e}; not retried (another try would fail the same way): fix the \
+                     channel's settings (PATCH /api/v1/notification-channels/{})",
+                    delivery.channel.id
+                )
+            } else if gave_up {
                 format!(
                     "{e}; stopped retrying this delivery: it is older than \
                      NOTIFY_GIVE_UP_AFTER ({})",

@@ -24,9 +24,11 @@ use backon::Retryable;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::engine::maintenance::fleet::{Fleet, FleetConfig};
 use crate::engine::maintenance::gauges::{Gauges, GaugesConfig};
 use crate::engine::maintenance::notifier::{Notifier, NotifierConfig, NotifierError};
 use crate::engine::maintenance::orphans::{Orphans, OrphansConfig};
+use crate::engine::maintenance::pauses::{Pauses, PausesConfig};
 use crate::engine::maintenance::reaper::{Reaper, ReaperConfig};
 use crate::engine::maintenance::rescuer::{Rescuer, RescuerConfig};
 use crate::engine::maintenance::schedule::{Schedule, ScheduleConfig};
@@ -96,6 +98,7 @@ impl Shared {
             lease_ttl: w.stale_after,
             abandon: CancellationToken::new(),
             before_run: Default::default(),
+            pauses: Default::default(),
         };
         Ok(Shared {
             names: Names::new(&settings.queue_prefix),
@@ -161,7 +164,8 @@ pub async fn run(shared: Shared, shutdown: CancellationToken) -> Result<(), Work
 }
 
 /// Builds the maintenance loops from the settings (each checks its
-/// config) and starts them: gauges, reaper, orphans, rescuer, the
+/// config) and starts them: gauges, the fleet's write budget (unless
+/// `HUMANITEC_FLEET_EVERY` is zero), reaper, orphans, rescuer, pauses, the
 /// schedule (unless `SYNC_RECONCILE_INTERVAL` is zero) and the
 /// notification dispatcher (unless its HTTP client cannot be built).
 fn start_maintenance(
@@ -175,11 +179,28 @@ fn start_maintenance(
         store.clone(),
         shared.metrics.clone(),
     )?;
+    let fleet = match FleetConfig::from_settings(settings, &shared.runner.worker_id) {
+        Some(config) => Some(Fleet::new(
+            config,
+            store.clone(),
+            shared.runner.ctx.humanitec.write_limiters(),
+            shared.runner.ctx.cipher.clone(),
+        )?),
+        None => None,
+    };
     let reaper = Reaper::new(ReaperConfig::from_settings(settings), store.clone())?;
     let orphans = Orphans::new(
         OrphansConfig::from_settings(settings),
         store.clone(),
         shared.link.clone(),
+    )?;
+    // Keeps the runner's view of the pauses current (issue 41).
+    let pauses = Pauses::new(
+        PausesConfig::from_settings(settings),
+        store.clone(),
+        shared.link.clone(),
+        shared.runner.pauses.clone(),
+        shared.metrics.clone(),
     )?;
     let rescuer = Rescuer::new(
         RescuerConfig::from_settings(settings),
@@ -212,7 +233,9 @@ fn start_maintenance(
         reaper.start(shutdown),
         orphans.start(shutdown),
         rescuer.start(shutdown),
+        pauses.start(shutdown),
     ];
+    handles.extend(fleet.map(|f| f.start(shutdown)));
     handles.extend(schedule.map(|s| s.start(shutdown)));
     handles.extend(notifier.map(|n| n.start(shutdown)));
     Ok(handles)

@@ -13,6 +13,7 @@ pub mod pace;
 mod process;
 mod proxy;
 mod seed;
+mod smtp;
 #[cfg(feature = "web")]
 mod spec;
 mod tls;
@@ -33,6 +34,7 @@ pub use harness::{
 pub use process::{free_port, http_get, metric_series, worker_env, WorkerProcess};
 pub use proxy::Proxy;
 pub use seed::{EncryptedBlob, Seeder};
+pub use smtp::SmtpServer;
 #[cfg(feature = "web")]
 pub use spec::assert_requests_match_spec;
 pub use tls::TlsServers;

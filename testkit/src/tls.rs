@@ -59,6 +59,16 @@ impl TlsServers {
         self.dir.join("certs/ca.pem").display().to_string()
     }
 
+    /// The server certificate (for `localhost`, signed by [`Self::ca`])
+    /// and its key, PEM: for servers a test starts itself.
+    pub fn server_cert(&self) -> (String, String) {
+        let certs = self.dir.join("certs");
+        (
+            certs.join("server.pem").display().to_string(),
+            certs.join("server.key").display().to_string(),
+        )
+    }
+
     /// A CA that signed nothing here (the "wrong CA").
     pub fn other_ca(&self) -> String {
         self.dir.join("certs/other-ca.pem").display().to_string()

@@ -142,6 +142,7 @@ async fn the_rules_fire_on_a_real_workers_metrics() {
                 quiet("SecretSyncDeadLetters"),
                 quiet("SecretSyncNoWorker"),
                 quiet("SecretSyncHumanitecRejecting"),
+                quiet("SecretSyncPausedTooLong"),
             ],
         }],
     });
@@ -166,6 +167,40 @@ async fn the_rules_fire_on_a_real_workers_metrics() {
         }],
     });
     let (ok, out) = promtool_test(no_worker);
+    assert!(ok, "{out}");
+
+    // A pause (issue 41) fires once it lasts longer than the workers'
+    // PAUSE_ALERT_AFTER (exported beside it): a connection paused at
+    // 1 min, an alert after 5 min, seen at 15 min (840 s); not with an
+    // hour allowed, and not for a scope that is not paused (0).
+    let paused = |after: &str| {
+        json!([
+            { "series": "secret_sync_pause_started_seconds{scope=\"connection\",instance=\"w1:9090\"}", "values": "60x30" },
+            { "series": "secret_sync_pause_started_seconds{scope=\"instance\",instance=\"w1:9090\"}", "values": "0x30" },
+            { "series": "secret_sync_pause_alert_after_seconds{instance=\"w1:9090\"}", "values": format!("{after}x30") },
+        ])
+    };
+    let mut fired = expect("SecretSyncPausedTooLong", "14m 0s");
+    fired["exp_alerts"][0]["exp_labels"]["scope"] = json!("connection");
+    fired["exp_alerts"][0]["exp_annotations"]["summary"] =
+        json!("Humanitec writes (connection) have been paused for 14m 0s");
+    let pause_rules = json!({
+        "rule_files": [rules_file()],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": paused("300"),
+                "alert_rule_test": [fired],
+            },
+            {
+                "interval": "1m",
+                "input_series": paused("3600"),
+                "alert_rule_test": [quiet("SecretSyncPausedTooLong")],
+            },
+        ],
+    });
+    let (ok, out) = promtool_test(pause_rules);
     assert!(ok, "{out}");
 
     // And the check itself can fail: a wrong expectation is reported.

@@ -100,6 +100,13 @@ fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
             "credentials": {"apiToken": ADMIN_TOKEN},
         }))),
         ("GET", _) | ("DELETE", _) => Some(Payload::Nothing),
+        ("PATCH", "/api/v1/notification-channels/{channelId}") => Some(Payload::Json(json!({
+            "email": {
+                "host": "smtp.example.com",
+                "from": "stranger@example.com",
+                "to": ["stranger@example.com"],
+            },
+        }))),
         ("PATCH", _) => Some(Payload::Json(
             json!({"description": "changed by a stranger"}),
         )),
@@ -122,6 +129,18 @@ fn payload(route: &RouteInfo, t: &Target, csrf: &str) -> Option<Payload> {
         ("POST", "/syncs/{id}/delete") => form(vec![("keys", "keep".into())]),
         // The view of a project: another project's answers as a missing one.
         ("POST", "/retry-failed") => form(vec![("project", t.project.clone())]),
+        // Pauses (issue 41): a connection's, and the instance's (admin).
+        ("POST", p) if p.ends_with("/pause") && route.area == Area::Api => {
+            Some(Payload::Json(json!({"reason": "paused by a stranger"})))
+        }
+        ("POST", p) if p.ends_with("/resume") && route.area == Area::Api => Some(Payload::Nothing),
+        ("POST", p) if p.ends_with("/pause") => {
+            form(vec![("reason", "paused by a stranger".into())])
+        }
+        ("POST", p) if p.ends_with("/resume") => form(vec![]),
+        ("POST", "/channels/{channelId}/password") => {
+            form(vec![("password", "set-by-a-stranger".into())])
+        }
         _ => None,
     }
 }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use futures::TryStreamExt;
+
 use humanitec_sandbox::{Fault, Faults};
 use secret_sync::queue::SecretChanged;
 use secret_sync::{ImportBehavior, JobKind, JobStatus};
@@ -591,6 +593,9 @@ impl Probe<'_> {
         let listed = store
             .syncs
             .syncs_api_json(self.project, secret_sync::store::Page::ALL)
+            .await?
+            .syncs
+            .try_collect::<Vec<_>>()
             .await?;
         let mine = listed
             .iter()

@@ -13,17 +13,19 @@
 //!   a notification sent) instead of sleeping or polling; off unless a test
 //!   turns them on with [`TestSignal::on`].
 //!
-//! The worker (`worker::run`) starts [`gauges`], [`reaper`], [`orphans`],
-//! [`rescuer`], [`schedule`] and [`notifier`], and stops them on shutdown;
+//! The worker (`worker::run`) starts [`gauges`], [`fleet`], [`reaper`],
+//! [`orphans`], [`rescuer`], [`pauses`], [`schedule`] and [`notifier`], and stops them on shutdown;
 //! the API process (`secret-sync api`) starts [`sweeper`].
 //!
 //! A round in progress when the loop is stopped is cut where it stands:
 //! every round is safe to cut (a transaction rolls back, a claimed row is
 //! claimed again later), as it was when the worker aborted these tasks.
 
+pub mod fleet;
 pub mod gauges;
 pub mod notifier;
 pub mod orphans;
+pub mod pauses;
 pub mod reaper;
 pub mod rescuer;
 pub mod schedule;

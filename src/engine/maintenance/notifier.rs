@@ -1,11 +1,14 @@
 //! The notification dispatcher: forms deliveries from the outbox (one
 //! message, or a digest when several events of a channel wait within
-//! `NOTIFY_DIGEST_WINDOW`), sends them (a signed JSON webhook or a Slack
-//! message), and records each attempt; a failed one waits (1 s, doubling,
-//! at most an hour) and goes again under the same delivery id, until it is
-//! `NOTIFY_GIVE_UP_AFTER` old (then it is given up and the channel says
-//! why). The outbox row is written with the job's outcome, so a crash
-//! before the send loses nothing: the claim runs out and a worker sends it.
+//! `NOTIFY_DIGEST_WINDOW`), sends them (a signed JSON webhook, a Slack
+//! message, or one email over SMTP), and records each attempt; a failed
+//! one waits (1 s, doubling, at most an hour) and goes again under the same
+//! delivery id, until it is `NOTIFY_GIVE_UP_AFTER` old (then it is given up
+//! and the channel says why). An email the server refuses for good (a 5xx
+//! such as wrong credentials) is given up at once: another try would fail
+//! the same way. The outbox row is written with the job's outcome, so a
+//! crash before the send loses nothing: the claim runs out and a worker
+//! sends it.
 //!
 //! Fair and bounded: up to `NOTIFY_CONCURRENCY` sends run at once, each
 //! under `NOTIFY_SEND_TIMEOUT` (DNS lookup included, itself under
@@ -35,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 use super::{next_tick, ticker, unless_stopped, ConfigError, LoopHandle, TestSignal};
 use crate::config::{NotifySettings, Settings};
 use crate::crypto::Cipher;
+use crate::notify::email::{self, EmailSettings, StoredEmail};
+use crate::notify::smtp::{SendError, SmtpSender};
 use crate::notify::target::{answer_class, DeliveryClient, PinnedResolver};
 use crate::notify::{self, Event};
 use crate::store::{ClaimLimits, Delivery, Store, StoreError};
@@ -182,6 +187,7 @@ struct Inner {
     store: Store,
     cipher: Cipher,
     client: DeliveryClient,
+    smtp: SmtpSender,
 }
 
 impl Notifier {
@@ -193,8 +199,18 @@ impl Notifier {
     ) -> Result<Notifier, NotifierError> {
         config.validate()?;
         let resolver = PinnedResolver::new(config.allow_private_targets, config.notify.dns_timeout);
-        let client = DeliveryClient::new(resolver, config.notify.send_timeout)
+        let client = DeliveryClient::new(resolver.clone(), config.notify.send_timeout)
             .map_err(|e| NotifierError::Client(e.without_url().to_string()))?;
+        let smtp = SmtpSender::new(
+            resolver,
+            config.notify.send_timeout,
+            config
+                .notify
+                .smtp_ca
+                .as_ref()
+                .map(|ca| ca.certs.clone())
+                .unwrap_or_default(),
+        );
         Ok(Notifier {
             slots: Arc::new(Semaphore::new(config.notify.concurrency)),
             in_flight: InFlight::default(),
@@ -203,6 +219,7 @@ impl Notifier {
                 store,
                 cipher,
                 client,
+                smtp,
             }),
             signals: TestSignals::default(),
         })
@@ -365,7 +382,12 @@ async fn send_under_claim(
         () = lost.cancelled() => None,
     };
     drop(keeper);
-    let Some((status, error)) = outcome else {
+    let Some(Outcome {
+        status,
+        error,
+        permanent,
+    }) = outcome
+    else {
         // Stopped before the claim ran out: the next holder sends it.
         tracing::warn!(channel_id = %delivery.channel.id, delivery_id = %delivery.id,
             "could not keep the claim on a notification; stopped its send, another try will follow");
@@ -386,14 +408,15 @@ async fn send_under_claim(
             error.as_deref(),
             retry_at,
             settings.give_up_after,
+            permanent,
         )
         .await
     {
         Ok(gave_up) => match error {
             Some(e) if gave_up => {
                 tracing::warn!(channel_id = %delivery.channel.id, delivery_id = %delivery.id,
-                    attempt = delivery.attempts + 1, error = %e,
-                    "notification not delivered; given up (older than NOTIFY_GIVE_UP_AFTER)");
+                    attempt = delivery.attempts + 1, error = %e, permanent,
+                    "notification not delivered; given up (refused for good, or older than NOTIFY_GIVE_UP_AFTER)");
                 Sent::Failed {
                     delivery_id,
                     error: e,
@@ -482,32 +505,37 @@ async fn keep_claim(
     }
 }
 
-/// Sends one delivery; the HTTP status (if any) and the error (if it failed).
-/// Errors name the channel and the cause, never its URL or secret.
-async fn send(inner: &Inner, delivery: &Delivery) -> (Option<i32>, Option<String>) {
-    let cipher = &inner.cipher;
-    let client = &inner.client;
-    let channel = &delivery.channel;
-    let at = |column| crate::crypto::Aad::new(&channel.project_id, column);
-    let url = match cipher.decrypt_string(
-        &channel.encrypted_url,
-        at(crate::crypto::Column::ChannelUrl),
-    ) {
-        Ok(u) => u,
-        Err(e) => {
-            return (
-                None,
-                Some(format!("the channel's URL cannot be decrypted: {e}")),
-            )
+/// What one send came to: the HTTP status or SMTP reply code (if any),
+/// the error (if it failed), and whether another try would fail the same
+/// way (an SMTP 5xx).
+struct Outcome {
+    status: Option<i32>,
+    error: Option<String>,
+    permanent: bool,
+}
+
+impl From<(Option<i32>, Option<String>)> for Outcome {
+    fn from((status, error): (Option<i32>, Option<String>)) -> Outcome {
+        Outcome {
+            status,
+            error,
+            permanent: false,
         }
-    };
-    // Checked again here (a literal address), and by the pinned resolver
-    // when it connects (a name): never a second lookup.
-    let mut request = match client.post(&url, &delivery.channel.kind) {
-        Ok(r) => r.header("content-type", "application/json"),
-        Err(e) => return (None, Some(format!("refused to send: {e}"))),
-    };
-    let events: Vec<Event> = delivery
+    }
+}
+
+/// Sends one delivery. Errors name the channel's problem and its cause,
+/// never its URL, password or secret.
+async fn send(inner: &Inner, delivery: &Delivery) -> Outcome {
+    match delivery.channel.kind.as_str() {
+        "email" => send_email(inner, delivery).await,
+        _ => send_http(inner, delivery).await.into(),
+    }
+}
+
+/// The delivery's events as messages show them.
+fn events(inner: &Inner, delivery: &Delivery) -> Vec<Event> {
+    delivery
         .events
         .iter()
         .map(|e| Event {
@@ -532,7 +560,119 @@ async fn send(inner: &Inner, delivery: &Delivery) -> (Option<i32>, Option<String
                 .as_ref()
                 .map(|base| format!("{base}/syncs/{}", e.sync_id)),
         })
-        .collect();
+        .collect()
+}
+
+/// One email with every event of the delivery (a digest is one email).
+async fn send_email(inner: &Inner, delivery: &Delivery) -> Outcome {
+    let channel = &delivery.channel;
+    let at = |column| crate::crypto::Aad::new(&channel.project_id, column);
+    let failed = |error: String, permanent: bool| Outcome {
+        status: None,
+        error: Some(error),
+        permanent,
+    };
+    let server = match inner.cipher.decrypt_string(
+        &channel.encrypted_url,
+        at(crate::crypto::Column::ChannelUrl),
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            return failed(
+                format!("the channel's server cannot be decrypted: {e}"),
+                false,
+            )
+        }
+    };
+    let stored = channel
+        .email
+        .clone()
+        .and_then(|v| serde_json::from_value::<StoredEmail>(v).ok());
+    let Some(settings) = stored.and_then(|s| EmailSettings::from_parts(&server, s)) else {
+        return failed(
+            format!(
+                "the channel's email settings are unreadable; set them again (PATCH \
+                 /api/v1/notification-channels/{})",
+                channel.id
+            ),
+            true,
+        );
+    };
+    let password = match channel.encrypted_secret.as_deref() {
+        Some(s) => match inner
+            .cipher
+            .decrypt_string(s, at(crate::crypto::Column::ChannelSecret))
+        {
+            Ok(p) => Some(secrecy::SecretString::from(p)),
+            Err(e) => {
+                return failed(
+                    format!("the channel's SMTP password cannot be decrypted: {e}"),
+                    false,
+                )
+            }
+        },
+        None => None,
+    };
+    let (subject, body) = email::message(&channel.name, &events(inner, delivery));
+    match inner
+        .smtp
+        .send(&settings, password.as_ref(), delivery.id, subject, body)
+        .await
+    {
+        Ok(code) => Outcome {
+            status: Some(i32::from(code)),
+            error: None,
+            permanent: false,
+        },
+        Err(SendError::Refused(why)) => failed(why, false),
+        Err(SendError::Settings(why)) => failed(
+            format!(
+                "{why}; set the channel's settings again (PATCH /api/v1/notification-channels/{})",
+                channel.id
+            ),
+            true,
+        ),
+        Err(SendError::Smtp(failure)) => {
+            let (text, permanent) = email::describe(failure, &settings.host);
+            let status = match failure {
+                email::SmtpFailure::Reply(code) => Some(i32::from(code)),
+                _ => None,
+            };
+            Outcome {
+                status,
+                error: Some(text),
+                permanent,
+            }
+        }
+    }
+}
+
+/// A webhook or Slack delivery; the HTTP status (if any) and the error (if
+/// it failed).
+async fn send_http(inner: &Inner, delivery: &Delivery) -> (Option<i32>, Option<String>) {
+    let cipher = &inner.cipher;
+    let client = &inner.client;
+    let channel = &delivery.channel;
+    let at = |column| crate::crypto::Aad::new(&channel.project_id, column);
+    let url = match cipher.decrypt_string(
+        &channel.encrypted_url,
+        at(crate::crypto::Column::ChannelUrl),
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            return (
+                None,
+                Some(format!("the channel's URL cannot be decrypted: {e}")),
+            )
+        }
+    };
+    // Checked again here (a literal address), and by the pinned resolver
+    // when it connects (a name): never a second lookup.
+    let mut request = match client.post(&url, &delivery.channel.kind) {
+        Ok(r) => r.header("content-type", "application/json"),
+        Err(e) => return (None, Some(format!("refused to send: {e}"))),
+    };
+    let events = events(inner, delivery);
     let body = if delivery.channel.kind == "slack" {
         notify::slack_body(&events).to_string()
     } else {

@@ -575,7 +575,8 @@ impl JobLedger {
     }
 
     /// Refreshes a running job's heartbeat and renews its sync's lease by
-    /// `ttl`, in one statement. False when the lease is no longer ours.
+    /// `ttl`, in one statement. None when the lease is no longer ours;
+    /// else whether a pause holds the sync's writes now (issue 41).
     /// The sync row is locked first: the job row's update, a `WITH` the
     /// statement does not read, runs after it (the lock order).
     pub async fn heartbeat(
@@ -583,7 +584,7 @@ impl JobLedger {
         job_id: Uuid,
         lease: &SyncLease,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<bool>, StoreError> {
         let client = self.db.client().await?;
         let renewed = client
             .query(
@@ -597,7 +598,7 @@ impl JobLedger {
             )
             .await
             .map_err(StoreError::db("writing the job heartbeat"))?;
-        Ok(!renewed.is_empty())
+        Ok(renewed.first().map(|r| r.get("paused")))
     }
 
     /// A run that stopped before its outcome (lost lease, shutdown) hands

@@ -8,7 +8,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use super::state::job_state_at;
-use crate::model::{Debounce, JobType, StartView, TakenMarker};
+use crate::model::{Debounce, JobType, PauseNote, StartView, TakenMarker};
 use crate::store::sql::jobs as sql;
 use crate::store::syncs::sync_from_row;
 use crate::store::{JobLedger, StoreError};
@@ -22,7 +22,8 @@ impl JobLedger {
     /// the take (a crash cannot lose what the job covers). A finished job
     /// never holds a marker (it took it when it started), so a duplicate
     /// delivery takes nothing. A plain sync job's marker that requests
-    /// still fold into (`debounce`) is left in place, with the time to wait.
+    /// still fold into (`debounce`) is left in place, with the time to wait;
+    /// so is the marker of a sync a pause holds (`StartView::paused`).
     pub async fn open_leased_job(
         &self,
         sync_id: Uuid,
@@ -59,6 +60,14 @@ impl JobLedger {
             _ => None,
         };
         let sync = row.get::<_, Option<Uuid>>("id").map(|_| sync_from_row(row));
+        let paused = row
+            .get::<_, Option<DateTime<Utc>>>("pause_at")
+            .map(|paused_at| PauseNote {
+                connection_id: row.get("pause_connection_id"),
+                reason: row.get("pause_reason"),
+                paused_by: row.get("pause_by"),
+                paused_at,
+            });
         Ok(StartView {
             state: job_state_at(row, 0),
             sync,
@@ -69,6 +78,7 @@ impl JobLedger {
                 .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
             opened_at: row.get("opened_at"),
             foreign_job: row.get("foreign_job"),
+            paused,
         })
     }
 }

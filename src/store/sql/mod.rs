@@ -87,7 +87,11 @@ registry! {
         LOCK_SYNC_ROW = "lock_sync_row",
         LOCK_SYNC_ROW_SKIP_LOCKED = "lock_sync_row_skip_locked",
         MARK_QUEUED_PUBLISHED = "mark_queued_published",
+        KEEP_PARKED_MARKER = "keep_parked_marker",
         OPEN_LEASED_JOB = "open_leased_job",
+        PARK_JOB_IMPORT = "park_job/import",
+        PARK_JOB_REMOVE = "park_job/remove",
+        PARK_JOB_SYNC = "park_job/sync",
         REAP_STALE_JOB = "reap_stale_job",
         REAP_SYNC_STATUS_IMPORT = "reap_sync_status/import",
         REAP_SYNC_STATUS_REMOVE = "reap_sync_status/remove",
@@ -162,6 +166,14 @@ registry! {
         SELECT_CHANNEL_ATTEMPTS = "select_channel_attempts",
         SELECT_CHANNELS = "select_channels",
         UPDATE_CHANNEL_HEALTH = "update_channel_health",
+        UPDATE_EMAIL_CHANNEL = "update_email_channel",
+    }
+    pauses {
+        END_PAUSE = "end_pause",
+        INSERT_PAUSE = "insert_pause",
+        LOCK_PAUSES_OF_SYNC = "lock_pauses_of_sync",
+        RELEASE_PARKED_JOBS = "release_parked_jobs",
+        SELECT_ACTIVE_PAUSES = "select_active_pauses",
     }
     audit {
         DELETE_OLD_AUDIT = "delete_old_audit",
@@ -204,6 +216,7 @@ registry! {
     }
     workers {
         MARK_WORKER_SEEN = "mark_worker_seen",
+        SHARE_WRITE_BUDGET = "share_write_budget",
     }
     read {
         DASHBOARD_FAILED_SYNCS = "dashboard_failed_syncs",
@@ -296,6 +309,7 @@ mod tests {
             "jobs/show_sync_pending",
             "jobs/hand_back_sync_status",
             "jobs/reap_sync_status",
+            "jobs/park_job",
         ] {
             let sync = text(&format!("{family}/sync"));
             for (job_type, columns) in &COLUMNS[1..] {
@@ -461,6 +475,7 @@ mod tests {
                 "notify/insert_channel",
                 "notify/select_channels",
                 "notify/select_channel",
+                "notify/update_email_channel",
             ],
             "id, project_id, name, kind, encrypted_url, encrypted_secret",
             "created_at, failing_since, last_error",

@@ -7,11 +7,48 @@ use uuid::Uuid;
 use super::sync_from_row;
 use crate::model::{AuditEntry, SyncRecord};
 use crate::store::audit::insert_audit;
-use crate::store::conn::Tx;
+use crate::store::conn::{RowStream, Tx};
 use crate::store::sql::syncs as sql;
 use crate::store::written::{is_unique_violation, Written};
 use crate::store::SyncRepo;
 use crate::store::{Page, StoreError};
+
+/// A page of syncs as API objects, read as the answer is written: up to
+/// 10,000 syncs never sit in memory at once.
+pub struct SyncList {
+    /// Every sync the list's filter matches, before the page's offset and
+    /// limit: a caller that asked for the whole list can refuse a longer
+    /// one before it starts answering.
+    pub total: i64,
+    /// The page's syncs, each one JSON object.
+    pub syncs: futures::stream::BoxStream<'static, Result<serde_json::Value, StoreError>>,
+}
+
+impl SyncList {
+    /// The first row carries the total (`count(*) OVER ()`): read it, then
+    /// put it back in front of the rest.
+    async fn read(action: &'static str, mut rows: RowStream) -> Result<SyncList, StoreError> {
+        use futures::StreamExt;
+        let first = rows
+            .next()
+            .await
+            .transpose()
+            .map_err(StoreError::db(action))?;
+        let total = match &first {
+            Some(row) => row.try_get("total").map_err(StoreError::db(action))?,
+            None => 0,
+        };
+        let object = move |row: Result<tokio_postgres::Row, tokio_postgres::Error>| {
+            row.and_then(|r| r.try_get::<_, serde_json::Value>(0))
+                .map_err(StoreError::db(action))
+        };
+        let syncs = futures::stream::iter(first.map(Ok))
+            .chain(rows)
+            .map(object)
+            .boxed();
+        Ok(SyncList { total, syncs })
+    }
+}
 
 /// A new sync row; JSON columns already validated by the API.
 pub struct NewSync<'a> {
@@ -136,10 +173,10 @@ impl SyncRepo {
         &self,
         project_id: &str,
         page: Page,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
+    ) -> Result<SyncList, StoreError> {
         let client = self.db.client().await?;
         let rows = client
-            .query(
+            .query_stream(
                 sql::SELECT_SYNCS_API_PAGE,
                 &[
                     (&project_id, Type::TEXT),
@@ -149,7 +186,7 @@ impl SyncRepo {
             )
             .await
             .map_err(StoreError::db("listing syncs"))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        SyncList::read("listing syncs", rows).await
     }
 
     /// One page of the project's syncs whose pushed-keys record holds
@@ -159,10 +196,10 @@ impl SyncRepo {
         project_id: &str,
         key: &str,
         page: Page,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
+    ) -> Result<SyncList, StoreError> {
         let client = self.db.client().await?;
         let rows = client
-            .query(
+            .query_stream(
                 sql::SELECT_SYNCS_API_PAGE_WITH_KEY,
                 &[
                     (&project_id, Type::TEXT),
@@ -173,7 +210,7 @@ impl SyncRepo {
             )
             .await
             .map_err(StoreError::db("listing syncs that push a key"))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        SyncList::read("listing syncs that push a key", rows).await
     }
 
     /// The id of the project's sync named `name`.

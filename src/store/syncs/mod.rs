@@ -12,7 +12,7 @@ use super::sql::syncs as sql;
 use super::{StoreError, SyncRepo};
 use crate::model::{AuditEntry, FolderRecord, SyncRecord};
 
-pub use api::{DestinationCheck, NewSync, SyncChanges};
+pub use api::{DestinationCheck, NewSync, SyncChanges, SyncList};
 
 /// A sync as `syncs/select_sync.sql` (and the statements that read syncs
 /// the same way) returns it.

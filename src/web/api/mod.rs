@@ -8,6 +8,7 @@ mod history;
 mod lookups;
 pub mod openapi;
 mod organizations;
+mod pauses;
 mod preview;
 mod syncs;
 pub(super) mod validation;
@@ -23,6 +24,8 @@ const ALL_SYNCS: &str = "/api/v1/secret-syncs";
 const ALL_CONNECTIONS: &str = "/api/v1/app-connections";
 const AUDIT_LOGS: &str = "/api/v1/audit-logs";
 const CHANNELS: &str = "/api/v1/notification-channels";
+const PAUSES: &str = "/api/v1/pauses";
+const INSTANCE: &str = "/api/v1/instance";
 
 pub fn routes() -> Routes {
     let sync = |rest: &str| format!("{SYNCS}/{{syncId}}{rest}");
@@ -65,6 +68,7 @@ pub fn routes() -> Routes {
         .add(Area::Api, Method::POST, CHANNELS, channels::create)
         .add(Area::Api, Method::GET, CHANNELS, channels::list)
         .add(Area::Api, Method::GET, &channel(""), channels::get)
+        .add(Area::Api, Method::PATCH, &channel(""), channels::update)
         .add(Area::Api, Method::DELETE, &channel(""), channels::delete)
         .add(
             Area::Api,
@@ -77,6 +81,32 @@ pub fn routes() -> Routes {
         .add(Area::Api, Method::GET, &conn, connections::get)
         .add(Area::Api, Method::PATCH, &conn, connections::update)
         .add(Area::Api, Method::DELETE, &conn, connections::delete)
+        // Holding Humanitec writes (issue 41).
+        .add(Area::Api, Method::GET, PAUSES, pauses::list)
+        .add(
+            Area::Api,
+            Method::POST,
+            &format!("{conn}/pause"),
+            pauses::pause_connection,
+        )
+        .add(
+            Area::Api,
+            Method::POST,
+            &format!("{conn}/resume"),
+            pauses::resume_connection,
+        )
+        .add(
+            Area::Api,
+            Method::POST,
+            &format!("{INSTANCE}/pause"),
+            pauses::pause_instance,
+        )
+        .add(
+            Area::Api,
+            Method::POST,
+            &format!("{INSTANCE}/resume"),
+            pauses::resume_instance,
+        )
         // Infisical's look-ups, catalogues and generic lists (issue 20).
         .add(
             Area::Api,

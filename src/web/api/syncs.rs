@@ -5,14 +5,15 @@
 use crate::web::limits::Spend;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::validation::{
-    check_field, check_key_name, check_slug, page, provided, trim_fields, within_cap, OptionalJson,
-    PathId, RequestBody, ValidJson, ValidQuery,
+    check_field, check_key_name, check_slug, fits_answer, page, provided, trim_fields,
+    OptionalJson, PathId, RequestBody, ValidJson, ValidQuery,
 };
 use crate::model::{ImportBehavior, JobKind, JobStatus, JobType};
 use crate::service::{DefinitionChanges, Deleted, NewDefinition};
@@ -181,7 +182,7 @@ pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
     ValidQuery(q): ValidQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     let page = page(q.offset, q.limit)?;
     if let Some(key) = &q.key {
         check_key_name("key", key)?;
@@ -205,8 +206,43 @@ pub async fn list(
                 .await?
         }
     };
-    let syncs = within_cap(syncs, page)?;
-    Ok(Json(json!({ "secretSyncs": syncs })))
+    fits_answer(syncs.total - page.offset, page)?;
+    Ok(json_list("secretSyncs", syncs.syncs))
+}
+
+/// `{"<name>": [...]}` written as the items are read: a list of 10,000
+/// syncs is sent without ever being held whole. An error after the first
+/// byte can only cut the answer short (logged; the client sees the
+/// connection end before the JSON does, never a shorter list that parses).
+fn json_list(
+    name: &'static str,
+    items: futures::stream::BoxStream<'static, Result<Value, crate::store::StoreError>>,
+) -> axum::response::Response {
+    use futures::StreamExt;
+    let open = futures::stream::once(async move { Ok(format!("{{\"{name}\":[")) });
+    let mut first = true;
+    // Items as they come, a few dozen to a write.
+    let items = items.ready_chunks(64).map(move |chunk| {
+        let mut text = String::new();
+        for item in chunk {
+            let item = item.map_err(|e| {
+                tracing::error!(error = %e, list = name, "a list's answer was cut short");
+                std::io::Error::other("the list could not be read to its end")
+            })?;
+            if !std::mem::take(&mut first) {
+                text.push(',');
+            }
+            text.push_str(&item.to_string());
+        }
+        Ok::<_, std::io::Error>(text)
+    });
+    let close = futures::stream::once(async { Ok("]}".to_string()) });
+    let body = axum::body::Body::from_stream(open.chain(items).chain(close));
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Changes take effect on the next job (see `SyncService::update`).

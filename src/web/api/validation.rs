@@ -199,14 +199,21 @@ pub fn page(offset: Option<i64>, limit: Option<i64>) -> Result<crate::store::Pag
 /// The items of a [`page`]: a list asked for without `limit` that is
 /// longer than [`LIST_CAP`] is a 400 saying how to read it, not a cut.
 pub fn within_cap<T>(items: Vec<T>, page: crate::store::Page) -> Result<Vec<T>, ApiError> {
-    if page.limit > MAX_LIMIT && items.len() as i64 > LIST_CAP {
+    fits_answer(items.len() as i64, page)?;
+    Ok(items)
+}
+
+/// Whether `items` (from the page's offset on) fit one answer: the check
+/// of [`within_cap`] for a list counted before it is read.
+pub fn fits_answer(items: i64, page: crate::store::Page) -> Result<(), ApiError> {
+    if page.limit > MAX_LIMIT && items > LIST_CAP {
         return Err(ApiError::bad_request(format!(
             "this list has more than {LIST_CAP} items, more than one answer holds; page through \
              it with offset and limit (limit at most {MAX_LIMIT}: ?offset=0&limit={MAX_LIMIT}, \
              then ?offset={MAX_LIMIT}&limit={MAX_LIMIT}, …)"
         )));
     }
-    Ok(items)
+    Ok(())
 }
 
 /// Parses a body as JSON and rejects invisible characters anywhere in it.

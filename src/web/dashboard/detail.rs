@@ -73,10 +73,26 @@ pub async fn page(
         return Ok(super::page(live));
     }
     let next_run = state.store.ledger.next_reconcile(id).await?;
+    // The pauses that hold this sync's writes (its connection's, the
+    // instance's), shown as a banner (issue 41).
+    let connection = state
+        .store
+        .syncs
+        .load_sync(id)
+        .await?
+        .map(|s| s.connection_id);
+    let pauses = match connection {
+        Some(c) => super::pauses::holding(&state, c).await?,
+        None => Vec::new(),
+    };
     let r = &sync.row;
     let body = html! {
         p.crumbs { a href="/" { "Syncs" } " / " (r.name) }
         div.toolbar { h1 { (r.name) } (live_controls()) }
+        (super::pauses::banner(&pauses))
+        @if let Some(c) = connection {
+            p.small.muted { "Connection: " a #connection-link href={ "/connections/" (c) } { (or(r.connection_name.as_deref(), "—")) } }
+        }
         // Only a job id parsed from the URL is shown, never its text.
         @if let Some(job) = q.queued.as_deref().and_then(|j| Uuid::parse_str(j).ok()) {
             p.flash #flash { "Job " code { (job) } " queued." }

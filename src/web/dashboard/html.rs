@@ -134,6 +134,8 @@ pub fn status_label(status: Option<&str>) -> &'static str {
         Some("succeeded") => "synced",
         Some("failed") => "failed",
         Some("skipped") => "skipped",
+        // A job parked by a pause of Humanitec writes (issue 41).
+        Some("paused") => "paused",
         Some(_) => "unknown",
         None => "never run",
     }

@@ -14,6 +14,7 @@ mod html;
 mod job;
 mod login;
 mod overview;
+mod pauses;
 mod session;
 mod syncs;
 
@@ -70,8 +71,29 @@ pub fn routes() -> Routes {
         .add(D, Method::GET, "/dead", dead::page)
         .add(D, Method::GET, "/audit", audit::page)
         .add(D, Method::GET, "/channels", channels::page)
+        .add(
+            D,
+            Method::POST,
+            "/channels/{channelId}/password",
+            channels::set_password,
+        )
         .add(D, Method::POST, "/dead/requeue", dead::requeue)
         .add(D, Method::POST, "/dead/discard", dead::discard)
+        .add(D, Method::GET, "/connections/{connectionId}", pauses::page)
+        .add(
+            D,
+            Method::POST,
+            "/connections/{connectionId}/pause",
+            pauses::pause_connection,
+        )
+        .add(
+            D,
+            Method::POST,
+            "/connections/{connectionId}/resume",
+            pauses::resume_connection,
+        )
+        .add(D, Method::POST, "/instance/pause", pauses::pause_instance)
+        .add(D, Method::POST, "/instance/resume", pauses::resume_instance)
         .add(P, Method::GET, "/assets/dashboard.css", css)
         .add(P, Method::GET, "/assets/dashboard.js", js)
         .add(P, Method::GET, "/assets/theme.js", theme_js)

@@ -32,8 +32,18 @@ pub async fn page(
     if q.fragment.is_some() {
         return Ok(super::page(live));
     }
+    let paused = super::pauses::visible(&state, &viewer).await?;
+    let instance_paused = paused.iter().any(|p| p.connection_id.is_none());
     let body = html! {
         div.toolbar { h1 { "Overview" } (live_controls()) }
+        (super::pauses::banner(&paused))
+        @if viewer.caller.is_admin() {
+            div.card #instance-pause {
+                h2 { "Hold every Humanitec write" }
+                p.muted { "For an incident at Humanitec or a change freeze: no sync of any project writes until the instance is resumed." }
+                (super::pauses::control(&viewer, "/instance", instance_paused, "the instance"))
+            }
+        }
         div #live data-live { (live) }
     };
     Ok(super::page(layout(

@@ -20,7 +20,7 @@ WITH q AS (
     RETURNING job_id, coalesced),
  shown AS (
     UPDATE secret_sync_jobs j
-       SET coalesced = CASE WHEN j.status = 'pending'
+       SET coalesced = CASE WHEN j.status IN ('pending', 'paused')
                             THEN GREATEST(j.coalesced, (SELECT coalesced FROM q))
                             ELSE j.coalesced END
      WHERE j.id = (SELECT job_id FROM q WHERE job_id <> $2))

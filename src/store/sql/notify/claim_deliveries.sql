@@ -46,7 +46,8 @@ SELECT c.delivery_id, c.attempts, c.sync_id, c.job_id, c.job_type, c.event,
        ch.id AS ch_id, ch.project_id AS ch_project_id, ch.name AS ch_name,
        ch.kind AS ch_kind, ch.encrypted_url AS ch_encrypted_url,
        ch.encrypted_secret AS ch_encrypted_secret, ch.created_at AS ch_created_at,
-       ch.failing_since AS ch_failing_since, ch.last_error AS ch_last_error
+       ch.failing_since AS ch_failing_since, ch.last_error AS ch_last_error,
+       ch.email AS ch_email
   FROM claimed c
   JOIN notification_channels ch ON ch.id = c.channel_id
   LEFT JOIN secret_syncs s ON s.id = c.sync_id

@@ -81,15 +81,29 @@ curl -fsS "http://${API_LISTEN}/healthz" >/dev/null || { echo "the API did not s
 TOKEN="$("$BIN/secret-sync" token create --project proj --role write --name fuzz 2>/dev/null)"
 
 # Something real to find: a connection and a sync in the fuzzed project.
-json_id() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]]["id"])' "$1"; }
-CONNECTION_ID="$(curl -fsS -X POST "http://${API_LISTEN}/api/v1/app-connections/humanitec" \
-  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"name":"humanitec","projectId":"proj","method":"api-token","credentials":{"apiToken":"sandbox-admin-token"}}' \
-  | json_id appConnection)"
-SYNC_ID="$(curl -fsS -X POST "http://${API_LISTEN}/api/v1/secret-syncs/humanitec" \
-  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"name":"seeded","projectId":"proj","connectionId":"'"$CONNECTION_ID"'","environment":"prod","secretPath":"/app","isAutoSyncEnabled":false,"syncOptions":{"initialSyncBehavior":"overwrite-destination"},"destinationConfig":{"scope":"application","org":"demo-org","app":"web"}}' \
-  | json_id secretSync)"
+# A seeding call that fails shows its answer and the API's log, then stops.
+seed_id() { # seed_id <path> <object> <body>
+  local answer
+  if ! answer="$(curl -sS -w '\n%{http_code}' -X POST "http://${API_LISTEN}$1" \
+      -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$3")" \
+    || [ "${answer##*$'\n'}" -ge 300 ]; then
+    echo "seeding POST $1 failed: ${answer}" >&2
+    echo "the API's log:" >&2
+    tail -n 40 "$LOGS/api.log" >&2
+    exit 1
+  fi
+  printf '%s' "${answer%$'\n'*}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]]["id"])' "$2"
+}
+# The sandbox answers before the API checks a token with it.
+for _ in $(seq 1 100); do
+  if curl -fsS "${HUMANITEC_API_URL}/_sandbox/health" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+CONNECTION_ID="$(seed_id /api/v1/app-connections/humanitec appConnection \
+  '{"name":"humanitec","projectId":"proj","method":"api-token","credentials":{"apiToken":"sandbox-admin-token"}}')"
+SYNC_ID="$(seed_id /api/v1/secret-syncs/humanitec secretSync \
+  '{"name":"seeded","projectId":"proj","connectionId":"'"$CONNECTION_ID"'","environment":"prod","secretPath":"/app","isAutoSyncEnabled":false,"syncOptions":{"initialSyncBehavior":"overwrite-destination"},"destinationConfig":{"scope":"application","org":"demo-org","app":"web"}}')"
 
 # Random values would almost never name the project, folder, connection or
 # sync that exist; these dictionaries make most generated requests reach

@@ -261,6 +261,24 @@ async fn a_wrong_password_is_shown_on_the_channel_and_not_retried() {
         .expect("page");
     assert!(page.contains("refused the credentials (535)"), "{page}");
     assert!(page.contains("set (never shown)") && !page.contains("wrong-horse"));
+    // As a person sees it, in a browser: the card, its error and its form,
+    // accessible.
+    let b = crate::dashboard::Browser::start(&base).await;
+    b.sign_in(&token).await;
+    b.goto("/channels").await;
+    let card = format!(".channel[data-channel-id='{channel}']");
+    let shown = b.text(&card).await;
+    assert!(shown.contains("refused the credentials (535)"), "{shown}");
+    assert!(
+        shown.contains("Set password") && !shown.contains("wrong-horse"),
+        "{shown}"
+    );
+    b.screenshot("channels-email").await;
+    b.assert_no_console_errors("the channels page with an email channel")
+        .await;
+    b.assert_accessible("the channels page with an email channel")
+        .await;
+    b.finish().await;
 
     // Fixed in place from the channel's card: the next notification goes
     // out with the new password.

@@ -29,9 +29,15 @@ fi
 
 # The binaries as the test build makes them (scripts/test has just built
 # them, so this costs nothing there): a plain `cargo build -p` resolves
-# features without the dev-dependencies and would compile both again.
+# features without the dev-dependencies and would compile both again. The
+# sandbox's binary is built because its package has an integration test
+# that runs it (humanitec-sandbox/tests/binary.rs).
 cargo test --workspace --no-run --quiet 2>/dev/null || cargo test --workspace --no-run
 BIN=target/debug
+for exe in secret-sync humanitec-sandbox; do
+  # Both come from the test build (the sandbox's through its own binary test).
+  [ -x "$BIN/$exe" ] || { echo "$BIN/$exe was not built by the test build"; exit 1; }
+done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 RUN_ID="fuzz_$$_$(date +%s)"

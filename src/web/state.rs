@@ -9,13 +9,14 @@ use sha2::{Digest, Sha256};
 use super::api::openapi::Validators;
 use super::limits::RateLimiters;
 use crate::config::{ConfigError, SessionSettings, Settings};
-use crate::crypto::{Cipher, CryptoError};
+use crate::crypto::{Aad, Cipher, Column, CryptoError};
 use crate::engine::JobClient;
 use crate::http::Metrics;
 use crate::humanitec::{HttpPolicy, HumanitecClient, HumanitecError};
+use crate::notify::email::{EmailSettings, StoredEmail};
 use crate::queue::{DeadLetterRoom, Link, Names, QueueError};
 use crate::service::SyncService;
-use crate::store::{Store, StoreError};
+use crate::store::{ChannelRecord, Store, StoreError};
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -100,6 +101,21 @@ pub enum ApiStartError {
 }
 
 impl ApiState {
+    /// An email channel's settings as the API and the console show them:
+    /// host, port and security from its encrypted server URL, the rest as
+    /// stored (`None`: not an email channel, or unreadable).
+    pub fn email_settings(&self, c: &ChannelRecord) -> Option<EmailSettings> {
+        let stored: StoredEmail = serde_json::from_value(c.email.clone()?).ok()?;
+        let server = self
+            .cipher
+            .decrypt_string(
+                &c.encrypted_url,
+                Aad::new(&c.project_id, Column::ChannelUrl),
+            )
+            .ok()?;
+        EmailSettings::from_parts(&server, stored)
+    }
+
     /// The process's broker connection (for readiness).
     pub fn link(&self) -> &Link {
         &self.dashboard.link

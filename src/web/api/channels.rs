@@ -21,7 +21,7 @@ use super::validation::{
     check_field, check_slug, path_uuid, provided, RequestBody, ValidJson, ValidQuery,
 };
 use crate::crypto::{Aad, Column};
-use crate::notify::email::{self, EmailInput, EmailSettings, StoredEmail};
+use crate::notify::email::{self, EmailInput, EmailSettings};
 use crate::notify::target::PinnedResolver;
 use crate::store::{AttemptRecord, ChannelInsert, ChannelRecord};
 use crate::web::auth::{Caller, Role};
@@ -69,15 +69,7 @@ pub struct ListQuery {
 /// An email channel's settings as shown: host, port and security from its
 /// encrypted server URL, the rest as stored; the password only as set.
 fn email_json(state: &ApiState, c: &ChannelRecord) -> Option<Value> {
-    let stored: StoredEmail = serde_json::from_value(c.email.clone()?).ok()?;
-    let server = state
-        .cipher
-        .decrypt_string(
-            &c.encrypted_url,
-            Aad::new(&c.project_id, Column::ChannelUrl),
-        )
-        .ok()?;
-    let s = EmailSettings::from_parts(&server, stored)?;
+    let s = state.email_settings(c)?;
     Some(json!({
         "host": s.host,
         "port": s.port,

@@ -20,27 +20,11 @@ use super::session::Viewer;
 use super::{DashError, DashResult};
 use crate::crypto::{Aad, Column};
 use crate::notify::email::check_credential;
-use crate::notify::email::{EmailSettings, StoredEmail};
-use crate::store::ChannelRecord;
 use crate::web::limits::Spend;
 use crate::web::state::ApiState;
 
 /// Attempts shown per channel.
 const ATTEMPTS: i64 = 10;
-
-/// An email channel's settings: host, port and security from its
-/// encrypted server URL, the rest as stored.
-fn email_settings(state: &ApiState, c: &ChannelRecord) -> Option<EmailSettings> {
-    let stored: StoredEmail = serde_json::from_value(c.email.clone()?).ok()?;
-    let server = state
-        .cipher
-        .decrypt_string(
-            &c.encrypted_url,
-            Aad::new(&c.project_id, Column::ChannelUrl),
-        )
-        .ok()?;
-    EmailSettings::from_parts(&server, stored)
-}
 
 pub async fn page(State(state): State<ApiState>, viewer: Viewer) -> DashResult {
     let now = Utc::now();
@@ -48,7 +32,7 @@ pub async fn page(State(state): State<ApiState>, viewer: Viewer) -> DashResult {
     for project in &viewer.caller.projects {
         for c in state.store.outbox.channels(project).await? {
             let attempts = state.store.outbox.channel_attempts(c.id, ATTEMPTS).await?;
-            let email = email_settings(&state, &c);
+            let email = state.email_settings(&c);
             channels.push((c, attempts, email));
         }
     }
@@ -171,7 +155,7 @@ pub async fn set_password(
         .ok_or_else(no_channel)?;
     viewer.check_action(&state, &headers, &form.csrf, Some(&channel.project_id))?;
     let bad = |m: String| DashError::new(StatusCode::BAD_REQUEST, m);
-    let Some(settings) = email_settings(&state, &channel) else {
+    let Some(settings) = state.email_settings(&channel) else {
         return Err(bad("only an email channel has an SMTP password".into()));
     };
     if settings.username.is_none() {

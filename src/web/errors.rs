@@ -176,15 +176,21 @@ impl ApiError {
         .with_retry_after(1)
     }
 
-    /// A failure of a service the caller configured (Humanitec): the cause
-    /// helps them, so it is shown. It never holds secrets.
-    pub fn upstream(message: impl Into<String>, cause: &dyn std::fmt::Display) -> Self {
+    /// A failure of a service the caller configured (Humanitec). What
+    /// Humanitec answered helps them, so it is shown (it never holds
+    /// secrets); a failure to reach it at all names this instance's own
+    /// network and `HUMANITEC_API_URL`, which are not the tenant's to see:
+    /// that cause goes to the log (with the request id) only.
+    pub fn upstream(message: impl Into<String>, cause: &crate::humanitec::HumanitecError) -> Self {
         let message = message.into();
         tracing::warn!(req_id = %current_req_id(), error = %cause, "{message}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{message}: {cause}"),
-        )
+        let shown = match cause {
+            crate::humanitec::HumanitecError::Transport { .. } => {
+                format!("{message} (Humanitec could not be reached; the operators' log has the cause under this request id)")
+            }
+            _ => format!("{message}: {cause}"),
+        };
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, shown)
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {

@@ -39,6 +39,50 @@ async fn post_connection(api: &ApiClient, name: &str, method: &str) -> (u16, Val
     api.post(CONNECTIONS, body).await
 }
 
+/// Humanitec out of reach when a tenant adds a connection: a clear answer,
+/// nothing stored, and nothing of this instance's network (the URL, the
+/// address, the setting) in what the tenant sees.
+#[tokio::test]
+async fn an_unreachable_humanitec_is_told_without_the_instances_network() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let unreachable = format!("http://127.0.0.1:{port}");
+    let mut env =
+        TestEnv::with(move |name| (name == "HUMANITEC_API_URL").then(|| unreachable.clone())).await;
+    let base = env.start_api().await;
+    env.seed.create_project("proj", "Project").await;
+    let writer = env.api_token(&["proj"], "write").await;
+    let api = ApiClient::new(&base, Some(&writer), Arc::new(SeedContract::load()));
+    let (status, body) = post_connection(&api, "main", "api-token").await;
+    assert_eq!(status, 500, "{body}");
+    let said = body["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("could not check the API token with Humanitec"),
+        "{said}"
+    );
+    assert!(said.contains("could not be reached"), "{said}");
+    for detail in [
+        "127.0.0.1",
+        &port.to_string(),
+        "HUMANITEC_API_URL",
+        "http://",
+    ] {
+        assert!(
+            !said.contains(detail),
+            "{detail} shown to the tenant: {said}"
+        );
+    }
+    let (_, listed) = api.get(&format!("{CONNECTIONS}?projectId=proj")).await;
+    assert_eq!(
+        listed["appConnections"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+    env.finish().await;
+}
+
 #[tokio::test]
 async fn connections_are_checked_rotated_listed_and_never_shown() {
     let mut env = TestEnv::new().await;

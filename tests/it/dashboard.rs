@@ -1503,6 +1503,7 @@ async fn the_preview_says_where_imported_values_come_from() {
     b.assert_accessible("the preview with origins").await;
     b.assert_no_console_errors("the preview with origins").await;
     b.screenshot("preview-origins").await;
+    b.finish().await;
     env.finish().await;
 }
 

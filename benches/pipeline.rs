@@ -268,16 +268,33 @@ struct Drained {
     /// Bytes of WAL Postgres wrote per job: what each job's row writes
     /// cost, steady from run to run where CPU times vary with the machine.
     wal: f64,
+    /// Transactions Postgres committed per job (its statistics: every
+    /// client of the database, the bench's polling included).
+    commits: f64,
 }
 
-/// Postgres's current WAL position, in bytes.
-async fn wal_position(env: &TestEnv) -> f64 {
+/// The one number `sql` answers (NaN if none).
+async fn number(env: &TestEnv, sql: &str) -> f64 {
     env.seed
-        .numbers("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+        .numbers(sql)
         .await
         .first()
         .copied()
         .unwrap_or(f64::NAN)
+}
+
+/// Transactions committed in the bench's database so far.
+async fn commits(env: &TestEnv) -> f64 {
+    number(
+        env,
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .await
+}
+
+/// Postgres's current WAL position, in bytes.
+async fn wal_position(env: &TestEnv) -> f64 {
+    number(env, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").await
 }
 
 /// Runs `worker` until every job of `trigger` has ended, then stops it.
@@ -285,30 +302,32 @@ async fn drain(env: &TestEnv, trigger: &str, n: usize, mut worker: WorkerProcess
     let pid = worker.pid().expect("worker pid");
     let meter = CpuMeter::start(pid);
     let wal_before = wal_position(env).await;
+    let commits_before = commits(env).await;
     wait_trigger(env, trigger, n, &worker).await;
     let cpu = meter.per_job(n);
     let wal = (wal_position(env).await - wal_before) / n as f64;
     let rss = peak_rss_kb(pid);
     worker.terminate(Duration::from_secs(30)).await;
+    // The worker's backends report their counts as they exit, just after
+    // it disconnects.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let commits = (commits(env).await - commits_before) / n as f64;
     Drained {
         busy: busy_seconds(env, trigger).await,
         cpu,
         rss,
         wal,
+        commits,
     }
 }
 
 /// Seconds from the first job's start to the last job's finish.
 async fn busy_seconds(env: &TestEnv, trigger: &str) -> f64 {
-    env.seed
-        .numbers(&format!(
-            "SELECT extract(epoch FROM max(finished_at) - min(started_at))
-               FROM secret_sync_jobs WHERE trigger = '{trigger}'"
-        ))
-        .await
-        .first()
-        .copied()
-        .unwrap_or(f64::NAN)
+    let sql = format!(
+        "SELECT extract(epoch FROM max(finished_at) - min(started_at))
+           FROM secret_sync_jobs WHERE trigger = '{trigger}'"
+    );
+    number(env, &sql).await
 }
 
 /// Enqueues a sync job for each of `syncs` through the one enqueue path,
@@ -449,7 +468,7 @@ async fn at_scale(sizes: &[usize]) {
     println!(
         "\nno-op sync jobs at scale (every sync queued before the worker starts; one `secret-sync run` process at concurrency {concurrency}):"
     );
-    println!("  queued syncs   job rows before   enqueue/s   jobs/s   busy      CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS   WAL per job");
+    println!("  queued syncs   job rows before   enqueue/s   jobs/s   busy      CPU per job (µs): worker  Postgres  RabbitMQ  sandbox+bench   worker peak RSS   WAL per job   commits per job");
     let mut ids: Vec<Uuid> = Vec::with_capacity(largest);
     let mut enqueue_cpu = Vec::with_capacity(sizes.len());
     for &n in sizes {
@@ -487,9 +506,10 @@ async fn at_scale(sizes: &[usize]) {
             cpu,
             rss,
             wal,
+            commits,
         } = drain(&env, &trigger, n, worker).await;
         println!(
-            "  {n:>12}   {rows:>15.0}   {enqueue_rate:>9.0}   {:>6.0}   {busy:>6.2}s  {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB   {wal:>7.0} B",
+            "  {n:>12}   {rows:>15.0}   {enqueue_rate:>9.0}   {:>6.0}   {busy:>6.2}s  {:>24.0}  {:>8.0}  {:>8.0}  {:>13.0}   {:>5.1} MB   {wal:>7.0} B   {commits:>15.2}",
             n as f64 / busy,
             cpu[0],
             cpu[1],
@@ -812,6 +832,36 @@ async fn fleet_round(
                     .or_insert(0) += 1;
             }
             println!("{round}: refusals per 100 ms from the first request: {buckets:?}");
+            // Mean writes in flight at the server per 100 ms (answered ones).
+            let mut busy = std::collections::BTreeMap::new();
+            for r in requests
+                .iter()
+                .filter(|r| r.method != "GET" && r.fault.is_none())
+            {
+                let from = (r.received_at - start).num_microseconds().unwrap_or(0);
+                let to = (r.finished_at - start).num_microseconds().unwrap_or(0);
+                let mut b = from / 100_000;
+                while b * 100_000 < to {
+                    let overlap = to.min((b + 1) * 100_000) - from.max(b * 100_000);
+                    *busy.entry(b).or_insert(0i64) += overlap;
+                    b += 1;
+                }
+            }
+            let busy: Vec<String> = busy
+                .values()
+                .map(|us| format!("{:.0}", *us as f64 / 100_000.0))
+                .collect();
+            println!("{round}: writes in flight per 100 ms: {}", busy.join(" "));
+            for column in ["started_at", "finished_at"] {
+                let at = env
+                    .seed
+                    .numbers(&format!(
+                        "SELECT extract(epoch FROM {column} - (SELECT min(started_at) FROM secret_sync_jobs \
+                           WHERE trigger = '{round}')) FROM secret_sync_jobs WHERE trigger = '{round}' ORDER BY started_at"
+                    ))
+                    .await;
+                println!("{round}: jobs' {column} (s): {at:.2?}");
+            }
         }
     }
     let writes = requests.iter().filter(|r| r.method != "GET").count();

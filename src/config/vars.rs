@@ -106,7 +106,7 @@ pub struct Vars {
     pub humanitec_write_adaptive: bool,
     /// How often a worker that writes to Humanitec reports its windows to
     /// the fleet and reads the others' (0: each process adapts alone).
-    #[arg(long, env = "HUMANITEC_FLEET_EVERY", default_value = "250ms", value_parser = duration)]
+    #[arg(long, env = "HUMANITEC_FLEET_EVERY", default_value = "50ms", value_parser = duration)]
     pub humanitec_fleet_every: Duration,
     #[arg(long, env = "HUMANITEC_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub humanitec_timeout: Duration,

@@ -86,12 +86,14 @@ impl Limiter {
         self.adaptive
     }
 
-    /// What the fleet sees of this writer, if it sent a write within
-    /// `lately`.
-    fn activity(&self, lately: Duration) -> Option<(usize, bool)> {
+    /// What the fleet sees of this writer, while it writes: a write in
+    /// flight (or holding its slot after a refusal), or one sent within
+    /// `quiet`. Past that it has stopped, and the others take over its
+    /// share at once rather than when its reports expire.
+    fn activity(&self, quiet: Duration) -> Option<(usize, bool)> {
         let state = self.lock();
-        let recent = state.last_sent.is_some_and(|at| at.elapsed() <= lately);
-        recent.then(|| (state.window.allowed(), state.window.avoiding()))
+        let recent = state.last_sent.is_some_and(|at| at.elapsed() <= quiet);
+        (state.in_flight > 0 || recent).then(|| (state.window.allowed(), state.window.avoiding()))
     }
 
     /// The fleet's other writers of this token, as last read.
@@ -100,6 +102,13 @@ impl Limiter {
         state
             .window
             .set_writers(fleet.map_or(1, |f| f.others.saturating_add(1)));
+        if let Some(f) = fleet.filter(|f| f.others > 0) {
+            if f.avoiding {
+                state.window.fleet_met_limit();
+            }
+            let sum = f.others_limit + state.window.allowed();
+            state.window.even_out(sum as f64 / (f.others + 1) as f64);
+        }
     }
 
     /// Tells the window how a request went; how long its slot stays taken
@@ -238,13 +247,13 @@ impl Limiters {
         fleet.get(id).copied()
     }
 
-    /// The tokens this process sent writes with within `lately`: what it
-    /// reports to the fleet.
-    pub fn writing(&self, lately: Duration) -> Vec<Writing> {
+    /// The tokens this process writes with now (a write in flight, or
+    /// one sent within `quiet`): what it reports to the fleet.
+    pub fn writing(&self, quiet: Duration) -> Vec<Writing> {
         let map = self.by_token.lock().unwrap_or_else(|p| p.into_inner());
         map.iter()
             .filter_map(|(id, l)| {
-                let (limit, avoiding) = l.activity(lately)?;
+                let (limit, avoiding) = l.activity(quiet)?;
                 Some(Writing {
                     token_hash: *id,
                     limit,

@@ -31,7 +31,9 @@
 //!   429s, stays that of one process however many share the token, and
 //!   additive increase with multiplicative decrease converges to equal
 //!   shares (Chiu and Jain, 1989). A process that joins starts at its share
-//!   of what the fleet found, not at its own first guess.
+//!   of what the fleet found, not at its own first guess; one still in
+//!   startup when another has met the limit stops growing by half
+//!   (`fleet_met_limit`).
 //! - Refused window after window, with no window answered between, is an
 //!   outage, not load: the window doubles back once the server answers.
 //! - A refused request keeps its slot for a round trip: a refusal comes
@@ -213,6 +215,40 @@ impl Window {
             self.knee = share;
             self.phase = Phase::Avoid;
             self.set(share);
+        }
+    }
+
+    /// Another writer of this token met the server's limit: a window still
+    /// in startup stops growing by half and climbs additively from where
+    /// it is, as after a cut (the fleet is at the limit; growing by half
+    /// into it only draws refusals). Processes that start together then
+    /// overshoot once, not once each.
+    pub fn fleet_met_limit(&mut self) {
+        if matches!(self.phase, Phase::Startup { .. }) && self.epoch > 0 {
+            self.phase = Phase::Avoid;
+            self.knee = self.limit;
+            self.credit = 0;
+        }
+    }
+
+    /// The fleet's windows for this token average `mean` (this one's
+    /// included): a window growing additively beside others moves half
+    /// way to it. Additive increase with multiplicative decrease evens out
+    /// shares only slowly (a 30% cut takes a little more from a bigger
+    /// window), and until it does the process with the smallest share
+    /// finishes last, on a budget sized for a fleet that has left. Every
+    /// process moves by the same rule on the same reports, so the fleet's
+    /// sum stays where it was. A difference under 1.5 is left to AIMD: each
+    /// move starts a new window, and moving every round would leave no
+    /// window judged.
+    pub fn even_out(&mut self, mean: f64) {
+        if self.phase != Phase::Avoid || self.writers < 2 {
+            return;
+        }
+        let target = ((self.limit as f64 + mean) / 2.0).round() as usize;
+        if (self.limit as f64 - mean).abs() >= 1.5 && target != self.limit {
+            self.knee = target.clamp(1, self.cap);
+            self.set(target);
         }
     }
 
@@ -629,6 +665,40 @@ mod tests {
         assert_eq!(w.allowed(), 11, "half a step per window, not a doubling");
         w.join_at(3);
         assert_eq!(w.allowed(), 11, "only before it learnt anything itself");
+    }
+
+    #[test]
+    fn a_window_in_startup_stops_growing_by_half_once_the_fleet_met_the_limit() {
+        let mut w = Window::new(4, 32);
+        answer_window(&mut w, 50 * MS);
+        assert_eq!(w.allowed(), 6);
+        w.set_writers(3);
+        w.fleet_met_limit();
+        assert!(w.avoiding());
+        assert_eq!(w.allowed(), 6, "kept, not cut: it met no refusal itself");
+        for _ in 0..3 {
+            answer_window(&mut w, 50 * MS);
+        }
+        assert_eq!(
+            w.allowed(),
+            7,
+            "a third of a step per window, not 9, 14, 21"
+        );
+    }
+
+    #[test]
+    fn beside_other_writers_a_window_moves_halfway_to_the_fleets_mean() {
+        let mut w = Window::new(4, 32);
+        w.join_at(12);
+        w.set_writers(3);
+        w.even_out(8.0);
+        assert_eq!(w.allowed(), 10, "halfway from 12 to 8");
+        w.even_out(9.0);
+        assert_eq!(w.allowed(), 10, "within 1.5 of the mean: left to AIMD");
+        let mut alone = Window::new(4, 32);
+        alone.join_at(12);
+        alone.even_out(4.0);
+        assert_eq!(alone.allowed(), 12, "a lone writer has no fleet to match");
     }
 
     #[test]

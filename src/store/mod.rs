@@ -241,7 +241,10 @@ impl Store {
             url: database_url.into(),
         };
         Ok(Store {
-            ledger: JobLedger { db: db.clone() },
+            ledger: JobLedger {
+                db: db.clone(),
+                completer: Default::default(),
+            },
             syncs: SyncRepo { db: db.clone() },
             reads: DashboardReads { db: db.clone() },
             auth: AuthStore { db: db.clone() },

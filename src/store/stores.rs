@@ -10,6 +10,8 @@ use super::Db;
 #[derive(Clone)]
 pub struct JobLedger {
     pub(super) db: Db,
+    /// Writes the outcomes of runs that end together at once.
+    pub(super) completer: super::jobs::Completer,
 }
 
 /// Syncs, their folders and connections, and what each pushed: written by

@@ -341,6 +341,20 @@ pub(crate) async fn opened_job(
     (job, lease, start)
 }
 
+/// A run's outcome: succeeded, nothing changed.
+fn in_sync() -> secret_sync::model::JobOutcome {
+    use secret_sync::model::{Counts, JobOutcome, KeyChanges};
+    JobOutcome {
+        status: JobStatus::Succeeded,
+        message: "in sync".into(),
+        counts: Counts::default(),
+        keys: KeyChanges::default(),
+        next_attempt_at: None,
+        humanitec_status: None,
+        retry_after: None,
+    }
+}
+
 /// A fast worker can open a job (taking its queued marker) before the
 /// enqueuer hears the broker's confirm, and write the outcome while the
 /// enqueuer records the job `pending`. The outcome locks the sync row,
@@ -351,8 +365,6 @@ pub(crate) async fn opened_job(
 /// outcome waits for it, lets the enqueuer go, then releases it.
 #[tokio::test]
 async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlock() {
-    use secret_sync::model::{Counts, JobOutcome, KeyChanges};
-
     let env = TestEnv::new().await;
     let (_, sync) = env.one_sync().await;
     let store = env.store.clone();
@@ -368,15 +380,7 @@ async fn a_job_recorded_as_enqueued_while_its_outcome_is_written_does_not_deadlo
     .await
     .expect("lock the sync row");
 
-    let outcome = JobOutcome {
-        status: JobStatus::Succeeded,
-        message: "in sync".into(),
-        counts: Counts::default(),
-        keys: KeyChanges::default(),
-        next_attempt_at: None,
-        humanitec_status: None,
-        retry_after: None,
-    };
+    let outcome = in_sync();
     let finish = tokio::spawn({
         let store = store.clone();
         async move {
@@ -500,6 +504,80 @@ async fn the_reaper_passes_over_a_stale_job_whose_rows_are_held_and_reaps_it_lat
     assert_eq!(
         env.sync_row(sync).await.sync_status,
         Some(JobStatus::Pending)
+    );
+    drop(store);
+    env.finish().await;
+}
+
+/// Runs that end together have their outcomes written in one statement
+/// (the store's completer), and each is still fenced by its own lease: a
+/// run whose lease another run took writes nothing, while the others'
+/// outcomes land.
+#[tokio::test]
+async fn outcomes_that_end_together_share_one_statement_each_fenced_by_its_own_lease() {
+    let env = TestEnv::new().await;
+    let src = env.source("production", &[("A", "1")]).await;
+    let mut opened = Vec::new();
+    for i in 0..20 {
+        let sync = env
+            .sync(
+                &src,
+                &format!("s{i}"),
+                app_scope(&format!("app{i}")),
+                options(),
+            )
+            .await;
+        opened.push((sync, opened_job(&env, sync).await));
+    }
+    // The first run's lease expired and another run took it.
+    let (lost_sync, (lost_job, _, _)) = &opened[0];
+    env.seed
+        .execute_sql(&format!(
+            "UPDATE secret_syncs SET lease_token = gen_random_uuid() WHERE id = '{lost_sync}'"
+        ))
+        .await;
+    let outcome = in_sync();
+    let store = env.store.clone();
+    let before = store.statements_sent();
+    let written = futures::future::join_all(
+        opened
+            .iter()
+            .map(|(_, (_, lease, start))| store.ledger.finish_job(start, &outcome, lease, false)),
+    )
+    .await;
+    let sent = store.statements_sent() - before;
+    let written: Vec<bool> = written
+        .into_iter()
+        .map(|w| w.expect("the outcome's statement ran"))
+        .collect();
+    assert!(!written[0], "the run that lost its lease wrote nothing");
+    assert!(written[1..].iter().all(|w| *w), "{written:?}");
+    assert!(
+        sent <= 2,
+        "{sent} statements for 20 outcomes that ended together"
+    );
+    for (sync, (job, _, _)) in &opened[1..] {
+        let row = env.wait_job(job.id).await;
+        assert_eq!(row.status, JobStatus::Succeeded, "{:?}", row.message);
+        let shown = env.sync_row(*sync).await;
+        assert_eq!(shown.sync_status, Some(JobStatus::Succeeded));
+    }
+    let lost_rows = env
+        .seed
+        .numbers(&format!(
+            "SELECT count(*) FROM secret_sync_jobs WHERE id = '{}'",
+            lost_job.id
+        ))
+        .await;
+    assert_eq!(lost_rows, vec![0.0], "no job row for the fenced run");
+    let leased = env
+        .seed
+        .numbers("SELECT count(*) FROM secret_syncs WHERE lease_token IS NOT NULL")
+        .await;
+    assert_eq!(
+        leased,
+        vec![1.0],
+        "every lease released but the other run's"
     );
     drop(store);
     env.finish().await;

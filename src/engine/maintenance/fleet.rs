@@ -1,10 +1,12 @@
 //! The fleet's shared Humanitec budget: every worker process that writes
-//! with a token reports its window for it to Postgres, several times a
-//! second, and reads how many other processes write with the same token
-//! and what they hold. Each window then takes its share of the additive
-//! step, and a limiter made later starts at its share of what the fleet
-//! found (`humanitec::limiter`, the design in `humanitec::window` and
-//! docs/performance.md). A worker that writes nothing sends nothing.
+//! with a token reports its window for it to Postgres, about once per
+//! Humanitec round trip, and reads how many other processes write with the
+//! same token and what they hold. Three rounds after its last write it
+//! withdraws, so the others take over its share within a few round trips.
+//! Each window then takes its share of the additive step and moves towards
+//! the fleet's mean, and a limiter made later starts at its share of what
+//! the fleet found (`humanitec::limiter`, the design in `humanitec::window`
+//! and docs/performance.md). A worker that writes nothing sends nothing.
 //!
 //! A failed round leaves the windows as they were: each process then
 //! adapts alone, which is correct, only slower to settle.
@@ -24,9 +26,15 @@ use crate::store::{Store, StoreError, WriterReport};
 
 const SERVICE: &str = "fleet";
 
-/// A process that sent no write for this long no longer counts as a writer
-/// (several missed reports: it stopped, or it is gone).
+/// Another process's report counts for this long (several missed rounds:
+/// it is gone without withdrawing, or cannot reach Postgres).
 const LATELY: Duration = Duration::from_secs(2);
+/// Rounds without a write after which this process stops counting as a
+/// writer and withdraws: long enough to bridge the gap between one job's
+/// writes and the next's, short enough that the others take over its
+/// share within a few round trips (the simulation in
+/// `humanitec::window_sim` measures what a late leave costs).
+const QUIET_ROUNDS: u32 = 3;
 /// How long a stopping worker tries to withdraw its reports (they expire
 /// after `LATELY` anyway).
 const WITHDRAW_WAIT: Duration = Duration::from_secs(1);
@@ -34,16 +42,20 @@ const WITHDRAW_WAIT: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct FleetConfig {
     pub every: Duration,
+    /// How long another process's report counts.
     pub lately: Duration,
+    /// How long after its last write this process still reports.
+    pub quiet: Duration,
     /// The name this worker reports under: its name in the list of
     /// workers and a random suffix of its own.
     pub worker_id: String,
 }
 
 impl FleetConfig {
-    /// `HUMANITEC_FLEET_EVERY` (a quarter of a second by default: the
-    /// writer count is then a few round trips old); `None` when it is zero
-    /// or writes are not adaptive (nothing to share).
+    /// `HUMANITEC_FLEET_EVERY` (50 ms by default: a writer that joins or
+    /// leaves is known to the others about one Humanitec round trip
+    /// later); `None` when it is zero or writes are not adaptive (nothing
+    /// to share).
     pub fn from_settings(settings: &Settings, worker_id: &str) -> Option<FleetConfig> {
         let w = &settings.worker;
         // The process's name is its host and pid; two workers in one
@@ -52,13 +64,15 @@ impl FleetConfig {
         (w.write_adaptive && !w.fleet_every.is_zero()).then(|| FleetConfig {
             every: w.fleet_every,
             lately: LATELY.max(w.fleet_every * 4),
+            quiet: w.fleet_every * QUIET_ROUNDS,
             worker_id: format!("{worker_id}/{}", &instance[..8]),
         })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         ConfigError::zero(SERVICE, "period", self.every)?;
-        ConfigError::zero(SERVICE, "writer lifetime", self.lately)
+        ConfigError::zero(SERVICE, "writer lifetime", self.lately)?;
+        ConfigError::zero(SERVICE, "quiet time", self.quiet)
     }
 }
 
@@ -122,7 +136,7 @@ impl Fleet {
     /// then start alone, and learn of the fleet within a round), after one
     /// empty report that withdraws what it reported before.
     pub async fn run_once(&self) -> Result<FleetRound, StoreError> {
-        let writing = self.limiters.writing(self.config.lately);
+        let writing = self.limiters.writing(self.config.quiet);
         if writing.is_empty() {
             self.limiters.share(HashMap::new());
             if self.reported.load(Ordering::Relaxed) {

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use tokio_postgres::types::Type;
 
+use super::completer::Finish;
 use super::lease::{release_lease_in, SyncLease};
 use super::state::job_state_at;
 use crate::model::{cap_message, Job, JobKind, JobOutcome, JobState, JobStatus, JobType};
@@ -206,78 +207,6 @@ impl<'a> UpsertValues<'a> {
     }
 }
 
-/// The values `finish_job/*.sql` binds, by name (the files list them by
-/// number too).
-struct FinishValues<'a> {
-    sync_id: Uuid,
-    /// The sync row is only written if its lease still has this token.
-    lease_token: Uuid,
-    job_id: Uuid,
-    status: &'static str,
-    message: String,
-    created: i32,
-    updated: i32,
-    deleted: i32,
-    unchanged: i32,
-    skipped: i32,
-    /// The status is final: the job row gets its `finished_at`.
-    finished: bool,
-    /// The sync's "last synced/imported/removed at" moves.
-    succeeded: bool,
-    /// The sync's status columns show the outcome (not for a skipped job).
-    shown: bool,
-    next_attempt_at: Option<DateTime<Utc>>,
-    /// The key names touched (None: none).
-    keys: Option<serde_json::Value>,
-    job_type: &'static str,
-    trigger: Option<&'a str>,
-    attempt: i32,
-    max_attempts: i32,
-    enqueued_at: DateTime<Utc>,
-    worker_id: &'a str,
-    coalesced: i32,
-    covers_until: Option<DateTime<Utc>>,
-    /// When its run opened it (None: the write's own time).
-    started_at: Option<DateTime<Utc>>,
-    /// For the attempt's record: Humanitec's status and Retry-After (ms).
-    humanitec_status: Option<i32>,
-    retry_after_ms: Option<i32>,
-}
-
-impl FinishValues<'_> {
-    /// The values in the statement's order, $1 to $26.
-    fn params(&self) -> [Param<'_>; 26] {
-        [
-            (&self.sync_id, Type::UUID),
-            (&self.lease_token, Type::UUID),
-            (&self.job_id, Type::UUID),
-            (&self.status, Type::TEXT),
-            (&self.message, Type::TEXT),
-            (&self.created, Type::INT4),
-            (&self.updated, Type::INT4),
-            (&self.deleted, Type::INT4),
-            (&self.unchanged, Type::INT4),
-            (&self.skipped, Type::INT4),
-            (&self.finished, Type::BOOL),
-            (&self.succeeded, Type::BOOL),
-            (&self.shown, Type::BOOL),
-            (&self.next_attempt_at, Type::TIMESTAMPTZ),
-            (&self.keys, Type::JSONB),
-            (&self.job_type, Type::TEXT),
-            (&self.trigger, Type::TEXT),
-            (&self.attempt, Type::INT4),
-            (&self.max_attempts, Type::INT4),
-            (&self.enqueued_at, Type::TIMESTAMPTZ),
-            (&self.worker_id, Type::TEXT),
-            (&self.coalesced, Type::INT4),
-            (&self.covers_until, Type::TIMESTAMPTZ),
-            (&self.started_at, Type::TIMESTAMPTZ),
-            (&self.humanitec_status, Type::INT4),
-            (&self.retry_after_ms, Type::INT4),
-        ]
-    }
-}
-
 /// The job a failure is recorded for: what `note_failure` and
 /// `fail_sync_row` need of it.
 struct FailedJob {
@@ -380,7 +309,8 @@ impl JobLedger {
     /// too short to have called `start_job` is recorded here alone), on
     /// the attempt's own record (`secret_sync_job_attempts`) and on the
     /// sync row, and releases the sync's lease, in one statement, with
-    /// a durable commit (the delivery is acknowledged after this).
+    /// a durable commit (the delivery is acknowledged after this), shared
+    /// with the outcomes of runs that end at the same time (`completer`).
     /// With `delete_sync` (a remove job's
     /// `deleteSyncOnComplete`), a success deletes the sync row instead, in
     /// the same statement, so nobody sees the job succeeded with the row
@@ -396,37 +326,22 @@ impl JobLedger {
     ) -> Result<bool, StoreError> {
         let job_type = job.job.job_type();
         let succeeded = outcome.status == JobStatus::Succeeded;
-        let c = outcome.counts;
         // Key names only when some key was touched: a no-op run stores none.
         let keys = (!outcome.keys.is_empty())
             .then(|| serde_json::to_value(&outcome.keys))
             .transpose()
             .map_err(|_| StoreError::Unexpected("encoding the job's key names"))?;
-        let values = FinishValues {
-            sync_id: job.job.sync_id,
+        let finish = Finish {
+            start: job.clone(),
             lease_token: lease.token,
-            job_id: job.job.id,
             status: outcome.status.as_str(),
             message: cap_message(&outcome.message),
-            created: c.created,
-            updated: c.updated,
-            deleted: c.deleted,
-            unchanged: c.unchanged,
-            skipped: c.skipped,
+            counts: outcome.counts,
             finished: outcome.status.is_final(),
             succeeded,
             shown: outcome.status != JobStatus::Skipped,
             next_attempt_at: outcome.next_attempt_at,
             keys,
-            job_type: job_type.as_str(),
-            trigger: job.job.trigger.as_deref(),
-            attempt: job.attempt,
-            max_attempts: job.max_attempts,
-            enqueued_at: job.enqueued_at,
-            worker_id: &job.worker_id,
-            coalesced: job.coalesced,
-            covers_until: job.covers_until,
-            started_at: job.started_at,
             humanitec_status: outcome.humanitec_status.map(i32::from),
             retry_after_ms: outcome
                 .retry_after
@@ -437,13 +352,8 @@ impl JobLedger {
         } else {
             FINISH.of(job_type)
         };
-        let client = self.db.client().await?;
-        let written = client
-            .query(statement, &values.params())
-            .await
-            .map_err(StoreError::db("writing the job result"))?;
-        // No row written means the fence failed, so nothing was written.
-        Ok(!written.is_empty())
+        // Nothing written means the fence failed.
+        self.completer.finish(&self.db, statement, finish).await
     }
 
     /// Records a job that will not run (superseded, unknown sync, ...): a

@@ -3,12 +3,14 @@
 //! the read a job starts from. Files depend downwards only: `lifecycle` on
 //! `lease` on `state`; `start` on `state`, `queued` and `syncs`.
 
+mod completer;
 mod lease;
 mod lifecycle;
 mod queued;
 mod start;
 mod state;
 
+pub(crate) use completer::Completer;
 pub use lease::{LeaseAttempt, LeaseTake, SyncLease};
 pub use lifecycle::{JobStart, OrphanFate, OrphanedJob, StaleJob};
 pub use queued::Claim;

@@ -1,13 +1,16 @@
--- `finish_job` of a job of the type this file is named after: releases
--- the sync's lease and shows the outcome in that type's status columns of
--- `secret_syncs` ($13: shown), claiming them for this job as `start_job`
--- does (a run too short to have shown `running` never claimed them);
--- queues the notifications of a changed state; and writes the whole job
--- row (an upsert, as `start_job`'s, so a run too short to have shown
--- `running` is recorded in this one statement). The sync row is fenced by
--- the lease token: no row returned means nothing was written. The three
+-- `finish_job` of jobs of the type this file is named after, several at
+-- once (the completer gathers the outcomes of runs that end together,
+-- `store::jobs::completer`): for each, releases its sync's lease and
+-- shows the outcome in that type's status columns of `secret_syncs`
+-- (`shown`), claiming them for this job as `start_job` does (a run too
+-- short to have shown `running` never claimed them); queues the
+-- notifications of a changed state; and writes the whole job row (an
+-- upsert, as `start_job`'s, so a run too short to have shown `running` is
+-- recorded in this one statement). Each sync row is fenced by its lease
+-- token: a job whose id is not returned had nothing written. The three
 -- job types' files differ only in the status columns (a unit test in
--- `sql/mod.rs` checks).
+-- `sql/mod.rs` checks). One array per column, one element per job; the
+-- jobs' sync ids and job ids are distinct.
 --  $1 sync id          $2 lease token      $3 job id           $4 status
 --  $5 message          $6 created count    $7 updated count    $8 deleted count
 --  $9 unchanged count $10 skipped count   $11 finished (final) $12 succeeded
@@ -16,16 +19,30 @@
 -- $20 enqueued_at     $21 worker_id       $22 coalesced       $23 covers_until
 -- $24 started_at (NULL: now)              $25 Humanitec status (NULL: none)
 -- $26 Humanitec's Retry-After in ms (NULL: none)
-WITH released AS (
-    UPDATE secret_syncs
+WITH f AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                         $6::int[], $7::int[], $8::int[], $9::int[], $10::int[],
+                         $11::bool[], $12::bool[], $13::bool[], $14::timestamptz[],
+                         $15::jsonb[], $16::text[], $17::text[], $18::int[], $19::int[],
+                         $20::timestamptz[], $21::text[], $22::int[], $23::timestamptz[],
+                         $24::timestamptz[], $25::int[], $26::int[])
+        AS f (sync_id, lease_token, job_id, status, message, created, updated,
+              deleted, unchanged, skipped, finished, succeeded, shown,
+              next_attempt_at, keys, job_type, trigger, attempt, max_attempts,
+              enqueued_at, worker_id, coalesced, covers_until, started_at,
+              humanitec_status, retry_after_ms)
+     ORDER BY sync_id),
+ released AS (
+    UPDATE secret_syncs s
        SET lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
-           remove_status = CASE WHEN $13 THEN $4 ELSE remove_status END,
-           last_remove_job_id = CASE WHEN $13 THEN $3::uuid::text ELSE last_remove_job_id END,
-           last_remove_message = CASE WHEN $13 THEN $5 ELSE last_remove_message END,
-           last_removed_at = CASE WHEN $13 AND $12 THEN now() ELSE last_removed_at END,
-           updated_at = CASE WHEN $13 THEN now() ELSE updated_at END
-     WHERE id = $1 AND lease_token = $2
- RETURNING id, project_id),
+           remove_status = CASE WHEN f.shown THEN f.status ELSE s.remove_status END,
+           last_remove_job_id = CASE WHEN f.shown THEN f.job_id::text ELSE s.last_remove_job_id END,
+           last_remove_message = CASE WHEN f.shown THEN f.message ELSE s.last_remove_message END,
+           last_removed_at = CASE WHEN f.shown AND f.succeeded THEN now() ELSE s.last_removed_at END,
+           updated_at = CASE WHEN f.shown THEN now() ELSE s.updated_at END
+      FROM f
+     WHERE s.id = f.sync_id AND s.lease_token = f.lease_token
+ RETURNING f.*, s.project_id),
 -- The notification outbox rows of a finish that changes the sync's state
 -- for this job type: failed after its last attempt where the last
 -- finished job of the type did not fail, or succeeded where it did
@@ -34,30 +51,31 @@ WITH released AS (
  noted AS (
     INSERT INTO notification_outbox
         (channel_id, project_id, sync_id, job_id, job_type, event, message)
-    SELECT c.id, c.project_id, $1, $3, $16::text,
-           CASE WHEN $4 = 'failed' THEN 'failed' ELSE 'recovered' END, $5
-      FROM released JOIN notification_channels c ON c.project_id = released.project_id
-     WHERE $4 IN ('failed', 'succeeded')
-       AND ($4 = 'failed') = (coalesce(
+    SELECT c.id, c.project_id, r.sync_id, r.job_id, r.job_type,
+           CASE WHEN r.status = 'failed' THEN 'failed' ELSE 'recovered' END, r.message
+      FROM released r JOIN notification_channels c ON c.project_id = r.project_id
+     WHERE r.status IN ('failed', 'succeeded')
+       AND (r.status = 'failed') = (coalesce(
              (SELECT p.status FROM secret_sync_jobs p
-               WHERE p.sync_id = $1 AND p.type = $16 AND p.id <> $3
+               WHERE p.sync_id = r.sync_id AND p.type = r.job_type AND p.id <> r.job_id
                  AND p.status IN ('failed', 'succeeded')
                ORDER BY p.finished_at DESC NULLS LAST LIMIT 1),
              'succeeded') <> 'failed')),
--- This attempt's own row (`secret_sync_job_attempts`, migration 0030): how
+-- Each attempt's own row (`secret_sync_job_attempts`, migration 0030): how
 -- it ended ('retrying' for a failure another attempt follows), its
--- message, and Humanitec's answer ($25 HTTP status, $26 Retry-After in
--- ms), kept when the job row moves on to the next attempt. The same
--- attempt run again (after a hand-back) overwrites its row. Never for
--- another sync's job id (the job row's upsert refuses that too).
+-- message, and Humanitec's answer (HTTP status, Retry-After in ms), kept
+-- when the job row moves on to the next attempt. The same attempt run
+-- again (after a hand-back) overwrites its row. Never for another sync's
+-- job id (the job row's upsert refuses that too).
  attempted AS (
     INSERT INTO secret_sync_job_attempts AS a
         (job_id, attempt, started_at, finished_at, outcome, message,
          humanitec_status, retry_after_ms)
-    SELECT $3, $18, coalesce($24, now()), now(),
-           CASE WHEN $4 = 'pending' THEN 'retrying' ELSE $4 END, $5, $25, $26
-      FROM released
-     WHERE NOT EXISTS (SELECT 1 FROM secret_sync_jobs o WHERE o.id = $3 AND o.sync_id <> $1)
+    SELECT r.job_id, r.attempt, coalesce(r.started_at, now()), now(),
+           CASE WHEN r.status = 'pending' THEN 'retrying' ELSE r.status END, r.message,
+           r.humanitec_status, r.retry_after_ms
+      FROM released r
+     WHERE NOT EXISTS (SELECT 1 FROM secret_sync_jobs o WHERE o.id = r.job_id AND o.sync_id <> r.sync_id)
     ON CONFLICT (job_id, attempt) DO UPDATE SET
         started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
         outcome = EXCLUDED.outcome, message = EXCLUDED.message,
@@ -68,11 +86,13 @@ INSERT INTO secret_sync_jobs AS j
      enqueued_at, started_at, heartbeat_at, worker_id, message, finished_at,
      next_attempt_at, coalesced, covers_until, created_count, updated_count,
      deleted_count, unchanged_count, skipped_count, keys)
-SELECT $3, $1, released.project_id, $16, $17, $4, $18, $19,
-       $20, coalesce($24, now()), NULL, $21, $5, CASE WHEN $11 THEN now() END,
-       $14, $22, $23, $6, $7,
-       $8, $9, $10, $15
-  FROM released
+SELECT r.job_id, r.sync_id, r.project_id, r.job_type, r.trigger, r.status, r.attempt, r.max_attempts,
+       r.enqueued_at, coalesce(r.started_at, now()), NULL, r.worker_id, r.message,
+       CASE WHEN r.finished THEN now() END,
+       r.next_attempt_at, r.coalesced, r.covers_until, r.created, r.updated,
+       r.deleted, r.unchanged, r.skipped, r.keys
+  FROM released r
+ ORDER BY r.job_id
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status, attempt = EXCLUDED.attempt,
     max_attempts = EXCLUDED.max_attempts, trigger = EXCLUDED.trigger,

@@ -447,8 +447,8 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
     b.click("#live-pause").await;
     b.select("#live-interval", "15").await;
     b.goto("/overview").await;
-    assert_eq!(b.text("#live-pause").await, "Resume");
-    assert_eq!(b.text("#live-state").await, "paused");
+    assert_eq!(b.text("#live-pause").await, "Resume updates");
+    assert_eq!(b.text("#live-state").await, "updates stopped");
     let interval = b
         .js(
             "return document.getElementById('live-interval').value;",
@@ -457,7 +457,7 @@ async fn operator_sees_failures_first_filters_acts_and_requeues_dead_letters() {
         .await;
     assert_eq!(interval, json!("15"));
     b.click("#live-pause").await;
-    assert_eq!(b.text("#live-pause").await, "Pause");
+    assert_eq!(b.text("#live-pause").await, "Stop updates");
 
     // Overview: counts per status and the jobs chart.
     b.goto("/overview").await;

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secret_sync::store::ClaimLimits;
 use secret_sync_testkit::*;
 use serde_json::{json, Value};
 
@@ -228,19 +227,7 @@ async fn a_wrong_password_is_shown_on_the_channel_and_not_retried() {
         .numbers("SELECT count(*) FROM notification_outbox WHERE given_up_at IS NOT NULL AND attempts = 1")
         .await;
     assert_eq!(given_up, vec![1.0]);
-    let claimed = env
-        .store
-        .outbox
-        .claim_deliveries(ClaimLimits {
-            window: Duration::ZERO,
-            claim_for: Duration::from_secs(60),
-            take: 100,
-            per_channel: 100,
-            per_project: 100,
-        })
-        .await
-        .expect("claim");
-    assert!(claimed.is_empty(), "{claimed:?}");
+    super::notifications::assert_nothing_left_to_claim(&env).await;
     assert_eq!(smtp.auth_attempts(), vec!["refused"]);
     assert!(smtp.messages().is_empty());
 

@@ -737,19 +737,7 @@ async fn a_delivery_that_keeps_failing_is_given_up_and_the_channel_says_why() {
         .await;
     assert_eq!(given_up, vec![1.0]);
     // No claim takes it again.
-    let claimed = env
-        .store
-        .outbox
-        .claim_deliveries(ClaimLimits {
-            window: Duration::ZERO,
-            claim_for: Duration::from_secs(60),
-            take: 100,
-            per_channel: 100,
-            per_project: 100,
-        })
-        .await
-        .expect("claim");
-    assert!(claimed.is_empty(), "{claimed:?}");
+    assert_nothing_left_to_claim(&env).await;
     let tries = receiver.messages().len();
     let (_, deliveries) = api
         .get(&format!(
@@ -810,4 +798,21 @@ async fn a_project_has_at_most_its_channel_limit() {
         .await;
     assert_eq!(count, vec![2.0]);
     env.finish().await;
+}
+
+/// No claim takes a delivery that was given up (or sent) again.
+pub(crate) async fn assert_nothing_left_to_claim(env: &TestEnv) {
+    let claimed = env
+        .store
+        .outbox
+        .claim_deliveries(ClaimLimits {
+            window: Duration::ZERO,
+            claim_for: Duration::from_secs(60),
+            take: 100,
+            per_channel: 100,
+            per_project: 100,
+        })
+        .await
+        .expect("claim");
+    assert!(claimed.is_empty(), "{claimed:?}");
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::lifecycle::JobStart;
+use super::state::JobStart;
 use crate::model::Counts;
 use crate::store::conn::Param;
 use crate::store::sql::Sql;

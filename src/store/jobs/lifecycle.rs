@@ -18,29 +18,11 @@ use tokio_postgres::types::Type;
 
 use super::completer::Finish;
 use super::lease::{release_lease_in, SyncLease};
-use super::state::job_state_at;
+use super::state::{job_state_at, JobStart};
 use crate::model::{cap_message, Job, JobKind, JobOutcome, JobState, JobStatus, JobType};
 use crate::store::conn::{Param, Tx};
 use crate::store::sql::{jobs as sql, Sql};
 use crate::store::{JobLedger, StoreError};
-
-/// A job about to run (or be recorded as skipped).
-#[derive(Clone, Debug)]
-pub struct JobStart {
-    pub job: Job,
-    pub attempt: i32,
-    pub max_attempts: i32,
-    pub enqueued_at: DateTime<Utc>,
-    pub worker_id: String,
-    /// Enqueue requests this job absorbed (1 when nothing was folded in).
-    pub coalesced: i32,
-    /// When the job stopped absorbing requests (its queued marker was taken).
-    pub covers_until: Option<DateTime<Utc>>,
-    /// When its run opened it under the sync's lease, by the database's
-    /// clock (`StartView::opened_at`); None for a job recorded without a
-    /// run (the write's own time is used).
-    pub started_at: Option<DateTime<Utc>>,
-}
 
 #[derive(Clone, Debug)]
 pub struct StaleJob {

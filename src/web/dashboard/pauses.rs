@@ -191,6 +191,52 @@ fn acting(viewer: &Viewer) -> PauseActor {
     }
 }
 
+/// A connection's pause or resume: the connection (another project's
+/// answers as one that does not exist), the form's CSRF token for its
+/// project, the caller's write budget.
+async fn connection_scope(
+    state: &ApiState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    id: &str,
+    csrf: &str,
+) -> DashResult<PauseScope> {
+    let id = parse(id)?;
+    let (project_id, _) = connection(state, viewer, id).await?;
+    viewer.check_action(state, headers, csrf, Some(&project_id))?;
+    state.limits.check(Spend::Write, viewer.caller.token_id)?;
+    Ok(PauseScope::Connection { id, project_id })
+}
+
+/// The instance's pause or resume: an admin's (any other writer is
+/// answered as by a page that does not exist; a reader: 403, as every
+/// action), with the form's CSRF token and the caller's write budget.
+fn instance_scope(
+    state: &ApiState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> DashResult<PauseScope> {
+    viewer.check_action(state, headers, csrf, None)?;
+    if !viewer.caller.is_admin() {
+        return Err(DashError::new(
+            StatusCode::NOT_FOUND,
+            "pausing the whole instance is for an instance admin token",
+        ));
+    }
+    state.limits.check(Spend::Write, viewer.caller.token_id)?;
+    Ok(PauseScope::Instance)
+}
+
+/// Back to the page the form was on.
+fn back_to(scope: &PauseScope) -> axum::response::Response {
+    match scope {
+        PauseScope::Connection { id, .. } => Redirect::to(&format!("/connections/{id}")),
+        PauseScope::Instance => Redirect::to("/overview"),
+    }
+    .into_response()
+}
+
 /// `POST /connections/{connectionId}/pause`.
 pub async fn pause_connection(
     State(state): State<ApiState>,
@@ -199,13 +245,9 @@ pub async fn pause_connection(
     Path(id): Path<String>,
     Form(form): Form<PauseForm>,
 ) -> DashResult {
-    let id = parse(&id)?;
-    let (project_id, _) = connection(&state, &viewer, id).await?;
-    viewer.check_action(&state, &headers, &form.csrf, Some(&project_id))?;
-    state.limits.check(Spend::Write, viewer.caller.token_id)?;
-    let scope = PauseScope::Connection { id, project_id };
+    let scope = connection_scope(&state, &viewer, &headers, &id, &form.csrf).await?;
     pauses::pause(&state.store, &scope, &form.reason, &acting(&viewer)).await?;
-    Ok(Redirect::to(&format!("/connections/{id}")).into_response())
+    Ok(back_to(&scope))
 }
 
 /// `POST /connections/{connectionId}/resume`.
@@ -216,25 +258,9 @@ pub async fn resume_connection(
     Path(id): Path<String>,
     Form(form): Form<ResumeForm>,
 ) -> DashResult {
-    let id = parse(&id)?;
-    let (project_id, _) = connection(&state, &viewer, id).await?;
-    viewer.check_action(&state, &headers, &form.csrf, Some(&project_id))?;
-    state.limits.check(Spend::Write, viewer.caller.token_id)?;
-    let scope = PauseScope::Connection { id, project_id };
+    let scope = connection_scope(&state, &viewer, &headers, &id, &form.csrf).await?;
     pauses::resume(&state.store, &scope, &acting(&viewer)).await?;
-    Ok(Redirect::to(&format!("/connections/{id}")).into_response())
-}
-
-/// The instance's actions are an admin's; any other writer is answered as
-/// by a page that does not exist (a reader: 403, as every action).
-fn require_admin(viewer: &Viewer) -> DashResult<()> {
-    if viewer.caller.is_admin() {
-        return Ok(());
-    }
-    Err(DashError::new(
-        StatusCode::NOT_FOUND,
-        "pausing the whole instance is for an instance admin token",
-    ))
+    Ok(back_to(&scope))
 }
 
 /// `POST /instance/pause` (admin).
@@ -244,17 +270,9 @@ pub async fn pause_instance(
     headers: HeaderMap,
     Form(form): Form<PauseForm>,
 ) -> DashResult {
-    viewer.check_action(&state, &headers, &form.csrf, None)?;
-    require_admin(&viewer)?;
-    state.limits.check(Spend::Write, viewer.caller.token_id)?;
-    pauses::pause(
-        &state.store,
-        &PauseScope::Instance,
-        &form.reason,
-        &acting(&viewer),
-    )
-    .await?;
-    Ok(Redirect::to("/overview").into_response())
+    let scope = instance_scope(&state, &viewer, &headers, &form.csrf)?;
+    pauses::pause(&state.store, &scope, &form.reason, &acting(&viewer)).await?;
+    Ok(back_to(&scope))
 }
 
 /// `POST /instance/resume` (admin).
@@ -264,9 +282,7 @@ pub async fn resume_instance(
     headers: HeaderMap,
     Form(form): Form<ResumeForm>,
 ) -> DashResult {
-    viewer.check_action(&state, &headers, &form.csrf, None)?;
-    require_admin(&viewer)?;
-    state.limits.check(Spend::Write, viewer.caller.token_id)?;
-    pauses::resume(&state.store, &PauseScope::Instance, &acting(&viewer)).await?;
-    Ok(Redirect::to("/overview").into_response())
+    let scope = instance_scope(&state, &viewer, &headers, &form.csrf)?;
+    pauses::resume(&state.store, &scope, &acting(&viewer)).await?;
+    Ok(back_to(&scope))
 }

@@ -206,12 +206,13 @@ fn flash(q: &ListQuery, unknown_id: Option<Uuid>) -> Markup {
     }
 }
 
-/// The pause button and interval choice (wired up by dashboard.js).
+/// The live-update button and interval choice (wired up by dashboard.js).
+/// Not "Pause": that word is the writes pause's (`pauses.rs`).
 pub fn live_controls() -> Markup {
     html! {
         div.live-controls {
             span #live-state .muted aria-live="polite" { "live" }
-            button type="button" #live-pause { "Pause" }
+            button type="button" #live-pause { "Stop updates" }
             select #live-interval aria-label="Refresh every" {
                 option value="2" { "2 s" }
                 option value="5" selected { "5 s" }

@@ -158,8 +158,8 @@
   function start() { stop(); if (!paused && !document.hidden) timer = setInterval(refresh, seconds * 1000); }
 
   function render() {
-    pause.textContent = paused ? "Resume" : "Pause";
-    if (paused) show("paused", "paused"); else show("live · every " + seconds + " s");
+    pause.textContent = paused ? "Resume updates" : "Stop updates";
+    if (paused) show("updates stopped", "paused"); else show("live · every " + seconds + " s");
   }
 
   pause.addEventListener("click", function () {

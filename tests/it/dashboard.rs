@@ -24,6 +24,21 @@ pub(crate) struct Browser {
     profile: PathBuf,
 }
 
+/// A test that fails before `finish` (a panic) still leaves no browser
+/// behind. Chromedriver is killed with its handle, but the Chromium it
+/// started outlives it; every process of this browser names its own
+/// profile directory on its command line, which finds them.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .arg("-KILL")
+            .arg("-f")
+            .arg(self.profile.as_os_str())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -261,7 +276,7 @@ impl Browser {
     }
 
     pub(crate) async fn finish(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

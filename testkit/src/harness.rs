@@ -49,8 +49,9 @@ pub struct TestEnv {
     pub metrics: Option<secret_sync::http::Metrics>,
     /// The store of the last worker started (its statement count).
     pub worker_store: Option<Store>,
-    /// Deletes the prefix's queues and exchanges when the env is dropped
-    /// unfinished (a test that panics). Last: dropped after the rest.
+    /// Deletes the prefix's queues and exchanges, and the test's database,
+    /// when the env is dropped unfinished (a test that panics). Last:
+    /// dropped after the rest.
     cleanup: BrokerCleanup,
 }
 
@@ -119,7 +120,8 @@ impl TestEnv {
         let names = Names::new(&settings.queue_prefix);
         // Before anything declares the topology: from here on, whatever
         // happens, the prefix's queues and exchanges go at the end.
-        let cleanup = BrokerCleanup::new(&settings, &names);
+        let mut cleanup = BrokerCleanup::new(&settings, &names);
+        cleanup.database_url = Some(settings.database_url.clone());
         let store = Store::connect(&settings.database_url, 8).expect("pool");
         store.migrate().await.expect("migrations");
         let cipher = Cipher::from_base64_key(&key).expect("key");
@@ -547,6 +549,7 @@ impl TestEnv {
         let url = &self.settings.database_url;
         let deadlocks = deadlocks(url, Duration::from_secs(3)).await;
         let _ = drop_database(url).await;
+        self.cleanup.database_url = None;
         if let Ok(n @ 1..) = deadlocks {
             panic!("Postgres broke {n} deadlock(s) in this test's database: two statements locked rows in opposite orders (the Postgres log names them)");
         }
@@ -555,8 +558,8 @@ impl TestEnv {
 
 /// A `TestEnv`'s broker objects: its prefix's queues (the topology's 8,
 /// and the `delayed.*` ones earlier versions made for its delays) and
-/// exchanges. `finish` deletes them in order; a test that panics drops
-/// the env instead, and `Drop` deletes them then.
+/// exchanges, and its database. `finish` deletes them in order; a test
+/// that panics drops the env instead, and `Drop` deletes them then.
 struct BrokerCleanup {
     amqp_url: String,
     queues: Vec<String>,
@@ -570,6 +573,9 @@ struct BrokerCleanup {
     ca_pem: Option<String>,
     /// Deleted already (`finish`, `delete_queues`).
     done: bool,
+    /// The test's database, dropped with the queues on a panic (`finish`
+    /// drops it itself and clears this).
+    database_url: Option<String>,
 }
 
 /// How long the cleanup waits for a broker node to answer.
@@ -595,6 +601,7 @@ impl BrokerCleanup {
             root: CancellationToken::new(),
             workers: Vec::new(),
             done: false,
+            database_url: None,
         }
     }
 
@@ -651,12 +658,14 @@ impl Drop for BrokerCleanup {
         for worker in &self.workers {
             worker.abort();
         }
-        if self.done {
+        let database_url = self.database_url.take();
+        if self.done && database_url.is_none() {
             return;
         }
         // Drop may run during a panic's unwind inside the test's runtime,
         // which cannot be blocked on: a thread of its own, with a runtime
         // of its own, does the deleting, and is waited for (bounded).
+        let queues_left = !self.done;
         let cleanup = BrokerCleanup {
             amqp_url: self.amqp_url.clone(),
             ca_pem: self.ca_pem.clone(),
@@ -665,6 +674,7 @@ impl Drop for BrokerCleanup {
             root: self.root.clone(),
             workers: Vec::new(),
             done: true,
+            database_url: None,
         };
         let deleting = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -674,7 +684,12 @@ impl Drop for BrokerCleanup {
                 let limit = CLEANUP_CONNECT_WAIT * 3;
                 // The timer is made inside the runtime (it needs its clock).
                 runtime.block_on(async {
-                    let _ = tokio::time::timeout(limit, cleanup.delete()).await;
+                    if queues_left {
+                        let _ = tokio::time::timeout(limit, cleanup.delete()).await;
+                    }
+                    if let Some(url) = database_url {
+                        let _ = tokio::time::timeout(limit, drop_database(&url)).await;
+                    }
                 });
             }
         });

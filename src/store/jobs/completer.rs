@@ -101,10 +101,7 @@ impl Completer {
             ))),
             // The completer's runtime is gone (a test's): write it here.
             Err(mpsc::error::SendError(pending)) => {
-                let id = pending.finish.job_id();
-                Ok(write(db, pending.statement, &[&pending.finish])
-                    .await?
-                    .contains(&id))
+                write_one(db, pending.statement, &pending.finish).await
             }
         }
     }
@@ -175,14 +172,18 @@ async fn flush(db: &Db, batch: Vec<Pending>) {
         Err(e) => {
             tracing::debug!(error = %e, jobs = batch.len(), "a batch of outcomes failed; writing them one by one");
             for pending in batch {
-                let id = pending.finish.job_id();
-                let one = write(db, statement, &[&pending.finish])
-                    .await
-                    .map(|written| written.contains(&id));
+                let one = write_one(db, statement, &pending.finish).await;
                 let _ = pending.written.send(one);
             }
         }
     }
+}
+
+/// One outcome alone: whether it was written.
+async fn write_one(db: &Db, statement: Sql, finish: &Finish) -> Result<bool, StoreError> {
+    Ok(write(db, statement, &[finish])
+        .await?
+        .contains(&finish.job_id()))
 }
 
 /// One statement for `finishes`: the ids of the jobs it wrote.
